@@ -1,0 +1,188 @@
+//! Signing, hashing and the stored form of events (SPEC.md §2.1, §2.2, §5.1).
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::event::{DecodeError, Event};
+use crate::ids::{EventHash, SigningPublicKey};
+use crate::labels;
+
+/// Length of an ed25519 signature.
+pub const SIGNATURE_LEN: usize = 64;
+
+/// An event with its signature, its exact bytes and its hash.
+///
+/// It can only be built by signing an event or by strictly decoding stored
+/// bytes, so its `bytes` are always the canonical encoding of its `event`.
+/// Whether the signature is valid is for the reducer to decide: it alone knows
+/// the author's key at that point of the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    event: Event,
+    bytes: Vec<u8>,
+    signature: [u8; SIGNATURE_LEN],
+    hash: EventHash,
+}
+
+impl SignedEvent {
+    /// Encodes and signs `event`.
+    pub(crate) fn sign(event: Event, key: &SigningKey) -> SignedEvent {
+        let bytes = event.encode();
+        let signature = key.sign(&signing_message(&bytes)).to_bytes();
+        let hash = event_hash(&bytes, &signature);
+        SignedEvent {
+            event,
+            bytes,
+            signature,
+            hash,
+        }
+    }
+
+    /// Decodes a stored record: the signature, then the event bytes.
+    pub fn from_record(record: &[u8]) -> Result<SignedEvent, DecodeError> {
+        let (signature, bytes) = record
+            .split_first_chunk::<SIGNATURE_LEN>()
+            .ok_or(DecodeError::ShortRecord(record.len()))?;
+        let event = Event::decode(bytes)?;
+        Ok(SignedEvent {
+            event,
+            hash: event_hash(bytes, signature),
+            bytes: bytes.to_vec(),
+            signature: *signature,
+        })
+    }
+
+    /// The stored record: `signature || event bytes`.
+    pub fn to_record(&self) -> Vec<u8> {
+        let mut record = Vec::with_capacity(SIGNATURE_LEN + self.bytes.len());
+        record.extend_from_slice(&self.signature);
+        record.extend_from_slice(&self.bytes);
+        record
+    }
+
+    /// The decoded event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// The canonical bytes that were signed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The ed25519 signature over `EVENT_SIGNATURE || bytes`.
+    pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+
+    /// The event's hash, which the next event names as `prev`.
+    pub fn hash(&self) -> EventHash {
+        self.hash
+    }
+
+    /// Whether `key` signed this event, by strict ed25519 verification.
+    pub(crate) fn is_signed_by(&self, key: &SigningPublicKey) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(key.as_bytes()) else {
+            return false;
+        };
+        let signature = Signature::from_bytes(&self.signature);
+        key.verify_strict(&signing_message(&self.bytes), &signature)
+            .is_ok()
+    }
+}
+
+/// The hash a stored record is known by, even when it does not decode.
+/// A record too short to hold a signature has no hash: [`EventHash::ZERO`].
+pub(crate) fn record_hash(record: &[u8]) -> EventHash {
+    match record.split_first_chunk::<SIGNATURE_LEN>() {
+        Some((signature, bytes)) => event_hash(bytes, signature),
+        None => EventHash::ZERO,
+    }
+}
+
+/// `EVENT_SIGNATURE || bytes`: what an author signs.
+fn signing_message(bytes: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(labels::EVENT_SIGNATURE.len() + bytes.len());
+    message.extend_from_slice(labels::EVENT_SIGNATURE);
+    message.extend_from_slice(bytes);
+    message
+}
+
+/// `derive_key(EVENT_HASH, le64(len(bytes)) || bytes || signature)`.
+fn event_hash(bytes: &[u8], signature: &[u8; SIGNATURE_LEN]) -> EventHash {
+    let hash = blake3::Hasher::new_derive_key(labels::EVENT_HASH)
+        .update(&(bytes.len() as u64).to_le_bytes())
+        .update(bytes)
+        .update(signature)
+        .finalize();
+    EventHash::from_bytes(*hash.as_bytes())
+}
+
+/// Whether an ed25519 public key may be admitted to a roster: it must decode to
+/// a curve point and must not have small order. `verify_strict` refuses weak
+/// keys anyway; refusing them at admission keeps every later verification path
+/// (single or batched) to one verdict.
+pub(crate) fn is_admissible_signing_key(key: &SigningPublicKey) -> bool {
+    VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| !key.is_weak())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Body;
+    use crate::ids::{GroupId, MemberId};
+
+    fn signed() -> (SignedEvent, SigningKey) {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let public = SigningPublicKey::from_bytes(key.verifying_key().to_bytes());
+        let event = Event {
+            version: 1,
+            group: GroupId::ZERO,
+            seq: 3,
+            prev: EventHash::ZERO,
+            author: MemberId::of(&public),
+            time: 0,
+            body: Body::SetEnabled { enabled: true },
+        };
+        (SignedEvent::sign(event, &key), key)
+    }
+
+    #[test]
+    fn record_round_trip_and_signature() {
+        let (event, key) = signed();
+        let public = SigningPublicKey::from_bytes(key.verifying_key().to_bytes());
+        let decoded = SignedEvent::from_record(&event.to_record()).unwrap();
+        assert_eq!(decoded, event);
+        assert!(decoded.is_signed_by(&public));
+        assert_eq!(record_hash(&event.to_record()), event.hash());
+    }
+
+    #[test]
+    fn flipped_signature_bit_fails_and_changes_hash() {
+        let (event, key) = signed();
+        let public = SigningPublicKey::from_bytes(key.verifying_key().to_bytes());
+        let mut record = event.to_record();
+        record[10] ^= 1;
+        let tampered = SignedEvent::from_record(&record).unwrap();
+        assert!(!tampered.is_signed_by(&public));
+        assert_ne!(tampered.hash(), event.hash());
+    }
+
+    #[test]
+    fn short_record_rejected() {
+        assert_eq!(
+            SignedEvent::from_record(&[0; 10]),
+            Err(DecodeError::ShortRecord(10))
+        );
+        assert_eq!(record_hash(&[0; 10]), EventHash::ZERO);
+    }
+
+    #[test]
+    fn weak_signing_keys_refused() {
+        // The identity point (y = 1) has order 1.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert!(!is_admissible_signing_key(&SigningPublicKey::from_bytes(identity)));
+        let good = SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes();
+        assert!(is_admissible_signing_key(&SigningPublicKey::from_bytes(good)));
+    }
+}

@@ -1,0 +1,431 @@
+//! [`Mesh`]: the public handle. Open, append, query.
+//!
+//! Every change follows one path: the event is made and signed here (drawing
+//! any randomness it needs), checked by the reducer against the current state,
+//! written with its projection rows in one durable transaction, and only then
+//! applied to the in-memory state.
+
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::chain::{SignedEvent, is_admissible_signing_key};
+use crate::envelope::{self, Binding, EpochSecret, is_admissible_dh_key};
+use crate::error::{Error, Result};
+use crate::event::{Body, Event, Genesis, MemberKeys, Role, RosterEntry, Rotate};
+use crate::ids::{EventHash, GroupId, MemberId, StateDigest};
+use crate::keys::LocalKeys;
+use crate::labels::FORMAT_VERSION;
+use crate::reducer::{self, KeyKind};
+use crate::state::{EpochRecord, MeshState};
+use crate::store::{OpenReport, Store};
+
+/// Where an event landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    /// Its seq.
+    pub seq: u64,
+    /// Its hash.
+    pub hash: EventHash,
+}
+
+type Clock = Box<dyn FnMut() -> u64 + Send>;
+
+/// How to make a [`Mesh`]: where randomness and time come from.
+///
+/// The defaults are the operating system's generator and clock. Tests seed
+/// both, which makes every byte of a chain reproducible.
+#[derive(Default)]
+pub struct MeshOptions {
+    seed: Option<[u8; 32]>,
+    clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for MeshOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshOptions")
+            .field("seeded", &self.seed.is_some())
+            .field("custom_clock", &self.clock.is_some())
+            .finish()
+    }
+}
+
+impl MeshOptions {
+    /// The defaults.
+    pub fn new() -> MeshOptions {
+        MeshOptions::default()
+    }
+
+    /// Draws secrets, ephemeral keys and nonces from a generator seeded with
+    /// `seed`. For tests and test vectors only: a known seed means known secrets.
+    pub fn insecure_seed(mut self, seed: [u8; 32]) -> MeshOptions {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Takes the time events claim (unix seconds) from `clock`.
+    pub fn clock(mut self, clock: impl FnMut() -> u64 + Send + 'static) -> MeshOptions {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Founds a group in a new file at `path`: the genesis makes `keys` the
+    /// sole admin of epoch 0. Refuses an existing file.
+    pub fn create(self, path: impl AsRef<Path>, keys: LocalKeys, group_name: &str) -> Result<Mesh> {
+        let store = Store::create(path.as_ref())?;
+        let mut mesh = self.into_mesh(store, MeshState::default(), Some(keys));
+        let founder = mesh.local()?.public();
+        let founder_id = founder.member_id();
+        let secret = EpochSecret::generate(&mut mesh.rng);
+        let binding = Binding::Genesis {
+            founder: founder_id,
+            group_name,
+        };
+        let envelope = envelope::seal(&mut mesh.rng, &secret, binding, &[(founder_id, founder.dh)])?;
+        let body = Body::Genesis(Genesis {
+            group_name: group_name.to_owned(),
+            founder,
+            envelope,
+        });
+        let signed = mesh.make_event(body)?;
+        let accepted = reducer::check(&mesh.state, &signed)?;
+        mesh.store.initialise(&signed, &accepted)?;
+        mesh.state.apply(accepted);
+        mesh.report.events = mesh.state.len();
+        Ok(mesh)
+    }
+
+    /// Opens an existing file with the local member's keys, verifying the
+    /// whole chain and every projection.
+    pub fn open(self, path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
+        let store = Store::open(path.as_ref())?;
+        let state = store.load()?;
+        Ok(self.into_mesh(store, state, Some(keys)))
+    }
+
+    fn into_mesh(self, store: Store, state: MeshState, keys: Option<LocalKeys>) -> Mesh {
+        let rng = match self.seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => rand::make_rng(),
+        };
+        let clock = self.clock.unwrap_or_else(|| Box::new(system_time));
+        let report = OpenReport {
+            path: store.path().to_owned(),
+            read_only: keys.is_none(),
+            verified_private_copy: store.is_private_copy(),
+            events: state.len(),
+        };
+        Mesh {
+            store,
+            state,
+            keys,
+            rng,
+            clock,
+            report,
+        }
+    }
+}
+
+fn system_time() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// An open mesh: its verified state, and the local member's keys if any.
+pub struct Mesh {
+    store: Store,
+    state: MeshState,
+    keys: Option<LocalKeys>,
+    rng: StdRng,
+    clock: Clock,
+    report: OpenReport,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("path", &self.report.path)
+            .field("local", &self.keys)
+            .field("head", &self.state.head())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mesh {
+    /// Founds a group in a new file; see [`MeshOptions::create`].
+    pub fn create(path: impl AsRef<Path>, keys: LocalKeys, group_name: &str) -> Result<Mesh> {
+        MeshOptions::new().create(path, keys, group_name)
+    }
+
+    /// Opens a file with local keys; see [`MeshOptions::open`].
+    pub fn open(path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
+        MeshOptions::new().open(path, keys)
+    }
+
+    /// Opens a file for auditing: no keys, no writes, the file's bytes stay
+    /// as they are. The chain and every projection are verified. A file that
+    /// was not closed cleanly is recovered in a private temporary copy and
+    /// verified there; [`OpenReport::verified_private_copy`] says so.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Mesh> {
+        let store = Store::open_read_only(path.as_ref())?;
+        let state = store.load()?;
+        Ok(MeshOptions::new().into_mesh(store, state, None))
+    }
+
+    /// How the file was opened and how much was verified.
+    pub fn report(&self) -> &OpenReport {
+        &self.report
+    }
+
+    /// The verified state as of the head.
+    pub fn state(&self) -> &MeshState {
+        &self.state
+    }
+
+    /// The digest of [`Mesh::state`], to compare two copies by one hash.
+    pub fn digest(&self) -> StateDigest {
+        self.state.digest()
+    }
+
+    /// The group id.
+    pub fn group(&self) -> GroupId {
+        self.state.identity().map_or(GroupId::ZERO, |identity| identity.group)
+    }
+
+    /// The local member's id, if the mesh was opened with keys.
+    pub fn member_id(&self) -> Option<MemberId> {
+        self.keys.as_ref().map(LocalKeys::member_id)
+    }
+
+    /// Whether the local member is in the current epoch and enabled.
+    pub fn is_enabled(&self) -> bool {
+        self.member_id()
+            .is_some_and(|member| self.state.is_enabled(member))
+    }
+
+    /// The stored event at `seq`.
+    pub fn event(&self, seq: u64) -> Result<SignedEvent> {
+        self.store.event(seq)?.ok_or(Error::NoSuchEvent {
+            seq,
+            len: self.state.len(),
+        })
+    }
+
+    /// Visits stored events from `from` on, in order, while `visit` returns true.
+    pub fn for_each_event(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(&SignedEvent) -> bool,
+    ) -> Result<()> {
+        self.store.for_each_event(from, |event| Ok(visit(&event)))
+    }
+
+    /// Replays the chain from the genesis through the reducer, calling `visit`
+    /// with each event and the state just after it, up to and including `upto`.
+    pub fn replay(&self, upto: u64, mut visit: impl FnMut(&SignedEvent, &MeshState)) -> Result<MeshState> {
+        let mut state = MeshState::default();
+        self.store.for_each_event(0, |event| {
+            if event.event().seq > upto {
+                return Ok(false);
+            }
+            let accepted = reducer::check(&state, &event)?;
+            state.apply(accepted);
+            visit(&event, &state);
+            Ok(true)
+        })?;
+        Ok(state)
+    }
+
+    /// Writes a consistent copy of the database to a new file at `path`,
+    /// while this mesh stays open. This, not `cp`, is how to hand a live
+    /// mesh to an auditor.
+    pub fn backup(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.store.backup(path.as_ref())
+    }
+
+    /// Turns the local member's participation on or off (one `SetEnabled` event).
+    pub fn set_enabled(&mut self, enabled: bool) -> Result<Receipt> {
+        self.commit(Body::SetEnabled { enabled })
+    }
+
+    /// Appends an application event, authored by the local member.
+    pub fn append_app(&mut self, kind: &str, payload: &[u8]) -> Result<Receipt> {
+        self.require_enabled()?;
+        self.commit(Body::App {
+            kind: kind.to_owned(),
+            payload: payload.to_vec(),
+        })
+    }
+
+    /// Adds a member by rotating to a new epoch whose roster includes it.
+    pub fn add_member(&mut self, keys: MemberKeys, role: Role) -> Result<Receipt> {
+        let member = keys.member_id();
+        for (admissible, kind) in [
+            (is_admissible_signing_key(&keys.signing), KeyKind::Signing),
+            (is_admissible_dh_key(&keys.dh), KeyKind::Dh),
+        ] {
+            if !admissible {
+                return Err(Error::InadmissibleKey { member, kind });
+            }
+        }
+        let mut roster = self.current_roster()?;
+        match roster.binary_search_by_key(&member, |entry| entry.id) {
+            Ok(_) => return Err(Error::AlreadyMember { member }),
+            Err(index) => roster.insert(
+                index,
+                RosterEntry {
+                    id: member,
+                    keys,
+                    role,
+                },
+            ),
+        }
+        self.rotate_to(roster, &format!("add {member} as {role}"))
+    }
+
+    /// Removes a member by rotating to a new epoch without it. The removed
+    /// member keeps the secrets of the epochs it was in, and gets none of the new one.
+    pub fn remove_member(&mut self, member: MemberId) -> Result<Receipt> {
+        let mut roster = self.current_roster()?;
+        let index = roster
+            .binary_search_by_key(&member, |entry| entry.id)
+            .map_err(|_| Error::UnknownMember { member })?;
+        roster.remove(index);
+        self.rotate_to(roster, &format!("remove {member}"))
+    }
+
+    /// Changes a member's role by rotating to a new epoch.
+    pub fn set_role(&mut self, member: MemberId, role: Role) -> Result<Receipt> {
+        let mut roster = self.current_roster()?;
+        let entry = roster
+            .iter_mut()
+            .find(|entry| entry.id == member)
+            .ok_or(Error::UnknownMember { member })?;
+        if entry.role == role {
+            return Err(Error::RoleUnchanged { member });
+        }
+        entry.role = role;
+        self.rotate_to(roster, &format!("make {member} {role}"))
+    }
+
+    /// Rotates to a fresh secret with the same roster.
+    pub fn rotate(&mut self, reason: &str) -> Result<Receipt> {
+        let roster = self.current_roster()?;
+        self.rotate_to(roster, reason)
+    }
+
+    /// Opens the next epoch with `roster` (sorted by member id) and a fresh
+    /// secret wrapped to each of its members.
+    pub fn rotate_to(&mut self, roster: Vec<RosterEntry>, reason: &str) -> Result<Receipt> {
+        self.require_enabled()?;
+        let epoch = self
+            .state
+            .current_epoch()
+            .map_or(0, |current| current.epoch.saturating_add(1));
+        let binding = Binding::Epoch {
+            group: self.group(),
+            epoch,
+        };
+        let recipients: Vec<_> = roster.iter().map(|entry| (entry.id, entry.keys.dh)).collect();
+        let secret = EpochSecret::generate(&mut self.rng);
+        let envelope = envelope::seal(&mut self.rng, &secret, binding, &recipients)?;
+        self.commit(Body::Rotate(Rotate {
+            epoch,
+            roster,
+            envelope,
+            reason: reason.to_owned(),
+        }))
+    }
+
+    /// Recovers the secret of `epoch`, which the local member must belong to.
+    /// The secret is checked against the epoch's public commitment.
+    pub fn epoch_secret(&self, epoch: u64) -> Result<EpochSecret> {
+        let keys = self.keys.as_ref().ok_or(Error::NoKeys)?;
+        let member = keys.member_id();
+        let record = self.epoch_record(epoch)?;
+        let entry = record.member(member).ok_or(Error::NotAMember { member, epoch })?;
+        if entry.keys != keys.public() {
+            return Err(Error::DhKeyMismatch { member, epoch });
+        }
+        let identity = self.state.identity().ok_or(Error::NoSuchEpoch { epoch, current: 0 })?;
+        let binding = if epoch == 0 {
+            Binding::Genesis {
+                founder: identity.founder,
+                group_name: &identity.name,
+            }
+        } else {
+            Binding::Epoch {
+                group: identity.group,
+                epoch,
+            }
+        };
+        Ok(envelope::open(&record.envelope, binding, member, keys.dh_secret())?)
+    }
+
+    fn epoch_record(&self, epoch: u64) -> Result<&EpochRecord> {
+        self.state.epoch(epoch).ok_or(Error::NoSuchEpoch {
+            epoch,
+            current: self.state.current_epoch().map_or(0, |current| current.epoch),
+        })
+    }
+
+    fn current_roster(&self) -> Result<Vec<RosterEntry>> {
+        Ok(self
+            .state
+            .current_epoch()
+            .map(|epoch| epoch.roster.clone())
+            .unwrap_or_default())
+    }
+
+    fn local(&self) -> Result<&LocalKeys> {
+        if self.report.read_only || self.store.is_private_copy() {
+            return Err(Error::ReadOnly);
+        }
+        self.keys.as_ref().ok_or(Error::NoKeys)
+    }
+
+    fn require_enabled(&self) -> Result<()> {
+        let member = self.local()?.member_id();
+        if self.state.is_enabled(member) {
+            Ok(())
+        } else {
+            Err(Error::Disabled { member })
+        }
+    }
+
+    fn make_event(&mut self, body: Body) -> Result<SignedEvent> {
+        let (group, seq, prev) = match (self.state.identity(), self.state.head()) {
+            (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
+            _ => (GroupId::ZERO, 0, EventHash::ZERO),
+        };
+        let time = (self.clock)();
+        let keys = self.local()?;
+        let event = Event {
+            version: FORMAT_VERSION,
+            group,
+            seq,
+            prev,
+            author: keys.member_id(),
+            time,
+            body,
+        };
+        Ok(SignedEvent::sign(event, keys.signing_key()))
+    }
+
+    /// Makes, checks, stores and applies one event.
+    fn commit(&mut self, body: Body) -> Result<Receipt> {
+        let signed = self.make_event(body)?;
+        let accepted = reducer::check(&self.state, &signed)?;
+        let receipt = Receipt {
+            seq: accepted.head.seq,
+            hash: accepted.head.hash,
+        };
+        self.store.append(&self.state, &signed, &accepted)?;
+        self.state.apply(accepted);
+        self.report.events = self.state.len();
+        Ok(receipt)
+    }
+}

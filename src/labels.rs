@@ -1,0 +1,45 @@
+//! Every domain-separation label and size limit of format v1, in one place.
+//!
+//! SPEC.md §2 and §3 list these values; `tests/spec_vectors.rs` checks that the
+//! two agree. A label never changes within a format version: a new meaning gets
+//! a new label.
+
+/// Prefix of the bytes an author signs: `EVENT_SIGNATURE || event bytes`.
+pub(crate) const EVENT_SIGNATURE: &[u8] = b"meshlog v1 event signature\0";
+/// blake3 `derive_key` context for an event's hash.
+pub(crate) const EVENT_HASH: &str = "meshlog v1 event hash";
+/// blake3 `derive_key` context for a member id (truncated to 16 bytes).
+pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
+/// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
+pub(crate) const WRAP_KEY: &str = "meshlog v1 envelope wrap key";
+/// blake3 `derive_key` context for the public commitment to an epoch secret.
+pub(crate) const SECRET_COMMITMENT: &str = "meshlog v1 epoch secret commitment";
+/// blake3 `derive_key` context that names a genesis before its group id exists.
+pub(crate) const GENESIS_BINDING: &str = "meshlog v1 genesis binding";
+/// blake3 `derive_key` context for the digest of a projected state.
+pub(crate) const STATE_DIGEST: &str = "meshlog v1 state digest";
+/// blake3 `derive_key` context for the printable fingerprint of an epoch secret.
+pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint";
+/// blake3 `derive_key` context for the checksum at the end of a key file.
+pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
+
+/// The event format this build writes and reads.
+pub const FORMAT_VERSION: u16 = 1;
+/// The layout of the redb file (tables and their encodings) this build writes and reads.
+pub const STORE_FORMAT: u16 = 1;
+
+/// Limits enforced on every event (SPEC.md §3.3).
+pub mod limits {
+    /// Largest encoded event, checked before decoding.
+    pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;
+    /// Largest group name, in bytes of UTF-8.
+    pub const MAX_GROUP_NAME: usize = 128;
+    /// Largest rotation reason, in bytes of UTF-8.
+    pub const MAX_REASON: usize = 256;
+    /// Largest roster.
+    pub const MAX_ROSTER: usize = 16_384;
+    /// Largest application event kind, in bytes of UTF-8.
+    pub const MAX_APP_KIND: usize = 64;
+    /// Largest application payload.
+    pub const MAX_APP_PAYLOAD: usize = 64 * 1024;
+}

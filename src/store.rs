@@ -1,0 +1,620 @@
+//! The redb file: tables, transactions, and open-time verification (SPEC.md §8).
+//!
+//! The `events` table is the chain: `seq → signature || event bytes`, the
+//! exact bytes that were signed, never a redb-encoded tuple. Every other table
+//! is a projection, written by [`projection_rows`] in the same transaction as
+//! the event it follows from. Opening replays the chain through the reducer,
+//! rebuilds every projection row with the same function, and requires the
+//! stored tables to hold exactly those rows.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    TableDefinition, WriteTransaction,
+};
+
+use crate::chain::{SignedEvent, record_hash};
+use crate::error::{Error, Mismatch, StoreError};
+use crate::event::{Envelope, RosterEntry};
+use crate::ids::MemberId;
+use crate::labels::STORE_FORMAT;
+use crate::reducer::{self, Rejection, Rule};
+use crate::state::{Accepted, EpochRecord, MeshState, Transition};
+
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// The projection tables, all `bytes → bytes` so that open-time verification
+/// can compare them row by row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Projection {
+    /// `meta`: `"format"`, `"identity"`, `"head"`.
+    Meta,
+    /// `event_index`: event hash → be64 seq.
+    EventIndex,
+    /// `epochs`: be64 epoch → postcard [`EpochInfo`].
+    Epochs,
+    /// `roster`: be64 epoch || member id → postcard [`RosterEntry`].
+    Roster,
+    /// `wraps`: be64 epoch || member id → ciphertext || tag.
+    Wraps,
+    /// `enabled`: member id → one byte, 0 or 1.
+    Enabled,
+}
+
+impl Projection {
+    const ALL: [Projection; 6] = [
+        Projection::Meta,
+        Projection::EventIndex,
+        Projection::Epochs,
+        Projection::Roster,
+        Projection::Wraps,
+        Projection::Enabled,
+    ];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Projection::Meta => "meta",
+            Projection::EventIndex => "event_index",
+            Projection::Epochs => "epochs",
+            Projection::Roster => "roster",
+            Projection::Wraps => "wraps",
+            Projection::Enabled => "enabled",
+        }
+    }
+
+    fn table(self) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+        TableDefinition::new(self.name())
+    }
+}
+
+const META_FORMAT: &[u8] = b"format";
+const META_IDENTITY: &[u8] = b"identity";
+const META_HEAD: &[u8] = b"head";
+
+/// An epoch's row in `epochs`: everything but the roster and the wrapped copies.
+#[derive(serde::Serialize)]
+struct EpochInfo<'a> {
+    seq: u64,
+    author: MemberId,
+    time: u64,
+    reason: &'a str,
+    ephemeral: crate::ids::DhPublicKey,
+    commitment: crate::ids::SecretCommitment,
+    members: u64,
+}
+
+/// One change to a projection table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RowOp {
+    Put(Projection, Vec<u8>, Vec<u8>),
+    Delete(Projection, Vec<u8>),
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // postcard cannot fail to encode these types into a Vec.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+fn epoch_member_key(epoch: u64, member: MemberId) -> Vec<u8> {
+    let mut key = Vec::with_capacity(24);
+    key.extend_from_slice(&epoch.to_be_bytes());
+    key.extend_from_slice(member.as_bytes());
+    key
+}
+
+/// The projection rows an accepted event writes, given the state before it.
+/// The only place that knows the projection layout.
+pub(crate) fn projection_rows(before: &MeshState, accepted: &Accepted) -> Vec<RowOp> {
+    let mut rows = vec![
+        RowOp::Put(
+            Projection::EventIndex,
+            accepted.head.hash.as_bytes().to_vec(),
+            accepted.head.seq.to_be_bytes().to_vec(),
+        ),
+        RowOp::Put(Projection::Meta, META_HEAD.to_vec(), encode(&accepted.head)),
+    ];
+    match &accepted.transition {
+        Transition::Genesis { identity, epoch } => {
+            rows.push(RowOp::Put(Projection::Meta, META_IDENTITY.to_vec(), encode(identity)));
+            epoch_rows(epoch, &mut rows);
+            for entry in &epoch.roster {
+                rows.push(RowOp::Put(Projection::Enabled, entry.id.as_bytes().to_vec(), vec![0]));
+            }
+        }
+        Transition::Rotate(epoch) => {
+            epoch_rows(epoch, &mut rows);
+            for member in before.enabled.keys() {
+                if epoch.member(*member).is_none() {
+                    rows.push(RowOp::Delete(Projection::Enabled, member.as_bytes().to_vec()));
+                }
+            }
+            for entry in &epoch.roster {
+                if !before.enabled.contains_key(&entry.id) {
+                    rows.push(RowOp::Put(Projection::Enabled, entry.id.as_bytes().to_vec(), vec![0]));
+                }
+            }
+        }
+        Transition::SetEnabled { member, enabled } => rows.push(RowOp::Put(
+            Projection::Enabled,
+            member.as_bytes().to_vec(),
+            vec![u8::from(*enabled)],
+        )),
+        Transition::App => {}
+    }
+    rows
+}
+
+fn epoch_rows(epoch: &EpochRecord, rows: &mut Vec<RowOp>) {
+    let Envelope {
+        ephemeral,
+        commitment,
+        wrapped,
+    } = &epoch.envelope;
+    let info = EpochInfo {
+        seq: epoch.seq,
+        author: epoch.author,
+        time: epoch.time,
+        reason: &epoch.reason,
+        ephemeral: *ephemeral,
+        commitment: *commitment,
+        members: epoch.roster.len() as u64,
+    };
+    rows.push(RowOp::Put(
+        Projection::Epochs,
+        epoch.epoch.to_be_bytes().to_vec(),
+        encode(&info),
+    ));
+    for entry in &epoch.roster {
+        rows.push(RowOp::Put(
+            Projection::Roster,
+            epoch_member_key(epoch.epoch, entry.id),
+            encode::<RosterEntry>(entry),
+        ));
+    }
+    for copy in wrapped {
+        let mut value = copy.ciphertext.to_vec();
+        value.extend_from_slice(&copy.tag);
+        rows.push(RowOp::Put(
+            Projection::Wraps,
+            epoch_member_key(epoch.epoch, copy.member),
+            value,
+        ));
+    }
+}
+
+enum Db {
+    Writable(Database),
+    ReadOnly(ReadOnlyDatabase),
+}
+
+/// An open meshlog file.
+pub(crate) struct Store {
+    db: Db,
+    path: PathBuf,
+    /// Set when the file could not be opened read-only as it is and a private
+    /// copy was opened instead; the copy lives as long as the store.
+    private_copy: Option<tempfile::TempDir>,
+}
+
+/// How an open went, for reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenReport {
+    /// The file asked for.
+    pub path: PathBuf,
+    /// Whether the file was opened without write access.
+    pub read_only: bool,
+    /// Whether the file had not been closed cleanly, so that a private
+    /// temporary copy was recovered and verified instead (the original is untouched).
+    pub verified_private_copy: bool,
+    /// Number of events verified.
+    pub events: u64,
+}
+
+fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+            path: path.to_owned(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => match source.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                path: path.to_owned(),
+            },
+            std::io::ErrorKind::InvalidData => StoreError::NotMeshlog {
+                path: path.to_owned(),
+                detail: "not a redb database".into(),
+            },
+            _ => StoreError::Io {
+                path: path.to_owned(),
+                source,
+            },
+        },
+        other => StoreError::Redb(redb::Error::from(other).into()),
+    }
+}
+
+impl Store {
+    /// Creates a new file; refuses to touch an existing one.
+    pub(crate) fn create(path: &Path) -> Result<Store, StoreError> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => StoreError::Exists {
+                    path: path.to_owned(),
+                },
+                _ => StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                },
+            })?;
+        let backend = redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
+        let db = Database::builder()
+            .create_with_backend(backend)
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(Store {
+            db: Db::Writable(db),
+            path: path.to_owned(),
+            private_copy: None,
+        })
+    }
+
+    /// Opens an existing file for reading and writing.
+    pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        let db = Database::builder()
+            .open(path)
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(Store {
+            db: Db::Writable(db),
+            path: path.to_owned(),
+            private_copy: None,
+        })
+    }
+
+    /// Opens a file without writing to it. A file that needs crash recovery
+    /// is copied to a private temporary folder, and the copy is recovered and
+    /// opened instead.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        match redb::Builder::new().open_read_only(path) {
+            Ok(db) => Ok(Store {
+                db: Db::ReadOnly(db),
+                path: path.to_owned(),
+                private_copy: None,
+            }),
+            Err(redb::DatabaseError::RepairAborted) => {
+                let io = |source| StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                };
+                let dir = tempfile::tempdir().map_err(io)?;
+                let copy = dir.path().join("copy.redb");
+                fs::copy(path, &copy).map_err(io)?;
+                let db = Database::builder()
+                    .open(&copy)
+                    .map_err(|e| map_open_error(path, e))?;
+                Ok(Store {
+                    db: Db::Writable(db),
+                    path: path.to_owned(),
+                    private_copy: Some(dir),
+                })
+            }
+            Err(e) => Err(map_open_error(path, e)),
+        }
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn is_private_copy(&self) -> bool {
+        self.private_copy.is_some()
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(match &self.db {
+            Db::Writable(db) => db.begin_read(),
+            Db::ReadOnly(db) => db.begin_read(),
+        }?)
+    }
+
+    fn begin_write(&self) -> Result<WriteTransaction, Error> {
+        let Db::Writable(db) = &self.db else {
+            return Err(Error::ReadOnly);
+        };
+        if self.private_copy.is_some() {
+            return Err(Error::ReadOnly);
+        }
+        let mut txn = db.begin_write().map_err(StoreError::from)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::Redb(redb::Error::from(e).into()))?;
+        txn.set_two_phase_commit(true);
+        Ok(txn)
+    }
+
+    /// Writes the first event and the format marker, creating every table,
+    /// in one transaction.
+    pub(crate) fn initialise(&self, genesis: &SignedEvent, accepted: &Accepted) -> Result<(), Error> {
+        let txn = self.begin_write()?;
+        for projection in Projection::ALL {
+            txn.open_table(projection.table()).map_err(StoreError::from)?;
+        }
+        txn.open_table(Projection::Meta.table())
+            .map_err(StoreError::from)?
+            .insert(META_FORMAT, STORE_FORMAT.to_be_bytes().as_slice())
+            .map_err(StoreError::from)?;
+        write_event(&txn, &MeshState::default(), genesis, accepted)?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Appends one accepted event and its projection rows in one durable
+    /// transaction: the event is on disk with its projections, or not at all.
+    pub(crate) fn append(
+        &self,
+        before: &MeshState,
+        event: &SignedEvent,
+        accepted: &Accepted,
+    ) -> Result<(), Error> {
+        let txn = self.begin_write()?;
+        write_event(&txn, before, event, accepted)?;
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Reads the whole chain through the reducer, checks every stored
+    /// projection row against the rebuilt ones, and returns the state.
+    pub(crate) fn load(&self) -> Result<MeshState, Error> {
+        let txn = self.begin_read()?;
+        let not_meshlog = |detail: &str| StoreError::NotMeshlog {
+            path: self.path.clone(),
+            detail: detail.to_owned(),
+        };
+        let meta = match txn.open_table(Projection::Meta.table()) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => {
+                return Err(not_meshlog("no meshlog tables").into());
+            }
+            Err(e) => return Err(StoreError::from(e).into()),
+        };
+        let format = meta
+            .get(META_FORMAT)
+            .map_err(StoreError::from)?
+            .ok_or_else(|| not_meshlog("no format marker"))?;
+        let format = <[u8; 2]>::try_from(format.value())
+            .map(u16::from_be_bytes)
+            .map_err(|_| not_meshlog("bad format marker"))?;
+        if format > STORE_FORMAT {
+            return Err(StoreError::NewerFormat {
+                path: self.path.clone(),
+                found: format,
+                supported: STORE_FORMAT,
+            }
+            .into());
+        }
+        if format != STORE_FORMAT {
+            return Err(not_meshlog("unknown format marker").into());
+        }
+        drop(meta);
+
+        let events = txn.open_table(EVENTS).map_err(|e| match e {
+            redb::TableError::TableDoesNotExist(_) => not_meshlog("no events table"),
+            e => StoreError::from(e),
+        })?;
+        let mut state = MeshState::default();
+        let mut expected: BTreeMap<(Projection, Vec<u8>), Vec<u8>> = BTreeMap::new();
+        expected.insert(
+            (Projection::Meta, META_FORMAT.to_vec()),
+            STORE_FORMAT.to_be_bytes().to_vec(),
+        );
+        for row in events.iter().map_err(StoreError::from)? {
+            let (key, value) = row.map_err(StoreError::from)?;
+            let (stored_at, record) = (key.value(), value.value());
+            let accepted = check_stored(&state, stored_at, record)?;
+            for op in projection_rows(&state, &accepted) {
+                match op {
+                    RowOp::Put(table, key, value) => {
+                        expected.insert((table, key), value);
+                    }
+                    RowOp::Delete(table, key) => {
+                        expected.remove(&(table, key));
+                    }
+                }
+            }
+            state.apply(accepted);
+        }
+        if state.is_empty() {
+            return Err(not_meshlog("the chain is empty").into());
+        }
+        compare_projections(&txn, &expected)?;
+        Ok(state)
+    }
+
+    /// The stored event at `seq`, strictly decoded (not re-verified: the chain
+    /// was verified when the store was opened).
+    pub(crate) fn event(&self, seq: u64) -> Result<Option<SignedEvent>, Error> {
+        let txn = self.begin_read()?;
+        let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+        let Some(record) = events.get(seq).map_err(StoreError::from)? else {
+            return Ok(None);
+        };
+        let record = record.value();
+        SignedEvent::from_record(record)
+            .map(Some)
+            .map_err(|e| {
+                Rejection {
+                    seq,
+                    hash: record_hash(record),
+                    rule: Rule::Malformed(e),
+                }
+                .into()
+            })
+    }
+
+    /// Visits stored events from `from` on, in order, until `visit` returns false.
+    pub(crate) fn for_each_event(
+        &self,
+        from: u64,
+        mut visit: impl FnMut(SignedEvent) -> Result<bool, Error>,
+    ) -> Result<(), Error> {
+        let txn = self.begin_read()?;
+        let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+        for row in events.range(from..).map_err(StoreError::from)? {
+            let (key, value) = row.map_err(StoreError::from)?;
+            let record = value.value();
+            let event = SignedEvent::from_record(record).map_err(|e| Rejection {
+                seq: key.value(),
+                hash: record_hash(record),
+                rule: Rule::Malformed(e),
+            })?;
+            if !visit(event)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes a consistent copy of every table to a new file at `out`, from
+    /// one read transaction, while this store stays open.
+    pub(crate) fn backup(&self, out: &Path) -> Result<(), Error> {
+        let target = Store::create(out)?;
+        let source = self.begin_read()?;
+        let txn = target.begin_write()?;
+        {
+            let from = source.open_table(EVENTS).map_err(StoreError::from)?;
+            let mut to = txn.open_table(EVENTS).map_err(StoreError::from)?;
+            for row in from.iter().map_err(StoreError::from)? {
+                let (key, value) = row.map_err(StoreError::from)?;
+                to.insert(key.value(), value.value())
+                    .map_err(StoreError::from)?;
+            }
+            for projection in Projection::ALL {
+                let from = source
+                    .open_table(projection.table())
+                    .map_err(StoreError::from)?;
+                let mut to = txn
+                    .open_table(projection.table())
+                    .map_err(StoreError::from)?;
+                for row in from.iter().map_err(StoreError::from)? {
+                    let (key, value) = row.map_err(StoreError::from)?;
+                    to.insert(key.value(), value.value())
+                        .map_err(StoreError::from)?;
+                }
+            }
+        }
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+/// Checks one stored record against the state so far: it must sit at the
+/// next position, decode strictly, and pass the reducer.
+fn check_stored(state: &MeshState, stored_at: u64, record: &[u8]) -> Result<Accepted, Rejection> {
+    let reject = |rule| Rejection {
+        seq: stored_at,
+        hash: record_hash(record),
+        rule,
+    };
+    if stored_at != state.len() {
+        return Err(reject(Rule::SeqNotNext {
+            expected: state.len(),
+            found: stored_at,
+        }));
+    }
+    let event = SignedEvent::from_record(record).map_err(|e| reject(Rule::Malformed(e)))?;
+    reducer::check(state, &event)
+}
+
+fn write_event(
+    txn: &WriteTransaction,
+    before: &MeshState,
+    event: &SignedEvent,
+    accepted: &Accepted,
+) -> Result<(), StoreError> {
+    txn.open_table(EVENTS)?
+        .insert(accepted.head.seq, event.to_record().as_slice())?;
+    let mut rows = projection_rows(before, accepted);
+    // Group the rows by table so that each table is opened once.
+    rows.sort_by_key(|op| match op {
+        RowOp::Put(projection, ..) | RowOp::Delete(projection, _) => *projection,
+    });
+    let mut open: Option<(Projection, redb::Table<'_, &[u8], &[u8]>)> = None;
+    for op in rows {
+        let (RowOp::Put(projection, ..) | RowOp::Delete(projection, _)) = &op;
+        let projection = *projection;
+        let table = match &mut open {
+            Some((current, table)) if *current == projection => table,
+            _ => {
+                open = None;
+                &mut open.insert((projection, txn.open_table(projection.table())?)).1
+            }
+        };
+        match op {
+            RowOp::Put(_, key, value) => {
+                table.insert(key.as_slice(), value.as_slice())?;
+            }
+            RowOp::Delete(_, key) => {
+                table.remove(key.as_slice())?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Requires each projection table to hold exactly the expected rows.
+fn compare_projections(
+    txn: &ReadTransaction,
+    expected: &BTreeMap<(Projection, Vec<u8>), Vec<u8>>,
+) -> Result<(), StoreError> {
+    for projection in Projection::ALL {
+        let table = txn.open_table(projection.table())?;
+        let mut wanted = expected
+            .range((projection, Vec::new())..)
+            .take_while(|((table, _), _)| *table == projection)
+            .map(|((_, key), value)| (key.as_slice(), value.as_slice()))
+            .peekable();
+        let mismatch = |key: &[u8], problem| StoreError::ProjectionMismatch {
+            table: projection.name(),
+            key: hex::encode(key),
+            problem,
+        };
+        for row in table.iter()? {
+            let (key, value) = row?;
+            let (key, value) = (key.value(), value.value());
+            match wanted.peek() {
+                Some((want_key, _)) if *want_key < key => {
+                    return Err(mismatch(want_key, Mismatch::Missing));
+                }
+                Some((want_key, want_value)) if *want_key == key => {
+                    if *want_value != value {
+                        return Err(mismatch(key, Mismatch::Differs));
+                    }
+                    wanted.next();
+                }
+                _ => return Err(mismatch(key, Mismatch::Unexpected)),
+            }
+        }
+        if let Some((key, _)) = wanted.next() {
+            return Err(mismatch(key, Mismatch::Missing));
+        }
+    }
+    Ok(())
+}
+
+impl StoreError {
+    /// The name of the table a projection mismatch is in, if it is one.
+    pub fn table(&self) -> Option<&'static str> {
+        match self {
+            StoreError::ProjectionMismatch { table, .. } => Some(table),
+            _ => None,
+        }
+    }
+}
