@@ -24,8 +24,13 @@ pub struct SignedEvent {
 }
 
 impl SignedEvent {
-    /// Encodes and signs `event`.
-    pub(crate) fn sign(event: Event, key: &SigningKey) -> SignedEvent {
+    /// Encodes `event` and signs it with the local member's key. Whether the
+    /// result may join a chain is the reducer's decision.
+    pub fn sign(event: Event, keys: &crate::keys::LocalKeys) -> SignedEvent {
+        Self::sign_with(event, keys.signing_key())
+    }
+
+    pub(crate) fn sign_with(event: Event, key: &SigningKey) -> SignedEvent {
         let bytes = event.encode();
         let signature = key.sign(&signing_message(&bytes)).to_bytes();
         let hash = event_hash(&bytes, &signature);
@@ -143,7 +148,7 @@ mod tests {
             time: 0,
             body: Body::SetEnabled { enabled: true },
         };
-        (SignedEvent::sign(event, &key), key)
+        (SignedEvent::sign_with(event, &key), key)
     }
 
     #[test]

@@ -214,6 +214,11 @@ impl Mesh {
         })
     }
 
+    /// The seq of the event with this hash, if the chain holds it.
+    pub fn find(&self, hash: EventHash) -> Result<Option<u64>> {
+        self.store.find(hash)
+    }
+
     /// Visits stored events from `from` on, in order, while `visit` returns true.
     pub fn for_each_event(
         &self,
@@ -412,7 +417,7 @@ impl Mesh {
             time,
             body,
         };
-        Ok(SignedEvent::sign(event, keys.signing_key()))
+        Ok(SignedEvent::sign(event, keys))
     }
 
     /// Makes, checks, stores and applies one event.

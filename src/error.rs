@@ -81,6 +81,12 @@ pub enum StoreError {
         /// How it differs.
         problem: Mismatch,
     },
+    /// redb found its own structures damaged.
+    #[error("the database file is corrupt: {detail}")]
+    Corrupt {
+        /// What redb found.
+        detail: String,
+    },
     /// The file system refused.
     #[error("{path}: {source}")]
     Io {
@@ -98,7 +104,10 @@ macro_rules! from_redb {
     ($($ty:ty),*) => {$(
         impl From<$ty> for StoreError {
             fn from(error: $ty) -> Self {
-                StoreError::Redb(Box::new(redb::Error::from(error)))
+                match redb::Error::from(error) {
+                    redb::Error::Corrupted(detail) => StoreError::Corrupt { detail },
+                    other => StoreError::Redb(Box::new(other)),
+                }
             }
         }
     )*};
@@ -201,3 +210,16 @@ pub enum Error {
     },
 }
 
+
+impl Error {
+    /// Whether this error means the data is wrong (a chain or projection that
+    /// fails verification), as opposed to an operation that could not run
+    /// (missing file, lock, I/O, bad arguments).
+    pub fn is_verification_failure(&self) -> bool {
+        matches!(
+            self,
+            Error::Rejected(_)
+                | Error::Store(StoreError::ProjectionMismatch { .. } | StoreError::Corrupt { .. })
+        )
+    }
+}

@@ -119,6 +119,14 @@ impl MeshState {
         &self.enabled
     }
 
+    /// Runs the reducer: applies `event` if it may follow this state, and
+    /// otherwise leaves the state untouched and says which rule it breaks.
+    pub fn reduce(&mut self, event: &crate::chain::SignedEvent) -> Result<(), crate::reducer::Rejection> {
+        let accepted = crate::reducer::check(self, event)?;
+        self.apply(accepted);
+        Ok(())
+    }
+
     /// The labelled hash of this state's canonical encoding.
     pub fn digest(&self) -> StateDigest {
         let mut hasher = blake3::Hasher::new_derive_key(labels::STATE_DIGEST);

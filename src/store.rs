@@ -19,7 +19,7 @@ use redb::{
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
 use crate::event::{Envelope, RosterEntry};
-use crate::ids::MemberId;
+use crate::ids::{EventHash, MemberId};
 use crate::labels::STORE_FORMAT;
 use crate::reducer::{self, Rejection, Rule};
 use crate::state::{Accepted, EpochRecord, MeshState, Transition};
@@ -457,6 +457,19 @@ impl Store {
                 }
                 .into()
             })
+    }
+
+    /// Looks an event hash up in `event_index`.
+    pub(crate) fn find(&self, hash: EventHash) -> Result<Option<u64>, Error> {
+        let txn = self.begin_read()?;
+        let index = txn
+            .open_table(Projection::EventIndex.table())
+            .map_err(StoreError::from)?;
+        let Some(seq) = index.get(hash.as_bytes().as_slice()).map_err(StoreError::from)? else {
+            return Ok(None);
+        };
+        // The index was verified against the chain when the store was opened.
+        Ok(<[u8; 8]>::try_from(seq.value()).ok().map(u64::from_be_bytes))
     }
 
     /// Visits stored events from `from` on, in order, until `visit` returns false.
