@@ -1,0 +1,2 @@
+//! The meshlog command-line tool (being written).
+fn main() {}
