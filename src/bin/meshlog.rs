@@ -1,2 +1,0 @@
-//! The meshlog command-line tool (being written).
-fn main() {}
