@@ -23,6 +23,20 @@ pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint
 /// blake3 `derive_key` context for the checksum at the end of a key file.
 pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
 
+/// Every domain-separation label of format v1, by name, as SPEC.md §2 lists
+/// them. The signature prefix is given without its trailing NUL byte.
+pub const DOMAIN_LABELS: &[(&str, &str)] = &[
+    ("EVENT_SIGNATURE", "meshlog v1 event signature"),
+    ("EVENT_HASH", EVENT_HASH),
+    ("MEMBER_ID", MEMBER_ID),
+    ("WRAP_KEY", WRAP_KEY),
+    ("SECRET_COMMITMENT", SECRET_COMMITMENT),
+    ("GENESIS_BINDING", GENESIS_BINDING),
+    ("STATE_DIGEST", STATE_DIGEST),
+    ("SECRET_FINGERPRINT", SECRET_FINGERPRINT),
+    ("KEY_FILE_CHECKSUM", KEY_FILE_CHECKSUM),
+];
+
 /// The event format this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 /// The layout of the redb file (tables and their encodings) this build writes and reads.
@@ -42,4 +56,18 @@ pub mod limits {
     pub const MAX_APP_KIND: usize = 64;
     /// Largest application payload.
     pub const MAX_APP_PAYLOAD: usize = 64 * 1024;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signature_prefix_is_the_listed_label_and_a_nul() {
+        let listed = super::DOMAIN_LABELS
+            .iter()
+            .find(|(name, _)| *name == "EVENT_SIGNATURE")
+            .map(|(_, label)| label.as_bytes().to_vec());
+        let mut expected = listed.unwrap();
+        expected.push(0);
+        assert_eq!(super::EVENT_SIGNATURE, expected.as_slice());
+    }
 }

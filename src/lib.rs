@@ -39,7 +39,10 @@
 //! ```
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 mod chain;
 mod engine;
@@ -66,7 +69,7 @@ pub use ids::{
     StateDigest,
 };
 pub use keys::{KeyError, LocalKeys};
-pub use labels::{FORMAT_VERSION, STORE_FORMAT, limits};
+pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
 pub use reducer::{KeyKind, Rejection, Rule};
 pub use state::{EpochRecord, Head, Identity, MeshState};
 pub use store::OpenReport;
