@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use meshlog::{
-    Body, Error, EventHash, Mesh, MeshState, MemberId, Role, RosterEntry, Rule, SignedEvent,
+    Body, Error, EventHash, MemberId, Mesh, MeshState, Role, RosterEntry, Rule, SignedEvent,
     StoreError,
 };
 use serde_json::{Value, json};
@@ -251,7 +251,9 @@ pub(crate) fn verify_file(
         digest: mesh.digest().to_string(),
     };
     let expect = match expect_head {
-        Some(expected) => Some(compare_head(&mesh, head.seq, head.hash, expected, expect_seq)?),
+        Some(expected) => Some(compare_head(
+            &mesh, head.seq, head.hash, expected, expect_seq,
+        )?),
         None => None,
     };
     Ok(VerifyReport {
@@ -301,7 +303,9 @@ fn compare_head(
             plural(ahead)
         );
         if let Some(n) = expected_seq.filter(|n| *n != found) {
-            message.push_str(&format!("; note: the expected hash is at seq {found}, not {n}"));
+            message.push_str(&format!(
+                "; note: the expected hash is at seq {found}, not {n}"
+            ));
         }
         ("extends", message)
     } else {
@@ -385,7 +389,11 @@ impl VerifyReport {
                     "message": rule.to_string(),
                 })
             }
-            Failure::Projection { table, key, message } => json!({
+            Failure::Projection {
+                table,
+                key,
+                message,
+            } => json!({
                 "kind": "projection",
                 "table": table,
                 "key": key,
@@ -582,7 +590,11 @@ fn describe(state: &MeshState, event: &SignedEvent) -> (String, Value) {
             json!({"enabled": enabled}),
         ),
         Body::App { kind, payload } => (
-            format!("{kind:?}, {} byte{}", payload.len(), plural(payload.len() as u64)),
+            format!(
+                "{kind:?}, {} byte{}",
+                payload.len(),
+                plural(payload.len() as u64)
+            ),
             json!({"app_kind": kind, "payload_bytes": payload.len()}),
         ),
     }
@@ -667,7 +679,10 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
 fn checked_seq(mesh: &Mesh, seq: u64) -> anyhow::Result<u64> {
     let len = mesh.state().len();
     if seq >= len {
-        bail!("no event at seq {seq}: the chain has {len} events (seq 0 to {})", len.saturating_sub(1));
+        bail!(
+            "no event at seq {seq}: the chain has {len} events (seq 0 to {})",
+            len.saturating_sub(1)
+        );
     }
     Ok(seq)
 }
@@ -694,7 +709,10 @@ fn replay_with_progress(
 /// `meshlog show`.
 pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
     let mesh = open_audit(&args.db)?;
-    let head = mesh.state().head().context("the verified chain has no head")?;
+    let head = mesh
+        .state()
+        .head()
+        .context("the verified chain has no head")?;
     let upto = match (args.epoch, args.at) {
         (Some(epoch), _) => {
             let record = mesh.state().epoch(epoch).with_context(|| {
@@ -710,8 +728,12 @@ pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
     };
     let state = replay_with_progress(&mesh, upto, |_, _| {})?;
     let at = state.head().context("the replayed chain has no head")?;
-    let identity = state.identity().context("the replayed chain has no genesis")?;
-    let epoch = state.current_epoch().context("the replayed chain has no epoch")?;
+    let identity = state
+        .identity()
+        .context("the replayed chain has no genesis")?;
+    let epoch = state
+        .current_epoch()
+        .context("the replayed chain has no epoch")?;
     let digest = state.digest();
     if args.json {
         let members: Vec<Value> = epoch
@@ -765,7 +787,11 @@ pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
             "  {}  {:<6}  {:<3}  signing {}\n  {}  {:<6}  {:<3}  dh      {}",
             entry.id,
             entry.role,
-            if state.is_enabled(entry.id) { "on" } else { "off" },
+            if state.is_enabled(entry.id) {
+                "on"
+            } else {
+                "off"
+            },
             entry.keys.signing,
             " ".repeat(32),
             "",
@@ -789,7 +815,10 @@ pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
 /// `meshlog replay`.
 pub(crate) fn replay(args: &ReplayArgs) -> anyhow::Result<Verdict> {
     let mesh = open_audit(&args.db)?;
-    let head = mesh.state().head().context("the verified chain has no head")?;
+    let head = mesh
+        .state()
+        .head()
+        .context("the verified chain has no head")?;
     let at = match args.at {
         Some(at) => checked_seq(&mesh, at)?,
         None => head.seq,

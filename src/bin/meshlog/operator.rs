@@ -313,7 +313,11 @@ fn current_epoch(mesh: &Mesh) -> u64 {
 /// `meshlog add`.
 pub(crate) fn add(args: &AddArgs) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(&args.actor)?;
-    let role = if args.admin { Role::Admin } else { Role::Member };
+    let role = if args.admin {
+        Role::Admin
+    } else {
+        Role::Member
+    };
     let receipt = mesh.add_member(args.member, role)?;
     print_receipt(
         &format!(
@@ -348,7 +352,9 @@ fn resolve_member(mesh: &Mesh, text: &str) -> anyhow::Result<MemberId> {
     match (matches.next(), matches.next()) {
         (Some(id), None) => Ok(id),
         (None, _) => bail!("no current member's id starts with {text}"),
-        (Some(_), Some(_)) => bail!("{text} is the prefix of several members' ids; give more digits"),
+        (Some(_), Some(_)) => {
+            bail!("{text} is the prefix of several members' ids; give more digits")
+        }
     }
 }
 
@@ -378,7 +384,10 @@ pub(crate) fn role(args: &RoleArgs) -> anyhow::Result<Verdict> {
     let member = resolve_member(&mesh, &args.member)?;
     let receipt = mesh.set_role(member, role)?;
     print_receipt(
-        &format!("{member} is now {role}: epoch {} opened", current_epoch(&mesh)),
+        &format!(
+            "{member} is now {role}: epoch {} opened",
+            current_epoch(&mesh)
+        ),
         receipt,
     );
     Ok(Verdict::Ok)

@@ -1,0 +1,738 @@
+//! The `meshlog` binary, driven as a user would: exit codes, output, JSON,
+//! and the promise that audit commands never change a byte of the file.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use meshlog::{LocalKeys, Mesh, Role};
+use redb::ReadableTable;
+use serde_json::Value;
+
+/// The binary under test.
+fn meshlog() -> Command {
+    match Command::cargo_bin("meshlog") {
+        Ok(command) => command,
+        Err(error) => panic!("meshlog binary not built: {error}"),
+    }
+}
+
+/// What running the binary gave.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(args: &[&str]) -> Run {
+    let output = meshlog().args(args).output().expect("run meshlog");
+    Run {
+        code: output.status.code().expect("exit code, not a signal"),
+        stdout: String::from_utf8(output.stdout).expect("utf-8 stdout"),
+        stderr: String::from_utf8(output.stderr).expect("utf-8 stderr"),
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().expect("utf-8 temp path")
+}
+
+/// A sample chain, built with the library:
+/// 0 genesis, 1 enable, 2 add alice (epoch 1), 3 add bob (epoch 2),
+/// 4 app, 5 make alice admin (epoch 3), 6 app.
+const SAMPLE_EVENTS: u64 = 7;
+
+fn build_sample(dir: &Path) -> PathBuf {
+    let path = dir.join("mesh.redb");
+    let mut mesh = Mesh::create(&path, LocalKeys::generate(), "audit team").expect("create");
+    mesh.set_enabled(true).expect("enable");
+    let alice = LocalKeys::generate();
+    mesh.add_member(alice.public(), Role::Member)
+        .expect("add alice");
+    mesh.add_member(LocalKeys::generate().public(), Role::Member)
+        .expect("add bob");
+    mesh.append_app("note", b"hello").expect("app");
+    mesh.set_role(alice.member_id(), Role::Admin).expect("role");
+    mesh.append_app("note", b"second").expect("app");
+    assert_eq!(mesh.state().len(), SAMPLE_EVENTS);
+    path
+}
+
+/// Rewrites one stored record of a closed file with redb directly.
+fn tamper_event(path: &Path, seq: u64, edit: impl FnOnce(&mut Vec<u8>)) {
+    let events = redb::TableDefinition::<u64, &[u8]>::new("events");
+    let db = redb::Database::open(path).expect("open with redb");
+    let txn = db.begin_write().expect("write txn");
+    {
+        let mut table = txn.open_table(events).expect("events table");
+        let mut record = table
+            .get(seq)
+            .expect("read")
+            .expect("record exists")
+            .value()
+            .to_vec();
+        edit(&mut record);
+        table.insert(seq, record.as_slice()).expect("insert");
+    }
+    txn.commit().expect("commit");
+}
+
+#[test]
+fn help_documents_exit_codes_and_json_fields() {
+    let top = run(&["--help"]);
+    assert_eq!(top.code, 0);
+    assert!(top.stdout.contains("Exit codes"), "{}", top.stdout);
+    let verify = run(&["verify", "--help"]);
+    assert_eq!(verify.code, 0);
+    for needle in [
+        "--expect-head",
+        "--expect-seq",
+        "rule_id",
+        "head_seq",
+        "Exit codes",
+        "Examples",
+    ] {
+        assert!(
+            verify.stdout.contains(needle),
+            "verify --help lacks {needle}"
+        );
+    }
+    let log = run(&["log", "--help"]);
+    assert!(log.stdout.contains("JSON Lines") && log.stdout.contains("payload_bytes"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&[]).code, 2);
+    assert_eq!(run(&["verify"]).code, 2);
+    assert_eq!(
+        run(&["verify", "x.redb", "--expect-head", "nothex"]).code,
+        2
+    );
+    // --expect-seq only makes sense with --expect-head.
+    assert_eq!(run(&["verify", "x.redb", "--expect-seq", "3"]).code, 2);
+    assert_eq!(
+        run(&["show", "x.redb", "--epoch", "1", "--at", "2"]).code,
+        2
+    );
+}
+
+#[test]
+fn verify_reports_a_good_file_and_json_matches_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    let text = run(&["verify", s(&db)]);
+    assert_eq!(text.code, 0, "{}{}", text.stdout, text.stderr);
+    assert!(text.stdout.contains("result    OK"), "{}", text.stdout);
+    assert!(text.stdout.contains("\"audit team\""));
+
+    let out = run(&["verify", s(&db), "--json"]);
+    assert_eq!(out.code, 0);
+    let report = json(&out.stdout);
+    let mesh = Mesh::open_read_only(&db).unwrap();
+    let head = mesh.state().head().unwrap();
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["events"], SAMPLE_EVENTS);
+    assert_eq!(report["head_seq"], SAMPLE_EVENTS - 1);
+    assert_eq!(report["head_hash"], head.hash.to_string());
+    assert_eq!(report["epochs"], 4);
+    assert_eq!(report["current_epoch"], 3);
+    assert_eq!(report["members"], 3);
+    assert_eq!(report["enabled_members"], 1);
+    assert_eq!(report["name"], "audit team");
+    assert_eq!(report["group"], mesh.group().to_string());
+    assert_eq!(report["digest"], mesh.digest().to_string());
+    assert_eq!(report["failure"], Value::Null);
+    assert_eq!(report["verified_private_copy"], false);
+}
+
+#[test]
+fn audit_commands_never_change_a_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    let head = Mesh::open_read_only(&db).unwrap().state().head().unwrap();
+    let hash = head.hash.to_string();
+    let commands: &[&[&str]] = &[
+        &["verify"],
+        &["verify", "--json"],
+        &["verify", "--expect-head", &hash],
+        &["log"],
+        &["log", "--json", "--from", "2", "--limit", "3"],
+        &["show"],
+        &["show", "--epoch", "1", "--json"],
+        &["show", "--at", "4"],
+        &["replay", "--at", "5"],
+        &["replay", "--json"],
+    ];
+    for args in commands {
+        let mut full = vec![args[0], s(&db)];
+        full.extend_from_slice(&args[1..]);
+        let out = run(&full);
+        assert_eq!(out.code, 0, "{full:?}: {}", out.stderr);
+        let after = std::fs::read(&db).unwrap();
+        assert!(
+            blake3::hash(&before) == blake3::hash(&after),
+            "{full:?} changed the file"
+        );
+    }
+}
+
+#[test]
+fn tampered_signature_is_reported_at_its_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    tamper_event(&db, 3, |record| record[10] ^= 0x01);
+    let before = std::fs::read(&db).unwrap();
+
+    let out = run(&["verify", s(&db)]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("FAILED at seq 3"), "{}", out.stdout);
+    assert!(out.stdout.contains("R10 bad-signature"), "{}", out.stdout);
+
+    let out = run(&["verify", s(&db), "--json"]);
+    assert_eq!(out.code, 1);
+    let report = json(&out.stdout);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["failure"]["kind"], "rejected");
+    assert_eq!(report["failure"]["seq"], 3);
+    assert_eq!(report["failure"]["rule_id"], "R10");
+    assert_eq!(report["head_seq"], Value::Null);
+
+    // Other audit commands refuse the file too, with the same exit code.
+    let log = run(&["log", s(&db)]);
+    assert_eq!(log.code, 1);
+    assert!(log.stderr.starts_with("error: event 3 "), "{}", log.stderr);
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "verify changed a tampered file"
+    );
+}
+
+#[test]
+fn tampered_projection_row_names_the_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    {
+        let enabled = redb::TableDefinition::<&[u8], &[u8]>::new("enabled");
+        let database = redb::Database::open(&db).unwrap();
+        let txn = database.begin_write().unwrap();
+        {
+            let mut table = txn.open_table(enabled).unwrap();
+            let rows: Vec<(Vec<u8>, Vec<u8>)> = table
+                .iter()
+                .unwrap()
+                .map(|row| {
+                    let (k, v) = row.unwrap();
+                    (k.value().to_vec(), v.value().to_vec())
+                })
+                .collect();
+            let (key, value) = rows
+                .iter()
+                .find(|(_, v)| v == &[0])
+                .expect("a disabled member");
+            assert_eq!(value, &[0]);
+            table.insert(key.as_slice(), [1u8].as_slice()).unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let out = run(&["verify", s(&db), "--json"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let report = json(&out.stdout);
+    assert_eq!(report["failure"]["kind"], "projection");
+    assert_eq!(report["failure"]["table"], "enabled");
+}
+
+#[test]
+fn expect_head_tells_extension_rollback_and_fork_apart() {
+    // One history, copied at a branch point; the original moves on by two
+    // events, the fork by two different ones.
+    let dir = tempfile::tempdir().unwrap();
+    let founder_file = dir.path().join("founder.keys");
+    LocalKeys::generate().save(&founder_file).unwrap();
+    let main = dir.path().join("main.redb");
+    {
+        let mut mesh = Mesh::create(&main, LocalKeys::load(&founder_file).unwrap(), "g").unwrap();
+        mesh.set_enabled(true).unwrap();
+        mesh.append_app("note", b"a").unwrap();
+    }
+    let behind = dir.path().join("behind.redb");
+    let forked = dir.path().join("forked.redb");
+    std::fs::copy(&main, &behind).unwrap();
+    std::fs::copy(&main, &forked).unwrap();
+    let branch_point = Mesh::open_read_only(&main).unwrap().state().head().unwrap();
+    let head = {
+        let mut mesh = Mesh::open(&main, LocalKeys::load(&founder_file).unwrap()).unwrap();
+        mesh.append_app("note", b"b").unwrap();
+        mesh.append_app("note", b"c").unwrap()
+    };
+    {
+        let mut mesh = Mesh::open(&forked, LocalKeys::load(&founder_file).unwrap()).unwrap();
+        mesh.append_app("note", b"other").unwrap();
+        mesh.append_app("note", b"history").unwrap();
+    }
+    let head_hash = head.hash.to_string();
+    let head_seq = head.seq.to_string();
+
+    let same = run(&["verify", s(&main), "--expect-head", &head_hash]);
+    assert_eq!(same.code, 0, "{}", same.stdout);
+    assert!(same.stdout.contains("expected  OK"), "{}", same.stdout);
+
+    let ahead = run(&[
+        "verify",
+        s(&main),
+        "--json",
+        "--expect-head",
+        &branch_point.hash.to_string(),
+    ]);
+    assert_eq!(ahead.code, 1);
+    let report = json(&ahead.stdout);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["expect_head"]["status"], "extends");
+    assert_eq!(report["expect_head"]["found_seq"], branch_point.seq);
+    assert_eq!(report["failure"], Value::Null);
+
+    let rolled = run(&[
+        "verify",
+        s(&behind),
+        "--expect-head",
+        &head_hash,
+        "--expect-seq",
+        &head_seq,
+    ]);
+    assert_eq!(rolled.code, 1);
+    assert!(
+        rolled.stdout.contains("rolled back or truncated"),
+        "{}",
+        rolled.stdout
+    );
+    assert!(
+        rolled
+            .stdout
+            .contains(&format!("ends at seq {}", branch_point.seq))
+    );
+
+    let fork_out = run(&[
+        "verify",
+        s(&forked),
+        "--json",
+        "--expect-head",
+        &head_hash,
+        "--expect-seq",
+        &head_seq,
+    ]);
+    assert_eq!(fork_out.code, 1);
+    assert_eq!(json(&fork_out.stdout)["expect_head"]["status"], "forked");
+
+    let unknown = run(&["verify", s(&forked), "--expect-head", &head_hash]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown.stdout.contains("not in this chain"),
+        "{}",
+        unknown.stdout
+    );
+}
+
+#[test]
+fn could_not_run_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = run(&["verify", s(&dir.path().join("nope.redb"))]);
+    assert_eq!(missing.code, 2);
+    assert!(missing.stderr.starts_with("error: ") && missing.stderr.contains("no such file"));
+
+    let junk = dir.path().join("junk.redb");
+    std::fs::write(&junk, vec![0x42; 8192]).unwrap();
+    let out = run(&["verify", s(&junk)]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+
+    let db = build_sample(dir.path());
+    let out = run(&["show", s(&db), "--at", "99"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no event at seq 99"), "{}", out.stderr);
+    assert_eq!(run(&["show", s(&db), "--epoch", "9"]).code, 2);
+    assert_eq!(run(&["replay", s(&db), "--at", "99"]).code, 2);
+}
+
+#[test]
+fn a_file_in_use_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    let held = Mesh::open(&db, LocalKeys::generate()).unwrap();
+    let out = run(&["verify", s(&db)]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("meshlog backup"), "{}", out.stderr);
+    let backup = run(&["backup", s(&db), s(&dir.path().join("copy.redb"))]);
+    assert_eq!(backup.code, 2);
+    assert!(backup.stderr.contains("Mesh::backup"), "{}", backup.stderr);
+    drop(held);
+    assert_eq!(run(&["verify", s(&db)]).code, 0);
+}
+
+#[test]
+fn log_lists_every_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    let text = run(&["log", s(&db)]);
+    assert_eq!(text.code, 0);
+    assert_eq!(text.stdout.lines().count() as u64, SAMPLE_EVENTS);
+    assert!(text.stdout.contains("member→admin"), "{}", text.stdout);
+
+    let out = run(&["log", s(&db), "--json"]);
+    let lines: Vec<Value> = out.stdout.lines().map(json).collect();
+    assert_eq!(lines.len() as u64, SAMPLE_EVENTS);
+    for (seq, line) in lines.iter().enumerate() {
+        assert_eq!(line["seq"], seq as u64);
+    }
+    let kinds: Vec<&str> = lines.iter().map(|l| l["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "genesis",
+            "set-enabled",
+            "rotate",
+            "rotate",
+            "app",
+            "rotate",
+            "app"
+        ]
+    );
+    assert_eq!(lines[0]["group_name"], "audit team");
+    assert_eq!(lines[1]["enabled"], true);
+    assert_eq!(lines[2]["epoch"], 1);
+    assert_eq!(lines[2]["added"].as_array().unwrap().len(), 1);
+    assert_eq!(lines[5]["role_changes"][0]["to"], "admin");
+    assert_eq!(lines[5]["added"].as_array().unwrap().len(), 0);
+    assert_eq!(lines[4]["payload_bytes"], 5);
+
+    let page = run(&["log", s(&db), "--json", "--from", "3", "--limit", "2"]);
+    let seqs: Vec<u64> = page
+        .stdout
+        .lines()
+        .map(|l| json(l)["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seqs, [3, 4]);
+}
+
+#[test]
+fn show_and_replay_agree_with_the_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    let mesh = Mesh::open_read_only(&db).unwrap();
+    let at_epoch_1 = mesh.replay(2, |_, _| {}).unwrap();
+
+    let out = run(&["show", s(&db), "--epoch", "1", "--json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let shown = json(&out.stdout);
+    assert_eq!(shown["epoch"], 1);
+    assert_eq!(shown["at_seq"], 2);
+    assert_eq!(shown["members"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["envelope"]["recipients"].as_array().unwrap().len(), 2);
+    assert_eq!(shown["digest"], at_epoch_1.digest().to_string());
+
+    let head = run(&["show", s(&db), "--json"]);
+    let head = json(&head.stdout);
+    assert_eq!(head["at_seq"], SAMPLE_EVENTS - 1);
+    assert_eq!(head["digest"], mesh.digest().to_string());
+    let admins = head["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "admin")
+        .count();
+    assert_eq!(admins, 2);
+
+    let out = run(&["replay", s(&db), "--json", "--at", "4"]);
+    assert_eq!(out.code, 0);
+    let replay = json(&out.stdout);
+    let points = replay["points"].as_array().unwrap();
+    let seqs: Vec<u64> = points.iter().map(|p| p["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [0, 2, 3, 4]);
+    assert_eq!(points[1]["digest"], at_epoch_1.digest().to_string());
+    let full = run(&["replay", s(&db)]);
+    assert!(
+        full.stdout
+            .lines()
+            .last()
+            .unwrap()
+            .ends_with(&mesh.digest().to_string())
+    );
+}
+
+#[test]
+fn keys_show_never_prints_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("alice.keys");
+    let out = run(&["keys", "new", s(&file)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    let keys = LocalKeys::load(&file).unwrap();
+    let bytes = std::fs::read(&file).unwrap();
+    let seed = hex::encode(&bytes[16..48]);
+    let dh_secret = hex::encode(&bytes[48..80]);
+    for args in [
+        &["keys", "new", s(&file)][..],
+        &["keys", "show", s(&file)],
+        &["keys", "show", s(&file), "--public"],
+    ] {
+        let out = run(args);
+        for secret in [&seed, &dh_secret] {
+            assert!(!out.stdout.contains(secret.as_str()) && !out.stderr.contains(secret.as_str()));
+        }
+    }
+    let shown = run(&["keys", "show", s(&file)]);
+    assert!(shown.stdout.contains(&keys.member_id().to_string()));
+    assert!(shown.stdout.contains(&keys.public().to_string()));
+    let public = run(&["keys", "show", s(&file), "--public"]);
+    assert_eq!(public.stdout.trim(), keys.public().to_string());
+    // Never overwrites.
+    let again = run(&["keys", "new", s(&file)]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+    assert!(
+        std::fs::read(&file).unwrap() == bytes,
+        "keys new overwrote a key file"
+    );
+}
+
+#[test]
+fn operator_commands_change_the_group_and_refusals_leave_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (db, founder, bob) = (path("team.redb"), path("founder.keys"), path("bob.keys"));
+    assert_eq!(run(&["keys", "new", s(&founder)]).code, 0);
+    assert_eq!(run(&["keys", "new", s(&bob)]).code, 0);
+    let bob_public = run(&["keys", "show", s(&bob), "--public"])
+        .stdout
+        .trim()
+        .to_owned();
+    let bob_id = LocalKeys::load(&bob).unwrap().member_id().to_string();
+    let ok = |args: &[&str]| {
+        let out = run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+        out
+    };
+    // Opening a redb file for writing rewrites its header even when nothing is
+    // appended, so "unchanged" is checked on the chain: same head, same digest.
+    let chain = || {
+        let mesh = Mesh::open_read_only(&db).expect("verifies");
+        (mesh.state().head(), mesh.digest())
+    };
+    let refused = |args: &[&str], needle: &str| {
+        let before = chain();
+        let out = run(args);
+        assert_eq!(out.code, 1, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+        assert!(chain() == before, "{args:?} changed the chain");
+    };
+
+    ok(&["create", s(&db), "--keys", s(&founder), "--name", "ops"]);
+    assert_eq!(
+        run(&["create", s(&db), "--keys", s(&founder), "--name", "ops"]).code,
+        2
+    );
+    // A disabled founder may not add anyone.
+    refused(
+        &[
+            "add",
+            s(&db),
+            "--keys",
+            s(&founder),
+            "--member",
+            &bob_public,
+        ],
+        "disabled",
+    );
+    ok(&["enable", s(&db), "--keys", s(&founder)]);
+    ok(&[
+        "add",
+        s(&db),
+        "--keys",
+        s(&founder),
+        "--member",
+        &bob_public,
+    ]);
+    refused(
+        &[
+            "add",
+            s(&db),
+            "--keys",
+            s(&founder),
+            "--member",
+            &bob_public,
+        ],
+        "already",
+    );
+    // Bob is a member but still disabled, and not an admin.
+    refused(
+        &[
+            "append",
+            s(&db),
+            "--keys",
+            s(&bob),
+            "--kind",
+            "note",
+            "--payload",
+            "hi",
+        ],
+        "disabled",
+    );
+    refused(
+        &["secret", s(&db), "--keys", s(&bob), "--epoch", "0"],
+        "not a member",
+    );
+    ok(&["enable", s(&db), "--keys", s(&bob)]);
+    ok(&[
+        "append",
+        s(&db),
+        "--keys",
+        s(&bob),
+        "--kind",
+        "note",
+        "--payload",
+        "hi",
+    ]);
+    let payload = path("payload.bin");
+    std::fs::write(&payload, [0u8, 1, 2, 3, 4, 5, 6]).unwrap();
+    ok(&[
+        "append",
+        s(&db),
+        "--keys",
+        s(&founder),
+        "--kind",
+        "blob",
+        "--payload-file",
+        s(&payload),
+    ]);
+    ok(&[
+        "role",
+        s(&db),
+        "--keys",
+        s(&founder),
+        "--member",
+        &bob_id[..8],
+        "--admin",
+    ]);
+    refused(
+        &[
+            "role",
+            s(&db),
+            "--keys",
+            s(&founder),
+            "--member",
+            &bob_id,
+            "--role",
+            "admin",
+        ],
+        "already has that role",
+    );
+
+    let founder_secret = ok(&["secret", s(&db), "--keys", s(&founder), "--epoch", "2"]).stdout;
+    let bob_secret = ok(&[
+        "secret",
+        s(&db),
+        "--keys",
+        s(&bob),
+        "--epoch",
+        "2",
+        "--reveal",
+    ])
+    .stdout;
+    let fingerprint = |out: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix("fingerprint"))
+            .map(|f| f.trim().to_owned())
+            .expect("a fingerprint line")
+    };
+    assert_eq!(fingerprint(&founder_secret), fingerprint(&bob_secret));
+    assert!(!founder_secret.contains("secret "), "{founder_secret}");
+    let revealed = bob_secret
+        .lines()
+        .find_map(|l| l.strip_prefix("secret"))
+        .unwrap()
+        .trim();
+    assert_eq!(revealed.len(), 64);
+
+    ok(&["remove", s(&db), "--keys", s(&founder), "--member", &bob_id]);
+    refused(
+        &["secret", s(&db), "--keys", s(&bob), "--epoch", "3"],
+        "not a member",
+    );
+    assert_eq!(
+        run(&["remove", s(&db), "--keys", s(&founder), "--member", "zz"]).code,
+        2
+    );
+    assert_eq!(
+        run(&[
+            "add",
+            s(&db),
+            "--keys",
+            s(&path("missing.keys")),
+            "--member",
+            &bob_public
+        ])
+        .code,
+        2
+    );
+
+    let mesh = Mesh::open_read_only(&db).unwrap();
+    let state = mesh.state();
+    assert_eq!(state.len(), 8);
+    assert_eq!(state.current_epoch().unwrap().epoch, 3);
+    assert_eq!(state.current_epoch().unwrap().roster.len(), 1);
+    drop(mesh);
+
+    let copy = path("copy.redb");
+    ok(&["backup", s(&db), s(&copy)]);
+    let original = json(&ok(&["verify", s(&db), "--json"]).stdout);
+    let copied = json(&ok(&["verify", s(&copy), "--json"]).stdout);
+    assert_eq!(original["digest"], copied["digest"]);
+    assert_eq!(original["head_hash"], copied["head_hash"]);
+    assert_eq!(run(&["backup", s(&db), s(&copy)]).code, 2);
+}
+
+#[test]
+fn demo_builds_a_mesh_that_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("demo");
+    let out = run(&["demo", s(&target)]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("result    OK"), "{}", out.stdout);
+    let db = target.join("mesh.redb");
+    assert!(
+        out.stdout
+            .contains(&format!("meshlog log {}", db.display()))
+    );
+
+    let report = json(&run(&["verify", s(&db), "--json"]).stdout);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["members"], 3);
+    assert_eq!(report["current_epoch"], 5);
+    // Carol was removed: her keys open epoch 3, not epoch 5.
+    let carol = target.join("carol.keys");
+    assert_eq!(
+        run(&["secret", s(&db), "--keys", s(&carol), "--epoch", "3"]).code,
+        0
+    );
+    assert_eq!(
+        run(&["secret", s(&db), "--keys", s(&carol), "--epoch", "5"]).code,
+        1
+    );
+
+    let again = run(&["demo", s(&target)]);
+    assert_eq!(again.code, 2);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+    let temp = run(&["demo"]);
+    assert_eq!(temp.code, 0, "{}", temp.stderr);
+    assert!(temp.stdout.contains("deleted when this command exits"));
+}
