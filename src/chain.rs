@@ -186,8 +186,12 @@ mod tests {
         // The identity point (y = 1) has order 1.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert!(!is_admissible_signing_key(&SigningPublicKey::from_bytes(identity)));
+        assert!(!is_admissible_signing_key(&SigningPublicKey::from_bytes(
+            identity
+        )));
         let good = SigningKey::from_bytes(&[1; 32]).verifying_key().to_bytes();
-        assert!(is_admissible_signing_key(&SigningPublicKey::from_bytes(good)));
+        assert!(is_admissible_signing_key(&SigningPublicKey::from_bytes(
+            good
+        )));
     }
 }

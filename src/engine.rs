@@ -83,7 +83,8 @@ impl MeshOptions {
             founder: founder_id,
             group_name,
         };
-        let envelope = envelope::seal(&mut mesh.rng, &secret, binding, &[(founder_id, founder.dh)])?;
+        let envelope =
+            envelope::seal(&mut mesh.rng, &secret, binding, &[(founder_id, founder.dh)])?;
         let body = Body::Genesis(Genesis {
             group_name: group_name.to_owned(),
             founder,
@@ -192,7 +193,9 @@ impl Mesh {
 
     /// The group id.
     pub fn group(&self) -> GroupId {
-        self.state.identity().map_or(GroupId::ZERO, |identity| identity.group)
+        self.state
+            .identity()
+            .map_or(GroupId::ZERO, |identity| identity.group)
     }
 
     /// The local member's id, if the mesh was opened with keys.
@@ -230,7 +233,11 @@ impl Mesh {
 
     /// Replays the chain from the genesis through the reducer, calling `visit`
     /// with each event and the state just after it, up to and including `upto`.
-    pub fn replay(&self, upto: u64, mut visit: impl FnMut(&SignedEvent, &MeshState)) -> Result<MeshState> {
+    pub fn replay(
+        &self,
+        upto: u64,
+        mut visit: impl FnMut(&SignedEvent, &MeshState),
+    ) -> Result<MeshState> {
         let mut state = MeshState::default();
         self.store.for_each_event(0, |event| {
             if event.event().seq > upto {
@@ -334,7 +341,10 @@ impl Mesh {
             group: self.group(),
             epoch,
         };
-        let recipients: Vec<_> = roster.iter().map(|entry| (entry.id, entry.keys.dh)).collect();
+        let recipients: Vec<_> = roster
+            .iter()
+            .map(|entry| (entry.id, entry.keys.dh))
+            .collect();
         let secret = EpochSecret::generate(&mut self.rng);
         let envelope = envelope::seal(&mut self.rng, &secret, binding, &recipients)?;
         self.commit(Body::Rotate(Rotate {
@@ -351,11 +361,16 @@ impl Mesh {
         let keys = self.keys.as_ref().ok_or(Error::NoKeys)?;
         let member = keys.member_id();
         let record = self.epoch_record(epoch)?;
-        let entry = record.member(member).ok_or(Error::NotAMember { member, epoch })?;
+        let entry = record
+            .member(member)
+            .ok_or(Error::NotAMember { member, epoch })?;
         if entry.keys != keys.public() {
             return Err(Error::DhKeyMismatch { member, epoch });
         }
-        let identity = self.state.identity().ok_or(Error::NoSuchEpoch { epoch, current: 0 })?;
+        let identity = self
+            .state
+            .identity()
+            .ok_or(Error::NoSuchEpoch { epoch, current: 0 })?;
         let binding = if epoch == 0 {
             Binding::Genesis {
                 founder: identity.founder,
@@ -367,13 +382,21 @@ impl Mesh {
                 epoch,
             }
         };
-        Ok(envelope::open(&record.envelope, binding, member, keys.dh_secret())?)
+        Ok(envelope::open(
+            &record.envelope,
+            binding,
+            member,
+            keys.dh_secret(),
+        )?)
     }
 
     fn epoch_record(&self, epoch: u64) -> Result<&EpochRecord> {
         self.state.epoch(epoch).ok_or(Error::NoSuchEpoch {
             epoch,
-            current: self.state.current_epoch().map_or(0, |current| current.epoch),
+            current: self
+                .state
+                .current_epoch()
+                .map_or(0, |current| current.epoch),
         })
     }
 

@@ -117,7 +117,9 @@ pub enum EnvelopeError {
         member: MemberId,
     },
     /// The AEAD tag did not verify: wrong key, or a tampered envelope.
-    #[error("the wrapped secret of member {member} for epoch {epoch} does not decrypt with this member's key")]
+    #[error(
+        "the wrapped secret of member {member} for epoch {epoch} does not decrypt with this member's key"
+    )]
     Decrypt {
         /// The epoch.
         epoch: u64,
@@ -125,7 +127,9 @@ pub enum EnvelopeError {
         member: MemberId,
     },
     /// The secret decrypted but is not the one the event commits to.
-    #[error("the secret wrapped to member {member} for epoch {epoch} differs from the epoch's commitment: the rotating admin gave members different secrets")]
+    #[error(
+        "the secret wrapped to member {member} for epoch {epoch} differs from the epoch's commitment: the rotating admin gave members different secrets"
+    )]
     CommitmentMismatch {
         /// The epoch.
         epoch: u64,
@@ -163,7 +167,13 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
                 member,
             });
         }
-        let key = wrap_key(shared.as_bytes(), ephemeral, recipient_dh, member, &binding_bytes);
+        let key = wrap_key(
+            shared.as_bytes(),
+            ephemeral,
+            recipient_dh,
+            member,
+            &binding_bytes,
+        );
         let mut ciphertext = *secret.expose();
         let tag = cipher(&key)
             .encrypt_inout_detached(
@@ -208,7 +218,13 @@ pub(crate) fn open(
     }
     let own_dh = DhPublicKey::from_bytes(PublicKey::from(dh_secret).to_bytes());
     let binding_bytes = binding.to_bytes();
-    let key = wrap_key(shared.as_bytes(), envelope.ephemeral, own_dh, member, &binding_bytes);
+    let key = wrap_key(
+        shared.as_bytes(),
+        envelope.ephemeral,
+        own_dh,
+        member,
+        &binding_bytes,
+    );
     let mut secret = EpochSecret(wrapped.ciphertext);
     cipher(&key)
         .decrypt_inout_detached(
@@ -328,7 +344,10 @@ mod tests {
         let (first, _, _) = members[0];
         assert_eq!(
             open(&envelope, binding, first, &stranger).err(),
-            Some(EnvelopeError::Decrypt { epoch: 4, member: first })
+            Some(EnvelopeError::Decrypt {
+                epoch: 4,
+                member: first
+            })
         );
         let other_epoch = Binding::Epoch {
             group: GroupId::from_bytes([2; 32]),
@@ -363,7 +382,10 @@ mod tests {
         // Splice: b's copy comes from a different secret, under a commitment to a's.
         let mut forged = other.clone();
         forged.commitment = honest.commitment;
-        assert!(matches!(open(&forged, binding, b, &b_secret), Err(EnvelopeError::CommitmentMismatch { .. })));
+        assert!(matches!(
+            open(&forged, binding, b, &b_secret),
+            Err(EnvelopeError::CommitmentMismatch { .. })
+        ));
         assert!(open(&honest, binding, a, &a_secret).is_ok());
     }
 
@@ -372,13 +394,22 @@ mod tests {
         use curve25519_dalek::constants::EIGHT_TORSION;
         for point in EIGHT_TORSION {
             let u = point.to_montgomery().to_bytes();
-            assert!(!is_admissible_dh_key(&DhPublicKey::from_bytes(u)), "{}", hex::encode(u));
+            assert!(
+                !is_admissible_dh_key(&DhPublicKey::from_bytes(u)),
+                "{}",
+                hex::encode(u)
+            );
         }
         for key in SMALL_ORDER_DH_KEYS {
             for high_bit in [0u8, 0x80] {
                 let mut key = key;
                 key[31] |= high_bit;
-                assert_eq!(x25519_dalek::x25519([7; 32], key), [0; 32], "{}", hex::encode(key));
+                assert_eq!(
+                    x25519_dalek::x25519([7; 32], key),
+                    [0; 32],
+                    "{}",
+                    hex::encode(key)
+                );
                 assert!(!is_admissible_dh_key(&DhPublicKey::from_bytes(key)));
             }
         }

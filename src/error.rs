@@ -48,7 +48,9 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// Another handle or process has the file open for writing.
-    #[error("{path} is in use by another process or handle; to audit a live mesh, take a copy with `meshlog backup` (a plain `cp` of a live file may not open)")]
+    #[error(
+        "{path} is in use by another process or handle; to audit a live mesh, take a copy with `meshlog backup` (a plain `cp` of a live file may not open)"
+    )]
     Locked {
         /// The path.
         path: PathBuf,
@@ -62,7 +64,9 @@ pub enum StoreError {
         detail: String,
     },
     /// The file was written by a newer meshlog.
-    #[error("{path} has store format {found}, newer than this build reads ({supported}); upgrade meshlog")]
+    #[error(
+        "{path} has store format {found}, newer than this build reads ({supported}); upgrade meshlog"
+    )]
     NewerFormat {
         /// The path.
         path: PathBuf,
@@ -201,7 +205,9 @@ pub enum Error {
         len: u64,
     },
     /// The roster lists this member with another DH key than the local one.
-    #[error("epoch {epoch} lists member {member} with another DH key than the local key file holds")]
+    #[error(
+        "epoch {epoch} lists member {member} with another DH key than the local key file holds"
+    )]
     DhKeyMismatch {
         /// The member.
         member: MemberId,
@@ -209,7 +215,6 @@ pub enum Error {
         epoch: u64,
     },
 }
-
 
 impl Error {
     /// Whether this error means the data is wrong (a chain or projection that

@@ -188,7 +188,9 @@ pub enum DecodeError {
         max: usize,
     },
     /// The leading version is not one this build reads.
-    #[error("format version {found} is not supported (this build reads version {supported}); upgrade meshlog")]
+    #[error(
+        "format version {found} is not supported (this build reads version {supported}); upgrade meshlog"
+    )]
     UnsupportedVersion {
         /// Version found.
         found: u16,
@@ -315,18 +317,27 @@ mod tests {
         let tag = bytes.len() - 2;
         assert_eq!(bytes[tag], 2);
         bytes[tag] = 9;
-        assert!(matches!(Event::decode(&bytes), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Event::decode(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
         // A bool other than 0 or 1.
         let mut bytes = event.encode();
         *bytes.last_mut().unwrap() = 2;
-        assert!(matches!(Event::decode(&bytes), Err(DecodeError::Malformed(_))));
+        assert!(matches!(
+            Event::decode(&bytes),
+            Err(DecodeError::Malformed(_))
+        ));
     }
 
     #[test]
     fn truncated_rejected() {
         let bytes = sample().encode();
         for len in 0..bytes.len() {
-            assert!(Event::decode(&bytes[..len]).is_err(), "prefix of {len} bytes");
+            assert!(
+                Event::decode(&bytes[..len]).is_err(),
+                "prefix of {len} bytes"
+            );
         }
     }
 

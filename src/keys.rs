@@ -180,8 +180,12 @@ impl LocalKeys {
         if magic != KEY_FILE_MAGIC {
             return Err(format("unknown header"));
         }
-        let (signing, rest) = rest.split_first_chunk::<32>().ok_or(format("wrong length"))?;
-        let (dh, checksum) = rest.split_first_chunk::<32>().ok_or(format("wrong length"))?;
+        let (signing, rest) = rest
+            .split_first_chunk::<32>()
+            .ok_or(format("wrong length"))?;
+        let (dh, checksum) = rest
+            .split_first_chunk::<32>()
+            .ok_or(format("wrong length"))?;
         let body = contents
             .get(..KEY_FILE_LEN - KEY_FILE_CHECKSUM_LEN)
             .ok_or(format("wrong length"))?;
@@ -240,7 +244,10 @@ mod tests {
         let keys = LocalKeys::from_secret_bytes(&[0x5a; 32], &[0x6b; 32]);
         let shown = format!("{keys:?}");
         assert!(shown.contains("redacted"));
-        assert!(!shown.contains("5a5a") && !shown.contains("90, 90"), "{shown}");
+        assert!(
+            !shown.contains("5a5a") && !shown.contains("90, 90"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -255,7 +262,10 @@ mod tests {
         let damaged = dir.path().join("damaged");
         LocalKeys::generate().save(&damaged).unwrap();
         fs::write(&damaged, &bytes).unwrap();
-        assert!(matches!(LocalKeys::load(&damaged), Err(KeyError::Format { .. })));
+        assert!(matches!(
+            LocalKeys::load(&damaged),
+            Err(KeyError::Format { .. })
+        ));
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -164,7 +164,9 @@ pub enum Rule {
         kind: KeyKind,
     },
     /// R19: the envelope's recipients are not exactly the roster.
-    #[error("the envelope's recipients are not exactly the roster (first difference at position {index})")]
+    #[error(
+        "the envelope's recipients are not exactly the roster (first difference at position {index})"
+    )]
     EnvelopeRecipients {
         /// First position where recipients and roster differ.
         index: usize,
@@ -254,7 +256,12 @@ fn check_genesis(event: &SignedEvent, genesis: &Genesis) -> Result<Transition, R
             author: fields.author,
         });
     }
-    check_len("group name", genesis.group_name.len(), 1, limits::MAX_GROUP_NAME)?;
+    check_len(
+        "group name",
+        genesis.group_name.len(),
+        1,
+        limits::MAX_GROUP_NAME,
+    )?;
     let entry = RosterEntry {
         id: founder,
         keys: genesis.founder,
@@ -392,7 +399,11 @@ fn check_keys(entry: &RosterEntry) -> Result<(), Rule> {
 /// The envelope must wrap to exactly the roster, in roster order, from an
 /// admissible ephemeral key. Whether each copy decrypts is for its recipient
 /// to find out: nobody else can.
-fn check_envelope(envelope: &Envelope, roster: &[RosterEntry], author: MemberId) -> Result<(), Rule> {
+fn check_envelope(
+    envelope: &Envelope,
+    roster: &[RosterEntry],
+    author: MemberId,
+) -> Result<(), Rule> {
     if !is_admissible_dh_key(&envelope.ephemeral) {
         return Err(Rule::WeakKey {
             member: author,

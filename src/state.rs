@@ -121,7 +121,10 @@ impl MeshState {
 
     /// Runs the reducer: applies `event` if it may follow this state, and
     /// otherwise leaves the state untouched and says which rule it breaks.
-    pub fn reduce(&mut self, event: &crate::chain::SignedEvent) -> Result<(), crate::reducer::Rejection> {
+    pub fn reduce(
+        &mut self,
+        event: &crate::chain::SignedEvent,
+    ) -> Result<(), crate::reducer::Rejection> {
         let accepted = crate::reducer::check(self, event)?;
         self.apply(accepted);
         Ok(())

@@ -118,22 +118,37 @@ pub(crate) fn projection_rows(before: &MeshState, accepted: &Accepted) -> Vec<Ro
     ];
     match &accepted.transition {
         Transition::Genesis { identity, epoch } => {
-            rows.push(RowOp::Put(Projection::Meta, META_IDENTITY.to_vec(), encode(identity)));
+            rows.push(RowOp::Put(
+                Projection::Meta,
+                META_IDENTITY.to_vec(),
+                encode(identity),
+            ));
             epoch_rows(epoch, &mut rows);
             for entry in &epoch.roster {
-                rows.push(RowOp::Put(Projection::Enabled, entry.id.as_bytes().to_vec(), vec![0]));
+                rows.push(RowOp::Put(
+                    Projection::Enabled,
+                    entry.id.as_bytes().to_vec(),
+                    vec![0],
+                ));
             }
         }
         Transition::Rotate(epoch) => {
             epoch_rows(epoch, &mut rows);
             for member in before.enabled.keys() {
                 if epoch.member(*member).is_none() {
-                    rows.push(RowOp::Delete(Projection::Enabled, member.as_bytes().to_vec()));
+                    rows.push(RowOp::Delete(
+                        Projection::Enabled,
+                        member.as_bytes().to_vec(),
+                    ));
                 }
             }
             for entry in &epoch.roster {
                 if !before.enabled.contains_key(&entry.id) {
-                    rows.push(RowOp::Put(Projection::Enabled, entry.id.as_bytes().to_vec(), vec![0]));
+                    rows.push(RowOp::Put(
+                        Projection::Enabled,
+                        entry.id.as_bytes().to_vec(),
+                        vec![0],
+                    ));
                 }
             }
         }
@@ -252,7 +267,8 @@ impl Store {
                     source,
                 },
             })?;
-        let backend = redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
+        let backend =
+            redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
         let db = Database::builder()
             .create_with_backend(backend)
             .map_err(|e| map_open_error(path, e))?;
@@ -342,10 +358,15 @@ impl Store {
 
     /// Writes the first event and the format marker, creating every table,
     /// in one transaction.
-    pub(crate) fn initialise(&self, genesis: &SignedEvent, accepted: &Accepted) -> Result<(), Error> {
+    pub(crate) fn initialise(
+        &self,
+        genesis: &SignedEvent,
+        accepted: &Accepted,
+    ) -> Result<(), Error> {
         let txn = self.begin_write()?;
         for projection in Projection::ALL {
-            txn.open_table(projection.table()).map_err(StoreError::from)?;
+            txn.open_table(projection.table())
+                .map_err(StoreError::from)?;
         }
         txn.open_table(Projection::Meta.table())
             .map_err(StoreError::from)?
@@ -447,16 +468,14 @@ impl Store {
             return Ok(None);
         };
         let record = record.value();
-        SignedEvent::from_record(record)
-            .map(Some)
-            .map_err(|e| {
-                Rejection {
-                    seq,
-                    hash: record_hash(record),
-                    rule: Rule::Malformed(e),
-                }
-                .into()
-            })
+        SignedEvent::from_record(record).map(Some).map_err(|e| {
+            Rejection {
+                seq,
+                hash: record_hash(record),
+                rule: Rule::Malformed(e),
+            }
+            .into()
+        })
     }
 
     /// Looks an event hash up in `event_index`.
@@ -465,11 +484,16 @@ impl Store {
         let index = txn
             .open_table(Projection::EventIndex.table())
             .map_err(StoreError::from)?;
-        let Some(seq) = index.get(hash.as_bytes().as_slice()).map_err(StoreError::from)? else {
+        let Some(seq) = index
+            .get(hash.as_bytes().as_slice())
+            .map_err(StoreError::from)?
+        else {
             return Ok(None);
         };
         // The index was verified against the chain when the store was opened.
-        Ok(<[u8; 8]>::try_from(seq.value()).ok().map(u64::from_be_bytes))
+        Ok(<[u8; 8]>::try_from(seq.value())
+            .ok()
+            .map(u64::from_be_bytes))
     }
 
     /// Visits stored events from `from` on, in order, until `visit` returns false.
@@ -567,7 +591,9 @@ fn write_event(
             Some((current, table)) if *current == projection => table,
             _ => {
                 open = None;
-                &mut open.insert((projection, txn.open_table(projection.table())?)).1
+                &mut open
+                    .insert((projection, txn.open_table(projection.table())?))
+                    .1
             }
         };
         match op {

@@ -3,9 +3,7 @@
 mod common;
 
 use common::{db_path, edit_events, edit_projection, file_hash, keys, options, record};
-use meshlog::{
-    Body, Error, Event, Mesh, Mismatch, Role, Rule, SignedEvent, StoreError,
-};
+use meshlog::{Body, Error, Event, Mesh, Mismatch, Role, Rule, SignedEvent, StoreError};
 
 /// found → enable → add two members → promote one → kick the other.
 #[test]
@@ -21,7 +19,10 @@ fn membership_lifecycle_and_who_can_read_what() {
         mesh.add_member(alice.public(), Role::Member),
         Err(Error::Disabled { .. })
     ));
-    assert!(matches!(mesh.append_app("note", b"x"), Err(Error::Disabled { .. })));
+    assert!(matches!(
+        mesh.append_app("note", b"x"),
+        Err(Error::Disabled { .. })
+    ));
     assert_eq!(mesh.state().len(), 1, "refused operations write nothing");
 
     mesh.set_enabled(true).unwrap();
@@ -62,7 +63,13 @@ fn membership_lifecycle_and_who_can_read_what() {
             Err(Error::NotAMember { member, epoch: e }) if member == bob_id && e == epoch
         ));
     }
-    assert!(matches!(bob_view.epoch_secret(5), Err(Error::NoSuchEpoch { epoch: 5, current: 4 })));
+    assert!(matches!(
+        bob_view.epoch_secret(5),
+        Err(Error::NoSuchEpoch {
+            epoch: 5,
+            current: 4
+        })
+    ));
     drop(bob_view);
 
     let mut alice_view = Mesh::open(&path, alice).unwrap();
@@ -73,7 +80,10 @@ fn membership_lifecycle_and_who_can_read_what() {
         );
     }
     // The promoted admin may rotate once it has enabled itself.
-    assert!(matches!(alice_view.rotate("refresh"), Err(Error::Disabled { .. })));
+    assert!(matches!(
+        alice_view.rotate("refresh"),
+        Err(Error::Disabled { .. })
+    ));
     alice_view.set_enabled(true).unwrap();
     alice_view.rotate("refresh").unwrap();
     assert_eq!(alice_view.state().current_epoch().unwrap().epoch, 5);
@@ -94,11 +104,16 @@ fn a_non_admin_cannot_rotate_and_nothing_is_written() {
     as_member.set_enabled(true).unwrap();
     as_member.append_app("note", b"members may post").unwrap();
     let before = as_member.digest();
-    let error = as_member.add_member(keys(3).public(), Role::Member).unwrap_err();
+    let error = as_member
+        .add_member(keys(3).public(), Role::Member)
+        .unwrap_err();
     match error {
         Error::Rejected(rejection) => {
             assert_eq!(rejection.seq, 5);
-            assert!(matches!(rejection.rule, Rule::NotAdmin { epoch: 1, .. }), "{rejection}");
+            assert!(
+                matches!(rejection.rule, Rule::NotAdmin { epoch: 1, .. }),
+                "{rejection}"
+            );
         }
         other => panic!("expected a rejection, got {other}"),
     }
@@ -119,7 +134,10 @@ fn a_removed_member_can_no_longer_act() {
     mesh.set_enabled(true).unwrap();
     mesh.add_member(member.public(), Role::Member).unwrap();
     mesh.remove_member(member_id).unwrap();
-    assert!(matches!(mesh.remove_member(member_id), Err(Error::UnknownMember { .. })));
+    assert!(matches!(
+        mesh.remove_member(member_id),
+        Err(Error::UnknownMember { .. })
+    ));
     drop(mesh);
     let mut outsider = Mesh::open(&path, member).unwrap();
     let error = outsider.set_enabled(true).unwrap_err();
@@ -164,7 +182,10 @@ fn tampered_signature_is_named() {
     });
     let rejection = open_rejection(&path);
     assert_eq!((rejection.seq, rejection.hash), (3, hash));
-    assert!(matches!(rejection.rule, Rule::BadSignature { .. }), "{rejection}");
+    assert!(
+        matches!(rejection.rule, Rule::BadSignature { .. }),
+        "{rejection}"
+    );
 }
 
 #[test]
@@ -180,7 +201,10 @@ fn a_re_signed_event_with_a_wrong_prev_is_named() {
     });
     let rejection = open_rejection(&path);
     assert_eq!(rejection.seq, 4);
-    assert!(matches!(rejection.rule, Rule::PrevMismatch { .. }), "{rejection}");
+    assert!(
+        matches!(rejection.rule, Rule::PrevMismatch { .. }),
+        "{rejection}"
+    );
 }
 
 #[test]
@@ -192,7 +216,13 @@ fn a_gap_is_named() {
     });
     let rejection = open_rejection(&path);
     assert_eq!(rejection.seq, 4);
-    assert_eq!(rejection.rule, Rule::SeqNotNext { expected: 3, found: 4 });
+    assert_eq!(
+        rejection.rule,
+        Rule::SeqNotNext {
+            expected: 3,
+            found: 4
+        }
+    );
 }
 
 #[test]
@@ -205,7 +235,13 @@ fn a_duplicated_event_is_named() {
     });
     let rejection = open_rejection(&path);
     assert_eq!(rejection.seq, 3, "the copy names its own seq");
-    assert_eq!(rejection.rule, Rule::SeqNotNext { expected: 4, found: 3 });
+    assert_eq!(
+        rejection.rule,
+        Rule::SeqNotNext {
+            expected: 4,
+            found: 3
+        }
+    );
 }
 
 #[test]
@@ -219,7 +255,10 @@ fn an_event_replayed_from_another_group_is_named() {
     });
     let rejection = open_rejection(&ours);
     assert_eq!(rejection.seq, 4);
-    assert!(matches!(rejection.rule, Rule::WrongGroup { .. }), "{rejection}");
+    assert!(
+        matches!(rejection.rule, Rule::WrongGroup { .. }),
+        "{rejection}"
+    );
 }
 
 #[test]
@@ -267,20 +306,34 @@ fn a_modified_projection_table_is_refused() {
     });
     let error = Mesh::open_read_only(&path).unwrap_err();
     assert!(error.is_verification_failure());
-    assert!(matches!(
-        error,
-        Error::Store(StoreError::ProjectionMismatch { table: "roster", problem: Mismatch::Differs, .. })
-    ), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::Store(StoreError::ProjectionMismatch {
+                table: "roster",
+                problem: Mismatch::Differs,
+                ..
+            })
+        ),
+        "{error}"
+    );
 
     let path = sample_chain(&dir, "b.redb", "ops");
     edit_projection(&path, "enabled", |enabled| {
         enabled.insert(&[0u8; 16][..], &[1u8][..]).unwrap();
     });
     let error = Mesh::open_read_only(&path).unwrap_err();
-    assert!(matches!(
-        error,
-        Error::Store(StoreError::ProjectionMismatch { table: "enabled", problem: Mismatch::Unexpected, .. })
-    ), "{error}");
+    assert!(
+        matches!(
+            error,
+            Error::Store(StoreError::ProjectionMismatch {
+                table: "enabled",
+                problem: Mismatch::Unexpected,
+                ..
+            })
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -312,7 +365,10 @@ fn live_files_are_locked_and_backed_up_consistently() {
 
     let backup = db_path(&dir, "backup.redb");
     mesh.backup(&backup).unwrap();
-    assert!(matches!(mesh.backup(&backup), Err(Error::Store(StoreError::Exists { .. }))));
+    assert!(matches!(
+        mesh.backup(&backup),
+        Err(Error::Store(StoreError::Exists { .. }))
+    ));
     // A raw copy of the live file, as `cp` would take it.
     let raw = db_path(&dir, "raw-copy.redb");
     std::fs::copy(&path, &raw).unwrap();
@@ -337,19 +393,31 @@ fn bad_files_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = db_path(&dir, "missing.redb");
     let error = Mesh::open_read_only(&missing).unwrap_err();
-    assert!(matches!(error, Error::Store(StoreError::NotFound { .. })), "{error}");
-    assert!(matches!(Mesh::open(&missing, keys(1)), Err(Error::Store(StoreError::NotFound { .. }))));
+    assert!(
+        matches!(error, Error::Store(StoreError::NotFound { .. })),
+        "{error}"
+    );
+    assert!(matches!(
+        Mesh::open(&missing, keys(1)),
+        Err(Error::Store(StoreError::NotFound { .. }))
+    ));
 
     let text = db_path(&dir, "text.redb");
     std::fs::write(&text, b"hello, this is not a database").unwrap();
     let error = Mesh::open_read_only(&text).unwrap_err();
-    assert!(matches!(error, Error::Store(StoreError::NotMeshlog { .. })), "{error}");
+    assert!(
+        matches!(error, Error::Store(StoreError::NotMeshlog { .. })),
+        "{error}"
+    );
     assert!(!error.is_verification_failure());
 
     let other = db_path(&dir, "other.redb");
     drop(redb::Database::create(&other).unwrap());
     let error = Mesh::open_read_only(&other).unwrap_err();
-    assert!(matches!(error, Error::Store(StoreError::NotMeshlog { .. })), "{error}");
+    assert!(
+        matches!(error, Error::Store(StoreError::NotMeshlog { .. })),
+        "{error}"
+    );
 
     let existing = sample_chain(&dir, "a.redb", "ops");
     assert!(matches!(
@@ -371,11 +439,20 @@ fn a_forged_envelope_copy_fails_cleanly_never_garbage() {
     mesh.add_member(impostor, Role::Member).unwrap();
     drop(mesh);
     let member = Mesh::open(&path, keys(2)).unwrap();
-    assert!(matches!(member.epoch_secret(1), Err(Error::DhKeyMismatch { epoch: 1, .. })));
-    assert!(matches!(member.event(2).unwrap().event().body, Body::Rotate(_)));
+    assert!(matches!(
+        member.epoch_secret(1),
+        Err(Error::DhKeyMismatch { epoch: 1, .. })
+    ));
+    assert!(matches!(
+        member.event(2).unwrap().event().body,
+        Body::Rotate(_)
+    ));
     // The holder of the substituted DH key is not the member: it has no
     // signing key for the roster entry and its own id is not a recipient.
     drop(member);
     let outsider = Mesh::open(&path, keys(3)).unwrap();
-    assert!(matches!(outsider.epoch_secret(1), Err(Error::NotAMember { epoch: 1, .. })));
+    assert!(matches!(
+        outsider.epoch_secret(1),
+        Err(Error::NotAMember { epoch: 1, .. })
+    ));
 }

@@ -159,13 +159,17 @@ fn vectors_follow_the_spec_independently() {
         let public = signing.verifying_key().to_bytes();
         assert_eq!(public, arr(&format!("{who}.signing_public")));
         let dh = x25519_dalek::StaticSecret::from(arr(&format!("{who}.dh_secret")));
-        assert_eq!(x25519_dalek::PublicKey::from(&dh).to_bytes(), arr(&format!("{who}.dh_public")));
+        assert_eq!(
+            x25519_dalek::PublicKey::from(&dh).to_bytes(),
+            arr(&format!("{who}.dh_public"))
+        );
         let id = derive("meshlog v1 member id", &[&public]);
         assert_eq!(id[..16], get(&format!("{who}.member_id"))[..]);
     }
 
     // §2.1, §2.2 signatures and hashes; §2.4 the group id and the links.
-    let founder_key = ed25519_dalek::VerifyingKey::from_bytes(&arr("founder.signing_public")).unwrap();
+    let founder_key =
+        ed25519_dalek::VerifyingKey::from_bytes(&arr("founder.signing_public")).unwrap();
     let mut prev = [0u8; 32];
     for name in ["genesis", "enable", "rotate", "app"] {
         let bytes = get(&format!("{name}.bytes"));
@@ -182,7 +186,11 @@ fn vectors_follow_the_spec_independently() {
         assert_eq!(hash, arr(&format!("{name}.hash")));
         let event = Event::decode(&bytes).unwrap();
         assert_eq!(event.prev.as_bytes(), &prev);
-        let group = if name == "genesis" { [0; 32] } else { arr("genesis.hash") };
+        let group = if name == "genesis" {
+            [0; 32]
+        } else {
+            arr("genesis.hash")
+        };
         assert_eq!(event.group.as_bytes(), &group);
         prev = hash;
     }
@@ -192,7 +200,10 @@ fn vectors_follow_the_spec_independently() {
     let genesis_binding = {
         let mut b = vec![0u8];
         let founder_id = &get("founder.member_id");
-        b.extend_from_slice(&derive("meshlog v1 genesis binding", &[founder_id, b"vectors"]));
+        b.extend_from_slice(&derive(
+            "meshlog v1 genesis binding",
+            &[founder_id, b"vectors"],
+        ));
         b.extend_from_slice(&0u64.to_le_bytes());
         b
     };
@@ -215,12 +226,25 @@ fn vectors_follow_the_spec_independently() {
             _ => unreachable!(),
         };
         let member = get(&format!("{who}.member_id"));
-        let wrapped = envelope.wrapped.iter().find(|w| w.member.as_bytes()[..] == member[..]).unwrap();
+        let wrapped = envelope
+            .wrapped
+            .iter()
+            .find(|w| w.member.as_bytes()[..] == member[..])
+            .unwrap();
         let dh_public = arr(&format!("{who}.dh_public"));
-        let shared = x25519_dalek::x25519(arr(&format!("{who}.dh_secret")), *envelope.ephemeral.as_bytes());
+        let shared = x25519_dalek::x25519(
+            arr(&format!("{who}.dh_secret")),
+            *envelope.ephemeral.as_bytes(),
+        );
         let key = derive(
             "meshlog v1 envelope wrap key",
-            &[&shared, envelope.ephemeral.as_bytes(), &dh_public, &member, &binding],
+            &[
+                &shared,
+                envelope.ephemeral.as_bytes(),
+                &dh_public,
+                &member,
+                &binding,
+            ],
         );
         let mut ad = member.clone();
         ad.extend_from_slice(&binding);
@@ -233,11 +257,18 @@ fn vectors_follow_the_spec_independently() {
                 &wrapped.tag.into(),
             )
             .unwrap();
-        assert_eq!(secret, arr(&format!("epoch{epoch}.secret")), "{who} epoch {epoch}");
+        assert_eq!(
+            secret,
+            arr(&format!("epoch{epoch}.secret")),
+            "{who} epoch {epoch}"
+        );
         let commitment = derive("meshlog v1 epoch secret commitment", &[&binding, &secret]);
         assert_eq!(commitment, arr(&format!("epoch{epoch}.commitment")));
         assert_eq!(envelope.commitment.as_bytes(), &commitment);
         let fingerprint = derive("meshlog v1 epoch secret fingerprint", &[&secret]);
-        assert_eq!(fingerprint[..8], get(&format!("epoch{epoch}.fingerprint"))[..]);
+        assert_eq!(
+            fingerprint[..8],
+            get(&format!("epoch{epoch}.fingerprint"))[..]
+        );
     }
 }

@@ -60,5 +60,10 @@ pub fn record(path: &Path, seq: u64) -> Vec<u8> {
     let db = redb::ReadOnlyDatabase::open(path).expect("open read-only");
     let txn = db.begin_read().expect("read");
     let table = txn.open_table(EVENTS).expect("events");
-    table.get(seq).expect("get").expect("present").value().to_vec()
+    table
+        .get(seq)
+        .expect("get")
+        .expect("present")
+        .value()
+        .to_vec()
 }
