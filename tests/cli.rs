@@ -736,3 +736,28 @@ fn demo_builds_a_mesh_that_verifies() {
     assert_eq!(temp.code, 0, "{}", temp.stderr);
     assert!(temp.stdout.contains("deleted when this command exits"));
 }
+
+#[test]
+fn a_file_not_closed_cleanly_is_verified_in_a_private_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = build_sample(dir.path());
+    let copy = dir.path().join("live-copy.redb");
+    {
+        // A plain copy of a file that is open for writing looks like a crash.
+        let _held = Mesh::open(&db, LocalKeys::generate()).unwrap();
+        std::fs::copy(&db, &copy).unwrap();
+    }
+    let before = blake3::hash(&std::fs::read(&copy).unwrap());
+    let out = run(&["verify", s(&copy), "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let report = json(&out.stdout);
+    assert_eq!(report["verified_private_copy"], true, "{report}");
+    assert_eq!(report["events"], SAMPLE_EVENTS);
+    let text = run(&["verify", s(&copy)]);
+    assert!(
+        text.stdout.contains("not been closed cleanly"),
+        "{}",
+        text.stdout
+    );
+    assert!(blake3::hash(&std::fs::read(&copy).unwrap()) == before);
+}
