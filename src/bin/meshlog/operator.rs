@@ -372,14 +372,12 @@ pub(crate) fn remove(args: &RemoveArgs) -> anyhow::Result<Verdict> {
 
 /// `meshlog role`.
 pub(crate) fn role(args: &RoleArgs) -> anyhow::Result<Verdict> {
+    // clap's `new_role` group makes `--admin` and `--role` exclusive, and one required.
     let role = match (args.admin, args.role) {
         (true, _) | (false, Some(RoleArg::Admin)) => Role::Admin,
         (false, Some(RoleArg::Member)) => Role::Member,
         (false, None) => bail!("give --admin or --role admin|member"),
     };
-    if args.admin && args.role == Some(RoleArg::Member) {
-        bail!("--admin and --role member contradict each other");
-    }
     let mut mesh = open_as(&args.actor)?;
     let member = resolve_member(&mesh, &args.member)?;
     let receipt = mesh.set_role(member, role)?;
