@@ -11,16 +11,53 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::chain::{SignedEvent, is_admissible_signing_key};
+use crate::batch::Batch;
+use crate::chain::{SignedEvent, is_admissible_signing_key, record_hash};
 use crate::envelope::{self, Binding, EpochSecret, is_admissible_dh_key};
-use crate::error::{Error, Result};
+use crate::error::{Error, Fork, Result};
 use crate::event::{Body, Event, Genesis, MemberKeys, Role, RosterEntry, Rotate};
 use crate::ids::{EventHash, GroupId, MemberId, StateDigest};
 use crate::keys::LocalKeys;
 use crate::labels::FORMAT_VERSION;
-use crate::reducer::{self, KeyKind};
-use crate::state::{EpochRecord, MeshState};
-use crate::store::{OpenReport, Store};
+use crate::reducer::{self, KeyKind, Rejection, Rule};
+use crate::state::{EpochRecord, Head, MeshState};
+use crate::store::{Equivocation, OpenReport, Prepared, Store, projection_rows};
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Events appended.
+    pub added: u64,
+    /// Events already held, skipped.
+    pub skipped: u64,
+    /// The head afterwards.
+    pub head: Option<Head>,
+}
+
+/// Checks a batch's records in order against `state`, applying each.
+fn accept_records(state: &mut MeshState, batch: &Batch) -> Result<Vec<Prepared>> {
+    let mut prepared = Vec::with_capacity(batch.len());
+    for (seq, record) in batch.records() {
+        let event = SignedEvent::from_record(record).map_err(|e| Rejection {
+            seq,
+            hash: record_hash(record),
+            rule: Rule::Malformed(e),
+        })?;
+        if event.event().seq != seq {
+            return Err(Rejection {
+                seq,
+                hash: event.hash(),
+                rule: Rule::SeqNotNext {
+                    expected: seq,
+                    found: event.event().seq,
+                },
+            }
+            .into());
+        }
+        prepared.push(Prepared::accept(state, event)?);
+    }
+    Ok(prepared)
+}
 
 /// Where an event landed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,11 +128,30 @@ impl MeshOptions {
             envelope,
         });
         let signed = mesh.make_event(body)?;
-        let accepted = reducer::check(&mesh.state, &signed)?;
-        mesh.store.initialise(&signed, &accepted)?;
-        mesh.state.apply(accepted);
+        let mut state = MeshState::default();
+        let genesis = Prepared::accept(&mut state, signed)?;
+        mesh.store.initialise(&[genesis])?;
+        mesh.state = state;
         mesh.report.events = mesh.state.len();
         Ok(mesh)
+    }
+
+    /// Makes a new peer's file from a batch that starts at the genesis,
+    /// verifying every event first: on any failure no file is created. Keys
+    /// that no roster lists are allowed (the peer may be added later), but
+    /// [`Mesh::epoch_secret`] then fails cleanly.
+    pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
+        if batch.first() != 0 {
+            return Err(Error::Gap {
+                missing: 0,
+                first: batch.first(),
+            });
+        }
+        let mut state = MeshState::default();
+        let prepared = accept_records(&mut state, batch)?;
+        let store = Store::create(path.as_ref())?;
+        store.initialise(&prepared)?;
+        Ok(self.into_mesh(store, state, Some(keys)))
     }
 
     /// Opens an existing file with the local member's keys, verifying the
@@ -106,6 +162,18 @@ impl MeshOptions {
         Ok(self.into_mesh(store, state, Some(keys)))
     }
 
+    /// Opens a file without writing to it, as [`Mesh::open_read_only`] does,
+    /// with the local member's keys: for recovering epoch secrets from a file
+    /// that must stay untouched. Operations that append refuse with
+    /// [`Error::ReadOnly`].
+    pub fn open_read_only(self, path: impl AsRef<Path>, keys: Option<LocalKeys>) -> Result<Mesh> {
+        let store = Store::open_read_only(path.as_ref())?;
+        let state = store.load()?;
+        let mut mesh = self.into_mesh(store, state, keys);
+        mesh.report.read_only = true;
+        Ok(mesh)
+    }
+
     fn into_mesh(self, store: Store, state: MeshState, keys: Option<LocalKeys>) -> Mesh {
         let rng = match self.seed {
             Some(seed) => StdRng::from_seed(seed),
@@ -114,7 +182,7 @@ impl MeshOptions {
         let clock = self.clock.unwrap_or_else(|| Box::new(system_time));
         let report = OpenReport {
             path: store.path().to_owned(),
-            read_only: keys.is_none(),
+            read_only: store.is_private_copy(),
             verified_private_copy: store.is_private_copy(),
             events: state.len(),
         };
@@ -166,14 +234,17 @@ impl Mesh {
         MeshOptions::new().open(path, keys)
     }
 
+    /// Makes a new peer's file from a batch; see [`MeshOptions::join`].
+    pub fn join(path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
+        MeshOptions::new().join(path, keys, batch)
+    }
+
     /// Opens a file for auditing: no keys, no writes, the file's bytes stay
     /// as they are. The chain and every projection are verified. A file that
     /// was not closed cleanly is recovered in a private temporary copy and
     /// verified there; [`OpenReport::verified_private_copy`] says so.
     pub fn open_read_only(path: impl AsRef<Path>) -> Result<Mesh> {
-        let store = Store::open_read_only(path.as_ref())?;
-        let state = store.load()?;
-        Ok(MeshOptions::new().into_mesh(store, state, None))
+        MeshOptions::new().open_read_only(path, None)
     }
 
     /// How the file was opened and how much was verified.
@@ -451,9 +522,139 @@ impl Mesh {
             seq: accepted.head.seq,
             hash: accepted.head.hash,
         };
-        self.store.append(&self.state, &signed, &accepted)?;
+        let rows = projection_rows(&self.state, &accepted);
+        let prepared = Prepared {
+            event: signed,
+            rows,
+        };
+        self.store.append(self.state.head(), &[prepared])?;
         self.state.apply(accepted);
         self.report.events = self.state.len();
         Ok(receipt)
+    }
+
+    /// The events from `since` to the head, for a peer to ingest.
+    pub fn export_since(&self, since: u64) -> Result<Batch> {
+        if let Some(member) = self.member_id() {
+            if !self.state.is_enabled(member) {
+                return Err(Error::Disabled { member });
+            }
+        }
+        let mut records = Vec::new();
+        self.store.for_each_event(since, |event| {
+            records.push(event.to_record());
+            Ok(true)
+        })?;
+        Ok(Batch::new(self.group(), since, records))
+    }
+
+    /// Verifies a peer's batch and appends the events this chain lacks, in
+    /// one transaction: all of them or none. Events already held (same seq,
+    /// same hash) are skipped, so batches may overlap and repeat.
+    ///
+    /// A batch that skips events is refused with the first missing seq; a
+    /// different valid event at a seq already held is a [`Fork`] (nothing is
+    /// appended), and if one author signed both events the pair is kept as
+    /// evidence (see [`Mesh::equivocations`]).
+    pub fn ingest(&mut self, batch: &Batch) -> Result<IngestReport> {
+        self.require_enabled()?;
+        if batch.group() != self.group() {
+            return Err(Error::ForeignBatch {
+                ours: self.group(),
+                theirs: batch.group(),
+            });
+        }
+        let len = self.state.len();
+        if batch.first() > len {
+            return Err(Error::Gap {
+                missing: len,
+                first: batch.first(),
+            });
+        }
+        let mut skipped = 0u64;
+        for (seq, record) in batch.records().take_while(|(seq, _)| *seq < len) {
+            let ours = self.event(seq)?;
+            if record_hash(record) == ours.hash() {
+                skipped += 1;
+            } else {
+                return Err(self.fork(seq, ours, record));
+            }
+        }
+        let mut state = self.state.clone();
+        let new = Batch::new(
+            batch.group(),
+            len,
+            batch
+                .records()
+                .filter(|(seq, _)| *seq >= len)
+                .map(|(_, record)| record.to_vec())
+                .collect(),
+        );
+        let prepared = accept_records(&mut state, &new)?;
+        if !prepared.is_empty() {
+            self.store.append(self.state.head(), &prepared)?;
+        }
+        self.state = state;
+        self.report.events = self.state.len();
+        Ok(IngestReport {
+            added: prepared.len() as u64,
+            skipped,
+            head: self.state.head(),
+        })
+    }
+
+    /// Builds the error for a differing event at `seq`: a rejection if the
+    /// peer's event is invalid there, else a fork (kept as evidence when the
+    /// same author signed both).
+    fn fork(&self, seq: u64, ours: SignedEvent, record: &[u8]) -> Error {
+        let theirs = match SignedEvent::from_record(record) {
+            Ok(theirs) => theirs,
+            Err(e) => {
+                return Rejection {
+                    seq,
+                    hash: record_hash(record),
+                    rule: Rule::Malformed(e),
+                }
+                .into();
+            }
+        };
+        let before = match seq.checked_sub(1) {
+            None => MeshState::default(),
+            Some(previous) => match self.replay(previous, |_, _| {}) {
+                Ok(state) => state,
+                Err(e) => return e,
+            },
+        };
+        if let Err(rejection) = reducer::check(&before, &theirs) {
+            return rejection.into();
+        }
+        let equivocation = ours.event().author == theirs.event().author;
+        if equivocation {
+            if let Err(e) = self.store.record_equivocation(seq, &ours, &theirs) {
+                return e;
+            }
+        }
+        Error::Fork(Box::new(Fork {
+            seq,
+            ours,
+            theirs,
+            equivocation,
+        }))
+    }
+
+    /// Every pair of conflicting events by one author that ingest has seen.
+    pub fn equivocations(&self) -> Result<Vec<Equivocation>> {
+        self.store.equivocations()
+    }
+
+    /// Refuses with [`Error::StaleHead`] unless the head is `expected`: for
+    /// an application that decided on an operation from an older view.
+    pub fn expect_head(&self, expected: EventHash) -> Result<()> {
+        match self.state.head() {
+            Some(head) if head.hash == expected => Ok(()),
+            _ => Err(Error::StaleHead {
+                expected: Some(expected),
+            }),
+        }
     }
 }

@@ -85,6 +85,14 @@ pub enum StoreError {
         /// How it differs.
         problem: Mismatch,
     },
+    /// A row of the `equivocations` table is not valid evidence.
+    #[error("equivocation evidence {key}: {detail}")]
+    BadEvidence {
+        /// The row's key (or seq).
+        key: String,
+        /// What is wrong with it.
+        detail: String,
+    },
     /// redb found its own structures damaged.
     #[error("the database file is corrupt: {detail}")]
     Corrupt {
@@ -123,6 +131,21 @@ from_redb!(
     redb::StorageError,
     redb::CommitError
 );
+
+/// Two valid events at one seq: the peers' histories diverge there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("fork at seq {seq}: this chain holds {}, the batch holds {}{}", .ours.hash(), .theirs.hash(),
+    if *.equivocation { " — both signed by the same author, kept as evidence of equivocation" } else { "" })]
+pub struct Fork {
+    /// The seq where the histories diverge.
+    pub seq: u64,
+    /// The event this chain holds.
+    pub ours: crate::chain::SignedEvent,
+    /// The event the batch holds.
+    pub theirs: crate::chain::SignedEvent,
+    /// Whether one author signed both (then the pair is kept as evidence).
+    pub equivocation: bool,
+}
 
 /// Every error of meshlog.
 #[derive(Debug, thiserror::Error)]
@@ -204,6 +227,39 @@ pub enum Error {
         /// Number of events.
         len: u64,
     },
+    /// The stored head moved since this handle's view: another writer
+    /// appended. Ingest or reopen first.
+    #[error(
+        "the chain's head is no longer {expected:?}: another writer appended; ingest or reopen, then retry"
+    )]
+    StaleHead {
+        /// The head this handle expected.
+        expected: Option<crate::ids::EventHash>,
+    },
+    /// A batch does not connect to the local chain.
+    #[error(
+        "batch starts at seq {first}, but the local chain needs seq {missing} next: fetch the events from {missing} on"
+    )]
+    Gap {
+        /// The first seq the local chain lacks.
+        missing: u64,
+        /// The batch's first seq.
+        first: u64,
+    },
+    /// A batch is of another group.
+    #[error("batch is of group {theirs}, this chain is group {ours}")]
+    ForeignBatch {
+        /// This chain's group.
+        ours: crate::ids::GroupId,
+        /// The batch's group.
+        theirs: crate::ids::GroupId,
+    },
+    /// A batch holds a different valid event at a seq this chain already has.
+    #[error(transparent)]
+    Fork(Box<Fork>),
+    /// A batch's bytes are malformed.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
     /// The roster lists this member with another DH key than the local one.
     #[error(
         "epoch {epoch} lists member {member} with another DH key than the local key file holds"
@@ -224,7 +280,11 @@ impl Error {
         matches!(
             self,
             Error::Rejected(_)
-                | Error::Store(StoreError::ProjectionMismatch { .. } | StoreError::Corrupt { .. })
+                | Error::Store(
+                    StoreError::ProjectionMismatch { .. }
+                        | StoreError::Corrupt { .. }
+                        | StoreError::BadEvidence { .. }
+                )
         )
     }
 }

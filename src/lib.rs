@@ -44,6 +44,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod batch;
 mod chain;
 mod engine;
 mod envelope;
@@ -56,10 +57,11 @@ mod reducer;
 mod state;
 mod store;
 
+pub use batch::{BATCH_MAGIC, BATCH_VERSION, Batch, BatchError, MAX_BATCH_EVENTS};
 pub use chain::{SIGNATURE_LEN, SignedEvent};
-pub use engine::{Mesh, MeshOptions, Receipt};
+pub use engine::{IngestReport, Mesh, MeshOptions, Receipt};
 pub use envelope::{EnvelopeError, EpochSecret};
-pub use error::{Error, Mismatch, Result, StoreError};
+pub use error::{Error, Fork, Mismatch, Result, StoreError};
 pub use event::{
     Body, DecodeError, Envelope, Event, Genesis, MemberKeys, Role, RosterEntry, Rotate,
     WrappedSecret,
@@ -72,4 +74,4 @@ pub use keys::{KeyError, LocalKeys};
 pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
 pub use reducer::{KeyKind, Rejection, Rule};
 pub use state::{EpochRecord, Head, Identity, MeshState};
-pub use store::OpenReport;
+pub use store::{Equivocation, OpenReport};

@@ -185,6 +185,43 @@ pub enum Rule {
     },
 }
 
+impl Rule {
+    /// The rule's number in SPEC.md §5.2 (`"R1"` … `"R20"`).
+    pub fn code(&self) -> &'static str {
+        self.id().0
+    }
+
+    /// A stable kebab-case name, as the CLI's JSON prints it.
+    pub fn name(&self) -> &'static str {
+        self.id().1
+    }
+
+    fn id(&self) -> (&'static str, &'static str) {
+        match self {
+            Rule::Malformed(_) => ("R1", "malformed"),
+            Rule::UnsupportedVersion { .. } => ("R2", "unsupported-version"),
+            Rule::WrongGroup { .. } => ("R3", "wrong-group"),
+            Rule::SeqNotNext { .. } => ("R4", "seq-not-next"),
+            Rule::PrevMismatch { .. } => ("R5", "prev-mismatch"),
+            Rule::FirstNotGenesis => ("R6", "first-not-genesis"),
+            Rule::SecondGenesis => ("R7", "second-genesis"),
+            Rule::GenesisAuthorMismatch { .. } => ("R8", "genesis-author-mismatch"),
+            Rule::AuthorNotMember { .. } => ("R9", "author-not-member"),
+            Rule::BadSignature { .. } => ("R10", "bad-signature"),
+            Rule::AuthorDisabled { .. } => ("R11", "author-disabled"),
+            Rule::NotAdmin { .. } => ("R12", "not-admin"),
+            Rule::EpochNotNext { .. } => ("R13", "epoch-not-next"),
+            Rule::RosterEmpty => ("R14", "roster-empty"),
+            Rule::RosterUnsorted { .. } => ("R15", "roster-unsorted"),
+            Rule::RosterIdMismatch { .. } => ("R16", "roster-id-mismatch"),
+            Rule::RosterNoAdmin => ("R17", "roster-no-admin"),
+            Rule::WeakKey { .. } => ("R18", "weak-key"),
+            Rule::EnvelopeRecipients { .. } => ("R19", "envelope-recipients"),
+            Rule::Limit { .. } => ("R20", "limit"),
+        }
+    }
+}
+
 /// Decides whether `event` may follow `state`, and what it changes.
 ///
 /// On acceptance, [`MeshState::apply`] with the result gives the new state; on

@@ -22,9 +22,12 @@ use crate::event::{Envelope, RosterEntry};
 use crate::ids::{EventHash, MemberId};
 use crate::labels::STORE_FORMAT;
 use crate::reducer::{self, Rejection, Rule};
-use crate::state::{Accepted, EpochRecord, MeshState, Transition};
+use crate::state::{Accepted, EpochRecord, Head, MeshState, Transition};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// Evidence of equivocation, kept outside the chain: `be64(seq) || their hash`
+/// → postcard `(our record, their record)`.
+const EQUIVOCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("equivocations");
 
 /// The projection tables, all `bytes → bytes` so that open-time verification
 /// can compare them row by row.
@@ -356,39 +359,90 @@ impl Store {
         Ok(txn)
     }
 
-    /// Writes the first event and the format marker, creating every table,
+    /// Writes the first events and the format marker, creating every table,
     /// in one transaction.
-    pub(crate) fn initialise(
-        &self,
-        genesis: &SignedEvent,
-        accepted: &Accepted,
-    ) -> Result<(), Error> {
+    pub(crate) fn initialise(&self, events: &[Prepared]) -> Result<(), Error> {
         let txn = self.begin_write()?;
         for projection in Projection::ALL {
             txn.open_table(projection.table())
                 .map_err(StoreError::from)?;
         }
+        txn.open_table(EQUIVOCATIONS).map_err(StoreError::from)?;
         txn.open_table(Projection::Meta.table())
             .map_err(StoreError::from)?
             .insert(META_FORMAT, STORE_FORMAT.to_be_bytes().as_slice())
             .map_err(StoreError::from)?;
-        write_event(&txn, &MeshState::default(), genesis, accepted)?;
+        for event in events {
+            write_event(&txn, event)?;
+        }
         txn.commit().map_err(StoreError::from)?;
         Ok(())
     }
 
-    /// Appends one accepted event and its projection rows in one durable
-    /// transaction: the event is on disk with its projections, or not at all.
+    /// Appends accepted events and their projection rows in one durable
+    /// transaction: all of them with their projections, or nothing. The
+    /// stored head must still be `expected_head` (compare-and-swap), so a
+    /// writer that worked from a stale view cannot append.
     pub(crate) fn append(
         &self,
-        before: &MeshState,
-        event: &SignedEvent,
-        accepted: &Accepted,
+        expected_head: Option<Head>,
+        events: &[Prepared],
     ) -> Result<(), Error> {
         let txn = self.begin_write()?;
-        write_event(&txn, before, event, accepted)?;
+        {
+            let meta = txn
+                .open_table(Projection::Meta.table())
+                .map_err(StoreError::from)?;
+            let stored = meta.get(META_HEAD).map_err(StoreError::from)?;
+            let stored = stored.map(|head| head.value().to_vec());
+            if stored != expected_head.as_ref().map(encode) {
+                return Err(Error::StaleHead {
+                    expected: expected_head.map(|head| head.hash),
+                });
+            }
+        }
+        for event in events {
+            write_event(&txn, event)?;
+        }
         txn.commit().map_err(StoreError::from)?;
         Ok(())
+    }
+
+    /// Keeps two signed events by one author at one seq, outside the chain.
+    pub(crate) fn record_equivocation(
+        &self,
+        seq: u64,
+        ours: &SignedEvent,
+        theirs: &SignedEvent,
+    ) -> Result<(), Error> {
+        let txn = self.begin_write()?;
+        {
+            let mut table = txn.open_table(EQUIVOCATIONS).map_err(StoreError::from)?;
+            let mut key = seq.to_be_bytes().to_vec();
+            key.extend_from_slice(theirs.hash().as_bytes());
+            let value = encode(&(ours.to_record(), theirs.to_record()));
+            table
+                .insert(key.as_slice(), value.as_slice())
+                .map_err(StoreError::from)?;
+        }
+        txn.commit().map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// Every equivocation kept as evidence, by seq.
+    pub(crate) fn equivocations(&self) -> Result<Vec<Equivocation>, Error> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(EQUIVOCATIONS) {
+            Ok(table) => table,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::from(e).into()),
+        };
+        let mut found = Vec::new();
+        for row in table.iter().map_err(StoreError::from)? {
+            let (key, value) = row.map_err(StoreError::from)?;
+            found.push(decode_evidence(key.value(), value.value())?);
+        }
+        Ok(found)
     }
 
     /// Reads the whole chain through the reducer, checks every stored
@@ -430,6 +484,8 @@ impl Store {
             redb::TableError::TableDoesNotExist(_) => not_meshlog("no events table"),
             e => StoreError::from(e),
         })?;
+        let evidence = self.equivocations()?;
+        let mut pending_evidence = evidence.iter().peekable();
         let mut state = MeshState::default();
         let mut expected: BTreeMap<(Projection, Vec<u8>), Vec<u8>> = BTreeMap::new();
         expected.insert(
@@ -439,6 +495,16 @@ impl Store {
         for row in events.iter().map_err(StoreError::from)? {
             let (key, value) = row.map_err(StoreError::from)?;
             let (stored_at, record) = (key.value(), value.value());
+            // Evidence is checked against the state its events claim to follow:
+            // both must be valid there, or it proves nothing.
+            while let Some(proof) = pending_evidence.next_if(|proof| proof.seq == stored_at) {
+                for event in [&proof.ours, &proof.theirs] {
+                    reducer::check(&state, event).map_err(|rejection| StoreError::BadEvidence {
+                        key: format!("{stored_at}"),
+                        detail: format!("an event is not valid at its seq: {rejection}"),
+                    })?;
+                }
+            }
             let accepted = check_stored(&state, stored_at, record)?;
             for op in projection_rows(&state, &accepted) {
                 match op {
@@ -454,6 +520,13 @@ impl Store {
         }
         if state.is_empty() {
             return Err(not_meshlog("the chain is empty").into());
+        }
+        if let Some(proof) = pending_evidence.next() {
+            return Err(StoreError::BadEvidence {
+                key: format!("{}", proof.seq),
+                detail: "evidence for a seq beyond the head".into(),
+            }
+            .into());
         }
         compare_projections(&txn, &expected)?;
         Ok(state)
@@ -533,13 +606,17 @@ impl Store {
                 to.insert(key.value(), value.value())
                     .map_err(StoreError::from)?;
             }
-            for projection in Projection::ALL {
-                let from = source
-                    .open_table(projection.table())
-                    .map_err(StoreError::from)?;
-                let mut to = txn
-                    .open_table(projection.table())
-                    .map_err(StoreError::from)?;
+            let tables = Projection::ALL
+                .iter()
+                .map(|projection| projection.table())
+                .chain([EQUIVOCATIONS]);
+            for table in tables {
+                let from = match source.open_table(table) {
+                    Ok(from) => from,
+                    Err(redb::TableError::TableDoesNotExist(_)) => continue,
+                    Err(e) => return Err(StoreError::from(e).into()),
+                };
+                let mut to = txn.open_table(table).map_err(StoreError::from)?;
                 for row in from.iter().map_err(StoreError::from)? {
                     let (key, value) = row.map_err(StoreError::from)?;
                     to.insert(key.value(), value.value())
@@ -570,22 +647,38 @@ fn check_stored(state: &MeshState, stored_at: u64, record: &[u8]) -> Result<Acce
     reducer::check(state, &event)
 }
 
-fn write_event(
-    txn: &WriteTransaction,
-    before: &MeshState,
-    event: &SignedEvent,
-    accepted: &Accepted,
-) -> Result<(), StoreError> {
-    txn.open_table(EVENTS)?
-        .insert(accepted.head.seq, event.to_record().as_slice())?;
-    let mut rows = projection_rows(before, accepted);
+type ProjectionTable<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
+
+/// An accepted event with the projection rows it writes.
+pub(crate) struct Prepared {
+    pub(crate) event: SignedEvent,
+    pub(crate) rows: Vec<RowOp>,
+}
+
+impl Prepared {
+    /// Checks `event` against `state` and, if accepted, applies it and
+    /// returns it with its rows.
+    pub(crate) fn accept(state: &mut MeshState, event: SignedEvent) -> Result<Prepared, Rejection> {
+        let accepted = reducer::check(state, &event)?;
+        let rows = projection_rows(state, &accepted);
+        state.apply(accepted);
+        Ok(Prepared { event, rows })
+    }
+}
+
+fn write_event(txn: &WriteTransaction, prepared: &Prepared) -> Result<(), StoreError> {
+    txn.open_table(EVENTS)?.insert(
+        prepared.event.event().seq,
+        prepared.event.to_record().as_slice(),
+    )?;
+    let mut rows: Vec<&RowOp> = prepared.rows.iter().collect();
     // Group the rows by table so that each table is opened once.
     rows.sort_by_key(|op| match op {
         RowOp::Put(projection, ..) | RowOp::Delete(projection, _) => *projection,
     });
-    let mut open: Option<(Projection, redb::Table<'_, &[u8], &[u8]>)> = None;
+    let mut open: Option<(Projection, ProjectionTable<'_>)> = None;
     for op in rows {
-        let (RowOp::Put(projection, ..) | RowOp::Delete(projection, _)) = &op;
+        let (RowOp::Put(projection, ..) | RowOp::Delete(projection, _)) = op;
         let projection = *projection;
         let table = match &mut open {
             Some((current, table)) if *current == projection => table,
@@ -606,6 +699,48 @@ fn write_event(
         }
     }
     Ok(())
+}
+
+/// Two valid events by one author at one seq: proof that the author signed
+/// two histories.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    /// The seq both claim.
+    pub seq: u64,
+    /// The event this chain holds.
+    pub ours: SignedEvent,
+    /// The conflicting event a peer sent.
+    pub theirs: SignedEvent,
+}
+
+fn decode_evidence(key: &[u8], value: &[u8]) -> Result<Equivocation, StoreError> {
+    let bad = |detail: &str| StoreError::BadEvidence {
+        key: hex::encode(key),
+        detail: detail.to_owned(),
+    };
+    let seq = key
+        .first_chunk::<8>()
+        .map(|seq| u64::from_be_bytes(*seq))
+        .ok_or_else(|| bad("short key"))?;
+    let (records, rest) =
+        postcard::take_from_bytes::<(Vec<u8>, Vec<u8>)>(value).map_err(|_| bad("undecodable"))?;
+    if !rest.is_empty() {
+        return Err(bad("trailing bytes"));
+    }
+    let ours = SignedEvent::from_record(&records.0).map_err(|_| bad("our event is malformed"))?;
+    let theirs =
+        SignedEvent::from_record(&records.1).map_err(|_| bad("their event is malformed"))?;
+    let consistent = ours.event().seq == seq
+        && theirs.event().seq == seq
+        && ours.event().author == theirs.event().author
+        && ours.hash() != theirs.hash()
+        && key.get(8..) == Some(theirs.hash().as_bytes().as_slice());
+    if !consistent {
+        return Err(bad(
+            "the two events are not one author's two events at this seq",
+        ));
+    }
+    Ok(Equivocation { seq, ours, theirs })
 }
 
 /// Requires each projection table to hold exactly the expected rows.

@@ -348,29 +348,7 @@ fn plural(n: u64) -> &'static str {
 
 /// The SPEC.md rule number and a stable kebab-case name of a rule.
 fn rule_id(rule: &Rule) -> (&'static str, &'static str) {
-    match rule {
-        Rule::Malformed(_) => ("R1", "malformed"),
-        Rule::UnsupportedVersion { .. } => ("R2", "unsupported-version"),
-        Rule::WrongGroup { .. } => ("R3", "wrong-group"),
-        Rule::SeqNotNext { .. } => ("R4", "seq-not-next"),
-        Rule::PrevMismatch { .. } => ("R5", "prev-mismatch"),
-        Rule::FirstNotGenesis => ("R6", "first-not-genesis"),
-        Rule::SecondGenesis => ("R7", "second-genesis"),
-        Rule::GenesisAuthorMismatch { .. } => ("R8", "genesis-author-mismatch"),
-        Rule::AuthorNotMember { .. } => ("R9", "author-not-member"),
-        Rule::BadSignature { .. } => ("R10", "bad-signature"),
-        Rule::AuthorDisabled { .. } => ("R11", "author-disabled"),
-        Rule::NotAdmin { .. } => ("R12", "not-admin"),
-        Rule::EpochNotNext { .. } => ("R13", "epoch-not-next"),
-        Rule::RosterEmpty => ("R14", "roster-empty"),
-        Rule::RosterUnsorted { .. } => ("R15", "roster-unsorted"),
-        Rule::RosterIdMismatch { .. } => ("R16", "roster-id-mismatch"),
-        Rule::RosterNoAdmin => ("R17", "roster-no-admin"),
-        Rule::WeakKey { .. } => ("R18", "weak-key"),
-        Rule::EnvelopeRecipients { .. } => ("R19", "envelope-recipients"),
-        Rule::Limit { .. } => ("R20", "limit"),
-        _ => ("R?", "unknown"),
-    }
+    (rule.code(), rule.name())
 }
 
 impl VerifyReport {
