@@ -535,10 +535,10 @@ impl Mesh {
 
     /// The events from `since` to the head, for a peer to ingest.
     pub fn export_since(&self, since: u64) -> Result<Batch> {
-        if let Some(member) = self.member_id() {
-            if !self.state.is_enabled(member) {
-                return Err(Error::Disabled { member });
-            }
+        if let Some(member) = self.member_id()
+            && !self.state.is_enabled(member)
+        {
+            return Err(Error::Disabled { member });
         }
         let mut records = Vec::new();
         self.store.for_each_event(since, |event| {
@@ -629,10 +629,8 @@ impl Mesh {
             return rejection.into();
         }
         let equivocation = ours.event().author == theirs.event().author;
-        if equivocation {
-            if let Err(e) = self.store.record_equivocation(seq, &ours, &theirs) {
-                return e;
-            }
+        if equivocation && let Err(e) = self.store.record_equivocation(seq, &ours, &theirs) {
+            return e;
         }
         Error::Fork(Box::new(Fork {
             seq,
