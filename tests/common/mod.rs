@@ -56,7 +56,7 @@ pub fn edit_projection(path: &Path, name: &str, edit: impl FnOnce(&mut redb::Tab
 
 /// The stored record at `seq`.
 pub fn record(path: &Path, seq: u64) -> Vec<u8> {
-    use redb::{ReadableDatabase, ReadableTable};
+    use redb::ReadableDatabase;
     let db = redb::ReadOnlyDatabase::open(path).expect("open read-only");
     let txn = db.begin_read().expect("read");
     let table = txn.open_table(EVENTS).expect("events");
