@@ -47,9 +47,10 @@ pub enum StoreError {
         /// The path.
         path: PathBuf,
     },
-    /// Another handle or process has the file open for writing.
+    /// Another process has the file open for writing, or another handle of
+    /// this process has it open at all.
     #[error(
-        "{path} is in use by another process or handle; to audit a live mesh, take a copy with `meshlog backup` (a plain `cp` of a live file may not open)"
+        "{path} is open for writing elsewhere (redb allows one writer at a time, and one handle per file within a process); stop that writer or retry later. A live mesh can still be read from another process: `meshlog verify` audits it and `meshlog backup` copies it consistently (a plain `cp` of a live file may not open)"
     )]
     Locked {
         /// The path.

@@ -208,6 +208,12 @@ enum Db {
     ReadOnly(ReadOnlyDatabase),
 }
 
+/// Every handle opens the file in redb's single-writer mode: one process
+/// writes, and any number of others may open it read-only at the same time
+/// (an auditor's `meshlog verify`, a `meshlog backup`) and see consistent
+/// snapshots. A second writer is refused as locked.
+const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
 /// An open meshlog file.
 pub(crate) struct Store {
     db: Db,
@@ -273,6 +279,7 @@ impl Store {
         let backend =
             redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
         let db = Database::builder()
+            .set_concurrency_mode(CONCURRENCY)
             .create_with_backend(backend)
             .map_err(|e| map_open_error(path, e))?;
         Ok(Store {
@@ -290,6 +297,7 @@ impl Store {
             });
         }
         let db = Database::builder()
+            .set_concurrency_mode(CONCURRENCY)
             .open(path)
             .map_err(|e| map_open_error(path, e))?;
         Ok(Store {
@@ -303,7 +311,10 @@ impl Store {
     /// is copied to a private temporary folder, and the copy is recovered and
     /// opened instead.
     pub(crate) fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        match redb::Builder::new().open_read_only(path) {
+        match redb::Builder::new()
+            .set_concurrency_mode(CONCURRENCY)
+            .open_read_only(path)
+        {
             Ok(db) => Ok(Store {
                 db: Db::ReadOnly(db),
                 path: path.to_owned(),
