@@ -46,8 +46,18 @@ fn s(path: &Path) -> &str {
 const SAMPLE_EVENTS: u64 = 7;
 
 fn build_sample(dir: &Path) -> PathBuf {
+    build_sample_with_keys(dir).0
+}
+
+/// [`build_sample`], also saving the founder's key file; returns both paths.
+fn build_sample_with_keys(dir: &Path) -> (PathBuf, PathBuf) {
     let path = dir.join("mesh.redb");
-    let mut mesh = Mesh::create(&path, LocalKeys::generate(), "audit team").expect("create");
+    let founder = dir.join("founder.keys");
+    LocalKeys::generate()
+        .save(&founder)
+        .expect("save founder keys");
+    let keys = LocalKeys::load(&founder).expect("load founder keys");
+    let mut mesh = Mesh::create(&path, keys, "audit team").expect("create");
     mesh.set_enabled(true).expect("enable");
     let alice = LocalKeys::generate();
     mesh.add_member(alice.public(), Role::Member)
@@ -58,7 +68,7 @@ fn build_sample(dir: &Path) -> PathBuf {
     mesh.set_role(alice.member_id(), Role::Admin).expect("role");
     mesh.append_app("note", b"second").expect("app");
     assert_eq!(mesh.state().len(), SAMPLE_EVENTS);
-    path
+    (path, founder)
 }
 
 /// Rewrites one stored record of a closed file with redb directly.
@@ -359,18 +369,116 @@ fn could_not_run_exits_2() {
 }
 
 #[test]
-fn a_file_in_use_is_refused_with_advice() {
+fn a_live_mesh_can_be_read_and_backed_up_but_not_written() {
     let dir = tempfile::tempdir().unwrap();
-    let db = build_sample(dir.path());
-    let held = Mesh::open(&db, LocalKeys::generate()).unwrap();
-    let out = run(&["verify", s(&db)]);
-    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
-    assert!(out.stderr.contains("meshlog backup"), "{}", out.stderr);
-    let backup = run(&["backup", s(&db), s(&dir.path().join("copy.redb"))]);
-    assert_eq!(backup.code, 2);
-    assert!(backup.stderr.contains("Mesh::backup"), "{}", backup.stderr);
+    let (db, founder) = build_sample_with_keys(dir.path());
+    let mut held = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+
+    let out = run(&["verify", s(&db), "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert_eq!(json(&out.stdout)["events"], SAMPLE_EVENTS);
+
+    // The holder appends midway; readers in other processes see the commit.
+    let receipt = held.append_app("note", b"while audited").unwrap();
+    let out = run(&["verify", s(&db), "--json"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let report = json(&out.stdout);
+    assert_eq!(report["events"], SAMPLE_EVENTS + 1);
+    assert_eq!(report["head_hash"], receipt.hash.to_string());
+    assert_eq!(report["verified_private_copy"], false);
+    for command in ["log", "show", "replay"] {
+        let out = run(&[command, s(&db)]);
+        assert_eq!(out.code, 0, "{command}: {}", out.stderr);
+    }
+
+    let copy = dir.path().join("copy.redb");
+    let backup = run(&["backup", s(&db), s(&copy)]);
+    assert_eq!(backup.code, 0, "{}{}", backup.stdout, backup.stderr);
+    let copied = run(&["verify", s(&copy), "--json"]);
+    assert_eq!(copied.code, 0, "{}", copied.stdout);
+    let copied = json(&copied.stdout);
+    assert_eq!(copied["head_hash"], receipt.hash.to_string());
+    assert_eq!(copied["digest"], held.digest().to_string());
+
+    let secret = run(&["secret", s(&db), "--keys", s(&founder), "--epoch", "3"]);
+    assert_eq!(secret.code, 0, "{}", secret.stderr);
+    assert!(
+        secret
+            .stdout
+            .contains(&held.epoch_secret(3).unwrap().fingerprint()),
+        "{}",
+        secret.stdout
+    );
+
+    // Commands that write are refused while another process writes.
+    let writers: [&[&str]; 2] = [
+        &["enable", s(&db), "--keys", s(&founder)],
+        &[
+            "append",
+            s(&db),
+            "--keys",
+            s(&founder),
+            "--kind",
+            "note",
+            "--payload",
+            "x",
+        ],
+    ];
+    for args in writers {
+        let out = run(args);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(
+            out.stderr.contains("is open for writing elsewhere"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+    assert_eq!(held.state().len(), SAMPLE_EVENTS + 1);
     drop(held);
-    assert_eq!(run(&["verify", s(&db)]).code, 0);
+    let after = json(&run(&["verify", s(&db), "--json"]).stdout);
+    assert_eq!(after["events"], SAMPLE_EVENTS + 1, "a refused writer wrote");
+    // Once the holder lets go, the same command writes.
+    let out = run(&["enable", s(&db), "--keys", s(&founder)]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains(&format!("seq {}", SAMPLE_EVENTS + 1)),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn secret_never_changes_a_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, founder) = build_sample_with_keys(dir.path());
+    let before = std::fs::read(&db).unwrap();
+    for args in [
+        &["secret", s(&db), "--keys", s(&founder), "--epoch", "2"][..],
+        &[
+            "secret",
+            s(&db),
+            "--keys",
+            s(&founder),
+            "--epoch",
+            "3",
+            "--reveal",
+        ],
+    ] {
+        let out = run(args);
+        assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
+        assert!(out.stdout.contains("fingerprint"), "{}", out.stdout);
+        assert!(
+            std::fs::read(&db).unwrap() == before,
+            "{args:?} changed the file"
+        );
+    }
+    // A refusal does not write either.
+    let stranger = dir.path().join("stranger.keys");
+    LocalKeys::generate().save(&stranger).unwrap();
+    let out = run(&["secret", s(&db), "--keys", s(&stranger), "--epoch", "3"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(out.stderr.contains("not a member"), "{}", out.stderr);
+    assert!(std::fs::read(&db).unwrap() == before);
 }
 
 #[test]

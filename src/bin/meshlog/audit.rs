@@ -33,7 +33,7 @@ the report says so, and the original is never touched.
                                       (pass --expect-seq to tell which)
 
 Exit codes: 0 verified (and head as expected), 1 verification failed or head
-mismatch, 2 could not run (no such file, not a meshlog database, file in use).
+mismatch, 2 could not run (no such file, not a meshlog database).
 
 --json prints one object:
   path, ok (bool), verified_private_copy (bool),

@@ -28,10 +28,14 @@ Exit codes:
   1  verification failed (a tampered or inconsistent file, or a head other than
      --expect-head), or the group's rules refused a change (nothing was written)
   2  the command could not run: no such file, not a meshlog database, the file
-     is in use by another process, bad arguments
+     is open for writing in another process (for commands that write), bad
+     arguments
 
 Audit commands (verify, log, show, replay) need no keys and never change a
-byte of the file. Operator commands need the acting member's key file.
+byte of the file; like backup, secret and export they open it read-only, so
+they work on a live mesh that another process holds open for writing.
+Operator commands need the acting member's key file; those that write refuse
+a file another process holds open for writing.
 
 Examples:
   meshlog demo ./demo

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use meshlog::{LocalKeys, MemberId, MemberKeys, Mesh, Receipt, Role, StoreError};
+use meshlog::{LocalKeys, MemberId, MemberKeys, Mesh, MeshOptions, Receipt, Role};
 use zeroize::Zeroizing;
 
 use crate::Verdict;
@@ -65,7 +65,9 @@ Examples:
 pub(crate) const SECRET_AFTER_HELP: &str = "\
 Prints the secret's fingerprint, which tells secrets apart without revealing
 them; --reveal prints the secret itself as hex. The key file's member must be
-in the epoch, and the secret must match the epoch's public commitment.
+in the epoch, and the secret must match the epoch's public commitment. DB is
+opened read-only: it may be live (open for writing in another process), and
+not a byte of it changes.
 
 Exit codes: 0 recovered, 1 not a member of that epoch or the envelope does not
 open, 2 could not run.
@@ -83,9 +85,9 @@ Examples:
 
 pub(crate) const BACKUP_AFTER_HELP: &str = "\
 Verifies DB and writes a consistent copy to OUT, which must not exist. The
-copy holds no secret keys and can be handed to an auditor. DB must not be open
-in another process: redb locks a file exclusively, so a process that keeps a
-mesh open must take its own backup (the library's `Mesh::backup`).
+copy holds no secret keys and can be handed to an auditor. DB may be live:
+another process may hold it open for writing, and the copy is a consistent
+snapshot of it. Never `cp` a live file: the copy may not open.
 
 Examples:
   meshlog backup team.redb audit-copy.redb
@@ -393,7 +395,8 @@ pub(crate) fn role(args: &RoleArgs) -> anyhow::Result<Verdict> {
 
 /// `meshlog secret`.
 pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Verdict> {
-    let mesh = open_as(&args.actor)?;
+    let keys = load_keys(&args.actor.keys)?;
+    let mesh = MeshOptions::new().open_read_only(&args.actor.db, Some(keys))?;
     let secret = mesh.epoch_secret(args.epoch)?;
     println!("epoch        {}", args.epoch);
     println!("fingerprint  {}", secret.fingerprint());
@@ -424,16 +427,7 @@ pub(crate) fn append(args: &AppendArgs) -> anyhow::Result<Verdict> {
 
 /// `meshlog backup`.
 pub(crate) fn backup(args: &BackupArgs) -> anyhow::Result<Verdict> {
-    let mesh = match crate::open_audit(&args.db) {
-        // The library's lock message recommends `meshlog backup`, which cannot
-        // help here: say what can.
-        Err(meshlog::Error::Store(StoreError::Locked { path })) => bail!(
-            "{} is in use by another process; redb locks it exclusively, so `meshlog backup` \
-             cannot read it either: stop that process, or have it write a copy with `Mesh::backup`",
-            path.display()
-        ),
-        other => other?,
-    };
+    let mesh = crate::open_audit(&args.db)?;
     mesh.backup(&args.out)?;
     println!(
         "verified {} ({} events) and wrote a consistent copy to {}",
