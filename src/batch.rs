@@ -1,4 +1,4 @@
-//! Batches: consecutive stored events, moved between peers as bytes (SPEC.md §9).
+//! Batches: consecutive stored events, moved between peers as bytes (SPEC.md §9.1).
 //!
 //! meshlog does not move bytes itself; an application carries batches over
 //! whatever transport it has. A batch is only a container: every record in it

@@ -495,6 +495,25 @@ impl Mesh {
         }
     }
 
+    /// Syncing is refused to a member of the current roster that has turned
+    /// itself off, as the original design short-circuited its network paths.
+    /// A peer that is in no roster yet may sync: that is how it learns it was
+    /// added.
+    fn require_sync_allowed(&self) -> Result<()> {
+        match self.member_id() {
+            Some(member)
+                if self
+                    .state
+                    .current_epoch()
+                    .is_some_and(|epoch| epoch.member(member).is_some())
+                    && !self.state.is_enabled(member) =>
+            {
+                Err(Error::Disabled { member })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn make_event(&mut self, body: Body) -> Result<SignedEvent> {
         let (group, seq, prev) = match (self.state.identity(), self.state.head()) {
             (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
@@ -535,11 +554,7 @@ impl Mesh {
 
     /// The events from `since` to the head, for a peer to ingest.
     pub fn export_since(&self, since: u64) -> Result<Batch> {
-        if let Some(member) = self.member_id()
-            && !self.state.is_enabled(member)
-        {
-            return Err(Error::Disabled { member });
-        }
+        self.require_sync_allowed()?;
         let mut records = Vec::new();
         self.store.for_each_event(since, |event| {
             records.push(event.to_record());
@@ -557,7 +572,7 @@ impl Mesh {
     /// appended), and if one author signed both events the pair is kept as
     /// evidence (see [`Mesh::equivocations`]).
     pub fn ingest(&mut self, batch: &Batch) -> Result<IngestReport> {
-        self.require_enabled()?;
+        self.require_sync_allowed()?;
         if batch.group() != self.group() {
             return Err(Error::ForeignBatch {
                 ours: self.group(),

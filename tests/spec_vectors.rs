@@ -59,6 +59,10 @@ fn computed_vectors() -> Vec<(String, String)> {
         );
     }
     push("state.digest", mesh.digest().to_string());
+    push(
+        "batch.since2",
+        hex::encode(mesh.export_since(2).unwrap().to_bytes()),
+    );
     out
 }
 
@@ -92,6 +96,10 @@ fn vectors_match_spec() {
 
 #[test]
 fn vectors_decode_canonically() {
+    let batch = &spec_vectors()["batch.since2"];
+    let decoded = meshlog::Batch::from_bytes(batch).unwrap();
+    assert_eq!((decoded.first(), decoded.len()), (2, 2));
+    assert_eq!(&decoded.to_bytes(), batch);
     let spec = std::fs::read_to_string(SPEC).unwrap();
     for line in spec.lines().filter(|line| line.contains(".bytes: ")) {
         let (_, value) = line.split_once(": ").unwrap();

@@ -67,3 +67,36 @@ pub fn record(path: &Path, seq: u64) -> Vec<u8> {
         .value()
         .to_vec()
 }
+
+/// Every row of every table of a closed DB file, for byte-for-byte comparisons.
+pub fn dump(path: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    use redb::{ReadableDatabase, ReadableTable, TableHandle};
+    let db = redb::ReadOnlyDatabase::open(path).expect("open read-only");
+    let txn = db.begin_read().expect("read");
+    let mut rows = Vec::new();
+    let events = txn.open_table(EVENTS).expect("events");
+    for row in events.iter().expect("iter") {
+        let (key, value) = row.expect("row");
+        rows.push((
+            "events".into(),
+            key.value().to_be_bytes().to_vec(),
+            value.value().to_vec(),
+        ));
+    }
+    for table in txn.list_tables().expect("tables") {
+        if table.name() == "events" {
+            continue;
+        }
+        let definition = redb::TableDefinition::<&[u8], &[u8]>::new(table.name());
+        let opened = txn.open_table(definition).expect("projection");
+        for row in opened.iter().expect("iter") {
+            let (key, value) = row.expect("row");
+            rows.push((
+                table.name().to_owned(),
+                key.value().to_vec(),
+                value.value().to_vec(),
+            ));
+        }
+    }
+    rows
+}
