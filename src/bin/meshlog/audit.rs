@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use clap::Args;
 use meshlog::{
-    Body, Error, EventHash, MemberId, Mesh, MeshState, Role, RosterEntry, Rule, SignedEvent,
-    StoreError,
+    Body, Equivocation, Error, EventHash, MemberId, Mesh, MeshState, Role, RosterEntry, Rule,
+    SignedEvent, StoreError,
 };
 use serde_json::{Value, json};
 
@@ -39,6 +39,10 @@ mismatch, 2 could not run (no such file, not a meshlog database).
   path, ok (bool), verified_private_copy (bool),
   group, name, head_seq, head_hash, events, epochs, current_epoch, members,
   enabled_members, digest   (null when verification failed)
+  equivocations: [{seq, author, ours, theirs}] evidence of one author signing
+           two events at one seq, kept by `meshlog ingest` (null when
+           verification failed). Evidence does not fail verification; the
+           text report shows it as a WARNING.
   failure: null, or {kind: \"rejected\", seq, hash, rule_id, rule, message}
            or {kind: \"projection\", table, key, problem, message}
            or {kind: \"corrupt\", message}
@@ -166,6 +170,9 @@ struct Summary {
     members: u64,
     enabled_members: u64,
     digest: String,
+    /// Evidence of equivocation that ingest kept: it does not fail the
+    /// verification, but is shown prominently.
+    equivocations: Vec<Equivocation>,
 }
 
 /// Why a file failed verification.
@@ -234,6 +241,18 @@ pub(crate) fn verify_file(
         }
         Err(error) => return Err(error.into()),
     };
+    let equivocations = match mesh.equivocations() {
+        Ok(evidence) => evidence,
+        Err(error) if error.is_verification_failure() => {
+            return Ok(VerifyReport {
+                path: path.to_owned(),
+                summary: None,
+                failure: Some(failure_of(error)),
+                expect: None,
+            });
+        }
+        Err(error) => return Err(error.into()),
+    };
     let state = mesh.state();
     let head = state.head().context("the verified chain has no head")?;
     let current = state.current_epoch();
@@ -249,6 +268,7 @@ pub(crate) fn verify_file(
         members: current.map_or(0, |epoch| epoch.roster.len() as u64),
         enabled_members: state.enabled_flags().values().filter(|on| **on).count() as u64,
         digest: mesh.digest().to_string(),
+        equivocations,
     };
     let expect = match expect_head {
         Some(expected) => Some(compare_head(
@@ -402,6 +422,12 @@ impl VerifyReport {
             "members": s.map(|s| s.members),
             "enabled_members": s.map(|s| s.enabled_members),
             "digest": s.map(|s| s.digest.clone()),
+            "equivocations": s.map(|s| s.equivocations.iter().map(|e| json!({
+                "seq": e.seq,
+                "author": e.ours.event().author.to_string(),
+                "ours": e.ours.hash().to_string(),
+                "theirs": e.theirs.hash().to_string(),
+            })).collect::<Vec<_>>()),
             "failure": failure,
             "expect_head": expect,
         })
@@ -423,6 +449,24 @@ impl VerifyReport {
                 s.members, s.enabled_members
             ));
             out.push_str(&format!("digest    {}\n", s.digest));
+            if !s.equivocations.is_empty() {
+                let n = s.equivocations.len() as u64;
+                out.push_str(&format!(
+                    "WARNING   EQUIVOCATION: {n} pair{} of conflicting events signed by one \
+                     author, kept as evidence by ingest (the chain itself holds only one of \
+                     each pair)\n",
+                    plural(n)
+                ));
+                for e in &s.equivocations {
+                    out.push_str(&format!(
+                        "  seq {}  author {}\n    ours    {}\n    theirs  {}\n",
+                        e.seq,
+                        e.ours.event().author,
+                        e.ours.hash(),
+                        e.theirs.hash()
+                    ));
+                }
+            }
             if s.private_copy {
                 out.push_str(
                     "note      the file had not been closed cleanly: a private temporary copy was \
@@ -436,7 +480,17 @@ impl VerifyReport {
         }
         match &self.failure {
             None if self.is_ok() => {
-                out.push_str("result    OK: every event and every projection row verified\n")
+                out.push_str("result    OK: every event and every projection row verified\n");
+                if self
+                    .summary
+                    .as_ref()
+                    .is_some_and(|s| !s.equivocations.is_empty())
+                {
+                    out.push_str(
+                        "          (the equivocation evidence above does not fail verification, \
+                         but its author signed two histories)\n",
+                    );
+                }
             }
             None => out.push_str("result    FAILED: the head is not the expected head\n"),
             Some(Failure::Rejected { seq, hash, rule }) => {

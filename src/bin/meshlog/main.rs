@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 mod audit;
 mod demo;
 mod operator;
+mod sync;
 
 /// Chains longer than this get a progress bar while the CLI walks them.
 const PROGRESS_THRESHOLD: u64 = 10_000;
@@ -37,10 +38,17 @@ they work on a live mesh that another process holds open for writing.
 Operator commands need the acting member's key file; those that write refuse
 a file another process holds open for writing.
 
+Sync commands move events between peers' files as batch files, carried by any
+means: export writes one, join makes a new peer's file from one, ingest
+appends what a file lacks (all or nothing; a fork, a gap or a rejected event
+is refused with exit 1).
+
 Examples:
   meshlog demo ./demo
   meshlog verify ./demo/mesh.redb --json
-  meshlog keys new alice.keys";
+  meshlog keys new alice.keys
+  meshlog export team.redb --since 0 all.batch && meshlog join bob.redb --keys bob.keys all.batch
+  meshlog ingest team.redb --keys founder.keys from-bob.batch";
 
 /// meshlog: audit and operate a signed, hash-linked membership log.
 #[derive(Debug, Parser)]
@@ -94,6 +102,15 @@ enum Command {
     /// Write a consistent, verified copy of a database to a new file.
     #[command(after_help = operator::BACKUP_AFTER_HELP)]
     Backup(operator::BackupArgs),
+    /// Write the events from a seq on into a batch file, for a peer.
+    #[command(after_help = sync::EXPORT_AFTER_HELP)]
+    Export(sync::ExportArgs),
+    /// Make a new peer's file from a batch that starts at the genesis.
+    #[command(after_help = sync::JOIN_AFTER_HELP)]
+    Join(sync::JoinArgs),
+    /// Verify a peer's batch and append the events this file lacks.
+    #[command(after_help = sync::INGEST_AFTER_HELP)]
+    Ingest(sync::IngestArgs),
     /// Build a sample group, show who can read which epoch, and verify it.
     #[command(after_help = demo::DEMO_AFTER_HELP)]
     Demo(demo::DemoArgs),
@@ -125,6 +142,9 @@ fn main() -> ExitCode {
         Command::Secret(args) => operator::secret(&args),
         Command::Append(args) => operator::append(&args),
         Command::Backup(args) => operator::backup(&args),
+        Command::Export(args) => sync::export(&args),
+        Command::Join(args) => sync::join(&args),
+        Command::Ingest(args) => sync::ingest(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {
@@ -161,6 +181,10 @@ fn is_refusal(error: &meshlog::Error) -> bool {
                 | Error::InadmissibleKey { .. }
                 | Error::DhKeyMismatch { .. }
                 | Error::Envelope(_)
+                | Error::Fork(_)
+                | Error::Gap { .. }
+                | Error::ForeignBatch { .. }
+                | Error::Batch(_)
         )
 }
 
@@ -193,8 +217,17 @@ fn progress(total: u64) -> Option<indicatif::ProgressBar> {
 
 /// Opens a file for auditing, with a spinner while the chain is verified.
 fn open_audit(path: &std::path::Path) -> meshlog::Result<meshlog::Mesh> {
+    open_read_only(path, None)
+}
+
+/// Opens a file read-only, with the local member's keys if given, and a
+/// spinner while the chain is verified.
+fn open_read_only(
+    path: &std::path::Path,
+    keys: Option<meshlog::LocalKeys>,
+) -> meshlog::Result<meshlog::Mesh> {
     let spinner = spinner("verifying the chain…");
-    let opened = meshlog::Mesh::open_read_only(path);
+    let opened = meshlog::MeshOptions::new().open_read_only(path, keys);
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use meshlog::{LocalKeys, MemberId, MemberKeys, Mesh, MeshOptions, Receipt, Role};
+use meshlog::{LocalKeys, MemberId, MemberKeys, Mesh, Receipt, Role};
 use zeroize::Zeroizing;
 
 use crate::Verdict;
@@ -396,7 +396,7 @@ pub(crate) fn role(args: &RoleArgs) -> anyhow::Result<Verdict> {
 /// `meshlog secret`.
 pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Verdict> {
     let keys = load_keys(&args.actor.keys)?;
-    let mesh = MeshOptions::new().open_read_only(&args.actor.db, Some(keys))?;
+    let mesh = crate::open_read_only(&args.actor.db, Some(keys))?;
     let secret = mesh.epoch_secret(args.epoch)?;
     println!("epoch        {}", args.epoch);
     println!("fingerprint  {}", secret.fingerprint());
