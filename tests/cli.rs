@@ -112,6 +112,25 @@ fn help_documents_exit_codes_and_json_fields() {
     }
     let log = run(&["log", "--help"]);
     assert!(log.stdout.contains("JSON Lines") && log.stdout.contains("payload_bytes"));
+    assert!(verify.stdout.contains("equivocations"), "{}", verify.stdout);
+    for command in ["export", "join", "ingest"] {
+        assert!(top.stdout.contains(command), "--help lacks {command}");
+        let help = run(&[command, "--help"]);
+        assert_eq!(help.code, 0);
+        for needle in ["Exit codes", "Examples"] {
+            assert!(
+                help.stdout.contains(needle),
+                "{command} --help lacks {needle}"
+            );
+        }
+    }
+    let ingest = run(&["ingest", "--help"]);
+    for needle in ["fork", "gap", "equivocation", "rule_id", "head_hash"] {
+        assert!(
+            ingest.stdout.contains(needle),
+            "ingest --help lacks {needle}"
+        );
+    }
 }
 
 #[test]
@@ -868,4 +887,454 @@ fn a_file_not_closed_cleanly_is_verified_in_a_private_copy() {
         text.stdout
     );
     assert!(blake3::hash(&std::fs::read(&copy).unwrap()) == before);
+}
+
+/// Runs a command that must succeed, and returns its output.
+fn ok(args: &[&str]) -> Run {
+    let out = run(args);
+    assert_eq!(out.code, 0, "{args:?}: {}{}", out.stdout, out.stderr);
+    out
+}
+
+/// Runs a command that must be refused with exit 1, and returns its output.
+fn refused(args: &[&str]) -> Run {
+    let out = run(args);
+    assert_eq!(out.code, 1, "{args:?}: {}{}", out.stdout, out.stderr);
+    out
+}
+
+/// `meshlog verify --json`, which must succeed.
+fn verified(db: &Path) -> Value {
+    json(&ok(&["verify", s(db), "--json"]).stdout)
+}
+
+/// The hash of the event at `seq`, read with the library.
+fn hash_at(db: &Path, seq: u64) -> String {
+    let mesh = Mesh::open_read_only(db).expect("verifies");
+    mesh.event(seq).expect("event").hash().to_string()
+}
+
+fn new_keys(path: &Path) -> String {
+    ok(&["keys", "new", s(path)]);
+    ok(&["keys", "show", s(path), "--public"])
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+fn append(db: &Path, keys: &Path, payload: &str) {
+    ok(&[
+        "append",
+        s(db),
+        "--keys",
+        s(keys),
+        "--kind",
+        "note",
+        "--payload",
+        payload,
+    ]);
+}
+
+#[test]
+fn two_peers_sync_with_export_join_and_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (founder, bob) = (path("founder.keys"), path("bob.keys"));
+    let (db, bob_db) = (path("founder.redb"), path("bob.redb"));
+    new_keys(&founder);
+    let bob_public = new_keys(&bob);
+    let bob_id = LocalKeys::load(&bob).unwrap().member_id().to_string();
+    ok(&["create", s(&db), "--keys", s(&founder), "--name", "ops"]);
+    ok(&["enable", s(&db), "--keys", s(&founder)]);
+
+    // Bob joins before he is a member: the copy is made, and says so.
+    let first = path("first.batch");
+    let out = ok(&["export", s(&db), "--keys", s(&founder), s(&first)]);
+    assert!(
+        out.stdout.contains("seq 0 to 1 (2 events)"),
+        "{}",
+        out.stdout
+    );
+    let out = ok(&["join", s(&bob_db), "--keys", s(&bob), s(&first)]);
+    assert!(
+        out.stdout
+            .contains(&format!("{bob_id} is not in the current roster (epoch 0)")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("can add it later"), "{}", out.stdout);
+    assert!(out.stdout.contains("`meshlog secret`"), "{}", out.stdout);
+    assert_eq!(verified(&bob_db)["head_hash"], verified(&db)["head_hash"]);
+    let out = refused(&["secret", s(&bob_db), "--keys", s(&bob), "--epoch", "0"]);
+    assert!(out.stderr.contains("not a member"), "{}", out.stderr);
+
+    // The founder adds bob and writes a note; bob ingests both events.
+    ok(&[
+        "add",
+        s(&db),
+        "--keys",
+        s(&founder),
+        "--member",
+        &bob_public,
+    ]);
+    append(&db, &founder, "welcome");
+    let second = path("second.batch");
+    let out = ok(&["export", s(&db), "--since", "2", s(&second)]);
+    assert!(
+        out.stdout.contains("seq 2 to 3 (2 events)"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("auditor"), "{}", out.stdout);
+    let out = ok(&[
+        "ingest",
+        s(&bob_db),
+        "--keys",
+        s(&bob),
+        s(&second),
+        "--json",
+    ]);
+    let report = json(&out.stdout);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["added"], 2);
+    assert_eq!(report["skipped"], 0);
+    assert_eq!(report["head_seq"], 3);
+    assert_eq!(report["head_hash"], hash_at(&db, 3));
+    assert_eq!(report["error"], Value::Null);
+    // Bob is now a member of epoch 1, disabled: he may read his secret, but a
+    // disabled member of the roster may not sync until he enables himself.
+    ok(&["secret", s(&bob_db), "--keys", s(&bob), "--epoch", "1"]);
+    let out = refused(&["ingest", s(&bob_db), "--keys", s(&bob), s(&second)]);
+    assert!(out.stdout.contains("disabled"), "{}", out.stdout);
+    let x = path("x.batch");
+    let out = refused(&["export", s(&bob_db), "--keys", s(&bob), s(&x)]);
+    assert!(out.stderr.contains("disabled"), "{}", out.stderr);
+    assert!(!x.exists());
+
+    // Bob enables himself (seq 4); the same batch again: all held, none added.
+    ok(&["enable", s(&bob_db), "--keys", s(&bob)]);
+    let out = ok(&["ingest", s(&bob_db), "--keys", s(&bob), s(&second)]);
+    assert!(out.stdout.contains("added     0\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("skipped   2 "), "{}", out.stdout);
+    let out = ok(&[
+        "ingest",
+        s(&bob_db),
+        "--keys",
+        s(&bob),
+        s(&second),
+        "--json",
+    ]);
+    let report = json(&out.stdout);
+    assert_eq!(
+        (report["added"].as_u64(), report["skipped"].as_u64()),
+        (Some(0), Some(2))
+    );
+    assert_eq!(report["head_seq"], 4);
+
+    // The founder takes bob's event, from an overlapping export.
+    let from_bob = path("from-bob.batch");
+    ok(&[
+        "export",
+        s(&bob_db),
+        "--keys",
+        s(&bob),
+        "--since",
+        "3",
+        s(&from_bob),
+    ]);
+    let out = ok(&["ingest", s(&db), "--keys", s(&founder), s(&from_bob)]);
+    assert!(out.stdout.contains("added     1\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("skipped   1 "), "{}", out.stdout);
+
+    let (ours, theirs) = (verified(&db), verified(&bob_db));
+    assert_eq!(ours["events"], 5);
+    assert_eq!(ours["head_hash"], theirs["head_hash"]);
+    assert_eq!(ours["digest"], theirs["digest"]);
+    assert_eq!(ours["enabled_members"], 2);
+    assert_eq!(theirs["equivocations"], serde_json::json!([]));
+    let fingerprint =
+        |db: &Path, keys: &Path| ok(&["secret", s(db), "--keys", s(keys), "--epoch", "1"]).stdout;
+    assert_eq!(fingerprint(&db, &founder), fingerprint(&bob_db, &bob));
+
+    // An export never overwrites a file.
+    let before = std::fs::read(&from_bob).unwrap();
+    let out = run(&["export", s(&db), s(&from_bob)]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    assert!(std::fs::read(&from_bob).unwrap() == before);
+    // Nor does a join.
+    assert_eq!(
+        run(&["join", s(&bob_db), "--keys", s(&bob), s(&first)]).code,
+        2
+    );
+    // --since past the head + 1 is refused, naming what the chain holds.
+    let out = run(&["export", s(&db), "--since", "6", s(&path("y.batch"))]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("has 5 events"), "{}", out.stderr);
+    // --since at the head + 1 gives an empty batch, which adds nothing.
+    let empty = path("empty.batch");
+    let out = ok(&["export", s(&db), "--since", "5", s(&empty)]);
+    assert!(
+        out.stdout.contains("no events (from seq 5)"),
+        "{}",
+        out.stdout
+    );
+    let out = ok(&["ingest", s(&bob_db), "--keys", s(&bob), s(&empty), "--json"]);
+    assert_eq!(json(&out.stdout)["added"], 0);
+}
+
+/// A founder and a second admin, both enabled, in `founder.redb`; the admin's
+/// copy `admin.redb` is a `meshlog backup` of it. Returns the paths.
+fn two_admins(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    let (founder, admin) = (dir.join("founder.keys"), dir.join("admin.keys"));
+    LocalKeys::generate().save(&founder).unwrap();
+    LocalKeys::generate().save(&admin).unwrap();
+    let db = dir.join("founder.redb");
+    {
+        let mut mesh = Mesh::create(&db, LocalKeys::load(&founder).unwrap(), "g").unwrap();
+        mesh.set_enabled(true).unwrap();
+        let public = LocalKeys::load(&admin).unwrap().public();
+        mesh.add_member(public, Role::Admin).unwrap();
+    }
+    Mesh::open(&db, LocalKeys::load(&admin).unwrap())
+        .unwrap()
+        .set_enabled(true)
+        .unwrap();
+    let copy = dir.join("admin.redb");
+    ok(&["backup", s(&db), s(&copy)]);
+    (db, founder, copy, admin)
+}
+
+#[test]
+fn a_fork_between_two_admins_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, founder, copy, admin) = two_admins(dir.path());
+    // Both append at seq 4, from the same head.
+    append(&db, &founder, "founder's");
+    append(&copy, &admin, "admin's");
+    let batch = dir.path().join("admin.batch");
+    ok(&[
+        "export",
+        s(&copy),
+        "--keys",
+        s(&admin),
+        "--since",
+        "4",
+        s(&batch),
+    ]);
+    let before = verified(&db);
+
+    let out = refused(&["ingest", s(&db), "--keys", s(&founder), s(&batch)]);
+    assert!(
+        out.stdout.contains("REFUSED: fork at seq 4;"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains(&hash_at(&db, 4)), "{}", out.stdout);
+    assert!(out.stdout.contains(&hash_at(&copy, 4)), "{}", out.stdout);
+    assert!(out.stdout.contains("not equivocation"), "{}", out.stdout);
+    assert!(out.stdout.contains("(unchanged)"), "{}", out.stdout);
+
+    let out = refused(&["ingest", s(&db), "--keys", s(&founder), s(&batch), "--json"]);
+    let report = json(&out.stdout);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["added"], 0);
+    assert_eq!(report["error"]["kind"], "fork");
+    assert_eq!(report["error"]["seq"], 4);
+    assert_eq!(report["error"]["equivocation"], false);
+    assert_eq!(report["error"]["ours"], hash_at(&db, 4));
+    assert_eq!(report["error"]["theirs"], hash_at(&copy, 4));
+    assert_eq!(report["head_hash"], before["head_hash"]);
+
+    let after = verified(&db);
+    assert_eq!(after["head_hash"], before["head_hash"]);
+    assert_eq!(after["head_seq"], before["head_seq"]);
+    assert_eq!(after["digest"], before["digest"]);
+    assert_eq!(after["equivocations"], serde_json::json!([]));
+}
+
+#[test]
+fn gaps_malformed_and_foreign_batches_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (db, founder, behind, admin) = two_admins(dir.path());
+    for payload in ["a", "b", "c"] {
+        append(&db, &founder, payload);
+    }
+    // `behind` ends at seq 3 and needs seq 4; a batch from seq 5 skips it.
+    let gap = path("gap.batch");
+    ok(&["export", s(&db), "--since", "5", s(&gap)]);
+    let before = verified(&behind);
+    let out = refused(&["ingest", s(&behind), "--keys", s(&admin), s(&gap)]);
+    assert!(
+        out.stdout
+            .contains("the batch starts at seq 5, but this chain needs seq 4 next"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--since 4"), "{}", out.stdout);
+    let out = refused(&["ingest", s(&behind), "--keys", s(&admin), s(&gap), "--json"]);
+    let report = json(&out.stdout);
+    assert_eq!(report["error"]["kind"], "gap");
+    assert_eq!(report["error"]["missing"], 4);
+    assert_eq!(report["error"]["first"], 5);
+
+    // Trailing bytes: refused before the database is touched, by join too.
+    let good = path("good.batch");
+    ok(&["export", s(&db), "--since", "4", s(&good)]);
+    let mut bytes = std::fs::read(&good).unwrap();
+    bytes.extend_from_slice(b"garbage");
+    let trailing = path("trailing.batch");
+    std::fs::write(&trailing, &bytes).unwrap();
+    let file_before = std::fs::read(&behind).unwrap();
+    let out = refused(&["ingest", s(&behind), "--keys", s(&admin), s(&trailing)]);
+    assert!(out.stdout.contains("7 trailing bytes"), "{}", out.stdout);
+    assert!(std::fs::read(&behind).unwrap() == file_before);
+    let out = refused(&[
+        "ingest",
+        s(&behind),
+        "--keys",
+        s(&admin),
+        s(&trailing),
+        "--json",
+    ]);
+    assert_eq!(json(&out.stdout)["error"]["kind"], "malformed-batch");
+    let joined = path("joined.redb");
+    let out = refused(&["join", s(&joined), "--keys", s(&admin), s(&trailing)]);
+    assert!(out.stderr.contains("trailing"), "{}", out.stderr);
+    assert!(!joined.exists());
+    // A batch that does not start at the genesis cannot found a copy.
+    let out = refused(&["join", s(&joined), "--keys", s(&admin), s(&good)]);
+    assert!(out.stderr.contains("seq 0"), "{}", out.stderr);
+    assert!(!joined.exists());
+
+    // Not a batch at all.
+    let junk = path("junk.batch");
+    std::fs::write(&junk, b"hello").unwrap();
+    let out = refused(&["ingest", s(&behind), "--keys", s(&admin), s(&junk)]);
+    assert!(out.stdout.contains("bad magic"), "{}", out.stdout);
+
+    // Another group's batch.
+    let other = path("other.redb");
+    {
+        let mut mesh = Mesh::create(&other, LocalKeys::generate(), "other").unwrap();
+        mesh.set_enabled(true).unwrap();
+    }
+    let foreign = path("foreign.batch");
+    ok(&["export", s(&other), s(&foreign)]);
+    let out = refused(&[
+        "ingest",
+        s(&behind),
+        "--keys",
+        s(&admin),
+        s(&foreign),
+        "--json",
+    ]);
+    let report = json(&out.stdout);
+    assert_eq!(report["error"]["kind"], "foreign-batch");
+    assert_eq!(report["error"]["ours"], before["group"]);
+
+    // A missing batch file means the command could not run.
+    let out = run(&["ingest", s(&behind), "--keys", s(&admin), s(&path("none"))]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+
+    let after = verified(&behind);
+    assert_eq!(after["head_hash"], before["head_hash"]);
+    assert_eq!(after["digest"], before["digest"]);
+}
+
+#[test]
+fn a_rejected_event_in_a_batch_names_seq_and_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, founder, behind, admin) = two_admins(dir.path());
+    append(&db, &founder, "new");
+    // An export whose seq 4 record carries a broken signature.
+    let good = dir.path().join("good.batch");
+    ok(&["export", s(&db), "--since", "4", s(&good)]);
+    let mut bytes = std::fs::read(&good).unwrap();
+    let original = Mesh::open_read_only(&db)
+        .unwrap()
+        .event(4)
+        .unwrap()
+        .to_record();
+    let at = bytes
+        .windows(original.len())
+        .position(|w| w == original.as_slice())
+        .expect("the record is in the batch");
+    bytes[at + 10] ^= 0x01;
+    let bad = dir.path().join("bad.batch");
+    std::fs::write(&bad, &bytes).unwrap();
+    let out = refused(&["ingest", s(&behind), "--keys", s(&admin), s(&bad)]);
+    assert!(
+        out.stdout
+            .contains("the event at seq 4 breaks rule R10 bad-signature"),
+        "{}",
+        out.stdout
+    );
+    let out = refused(&["ingest", s(&behind), "--keys", s(&admin), s(&bad), "--json"]);
+    let report = json(&out.stdout);
+    assert_eq!(report["error"]["kind"], "rejected");
+    assert_eq!(report["error"]["seq"], 4);
+    assert_eq!(report["error"]["rule_id"], "R10");
+    assert_eq!(report["error"]["rule"], "bad-signature");
+    assert_eq!(verified(&behind)["events"], 4);
+}
+
+#[test]
+fn equivocation_is_refused_and_kept_as_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let (founder, db, copy) = (path("founder.keys"), path("mesh.redb"), path("copy.redb"));
+    new_keys(&founder);
+    ok(&["create", s(&db), "--keys", s(&founder), "--name", "g"]);
+    ok(&["enable", s(&db), "--keys", s(&founder)]);
+    ok(&["backup", s(&db), s(&copy)]);
+    // The same author signs two different events at seq 2.
+    append(&db, &founder, "one history");
+    append(&copy, &founder, "another history");
+    let batch = path("copy.batch");
+    ok(&[
+        "export",
+        s(&copy),
+        "--keys",
+        s(&founder),
+        "--since",
+        "2",
+        s(&batch),
+    ]);
+    let before = verified(&db);
+    assert_eq!(before["equivocations"], serde_json::json!([]));
+
+    let out = refused(&["ingest", s(&db), "--keys", s(&founder), s(&batch)]);
+    assert!(
+        out.stdout.contains("fork at seq 2: equivocation"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("kept in"), "{}", out.stdout);
+
+    let out = ok(&["verify", s(&db), "--json"]);
+    let report = json(&out.stdout);
+    assert_eq!(report["ok"], true);
+    assert_eq!(report["head_hash"], before["head_hash"]);
+    assert_eq!(report["digest"], before["digest"]);
+    let evidence = report["equivocations"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{report}");
+    let founder_id = LocalKeys::load(&founder).unwrap().member_id().to_string();
+    assert_eq!(evidence[0]["seq"], 2);
+    assert_eq!(evidence[0]["author"], founder_id);
+    assert_eq!(evidence[0]["ours"], hash_at(&db, 2));
+    assert_eq!(evidence[0]["theirs"], hash_at(&copy, 2));
+
+    let text = ok(&["verify", s(&db)]).stdout;
+    assert!(text.contains("WARNING   EQUIVOCATION: 1 pair"), "{text}");
+    assert!(
+        text.contains(&format!("seq 2  author {founder_id}")),
+        "{text}"
+    );
+    assert!(text.contains("result    OK"), "{text}");
+
+    // Refusing the same batch again keeps one pair, not two.
+    refused(&["ingest", s(&db), "--keys", s(&founder), s(&batch)]);
+    assert_eq!(verified(&db)["equivocations"].as_array().unwrap().len(), 1);
 }

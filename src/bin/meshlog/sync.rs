@@ -21,8 +21,9 @@ Writes the events from seq SEQ to the head into OUT, a new batch file (an
 existing file is never overwritten). A peer whose head is at seq N needs
 --since N+1; a new peer needs --since 0 (the default), for `meshlog join`.
 
-With --keys the export is made as that member, which must be enabled; without
-keys it is made as an auditor would. DB is opened read-only: it may be live.
+With --keys the export is made as that member, which is refused if the member
+is in the current roster but disabled; without keys it is made as an auditor
+would. DB is opened read-only: it may be live.
 
 Exit codes: 0 written, 1 refused (the member is disabled, or the file fails
 verification), 2 could not run (no such file, OUT exists, SEQ past the head + 1).
@@ -35,9 +36,9 @@ pub(crate) const JOIN_AFTER_HELP: &str = "\
 Makes a new peer's file DB from BATCH, which must start at the genesis (from
 `meshlog export --since 0`). Every event is verified first; on any failure no
 file is created. The key file's member need not be in the roster yet: the
-report says whether it is. Until it is, `meshlog secret` fails, and since
-ingesting needs the member enabled in its own copy, a peer added later joins
-again from a fresh export.
+report says whether it is. Until it is, `meshlog secret` fails; once an admin
+has added it, `meshlog ingest` of the admin's newer events brings the addition
+in, and the member then enables itself (members start disabled).
 
 Exit codes: 0 joined, 1 the batch is refused (malformed, not from the genesis,
 an event breaks a rule), 2 could not run (DB exists, no such batch or key file).
@@ -50,7 +51,8 @@ Examples:
 pub(crate) const INGEST_AFTER_HELP: &str = "\
 Verifies BATCH against DB and appends the events DB lacks, all or nothing.
 Events DB already holds (same seq, same hash) are skipped, so batches may
-overlap and repeat. The key file's member must be enabled in DB.
+overlap and repeat. A member of DB's current roster must be enabled to
+ingest; a peer in no roster yet may ingest, which is how it learns it was added.
 
 A refusal appends nothing and says why:
   fork       another valid event at a seq DB already holds (both hashes shown);
@@ -62,7 +64,7 @@ A refusal appends nothing and says why:
   malformed  the file is not a well-formed batch (bad magic, trailing bytes, …)
 
 Exit codes: 0 ingested (also when nothing was new), 1 refused as above (or the
-member is disabled), 2 could not run (no such file, DB open for writing
+member is in the roster but disabled), 2 could not run (no such file, DB open for writing
 elsewhere, bad arguments).
 
 --json prints one object:
@@ -91,7 +93,7 @@ pub(crate) struct ExportArgs {
     /// First seq to export: a peer's head seq + 1, or 0 for a new peer.
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
     since: u64,
-    /// Export as this member (it must be enabled); without, as an auditor.
+    /// Export as this member (refused if it is a disabled member); without, as an auditor.
     #[arg(long, value_name = "FILE")]
     keys: Option<PathBuf>,
 }
@@ -245,11 +247,11 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
         None => {
             println!("member    {member} is not in the current roster (epoch {epoch})");
             println!(
-                "note      an admin can add it later: meshlog add DB --keys ADMIN.keys --member \
-                 \"$(meshlog keys show {} --public)\"; until then `meshlog secret` fails. \
-                 Ingesting needs the member enabled in this copy, so once added, join again \
-                 from a fresh export",
-                shown(&args.keys)
+                "note      an admin can add it later (meshlog add ADMIN_DB --keys ADMIN.keys \
+                 --member \"$(meshlog keys show {} --public)\"); until then `meshlog secret` \
+                 fails. Then ingest the admin's newer events into {} and enable",
+                shown(&args.keys),
+                shown(&args.db)
             );
         }
     }
@@ -286,8 +288,13 @@ fn refusal(error: &Error, db: &Path) -> (String, Vec<(&'static str, String)>, Va
                         .to_owned(),
                 )
             });
+            let kind = if fork.equivocation {
+                ": equivocation"
+            } else {
+                ""
+            };
             (
-                format!("fork at seq {}", fork.seq),
+                format!("fork at seq {}{kind}", fork.seq),
                 lines,
                 json!({
                     "kind": "fork",
