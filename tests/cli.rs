@@ -1338,3 +1338,48 @@ fn equivocation_is_refused_and_kept_as_evidence() {
     refused(&["ingest", s(&db), "--keys", s(&founder), s(&batch)]);
     assert_eq!(verified(&db)["equivocations"].as_array().unwrap().len(), 1);
 }
+
+/// The README's "Two peers from a shell" script runs as written, and both
+/// peers end with the same head and digest.
+#[cfg(unix)]
+#[test]
+fn readme_two_peers_script_runs() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let section = &readme[readme
+        .find("## Two peers from a shell")
+        .expect("the section")..];
+    let script = section
+        .split("```bash\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a bash block");
+    let binary = assert_cmd::cargo::cargo_bin("meshlog");
+    let bin_dir = binary.parent().expect("the binary's folder");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir.path())
+        .env("PATH", path)
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tail: Vec<&str> = stdout.lines().rev().take(4).collect();
+    assert_eq!(tail.len(), 4, "{stdout}");
+    // The two verify reports: head and digest lines, founder's then bob's.
+    assert!(tail[1].starts_with("head      seq 3 "), "{stdout}");
+    assert!(tail[0].starts_with("digest "), "{stdout}");
+    assert_eq!((tail[0], tail[1]), (tail[2], tail[3]), "{stdout}");
+    assert!(stdout.contains("added     1\n"), "{stdout}");
+}
