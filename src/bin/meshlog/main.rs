@@ -6,7 +6,8 @@
 //!
 //! Exit codes: 0 when the command did what was asked (or the file verified),
 //! 1 when the data or the group's rules say no (a chain that fails
-//! verification, a head that is not the expected one, a rejected change), 2
+//! verification, a head that is not the expected one, a rejected change or
+//! batch), 2
 //! when the command could not run at all (missing file, lock, bad arguments).
 
 use std::io::IsTerminal;
@@ -27,7 +28,9 @@ const MAIN_AFTER_HELP: &str = "\
 Exit codes:
   0  success; for audit commands: the chain and every projection verified
   1  verification failed (a tampered or inconsistent file, or a head other than
-     --expect-head), or the group's rules refused a change (nothing was written)
+     --expect-head), or the group's rules refused a change, or ingest/join
+     refused a batch (a fork, a gap, another group, a rejected event, malformed
+     bytes); nothing was written
   2  the command could not run: no such file, not a meshlog database, the file
      is open for writing in another process (for commands that write), bad
      arguments
