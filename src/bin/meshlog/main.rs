@@ -7,8 +7,8 @@
 //! Exit codes: 0 when the command did what was asked (or the file verified),
 //! 1 when the data or the group's rules say no (a chain that fails
 //! verification, a head that is not the expected one, a rejected change or
-//! batch), 2
-//! when the command could not run at all (missing file, lock, bad arguments).
+//! batch), 2 when the command could not run at all (missing file, lock, bad
+//! arguments).
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
