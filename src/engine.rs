@@ -183,7 +183,7 @@ impl MeshOptions {
         let report = OpenReport {
             path: store.path().to_owned(),
             read_only: store.is_private_copy(),
-            verified_private_copy: store.is_private_copy(),
+            verified_private_copy: store.recovered(),
             events: state.len(),
         };
         Mesh {

@@ -50,6 +50,8 @@ mod engine;
 mod envelope;
 mod error;
 mod event;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod ids;
 mod keys;
 mod labels;

@@ -12,8 +12,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use redb::{
-    Database, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    TableDefinition, WriteTransaction,
+    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
 };
 
 use crate::chain::{SignedEvent, record_hash};
@@ -203,11 +203,6 @@ fn epoch_rows(epoch: &EpochRecord, rows: &mut Vec<RowOp>) {
     }
 }
 
-enum Db {
-    Writable(Database),
-    ReadOnly(ReadOnlyDatabase),
-}
-
 /// Every handle opens the file in redb's single-writer mode: one process
 /// writes, and any number of others may open it read-only at the same time
 /// (an auditor's `meshlog verify`, a `meshlog backup`) and see consistent
@@ -216,11 +211,12 @@ const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
 
 /// An open meshlog file.
 pub(crate) struct Store {
-    db: Db,
+    db: Database,
     path: PathBuf,
     /// Set when the file could not be opened read-only as it is and a private
     /// copy was opened instead; the copy lives as long as the store.
     private_copy: Option<tempfile::TempDir>,
+    recovered: bool,
 }
 
 /// How an open went, for reports.
@@ -230,8 +226,10 @@ pub struct OpenReport {
     pub path: PathBuf,
     /// Whether the file was opened without write access.
     pub read_only: bool,
-    /// Whether the file had not been closed cleanly, so that a private
-    /// temporary copy was recovered and verified instead (the original is untouched).
+    /// Whether the file had not been closed cleanly (a copy of a live file, a
+    /// crashed writer), so that its private temporary copy was recovered
+    /// before verification. The original is untouched either way: read-only
+    /// opens always work on a private copy.
     pub verified_private_copy: bool,
     /// Number of events verified.
     pub events: u64,
@@ -255,7 +253,7 @@ fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
                 source,
             },
         },
-        other => StoreError::Redb(redb::Error::from(other).into()),
+        other => StoreError::from(redb::Error::from(other)),
     }
 }
 
@@ -283,9 +281,10 @@ impl Store {
             .create_with_backend(backend)
             .map_err(|e| map_open_error(path, e))?;
         Ok(Store {
-            db: Db::Writable(db),
+            db,
             path: path.to_owned(),
             private_copy: None,
+            recovered: false,
         })
     }
 
@@ -296,49 +295,66 @@ impl Store {
                 path: path.to_owned(),
             });
         }
+        // The integrity check verifies every page's checksum before anything
+        // is read: a plain read of a damaged page may panic inside redb.
         let db = Database::builder()
             .set_concurrency_mode(CONCURRENCY)
+            .set_check_integrity_on_open(true)
             .open(path)
             .map_err(|e| map_open_error(path, e))?;
         Ok(Store {
-            db: Db::Writable(db),
+            db,
             path: path.to_owned(),
             private_copy: None,
+            recovered: false,
         })
     }
 
-    /// Opens a file without writing to it. A file that needs crash recovery
-    /// is copied to a private temporary folder, and the copy is recovered and
-    /// opened instead.
+    /// Opens a file without ever writing to it: the file is copied to a
+    /// private temporary folder and the copy is opened, with redb's integrity
+    /// check, which verifies the checksum of every page before anything is
+    /// trusted (a plain read of a damaged page may panic inside redb). While
+    /// the copy is taken, a shared read-only handle pins a consistent snapshot,
+    /// so that a live writer cannot reuse its pages. A file that was not closed
+    /// cleanly cannot be opened so; its copy is recovered instead, and
+    /// [`Store::recovered`] says so.
     pub(crate) fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        match redb::Builder::new()
+        let io = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let pin = match redb::Builder::new()
             .set_concurrency_mode(CONCURRENCY)
             .open_read_only(path)
         {
-            Ok(db) => Ok(Store {
-                db: Db::ReadOnly(db),
-                path: path.to_owned(),
-                private_copy: None,
-            }),
-            Err(redb::DatabaseError::RepairAborted) => {
-                let io = |source| StoreError::Io {
-                    path: path.to_owned(),
-                    source,
-                };
-                let dir = tempfile::tempdir().map_err(io)?;
-                let copy = dir.path().join("copy.redb");
-                fs::copy(path, &copy).map_err(io)?;
-                let db = Database::builder()
-                    .open(&copy)
-                    .map_err(|e| map_open_error(path, e))?;
-                Ok(Store {
-                    db: Db::Writable(db),
-                    path: path.to_owned(),
-                    private_copy: Some(dir),
-                })
+            Ok(db) => {
+                let snapshot = db.begin_read()?;
+                Some((db, snapshot))
             }
-            Err(e) => Err(map_open_error(path, e)),
-        }
+            Err(redb::DatabaseError::RepairAborted) => None,
+            Err(e) => return Err(map_open_error(path, e)),
+        };
+        let recovered = pin.is_none();
+        let dir = tempfile::tempdir().map_err(io)?;
+        let copy = dir.path().join("copy.redb");
+        fs::copy(path, &copy).map_err(io)?;
+        drop(pin);
+        let db = Database::builder()
+            .set_check_integrity_on_open(true)
+            .open(&copy)
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(Store {
+            db,
+            path: path.to_owned(),
+            private_copy: Some(dir),
+            recovered,
+        })
+    }
+
+    /// Whether the file had not been closed cleanly, so that its private copy
+    /// had to be recovered before it could be read.
+    pub(crate) fn recovered(&self) -> bool {
+        self.recovered
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -350,20 +366,14 @@ impl Store {
     }
 
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(match &self.db {
-            Db::Writable(db) => db.begin_read(),
-            Db::ReadOnly(db) => db.begin_read(),
-        }?)
+        Ok(self.db.begin_read()?)
     }
 
     fn begin_write(&self) -> Result<WriteTransaction, Error> {
-        let Db::Writable(db) = &self.db else {
-            return Err(Error::ReadOnly);
-        };
         if self.private_copy.is_some() {
             return Err(Error::ReadOnly);
         }
-        let mut txn = db.begin_write().map_err(StoreError::from)?;
+        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::Redb(redb::Error::from(e).into()))?;
         txn.set_two_phase_commit(true);
