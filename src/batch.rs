@@ -102,6 +102,16 @@ impl Batch {
             .map(|(seq, record)| (seq, SignedEvent::from_record(record)))
     }
 
+    /// Splits the batch into consecutive batches of at most `max_events`
+    /// events each (at least one), for transports that limit message size.
+    pub fn chunks(&self, max_events: usize) -> impl Iterator<Item = Batch> + '_ {
+        let size = max_events.max(1);
+        (self.first..)
+            .step_by(size)
+            .zip(self.records.chunks(size))
+            .map(|(first, records)| Batch::new(self.group, first, records.to_vec()))
+    }
+
     /// The encoding: [`BATCH_MAGIC`] then postcard of
     /// `(version, group, first, records)`.
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -159,6 +169,31 @@ mod tests {
     fn round_trip() {
         let batch = sample();
         assert_eq!(Batch::from_bytes(&batch.to_bytes()), Ok(batch));
+    }
+
+    #[test]
+    fn chunks_cover_the_batch_in_order() {
+        let batch = Batch::new(
+            GroupId::from_bytes([1; 32]),
+            10,
+            (0..7u8).map(|i| vec![i]).collect(),
+        );
+        let chunks: Vec<Batch> = batch.chunks(3).collect();
+        assert_eq!(
+            chunks.iter().map(Batch::first).collect::<Vec<_>>(),
+            [10, 13, 16]
+        );
+        assert_eq!(chunks.iter().map(Batch::len).collect::<Vec<_>>(), [3, 3, 1]);
+        let rejoined: Vec<_> = chunks
+            .iter()
+            .flat_map(|c| {
+                c.records()
+                    .map(|(s, r)| (s, r.to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let original: Vec<_> = batch.records().map(|(s, r)| (s, r.to_vec())).collect();
+        assert_eq!(rejoined, original);
     }
 
     #[test]
