@@ -94,6 +94,11 @@ pub enum StoreError {
         /// What is wrong with it.
         detail: String,
     },
+    /// The disk filled up during a write; the transaction was rolled back.
+    #[error(
+        "the disk is full: nothing was written (the transaction was rolled back); free some space, then reopen the mesh and retry"
+    )]
+    DiskFull,
     /// redb found its own structures damaged.
     #[error("the database file is corrupt: {detail}")]
     Corrupt {
@@ -119,6 +124,9 @@ macro_rules! from_redb {
             fn from(error: $ty) -> Self {
                 match redb::Error::from(error) {
                     redb::Error::Corrupted(detail) => StoreError::Corrupt { detail },
+                    redb::Error::Io(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                        StoreError::DiskFull
+                    }
                     other => StoreError::Redb(Box::new(other)),
                 }
             }
