@@ -665,7 +665,11 @@ fn check_stored(state: &MeshState, stored_at: u64, record: &[u8]) -> Result<Acce
         }));
     }
     let event = SignedEvent::from_record(record).map_err(|e| reject(Rule::Malformed(e)))?;
-    reducer::check(state, &event)
+    // Name the position the event was found at: that is where an auditor looks.
+    reducer::check(state, &event).map_err(|rejection| Rejection {
+        seq: stored_at,
+        ..rejection
+    })
 }
 
 type ProjectionTable<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;

@@ -234,7 +234,10 @@ fn a_duplicated_event_is_named() {
         events.insert(4, third.as_slice()).unwrap();
     });
     let rejection = open_rejection(&path);
-    assert_eq!(rejection.seq, 3, "the copy names its own seq");
+    assert_eq!(
+        rejection.seq, 4,
+        "the rejection names where the copy was found"
+    );
     assert_eq!(
         rejection.rule,
         Rule::SeqNotNext {
