@@ -15,13 +15,26 @@ pub const SIGNATURE_LEN: usize = 64;
 /// bytes, so its `bytes` are always the canonical encoding of its `event`.
 /// Whether the signature is valid is for the reducer to decide: it alone knows
 /// the author's key at that point of the chain.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SignedEvent {
     event: Event,
     bytes: Vec<u8>,
     signature: [u8; SIGNATURE_LEN],
     hash: EventHash,
+    /// The key that signed this very value in this process, if it was made
+    /// here: a signature just made by dalek's signer over these bytes needs
+    /// no second check. Never set for decoded bytes.
+    signed_here_by: Option<SigningPublicKey>,
 }
+
+impl PartialEq for SignedEvent {
+    fn eq(&self, other: &Self) -> bool {
+        // The hash covers the bytes and the signature; the event is their decoding.
+        self.hash == other.hash && self.bytes == other.bytes && self.signature == other.signature
+    }
+}
+
+impl Eq for SignedEvent {}
 
 impl SignedEvent {
     /// Encodes `event` and signs it with the local member's key. Whether the
@@ -39,6 +52,7 @@ impl SignedEvent {
             bytes,
             signature,
             hash,
+            signed_here_by: Some(SigningPublicKey::from_bytes(key.verifying_key().to_bytes())),
         }
     }
 
@@ -53,6 +67,7 @@ impl SignedEvent {
             hash: event_hash(bytes, signature),
             bytes: bytes.to_vec(),
             signature: *signature,
+            signed_here_by: None,
         })
     }
 
@@ -86,9 +101,14 @@ impl SignedEvent {
 
     /// Whether `key` signed this event, by strict ed25519 verification.
     pub(crate) fn is_signed_by(&self, key: &SigningPublicKey) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(key.as_bytes()) else {
-            return false;
-        };
+        if self.signed_here_by.as_ref() == Some(key) {
+            return true;
+        }
+        VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| self.verifies_under(&key))
+    }
+
+    /// Strict ed25519 verification under an already decompressed key.
+    pub(crate) fn verifies_under(&self, key: &VerifyingKey) -> bool {
         let signature = Signature::from_bytes(&self.signature);
         key.verify_strict(&signing_message(&self.bytes), &signature)
             .is_ok()

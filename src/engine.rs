@@ -343,6 +343,38 @@ impl Mesh {
         })
     }
 
+    /// Appends many application events in one durable transaction: all of
+    /// them or none.
+    pub fn append_apps<'a>(
+        &mut self,
+        items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Vec<Receipt>> {
+        self.require_enabled()?;
+        let mut state = self.state.clone();
+        let mut prepared = Vec::new();
+        let mut receipts = Vec::new();
+        for (kind, payload) in items {
+            let body = Body::App {
+                kind: kind.to_owned(),
+                payload: payload.to_vec(),
+            };
+            let event = self.make_event_at(&state, body)?;
+            let one = Prepared::accept(&mut state, event)?;
+            receipts.push(Receipt {
+                seq: one.event.event().seq,
+                hash: one.event.hash(),
+            });
+            prepared.push(one);
+        }
+        if prepared.is_empty() {
+            return Ok(receipts);
+        }
+        self.store.append(self.state.head(), &prepared)?;
+        self.state = state;
+        self.report.events = self.state.len();
+        Ok(receipts)
+    }
+
     /// Adds a member by rotating to a new epoch whose roster includes it.
     pub fn add_member(&mut self, keys: MemberKeys, role: Role) -> Result<Receipt> {
         let member = keys.member_id();
@@ -515,7 +547,15 @@ impl Mesh {
     }
 
     fn make_event(&mut self, body: Body) -> Result<SignedEvent> {
-        let (group, seq, prev) = match (self.state.identity(), self.state.head()) {
+        let state = std::mem::take(&mut self.state);
+        let event = self.make_event_at(&state, body);
+        self.state = state;
+        event
+    }
+
+    /// Makes and signs an event to follow `state`.
+    fn make_event_at(&mut self, state: &MeshState, body: Body) -> Result<SignedEvent> {
+        let (group, seq, prev) = match (state.identity(), state.head()) {
             (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
             _ => (GroupId::ZERO, 0, EventHash::ZERO),
         };

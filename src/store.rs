@@ -7,7 +7,10 @@
 //! rebuilds every projection row with the same function, and requires the
 //! stored tables to hold exactly those rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+
+use ed25519_dalek::VerifyingKey;
+use rayon::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +22,7 @@ use redb::{
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
 use crate::event::{Envelope, RosterEntry};
-use crate::ids::{EventHash, MemberId};
+use crate::ids::{EventHash, MemberId, SigningPublicKey};
 use crate::labels::STORE_FORMAT;
 use crate::reducer::{self, Rejection, Rule};
 use crate::state::{Accepted, EpochRecord, Head, MeshState, Transition};
@@ -506,43 +509,44 @@ impl Store {
             e => StoreError::from(e),
         })?;
         let evidence = self.equivocations()?;
-        let mut pending_evidence = evidence.iter().peekable();
-        let mut state = MeshState::default();
-        let mut expected: BTreeMap<(Projection, Vec<u8>), Vec<u8>> = BTreeMap::new();
-        expected.insert(
+        let mut replay = Replay {
+            state: MeshState::default(),
+            expected: BTreeMap::new(),
+            hashes: Vec::new(),
+            evidence: evidence.iter().peekable(),
+            keys: HashMap::new(),
+        };
+        replay.expected.insert(
             (Projection::Meta, META_FORMAT.to_vec()),
             STORE_FORMAT.to_be_bytes().to_vec(),
         );
-        for row in events.iter().map_err(StoreError::from)? {
-            let (key, value) = row.map_err(StoreError::from)?;
-            let (stored_at, record) = (key.value(), value.value());
-            // Evidence is checked against the state its events claim to follow:
-            // both must be valid there, or it proves nothing.
-            while let Some(proof) = pending_evidence.next_if(|proof| proof.seq == stored_at) {
-                for event in [&proof.ours, &proof.theirs] {
-                    reducer::check(&state, event).map_err(|rejection| StoreError::BadEvidence {
-                        key: format!("{stored_at}"),
-                        detail: format!("an event is not valid at its seq: {rejection}"),
-                    })?;
-                }
+        // The chain is streamed in chunks: each is decoded and hashed in
+        // parallel, checked in order by the reducer with signatures deferred,
+        // and its signatures are then verified in parallel.
+        let mut rows = events.iter().map_err(StoreError::from)?;
+        let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
+        loop {
+            chunk.clear();
+            for row in rows.by_ref().take(VERIFY_CHUNK) {
+                let (key, value) = row.map_err(StoreError::from)?;
+                chunk.push((key.value(), value.value().to_vec()));
             }
-            let accepted = check_stored(&state, stored_at, record)?;
-            for op in projection_rows(&state, &accepted) {
-                match op {
-                    RowOp::Put(table, key, value) => {
-                        expected.insert((table, key), value);
-                    }
-                    RowOp::Delete(table, key) => {
-                        expected.remove(&(table, key));
-                    }
-                }
+            if chunk.is_empty() {
+                break;
             }
-            state.apply(accepted);
+            replay.chunk(&chunk)?;
         }
+        let Replay {
+            state,
+            expected,
+            hashes,
+            mut evidence,
+            ..
+        } = replay;
         if state.is_empty() {
             return Err(not_meshlog("the chain is empty").into());
         }
-        if let Some(proof) = pending_evidence.next() {
+        if let Some(proof) = evidence.next() {
             return Err(StoreError::BadEvidence {
                 key: format!("{}", proof.seq),
                 detail: "evidence for a seq beyond the head".into(),
@@ -550,6 +554,7 @@ impl Store {
             .into());
         }
         compare_projections(&txn, &expected)?;
+        compare_index(&txn, &hashes)?;
         Ok(state)
     }
 
@@ -650,26 +655,178 @@ impl Store {
     }
 }
 
-/// Checks one stored record against the state so far: it must sit at the
-/// next position, decode strictly, and pass the reducer.
-fn check_stored(state: &MeshState, stored_at: u64, record: &[u8]) -> Result<Accepted, Rejection> {
-    let reject = |rule| Rejection {
-        seq: stored_at,
-        hash: record_hash(record),
-        rule,
-    };
-    if stored_at != state.len() {
-        return Err(reject(Rule::SeqNotNext {
-            expected: state.len(),
-            found: stored_at,
-        }));
+/// Events verified per chunk when a chain is replayed on open.
+const VERIFY_CHUNK: usize = 4096;
+
+/// The replay of a stored chain on open.
+struct Replay<'a> {
+    state: MeshState,
+    /// Every projection row the chain implies, but the index's.
+    expected: BTreeMap<(Projection, Vec<u8>), Vec<u8>>,
+    /// Every event's hash, by seq, to check `event_index` against.
+    hashes: Vec<EventHash>,
+    evidence: std::iter::Peekable<std::slice::Iter<'a, Equivocation>>,
+    /// Decompressed keys, so that each roster key is decompressed once.
+    keys: HashMap<SigningPublicKey, Option<VerifyingKey>>,
+}
+
+impl Replay<'_> {
+    /// Verifies one chunk of stored records, in order, and applies it.
+    ///
+    /// Gives the verdict the reducer gives event by event: the rejection of
+    /// the first event that breaks a rule, with R10 in its place (an event
+    /// failing another rule is re-checked whole, signature included).
+    fn chunk(&mut self, chunk: &[(u64, Vec<u8>)]) -> Result<(), Error> {
+        let decoded: Vec<_> = chunk
+            .par_iter()
+            .map(|(stored_at, record)| {
+                SignedEvent::from_record(record).map_err(|e| Rejection {
+                    seq: *stored_at,
+                    hash: record_hash(record),
+                    rule: Rule::Malformed(e),
+                })
+            })
+            .collect();
+        let mut deferred = Vec::with_capacity(chunk.len());
+        let mut failure = None;
+        for (index, ((stored_at, record), event)) in chunk.iter().zip(&decoded).enumerate() {
+            let stored_at = *stored_at;
+            // Evidence is checked against the state its events claim to
+            // follow: both must be valid there, or it proves nothing.
+            while let Some(proof) = self.evidence.next_if(|proof| proof.seq == stored_at) {
+                for event in [&proof.ours, &proof.theirs] {
+                    reducer::check(&self.state, event).map_err(|rejection| {
+                        StoreError::BadEvidence {
+                            key: format!("{stored_at}"),
+                            detail: format!("an event is not valid at its seq: {rejection}"),
+                        }
+                    })?;
+                }
+            }
+            // Name the position an event was found at: that is where an auditor looks.
+            let at_position = |rejection: Rejection| Rejection {
+                seq: stored_at,
+                ..rejection
+            };
+            if stored_at != self.state.len() {
+                failure = Some(Rejection {
+                    seq: stored_at,
+                    hash: record_hash(record),
+                    rule: Rule::SeqNotNext {
+                        expected: self.state.len(),
+                        found: stored_at,
+                    },
+                });
+                break;
+            }
+            let event = match event {
+                Ok(event) => event,
+                Err(rejection) => {
+                    failure = Some(rejection.clone());
+                    break;
+                }
+            };
+            match reducer::check_deferring_signature(&self.state, event) {
+                Ok((accepted, key)) => {
+                    self.keys
+                        .entry(key)
+                        .or_insert_with(|| VerifyingKey::from_bytes(key.as_bytes()).ok());
+                    deferred.push((index, key));
+                    for op in projection_rows(&self.state, &accepted) {
+                        match op {
+                            RowOp::Put(Projection::EventIndex, ..) => {}
+                            RowOp::Put(table, key, value) => {
+                                self.expected.insert((table, key), value);
+                            }
+                            RowOp::Delete(table, key) => {
+                                self.expected.remove(&(table, key));
+                            }
+                        }
+                    }
+                    self.hashes.push(event.hash());
+                    self.state.apply(accepted);
+                }
+                Err(_) => {
+                    // The exact verdict, with R10 in its place: the state is
+                    // still the one before this event.
+                    let verdict = reducer::check(&self.state, event).err();
+                    failure = verdict.map(at_position);
+                    break;
+                }
+            }
+        }
+        let keys = &self.keys;
+        let first_bad_signature = deferred
+            .par_iter()
+            .filter(|(index, key)| {
+                let verifies = decoded
+                    .get(*index)
+                    .and_then(|event| event.as_ref().ok())
+                    .is_some_and(|event| {
+                        keys.get(key)
+                            .and_then(Option::as_ref)
+                            .is_some_and(|key| event.verifies_under(key))
+                    });
+                !verifies
+            })
+            .map(|(index, _)| *index)
+            .min();
+        if let Some(index) = first_bad_signature {
+            let bad = chunk.get(index).zip(decoded.get(index));
+            if let Some(((stored_at, _), Ok(event))) = bad {
+                return Err(Rejection {
+                    seq: *stored_at,
+                    hash: event.hash(),
+                    rule: Rule::BadSignature {
+                        author: event.event().author,
+                    },
+                }
+                .into());
+            }
+        }
+        match failure {
+            Some(rejection) => Err(rejection.into()),
+            None => Ok(()),
+        }
     }
-    let event = SignedEvent::from_record(record).map_err(|e| reject(Rule::Malformed(e)))?;
-    // Name the position the event was found at: that is where an auditor looks.
-    reducer::check(state, &event).map_err(|rejection| Rejection {
-        seq: stored_at,
-        ..rejection
-    })
+}
+
+/// Requires `event_index` to map exactly each event's hash to its seq.
+fn compare_index(txn: &ReadTransaction, hashes: &[EventHash]) -> Result<(), StoreError> {
+    let table = txn.open_table(Projection::EventIndex.table())?;
+    let mismatch = |key: &[u8], problem| StoreError::ProjectionMismatch {
+        table: Projection::EventIndex.name(),
+        key: hex::encode(key),
+        problem,
+    };
+    let mut seen = vec![false; hashes.len()];
+    for row in table.iter()? {
+        let (key, value) = row?;
+        let (key, value) = (key.value(), value.value());
+        let seq = <[u8; 8]>::try_from(value).map(u64::from_be_bytes).ok();
+        let slot = seq.and_then(|seq| usize::try_from(seq).ok());
+        let known = slot.and_then(|slot| hashes.get(slot).map(|hash| (slot, hash)));
+        match known {
+            Some((slot, hash)) if hash.as_bytes().as_slice() == key => {
+                if let Some(seen) = seen.get_mut(slot) {
+                    *seen = true;
+                }
+            }
+            Some(_) => return Err(mismatch(key, Mismatch::Differs)),
+            None if hashes.iter().any(|hash| hash.as_bytes().as_slice() == key) => {
+                return Err(mismatch(key, Mismatch::Differs));
+            }
+            None => return Err(mismatch(key, Mismatch::Unexpected)),
+        }
+    }
+    if let Some(missing) = seen.iter().position(|seen| !seen) {
+        let key = hashes
+            .get(missing)
+            .map(|hash| hash.as_bytes().to_vec())
+            .unwrap_or_default();
+        return Err(mismatch(&key, Mismatch::Missing));
+    }
+    Ok(())
 }
 
 type ProjectionTable<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
@@ -768,12 +925,15 @@ fn decode_evidence(key: &[u8], value: &[u8]) -> Result<Equivocation, StoreError>
     Ok(Equivocation { seq, ours, theirs })
 }
 
-/// Requires each projection table to hold exactly the expected rows.
+/// Requires each projection table but the index to hold exactly the expected rows.
 fn compare_projections(
     txn: &ReadTransaction,
     expected: &BTreeMap<(Projection, Vec<u8>), Vec<u8>>,
 ) -> Result<(), StoreError> {
     for projection in Projection::ALL {
+        if projection == Projection::EventIndex {
+            continue;
+        }
         let table = txn.open_table(projection.table())?;
         let mut wanted = expected
             .range((projection, Vec::new())..)
