@@ -595,6 +595,10 @@ impl Mesh {
     /// The events from `since` to the head, for a peer to ingest.
     pub fn export_since(&self, since: u64) -> Result<Batch> {
         self.require_sync_allowed()?;
+        let len = self.state.len();
+        if since > len {
+            return Err(Error::NoSuchEvent { seq: since, len });
+        }
         let mut records = Vec::new();
         self.store.for_each_event(since, |event| {
             records.push(event.to_record());
@@ -696,6 +700,8 @@ impl Mesh {
     }
 
     /// Every pair of conflicting events by one author that ingest has seen.
+    /// Each pair was re-verified when the file was opened: both events decode,
+    /// are signed by their author and are valid at their seq.
     pub fn equivocations(&self) -> Result<Vec<Equivocation>> {
         self.store.equivocations()
     }

@@ -15,6 +15,7 @@
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use rand::CryptoRng;
+use rayon::prelude::*;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -158,39 +159,43 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
     let ephemeral_secret = StaticSecret::random_from_rng(rng);
     let ephemeral = DhPublicKey::from_bytes(PublicKey::from(&ephemeral_secret).to_bytes());
     let binding_bytes = binding.to_bytes();
-    let mut wrapped = Vec::with_capacity(recipients.len());
-    for &(member, recipient_dh) in recipients {
-        let shared = ephemeral_secret.diffie_hellman(&PublicKey::from(*recipient_dh.as_bytes()));
-        if !shared.was_contributory() {
-            return Err(EnvelopeError::NonContributory {
-                epoch: binding.epoch(),
+    // One key agreement per recipient: the cost of a rotation, spread over cores.
+    let wrapped = recipients
+        .par_iter()
+        .map(|&(member, recipient_dh)| {
+            let shared =
+                ephemeral_secret.diffie_hellman(&PublicKey::from(*recipient_dh.as_bytes()));
+            if !shared.was_contributory() {
+                return Err(EnvelopeError::NonContributory {
+                    epoch: binding.epoch(),
+                    member,
+                });
+            }
+            let key = wrap_key(
+                shared.as_bytes(),
+                ephemeral,
+                recipient_dh,
                 member,
-            });
-        }
-        let key = wrap_key(
-            shared.as_bytes(),
-            ephemeral,
-            recipient_dh,
-            member,
-            &binding_bytes,
-        );
-        let mut ciphertext = *secret.expose();
-        let tag = cipher(&key)
-            .encrypt_inout_detached(
-                &Nonce::default(),
-                &associated_data(member, &binding_bytes),
-                ciphertext.as_mut_slice().into(),
-            )
-            .map_err(|_| EnvelopeError::Decrypt {
-                epoch: binding.epoch(),
+                &binding_bytes,
+            );
+            let mut ciphertext = *secret.expose();
+            let tag = cipher(&key)
+                .encrypt_inout_detached(
+                    &Nonce::default(),
+                    &associated_data(member, &binding_bytes),
+                    ciphertext.as_mut_slice().into(),
+                )
+                .map_err(|_| EnvelopeError::Decrypt {
+                    epoch: binding.epoch(),
+                    member,
+                })?;
+            Ok(WrappedSecret {
                 member,
-            })?;
-        wrapped.push(WrappedSecret {
-            member,
-            ciphertext,
-            tag: tag.into(),
-        });
-    }
+                ciphertext,
+                tag: tag.into(),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Envelope {
         ephemeral,
         commitment: commitment(binding, secret),

@@ -895,6 +895,13 @@ pub struct Equivocation {
     pub theirs: SignedEvent,
 }
 
+impl Equivocation {
+    /// The member who signed both events.
+    pub fn author(&self) -> MemberId {
+        self.ours.event().author
+    }
+}
+
 fn decode_evidence(key: &[u8], value: &[u8]) -> Result<Equivocation, StoreError> {
     let bad = |detail: &str| StoreError::BadEvidence {
         key: hex::encode(key),

@@ -424,7 +424,7 @@ impl VerifyReport {
             "digest": s.map(|s| s.digest.clone()),
             "equivocations": s.map(|s| s.equivocations.iter().map(|e| json!({
                 "seq": e.seq,
-                "author": e.ours.event().author.to_string(),
+                "author": e.author().to_string(),
                 "ours": e.ours.hash().to_string(),
                 "theirs": e.theirs.hash().to_string(),
             })).collect::<Vec<_>>()),
@@ -461,7 +461,7 @@ impl VerifyReport {
                     out.push_str(&format!(
                         "  seq {}  author {}\n    ours    {}\n    theirs  {}\n",
                         e.seq,
-                        e.ours.event().author,
+                        e.author(),
                         e.ours.hash(),
                         e.theirs.hash()
                     ));
