@@ -1,0 +1,87 @@
+//! Bench fixtures: chains built once and cached under `target/bench-cache/`,
+//! so that `cargo bench` spends its time measuring, not building.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use meshlog::{LocalKeys, Mesh, MeshOptions, Role, RosterEntry};
+
+pub fn keys(n: u32) -> LocalKeys {
+    let mut seed = [0u8; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
+    seed[31] = 0x5a;
+    let mut dh = seed;
+    dh[30] = 0xa5;
+    LocalKeys::from_secret_bytes(&seed, &dh)
+}
+
+pub fn options() -> MeshOptions {
+    MeshOptions::new()
+        .insecure_seed([42; 32])
+        .clock(|| 1_800_000_000)
+}
+
+pub fn cache_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-cache");
+    std::fs::create_dir_all(&dir).expect("bench cache folder");
+    dir
+}
+
+/// The founder (keys 0, admin) and members 1..size.
+pub fn roster(size: u32) -> Vec<RosterEntry> {
+    let mut roster: Vec<RosterEntry> = (0..size)
+        .map(|n| {
+            let keys = keys(n).public();
+            RosterEntry {
+                id: keys.member_id(),
+                keys,
+                role: if n == 0 { Role::Admin } else { Role::Member },
+            }
+        })
+        .collect();
+    roster.sort_by_key(|entry| entry.id);
+    roster
+}
+
+/// A chain of `len` events: mostly app events of 64 bytes, a rotation every
+/// `rotate_every` events, rosters of `members`. Built once per shape and
+/// format version, then copied from the cache.
+pub fn chain(len: u64, rotate_every: u64, members: u32) -> PathBuf {
+    let name = format!(
+        "chain-v{}-{len}-{rotate_every}-{members}.redb",
+        meshlog::FORMAT_VERSION
+    );
+    let cached = cache_dir().join(&name);
+    if Mesh::open_read_only(&cached).is_ok_and(|mesh| mesh.state().len() == len) {
+        return cached;
+    }
+    let _ = std::fs::remove_file(&cached);
+    let building = cache_dir().join(format!("{name}.building"));
+    let _ = std::fs::remove_file(&building);
+    let mut mesh = options()
+        .create(&building, keys(0), "bench")
+        .expect("create");
+    mesh.set_enabled(true).expect("enable");
+    let payload = [0x42u8; 64];
+    while mesh.state().len() < len {
+        let left = len - mesh.state().len();
+        let since_rotation = mesh.state().len() % rotate_every;
+        if since_rotation == 0 && left > 0 {
+            mesh.rotate_to(roster(members), "bench").expect("rotate");
+            continue;
+        }
+        let run = (rotate_every - since_rotation).min(left).min(1000);
+        let items = (0..run).map(|_| ("bench", &payload[..]));
+        mesh.append_apps(items).expect("append");
+    }
+    drop(mesh);
+    std::fs::rename(&building, &cached).expect("cache");
+    cached
+}
+
+/// A private copy of a cached chain.
+pub fn copy_of(path: &Path, dir: &tempfile::TempDir) -> PathBuf {
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(path, &copy).expect("copy");
+    copy
+}

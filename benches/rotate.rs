@@ -1,0 +1,37 @@
+//! One durable rotation (fresh secret wrapped to every member, signed,
+//! checked, committed) with rosters of 10, 100, 1,000 and 10,000 members.
+
+mod common;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn rotate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("rotate");
+    group.sample_size(10);
+    for members in [10u32, 100, 1_000, 10_000] {
+        let dir = tempfile::tempdir().expect("temporary folder");
+        let path = dir.path().join("rotate.redb");
+        let mut mesh = common::options()
+            .create(&path, common::keys(0), "bench")
+            .expect("create");
+        mesh.set_enabled(true).expect("enable");
+        mesh.rotate_to(common::roster(members), "setup")
+            .expect("roster");
+        let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        group.bench_function(format!("{members}"), |b| {
+            b.iter(|| mesh.rotate("bench").expect("rotate"))
+        });
+        let rotations = mesh.state().epochs().len() as u64 - 2;
+        let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if rotations > 0 {
+            println!(
+                "rotation of {members}: about {} bytes on disk per rotated member",
+                after.saturating_sub(before) / rotations / u64::from(members)
+            );
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, rotate);
+criterion_main!(benches);
