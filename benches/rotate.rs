@@ -23,10 +23,10 @@ fn rotate(c: &mut Criterion) {
         });
         let rotations = mesh.state().epochs().len() as u64 - 2;
         let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        if rotations > 0 {
+        if let Some(per_rotation) = after.saturating_sub(before).checked_div(rotations) {
             println!(
                 "rotation of {members}: about {} bytes on disk per rotated member",
-                after.saturating_sub(before) / rotations / u64::from(members)
+                per_rotation / u64::from(members)
             );
         }
     }
