@@ -216,3 +216,56 @@ fn hostile_signatures_get_one_verdict() {
     assert_eq!((parallel.seq, parallel.rule.code()), (2, "R18"));
     assert_eq!((sequential.seq, sequential.rule.code()), (2, "R18"));
 }
+
+/// Why meshlog checks signatures with `verify_strict` in parallel rather than
+/// with batched verification: a signature whose `R` carries an order-8
+/// component is refused by `verify_strict` but passes `verify_batch` whenever
+/// the batch's (input-derived) random coefficient is a multiple of 8, which a
+/// forger can grind for in about 8 tries.
+#[test]
+fn batched_verification_would_give_a_second_verdict() {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    use curve25519_dalek::scalar::Scalar;
+    use ed25519_dalek::{Signature, SigningKey};
+    use sha2::{Digest, Sha512};
+
+    let seed = [7u8; 32];
+    let public = SigningKey::from_bytes(&seed).verifying_key();
+    let expanded = Sha512::digest(seed);
+    let mut clamped: [u8; 32] = expanded[..32].try_into().unwrap();
+    clamped[0] &= 248;
+    clamped[31] &= 127;
+    clamped[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(clamped);
+    assert_eq!(
+        (a * ED25519_BASEPOINT_POINT).compress().to_bytes(),
+        public.to_bytes()
+    );
+
+    let message = b"an event";
+    let found = (0u32..256).find_map(|attempt| {
+        let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(attempt.to_le_bytes()).into());
+        let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[1]).compress();
+        let mut hasher = Sha512::new();
+        hasher.update(big_r.as_bytes());
+        hasher.update(public.as_bytes());
+        hasher.update(message);
+        let k = Scalar::from_bytes_mod_order_wide(&hasher.finalize().into());
+        let s = r + k * a;
+        let mut bytes = [0u8; 64];
+        bytes[..32].copy_from_slice(big_r.as_bytes());
+        bytes[32..].copy_from_slice(s.as_bytes());
+        let signature = Signature::from_bytes(&bytes);
+        assert!(
+            public.verify_strict(message, &signature).is_err(),
+            "strict always refuses it"
+        );
+        ed25519_dalek::verify_batch(&[&message[..]], &[signature], &[public])
+            .is_ok()
+            .then_some(attempt)
+    });
+    assert!(
+        found.is_some(),
+        "no attempt passed the batch: the premise of this choice changed"
+    );
+}
