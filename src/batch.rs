@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::chain::SignedEvent;
+use crate::codec::{self, CodecError};
 use crate::ids::GroupId;
 
 /// First bytes of an encoded batch.
@@ -57,6 +58,16 @@ pub enum BatchError {
     /// The batch's events would run past `u64::MAX`.
     #[error("batch seq range overflows")]
     SeqOverflow,
+}
+
+impl From<CodecError> for BatchError {
+    fn from(error: CodecError) -> Self {
+        match error {
+            CodecError::Malformed(detail) => BatchError::Malformed(detail),
+            CodecError::TrailingBytes(n) => BatchError::TrailingBytes(n),
+            CodecError::NonCanonical => BatchError::NonCanonical,
+        }
+    }
 }
 
 impl Batch {
@@ -116,8 +127,7 @@ impl Batch {
     /// `(version, group, first, records)`.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = BATCH_MAGIC.to_vec();
-        // postcard cannot fail to encode this type into a Vec.
-        bytes.extend(postcard::to_allocvec(self).unwrap_or_default());
+        bytes.extend(codec::encode(self));
         bytes
     }
 
@@ -127,19 +137,14 @@ impl Batch {
         let body = bytes
             .strip_prefix(BATCH_MAGIC.as_slice())
             .ok_or(BatchError::BadMagic)?;
-        let (version, _) = postcard::take_from_bytes::<u16>(body)
-            .map_err(|e| BatchError::Malformed(e.to_string()))?;
+        let version = codec::leading_version(body)?;
         if version != BATCH_VERSION {
             return Err(BatchError::UnsupportedVersion {
                 found: version,
                 supported: BATCH_VERSION,
             });
         }
-        let (batch, rest) = postcard::take_from_bytes::<Batch>(body)
-            .map_err(|e| BatchError::Malformed(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(BatchError::TrailingBytes(rest.len()));
-        }
+        let batch: Batch = codec::decode_exact(body)?;
         if batch.records.len() > MAX_BATCH_EVENTS {
             return Err(BatchError::TooManyEvents(batch.records.len()));
         }
@@ -149,9 +154,6 @@ impl Batch {
             .is_none()
         {
             return Err(BatchError::SeqOverflow);
-        }
-        if batch.to_bytes() != bytes {
-            return Err(BatchError::NonCanonical);
         }
         Ok(batch)
     }

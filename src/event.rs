@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{self, CodecError};
 use crate::ids::{DhPublicKey, EventHash, GroupId, MemberId, ParseHexError, SigningPublicKey};
 use crate::labels::{FORMAT_VERSION, limits};
 
@@ -214,9 +215,7 @@ pub enum DecodeError {
 impl Event {
     /// The canonical encoding of this event.
     pub fn encode(&self) -> Vec<u8> {
-        // Encoding into a Vec fails only if serde reports an error, which none
-        // of these types does.
-        postcard::to_allocvec(self).unwrap_or_default()
+        codec::encode(self)
     }
 
     /// Strictly decodes one event: known version, no trailing bytes, canonical form.
@@ -227,25 +226,24 @@ impl Event {
                 max: limits::MAX_EVENT_BYTES,
             });
         }
-        // Read the version on its own first, so a newer event is reported as
-        // such rather than as garbage.
-        let (version, _) = postcard::take_from_bytes::<u16>(bytes)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        let version = codec::leading_version(bytes)?;
         if version != FORMAT_VERSION {
             return Err(DecodeError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
             });
         }
-        let (event, rest) = postcard::take_from_bytes::<Event>(bytes)
-            .map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        if !rest.is_empty() {
-            return Err(DecodeError::TrailingBytes(rest.len()));
+        Ok(codec::decode_exact(bytes)?)
+    }
+}
+
+impl From<CodecError> for DecodeError {
+    fn from(error: CodecError) -> Self {
+        match error {
+            CodecError::Malformed(detail) => DecodeError::Malformed(detail),
+            CodecError::TrailingBytes(n) => DecodeError::TrailingBytes(n),
+            CodecError::NonCanonical => DecodeError::NonCanonical,
         }
-        if event.encode() != bytes {
-            return Err(DecodeError::NonCanonical);
-        }
-        Ok(event)
     }
 }
 

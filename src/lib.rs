@@ -46,6 +46,7 @@
 
 mod batch;
 mod chain;
+mod codec;
 mod engine;
 mod envelope;
 mod error;

@@ -99,10 +99,7 @@ pub(crate) enum RowOp {
     Delete(Projection, Vec<u8>),
 }
 
-fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
-    // postcard cannot fail to encode these types into a Vec.
-    postcard::to_allocvec(value).unwrap_or_default()
-}
+use crate::codec::encode;
 
 fn epoch_member_key(epoch: u64, member: MemberId) -> Vec<u8> {
     let mut key = Vec::with_capacity(24);

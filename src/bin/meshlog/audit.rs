@@ -229,29 +229,26 @@ pub(crate) fn verify_file(
     expect_head: Option<EventHash>,
     expect_seq: Option<u64>,
 ) -> anyhow::Result<VerifyReport> {
-    let mesh = match open_audit(path) {
-        Ok(mesh) => mesh,
-        Err(error) if error.is_verification_failure() => {
-            return Ok(VerifyReport {
+    // A file that fails verification is a report; any other error, a failure to run.
+    let failed = |error: Error| -> anyhow::Result<VerifyReport> {
+        if error.is_verification_failure() {
+            Ok(VerifyReport {
                 path: path.to_owned(),
                 summary: None,
                 failure: Some(failure_of(error)),
                 expect: None,
-            });
+            })
+        } else {
+            Err(error.into())
         }
-        Err(error) => return Err(error.into()),
+    };
+    let mesh = match open_audit(path) {
+        Ok(mesh) => mesh,
+        Err(error) => return failed(error),
     };
     let equivocations = match mesh.equivocations() {
         Ok(evidence) => evidence,
-        Err(error) if error.is_verification_failure() => {
-            return Ok(VerifyReport {
-                path: path.to_owned(),
-                summary: None,
-                failure: Some(failure_of(error)),
-                expect: None,
-            });
-        }
-        Err(error) => return Err(error.into()),
+        Err(error) => return failed(error),
     };
     let state = mesh.state();
     let head = state.head().context("the verified chain has no head")?;
