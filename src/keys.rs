@@ -29,6 +29,8 @@ const KEY_FILE_LEN: usize = 16 + 32 + 32 + KEY_FILE_CHECKSUM_LEN;
 pub struct LocalKeys {
     signing: SigningKey,
     dh: StaticSecret,
+    /// Derived once: an X25519 base-point multiplication is not free.
+    public: MemberKeys,
 }
 
 /// Why a key file could not be written or read.
@@ -75,26 +77,33 @@ impl LocalKeys {
 
     /// Fresh keys from the given generator (seed one for reproducible tests).
     pub fn generate_with<R: CryptoRng + ?Sized>(rng: &mut R) -> LocalKeys {
-        LocalKeys {
-            signing: SigningKey::generate(rng),
-            dh: StaticSecret::random_from_rng(rng),
-        }
+        let signing = SigningKey::generate(rng);
+        Self::new(signing, StaticSecret::random_from_rng(rng))
     }
 
     /// Keys handed in by the caller: an ed25519 seed and an X25519 secret.
     pub fn from_secret_bytes(signing_seed: &[u8; 32], dh_secret: &[u8; 32]) -> LocalKeys {
+        Self::new(
+            SigningKey::from_bytes(signing_seed),
+            StaticSecret::from(*dh_secret),
+        )
+    }
+
+    fn new(signing: SigningKey, dh: StaticSecret) -> LocalKeys {
+        let public = MemberKeys {
+            signing: SigningPublicKey::from_bytes(signing.verifying_key().to_bytes()),
+            dh: DhPublicKey::from_bytes(PublicKey::from(&dh).to_bytes()),
+        };
         LocalKeys {
-            signing: SigningKey::from_bytes(signing_seed),
-            dh: StaticSecret::from(*dh_secret),
+            signing,
+            dh,
+            public,
         }
     }
 
     /// The public half, which an admin needs to add this member.
     pub fn public(&self) -> MemberKeys {
-        MemberKeys {
-            signing: SigningPublicKey::from_bytes(self.signing.verifying_key().to_bytes()),
-            dh: DhPublicKey::from_bytes(PublicKey::from(&self.dh).to_bytes()),
-        }
+        self.public
     }
 
     /// This member's id.

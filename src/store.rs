@@ -60,6 +60,11 @@ impl Projection {
         Projection::Enabled,
     ];
 
+    /// Position in [`Projection::ALL`].
+    fn index(self) -> usize {
+        self as usize
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             Projection::Meta => "meta",
@@ -393,9 +398,7 @@ impl Store {
             .map_err(StoreError::from)?
             .insert(META_FORMAT, STORE_FORMAT.to_be_bytes().as_slice())
             .map_err(StoreError::from)?;
-        for event in events {
-            write_event(&txn, event)?;
-        }
+        write_events(&txn, events)?;
         txn.commit().map_err(StoreError::from)?;
         Ok(())
     }
@@ -422,9 +425,7 @@ impl Store {
                 });
             }
         }
-        for event in events {
-            write_event(&txn, event)?;
-        }
+        write_events(&txn, events)?;
         txn.commit().map_err(StoreError::from)?;
         Ok(())
     }
@@ -845,35 +846,31 @@ impl Prepared {
     }
 }
 
-fn write_event(txn: &WriteTransaction, prepared: &Prepared) -> Result<(), StoreError> {
-    txn.open_table(EVENTS)?.insert(
-        prepared.event.event().seq,
-        prepared.event.to_record().as_slice(),
-    )?;
-    let mut rows: Vec<&RowOp> = prepared.rows.iter().collect();
-    // Group the rows by table so that each table is opened once.
-    rows.sort_by_key(|op| match op {
-        RowOp::Put(projection, ..) | RowOp::Delete(projection, _) => *projection,
-    });
-    let mut open: Option<(Projection, ProjectionTable<'_>)> = None;
-    for op in rows {
-        let (RowOp::Put(projection, ..) | RowOp::Delete(projection, _)) = op;
-        let projection = *projection;
-        let table = match &mut open {
-            Some((current, table)) if *current == projection => table,
-            _ => {
-                open = None;
-                &mut open
-                    .insert((projection, txn.open_table(projection.table())?))
-                    .1
-            }
-        };
-        match op {
-            RowOp::Put(_, key, value) => {
-                table.insert(key.as_slice(), value.as_slice())?;
-            }
-            RowOp::Delete(_, key) => {
-                table.remove(key.as_slice())?;
+/// Writes events and their projection rows, opening each table once.
+fn write_events(txn: &WriteTransaction, events: &[Prepared]) -> Result<(), StoreError> {
+    let mut chain = txn.open_table(EVENTS)?;
+    let mut tables: [Option<ProjectionTable<'_>>; Projection::ALL.len()] = Default::default();
+    for prepared in events {
+        chain.insert(
+            prepared.event.event().seq,
+            prepared.event.to_record().as_slice(),
+        )?;
+        for op in &prepared.rows {
+            let (RowOp::Put(projection, ..) | RowOp::Delete(projection, _)) = op;
+            let Some(slot) = tables.get_mut(projection.index()) else {
+                continue;
+            };
+            let table = match slot {
+                Some(table) => table,
+                None => slot.insert(txn.open_table(projection.table())?),
+            };
+            match op {
+                RowOp::Put(_, key, value) => {
+                    table.insert(key.as_slice(), value.as_slice())?;
+                }
+                RowOp::Delete(_, key) => {
+                    table.remove(key.as_slice())?;
+                }
             }
         }
     }

@@ -1,0 +1,19 @@
+//! Appends batches of app events in a loop, for profiling (`perf record`).
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut mesh = common::options()
+        .create(dir.path().join("p.redb"), common::keys(0), "profile")
+        .expect("create");
+    mesh.set_enabled(true).expect("enable");
+    mesh.rotate_to(common::roster(20), "setup").expect("roster");
+    let payload = [0x42u8; 64];
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        mesh.append_apps((0..1000).map(|_| ("bench", &payload[..])))
+            .expect("append");
+    }
+    println!("20,000 events in {:?}", started.elapsed());
+}
