@@ -490,6 +490,7 @@ impl Mesh {
             binding,
             member,
             keys.dh_secret(),
+            entry.keys.dh,
         )?)
     }
 

@@ -209,6 +209,7 @@ pub(crate) fn open(
     binding: Binding<'_>,
     member: MemberId,
     dh_secret: &StaticSecret,
+    own_dh: DhPublicKey,
 ) -> Result<EpochSecret, EnvelopeError> {
     let epoch = binding.epoch();
     let wrapped = envelope
@@ -221,7 +222,6 @@ pub(crate) fn open(
     if !shared.was_contributory() {
         return Err(EnvelopeError::NonContributory { epoch, member });
     }
-    let own_dh = DhPublicKey::from_bytes(PublicKey::from(dh_secret).to_bytes());
     let binding_bytes = binding.to_bytes();
     let key = wrap_key(
         shared.as_bytes(),
@@ -323,6 +323,10 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
+    fn dh_of(secret: &StaticSecret) -> DhPublicKey {
+        DhPublicKey::from_bytes(PublicKey::from(secret).to_bytes())
+    }
+
     fn member(seed: u8) -> (MemberId, StaticSecret, DhPublicKey) {
         let secret = StaticSecret::from([seed; 32]);
         let public = DhPublicKey::from_bytes(PublicKey::from(&secret).to_bytes());
@@ -341,14 +345,14 @@ mod tests {
         let secret = EpochSecret::generate(&mut rng);
         let envelope = seal(&mut rng, &secret, binding, &recipients).unwrap();
         for (id, dh_secret, _) in &members {
-            let opened = open(&envelope, binding, *id, dh_secret).unwrap();
+            let opened = open(&envelope, binding, *id, dh_secret, dh_of(dh_secret)).unwrap();
             assert_eq!(opened.expose(), secret.expose());
         }
         // Another member's key, another epoch, or an outsider: never garbage.
         let (_, stranger, _) = member(9);
         let (first, _, _) = members[0];
         assert_eq!(
-            open(&envelope, binding, first, &stranger).err(),
+            open(&envelope, binding, first, &stranger, dh_of(&stranger)).err(),
             Some(EnvelopeError::Decrypt {
                 epoch: 4,
                 member: first
@@ -359,11 +363,18 @@ mod tests {
             epoch: 5,
         };
         assert!(matches!(
-            open(&envelope, other_epoch, first, &members[0].1),
+            open(&envelope, other_epoch, first, &members[0].1, members[0].2),
             Err(EnvelopeError::Decrypt { .. })
         ));
         assert_eq!(
-            open(&envelope, binding, MemberId::from_bytes([9; 16]), &stranger).err(),
+            open(
+                &envelope,
+                binding,
+                MemberId::from_bytes([9; 16]),
+                &stranger,
+                dh_of(&stranger)
+            )
+            .err(),
             Some(EnvelopeError::NotARecipient {
                 epoch: 4,
                 member: MemberId::from_bytes([9; 16])
@@ -388,10 +399,10 @@ mod tests {
         let mut forged = other.clone();
         forged.commitment = honest.commitment;
         assert!(matches!(
-            open(&forged, binding, b, &b_secret),
+            open(&forged, binding, b, &b_secret, b_dh),
             Err(EnvelopeError::CommitmentMismatch { .. })
         ));
-        assert!(open(&honest, binding, a, &a_secret).is_ok());
+        assert!(open(&honest, binding, a, &a_secret, a_dh).is_ok());
     }
 
     #[test]
