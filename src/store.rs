@@ -7,7 +7,7 @@
 //! rebuilds every projection row with the same function, and requires the
 //! stored tables to hold exactly those rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
@@ -21,11 +21,11 @@ use redb::{
 
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
-use crate::event::{Envelope, RosterEntry};
+use crate::event::RosterEntry;
 use crate::ids::{EventHash, MemberId, SigningPublicKey};
 use crate::labels::STORE_FORMAT;
 use crate::reducer::{self, Rejection, Rule};
-use crate::state::{Accepted, EpochRecord, Head, MeshState, Transition};
+use crate::state::{Accepted, EpochRecord, Head, Identity, MeshState, Transition};
 
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 /// Evidence of equivocation, kept outside the chain: `be64(seq) || their hash`
@@ -113,31 +113,74 @@ fn epoch_member_key(epoch: u64, member: MemberId) -> Vec<u8> {
     key
 }
 
+/// One projection row: a key and a value. Every row of every projection
+/// table is made by one of the `*_row` functions below, whether it is being
+/// written after an event or expected from a state on open.
+type Row = (Vec<u8>, Vec<u8>);
+
+fn head_row(head: &Head) -> Row {
+    (META_HEAD.to_vec(), encode(head))
+}
+
+fn identity_row(identity: &Identity) -> Row {
+    (META_IDENTITY.to_vec(), encode(identity))
+}
+
+fn format_row() -> Row {
+    (META_FORMAT.to_vec(), STORE_FORMAT.to_be_bytes().to_vec())
+}
+
+fn enabled_row(member: MemberId, enabled: bool) -> Row {
+    (member.as_bytes().to_vec(), vec![u8::from(enabled)])
+}
+
+fn epoch_info_row(epoch: &EpochRecord) -> Row {
+    let info = EpochInfo {
+        seq: epoch.seq,
+        author: epoch.author,
+        time: epoch.time,
+        reason: &epoch.reason,
+        ephemeral: epoch.envelope.ephemeral,
+        commitment: epoch.envelope.commitment,
+        members: epoch.roster.len() as u64,
+    };
+    (epoch.epoch.to_be_bytes().to_vec(), encode(&info))
+}
+
+fn roster_rows(epoch: &EpochRecord) -> impl Iterator<Item = Row> + '_ {
+    epoch.roster.iter().map(|entry| {
+        (
+            epoch_member_key(epoch.epoch, entry.id),
+            encode::<RosterEntry>(entry),
+        )
+    })
+}
+
+fn wrap_rows(epoch: &EpochRecord) -> impl Iterator<Item = Row> + '_ {
+    epoch.envelope.wrapped.iter().map(|copy| {
+        let mut value = copy.ciphertext.to_vec();
+        value.extend_from_slice(&copy.tag);
+        (epoch_member_key(epoch.epoch, copy.member), value)
+    })
+}
+
 /// The projection rows an accepted event writes, given the state before it.
-/// The only place that knows the projection layout.
 pub(crate) fn projection_rows(before: &MeshState, accepted: &Accepted) -> Vec<RowOp> {
+    let put = |projection, (key, value): Row| RowOp::Put(projection, key, value);
     let mut rows = vec![
         RowOp::Put(
             Projection::EventIndex,
             accepted.head.hash.as_bytes().to_vec(),
             accepted.head.seq.to_be_bytes().to_vec(),
         ),
-        RowOp::Put(Projection::Meta, META_HEAD.to_vec(), encode(&accepted.head)),
+        put(Projection::Meta, head_row(&accepted.head)),
     ];
     match &accepted.transition {
         Transition::Genesis { identity, epoch } => {
-            rows.push(RowOp::Put(
-                Projection::Meta,
-                META_IDENTITY.to_vec(),
-                encode(identity),
-            ));
+            rows.push(put(Projection::Meta, identity_row(identity)));
             epoch_rows(epoch, &mut rows);
             for entry in &epoch.roster {
-                rows.push(RowOp::Put(
-                    Projection::Enabled,
-                    entry.id.as_bytes().to_vec(),
-                    vec![0],
-                ));
+                rows.push(put(Projection::Enabled, enabled_row(entry.id, false)));
             }
         }
         Transition::Rotate(epoch) => {
@@ -152,59 +195,45 @@ pub(crate) fn projection_rows(before: &MeshState, accepted: &Accepted) -> Vec<Ro
             }
             for entry in &epoch.roster {
                 if !before.enabled.contains_key(&entry.id) {
-                    rows.push(RowOp::Put(
-                        Projection::Enabled,
-                        entry.id.as_bytes().to_vec(),
-                        vec![0],
-                    ));
+                    rows.push(put(Projection::Enabled, enabled_row(entry.id, false)));
                 }
             }
         }
-        Transition::SetEnabled { member, enabled } => rows.push(RowOp::Put(
-            Projection::Enabled,
-            member.as_bytes().to_vec(),
-            vec![u8::from(*enabled)],
-        )),
+        Transition::SetEnabled { member, enabled } => {
+            rows.push(put(Projection::Enabled, enabled_row(*member, *enabled)));
+        }
         Transition::App => {}
     }
     rows
 }
 
 fn epoch_rows(epoch: &EpochRecord, rows: &mut Vec<RowOp>) {
-    let Envelope {
-        ephemeral,
-        commitment,
-        wrapped,
-    } = &epoch.envelope;
-    let info = EpochInfo {
-        seq: epoch.seq,
-        author: epoch.author,
-        time: epoch.time,
-        reason: &epoch.reason,
-        ephemeral: *ephemeral,
-        commitment: *commitment,
-        members: epoch.roster.len() as u64,
-    };
-    rows.push(RowOp::Put(
-        Projection::Epochs,
-        epoch.epoch.to_be_bytes().to_vec(),
-        encode(&info),
-    ));
-    for entry in &epoch.roster {
-        rows.push(RowOp::Put(
-            Projection::Roster,
-            epoch_member_key(epoch.epoch, entry.id),
-            encode::<RosterEntry>(entry),
-        ));
-    }
-    for copy in wrapped {
-        let mut value = copy.ciphertext.to_vec();
-        value.extend_from_slice(&copy.tag);
-        rows.push(RowOp::Put(
-            Projection::Wraps,
-            epoch_member_key(epoch.epoch, copy.member),
-            value,
-        ));
+    let put = |projection, (key, value): Row| RowOp::Put(projection, key, value);
+    rows.push(put(Projection::Epochs, epoch_info_row(epoch)));
+    rows.extend(roster_rows(epoch).map(|row| put(Projection::Roster, row)));
+    rows.extend(wrap_rows(epoch).map(|row| put(Projection::Wraps, row)));
+}
+
+/// Every row a projection table must hold for `state`, in key order (all but
+/// `event_index`, which is checked against the replayed hashes).
+fn expected_rows(state: &MeshState, projection: Projection) -> Box<dyn Iterator<Item = Row> + '_> {
+    match projection {
+        // "format" < "head" < "identity".
+        Projection::Meta => Box::new(
+            std::iter::once(format_row())
+                .chain(state.head().as_ref().map(head_row))
+                .chain(state.identity().map(identity_row)),
+        ),
+        Projection::EventIndex => Box::new(std::iter::empty()),
+        Projection::Epochs => Box::new(state.epochs().iter().map(epoch_info_row)),
+        Projection::Roster => Box::new(state.epochs().iter().flat_map(roster_rows)),
+        Projection::Wraps => Box::new(state.epochs().iter().flat_map(wrap_rows)),
+        Projection::Enabled => Box::new(
+            state
+                .enabled_flags()
+                .iter()
+                .map(|(member, enabled)| enabled_row(*member, *enabled)),
+        ),
     }
 }
 
@@ -213,6 +242,11 @@ fn epoch_rows(epoch: &EpochRecord, rows: &mut Vec<RowOp>) {
 /// (an auditor's `meshlog verify`, a `meshlog backup`) and see consistent
 /// snapshots. A second writer is refused as locked.
 const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
+/// redb's page cache. Its default (1 GiB) would let a long chain's pages,
+/// read once while verifying, fill memory; meshlog reads the chain once, in
+/// order, and keeps its state in memory.
+const CACHE_BYTES: usize = 32 << 20;
 
 /// An open meshlog file.
 pub(crate) struct Store {
@@ -282,6 +316,7 @@ impl Store {
         let backend =
             redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .set_concurrency_mode(CONCURRENCY)
             .create_with_backend(backend)
             .map_err(|e| map_open_error(path, e))?;
@@ -303,6 +338,7 @@ impl Store {
         // The integrity check verifies every page's checksum before anything
         // is read: a plain read of a damaged page may panic inside redb.
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .set_concurrency_mode(CONCURRENCY)
             .set_check_integrity_on_open(true)
             .open(path)
@@ -345,6 +381,7 @@ impl Store {
         fs::copy(path, &copy).map_err(io)?;
         drop(pin);
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .set_check_integrity_on_open(true)
             .open(&copy)
             .map_err(|e| map_open_error(path, e))?;
@@ -396,7 +433,7 @@ impl Store {
         txn.open_table(EQUIVOCATIONS).map_err(StoreError::from)?;
         txn.open_table(Projection::Meta.table())
             .map_err(StoreError::from)?
-            .insert(META_FORMAT, STORE_FORMAT.to_be_bytes().as_slice())
+            .insert(format_row().0.as_slice(), format_row().1.as_slice())
             .map_err(StoreError::from)?;
         write_events(&txn, events)?;
         txn.commit().map_err(StoreError::from)?;
@@ -509,15 +546,10 @@ impl Store {
         let evidence = self.equivocations()?;
         let mut replay = Replay {
             state: MeshState::default(),
-            expected: BTreeMap::new(),
             hashes: Vec::new(),
             evidence: evidence.iter().peekable(),
             keys: HashMap::new(),
         };
-        replay.expected.insert(
-            (Projection::Meta, META_FORMAT.to_vec()),
-            STORE_FORMAT.to_be_bytes().to_vec(),
-        );
         // The chain is streamed in chunks: each is decoded and hashed in
         // parallel, checked in order by the reducer with signatures deferred,
         // and its signatures are then verified in parallel.
@@ -536,7 +568,6 @@ impl Store {
         }
         let Replay {
             state,
-            expected,
             hashes,
             mut evidence,
             ..
@@ -551,7 +582,7 @@ impl Store {
             }
             .into());
         }
-        compare_projections(&txn, &expected)?;
+        compare_projections(&txn, &state)?;
         compare_index(&txn, &hashes)?;
         Ok(state)
     }
@@ -659,8 +690,6 @@ const VERIFY_CHUNK: usize = 4096;
 /// The replay of a stored chain on open.
 struct Replay<'a> {
     state: MeshState,
-    /// Every projection row the chain implies, but the index's.
-    expected: BTreeMap<(Projection, Vec<u8>), Vec<u8>>,
     /// Every event's hash, by seq, to check `event_index` against.
     hashes: Vec<EventHash>,
     evidence: std::iter::Peekable<std::slice::Iter<'a, Equivocation>>,
@@ -730,17 +759,6 @@ impl Replay<'_> {
                         .entry(key)
                         .or_insert_with(|| VerifyingKey::from_bytes(key.as_bytes()).ok());
                     deferred.push((index, key));
-                    for op in projection_rows(&self.state, &accepted) {
-                        match op {
-                            RowOp::Put(Projection::EventIndex, ..) => {}
-                            RowOp::Put(table, key, value) => {
-                                self.expected.insert((table, key), value);
-                            }
-                            RowOp::Delete(table, key) => {
-                                self.expected.remove(&(table, key));
-                            }
-                        }
-                    }
                     self.hashes.push(event.hash());
                     self.state.apply(accepted);
                 }
@@ -927,20 +945,13 @@ fn decode_evidence(key: &[u8], value: &[u8]) -> Result<Equivocation, StoreError>
 }
 
 /// Requires each projection table but the index to hold exactly the expected rows.
-fn compare_projections(
-    txn: &ReadTransaction,
-    expected: &BTreeMap<(Projection, Vec<u8>), Vec<u8>>,
-) -> Result<(), StoreError> {
+fn compare_projections(txn: &ReadTransaction, state: &MeshState) -> Result<(), StoreError> {
     for projection in Projection::ALL {
         if projection == Projection::EventIndex {
             continue;
         }
         let table = txn.open_table(projection.table())?;
-        let mut wanted = expected
-            .range((projection, Vec::new())..)
-            .take_while(|((table, _), _)| *table == projection)
-            .map(|((_, key), value)| (key.as_slice(), value.as_slice()))
-            .peekable();
+        let mut wanted = expected_rows(state, projection).peekable();
         let mismatch = |key: &[u8], problem| StoreError::ProjectionMismatch {
             table: projection.name(),
             key: hex::encode(key),
@@ -950,11 +961,11 @@ fn compare_projections(
             let (key, value) = row?;
             let (key, value) = (key.value(), value.value());
             match wanted.peek() {
-                Some((want_key, _)) if *want_key < key => {
+                Some((want_key, _)) if want_key.as_slice() < key => {
                     return Err(mismatch(want_key, Mismatch::Missing));
                 }
-                Some((want_key, want_value)) if *want_key == key => {
-                    if *want_value != value {
+                Some((want_key, want_value)) if want_key.as_slice() == key => {
+                    if want_value.as_slice() != value {
                         return Err(mismatch(key, Mismatch::Differs));
                     }
                     wanted.next();
@@ -963,7 +974,7 @@ fn compare_projections(
             }
         }
         if let Some((key, _)) = wanted.next() {
-            return Err(mismatch(key, Mismatch::Missing));
+            return Err(mismatch(&key, Mismatch::Missing));
         }
     }
     Ok(())
