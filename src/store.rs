@@ -7,7 +7,7 @@
 //! rebuilds every projection row with the same function, and requires the
 //! stored tables to hold exactly those rows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
@@ -59,11 +59,6 @@ impl Projection {
         Projection::Wraps,
         Projection::Enabled,
     ];
-
-    /// Position in [`Projection::ALL`].
-    fn index(self) -> usize {
-        self as usize
-    }
 
     pub(crate) fn name(self) -> &'static str {
         match self {
@@ -867,28 +862,44 @@ impl Prepared {
 /// Writes events and their projection rows, opening each table once.
 fn write_events(txn: &WriteTransaction, events: &[Prepared]) -> Result<(), StoreError> {
     let mut chain = txn.open_table(EVENTS)?;
-    let mut tables: [Option<ProjectionTable<'_>>; Projection::ALL.len()] = Default::default();
+    // Within one transaction only the last write of a projection row counts
+    // (a batch of app events rewrites `meta/head` once per event), and rows
+    // written in key order land in the same leaf pages one after another
+    // (index keys are hashes, in random order).
+    let mut rows: BTreeMap<(Projection, &[u8]), Option<&[u8]>> = BTreeMap::new();
     for prepared in events {
         chain.insert(
             prepared.event.event().seq,
             prepared.event.to_record().as_slice(),
         )?;
         for op in &prepared.rows {
-            let (RowOp::Put(projection, ..) | RowOp::Delete(projection, _)) = op;
-            let Some(slot) = tables.get_mut(projection.index()) else {
-                continue;
-            };
-            let table = match slot {
-                Some(table) => table,
-                None => slot.insert(txn.open_table(projection.table())?),
-            };
             match op {
-                RowOp::Put(_, key, value) => {
-                    table.insert(key.as_slice(), value.as_slice())?;
+                RowOp::Put(projection, key, value) => {
+                    rows.insert((*projection, key), Some(value));
                 }
-                RowOp::Delete(_, key) => {
-                    table.remove(key.as_slice())?;
+                RowOp::Delete(projection, key) => {
+                    rows.insert((*projection, key), None);
                 }
+            }
+        }
+    }
+    let mut open: Option<(Projection, ProjectionTable<'_>)> = None;
+    for ((projection, key), value) in rows {
+        let table = match &mut open {
+            Some((current, table)) if *current == projection => table,
+            _ => {
+                open = None;
+                &mut open
+                    .insert((projection, txn.open_table(projection.table())?))
+                    .1
+            }
+        };
+        match value {
+            Some(value) => {
+                table.insert(key, value)?;
+            }
+            None => {
+                table.remove(key)?;
             }
         }
     }
