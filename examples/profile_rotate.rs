@@ -1,0 +1,18 @@
+//! Rotates a roster of 1,000 members in a loop, for profiling (`perf record`).
+#[path = "../benches/common/mod.rs"]
+mod common;
+
+fn main() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut mesh = common::options()
+        .create(dir.path().join("p.redb"), common::keys(0), "profile")
+        .expect("create");
+    mesh.set_enabled(true).expect("enable");
+    mesh.rotate_to(common::roster(1000), "setup")
+        .expect("roster");
+    let started = std::time::Instant::now();
+    for _ in 0..40 {
+        mesh.rotate("profile").expect("rotate");
+    }
+    println!("40 rotations of 1,000 in {:?}", started.elapsed());
+}
