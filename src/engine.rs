@@ -548,18 +548,20 @@ impl Mesh {
     }
 
     fn make_event(&mut self, body: Body) -> Result<SignedEvent> {
-        let state = std::mem::take(&mut self.state);
-        let event = self.make_event_at(&state, body);
-        self.state = state;
-        event
+        let position = self.state.next_position();
+        self.sign_at(position, body)
     }
 
     /// Makes and signs an event to follow `state`.
     fn make_event_at(&mut self, state: &MeshState, body: Body) -> Result<SignedEvent> {
-        let (group, seq, prev) = match (state.identity(), state.head()) {
-            (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
-            _ => (GroupId::ZERO, 0, EventHash::ZERO),
-        };
+        self.sign_at(state.next_position(), body)
+    }
+
+    fn sign_at(
+        &mut self,
+        (group, seq, prev): (GroupId, u64, EventHash),
+        body: Body,
+    ) -> Result<SignedEvent> {
         let time = (self.clock)();
         let keys = self.local()?;
         let event = Event {

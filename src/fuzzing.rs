@@ -15,7 +15,7 @@ use crate::batch::Batch;
 use crate::chain::SignedEvent;
 use crate::envelope::{self, Binding, EpochSecret};
 use crate::event::{Body, Event, Genesis, MemberKeys, Role, RosterEntry, Rotate};
-use crate::ids::{EventHash, GroupId, MemberId};
+use crate::ids::{EventHash, MemberId};
 use crate::keys::LocalKeys;
 use crate::labels::FORMAT_VERSION;
 use crate::reducer;
@@ -237,10 +237,7 @@ pub fn make(state: &MeshState, op: &Op, step: u64) -> SignedEvent {
     let mut seed = [0u8; 32];
     seed[..8].copy_from_slice(&step.to_le_bytes());
     let mut rng = StdRng::from_seed(seed);
-    let (group, seq, prev) = match (state.identity(), state.head()) {
-        (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
-        _ => (GroupId::ZERO, 0, EventHash::ZERO),
-    };
+    let (group, seq, prev) = state.next_position();
     let event = |author: u8, body| Event {
         version: FORMAT_VERSION,
         group,

@@ -267,10 +267,7 @@ fn check_with(
             found: fields.version,
         }));
     }
-    let (expected_group, expected_seq, expected_prev) = match (state.identity(), state.head()) {
-        (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
-        _ => (GroupId::ZERO, 0, EventHash::ZERO),
-    };
+    let (expected_group, expected_seq, expected_prev) = state.next_position();
     if fields.group != expected_group {
         return Err(reject(Rule::WrongGroup {
             expected: expected_group,

@@ -109,6 +109,15 @@ impl MeshState {
         self.epochs.last()
     }
 
+    /// The group, seq and prev the next event must carry (SPEC.md §5.2, R3–R5):
+    /// zeros before the genesis.
+    pub(crate) fn next_position(&self) -> (GroupId, u64, EventHash) {
+        match (&self.identity, self.head) {
+            (Some(identity), Some(head)) => (identity.group, head.seq.saturating_add(1), head.hash),
+            _ => (GroupId::ZERO, 0, EventHash::ZERO),
+        }
+    }
+
     /// Whether `member` belongs to the current epoch and has turned itself on.
     pub fn is_enabled(&self, member: MemberId) -> bool {
         self.enabled.get(&member).copied().unwrap_or(false)
