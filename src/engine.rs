@@ -21,7 +21,7 @@ use crate::keys::LocalKeys;
 use crate::labels::FORMAT_VERSION;
 use crate::reducer::{self, KeyKind, Rejection, Rule};
 use crate::state::{EpochRecord, Head, MeshState};
-use crate::store::{Equivocation, OpenReport, Prepared, Store, projection_rows};
+use crate::store::{Equivocation, OpenReport, Prepared, Replay, Store, projection_rows};
 
 /// What an ingest did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,8 +34,12 @@ pub struct IngestReport {
     pub head: Option<Head>,
 }
 
-/// Checks a batch's records in order against `state`, applying each.
+/// Checks a batch's records in order against `state`, applying each, and
+/// returns them with the projection rows they write. Every rule and every
+/// signature is checked first, signatures in parallel, as on open; the
+/// second, in-order pass only builds the rows.
 fn accept_records(state: &mut MeshState, batch: &Batch) -> Result<Vec<Prepared>> {
+    let verified = Replay::new(state.clone(), &[]).verify_all(batch.records())?;
     let mut prepared = Vec::with_capacity(batch.len());
     for (seq, record) in batch.records() {
         let event = SignedEvent::from_record(record).map_err(|e| Rejection {
@@ -43,19 +47,13 @@ fn accept_records(state: &mut MeshState, batch: &Batch) -> Result<Vec<Prepared>>
             hash: record_hash(record),
             rule: Rule::Malformed(e),
         })?;
-        if event.event().seq != seq {
-            return Err(Rejection {
-                seq,
-                hash: event.hash(),
-                rule: Rule::SeqNotNext {
-                    expected: seq,
-                    found: event.event().seq,
-                },
-            }
-            .into());
-        }
-        prepared.push(Prepared::accept(state, event)?);
+        // The signature of these very bytes was verified above.
+        let (accepted, _) = reducer::check_deferring_signature(state, &event)?;
+        let rows = projection_rows(state, &accepted);
+        state.apply(accepted);
+        prepared.push(Prepared { event, rows });
     }
+    debug_assert!(*state == verified, "both passes reach the same state");
     Ok(prepared)
 }
 

@@ -539,12 +539,7 @@ impl Store {
             e => StoreError::from(e),
         })?;
         let evidence = self.equivocations()?;
-        let mut replay = Replay {
-            state: MeshState::default(),
-            hashes: Vec::new(),
-            evidence: evidence.iter().peekable(),
-            keys: HashMap::new(),
-        };
+        let mut replay = Replay::new(MeshState::default(), &evidence);
         // The chain is streamed in chunks: each is decoded and hashed in
         // parallel, checked in order by the reducer with signatures deferred,
         // and its signatures are then verified in parallel.
@@ -683,7 +678,7 @@ impl Store {
 const VERIFY_CHUNK: usize = 4096;
 
 /// The replay of a stored chain on open.
-struct Replay<'a> {
+pub(crate) struct Replay<'a> {
     state: MeshState,
     /// Every event's hash, by seq, to check `event_index` against.
     hashes: Vec<EventHash>,
@@ -692,7 +687,38 @@ struct Replay<'a> {
     keys: HashMap<SigningPublicKey, Option<VerifyingKey>>,
 }
 
-impl Replay<'_> {
+impl<'a> Replay<'a> {
+    /// A replay that continues from `state`, checking `evidence` on the way.
+    pub(crate) fn new(state: MeshState, evidence: &'a [Equivocation]) -> Replay<'a> {
+        Replay {
+            state,
+            hashes: Vec::new(),
+            evidence: evidence.iter().peekable(),
+            keys: HashMap::new(),
+        }
+    }
+
+    /// Verifies records at consecutive positions, every rule and signature,
+    /// in chunks, and returns the state after them.
+    pub(crate) fn verify_all<'r>(
+        mut self,
+        records: impl IntoIterator<Item = (u64, &'r [u8])>,
+    ) -> Result<MeshState, Error> {
+        let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
+        let mut records = records.into_iter().peekable();
+        while records.peek().is_some() {
+            chunk.clear();
+            chunk.extend(
+                records
+                    .by_ref()
+                    .take(VERIFY_CHUNK)
+                    .map(|(seq, record)| (seq, record.to_vec())),
+            );
+            self.chunk(&chunk)?;
+        }
+        Ok(self.state)
+    }
+
     /// Verifies one chunk of stored records, in order, and applies it.
     ///
     /// Gives the verdict the reducer gives event by event: the rejection of
