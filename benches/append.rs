@@ -7,11 +7,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 fn append(c: &mut Criterion) {
     let mut group = c.benchmark_group("append");
     let dir = tempfile::tempdir().expect("temporary folder");
-    let mut mesh = common::options()
-        .create(dir.path().join("append.redb"), common::keys(0), "bench")
-        .expect("create");
-    mesh.set_enabled(true).expect("enable");
-    mesh.rotate_to(common::roster(20), "setup").expect("roster");
+    let mut mesh = common::mesh_with_roster(&dir, 20);
     let payload = [0x42u8; 64];
     group.throughput(Throughput::Elements(1));
     group.bench_function("single", |b| {

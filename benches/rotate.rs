@@ -10,13 +10,8 @@ fn rotate(c: &mut Criterion) {
     group.sample_size(10);
     for members in [10u32, 100, 1_000, 10_000] {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let path = dir.path().join("rotate.redb");
-        let mut mesh = common::options()
-            .create(&path, common::keys(0), "bench")
-            .expect("create");
-        mesh.set_enabled(true).expect("enable");
-        mesh.rotate_to(common::roster(members), "setup")
-            .expect("roster");
+        let mut mesh = common::mesh_with_roster(&dir, members);
+        let path = dir.path().join("mesh.redb");
         let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         group.bench_function(format!("{members}"), |b| {
             b.iter(|| mesh.rotate("bench").expect("rotate"))

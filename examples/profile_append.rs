@@ -4,11 +4,7 @@ mod common;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let mut mesh = common::options()
-        .create(dir.path().join("p.redb"), common::keys(0), "profile")
-        .expect("create");
-    mesh.set_enabled(true).expect("enable");
-    mesh.rotate_to(common::roster(20), "setup").expect("roster");
+    let mut mesh = common::mesh_with_roster(&dir, 20);
     let payload = [0x42u8; 64];
     let started = std::time::Instant::now();
     for round in 0..200 {

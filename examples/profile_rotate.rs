@@ -4,12 +4,7 @@ mod common;
 
 fn main() {
     let dir = tempfile::tempdir().expect("temporary folder");
-    let mut mesh = common::options()
-        .create(dir.path().join("p.redb"), common::keys(0), "profile")
-        .expect("create");
-    mesh.set_enabled(true).expect("enable");
-    mesh.rotate_to(common::roster(1000), "setup")
-        .expect("roster");
+    let mut mesh = common::mesh_with_roster(&dir, 1000);
     let started = std::time::Instant::now();
     for _ in 0..40 {
         mesh.rotate("profile").expect("rotate");

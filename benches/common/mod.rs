@@ -43,6 +43,16 @@ pub fn roster(size: u32) -> Vec<RosterEntry> {
     roster
 }
 
+/// A new mesh in `dir` whose founder is enabled and whose roster has `members`.
+pub fn mesh_with_roster(dir: &tempfile::TempDir, members: u32) -> Mesh {
+    let mut mesh = options()
+        .create(dir.path().join("mesh.redb"), keys(0), "bench")
+        .expect("create");
+    mesh.set_enabled(true).expect("enable");
+    mesh.rotate_to(roster(members), "setup").expect("roster");
+    mesh
+}
+
 /// A chain of `len` events: mostly app events of 64 bytes, a rotation every
 /// `rotate_every` events, rosters of `members`. Built once per shape and
 /// format version, then copied from the cache.
