@@ -543,19 +543,11 @@ impl Store {
         // The chain is streamed in chunks: each is decoded and hashed in
         // parallel, checked in order by the reducer with signatures deferred,
         // and its signatures are then verified in parallel.
-        let mut rows = events.iter().map_err(StoreError::from)?;
-        let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-        loop {
-            chunk.clear();
-            for row in rows.by_ref().take(VERIFY_CHUNK) {
-                let (key, value) = row.map_err(StoreError::from)?;
-                chunk.push((key.value(), value.value().to_vec()));
-            }
-            if chunk.is_empty() {
-                break;
-            }
-            replay.chunk(&chunk)?;
-        }
+        let rows = events.iter().map_err(StoreError::from)?.map(|row| {
+            let (key, value) = row.map_err(StoreError::from)?;
+            Ok((key.value(), value.value().to_vec()))
+        });
+        replay.feed(rows)?;
         let Replay {
             state,
             hashes,
@@ -704,19 +696,30 @@ impl<'a> Replay<'a> {
         mut self,
         records: impl IntoIterator<Item = (u64, &'r [u8])>,
     ) -> Result<MeshState, Error> {
+        self.feed(
+            records
+                .into_iter()
+                .map(|(seq, record)| Ok((seq, record.to_vec()))),
+        )?;
+        Ok(self.state)
+    }
+
+    /// Verifies records, read as they come, in chunks of [`VERIFY_CHUNK`].
+    fn feed(
+        &mut self,
+        mut records: impl Iterator<Item = Result<(u64, Vec<u8>), Error>>,
+    ) -> Result<(), Error> {
         let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-        let mut records = records.into_iter().peekable();
-        while records.peek().is_some() {
+        loop {
             chunk.clear();
-            chunk.extend(
-                records
-                    .by_ref()
-                    .take(VERIFY_CHUNK)
-                    .map(|(seq, record)| (seq, record.to_vec())),
-            );
+            for record in records.by_ref().take(VERIFY_CHUNK) {
+                chunk.push(record?);
+            }
+            if chunk.is_empty() {
+                return Ok(());
+            }
             self.chunk(&chunk)?;
         }
-        Ok(self.state)
     }
 
     /// Verifies one chunk of stored records, in order, and applies it.

@@ -326,31 +326,12 @@ fn hostile_batches_are_refused_each_with_its_own_error_and_nothing_changes() {
 }
 
 fn batch_from(group: meshlog::GroupId, first: u64, records: Vec<Vec<u8>>) -> Batch {
-    // Batches are only built by export; tests assemble hostile ones from bytes.
+    // Batches are only built by export; tests assemble hostile ones from
+    // bytes laid out as SPEC.md §9.1 says.
     let mut bytes = meshlog::BATCH_MAGIC.to_vec();
-    bytes.extend(postcard_batch(group, first, &records));
+    let body = (meshlog::BATCH_VERSION, group, first, records);
+    bytes.extend(postcard::to_allocvec(&body).unwrap());
     Batch::from_bytes(&bytes).unwrap()
-}
-
-/// The postcard encoding of a batch body (SPEC.md §9).
-fn postcard_batch(group: meshlog::GroupId, first: u64, records: &[Vec<u8>]) -> Vec<u8> {
-    fn varint(mut n: u64, out: &mut Vec<u8>) {
-        while n >= 0x80 {
-            out.push((n as u8) | 0x80);
-            n >>= 7;
-        }
-        out.push(n as u8);
-    }
-    let mut out = Vec::new();
-    varint(u64::from(meshlog::BATCH_VERSION), &mut out);
-    out.extend_from_slice(group.as_bytes());
-    varint(first, &mut out);
-    varint(records.len() as u64, &mut out);
-    for record in records {
-        varint(record.len() as u64, &mut out);
-        out.extend_from_slice(record);
-    }
-    out
 }
 
 #[test]
