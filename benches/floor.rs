@@ -28,6 +28,50 @@ fn floor(c: &mut Criterion) {
     group.bench_function("ed25519_verify_batch_64 (per element)", |b| {
         b.iter(|| ed25519_dalek::verify_batch(black_box(&refs), &signatures, &publics))
     });
+    // ZIP-215 (what meshlog verifies with), single and batched: with every
+    // signature by a different key, by 20 keys, and by one key (the shape of
+    // the open_verify chains). A batch merges each key's terms.
+    let zebra_key = |key: &SigningKey| {
+        ed25519_zebra::VerificationKeyBytes::from(key.verifying_key().to_bytes())
+    };
+    group.throughput(criterion::Throughput::Elements(1));
+    let zebra_public = ed25519_zebra::VerificationKey::try_from(public.to_bytes()).unwrap();
+    group.bench_function("zip215_verify", |b| {
+        b.iter(|| zebra_public.verify(&signature, black_box(&message)))
+    });
+    for (name, authors) in [
+        ("zip215_batch_512_distinct_keys", 512usize),
+        ("zip215_batch_512_20_keys", 20),
+        ("zip215_batch_512_1_key", 1),
+    ] {
+        let signers: Vec<SigningKey> = (0..authors)
+            .map(|i| {
+                SigningKey::from_bytes(
+                    &[(i % 251) as u8, (i / 251) as u8]
+                        .repeat(16)
+                        .try_into()
+                        .unwrap(),
+                )
+            })
+            .collect();
+        let items: Vec<ed25519_zebra::batch::Item> = (0..512usize)
+            .map(|i| {
+                let signer = &signers[i % authors];
+                let message = [i as u8, (i >> 8) as u8].repeat(100);
+                (zebra_key(signer), signer.sign(&message), &message[..]).into()
+            })
+            .collect();
+        group.throughput(criterion::Throughput::Elements(512));
+        group.bench_function(format!("{name} (per element)"), |b| {
+            b.iter(|| {
+                let mut batch = ed25519_zebra::batch::Verifier::new();
+                for item in &items {
+                    batch.queue(item.clone());
+                }
+                batch.verify(rand::rng())
+            })
+        });
+    }
     group.throughput(criterion::Throughput::Elements(1));
     let secret = x25519_dalek::StaticSecret::from([9; 32]);
     let their = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([3; 32]));

@@ -1,6 +1,7 @@
 //! Signing, hashing and the stored form of events (SPEC.md §2.1, §2.2, §5.1).
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use ed25519_zebra::{VerificationKey, VerificationKeyBytes, batch};
 
 use crate::event::{DecodeError, Event};
 use crate::ids::{EventHash, SigningPublicKey};
@@ -99,20 +100,64 @@ impl SignedEvent {
         self.hash
     }
 
-    /// Whether `key` signed this event, by strict ed25519 verification.
+    /// Whether `key` signed this event, by ZIP-215 verification (SPEC.md §2).
     pub(crate) fn is_signed_by(&self, key: &SigningPublicKey) -> bool {
         if self.signed_here_by.as_ref() == Some(key) {
             return true;
         }
-        VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| self.verifies_under(&key))
+        VerificationKey::try_from(*key.as_bytes()).is_ok_and(|key| {
+            key.verify(&self.ed25519_signature(), &signing_message(&self.bytes))
+                .is_ok()
+        })
     }
 
-    /// Strict ed25519 verification under an already decompressed key.
-    pub(crate) fn verifies_under(&self, key: &VerifyingKey) -> bool {
-        let signature = Signature::from_bytes(&self.signature);
-        key.verify_strict(&signing_message(&self.bytes), &signature)
-            .is_ok()
+    /// This event's signature check under `key`, to be verified in a batch.
+    /// A batch passes exactly when [`Self::is_signed_by`] holds for each of
+    /// its items (ZIP-215), bar a chance of 2^-128 per batch.
+    pub(crate) fn batch_item(&self, key: &SigningPublicKey) -> batch::Item {
+        batch::Item::from((
+            VerificationKeyBytes::from(*key.as_bytes()),
+            self.ed25519_signature(),
+            &signing_message(&self.bytes),
+        ))
     }
+
+    fn ed25519_signature(&self) -> Signature {
+        Signature::from_bytes(&self.signature)
+    }
+}
+
+/// Signatures checked per batch: past a few hundred, a larger batch saves
+/// little per signature, and smaller ones spread a chunk over every core.
+const SIGNATURE_BATCH: usize = 512;
+
+/// The index in `checks` of the first event whose signature does not verify
+/// under its key, or `None` if all verify. Signatures are checked in batches
+/// spread over every core; only a failing batch is re-checked event by event,
+/// to name the culprit. ZIP-215 makes both checks the same rule.
+pub(crate) fn first_bad_signature(checks: &[(&SignedEvent, SigningPublicKey)]) -> Option<usize> {
+    use rayon::prelude::*;
+    checks
+        .par_chunks(SIGNATURE_BATCH)
+        .enumerate()
+        .filter_map(|(batch_index, batch)| {
+            let mut verifier = batch::Verifier::new();
+            for (event, key) in batch {
+                verifier.queue(event.batch_item(key));
+            }
+            // The random coefficients only guard against a batch of bad
+            // signatures cancelling out; they cannot change a verdict.
+            if verifier.verify(rand::rng()).is_ok() {
+                return None;
+            }
+            // The single check is the rule; the batch only skips it when
+            // every signature in the batch verifies.
+            batch
+                .iter()
+                .position(|(event, key)| !event.is_signed_by(key))
+                .map(|culprit| batch_index * SIGNATURE_BATCH + culprit)
+        })
+        .min()
 }
 
 /// The hash a stored record is known by, even when it does not decode.
@@ -142,12 +187,15 @@ fn event_hash(bytes: &[u8], signature: &[u8; SIGNATURE_LEN]) -> EventHash {
     EventHash::from_bytes(*hash.as_bytes())
 }
 
-/// Whether an ed25519 public key may be admitted to a roster: it must decode to
-/// a curve point and must not have small order. `verify_strict` refuses weak
-/// keys anyway; refusing them at admission keeps every later verification path
-/// (single or batched) to one verdict.
+/// Whether an ed25519 public key may be admitted to a roster: it must be the
+/// canonical encoding of a curve point, and the point must not have small
+/// order. ZIP-215 accepts any signature under a small-order key (the cofactor
+/// clears it), so refusing such keys here, once, is what keeps forgers out
+/// (SPEC.md R18).
 pub(crate) fn is_admissible_signing_key(key: &SigningPublicKey) -> bool {
-    VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|key| !key.is_weak())
+    VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|point| {
+        !point.is_weak() && point.to_edwards().compress().as_bytes() == key.as_bytes()
+    })
 }
 
 #[cfg(test)]
@@ -199,6 +247,40 @@ mod tests {
             Err(DecodeError::ShortRecord(10))
         );
         assert_eq!(record_hash(&[0; 10]), EventHash::ZERO);
+    }
+
+    /// The y coordinate `y + p` (for small y) still decodes, to the point
+    /// with coordinate y: the same key under a second encoding, and so a
+    /// second member id. Only the canonical one is admitted.
+    #[test]
+    fn non_canonical_signing_keys_refused() {
+        use curve25519_dalek::edwards::CompressedEdwardsY;
+        let mut found = 0;
+        for y in 0u8..19 {
+            // p = 2^255 - 19, little-endian; y + p for y < 19 stays below 2^255.
+            let mut encoding = [0xff; 32];
+            encoding[31] = 0x7f;
+            encoding[0] = 0xed + y;
+            let Some(point) = CompressedEdwardsY(encoding).decompress() else {
+                continue;
+            };
+            if point.is_small_order() {
+                continue;
+            }
+            found += 1;
+            let canonical = point.compress().to_bytes();
+            assert_ne!(canonical, encoding);
+            assert!(!is_admissible_signing_key(&SigningPublicKey::from_bytes(
+                encoding
+            )));
+            assert!(is_admissible_signing_key(&SigningPublicKey::from_bytes(
+                canonical
+            )));
+        }
+        assert!(
+            found > 0,
+            "no non-canonical encoding of a large-order point"
+        );
     }
 
     #[test]

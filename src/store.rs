@@ -7,9 +7,8 @@
 //! rebuilds every projection row with the same function, and requires the
 //! stored tables to hold exactly those rows.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
-use ed25519_dalek::VerifyingKey;
 use rayon::prelude::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -675,8 +674,6 @@ pub(crate) struct Replay<'a> {
     /// Every event's hash, by seq, to check `event_index` against.
     hashes: Vec<EventHash>,
     evidence: std::iter::Peekable<std::slice::Iter<'a, Equivocation>>,
-    /// Decompressed keys, so that each roster key is decompressed once.
-    keys: HashMap<SigningPublicKey, Option<VerifyingKey>>,
 }
 
 impl<'a> Replay<'a> {
@@ -686,7 +683,6 @@ impl<'a> Replay<'a> {
             state,
             hashes: Vec::new(),
             evidence: evidence.iter().peekable(),
-            keys: HashMap::new(),
         }
     }
 
@@ -705,29 +701,62 @@ impl<'a> Replay<'a> {
     }
 
     /// Verifies records, read as they come, in chunks of [`VERIFY_CHUNK`].
+    ///
+    /// The signatures of one chunk are verified on other threads while the
+    /// next chunk is read and reduced, and the verdict is still the in-order
+    /// one: a bad signature in a chunk wins over anything found after it.
     fn feed(
         &mut self,
         mut records: impl Iterator<Item = Result<(u64, Vec<u8>), Error>>,
     ) -> Result<(), Error> {
-        let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
-        loop {
-            chunk.clear();
-            for record in records.by_ref().take(VERIFY_CHUNK) {
-                chunk.push(record?);
+        std::thread::scope(|scope| {
+            let mut in_flight: Option<std::thread::ScopedJoinHandle<'_, Option<Rejection>>> = None;
+            let mut chunk = Vec::with_capacity(VERIFY_CHUNK);
+            loop {
+                chunk.clear();
+                let mut read_error = None;
+                for record in records.by_ref().take(VERIFY_CHUNK) {
+                    match record {
+                        Ok(record) => chunk.push(record),
+                        Err(error) => {
+                            read_error = Some(error);
+                            break;
+                        }
+                    }
+                }
+                let (unverified, failure) = self.reduce_chunk(&chunk);
+                if let Some(verifying) = in_flight.take() {
+                    let verdict = verifying
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                    if let Some(bad_signature) = verdict {
+                        return Err(bad_signature.into());
+                    }
+                }
+                let later = match (failure, read_error) {
+                    (Some(failure), _) => Some(failure),
+                    (None, Some(error)) => Some(error),
+                    (None, None) if chunk.is_empty() => return Ok(()),
+                    (None, None) => None,
+                };
+                match later {
+                    // Only events before the failure were deferred, so a bad
+                    // signature among them comes first.
+                    Some(error) => return Err(unverified.verify().map_or(error, Error::from)),
+                    None => in_flight = Some(scope.spawn(move || unverified.verify())),
+                }
             }
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            self.chunk(&chunk)?;
-        }
+        })
     }
 
-    /// Verifies one chunk of stored records, in order, and applies it.
+    /// Checks one chunk of stored records in order, every rule but R10, and
+    /// applies the events that pass; their signatures are left to verify.
     ///
-    /// Gives the verdict the reducer gives event by event: the rejection of
-    /// the first event that breaks a rule, with R10 in its place (an event
-    /// failing another rule is re-checked whole, signature included).
-    fn chunk(&mut self, chunk: &[(u64, Vec<u8>)]) -> Result<(), Error> {
+    /// With the signatures, this gives the verdict the reducer gives event by
+    /// event: the rejection of the first event that breaks a rule, with R10 in
+    /// its place (an event failing another rule is re-checked whole,
+    /// signature included, and returned as the failure).
+    fn reduce_chunk(&mut self, chunk: &[(u64, Vec<u8>)]) -> (Unverified, Option<Error>) {
         let decoded: Vec<_> = chunk
             .par_iter()
             .map(|(stored_at, record)| {
@@ -738,96 +767,88 @@ impl<'a> Replay<'a> {
                 })
             })
             .collect();
-        let mut deferred = Vec::with_capacity(chunk.len());
-        let mut failure = None;
-        for (index, ((stored_at, record), event)) in chunk.iter().zip(&decoded).enumerate() {
+        let mut unverified = Unverified {
+            signed: Vec::with_capacity(chunk.len()),
+        };
+        for ((stored_at, record), event) in chunk.iter().zip(decoded) {
             let stored_at = *stored_at;
             // Evidence is checked against the state its events claim to
             // follow: both must be valid there, or it proves nothing.
             while let Some(proof) = self.evidence.next_if(|proof| proof.seq == stored_at) {
                 for event in [&proof.ours, &proof.theirs] {
-                    reducer::check(&self.state, event).map_err(|rejection| {
-                        StoreError::BadEvidence {
+                    if let Err(rejection) = reducer::check(&self.state, event) {
+                        let error = StoreError::BadEvidence {
                             key: format!("{stored_at}"),
                             detail: format!("an event is not valid at its seq: {rejection}"),
-                        }
-                    })?;
+                        };
+                        return (unverified, Some(error.into()));
+                    }
                 }
             }
-            // Name the position an event was found at: that is where an auditor looks.
-            let at_position = |rejection: Rejection| Rejection {
-                seq: stored_at,
-                ..rejection
-            };
             if stored_at != self.state.len() {
-                failure = Some(Rejection {
+                let rejection = Rejection {
                     seq: stored_at,
                     hash: record_hash(record),
                     rule: Rule::SeqNotNext {
                         expected: self.state.len(),
                         found: stored_at,
                     },
-                });
-                break;
+                };
+                return (unverified, Some(rejection.into()));
             }
             let event = match event {
                 Ok(event) => event,
-                Err(rejection) => {
-                    failure = Some(rejection.clone());
-                    break;
-                }
+                Err(rejection) => return (unverified, Some(rejection.into())),
             };
-            match reducer::check_deferring_signature(&self.state, event) {
+            match reducer::check_deferring_signature(&self.state, &event) {
                 Ok((accepted, key)) => {
-                    self.keys
-                        .entry(key)
-                        .or_insert_with(|| VerifyingKey::from_bytes(key.as_bytes()).ok());
-                    deferred.push((index, key));
                     self.hashes.push(event.hash());
                     self.state.apply(accepted);
+                    unverified.signed.push((stored_at, event, key));
                 }
                 Err(_) => {
                     // The exact verdict, with R10 in its place: the state is
-                    // still the one before this event.
-                    let verdict = reducer::check(&self.state, event).err();
-                    failure = verdict.map(at_position);
-                    break;
-                }
-            }
-        }
-        let keys = &self.keys;
-        let first_bad_signature = deferred
-            .par_iter()
-            .filter(|(index, key)| {
-                let verifies = decoded
-                    .get(*index)
-                    .and_then(|event| event.as_ref().ok())
-                    .is_some_and(|event| {
-                        keys.get(key)
-                            .and_then(Option::as_ref)
-                            .is_some_and(|key| event.verifies_under(key))
+                    // still the one before this event. Name the position the
+                    // event was found at: that is where an auditor looks.
+                    let verdict = reducer::check(&self.state, &event).err();
+                    let failure = verdict.map(|rejection| {
+                        Rejection {
+                            seq: stored_at,
+                            ..rejection
+                        }
+                        .into()
                     });
-                !verifies
-            })
-            .map(|(index, _)| *index)
-            .min();
-        if let Some(index) = first_bad_signature {
-            let bad = chunk.get(index).zip(decoded.get(index));
-            if let Some(((stored_at, _), Ok(event))) = bad {
-                return Err(Rejection {
-                    seq: *stored_at,
-                    hash: event.hash(),
-                    rule: Rule::BadSignature {
-                        author: event.event().author,
-                    },
+                    return (unverified, failure);
                 }
-                .into());
             }
         }
-        match failure {
-            Some(rejection) => Err(rejection.into()),
-            None => Ok(()),
-        }
+        (unverified, None)
+    }
+}
+
+/// Events of a chunk that passed every rule but R10, in order, with the key
+/// each signature must verify under.
+struct Unverified {
+    signed: Vec<(u64, SignedEvent, SigningPublicKey)>,
+}
+
+impl Unverified {
+    /// The rejection of the first event whose signature does not verify.
+    fn verify(&self) -> Option<Rejection> {
+        let checks: Vec<_> = self
+            .signed
+            .iter()
+            .map(|(_, event, key)| (event, *key))
+            .collect();
+        let bad = crate::chain::first_bad_signature(&checks)?;
+        let (stored_at, event, _) = self.signed.get(bad)?;
+        Some(Rejection {
+            seq: *stored_at,
+            hash: event.hash(),
+            rule: Rule::BadSignature {
+                author: event.event().author,
+            },
+        })
     }
 }
 

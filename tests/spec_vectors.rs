@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{db_path, keys, options};
+use common::{db_path, keys, options, torsioned_signature};
 use meshlog::{DOMAIN_LABELS, Event, LocalKeys, Mesh, Role, limits};
 
 const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md");
@@ -58,6 +58,15 @@ fn computed_vectors() -> Vec<(String, String)> {
             record.envelope.commitment.to_string(),
         );
     }
+    // §2.1: the app event signed by the founder with an order-8 component in
+    // R. ZIP-215 accepts it (`verify_strict` would not).
+    let app = mesh.event(3).unwrap();
+    let mut message = b"meshlog v1 event signature\0".to_vec();
+    message.extend_from_slice(app.bytes());
+    push(
+        "app.torsioned_signature",
+        hex::encode(torsioned_signature([1; 32], &message, 1, 0)),
+    );
     push("state.digest", mesh.digest().to_string());
     push(
         "batch.since2",
@@ -176,17 +185,17 @@ fn vectors_follow_the_spec_independently() {
     }
 
     // §2.1, §2.2 signatures and hashes; §2.4 the group id and the links.
-    let founder_key =
-        ed25519_dalek::VerifyingKey::from_bytes(&arr("founder.signing_public")).unwrap();
     let mut prev = [0u8; 32];
     for name in ["genesis", "enable", "rotate", "app"] {
         let bytes = get(&format!("{name}.bytes"));
         let signature: [u8; 64] = get(&format!("{name}.signature")).try_into().unwrap();
         let mut message = b"meshlog v1 event signature\0".to_vec();
         message.extend_from_slice(&bytes);
-        founder_key
-            .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&signature))
-            .unwrap();
+        assert!(zip215_verifies(
+            &arr("founder.signing_public"),
+            &message,
+            &signature
+        ));
         let hash = derive(
             "meshlog v1 event hash",
             &[&(bytes.len() as u64).to_le_bytes(), &bytes, &signature],
@@ -202,6 +211,40 @@ fn vectors_follow_the_spec_independently() {
         assert_eq!(event.group.as_bytes(), &group);
         prev = hash;
     }
+
+    // §2.1: a signature whose R has a small-order component verifies under
+    // ZIP-215, from the prose and through the reducer, though not under
+    // `verify_strict`.
+    let torsioned: [u8; 64] = get("app.torsioned_signature").try_into().unwrap();
+    let app_bytes = get("app.bytes");
+    let mut message = b"meshlog v1 event signature\0".to_vec();
+    message.extend_from_slice(&app_bytes);
+    assert!(zip215_verifies(
+        &arr("founder.signing_public"),
+        &message,
+        &torsioned
+    ));
+    assert!(
+        ed25519_dalek::VerifyingKey::from_bytes(&arr("founder.signing_public"))
+            .unwrap()
+            .verify_strict(&message, &ed25519_dalek::Signature::from_bytes(&torsioned))
+            .is_err()
+    );
+    let mut state = meshlog::MeshState::default();
+    for name in ["genesis", "enable", "rotate"] {
+        let record = [
+            get(&format!("{name}.signature")),
+            get(&format!("{name}.bytes")),
+        ]
+        .concat();
+        state
+            .reduce(&meshlog::SignedEvent::from_record(&record).unwrap())
+            .unwrap();
+    }
+    let forged = [&torsioned[..], &app_bytes].concat();
+    state
+        .reduce(&meshlog::SignedEvent::from_record(&forged).unwrap())
+        .unwrap();
 
     // §4 envelopes: unwrap with the recipients' DH secrets.
     let group = arr("genesis.hash");
@@ -279,4 +322,38 @@ fn vectors_follow_the_spec_independently() {
             get(&format!("epoch{epoch}.fingerprint"))[..]
         );
     }
+}
+
+/// SPEC.md §2.1, from its prose: `S` canonical, `A` and `R` decode, and
+/// `[8]([S]B - [k]A - R)` is the identity.
+fn zip215_verifies(public: &[u8; 32], message: &[u8], signature: &[u8; 64]) -> bool {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    use curve25519_dalek::scalar::Scalar;
+    use curve25519_dalek::traits::IsIdentity;
+    use sha2::{Digest, Sha512};
+
+    let (r_bytes, s_bytes) = signature.split_at(32);
+    let r_bytes: [u8; 32] = r_bytes.try_into().unwrap();
+    let (Some(a), Some(r)) = (
+        CompressedEdwardsY(*public).decompress(),
+        CompressedEdwardsY(r_bytes).decompress(),
+    ) else {
+        return false;
+    };
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes.try_into().unwrap()))
+    else {
+        return false;
+    };
+    let k = Scalar::from_bytes_mod_order_wide(
+        &Sha512::new()
+            .chain_update(r_bytes)
+            .chain_update(public)
+            .chain_update(message)
+            .finalize()
+            .into(),
+    );
+    (s * ED25519_BASEPOINT_POINT - k * a - r)
+        .mul_by_cofactor()
+        .is_identity()
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{db_path, edit_events, keys, options, record};
+use common::{db_path, edit_events, keys, options, record, torsioned_signature};
 use meshlog::{Error, Mesh, MeshState, Rejection, Role, SignedEvent};
 
 /// The plain path: every stored record through the reducer, in order.
@@ -134,8 +134,9 @@ fn the_first_failing_event_wins_across_chunks_and_rules() {
     }
 }
 
-/// Signatures that plain (non-strict) or batched ed25519 verification may
-/// accept: `verify_strict`, which both paths use, refuses them all.
+/// Signatures that lax ed25519 verifiers accept: ZIP-215 (a canonical `S`, the
+/// cofactored equation), which both paths use, refuses them, and a weak key
+/// is refused when a roster would admit it.
 #[test]
 fn hostile_signatures_get_one_verdict() {
     use curve25519_dalek::scalar::Scalar;
@@ -217,53 +218,61 @@ fn hostile_signatures_get_one_verdict() {
     assert_eq!((sequential.seq, sequential.rule.code()), (2, "R18"));
 }
 
-/// Why meshlog checks signatures with `verify_strict` in parallel rather than
-/// with batched verification: a signature whose `R` carries an order-8
-/// component is refused by `verify_strict` but passes `verify_batch` whenever
-/// the batch's (input-derived) random coefficient is a multiple of 8, which a
-/// forger can grind for in about 8 tries.
+/// Signatures whose `R` has a small-order component: `verify_strict` refuses
+/// them, and an uncofactored batch accepts them one time in eight, so a file
+/// could verify for one reader and not another. Under ZIP-215 the single check
+/// (the reducer, event by event) and the batched check (`join`, like open and
+/// ingest) give one verdict. The forged event is the last of a chain longer
+/// than a verification chunk, so it is checked inside a batch of hundreds.
 #[test]
-fn batched_verification_would_give_a_second_verdict() {
-    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
-    use curve25519_dalek::scalar::Scalar;
-    use ed25519_dalek::{Signature, SigningKey};
-    use sha2::{Digest, Sha512};
+fn single_and_batched_checks_agree_on_torsioned_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, len) = long_chain(&dir);
+    let pristine = Mesh::open(&path, keys(1))
+        .unwrap()
+        .export_since(0)
+        .unwrap()
+        .to_bytes();
+    let last = len - 1;
+    let original = record(&path, last);
+    let (_, bytes) = original.split_at(64);
+    let mut message = b"meshlog v1 event signature\0".to_vec();
+    message.extend_from_slice(bytes);
+    let at = pristine
+        .windows(original.len())
+        .position(|window| window == original.as_slice())
+        .unwrap();
 
-    let seed = [7u8; 32];
-    let public = SigningKey::from_bytes(&seed).verifying_key();
-    let expanded = Sha512::digest(seed);
-    let mut clamped: [u8; 32] = expanded[..32].try_into().unwrap();
-    clamped[0] &= 248;
-    clamped[31] &= 127;
-    clamped[31] |= 64;
-    let a = Scalar::from_bytes_mod_order(clamped);
-    assert_eq!(
-        (a * ED25519_BASEPOINT_POINT).compress().to_bytes(),
-        public.to_bytes()
-    );
+    let cases = [
+        ("order-8 component in R", 1, 0, Ok(())),
+        ("order-4 component in R", 2, 0, Ok(())),
+        ("order-2 component in R", 4, 0, Ok(())),
+        ("order-8 component in R, S off by one", 1, 1, Err("R10")),
+        ("torsion-free R, S off by one", 0, 1, Err("R10")),
+    ];
+    for (index, (name, torsion, s_offset, expected)) in cases.into_iter().enumerate() {
+        let signature = torsioned_signature([1; 32], &message, torsion, s_offset);
+        let mut forged = pristine.clone();
+        forged[at..at + 64].copy_from_slice(&signature);
+        let batch = meshlog::Batch::from_bytes(&forged).unwrap();
 
-    let message = b"an event";
-    let found = (0u32..256).find(|attempt| {
-        let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(attempt.to_le_bytes()).into());
-        let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[1]).compress();
-        let mut hasher = Sha512::new();
-        hasher.update(big_r.as_bytes());
-        hasher.update(public.as_bytes());
-        hasher.update(message);
-        let k = Scalar::from_bytes_mod_order_wide(&hasher.finalize().into());
-        let s = r + k * a;
-        let mut bytes = [0u8; 64];
-        bytes[..32].copy_from_slice(big_r.as_bytes());
-        bytes[32..].copy_from_slice(s.as_bytes());
-        let signature = Signature::from_bytes(&bytes);
-        assert!(
-            public.verify_strict(message, &signature).is_err(),
-            "strict always refuses it"
-        );
-        ed25519_dalek::verify_batch(&[&message[..]], &[signature], &[public]).is_ok()
-    });
-    assert!(
-        found.is_some(),
-        "no attempt passed the batch: the premise of this choice changed"
-    );
+        let joined = db_path(&dir, &format!("joined-{index}.redb"));
+        let batched = match Mesh::join(&joined, keys(3), &batch) {
+            Ok(mesh) => {
+                assert_eq!(mesh.state().len(), len, "{name}");
+                Ok(())
+            }
+            Err(Error::Rejected(rejection)) => Err((rejection.seq, rejection.rule.code())),
+            Err(other) => panic!("{name}: unexpected error {other}"),
+        };
+        let mut state = MeshState::default();
+        let single = batch
+            .events()
+            .try_for_each(|(_, event)| state.reduce(&event.unwrap()).map(|_| ()))
+            .map_err(|rejection| (rejection.seq, rejection.rule.code()));
+
+        let expected = expected.map_err(|code| (last, code));
+        assert_eq!(batched, expected, "{name}: batched path");
+        assert_eq!(single, expected, "{name}: single path");
+    }
 }
