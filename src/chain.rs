@@ -28,9 +28,42 @@ pub struct SignedEvent {
     signed_here_by: Option<SigningPublicKey>,
 }
 
+/// An event encoded and hashed, not yet signed. Its hash is final: the next
+/// event can name it as `prev` before this one is signed, so a run of events
+/// is linked in order and then signed in parallel.
+pub(crate) struct UnsignedEvent {
+    event: Event,
+    bytes: Vec<u8>,
+    hash: EventHash,
+}
+
+impl UnsignedEvent {
+    pub(crate) fn new(event: Event) -> UnsignedEvent {
+        let bytes = event.encode();
+        let hash = event_hash(&bytes);
+        UnsignedEvent { event, bytes, hash }
+    }
+
+    /// The hash the event will be known by once signed.
+    pub(crate) fn hash(&self) -> EventHash {
+        self.hash
+    }
+
+    pub(crate) fn sign(self, key: &SigningKey) -> SignedEvent {
+        let signature = key.sign(&signing_message(&self.bytes)).to_bytes();
+        SignedEvent {
+            event: self.event,
+            bytes: self.bytes,
+            signature,
+            hash: self.hash,
+            signed_here_by: Some(SigningPublicKey::from_bytes(key.verifying_key().to_bytes())),
+        }
+    }
+}
+
 impl PartialEq for SignedEvent {
     fn eq(&self, other: &Self) -> bool {
-        // The hash covers the bytes and the signature; the event is their decoding.
+        // The same event (hash and bytes) and the same record (signature).
         self.hash == other.hash && self.bytes == other.bytes && self.signature == other.signature
     }
 }
@@ -45,16 +78,7 @@ impl SignedEvent {
     }
 
     pub(crate) fn sign_with(event: Event, key: &SigningKey) -> SignedEvent {
-        let bytes = event.encode();
-        let signature = key.sign(&signing_message(&bytes)).to_bytes();
-        let hash = event_hash(&bytes, &signature);
-        SignedEvent {
-            event,
-            bytes,
-            signature,
-            hash,
-            signed_here_by: Some(SigningPublicKey::from_bytes(key.verifying_key().to_bytes())),
-        }
+        UnsignedEvent::new(event).sign(key)
     }
 
     /// Decodes a stored record: the signature, then the event bytes.
@@ -65,7 +89,7 @@ impl SignedEvent {
         let event = Event::decode(bytes)?;
         Ok(SignedEvent {
             event,
-            hash: event_hash(bytes, signature),
+            hash: event_hash(bytes),
             bytes: bytes.to_vec(),
             signature: *signature,
             signed_here_by: None,
@@ -164,7 +188,7 @@ pub(crate) fn first_bad_signature(checks: &[(&SignedEvent, SigningPublicKey)]) -
 /// A record too short to hold a signature has no hash: [`EventHash::ZERO`].
 pub(crate) fn record_hash(record: &[u8]) -> EventHash {
     match record.split_first_chunk::<SIGNATURE_LEN>() {
-        Some((signature, bytes)) => event_hash(bytes, signature),
+        Some((_, bytes)) => event_hash(bytes),
         None => EventHash::ZERO,
     }
 }
@@ -177,12 +201,12 @@ fn signing_message(bytes: &[u8]) -> Vec<u8> {
     message
 }
 
-/// `derive_key(EVENT_HASH, le64(len(bytes)) || bytes || signature)`.
-fn event_hash(bytes: &[u8], signature: &[u8; SIGNATURE_LEN]) -> EventHash {
+/// `derive_key(EVENT_HASH, bytes)`: the hash covers what the event says, not
+/// its signature, so that a run of events can be linked before any is signed
+/// (SPEC.md §2.2).
+fn event_hash(bytes: &[u8]) -> EventHash {
     let hash = blake3::Hasher::new_derive_key(labels::EVENT_HASH)
-        .update(&(bytes.len() as u64).to_le_bytes())
         .update(bytes)
-        .update(signature)
         .finalize();
     EventHash::from_bytes(*hash.as_bytes())
 }
@@ -230,14 +254,26 @@ mod tests {
     }
 
     #[test]
-    fn flipped_signature_bit_fails_and_changes_hash() {
+    fn flipped_signature_bit_fails_but_keeps_the_hash() {
         let (event, key) = signed();
         let public = SigningPublicKey::from_bytes(key.verifying_key().to_bytes());
         let mut record = event.to_record();
         record[10] ^= 1;
         let tampered = SignedEvent::from_record(&record).unwrap();
         assert!(!tampered.is_signed_by(&public));
-        assert_ne!(tampered.hash(), event.hash());
+        // The hash names what the event says; the broken signature is caught
+        // by verification (R10), not by the link.
+        assert_eq!(tampered.hash(), event.hash());
+        assert_ne!(tampered, event);
+    }
+
+    #[test]
+    fn a_flipped_event_byte_changes_the_hash() {
+        let (event, _) = signed();
+        let mut record = event.to_record();
+        let last = record.len() - 1;
+        record[last] ^= 1;
+        assert_ne!(record_hash(&record), event.hash());
     }
 
     #[test]

@@ -10,9 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rayon::prelude::*;
 
 use crate::batch::Batch;
-use crate::chain::{SignedEvent, is_admissible_signing_key, record_hash};
+use crate::chain::{SignedEvent, UnsignedEvent, is_admissible_signing_key, record_hash};
 use crate::envelope::{self, Binding, EpochSecret, is_admissible_dh_key};
 use crate::error::{Error, Fork, Result};
 use crate::event::{Body, Event, Genesis, MemberKeys, Role, RosterEntry, Rotate};
@@ -147,7 +148,7 @@ impl MeshOptions {
         }
         let mut state = MeshState::default();
         let prepared = accept_records(&mut state, batch)?;
-        let store = Store::create(path.as_ref())?;
+        let mut store = Store::create(path.as_ref())?;
         store.initialise(&prepared)?;
         Ok(self.into_mesh(store, state, Some(keys)))
     }
@@ -155,7 +156,7 @@ impl MeshOptions {
     /// Opens an existing file with the local member's keys, verifying the
     /// whole chain and every projection.
     pub fn open(self, path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
-        let store = Store::open(path.as_ref())?;
+        let mut store = Store::open(path.as_ref())?;
         let state = store.load()?;
         Ok(self.into_mesh(store, state, Some(keys)))
     }
@@ -165,7 +166,7 @@ impl MeshOptions {
     /// that must stay untouched. Operations that append refuse with
     /// [`Error::ReadOnly`].
     pub fn open_read_only(self, path: impl AsRef<Path>, keys: Option<LocalKeys>) -> Result<Mesh> {
-        let store = Store::open_read_only(path.as_ref())?;
+        let mut store = Store::open_read_only(path.as_ref())?;
         let state = store.load()?;
         let mut mesh = self.into_mesh(store, state, keys);
         mesh.report.read_only = true;
@@ -348,15 +349,37 @@ impl Mesh {
         items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Vec<Receipt>> {
         self.require_enabled()?;
-        let mut state = self.state.clone();
-        let mut prepared = Vec::new();
-        let mut receipts = Vec::new();
+        let author = self.local()?.member_id();
+        // Hashes cover the bytes, not the signatures (SPEC.md §2.2), so the
+        // run is linked first and then signed in parallel.
+        let (group, mut seq, mut prev) = self.state.next_position();
+        let mut unsigned = Vec::new();
         for (kind, payload) in items {
-            let body = Body::App {
-                kind: kind.to_owned(),
-                payload: payload.to_vec(),
-            };
-            let event = self.make_event_at(&state, body)?;
+            let event = UnsignedEvent::new(Event {
+                version: FORMAT_VERSION,
+                group,
+                seq,
+                prev,
+                author,
+                time: (self.clock)(),
+                body: Body::App {
+                    kind: kind.to_owned(),
+                    payload: payload.to_vec(),
+                },
+            });
+            prev = event.hash();
+            seq = seq.saturating_add(1);
+            unsigned.push(event);
+        }
+        let key = self.local()?.signing_key();
+        let signed: Vec<SignedEvent> = unsigned
+            .into_par_iter()
+            .map(|event| event.sign(key))
+            .collect();
+        let mut state = self.state.clone();
+        let mut prepared = Vec::with_capacity(signed.len());
+        let mut receipts = Vec::with_capacity(signed.len());
+        for event in signed {
             let one = Prepared::accept(&mut state, event)?;
             receipts.push(Receipt {
                 seq: one.event.event().seq,
@@ -551,10 +574,6 @@ impl Mesh {
     }
 
     /// Makes and signs an event to follow `state`.
-    fn make_event_at(&mut self, state: &MeshState, body: Body) -> Result<SignedEvent> {
-        self.sign_at(state.next_position(), body)
-    }
-
     fn sign_at(
         &mut self,
         (group, seq, prev): (GroupId, u64, EventHash),

@@ -40,7 +40,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
 /// The event format this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
 /// The layout of the redb file (tables and their encodings) this build writes and reads.
-pub const STORE_FORMAT: u16 = 1;
+pub const STORE_FORMAT: u16 = 2;
 
 /// Limits enforced on every event (SPEC.md §3.3).
 pub mod limits {

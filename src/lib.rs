@@ -53,6 +53,7 @@ mod error;
 mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+mod hash_index;
 mod ids;
 mod keys;
 mod labels;

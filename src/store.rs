@@ -21,6 +21,7 @@ use redb::{
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
 use crate::event::RosterEntry;
+use crate::hash_index::HashIndex;
 use crate::ids::{EventHash, MemberId, SigningPublicKey};
 use crate::labels::STORE_FORMAT;
 use crate::reducer::{self, Rejection, Rule};
@@ -37,8 +38,6 @@ const EQUIVOCATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("equiv
 pub(crate) enum Projection {
     /// `meta`: `"format"`, `"identity"`, `"head"`.
     Meta,
-    /// `event_index`: event hash → be64 seq.
-    EventIndex,
     /// `epochs`: be64 epoch → postcard [`EpochInfo`].
     Epochs,
     /// `roster`: be64 epoch || member id → postcard [`RosterEntry`].
@@ -50,9 +49,8 @@ pub(crate) enum Projection {
 }
 
 impl Projection {
-    const ALL: [Projection; 6] = [
+    const ALL: [Projection; 5] = [
         Projection::Meta,
-        Projection::EventIndex,
         Projection::Epochs,
         Projection::Roster,
         Projection::Wraps,
@@ -62,7 +60,6 @@ impl Projection {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Projection::Meta => "meta",
-            Projection::EventIndex => "event_index",
             Projection::Epochs => "epochs",
             Projection::Roster => "roster",
             Projection::Wraps => "wraps",
@@ -161,14 +158,7 @@ fn wrap_rows(epoch: &EpochRecord) -> impl Iterator<Item = Row> + '_ {
 /// The projection rows an accepted event writes, given the state before it.
 pub(crate) fn projection_rows(before: &MeshState, accepted: &Accepted) -> Vec<RowOp> {
     let put = |projection, (key, value): Row| RowOp::Put(projection, key, value);
-    let mut rows = vec![
-        RowOp::Put(
-            Projection::EventIndex,
-            accepted.head.hash.as_bytes().to_vec(),
-            accepted.head.seq.to_be_bytes().to_vec(),
-        ),
-        put(Projection::Meta, head_row(&accepted.head)),
-    ];
+    let mut rows = vec![put(Projection::Meta, head_row(&accepted.head))];
     match &accepted.transition {
         Transition::Genesis { identity, epoch } => {
             rows.push(put(Projection::Meta, identity_row(identity)));
@@ -208,8 +198,7 @@ fn epoch_rows(epoch: &EpochRecord, rows: &mut Vec<RowOp>) {
     rows.extend(wrap_rows(epoch).map(|row| put(Projection::Wraps, row)));
 }
 
-/// Every row a projection table must hold for `state`, in key order (all but
-/// `event_index`, which is checked against the replayed hashes).
+/// Every row a projection table must hold for `state`, in key order.
 fn expected_rows(state: &MeshState, projection: Projection) -> Box<dyn Iterator<Item = Row> + '_> {
     match projection {
         // "format" < "head" < "identity".
@@ -218,7 +207,6 @@ fn expected_rows(state: &MeshState, projection: Projection) -> Box<dyn Iterator<
                 .chain(state.head().as_ref().map(head_row))
                 .chain(state.identity().map(identity_row)),
         ),
-        Projection::EventIndex => Box::new(std::iter::empty()),
         Projection::Epochs => Box::new(state.epochs().iter().map(epoch_info_row)),
         Projection::Roster => Box::new(state.epochs().iter().flat_map(roster_rows)),
         Projection::Wraps => Box::new(state.epochs().iter().flat_map(wrap_rows)),
@@ -250,6 +238,9 @@ pub(crate) struct Store {
     /// copy was opened instead; the copy lives as long as the store.
     private_copy: Option<tempfile::TempDir>,
     recovered: bool,
+    /// Every stored event's hash, built by [`Store::load`] and extended by
+    /// each commit.
+    index: HashIndex,
 }
 
 /// How an open went, for reports.
@@ -319,6 +310,7 @@ impl Store {
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
+            index: HashIndex::default(),
         })
     }
 
@@ -342,6 +334,7 @@ impl Store {
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
+            index: HashIndex::default(),
         })
     }
 
@@ -384,6 +377,7 @@ impl Store {
             path: path.to_owned(),
             private_copy: Some(dir),
             recovered,
+            index: HashIndex::default(),
         })
     }
 
@@ -418,7 +412,7 @@ impl Store {
 
     /// Writes the first events and the format marker, creating every table,
     /// in one transaction.
-    pub(crate) fn initialise(&self, events: &[Prepared]) -> Result<(), Error> {
+    pub(crate) fn initialise(&mut self, events: &[Prepared]) -> Result<(), Error> {
         let txn = self.begin_write()?;
         for projection in Projection::ALL {
             txn.open_table(projection.table())
@@ -431,6 +425,7 @@ impl Store {
             .map_err(StoreError::from)?;
         write_events(&txn, events)?;
         txn.commit().map_err(StoreError::from)?;
+        self.index_committed(events);
         Ok(())
     }
 
@@ -439,7 +434,7 @@ impl Store {
     /// stored head must still be `expected_head` (compare-and-swap), so a
     /// writer that worked from a stale view cannot append.
     pub(crate) fn append(
-        &self,
+        &mut self,
         expected_head: Option<Head>,
         events: &[Prepared],
     ) -> Result<(), Error> {
@@ -458,7 +453,15 @@ impl Store {
         }
         write_events(&txn, events)?;
         txn.commit().map_err(StoreError::from)?;
+        self.index_committed(events);
         Ok(())
+    }
+
+    fn index_committed(&mut self, events: &[Prepared]) {
+        for prepared in events {
+            let event = &prepared.event;
+            self.index.insert(event.hash(), event.event().seq);
+        }
     }
 
     /// Keeps two signed events by one author at one seq, outside the chain.
@@ -500,7 +503,7 @@ impl Store {
 
     /// Reads the whole chain through the reducer, checks every stored
     /// projection row against the rebuilt ones, and returns the state.
-    pub(crate) fn load(&self) -> Result<MeshState, Error> {
+    pub(crate) fn load(&mut self) -> Result<MeshState, Error> {
         let txn = self.begin_read()?;
         let not_meshlog = |detail: &str| StoreError::NotMeshlog {
             path: self.path.clone(),
@@ -529,7 +532,10 @@ impl Store {
             .into());
         }
         if format != STORE_FORMAT {
-            return Err(not_meshlog("unknown format marker").into());
+            return Err(not_meshlog(&format!(
+                "store format {format}: a development format from before this build's, which it does not read"
+            ))
+            .into());
         }
         drop(meta);
 
@@ -549,9 +555,8 @@ impl Store {
         replay.feed(rows)?;
         let Replay {
             state,
-            hashes,
+            index,
             mut evidence,
-            ..
         } = replay;
         if state.is_empty() {
             return Err(not_meshlog("the chain is empty").into());
@@ -564,7 +569,7 @@ impl Store {
             .into());
         }
         compare_projections(&txn, &state)?;
-        compare_index(&txn, &hashes)?;
+        self.index = index;
         Ok(state)
     }
 
@@ -587,22 +592,26 @@ impl Store {
         })
     }
 
-    /// Looks an event hash up in `event_index`.
+    /// The seq of the stored event with `hash`, if there is one.
     pub(crate) fn find(&self, hash: EventHash) -> Result<Option<u64>, Error> {
-        let txn = self.begin_read()?;
-        let index = txn
-            .open_table(Projection::EventIndex.table())
-            .map_err(StoreError::from)?;
-        let Some(seq) = index
-            .get(hash.as_bytes().as_slice())
-            .map_err(StoreError::from)?
-        else {
+        let Some(candidate) = self.index.candidate(hash) else {
             return Ok(None);
         };
-        // The index was verified against the chain when the store was opened.
-        Ok(<[u8; 8]>::try_from(seq.value())
-            .ok()
-            .map(u64::from_be_bytes))
+        if self
+            .event(candidate)?
+            .is_some_and(|event| event.hash() == hash)
+        {
+            return Ok(Some(candidate));
+        }
+        // Another event shares the first 8 bytes of `hash`: look at them all.
+        let mut found = None;
+        self.for_each_event(0, |event| {
+            if event.hash() == hash {
+                found = Some(event.event().seq);
+            }
+            Ok(found.is_none())
+        })?;
+        Ok(found)
     }
 
     /// Visits stored events from `from` on, in order, until `visit` returns false.
@@ -671,8 +680,8 @@ const VERIFY_CHUNK: usize = 4096;
 /// The replay of a stored chain on open.
 pub(crate) struct Replay<'a> {
     state: MeshState,
-    /// Every event's hash, by seq, to check `event_index` against.
-    hashes: Vec<EventHash>,
+    /// Every replayed event's hash, for [`Store::find`].
+    index: HashIndex,
     evidence: std::iter::Peekable<std::slice::Iter<'a, Equivocation>>,
 }
 
@@ -681,7 +690,7 @@ impl<'a> Replay<'a> {
     pub(crate) fn new(state: MeshState, evidence: &'a [Equivocation]) -> Replay<'a> {
         Replay {
             state,
-            hashes: Vec::new(),
+            index: HashIndex::default(),
             evidence: evidence.iter().peekable(),
         }
     }
@@ -802,7 +811,7 @@ impl<'a> Replay<'a> {
             };
             match reducer::check_deferring_signature(&self.state, &event) {
                 Ok((accepted, key)) => {
-                    self.hashes.push(event.hash());
+                    self.index.insert(event.hash(), stored_at);
                     self.state.apply(accepted);
                     unverified.signed.push((stored_at, event, key));
                 }
@@ -852,44 +861,6 @@ impl Unverified {
     }
 }
 
-/// Requires `event_index` to map exactly each event's hash to its seq.
-fn compare_index(txn: &ReadTransaction, hashes: &[EventHash]) -> Result<(), StoreError> {
-    let table = txn.open_table(Projection::EventIndex.table())?;
-    let mismatch = |key: &[u8], problem| StoreError::ProjectionMismatch {
-        table: Projection::EventIndex.name(),
-        key: hex::encode(key),
-        problem,
-    };
-    let mut seen = vec![false; hashes.len()];
-    for row in table.iter()? {
-        let (key, value) = row?;
-        let (key, value) = (key.value(), value.value());
-        let seq = <[u8; 8]>::try_from(value).map(u64::from_be_bytes).ok();
-        let slot = seq.and_then(|seq| usize::try_from(seq).ok());
-        let known = slot.and_then(|slot| hashes.get(slot).map(|hash| (slot, hash)));
-        match known {
-            Some((slot, hash)) if hash.as_bytes().as_slice() == key => {
-                if let Some(seen) = seen.get_mut(slot) {
-                    *seen = true;
-                }
-            }
-            Some(_) => return Err(mismatch(key, Mismatch::Differs)),
-            None if hashes.iter().any(|hash| hash.as_bytes().as_slice() == key) => {
-                return Err(mismatch(key, Mismatch::Differs));
-            }
-            None => return Err(mismatch(key, Mismatch::Unexpected)),
-        }
-    }
-    if let Some(missing) = seen.iter().position(|seen| !seen) {
-        let key = hashes
-            .get(missing)
-            .map(|hash| hash.as_bytes().to_vec())
-            .unwrap_or_default();
-        return Err(mismatch(&key, Mismatch::Missing));
-    }
-    Ok(())
-}
-
 type ProjectionTable<'txn> = redb::Table<'txn, &'static [u8], &'static [u8]>;
 
 /// An accepted event with the projection rows it writes.
@@ -914,8 +885,7 @@ fn write_events(txn: &WriteTransaction, events: &[Prepared]) -> Result<(), Store
     let mut chain = txn.open_table(EVENTS)?;
     // Within one transaction only the last write of a projection row counts
     // (a batch of app events rewrites `meta/head` once per event), and rows
-    // written in key order land in the same leaf pages one after another
-    // (index keys are hashes, in random order).
+    // written in key order land in the same leaf pages one after another.
     let mut rows: BTreeMap<(Projection, &[u8]), Option<&[u8]>> = BTreeMap::new();
     for prepared in events {
         chain.insert(
@@ -1005,12 +975,9 @@ fn decode_evidence(key: &[u8], value: &[u8]) -> Result<Equivocation, StoreError>
     Ok(Equivocation { seq, ours, theirs })
 }
 
-/// Requires each projection table but the index to hold exactly the expected rows.
+/// Requires each projection table to hold exactly the expected rows.
 fn compare_projections(txn: &ReadTransaction, state: &MeshState) -> Result<(), StoreError> {
     for projection in Projection::ALL {
-        if projection == Projection::EventIndex {
-            continue;
-        }
         let table = txn.open_table(projection.table())?;
         let mut wanted = expected_rows(state, projection).peekable();
         let mismatch = |key: &[u8], problem| StoreError::ProjectionMismatch {
@@ -1048,5 +1015,44 @@ impl StoreError {
             StoreError::ProjectionMismatch { table, .. } => Some(table),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::MeshOptions;
+    use crate::keys::LocalKeys;
+
+    /// Two events whose hashes share their first 8 bytes: the index holds the
+    /// first, and `find` must still place the second, and refuse a third hash
+    /// with the same prefix.
+    #[test]
+    fn find_confirms_candidates_and_scans_on_a_shared_prefix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("find.redb");
+        let keys = LocalKeys::from_secret_bytes(&[1; 32], &[101; 32]);
+        let mut mesh = MeshOptions::new()
+            .insecure_seed([1; 32])
+            .create(&path, keys, "find")
+            .unwrap();
+        mesh.set_enabled(true).unwrap();
+        let first = mesh.append_app("a", b"a").unwrap();
+        let second = mesh.append_app("b", b"b").unwrap();
+        drop(mesh);
+
+        let mut store = Store::open(&path).unwrap();
+        store.load().unwrap();
+        assert_eq!(store.find(second.hash).unwrap(), Some(second.seq));
+        // As if `first` had taken the slot of `second`'s prefix.
+        store.index = HashIndex::default();
+        store.index.insert(second.hash, first.seq);
+        assert_eq!(store.find(second.hash).unwrap(), Some(second.seq));
+        let mut same_prefix = *second.hash.as_bytes();
+        same_prefix[31] ^= 1;
+        assert_eq!(
+            store.find(EventHash::from_bytes(same_prefix)).unwrap(),
+            None
+        );
     }
 }

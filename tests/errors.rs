@@ -133,17 +133,18 @@ fn database_of_a_newer_format() {
     let dir = tempfile::tempdir().unwrap();
     let path = sample(&dir);
     edit_projection(&path, "meta", |meta| {
-        meta.insert(&b"format"[..], &2u16.to_be_bytes()[..])
+        meta.insert(&b"format"[..], &3u16.to_be_bytes()[..])
             .unwrap();
     });
     let before = file_hash(&path);
     let error = Mesh::open_read_only(&path).unwrap_err();
+    assert_eq!(meshlog::STORE_FORMAT, 2);
     assert!(
         matches!(
             error,
             Error::Store(StoreError::NewerFormat {
-                found: 2,
-                supported: 1,
+                found: 3,
+                supported: 2,
                 ..
             })
         ),
@@ -158,6 +159,24 @@ fn database_of_a_newer_format() {
         rows,
         "a refused writable open changes no table"
     );
+}
+
+/// Format 1 stored an `event_index` table and hashed signatures into event
+/// hashes: its files are refused by name, not as damaged.
+#[test]
+fn database_of_the_earlier_development_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = sample(&dir);
+    edit_projection(&path, "meta", |meta| {
+        meta.insert(&b"format"[..], &1u16.to_be_bytes()[..])
+            .unwrap();
+    });
+    let error = Mesh::open_read_only(&path).unwrap_err();
+    assert!(
+        matches!(error, Error::Store(StoreError::NotMeshlog { .. })),
+        "{error}"
+    );
+    assert!(message(&error).contains("store format 1"), "{error}");
 }
 
 /// A small tmpfs, unmounted on drop.

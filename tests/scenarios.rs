@@ -464,3 +464,49 @@ fn a_forged_envelope_copy_fails_cleanly_never_garbage() {
         Err(Error::NotAMember { epoch: 1, .. })
     ));
 }
+
+/// `find` answers from an index kept in memory: it must know every event
+/// however it arrived (single appends, batches, rotations, a join, an ingest,
+/// a reopen) and nothing else.
+#[test]
+fn find_knows_every_event_however_it_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir, "find.redb");
+    let mut founder = options(1).create(&path, keys(1), "find").unwrap();
+    founder.set_enabled(true).unwrap();
+    founder.add_member(keys(2).public(), Role::Member).unwrap();
+    founder.append_app("one", b"1").unwrap();
+    founder
+        .append_apps((0..50u8).map(|_| ("many", &b"x"[..])))
+        .unwrap();
+    let peer_path = db_path(&dir, "peer.redb");
+    // An auditor in no roster may join and ingest without enabling itself.
+    let mut peer = Mesh::join(&peer_path, keys(3), &founder.export_since(0).unwrap()).unwrap();
+    founder.rotate("fresh secret").unwrap();
+    founder.append_app("two", b"2").unwrap();
+    peer.ingest(&founder.export_since(0).unwrap()).unwrap();
+
+    let hashes: Vec<_> = (0..founder.state().len())
+        .map(|seq| founder.event(seq).unwrap().hash())
+        .collect();
+    let check = |mesh: &Mesh, who: &str| {
+        for (seq, hash) in hashes.iter().enumerate() {
+            assert_eq!(
+                mesh.find(*hash).unwrap(),
+                Some(seq as u64),
+                "{who}: seq {seq}"
+            );
+        }
+        let unknown = meshlog::EventHash::from_bytes([0xab; 32]);
+        assert_eq!(mesh.find(unknown).unwrap(), None, "{who}");
+    };
+    check(&founder, "founder, as written");
+    check(&peer, "peer, joined then ingested");
+    drop(founder);
+    drop(peer);
+    check(&Mesh::open(&path, keys(1)).unwrap(), "founder, reopened");
+    check(
+        &Mesh::open_read_only(&peer_path).unwrap(),
+        "peer, read-only",
+    );
+}
