@@ -1,5 +1,5 @@
 //! Tamper sweeps over a demo-like DB file: every byte that holds chain data
-//! (events, the hash index, projections) is flipped in turn, and each flip
+//! (events and projections) is flipped in turn, and each flip
 //! must be either refused (by redb's page checksums, by a chain rule naming
 //! the event, or by a projection check naming the table) or provably harmless
 //! (the verified state and events are identical to the original's).
