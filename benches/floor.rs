@@ -111,10 +111,12 @@ fn floor(c: &mut Criterion) {
         })
     });
 
-    // One durable commit of an event-sized value, as meshlog opens files.
+    // One durable commit of an event-sized value, as meshlog opens files
+    // (single-writer mode, a 32 MiB page cache).
     let dir = tempfile::tempdir().expect("temporary folder");
     let db = redb::Database::builder()
         .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+        .set_cache_size(32 << 20)
         .create(dir.path().join("floor.redb"))
         .expect("redb");
     let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
