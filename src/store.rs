@@ -21,7 +21,7 @@ use redb::{
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
 use crate::event::RosterEntry;
-use crate::hash_index::HashIndex;
+use crate::hash_index::{HashIndex, IndexEntry};
 use crate::ids::{EventHash, MemberId, SigningPublicKey};
 use crate::labels::STORE_FORMAT;
 use crate::reducer::{self, Rejection, Rule};
@@ -569,7 +569,7 @@ impl Store {
             .into());
         }
         compare_projections(&txn, &state)?;
-        self.index = index;
+        self.index = HashIndex::build(index);
         Ok(state)
     }
 
@@ -681,7 +681,7 @@ const VERIFY_CHUNK: usize = 4096;
 pub(crate) struct Replay<'a> {
     state: MeshState,
     /// Every replayed event's hash, for [`Store::find`].
-    index: HashIndex,
+    index: Vec<IndexEntry>,
     evidence: std::iter::Peekable<std::slice::Iter<'a, Equivocation>>,
 }
 
@@ -690,7 +690,7 @@ impl<'a> Replay<'a> {
     pub(crate) fn new(state: MeshState, evidence: &'a [Equivocation]) -> Replay<'a> {
         Replay {
             state,
-            index: HashIndex::default(),
+            index: Vec::new(),
             evidence: evidence.iter().peekable(),
         }
     }
@@ -811,7 +811,7 @@ impl<'a> Replay<'a> {
             };
             match reducer::check_deferring_signature(&self.state, &event) {
                 Ok((accepted, key)) => {
-                    self.index.insert(event.hash(), stored_at);
+                    self.index.push(IndexEntry::new(event.hash(), stored_at));
                     self.state.apply(accepted);
                     unverified.signed.push((stored_at, event, key));
                 }
