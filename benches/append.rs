@@ -73,7 +73,6 @@ fn append(c: &mut Criterion) {
     group.bench_function("single", |b| {
         b.iter_custom(|iters| interleaved(iters, true))
     });
-    drop(interleaved);
     println!(
         "append/single ÷ append/commit_floor over the same iterations: {:.3}",
         appends.as_secs_f64() / commits.as_secs_f64()
