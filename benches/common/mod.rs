@@ -58,8 +58,9 @@ pub fn mesh_with_roster(dir: &tempfile::TempDir, members: u32) -> Mesh {
 /// format version, then copied from the cache.
 pub fn chain(len: u64, rotate_every: u64, members: u32) -> PathBuf {
     let name = format!(
-        "chain-v{}-{len}-{rotate_every}-{members}.redb",
-        meshlog::FORMAT_VERSION
+        "chain-v{}-s{}-{len}-{rotate_every}-{members}.redb",
+        meshlog::FORMAT_VERSION,
+        meshlog::STORE_FORMAT
     );
     let cached = cache_dir().join(&name);
     if Mesh::open_read_only(&cached).is_ok_and(|mesh| mesh.state().len() == len) {
