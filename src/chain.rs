@@ -232,7 +232,7 @@ mod tests {
         let key = SigningKey::from_bytes(&[5; 32]);
         let public = SigningPublicKey::from_bytes(key.verifying_key().to_bytes());
         let event = Event {
-            version: 1,
+            version: crate::labels::FORMAT_VERSION,
             group: GroupId::ZERO,
             seq: 3,
             prev: EventHash::ZERO,

@@ -5,7 +5,7 @@
 //! would make each appended event dirty a random page of the file, which cost
 //! more than signing the event (benches/README.md).
 
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 
 use crate::ids::EventHash;
 
@@ -27,15 +27,16 @@ impl IndexEntry {
 
 /// The events of the chain as opened, sorted by hash prefix (16 bytes each,
 /// with no slack: a million events take 16 MB), and those written since, in
-/// a map.
+/// a sorted set.
 ///
 /// Two events of one chain share a prefix with negligible probability (about
-/// 2^-25 for a million events), but it is allowed for: a lookup gives only a
-/// candidate, to be confirmed against the stored event.
+/// 2^-25 for a million events), unless someone grinds for it (a hash costs
+/// one BLAKE3 call). Either way a lookup gives every event with the prefix,
+/// each to be confirmed against the stored event.
 #[derive(Debug, Default)]
 pub(crate) struct HashIndex {
     opened: Vec<IndexEntry>,
-    since: HashMap<u64, u64>,
+    since: BTreeSet<IndexEntry>,
 }
 
 impl HashIndex {
@@ -45,27 +46,32 @@ impl HashIndex {
         entries.shrink_to_fit();
         HashIndex {
             opened: entries,
-            since: HashMap::new(),
+            since: BTreeSet::new(),
         }
     }
 
     /// Adds an event written after the open.
     pub(crate) fn insert(&mut self, hash: EventHash, seq: u64) {
-        self.since.entry(prefix(hash)).or_insert(seq);
+        self.since.insert(IndexEntry::new(hash, seq));
     }
 
-    /// The seq of an event that may have `hash`. `None` means that no event
-    /// has it.
-    pub(crate) fn candidate(&self, hash: EventHash) -> Option<u64> {
+    /// The seqs of the events that may have `hash`: those whose hash starts
+    /// like it, almost always one at most. No seq means no event has it.
+    pub(crate) fn candidates(&self, hash: EventHash) -> impl Iterator<Item = u64> + '_ {
         let prefix = prefix(hash);
-        if let Some(seq) = self.since.get(&prefix) {
-            return Some(*seq);
-        }
-        let at = self
-            .opened
-            .binary_search_by_key(&prefix, |entry| entry.prefix)
-            .ok()?;
-        self.opened.get(at).map(|entry| entry.seq)
+        let first = self.opened.partition_point(|entry| entry.prefix < prefix);
+        let opened = self.opened.get(first..).unwrap_or_default();
+        let since = self.since.range(
+            IndexEntry { prefix, seq: 0 }..=IndexEntry {
+                prefix,
+                seq: u64::MAX,
+            },
+        );
+        opened
+            .iter()
+            .take_while(move |entry| entry.prefix == prefix)
+            .chain(since)
+            .map(|entry| entry.seq)
     }
 }
 
@@ -85,6 +91,10 @@ mod tests {
         EventHash::from_bytes(bytes)
     }
 
+    fn candidates(index: &HashIndex, hash: EventHash) -> Vec<u64> {
+        index.candidates(hash).collect()
+    }
+
     #[test]
     fn opened_and_later_events_are_found_and_others_are_not() {
         let mut index = HashIndex::build(vec![
@@ -94,18 +104,24 @@ mod tests {
         ]);
         index.insert(hash(7, 0), 3);
         for (first, seq) in [(9, 0), (1, 1), (5, 2), (7, 3)] {
-            assert_eq!(index.candidate(hash(first, 0)), Some(seq));
+            assert_eq!(candidates(&index, hash(first, 0)), [seq]);
         }
-        assert_eq!(index.candidate(hash(3, 0)), None);
+        assert!(candidates(&index, hash(3, 0)).is_empty());
+        assert!(candidates(&index, hash(0, 0)).is_empty());
+        assert!(candidates(&index, hash(0xff, 0)).is_empty());
     }
 
     #[test]
-    fn a_shared_prefix_gives_a_candidate_to_confirm() {
-        let mut index = HashIndex::build(vec![IndexEntry::new(hash(1, 1), 10)]);
-        index.insert(hash(2, 1), 11);
-        index.insert(hash(2, 2), 12);
-        // Only candidates: the caller confirms them against the stored events.
-        assert_eq!(index.candidate(hash(1, 2)), Some(10));
-        assert_eq!(index.candidate(hash(2, 2)), Some(11));
+    fn a_shared_prefix_gives_every_event_that_has_it() {
+        let mut index = HashIndex::build(vec![
+            IndexEntry::new(hash(1, 1), 10),
+            IndexEntry::new(hash(2, 1), 11),
+            IndexEntry::new(hash(1, 2), 12),
+        ]);
+        index.insert(hash(1, 3), 13);
+        index.insert(hash(2, 2), 14);
+        // Candidates, each to be confirmed against its stored event.
+        assert_eq!(candidates(&index, hash(1, 9)), [10, 12, 13]);
+        assert_eq!(candidates(&index, hash(2, 9)), [11, 14]);
     }
 }

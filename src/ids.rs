@@ -77,7 +77,7 @@ hex_newtype!(
     16
 );
 hex_newtype!(
-    /// The labelled blake3 hash of one stored event (bytes and signature).
+    /// The labelled blake3 hash of one event's bytes (not its signature).
     EventHash,
     32
 );

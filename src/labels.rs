@@ -1,13 +1,14 @@
-//! Every domain-separation label and size limit of format v1, in one place.
+//! Every domain-separation label and size limit of format v2, in one place.
 //!
 //! SPEC.md §2 and §3 list these values; `tests/spec_vectors.rs` checks that the
-//! two agree. A label never changes within a format version: a new meaning gets
-//! a new label.
+//! two agree. A label never changes meaning: a new meaning gets a new label,
+//! named after the format version that introduced it (all but `EVENT_HASH`
+//! date from v1).
 
 /// Prefix of the bytes an author signs: `EVENT_SIGNATURE || event bytes`.
 pub(crate) const EVENT_SIGNATURE: &[u8] = b"meshlog v1 event signature\0";
 /// blake3 `derive_key` context for an event's hash.
-pub(crate) const EVENT_HASH: &str = "meshlog v1 event hash";
+pub(crate) const EVENT_HASH: &str = "meshlog v2 event hash";
 /// blake3 `derive_key` context for a member id (truncated to 16 bytes).
 pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
 /// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
@@ -23,7 +24,7 @@ pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint
 /// blake3 `derive_key` context for the checksum at the end of a key file.
 pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
 
-/// Every domain-separation label of format v1, by name, as SPEC.md §2 lists
+/// Every domain-separation label of format v2, by name, as SPEC.md §2 lists
 /// them. The signature prefix is given without its trailing NUL byte.
 pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("EVENT_SIGNATURE", "meshlog v1 event signature"),
@@ -38,7 +39,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
 ];
 
 /// The event format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The layout of the redb file (tables and their encodings) this build writes and reads.
 pub const STORE_FORMAT: u16 = 2;
 

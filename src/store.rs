@@ -20,7 +20,7 @@ use redb::{
 
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
-use crate::event::RosterEntry;
+use crate::event::{Body, RosterEntry};
 use crate::hash_index::{HashIndex, IndexEntry};
 use crate::ids::{EventHash, MemberId, SigningPublicKey};
 use crate::labels::STORE_FORMAT;
@@ -425,7 +425,13 @@ impl Store {
             .map_err(StoreError::from)?;
         write_events(&txn, events)?;
         txn.commit().map_err(StoreError::from)?;
-        self.index_committed(events);
+        // A new file: its events go into the compact part of the index.
+        self.index = HashIndex::build(
+            events
+                .iter()
+                .map(|prepared| IndexEntry::new(prepared.event.hash(), prepared.event.event().seq))
+                .collect(),
+        );
         Ok(())
     }
 
@@ -531,11 +537,14 @@ impl Store {
             }
             .into());
         }
-        if format != STORE_FORMAT {
-            return Err(not_meshlog(&format!(
-                "store format {format}: a development format from before this build's, which it does not read"
-            ))
+        if format == 1 {
+            return Err(not_meshlog(
+                "store format 1: a development format from before this build's, which it does not read",
+            )
             .into());
+        }
+        if format != STORE_FORMAT {
+            return Err(not_meshlog("unknown format marker").into());
         }
         drop(meta);
 
@@ -594,24 +603,15 @@ impl Store {
 
     /// The seq of the stored event with `hash`, if there is one.
     pub(crate) fn find(&self, hash: EventHash) -> Result<Option<u64>, Error> {
-        let Some(candidate) = self.index.candidate(hash) else {
-            return Ok(None);
-        };
-        if self
-            .event(candidate)?
-            .is_some_and(|event| event.hash() == hash)
-        {
-            return Ok(Some(candidate));
-        }
-        // Another event shares the first 8 bytes of `hash`: look at them all.
-        let mut found = None;
-        self.for_each_event(0, |event| {
-            if event.hash() == hash {
-                found = Some(event.event().seq);
+        for candidate in self.index.candidates(hash) {
+            if self
+                .event(candidate)?
+                .is_some_and(|event| event.hash() == hash)
+            {
+                return Ok(Some(candidate));
             }
-            Ok(found.is_none())
-        })?;
-        Ok(found)
+        }
+        Ok(None)
     }
 
     /// Visits stored events from `from` on, in order, until `visit` returns false.
@@ -676,6 +676,9 @@ impl Store {
 
 /// Events verified per chunk when a chain is replayed on open.
 const VERIFY_CHUNK: usize = 4096;
+/// A chunk also ends once its records reach this many bytes, so that two
+/// chunks in flight stay small whatever the records' sizes.
+const VERIFY_CHUNK_BYTES: usize = 32 << 20;
 
 /// The replay of a stored chain on open.
 pub(crate) struct Replay<'a> {
@@ -724,13 +727,18 @@ impl<'a> Replay<'a> {
             loop {
                 chunk.clear();
                 let mut read_error = None;
-                for record in records.by_ref().take(VERIFY_CHUNK) {
-                    match record {
-                        Ok(record) => chunk.push(record),
-                        Err(error) => {
+                let mut bytes = 0;
+                while chunk.len() < VERIFY_CHUNK && bytes < VERIFY_CHUNK_BYTES {
+                    match records.next() {
+                        Some(Ok(record)) => {
+                            bytes += record.1.len();
+                            chunk.push(record);
+                        }
+                        Some(Err(error)) => {
                             read_error = Some(error);
                             break;
                         }
+                        None => break,
                     }
                 }
                 let (unverified, failure) = self.reduce_chunk(&chunk);
@@ -752,7 +760,22 @@ impl<'a> Replay<'a> {
                     // Only events before the failure were deferred, so a bad
                     // signature among them comes first.
                     Some(error) => return Err(unverified.verify().map_or(error, Error::from)),
-                    None => in_flight = Some(scope.spawn(move || unverified.verify())),
+                    None => {
+                        let unverified = std::sync::Arc::new(unverified);
+                        let for_thread = std::sync::Arc::clone(&unverified);
+                        let spawned = std::thread::Builder::new()
+                            .name("meshlog-verify".into())
+                            .spawn_scoped(scope, move || for_thread.verify());
+                        match spawned {
+                            Ok(verifying) => in_flight = Some(verifying),
+                            // No thread to spare: verify here, in order all the same.
+                            Err(_) => {
+                                if let Some(bad_signature) = unverified.verify() {
+                                    return Err(bad_signature.into());
+                                }
+                            }
+                        }
+                    }
                 }
             }
         })
@@ -809,11 +832,24 @@ impl<'a> Replay<'a> {
                 Ok(event) => event,
                 Err(rejection) => return (unverified, Some(rejection.into())),
             };
-            match reducer::check_deferring_signature(&self.state, &event) {
+            // The genesis and rotations are checked whole, signature first:
+            // deferred, a forged rotation would have every new key of its
+            // roster checked (up to 10,000 point decompressions) before its
+            // signature. They are rare, so this costs little.
+            let checked = match event.event().body {
+                Body::Genesis(_) | Body::Rotate(_) => {
+                    reducer::check(&self.state, &event).map(|accepted| (accepted, None))
+                }
+                _ => reducer::check_deferring_signature(&self.state, &event)
+                    .map(|(accepted, key)| (accepted, Some(key))),
+            };
+            match checked {
                 Ok((accepted, key)) => {
                     self.index.push(IndexEntry::new(event.hash(), stored_at));
                     self.state.apply(accepted);
-                    unverified.signed.push((stored_at, event, key));
+                    if let Some(key) = key {
+                        unverified.signed.push((stored_at, event, key));
+                    }
                 }
                 Err(_) => {
                     // The exact verdict, with R10 in its place: the state is
@@ -1024,11 +1060,10 @@ mod tests {
     use crate::engine::MeshOptions;
     use crate::keys::LocalKeys;
 
-    /// Two events whose hashes share their first 8 bytes: the index holds the
-    /// first, and `find` must still place the second, and refuse a third hash
-    /// with the same prefix.
+    /// Two events whose hashes share their first 8 bytes: `find` must place
+    /// each, and refuse a third hash with the same prefix.
     #[test]
-    fn find_confirms_candidates_and_scans_on_a_shared_prefix() {
+    fn find_confirms_every_candidate_of_a_shared_prefix() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("find.redb");
         let keys = LocalKeys::from_secret_bytes(&[1; 32], &[101; 32]);
@@ -1044,9 +1079,10 @@ mod tests {
         let mut store = Store::open(&path).unwrap();
         store.load().unwrap();
         assert_eq!(store.find(second.hash).unwrap(), Some(second.seq));
-        // As if `first` had taken the slot of `second`'s prefix.
+        // As if `first`'s hash started like `second`'s.
         store.index = HashIndex::default();
         store.index.insert(second.hash, first.seq);
+        store.index.insert(second.hash, second.seq);
         assert_eq!(store.find(second.hash).unwrap(), Some(second.seq));
         let mut same_prefix = *second.hash.as_bytes();
         same_prefix[31] ^= 1;

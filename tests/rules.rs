@@ -115,7 +115,7 @@ fn valid_rotation_is_accepted() {
 #[test]
 fn first_not_genesis() {
     let event = Event {
-        version: 1,
+        version: meshlog::FORMAT_VERSION,
         group: meshlog::GroupId::ZERO,
         seq: 0,
         prev: EventHash::ZERO,
@@ -151,10 +151,13 @@ fn genesis_author_mismatch_and_second_genesis() {
 fn unsupported_version_wrong_group_seq_and_prev() {
     let state = base();
     let body = || Body::SetEnabled { enabled: false };
-    let mut event = next(&state, &keys(1), body());
-    event.version = 2;
-    let rule = rule_broken(&state, &SignedEvent::sign(event, &keys(1)));
-    assert_eq!(rule, Rule::UnsupportedVersion { found: 2 });
+    // A newer version, and v1, whose hashes covered the signature.
+    for version in [meshlog::FORMAT_VERSION + 1, 1] {
+        let mut event = next(&state, &keys(1), body());
+        event.version = version;
+        let rule = rule_broken(&state, &SignedEvent::sign(event, &keys(1)));
+        assert_eq!(rule, Rule::UnsupportedVersion { found: version });
+    }
 
     let mut event = next(&state, &keys(1), body());
     event.group = meshlog::GroupId::from_bytes([1; 32]);

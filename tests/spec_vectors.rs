@@ -196,7 +196,7 @@ fn vectors_follow_the_spec_independently() {
             &message,
             &signature
         ));
-        let hash = derive("meshlog v1 event hash", &[&bytes]);
+        let hash = derive("meshlog v2 event hash", &[&bytes]);
         assert_eq!(hash, arr(&format!("{name}.hash")));
         let event = Event::decode(&bytes).unwrap();
         assert_eq!(event.prev.as_bytes(), &prev);
