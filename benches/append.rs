@@ -19,25 +19,10 @@ fn append(c: &mut Criterion) {
     // benches below interleave an append with a bare commit and each times
     // one of the two; the ratio of the two totals over the very same
     // iterations is printed at the end.
-    let db = redb::Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
-        .set_cache_size(32 << 20)
-        .create(dir.path().join("floor.redb"))
-        .expect("redb");
-    let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+    let mut bare_commits = common::BareCommits::create(&dir);
     let app = mesh.append_app("bench", &payload).expect("append");
     let record = mesh.event(app.seq).expect("event").to_record();
-    let mut seq = 0u64;
-    let mut commit = move || {
-        seq += 1;
-        let mut txn = db.begin_write().expect("write");
-        txn.set_two_phase_commit(true);
-        txn.open_table(table)
-            .expect("table")
-            .insert(seq, record.as_slice())
-            .expect("insert");
-        txn.commit().expect("commit");
-    };
+    let mut commit = move || bare_commits.commit(&record);
     let (mut appends, mut commits) = (Duration::ZERO, Duration::ZERO);
     let mut interleaved = |iters: u64, time_append: bool| {
         let mut timed = Duration::ZERO;

@@ -1,10 +1,12 @@
 //! The unavoidable costs, measured in the same run as the engine benches:
 //! what the engine's figures are divided by in benches/README.md.
 
+mod common;
+
 use std::hint::black_box;
 
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use ed25519_dalek::{Signer, SigningKey};
 
 fn floor(c: &mut Criterion) {
@@ -114,31 +116,10 @@ fn floor(c: &mut Criterion) {
     // One durable commit of an event-sized value, as meshlog opens files
     // (single-writer mode, a 32 MiB page cache).
     let dir = tempfile::tempdir().expect("temporary folder");
-    let db = redb::Database::builder()
-        .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
-        .set_cache_size(32 << 20)
-        .create(dir.path().join("floor.redb"))
-        .expect("redb");
-    let table: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+    let mut bare_commits = common::BareCommits::create(&dir);
     let value = [0x42u8; 264];
-    let mut seq = 0u64;
     group.bench_function("redb_durable_commit_264_bytes", |b| {
-        b.iter_batched(
-            || {
-                seq += 1;
-                seq
-            },
-            |seq| {
-                let mut txn = db.begin_write().expect("write");
-                txn.set_two_phase_commit(true);
-                txn.open_table(table)
-                    .expect("table")
-                    .insert(seq, &value[..])
-                    .expect("insert");
-                txn.commit().expect("commit");
-            },
-            BatchSize::SmallInput,
-        )
+        b.iter(|| bare_commits.commit(&value))
     });
     group.finish();
 }

@@ -96,3 +96,35 @@ pub fn copy_of(path: &Path, dir: &tempfile::TempDir) -> PathBuf {
     std::fs::copy(path, &copy).expect("copy");
     copy
 }
+
+/// A bare redb file opened as meshlog opens its files (single-writer mode, a
+/// 32 MiB page cache), for the floor of one durable commit.
+pub struct BareCommits {
+    db: redb::Database,
+    seq: u64,
+}
+
+impl BareCommits {
+    pub fn create(dir: &tempfile::TempDir) -> BareCommits {
+        let db = redb::Database::builder()
+            .set_concurrency_mode(redb::ConcurrencyMode::SingleWriter)
+            .set_cache_size(32 << 20)
+            .create(dir.path().join("floor.redb"))
+            .expect("redb");
+        BareCommits { db, seq: 0 }
+    }
+
+    /// One durable two-phase commit of `value` under the next key, as
+    /// meshlog commits an event.
+    pub fn commit(&mut self, value: &[u8]) {
+        const TABLE: redb::TableDefinition<u64, &[u8]> = redb::TableDefinition::new("events");
+        self.seq += 1;
+        let mut txn = self.db.begin_write().expect("write");
+        txn.set_two_phase_commit(true);
+        txn.open_table(TABLE)
+            .expect("table")
+            .insert(self.seq, value)
+            .expect("insert");
+        txn.commit().expect("commit");
+    }
+}
