@@ -349,24 +349,16 @@ impl Mesh {
         items: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Vec<Receipt>> {
         self.require_enabled()?;
-        let author = self.local()?.member_id();
         // Hashes cover the bytes, not the signatures (SPEC.md §2.2), so the
         // run is linked first and then signed in parallel.
         let (group, mut seq, mut prev) = self.state.next_position();
         let mut unsigned = Vec::new();
         for (kind, payload) in items {
-            let event = UnsignedEvent::new(Event {
-                version: FORMAT_VERSION,
-                group,
-                seq,
-                prev,
-                author,
-                time: (self.clock)(),
-                body: Body::App {
-                    kind: kind.to_owned(),
-                    payload: payload.to_vec(),
-                },
-            });
+            let body = Body::App {
+                kind: kind.to_owned(),
+                payload: payload.to_vec(),
+            };
+            let event = UnsignedEvent::new(self.new_event((group, seq, prev), body)?);
             prev = event.hash();
             seq = seq.saturating_add(1);
             unsigned.push(event);
@@ -568,29 +560,29 @@ impl Mesh {
         }
     }
 
+    /// Makes and signs an event to follow the head.
     fn make_event(&mut self, body: Body) -> Result<SignedEvent> {
-        let position = self.state.next_position();
-        self.sign_at(position, body)
+        let event = self.new_event(self.state.next_position(), body)?;
+        Ok(SignedEvent::sign(event, self.local()?))
     }
 
-    /// Makes and signs an event to follow `state`.
-    fn sign_at(
+    /// A new event by the local member at `(group, seq, prev)`, stamped by
+    /// the clock.
+    fn new_event(
         &mut self,
         (group, seq, prev): (GroupId, u64, EventHash),
         body: Body,
-    ) -> Result<SignedEvent> {
+    ) -> Result<Event> {
         let time = (self.clock)();
-        let keys = self.local()?;
-        let event = Event {
+        Ok(Event {
             version: FORMAT_VERSION,
             group,
             seq,
             prev,
-            author: keys.member_id(),
+            author: self.local()?.member_id(),
             time,
             body,
-        };
-        Ok(SignedEvent::sign(event, keys))
+        })
     }
 
     /// Makes, checks, stores and applies one event.

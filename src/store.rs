@@ -840,8 +840,13 @@ impl<'a> Replay<'a> {
                 Body::Genesis(_) | Body::Rotate(_) => {
                     reducer::check(&self.state, &event).map(|accepted| (accepted, None))
                 }
+                // A failing event is re-checked whole for the exact verdict,
+                // with R10 in its place.
                 _ => reducer::check_deferring_signature(&self.state, &event)
-                    .map(|(accepted, key)| (accepted, Some(key))),
+                    .map(|(accepted, key)| (accepted, Some(key)))
+                    .or_else(|_| {
+                        reducer::check(&self.state, &event).map(|accepted| (accepted, None))
+                    }),
             };
             match checked {
                 Ok((accepted, key)) => {
@@ -851,19 +856,15 @@ impl<'a> Replay<'a> {
                         unverified.signed.push((stored_at, event, key));
                     }
                 }
-                Err(_) => {
-                    // The exact verdict, with R10 in its place: the state is
-                    // still the one before this event. Name the position the
-                    // event was found at: that is where an auditor looks.
-                    let verdict = reducer::check(&self.state, &event).err();
-                    let failure = verdict.map(|rejection| {
-                        Rejection {
-                            seq: stored_at,
-                            ..rejection
-                        }
-                        .into()
-                    });
-                    return (unverified, failure);
+                // The state is still the one before this event. Name the
+                // position the event was found at: that is where an auditor
+                // looks.
+                Err(rejection) => {
+                    let failure = Rejection {
+                        seq: stored_at,
+                        ..rejection
+                    };
+                    return (unverified, Some(failure.into()));
                 }
             }
         }
