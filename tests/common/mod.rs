@@ -101,13 +101,14 @@ pub fn dump(path: &Path) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     rows
 }
 
-/// A signature by the key of `seed` over `message` whose `R` carries the
-/// small-order point `EIGHT_TORSION[torsion]`, with `s_offset` added to `S`.
-/// Only the key's holder can make one; ed25519 verifiers disagree on it
-/// unless they all use the cofactored equation, as ZIP-215 does.
+/// A signature by the key of `seed` over an event's `bytes` (the message of
+/// SPEC.md §2.1) whose `R` carries the small-order point
+/// `EIGHT_TORSION[torsion]`, with `s_offset` added to `S`. Only the key's
+/// holder can make one; ed25519 verifiers disagree on it unless they all use
+/// the cofactored equation, as ZIP-215 does.
 pub fn torsioned_signature(
     seed: [u8; 32],
-    message: &[u8],
+    bytes: &[u8],
     torsion: usize,
     s_offset: u64,
 ) -> [u8; 64] {
@@ -115,6 +116,7 @@ pub fn torsioned_signature(
     use curve25519_dalek::scalar::Scalar;
     use sha2::{Digest, Sha512};
 
+    let message = [&b"meshlog v1 event signature\0"[..], bytes].concat();
     let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
     let expanded = Sha512::digest(seed);
     let mut clamped: [u8; 32] = expanded[..32].try_into().unwrap();
@@ -126,12 +128,12 @@ pub fn torsioned_signature(
         (a * ED25519_BASEPOINT_POINT).compress().to_bytes(),
         public.to_bytes()
     );
-    let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(message).into());
+    let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(&message).into());
     let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[torsion]).compress();
     let mut hasher = Sha512::new();
     hasher.update(big_r.as_bytes());
     hasher.update(public.as_bytes());
-    hasher.update(message);
+    hasher.update(&message);
     let k = Scalar::from_bytes_mod_order_wide(&hasher.finalize().into());
     let s = r + k * a + Scalar::from(s_offset);
     let mut bytes = [0u8; 64];
