@@ -60,6 +60,7 @@ mod labels;
 mod reducer;
 mod state;
 mod store;
+mod v3;
 
 pub use batch::{BATCH_MAGIC, BATCH_VERSION, Batch, BatchError, MAX_BATCH_EVENTS};
 pub use chain::{SIGNATURE_LEN, SignedEvent};

@@ -1,0 +1,760 @@
+//! The epoch graph of format v3 and its resolution (SPEC-v3.md §5).
+//!
+//! A rotation names its author's frontier of rotations as parents, so admins
+//! who rotate concurrently fork the graph of epochs. Which rotations apply,
+//! which of their changes are kept, the resolved roster `R*` and the current
+//! epoch are functions of the *set* of accepted rotations alone: peers holding
+//! the same set compute the same answer, whatever order it arrived in.
+//!
+//! Resolution runs two passes, each over the rotations in a topological
+//! order (any one gives the same result):
+//!
+//! 1. **Ownership** ([`EpochGraph::insert`] caches it per rotation). Who is an
+//!    owner in a rotation's past depends only on owners' rotations and on
+//!    ancestry, never on whether a non-owner's rotation applies. Without this,
+//!    voiding (which depends on concurrent owners) and owner grants (which
+//!    depend on bases) could depend on each other in a cycle.
+//! 2. **Applied or void, kept or void** ([`EpochGraph::resolve`]). Each
+//!    rotation is judged against its effective base `B(R)`: the registers over
+//!    the applied rotations among its ancestors.
+//!
+//! Signatures, key packages' signatures and envelopes are checked by the
+//! layers that decode events; this module takes its inputs as checked.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::bitset::BitSet;
+use crate::event::MemberKeys;
+use crate::ids::{EventHash, MemberId};
+
+/// Most parents a rotation may name (SPEC-v3.md §5.1).
+pub(crate) const MAX_PARENTS: usize = 16;
+
+/// A member's role, ordered by power: member < admin < owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum Role {
+    /// Writes app events and its own flag.
+    Member,
+    /// Also adds members and admins, promotes members and removes members.
+    Admin,
+    /// Also removes, promotes and demotes any non-owner, and makes owners.
+    Owner,
+}
+
+/// A member's public keys as the member itself signed them, with a counter.
+///
+/// A member's keys in a causal past come from the package with the highest
+/// counter there (SPEC-v3.md §5.4), so nobody but the member can choose the
+/// DH key its epoch secrets are wrapped to. The member's signature over the
+/// package is checked where the package is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct KeyPackage {
+    member: MemberId,
+    keys: MemberKeys,
+    counter: u64,
+}
+
+impl KeyPackage {
+    pub(crate) fn new(keys: MemberKeys, counter: u64) -> Self {
+        Self {
+            member: keys.member_id(),
+            keys,
+            counter,
+        }
+    }
+
+    pub(crate) fn member(&self) -> MemberId {
+        self.member
+    }
+
+    /// Whether this package wins over `other`, a package of the same member:
+    /// the higher counter, and at equal counters the smaller keys. Two
+    /// packages at one counter are the member's own equivocation; every peer
+    /// still picks the same one.
+    fn supersedes(&self, other: &KeyPackage) -> bool {
+        (
+            self.counter,
+            std::cmp::Reverse((self.keys.signing, self.keys.dh)),
+        ) > (
+            other.counter,
+            std::cmp::Reverse((other.keys.signing, other.keys.dh)),
+        )
+    }
+}
+
+/// One change a rotation makes to one member's entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// Adds an absent member. With [`Role::Owner`] it is an *owner grant*,
+    /// the only way to make an owner, so an owner's entry always carries
+    /// keys the member signed.
+    Add {
+        /// The member's own package.
+        package: KeyPackage,
+        /// Its role.
+        role: Role,
+    },
+    /// Removes a member.
+    Remove {
+        /// Whom.
+        member: MemberId,
+    },
+    /// Sets a present member's role to member or admin (owners are made by
+    /// [`Change::Add`]).
+    SetRole {
+        /// Whom.
+        member: MemberId,
+        /// The new role.
+        role: Role,
+    },
+    /// Carries a newer package of a present member into the roster. The
+    /// only change a rotation may make to its own author's entry.
+    UpdateKeys {
+        /// The member's own, newer package.
+        package: KeyPackage,
+    },
+}
+
+impl Change {
+    /// The member whose entry the change touches.
+    pub(crate) fn member(&self) -> MemberId {
+        match self {
+            Change::Add { package, .. } | Change::UpdateKeys { package } => package.member(),
+            Change::Remove { member } | Change::SetRole { member, .. } => *member,
+        }
+    }
+}
+
+/// A rotation as the graph sees it: who, after what, changing what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Rotation {
+    /// The rotation event's hash.
+    pub(crate) hash: EventHash,
+    /// Its author.
+    pub(crate) author: MemberId,
+    /// The author's frontier: 1 to [`MAX_PARENTS`] accepted rotations in
+    /// strictly increasing hash order, none an ancestor of another.
+    pub(crate) parents: Vec<EventHash>,
+    /// Its changes, in strictly increasing member order (so at most one a
+    /// member). None: a merge (several parents) or a refresh (one).
+    pub(crate) changes: Vec<Change>,
+}
+
+/// One member's entry in a resolved roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RosterEntry {
+    /// The member's keys, from its newest package.
+    pub(crate) keys: KeyPackage,
+    /// Its role.
+    pub(crate) role: Role,
+}
+
+/// The members present after a resolution, by id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Roster {
+    entries: BTreeMap<MemberId, RosterEntry>,
+}
+
+impl Roster {
+    pub(crate) fn get(&self, member: MemberId) -> Option<&RosterEntry> {
+        self.entries.get(&member)
+    }
+
+    pub(crate) fn role_of(&self, member: MemberId) -> Option<Role> {
+        self.get(member).map(|entry| entry.role)
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&MemberId, &RosterEntry)> {
+        self.entries.iter()
+    }
+
+    /// Whether every member present here is present in `other`.
+    pub(crate) fn ids_within(&self, other: &Roster) -> bool {
+        self.entries.keys().all(|id| other.entries.contains_key(id))
+    }
+}
+
+/// Why a rotation is not accepted into the graph (SPEC-v3.md §5.2).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum GraphError {
+    /// No parents, or more than [`MAX_PARENTS`].
+    #[error("a rotation names 1 to {MAX_PARENTS} parents, not {0}")]
+    ParentCount(usize),
+    /// Parents not in strictly increasing hash order.
+    #[error("parent {0} is out of order or repeated")]
+    ParentsUnsorted(usize),
+    /// A parent the graph has not accepted.
+    #[error("parent {0} is not an accepted rotation")]
+    UnknownParent(EventHash),
+    /// One parent is an ancestor of another.
+    #[error("parent {ancestor} is an ancestor of parent {descendant}, so they are not a frontier")]
+    ParentsNotFrontier {
+        /// The older parent.
+        ancestor: EventHash,
+        /// The parent that descends from it.
+        descendant: EventHash,
+    },
+    /// Changes not in strictly increasing member order.
+    #[error("change {0} is out of member order, or a second change to one member")]
+    ChangesUnsorted(usize),
+    /// A role change to owner: owner grants are additions with a package.
+    #[error("change {0} makes an owner by a role change; owner grants carry the member's package")]
+    OwnerWithoutPackage(usize),
+    /// The author is not an admin or owner in the resolution of the
+    /// rotation's own causal past.
+    #[error("author {0} is not an admin or owner in the rotation's causal past")]
+    AuthorNotAdmin(MemberId),
+}
+
+/// What [`EpochGraph::insert`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inserted {
+    /// The rotation is new and accepted.
+    New,
+    /// The graph already holds it.
+    Known,
+}
+
+/// Whether a rotation applies, in a resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// It applies; the changes at these positions are void.
+    Applied {
+        /// Positions of its void changes.
+        void_changes: Vec<usize>,
+    },
+    /// It does not apply: its author was not an admin in its base, or an
+    /// owner concurrently removed or demoted its author.
+    Void,
+}
+
+/// The resolution of the whole graph (SPEC-v3.md §5.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Resolution {
+    /// Every rotation's status, by hash.
+    pub(crate) statuses: BTreeMap<EventHash, Status>,
+    /// `R*`: the registers over every applied rotation.
+    pub(crate) roster: Roster,
+    /// Applied rotations no other applied rotation descends from, by hash.
+    pub(crate) tips: Vec<EventHash>,
+    /// The smallest-hash tip whose own roster is `R*`; `None`: the mesh
+    /// needs a merge.
+    pub(crate) current: Option<EventHash>,
+    /// The epoch writers name: the current one, or while a merge is needed
+    /// the smallest-hash tip whose members are all in `R*`. `None`: app
+    /// writes wait for the merge.
+    pub(crate) writer: Option<EventHash>,
+}
+
+impl Resolution {
+    pub(crate) fn needs_merge(&self) -> bool {
+        self.current.is_none()
+    }
+
+    pub(crate) fn is_applied(&self, rotation: EventHash) -> bool {
+        matches!(self.statuses.get(&rotation), Some(Status::Applied { .. }))
+    }
+}
+
+struct Node {
+    rotation: Rotation,
+    /// Strict ancestors, by index.
+    ancestors: BitSet,
+    /// The owners in every base of this rotation: the founder, and whoever
+    /// an owner's rotation among its ancestors granted ownership.
+    owners: BTreeSet<MemberId>,
+    /// The resolution of its causal past, itself included, as if nothing
+    /// else existed: whom its envelope is wrapped to.
+    own_roster: Roster,
+}
+
+impl Node {
+    fn is_owner_rotation(&self) -> bool {
+        self.owners.contains(&self.rotation.author)
+    }
+
+    /// Members its owner grants make owners (void grants included: they
+    /// name an owner already, or the author, so they add no one).
+    fn owner_grants(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.rotation
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Add {
+                    package,
+                    role: Role::Owner,
+                } => Some(package.member()),
+                _ => None,
+            })
+    }
+}
+
+/// The base a rotation is judged against: a roster, plus which entries are
+/// an admin's (any surviving change makes them admin or owner).
+struct Base {
+    roster: Roster,
+    admin_entries: BTreeSet<MemberId>,
+}
+
+/// Pass 2's verdicts over a scope of rotations.
+struct Pass {
+    applied: BitSet,
+    /// Per rotation index: whether each change is kept (empty if void or
+    /// out of scope).
+    kept: Vec<Vec<bool>>,
+}
+
+/// Every accepted rotation of one mesh, from its genesis.
+pub(crate) struct EpochGraph {
+    founder: MemberId,
+    nodes: Vec<Node>,
+    by_hash: HashMap<EventHash, usize>,
+    /// For each member, the owners' rotations that remove it or set it to
+    /// member (whether or not those changes are kept).
+    demoted_by_owner: HashMap<MemberId, Vec<usize>>,
+}
+
+impl EpochGraph {
+    /// A graph holding the genesis `hash`, which makes the founder (the
+    /// package's member) the first owner.
+    pub(crate) fn new(hash: EventHash, founder: KeyPackage) -> Self {
+        let rotation = Rotation {
+            hash,
+            author: founder.member(),
+            parents: Vec::new(),
+            changes: vec![Change::Add {
+                package: founder,
+                role: Role::Owner,
+            }],
+        };
+        let mut own_roster = Roster::default();
+        own_roster.entries.insert(
+            founder.member(),
+            RosterEntry {
+                keys: founder,
+                role: Role::Owner,
+            },
+        );
+        let genesis = Node {
+            rotation,
+            ancestors: BitSet::new(),
+            owners: BTreeSet::from([founder.member()]),
+            own_roster,
+        };
+        Self {
+            founder: founder.member(),
+            nodes: vec![genesis],
+            by_hash: HashMap::from([(hash, 0)]),
+            demoted_by_owner: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn genesis(&self) -> EventHash {
+        self.nodes
+            .first()
+            .map_or(EventHash::ZERO, |node| node.rotation.hash)
+    }
+
+    pub(crate) fn founder(&self) -> MemberId {
+        self.founder
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The roster a rotation's envelope is wrapped to (SPEC-v3.md §5.2).
+    pub(crate) fn own_roster(&self, hash: EventHash) -> Option<&Roster> {
+        let index = *self.by_hash.get(&hash)?;
+        self.nodes.get(index).map(|node| &node.own_roster)
+    }
+
+    /// Whether a rotation's author is an owner in its every base, so that the
+    /// rotation applies whatever else is concurrent with it.
+    pub(crate) fn author_is_owner(&self, hash: EventHash) -> bool {
+        self.by_hash
+            .get(&hash)
+            .and_then(|&index| self.nodes.get(index))
+            .is_some_and(Node::is_owner_rotation)
+    }
+
+    /// Whether `ancestor` is a strict ancestor of `descendant`.
+    pub(crate) fn is_ancestor(&self, ancestor: EventHash, descendant: EventHash) -> bool {
+        match (self.by_hash.get(&ancestor), self.by_hash.get(&descendant)) {
+            (Some(&a), Some(&d)) => self.index_is_ancestor(a, d),
+            _ => false,
+        }
+    }
+
+    /// The accepted rotations nothing accepted descends from, in hash order:
+    /// the parents a new rotation by a peer holding this graph names.
+    pub(crate) fn frontier(&self) -> Vec<EventHash> {
+        let mut covered = BitSet::new();
+        for node in &self.nodes {
+            covered.union_with(&node.ancestors);
+        }
+        let mut frontier: Vec<EventHash> = (0..self.nodes.len())
+            .filter(|&i| !covered.contains(i))
+            .filter_map(|i| self.nodes.get(i).map(|node| node.rotation.hash))
+            .collect();
+        frontier.sort();
+        frontier
+    }
+
+    /// Accepts a rotation whose parents are all accepted (SPEC-v3.md §5.2).
+    /// Acceptance looks at the rotation's causal past alone, so what a graph
+    /// accepts never depends on arrival order, and only grows.
+    pub(crate) fn insert(&mut self, rotation: Rotation) -> Result<Inserted, GraphError> {
+        if self.by_hash.contains_key(&rotation.hash) {
+            return Ok(Inserted::Known);
+        }
+        let parents = self.check_parents(&rotation.parents)?;
+        check_changes(&rotation.changes)?;
+
+        let mut ancestors = BitSet::new();
+        let mut owners = BTreeSet::from([self.founder]);
+        for &parent in &parents {
+            if let Some(node) = self.nodes.get(parent) {
+                ancestors.union_with(&node.ancestors);
+                owners.extend(node.owners.iter().copied());
+                if node.is_owner_rotation() {
+                    owners.extend(node.owner_grants());
+                }
+            }
+            ancestors.insert(parent);
+        }
+        let index = self.nodes.len();
+        self.nodes.push(Node {
+            rotation,
+            ancestors,
+            owners,
+            own_roster: Roster::default(),
+        });
+
+        // Within its own causal past nothing is concurrent with the new
+        // rotation, so it applies exactly when its author is an admin or
+        // owner in its base: the acceptance rule.
+        let mut scope = self
+            .nodes
+            .get(index)
+            .map_or_else(BitSet::new, |node| node.ancestors.clone());
+        scope.insert(index);
+        let pass = self.pass(&scope);
+        if !pass.applied.contains(index) {
+            let author = self.nodes.pop().map(|node| node.rotation.author);
+            return Err(GraphError::AuthorNotAdmin(author.unwrap_or(self.founder)));
+        }
+        let own_roster = self.register(&pass, |_| true).roster;
+        let Some(node) = self.nodes.get_mut(index) else {
+            return Ok(Inserted::New);
+        };
+        // The author's own entry cannot be changed by its own rotation
+        // (SPEC-v3.md §5.3), and it was an admin or owner in the base, so
+        // it is in its own roster.
+        debug_assert!(own_roster.get(node.rotation.author).is_some());
+        node.own_roster = own_roster;
+        self.by_hash.insert(node.rotation.hash, index);
+        if node.is_owner_rotation() {
+            for change in &node.rotation.changes {
+                if let Change::Remove { member }
+                | Change::SetRole {
+                    member,
+                    role: Role::Member,
+                } = change
+                {
+                    self.demoted_by_owner
+                        .entry(*member)
+                        .or_default()
+                        .push(index);
+                }
+            }
+        }
+        Ok(Inserted::New)
+    }
+
+    fn check_parents(&self, parents: &[EventHash]) -> Result<Vec<usize>, GraphError> {
+        if parents.is_empty() || parents.len() > MAX_PARENTS {
+            return Err(GraphError::ParentCount(parents.len()));
+        }
+        for (position, pair) in parents.windows(2).enumerate() {
+            if let [before, after] = pair
+                && before >= after
+            {
+                return Err(GraphError::ParentsUnsorted(position + 1));
+            }
+        }
+        let indices = parents
+            .iter()
+            .map(|hash| {
+                self.by_hash
+                    .get(hash)
+                    .copied()
+                    .ok_or(GraphError::UnknownParent(*hash))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for &a in &indices {
+            for &d in &indices {
+                if self.index_is_ancestor(a, d) {
+                    return Err(GraphError::ParentsNotFrontier {
+                        ancestor: self.hash_of(a),
+                        descendant: self.hash_of(d),
+                    });
+                }
+            }
+        }
+        Ok(indices)
+    }
+
+    /// Resolves the whole graph (SPEC-v3.md §5.3–§5.5).
+    pub(crate) fn resolve(&self) -> Resolution {
+        let mut everything = BitSet::new();
+        for index in 0..self.nodes.len() {
+            everything.insert(index);
+        }
+        let pass = self.pass(&everything);
+        let roster = self.register(&pass, |_| true).roster;
+
+        let mut statuses = BTreeMap::new();
+        let mut has_applied_descendant = BitSet::new();
+        for (index, node) in self.nodes.iter().enumerate() {
+            let status = if pass.applied.contains(index) {
+                has_applied_descendant.union_with(&node.ancestors);
+                let kept = pass.kept.get(index).map_or(&[][..], Vec::as_slice);
+                Status::Applied {
+                    void_changes: kept
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(position, kept)| (!kept).then_some(position))
+                        .collect(),
+                }
+            } else {
+                Status::Void
+            };
+            statuses.insert(node.rotation.hash, status);
+        }
+        let mut tips: Vec<&Node> = pass
+            .applied
+            .iter()
+            .filter(|&index| !has_applied_descendant.contains(index))
+            .filter_map(|index| self.nodes.get(index))
+            .collect();
+        tips.sort_by_key(|node| node.rotation.hash);
+        let current = tips
+            .iter()
+            .find(|node| node.own_roster == roster)
+            .map(|node| node.rotation.hash);
+        let writer = current.or_else(|| {
+            tips.iter()
+                .find(|node| node.own_roster.ids_within(&roster))
+                .map(|node| node.rotation.hash)
+        });
+        Resolution {
+            statuses,
+            roster,
+            tips: tips.iter().map(|node| node.rotation.hash).collect(),
+            current,
+            writer,
+        }
+    }
+
+    /// Pass 2 over `scope`, a set closed under ancestry: which rotations
+    /// apply and which of their changes are kept. Index order is a
+    /// topological order, since parents are accepted before children.
+    fn pass(&self, scope: &BitSet) -> Pass {
+        let mut pass = Pass {
+            applied: BitSet::new(),
+            kept: vec![Vec::new(); self.nodes.len()],
+        };
+        for index in scope.iter() {
+            let Some(node) = self.nodes.get(index) else {
+                continue;
+            };
+            if index == 0 {
+                // The genesis is exempt from every rule (SPEC-v3.md §5.3).
+                pass.applied.insert(0);
+                if let Some(kept) = pass.kept.get_mut(0) {
+                    *kept = vec![true; node.rotation.changes.len()];
+                }
+                continue;
+            }
+            let base = self.register(&pass, |i| node.ancestors.contains(i));
+            let author = node.rotation.author;
+            let author_role = if node.is_owner_rotation() {
+                Some(Role::Owner)
+            } else {
+                base.roster.role_of(author)
+            };
+            let applied = node.is_owner_rotation()
+                || (author_role >= Some(Role::Admin) && !self.demoted_concurrently(index, scope));
+            let Some(author_role) = author_role.filter(|_| applied) else {
+                continue;
+            };
+            let kept = node
+                .rotation
+                .changes
+                .iter()
+                .map(|change| keeps(node, change, author_role, &base))
+                .collect();
+            pass.applied.insert(index);
+            if let Some(slot) = pass.kept.get_mut(index) {
+                *slot = kept;
+            }
+        }
+        pass
+    }
+
+    /// Whether an owner's rotation in `scope`, concurrent with rotation
+    /// `index`, removes its author or sets it to member, whether or not that
+    /// change is kept (SPEC-v3.md §5.3, rule A2).
+    fn demoted_concurrently(&self, index: usize, scope: &BitSet) -> bool {
+        let Some(node) = self.nodes.get(index) else {
+            return false;
+        };
+        self.demoted_by_owner
+            .get(&node.rotation.author)
+            .is_some_and(|rotations| {
+                rotations.iter().any(|&other| {
+                    other != index
+                        && scope.contains(other)
+                        && !self.index_is_ancestor(other, index)
+                        && !self.index_is_ancestor(index, other)
+                })
+            })
+    }
+
+    /// The registers (SPEC-v3.md §5.4) over the applied rotations of `pass`
+    /// that `within` admits.
+    fn register(&self, pass: &Pass, within: impl Fn(usize) -> bool) -> Base {
+        // `None` is a removal, so that `min` over candidates gives the
+        // weakest value: removed < member < admin.
+        let mut candidates: BTreeMap<MemberId, Vec<(usize, Option<Role>)>> = BTreeMap::new();
+        let mut newest: BTreeMap<MemberId, KeyPackage> = BTreeMap::new();
+        for index in pass.applied.iter().filter(|&i| within(i)) {
+            let (Some(node), Some(kept)) = (self.nodes.get(index), pass.kept.get(index)) else {
+                continue;
+            };
+            for (change, _) in node
+                .rotation
+                .changes
+                .iter()
+                .zip(kept)
+                .filter(|(_, kept)| **kept)
+            {
+                let value = match change {
+                    Change::Add { role, .. } | Change::SetRole { role, .. } => Some(Some(*role)),
+                    Change::Remove { .. } => Some(None),
+                    Change::UpdateKeys { .. } => None,
+                };
+                if let Some(value) = value {
+                    candidates
+                        .entry(change.member())
+                        .or_default()
+                        .push((index, value));
+                }
+                if let Change::Add { package, .. } | Change::UpdateKeys { package } = change {
+                    let slot = newest.entry(package.member()).or_insert(*package);
+                    if package.supersedes(slot) {
+                        *slot = *package;
+                    }
+                }
+            }
+        }
+        let mut base = Base {
+            roster: Roster::default(),
+            admin_entries: BTreeSet::new(),
+        };
+        for (member, values) in candidates {
+            // A candidate survives if no other candidate descends from it.
+            let surviving: Vec<Option<Role>> = values
+                .iter()
+                .filter(|(index, _)| {
+                    !values
+                        .iter()
+                        .any(|(other, _)| self.index_is_ancestor(*index, *other))
+                })
+                .map(|(_, value)| *value)
+                .collect();
+            if surviving.iter().any(|value| *value >= Some(Role::Admin)) {
+                base.admin_entries.insert(member);
+            }
+            let value = if surviving.contains(&Some(Role::Owner)) {
+                Some(Role::Owner)
+            } else {
+                surviving.iter().copied().min().flatten()
+            };
+            if let (Some(role), Some(keys)) = (value, newest.get(&member)) {
+                base.roster
+                    .entries
+                    .insert(member, RosterEntry { keys: *keys, role });
+            }
+        }
+        base
+    }
+
+    fn index_is_ancestor(&self, ancestor: usize, descendant: usize) -> bool {
+        self.nodes
+            .get(descendant)
+            .is_some_and(|node| node.ancestors.contains(ancestor))
+    }
+
+    fn hash_of(&self, index: usize) -> EventHash {
+        self.nodes
+            .get(index)
+            .map_or(EventHash::ZERO, |node| node.rotation.hash)
+    }
+}
+
+/// Changes in strictly increasing member order; owners made only by
+/// additions (SPEC-v3.md §5.1).
+fn check_changes(changes: &[Change]) -> Result<(), GraphError> {
+    for (position, pair) in changes.windows(2).enumerate() {
+        if let [before, after] = pair
+            && before.member() >= after.member()
+        {
+            return Err(GraphError::ChangesUnsorted(position + 1));
+        }
+    }
+    match changes.iter().position(|change| {
+        matches!(
+            change,
+            Change::SetRole {
+                role: Role::Owner,
+                ..
+            }
+        )
+    }) {
+        Some(position) => Err(GraphError::OwnerWithoutPackage(position)),
+        None => Ok(()),
+    }
+}
+
+/// Whether an applied rotation's change is kept against its base
+/// (SPEC-v3.md §5.3, rules K1–K5).
+fn keeps(node: &Node, change: &Change, author_role: Role, base: &Base) -> bool {
+    let author = node.rotation.author;
+    let member = change.member();
+    let present = base.roster.get(member);
+    match change {
+        // The member signed the package, so whoever carries it changes
+        // nothing the member did not choose.
+        Change::UpdateKeys { package } => {
+            present.is_some_and(|entry| package.supersedes(&entry.keys))
+        }
+        _ if member == author => false,
+        // Owner grants are judged on ownership alone (see the module docs).
+        Change::Add {
+            role: Role::Owner, ..
+        } => author_role == Role::Owner && !node.owners.contains(&member),
+        _ if node.owners.contains(&member) => false,
+        Change::Add { .. } => present.is_none(),
+        Change::Remove { .. } => {
+            present.is_some()
+                && (author_role == Role::Owner || !base.admin_entries.contains(&member))
+        }
+        Change::SetRole { role, .. } => present.is_some_and(|entry| {
+            entry.role != *role
+                && (author_role == Role::Owner
+                    || (*role == Role::Admin && !base.admin_entries.contains(&member)))
+        }),
+    }
+}

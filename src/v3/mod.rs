@@ -1,0 +1,20 @@
+//! Format v3, built beside format v2 and switched in whole when complete
+//! (issue #10; `SPEC-v3.md` is its draft contract).
+//!
+//! v2 keeps one shared linear chain, so two members who write from the same
+//! head fork the mesh for good. v3 gives each member its own feed and turns
+//! rotations into a graph of epochs whose forks resolve by rules every peer
+//! computes alike. This module holds the parts of v3 that are pure functions
+//! of a set of events; the engine, the store and the CLI still run v2 until
+//! the switch, so nothing here is reachable from the public API yet.
+
+// Reached only from tests until the engine switches to v3.
+#![cfg_attr(not(test), allow(dead_code))]
+
+mod bitset;
+pub(crate) mod graph;
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod traps;

@@ -1,0 +1,257 @@
+//! Invariants of the epoch graph over random histories (proptest).
+//!
+//! Random rotations by random members (an owner, admins, members, and members
+//! who get promoted, demoted or removed along the way) on random frontiers,
+//! with random changes. Whatever the graph accepts is then replayed in other
+//! topological orders: acceptance and resolution must not change, and the
+//! guarantees of SPEC-v3.md §5.6 must hold.
+
+use proptest::prelude::*;
+
+use super::graph::{Change, EpochGraph, Resolution, Role, Rotation, Status};
+use super::traps::{genesis, hash, id, package, package_at};
+use crate::ids::EventHash;
+
+const MEMBERS: u8 = 7;
+
+#[derive(Debug, Clone)]
+struct Op {
+    author: u8,
+    parent_picks: Vec<u16>,
+    changes: Vec<(u8, u8, u8)>,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    (
+        // The founder and the first admins write most rotations, so that
+        // histories grow deep and contested.
+        prop_oneof![3 => 0u8..3, 2 => 0..MEMBERS],
+        prop::collection::vec(any::<u16>(), 1..4),
+        prop::collection::vec((0u8..4, 0..MEMBERS, 0u8..3), 0..4),
+    )
+        .prop_map(|(author, parent_picks, changes)| Op {
+            author,
+            parent_picks,
+            changes,
+        })
+}
+
+fn role(n: u8) -> Role {
+    match n {
+        0 => Role::Member,
+        1 => Role::Admin,
+        _ => Role::Owner,
+    }
+}
+
+/// The rotation `op` describes on `graph`, or `None` if it names nothing.
+fn rotation(graph: &EpochGraph, accepted: &[EventHash], n: usize, op: &Op) -> Rotation {
+    let mut nodes = vec![graph.genesis()];
+    nodes.extend_from_slice(accepted);
+    let mut parents: Vec<EventHash> = op
+        .parent_picks
+        .iter()
+        .filter_map(|pick| nodes.get(usize::from(*pick) % nodes.len()).copied())
+        .collect();
+    parents.sort();
+    parents.dedup();
+    let frontier: Vec<EventHash> = parents
+        .iter()
+        .copied()
+        .filter(|p| !parents.iter().any(|q| graph.is_ancestor(*p, *q)))
+        .collect();
+    let mut changes: Vec<Change> = Vec::new();
+    for &(kind, target, r) in &op.changes {
+        let change = match kind {
+            0 => Change::Add {
+                package: package(target),
+                role: role(r),
+            },
+            1 => Change::Remove { member: id(target) },
+            2 => Change::SetRole {
+                member: id(target),
+                role: role(r.min(1)),
+            },
+            _ => Change::UpdateKeys {
+                package: package_at(target, u64::from(r) + 1),
+            },
+        };
+        if !changes.iter().any(|c| c.member() == change.member()) {
+            changes.push(change);
+        }
+    }
+    changes.sort_by_key(Change::member);
+    Rotation {
+        hash: hash(&format!("rotation {n}")),
+        author: id(op.author),
+        parents: frontier,
+        changes,
+    }
+}
+
+/// Inserts `order` into a fresh graph; every rotation must be accepted.
+fn replay(order: &[&Rotation]) -> EpochGraph {
+    let mut graph = genesis();
+    for rotation in order {
+        assert_eq!(
+            graph.insert((*rotation).clone()).map(|_| ()),
+            Ok(()),
+            "acceptance changed with arrival order"
+        );
+    }
+    graph
+}
+
+/// A topological order of `rotations` that, among the rotations ready at
+/// each step, takes the one whose key is smallest.
+fn shuffled<'a>(rotations: &'a [Rotation], keys: &[u32]) -> Vec<&'a Rotation> {
+    let mut order: Vec<&Rotation> = Vec::new();
+    let mut placed = std::collections::BTreeSet::from([hash("G")]);
+    while order.len() < rotations.len() {
+        let next = rotations
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                !placed.contains(&r.hash) && r.parents.iter().all(|p| placed.contains(p))
+            })
+            .min_by_key(|(i, _)| keys.get(*i).copied().unwrap_or(0))
+            .map(|(_, r)| r);
+        let Some(next) = next else { break };
+        placed.insert(next.hash);
+        order.push(next);
+    }
+    order
+}
+
+fn concurrent(graph: &EpochGraph, a: EventHash, b: EventHash) -> bool {
+    a != b && !graph.is_ancestor(a, b) && !graph.is_ancestor(b, a)
+}
+
+fn check_guarantees(graph: &EpochGraph, rotations: &[Rotation], res: &Resolution) {
+    // Owners are never removed: the founder stays an owner.
+    assert_eq!(res.roster.role_of(graph.founder()), Some(Role::Owner));
+    // Every owner is the founder or was granted by an owner's rotation.
+    for (member, entry) in res.roster.iter() {
+        if entry.role == Role::Owner && *member != graph.founder() {
+            assert!(rotations.iter().any(|r| {
+                graph.author_is_owner(r.hash)
+                    && r.changes.iter().any(|c| {
+                        matches!(c, Change::Add { package, role: Role::Owner } if package.member() == *member)
+                    })
+            }));
+        }
+    }
+    // A rotation concurrent with an owner's removal or demotion of its
+    // author does not apply, unless its author is an owner.
+    for fired in rotations {
+        if !graph.author_is_owner(fired.hash) {
+            continue;
+        }
+        for change in &fired.changes {
+            let (Change::Remove { member }
+            | Change::SetRole {
+                member,
+                role: Role::Member,
+            }) = change
+            else {
+                continue;
+            };
+            for other in rotations {
+                if other.author == *member
+                    && !graph.author_is_owner(other.hash)
+                    && concurrent(graph, fired.hash, other.hash)
+                {
+                    assert_eq!(res.statuses.get(&other.hash), Some(&Status::Void));
+                }
+            }
+        }
+    }
+    // Tips are applied and pairwise concurrent.
+    for a in &res.tips {
+        assert!(res.is_applied(*a));
+        for b in &res.tips {
+            assert!(a == b || concurrent(graph, *a, *b));
+        }
+    }
+    // The current epoch's secret reaches exactly R*; writers' epochs
+    // reach no one outside R*.
+    if let Some(current) = res.current {
+        assert_eq!(graph.own_roster(current), Some(&res.roster));
+        assert_eq!(res.writer, Some(current));
+    }
+    if let Some(writer) = res.writer {
+        assert!(
+            graph
+                .own_roster(writer)
+                .is_some_and(|own| own.ids_within(&res.roster))
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    #[test]
+    fn resolution_depends_on_the_set_alone(
+        ops in prop::collection::vec(op(), 4..32),
+        first_keys in prop::collection::vec(any::<u32>(), 40),
+        second_keys in prop::collection::vec(any::<u32>(), 40),
+    ) {
+        // Membership first: the founder adds admins 1, 2 and members 3, 4.
+        let mut graph = genesis();
+        let mut rotations = vec![Rotation {
+            hash: hash("setup"),
+            author: id(0),
+            parents: vec![graph.genesis()],
+            changes: {
+                let mut c = vec![
+                    Change::Add { package: package(1), role: Role::Admin },
+                    Change::Add { package: package(2), role: Role::Admin },
+                    Change::Add { package: package(3), role: Role::Member },
+                    Change::Add { package: package(4), role: Role::Member },
+                ];
+                c.sort_by_key(Change::member);
+                c
+            },
+        }];
+        prop_assert!(graph.insert(rotations[0].clone()).is_ok());
+        for (n, op) in ops.iter().enumerate() {
+            let accepted: Vec<EventHash> = rotations.iter().map(|r| r.hash).collect();
+            let rotation = rotation(&graph, &accepted, n, op);
+            if graph.insert(rotation.clone()).is_ok() {
+                rotations.push(rotation);
+            }
+        }
+        let resolution = graph.resolve();
+        check_guarantees(&graph, &rotations, &resolution);
+
+        for keys in [&first_keys, &second_keys] {
+            let order = shuffled(&rotations, keys);
+            prop_assert_eq!(order.len(), rotations.len());
+            let other = replay(&order);
+            prop_assert_eq!(&other.resolve(), &resolution);
+            for r in &rotations {
+                prop_assert_eq!(other.own_roster(r.hash), graph.own_roster(r.hash));
+            }
+        }
+
+        // The founder's merge of the whole frontier is current, and
+        // changes nothing else.
+        let frontier = graph.frontier();
+        if frontier.len() <= super::graph::MAX_PARENTS {
+            let merge = Rotation {
+                hash: hash("founder's merge"),
+                author: id(0),
+                parents: frontier,
+                changes: vec![],
+            };
+            prop_assert!(graph.insert(merge).is_ok());
+            let merged = graph.resolve();
+            prop_assert_eq!(merged.current, Some(hash("founder's merge")));
+            prop_assert_eq!(&merged.roster, &resolution.roster);
+            for (hash, status) in &resolution.statuses {
+                prop_assert_eq!(merged.statuses.get(hash), Some(status));
+            }
+        }
+    }
+}

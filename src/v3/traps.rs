@@ -1,0 +1,706 @@
+//! The traps of issue #10, each reproduced in every arrival order
+//! (SPEC-v3.md §5.7 lists the expected outcomes).
+//!
+//! Every test builds a history once, then feeds it to a fresh graph in every
+//! topological order of its rotations and checks that each order yields the
+//! same resolution, and that it is the expected one.
+
+use std::collections::BTreeMap;
+
+use super::graph::{Change, EpochGraph, KeyPackage, Resolution, Role, Rotation, Status};
+use crate::event::MemberKeys;
+use crate::ids::{DhPublicKey, EventHash, MemberId, SigningPublicKey};
+
+/// The founder is member 0.
+pub(super) const F: u8 = 0;
+
+pub(super) fn package(member: u8) -> KeyPackage {
+    package_at(member, 1)
+}
+
+/// Member `member`'s package with counter `counter` (its DH key changes
+/// with the counter, its signing key never does).
+pub(super) fn package_at(member: u8, counter: u64) -> KeyPackage {
+    let mut dh = [member.wrapping_add(100); 32];
+    dh[31] = counter as u8;
+    KeyPackage::new(
+        MemberKeys {
+            signing: SigningPublicKey::from_bytes([member.wrapping_add(1); 32]),
+            dh: DhPublicKey::from_bytes(dh),
+        },
+        counter,
+    )
+}
+
+pub(super) fn id(member: u8) -> MemberId {
+    package(member).member()
+}
+
+pub(super) fn hash(name: &str) -> EventHash {
+    EventHash::from_bytes(*blake3::hash(name.as_bytes()).as_bytes())
+}
+
+pub(super) fn add(member: u8, role: Role) -> Change {
+    Change::Add {
+        package: package(member),
+        role,
+    }
+}
+
+pub(super) fn remove(member: u8) -> Change {
+    Change::Remove { member: id(member) }
+}
+
+pub(super) fn set_role(member: u8, role: Role) -> Change {
+    Change::SetRole {
+        member: id(member),
+        role,
+    }
+}
+
+/// A history under construction: rotations named in the order written.
+pub(super) struct History {
+    rotations: Vec<Rotation>,
+}
+
+impl History {
+    pub(super) fn new() -> Self {
+        Self {
+            rotations: Vec::new(),
+        }
+    }
+
+    /// Adds rotation `name` by `author` on `parents` (names; "G" is the
+    /// genesis); sorts parents and changes into canonical order.
+    pub(super) fn rotate(
+        &mut self,
+        name: &str,
+        author: u8,
+        parents: &[&str],
+        mut changes: Vec<Change>,
+    ) -> EventHash {
+        let mut parents: Vec<EventHash> = parents.iter().map(|p| hash(p)).collect();
+        parents.sort();
+        changes.sort_by_key(Change::member);
+        let rotation = Rotation {
+            hash: hash(name),
+            author: id(author),
+            parents,
+            changes,
+        };
+        self.rotations.push(rotation);
+        hash(name)
+    }
+
+    pub(super) fn rotations(&self) -> &[Rotation] {
+        &self.rotations
+    }
+}
+
+pub(super) fn genesis() -> EpochGraph {
+    EpochGraph::new(hash("G"), package(F))
+}
+
+/// Inserts rotations in the given order; every one must be accepted.
+pub(super) fn build<'a>(order: impl IntoIterator<Item = &'a Rotation>) -> EpochGraph {
+    let mut graph = genesis();
+    for rotation in order {
+        let hash = rotation.hash;
+        if let Err(error) = graph.insert(rotation.clone()) {
+            panic!("rotation {hash} refused: {error}");
+        }
+    }
+    graph
+}
+
+/// Every topological order of `rotations` (parents first), up to `limit`.
+pub(super) fn arrival_orders(rotations: &[Rotation], limit: usize) -> Vec<Vec<&Rotation>> {
+    fn extend<'a>(
+        rotations: &'a [Rotation],
+        placed: &mut Vec<&'a Rotation>,
+        orders: &mut Vec<Vec<&'a Rotation>>,
+        limit: usize,
+    ) {
+        if orders.len() >= limit {
+            return;
+        }
+        if placed.len() == rotations.len() {
+            orders.push(placed.clone());
+            return;
+        }
+        for rotation in rotations {
+            let is_placed = |h: &EventHash| placed.iter().any(|p| p.hash == *h);
+            let ready = rotation
+                .parents
+                .iter()
+                .all(|p| *p == hash("G") || is_placed(p));
+            if !is_placed(&rotation.hash) && ready {
+                placed.push(rotation);
+                extend(rotations, placed, orders, limit);
+                placed.pop();
+            }
+        }
+    }
+    let mut orders = Vec::new();
+    extend(rotations, &mut Vec::new(), &mut orders, limit);
+    orders
+}
+
+/// The resolution of `history`, checked to be the same in every arrival order.
+pub(super) fn resolve_in_every_order(history: &History) -> Resolution {
+    let orders = arrival_orders(history.rotations(), 10_000);
+    assert!(!orders.is_empty());
+    let mut first: Option<Resolution> = None;
+    for order in &orders {
+        let resolution = build(order.iter().copied()).resolve();
+        match &first {
+            None => first = Some(resolution),
+            Some(first) => assert_eq!(&resolution, first, "arrival order changed the resolution"),
+        }
+    }
+    first.unwrap()
+}
+
+fn void_rotations(resolution: &Resolution) -> Vec<EventHash> {
+    resolution
+        .statuses
+        .iter()
+        .filter(|(_, status)| **status == Status::Void)
+        .map(|(hash, _)| *hash)
+        .collect()
+}
+
+fn void_changes(resolution: &Resolution) -> BTreeMap<EventHash, Vec<usize>> {
+    resolution
+        .statuses
+        .iter()
+        .filter_map(|(hash, status)| match status {
+            Status::Applied { void_changes } if !void_changes.is_empty() => {
+                Some((*hash, void_changes.clone()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn roles(resolution: &Resolution) -> BTreeMap<MemberId, Role> {
+    resolution
+        .roster
+        .iter()
+        .map(|(id, entry)| (*id, entry.role))
+        .collect()
+}
+
+fn expect_roles(members: &[(u8, Role)]) -> BTreeMap<MemberId, Role> {
+    members.iter().map(|(m, role)| (id(*m), *role)).collect()
+}
+
+fn sorted(mut hashes: Vec<EventHash>) -> Vec<EventHash> {
+    hashes.sort();
+    hashes
+}
+
+use Role::{Admin, Member, Owner};
+
+#[test]
+fn authority_cycle_among_admins() {
+    let (s, t, r, m) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(s, Admin), add(t, Admin), add(r, Member), add(m, Member)],
+    );
+    let rs = h.rotate("Rs", s, &["R1"], vec![set_role(r, Admin)]);
+    let rt = h.rotate("Rt", t, &["R1"], vec![set_role(s, Member)]);
+    let rr = h.rotate("Rr", r, &["Rs"], vec![set_role(t, Member)]);
+    let res = resolve_in_every_order(&h);
+    assert!(void_rotations(&res).is_empty());
+    // Admins cannot change admins: t's demotion of s and r's of t are void.
+    assert_eq!(
+        void_changes(&res),
+        BTreeMap::from([(rt, vec![0]), (rr, vec![0])])
+    );
+    assert!(res.is_applied(rs));
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (s, Admin), (t, Admin), (r, Admin), (m, Member)])
+    );
+    assert_eq!(res.current, Some(rr));
+    assert_eq!(res.tips, sorted(vec![rt, rr]));
+}
+
+#[test]
+fn authority_cycle_with_an_owner() {
+    let (s, t, r, m) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(s, Admin), add(t, Owner), add(r, Member), add(m, Member)],
+    );
+    let rs = h.rotate("Rs", s, &["R1"], vec![set_role(r, Admin)]);
+    let rt = h.rotate("Rt", t, &["R1"], vec![set_role(s, Member)]);
+    let rr = h.rotate("Rr", r, &["Rs"], vec![set_role(t, Member)]);
+    let res = resolve_in_every_order(&h);
+    // The owner's demotion voids s's concurrent rotation, and with it the
+    // promotion r's rotation stood on.
+    assert_eq!(void_rotations(&res), sorted(vec![rs, rr]));
+    assert!(void_changes(&res).is_empty());
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[
+            (F, Owner),
+            (t, Owner),
+            (s, Member),
+            (r, Member),
+            (m, Member)
+        ])
+    );
+    assert_eq!(res.current, Some(rt));
+    assert_eq!(res.tips, vec![rt]);
+}
+
+#[test]
+fn three_admins_removing_one_another_in_a_ring() {
+    let (a, b, c) = (1, 2, 3);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(a, Admin), add(b, Admin), add(c, Admin)],
+    );
+    let ra = h.rotate("Ra", a, &["R1"], vec![remove(b)]);
+    let rb = h.rotate("Rb", b, &["R1"], vec![remove(c)]);
+    let rc = h.rotate("Rc", c, &["R1"], vec![remove(a)]);
+    let res = resolve_in_every_order(&h);
+    assert!(void_rotations(&res).is_empty());
+    assert_eq!(
+        void_changes(&res),
+        BTreeMap::from([(ra, vec![0]), (rb, vec![0]), (rc, vec![0])])
+    );
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (a, Admin), (b, Admin), (c, Admin)])
+    );
+    // Every tip's own roster is R*, so no merge is needed.
+    let smallest = sorted(vec![ra, rb, rc])[0];
+    assert_eq!(res.current, Some(smallest));
+    assert!(!res.needs_merge());
+}
+
+/// The roster before the firing: fired admin f, honest admin a, members x, y.
+fn before_firing(h: &mut History) -> (u8, u8, u8, u8) {
+    let (f, a, x, y) = (1, 2, 3, 4);
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(f, Admin), add(a, Admin), add(x, Member), add(y, Member)],
+    );
+    (f, a, x, y)
+}
+
+#[test]
+fn fired_admin_backdates_a_rotation_removing_everyone() {
+    let mut h = History::new();
+    let (f, a, x, y) = before_firing(&mut h);
+    let fire = h.rotate("RF", F, &["R1"], vec![remove(f)]);
+    let backdated = h.rotate(
+        "Rf",
+        f,
+        &["R1"],
+        vec![remove(F), remove(a), remove(x), remove(y)],
+    );
+    let res = resolve_in_every_order(&h);
+    assert_eq!(void_rotations(&res), vec![backdated]);
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (a, Admin), (x, Member), (y, Member)])
+    );
+    assert_eq!(res.current, Some(fire));
+}
+
+#[test]
+fn fired_admin_backdates_a_puppet_who_removes_everyone() {
+    let mut h = History::new();
+    let (f, a, x, y) = before_firing(&mut h);
+    let (p, q, z) = (5, 6, 7);
+    let fire = h.rotate("RF", F, &["R1"], vec![remove(f)]);
+    let rf = h.rotate("Rf", f, &["R1"], vec![add(p, Admin)]);
+    let rp = h.rotate(
+        "Rp",
+        p,
+        &["Rf"],
+        vec![remove(a), remove(x), remove(y), add(q, Admin)],
+    );
+    let rq = h.rotate("Rq", q, &["Rp"], vec![add(z, Member)]);
+    let res = resolve_in_every_order(&h);
+    assert_eq!(void_rotations(&res), sorted(vec![rf, rp, rq]));
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (a, Admin), (x, Member), (y, Member)])
+    );
+    assert_eq!(res.current, Some(fire));
+}
+
+#[test]
+fn admin_removing_a_troll_while_an_owner_demotes_that_admin() {
+    let (j, troll) = (1, 2);
+    let mut h = History::new();
+    h.rotate("R1", F, &["G"], vec![add(j, Admin), add(troll, Member)]);
+    let rj = h.rotate("Rj", j, &["R1"], vec![remove(troll)]);
+    let rf = h.rotate("RF", F, &["R1"], vec![set_role(j, Member)]);
+    let res = resolve_in_every_order(&h);
+    // The demoted admin's changes do not apply, removals included.
+    assert_eq!(void_rotations(&res), vec![rj]);
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (j, Member), (troll, Member)])
+    );
+    assert_eq!(res.current, Some(rf));
+}
+
+#[test]
+fn a_void_tip_hides_no_live_branch() {
+    let (junior, b, x, y) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(junior, Admin), add(b, Admin), add(x, Member)],
+    );
+    let rb = h.rotate("Rb", b, &["R1"], vec![remove(x)]);
+    let rj = h.rotate("Rj", junior, &["Rb"], vec![add(y, Member)]);
+    let rf = h.rotate("RF", F, &["R1"], vec![set_role(junior, Member)]);
+    let res = resolve_in_every_order(&h);
+    assert_eq!(void_rotations(&res), vec![rj]);
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (junior, Member), (b, Admin)])
+    );
+    // The junior's void rotation does not hide b's removal: both b's and
+    // F's rotations are tips, neither's roster is R*, and writers use the
+    // removing rotation, whose roster lacks the removed member.
+    assert_eq!(res.tips, sorted(vec![rb, rf]));
+    assert!(res.needs_merge());
+    assert_eq!(res.writer, Some(rb));
+    assert!(
+        build(h.rotations())
+            .own_roster(rb)
+            .is_some_and(|roster| roster.get(id(x)).is_none())
+    );
+
+    // The demoted admin's own refresh, concurrent with its demotion, is
+    // void; a merge that sees its demotion is not even accepted.
+    let refresh = h.rotate("Mj", junior, &["Rj"], vec![]);
+    let mut graph = build(h.rotations());
+    let mut parents = vec![rj, rf];
+    parents.sort();
+    let demoted_merge = Rotation {
+        hash: hash("Mj2"),
+        author: id(junior),
+        parents: parents.clone(),
+        changes: vec![],
+    };
+    assert_eq!(
+        graph.insert(demoted_merge),
+        Err(super::graph::GraphError::AuthorNotAdmin(id(junior)))
+    );
+    let res = graph.resolve();
+    assert!(!res.is_applied(refresh));
+    assert!(res.needs_merge());
+
+    // F's merge of the whole frontier becomes current.
+    let merge = h.rotate("M", F, &["Mj", "RF"], vec![]);
+    let res = resolve_in_every_order(&h);
+    assert_eq!(res.current, Some(merge));
+    assert_eq!(res.tips, vec![merge]);
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (junior, Member), (b, Admin)])
+    );
+}
+
+#[test]
+fn a_voided_removal_does_not_hide_a_later_addition() {
+    let (a, b, x, y) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(a, Admin), add(b, Admin), add(x, Member)],
+    );
+    let ra = h.rotate("Ra", a, &["R1"], vec![remove(x)]);
+    h.rotate("RF", F, &["R1"], vec![set_role(a, Member)]);
+    let later = h.rotate("Rb", b, &["RF", "Ra"], vec![add(y, Member)]);
+    let res = resolve_in_every_order(&h);
+    assert_eq!(void_rotations(&res), vec![ra]);
+    assert!(void_changes(&res).is_empty());
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[
+            (F, Owner),
+            (a, Member),
+            (b, Admin),
+            (x, Member),
+            (y, Member)
+        ])
+    );
+    assert_eq!(res.current, Some(later));
+}
+
+#[test]
+fn three_tips_merge_alike_flat_and_in_every_pairing() {
+    let (a, b, c) = (1, 2, 3);
+    let (u, v, w) = (4, 5, 6);
+    let base = |h: &mut History| {
+        h.rotate(
+            "R1",
+            F,
+            &["G"],
+            vec![add(a, Admin), add(b, Admin), add(c, Admin)],
+        );
+        h.rotate("Ra", a, &["R1"], vec![add(u, Member)]);
+        h.rotate("Rb", b, &["R1"], vec![add(v, Member)]);
+        h.rotate("Rc", c, &["R1"], vec![add(w, Member)]);
+    };
+    let mut unmerged = History::new();
+    base(&mut unmerged);
+    let res = resolve_in_every_order(&unmerged);
+    assert!(res.needs_merge());
+    let expected = expect_roles(&[
+        (F, Owner),
+        (a, Admin),
+        (b, Admin),
+        (c, Admin),
+        (u, Member),
+        (v, Member),
+        (w, Member),
+    ]);
+    assert_eq!(roles(&res), expected);
+
+    let mut flat = History::new();
+    base(&mut flat);
+    let merge = flat.rotate("M", a, &["Ra", "Rb", "Rc"], vec![]);
+    let res = resolve_in_every_order(&flat);
+    assert_eq!(roles(&res), expected);
+    assert_eq!(res.current, Some(merge));
+
+    for (first, second, last) in [("Ra", "Rb", "Rc"), ("Ra", "Rc", "Rb"), ("Rb", "Rc", "Ra")] {
+        let mut paired = History::new();
+        base(&mut paired);
+        paired.rotate("M1", b, &[first, second], vec![]);
+        let res = build(paired.rotations()).resolve();
+        assert!(
+            res.needs_merge(),
+            "a merge of two of three tips is not final"
+        );
+        let merge = paired.rotate("M2", c, &["M1", last], vec![]);
+        let res = resolve_in_every_order(&paired);
+        assert_eq!(roles(&res), expected);
+        assert_eq!(res.current, Some(merge));
+    }
+
+    // Two concurrent merges of the same parents: equal rosters, and the
+    // smaller hash is current.
+    let mut twice = History::new();
+    base(&mut twice);
+    let m1 = twice.rotate("M by a", a, &["Ra", "Rb", "Rc"], vec![]);
+    let m2 = twice.rotate("M by F", F, &["Ra", "Rb", "Rc"], vec![]);
+    let graph = build(twice.rotations());
+    assert_eq!(graph.own_roster(m1), graph.own_roster(m2));
+    let res = resolve_in_every_order(&twice);
+    assert_eq!(res.current, Some(m1.min(m2)));
+}
+
+#[test]
+fn two_tips_with_equal_ids_but_different_roles() {
+    let (a, b, x, y) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(a, Admin), add(b, Admin), add(x, Member), add(y, Member)],
+    );
+    let ra = h.rotate("Ra", a, &["R1"], vec![set_role(x, Admin)]);
+    let rb = h.rotate("Rb", b, &["R1"], vec![set_role(y, Admin)]);
+    let res = resolve_in_every_order(&h);
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (a, Admin), (b, Admin), (x, Admin), (y, Admin)])
+    );
+    // Same ids, different roles: neither is R*, but both may carry writes.
+    assert!(res.needs_merge());
+    assert_eq!(res.writer, Some(ra.min(rb)));
+    let merge = h.rotate("M", F, &["Ra", "Rb"], vec![]);
+    assert_eq!(resolve_in_every_order(&h).current, Some(merge));
+}
+
+#[test]
+fn owner_grant_wins_over_a_concurrent_removal() {
+    let (h_, x) = (1, 2);
+    let mut h = History::new();
+    h.rotate("R1", F, &["G"], vec![add(h_, Admin), add(x, Member)]);
+    let grant = h.rotate("RF", F, &["R1"], vec![add(x, Owner)]);
+    h.rotate("Rh", h_, &["R1"], vec![remove(x)]);
+    let res = resolve_in_every_order(&h);
+    // Both changes are kept; the owner grant wins the register.
+    assert!(void_rotations(&res).is_empty());
+    assert!(void_changes(&res).is_empty());
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (h_, Admin), (x, Owner)])
+    );
+    assert_eq!(res.current, Some(grant));
+    assert!(!res.needs_merge());
+}
+
+#[test]
+fn no_rotation_changes_its_own_author_but_its_keys() {
+    let a = 1;
+    let mut h = History::new();
+    h.rotate("R1", F, &["G"], vec![add(a, Admin)]);
+    let leave = h.rotate("Ra", a, &["R1"], vec![remove(a)]);
+    let res = build(h.rotations()).resolve();
+    assert_eq!(
+        res.statuses.get(&leave),
+        Some(&Status::Applied {
+            void_changes: vec![0]
+        })
+    );
+    assert_eq!(res.roster.role_of(id(a)), Some(Admin));
+
+    let newer = package_at(a, 2);
+    let refresh = h.rotate(
+        "Ra2",
+        a,
+        &["Ra"],
+        vec![Change::UpdateKeys { package: newer }],
+    );
+    let res = build(h.rotations()).resolve();
+    assert!(!void_changes(&res).contains_key(&refresh));
+    assert_eq!(res.roster.get(id(a)).map(|e| e.keys), Some(newer));
+    // An older package never replaces a newer one.
+    h.rotate(
+        "RF",
+        F,
+        &["Ra2"],
+        vec![Change::UpdateKeys {
+            package: package_at(a, 1),
+        }],
+    );
+    let res = build(h.rotations()).resolve();
+    assert_eq!(res.roster.get(id(a)).map(|e| e.keys), Some(newer));
+}
+
+#[test]
+fn admins_cannot_make_owners_or_touch_admins() {
+    let (a, b, x, y) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(a, Admin), add(b, Admin), add(x, Member)],
+    );
+    let ra = h.rotate(
+        "Ra",
+        a,
+        &["R1"],
+        vec![add(y, Owner), remove(b), set_role(x, Admin), remove(F)],
+    );
+    let res = build(h.rotations()).resolve();
+    // Positions follow member order; only the promotion of x is kept.
+    let graph = build(h.rotations());
+    let kept: Vec<MemberId> = h.rotations()[1]
+        .changes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !void_changes(&res)[&ra].contains(i))
+        .map(|(_, c)| c.member())
+        .collect();
+    assert_eq!(kept, vec![id(x)]);
+    assert_eq!(graph.resolve().roster.role_of(id(x)), Some(Admin));
+    assert_eq!(graph.resolve().roster.role_of(id(y)), None);
+}
+
+#[test]
+fn malformed_rotations_are_refused() {
+    use super::graph::GraphError;
+    let mut graph = genesis();
+    let mut rotation = Rotation {
+        hash: hash("R"),
+        author: id(F),
+        parents: vec![],
+        changes: vec![],
+    };
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Err(GraphError::ParentCount(0))
+    );
+    rotation.parents = vec![hash("nowhere")];
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Err(GraphError::UnknownParent(hash("nowhere")))
+    );
+    rotation.parents = vec![hash("G"), hash("G")];
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Err(GraphError::ParentsUnsorted(1))
+    );
+    rotation.parents = vec![hash("G")];
+    rotation.changes = vec![add(1, Member), add(1, Admin)];
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Err(GraphError::ChangesUnsorted(1))
+    );
+    rotation.changes = vec![set_role(1, Owner)];
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Err(GraphError::OwnerWithoutPackage(0))
+    );
+    rotation.changes = vec![add(1, Member)];
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Ok(super::graph::Inserted::New)
+    );
+    assert_eq!(
+        graph.insert(rotation.clone()),
+        Ok(super::graph::Inserted::Known)
+    );
+    let mut parents = vec![hash("G"), hash("R")];
+    parents.sort();
+    let not_frontier = Rotation {
+        hash: hash("R2"),
+        author: id(F),
+        parents,
+        changes: vec![],
+    };
+    assert_eq!(
+        graph.insert(not_frontier),
+        Err(GraphError::ParentsNotFrontier {
+            ancestor: hash("G"),
+            descendant: hash("R")
+        })
+    );
+    // A member cannot rotate.
+    let by_member = Rotation {
+        hash: hash("R3"),
+        author: id(1),
+        parents: vec![hash("R")],
+        changes: vec![],
+    };
+    assert_eq!(
+        graph.insert(by_member),
+        Err(GraphError::AuthorNotAdmin(id(1)))
+    );
+    assert_eq!(graph.len(), 2);
+    assert_eq!(graph.frontier(), vec![hash("R")]);
+}
