@@ -23,6 +23,10 @@ pub(crate) const STATE_DIGEST: &str = "meshlog v1 state digest";
 pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint";
 /// blake3 `derive_key` context for the checksum at the end of a key file.
 pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
+/// blake3 `derive_key` context for the digest of a v3 state (SPEC-v3.md §6.3;
+/// not yet in use: format v3 is being built beside v2).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const V3_STATE_DIGEST: &str = "meshlog v3 state digest";
 
 /// Every domain-separation label of format v2, by name, as SPEC.md §2 lists
 /// them. The signature prefix is given without its trailing NUL byte.

@@ -67,6 +67,14 @@ impl KeyPackage {
         self.member
     }
 
+    pub(crate) fn keys(&self) -> &MemberKeys {
+        &self.keys
+    }
+
+    pub(crate) fn counter(&self) -> u64 {
+        self.counter
+    }
+
     /// Whether this package wins over `other`, a package of the same member:
     /// the higher counter, and at equal counters the smaller keys. Two
     /// packages at one counter are the member's own equivocation; every peer
@@ -361,6 +369,10 @@ impl EpochGraph {
 
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
+    }
+
+    pub(crate) fn contains(&self, hash: EventHash) -> bool {
+        self.by_hash.contains_key(&hash)
     }
 
     /// The roster a rotation's envelope is wrapped to (SPEC-v3.md §5.2).

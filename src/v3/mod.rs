@@ -12,9 +12,12 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod bitset;
+pub(crate) mod feeds;
 pub(crate) mod graph;
 
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod simulation;
 #[cfg(test)]
 mod traps;

@@ -1,0 +1,481 @@
+//! Member feeds and the state of a v3 mesh as a function of a set of events
+//! (SPEC-v3.md §4, §6).
+//!
+//! Every member writes its own append-only feed: `seq` and `prev` count per
+//! author, so honest members never fork one another. Each event names the
+//! epoch it was written under (a rotation names its parents instead), and is
+//! checked against what it names alone, so whether an event is accepted never
+//! depends on the order events arrive in, and an accepted set only grows.
+//!
+//! This layer sees events as already decoded and signature-checked; the byte
+//! format and signatures are the codec's concern.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::graph::{Change, EpochGraph, GraphError, KeyPackage, Resolution, Rotation};
+use crate::ids::{EventHash, MemberId, StateDigest};
+
+/// What a feed event does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// Founds the mesh: seq 0 of the founder's feed, and the epoch graph's root.
+    Genesis {
+        /// The founder's own package.
+        founder: KeyPackage,
+    },
+    /// A rotation (SPEC-v3.md §5).
+    Rotate {
+        /// The author's frontier of rotations.
+        parents: Vec<EventHash>,
+        /// Its changes.
+        changes: Vec<Change>,
+    },
+    /// The author turns its own participation on or off.
+    SetEnabled {
+        /// The epoch written under.
+        epoch: EventHash,
+        /// The new value.
+        enabled: bool,
+    },
+    /// An application record.
+    App {
+        /// The epoch written under.
+        epoch: EventHash,
+    },
+    /// The author posts a newer key package of its own, for an admin's next
+    /// rotation to carry into the roster.
+    Keys {
+        /// The epoch written under.
+        epoch: EventHash,
+        /// The author's package.
+        package: KeyPackage,
+    },
+}
+
+/// One event of one member's feed, decoded and signature-checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FeedEvent {
+    /// Its hash.
+    pub(crate) hash: EventHash,
+    /// Its author.
+    pub(crate) author: MemberId,
+    /// Its position in the author's feed, from 0.
+    pub(crate) seq: u64,
+    /// The author's event at `seq - 1`; [`EventHash::ZERO`] at seq 0.
+    pub(crate) prev: EventHash,
+    /// What it does.
+    pub(crate) body: Body,
+}
+
+impl FeedEvent {
+    /// The epochs the event acknowledges: a rotation's parents, or the
+    /// epoch another event was written under.
+    pub(crate) fn named_epochs(&self) -> &[EventHash] {
+        match &self.body {
+            Body::Genesis { .. } => &[],
+            Body::Rotate { parents, .. } => parents,
+            Body::SetEnabled { epoch, .. } | Body::App { epoch } | Body::Keys { epoch, .. } => {
+                std::slice::from_ref(epoch)
+            }
+        }
+    }
+}
+
+/// What an event needs that the state does not hold yet. Not a verdict: the
+/// event may be offered again once its dependencies have arrived.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Missing {
+    /// The author's previous event.
+    Prev(EventHash),
+    /// An epoch (rotation) it names.
+    Epoch(EventHash),
+}
+
+/// Why an event is refused, for good (SPEC-v3.md §4.2, rules F1–F7).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum FeedError {
+    /// F1: a second genesis.
+    #[error("a mesh has exactly one genesis")]
+    SecondGenesis,
+    /// F2: `seq` and `prev` disagree (seq 0 with a prev, or a prev of the
+    /// author that is not at `seq - 1`).
+    #[error("prev {prev} is not the author's event at seq {seq} - 1")]
+    PrevMismatch {
+        /// The prev named.
+        prev: EventHash,
+        /// The event's own seq.
+        seq: u64,
+    },
+    /// F3: the author is not in the own roster of the epoch it names.
+    #[error("author {author} is not in the roster of epoch {epoch}")]
+    AuthorNotInEpoch {
+        /// The author.
+        author: MemberId,
+        /// The epoch named.
+        epoch: EventHash,
+    },
+    /// F4: the event names an ancestor of an epoch its author's feed
+    /// already named: epochs in a feed never go backwards.
+    #[error("epoch {epoch} is an ancestor of epoch {acknowledged}, which the author already named")]
+    EpochBackwards {
+        /// The epoch named.
+        epoch: EventHash,
+        /// An epoch its feed named before, descending from it.
+        acknowledged: EventHash,
+    },
+    /// F5: a disabled author acted on the mesh; it may only enable itself.
+    #[error("author {0} is disabled and may only enable itself")]
+    AuthorDisabled(MemberId),
+    /// F6: a posted package that is not the author's.
+    #[error("the package posted belongs to {member}, not its author")]
+    ForeignPackage {
+        /// Whose package it is.
+        member: MemberId,
+    },
+    /// F7: the rotation is refused by the epoch graph.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+}
+
+/// What [`MeshState::insert`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Insert {
+    /// Accepted.
+    New,
+    /// Already held.
+    Known,
+    /// Waits for an event it names.
+    Missing(Missing),
+}
+
+/// What became of an event in the resolution (SPEC-v3.md §6.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum EventStatus {
+    /// Written under the epoch writers use now.
+    Current,
+    /// Written under an applied epoch that writers have moved past.
+    Superseded,
+    /// Written under a void rotation (or is one).
+    VoidEpoch,
+    /// Its author is not in `R*`: removed since.
+    AuthorNotInRoster,
+}
+
+/// Two events of one author at one position of its feed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Equivocation {
+    /// The author.
+    pub(crate) author: MemberId,
+    /// The position.
+    pub(crate) seq: u64,
+    /// The events there, in hash order (two or more).
+    pub(crate) events: Vec<EventHash>,
+}
+
+/// Per event: what later events of the same feed need from it.
+struct Held {
+    event: FeedEvent,
+    /// The author's flag after this event.
+    enabled: bool,
+    /// The epochs the feed has named up to this event, reduced to those no
+    /// other descends from (the author's own rotations included).
+    acknowledged: Vec<EventHash>,
+}
+
+/// The accepted events of one mesh and what they imply.
+pub(crate) struct MeshState {
+    graph: EpochGraph,
+    events: HashMap<EventHash, Held>,
+    /// Each author's events by position; more than one at a position is an
+    /// equivocation.
+    feeds: BTreeMap<MemberId, BTreeMap<u64, BTreeSet<EventHash>>>,
+}
+
+impl MeshState {
+    /// The state holding only `genesis`, which must be a genesis at seq 0.
+    pub(crate) fn new(genesis: FeedEvent) -> Result<Self, FeedError> {
+        let Body::Genesis { founder } = &genesis.body else {
+            return Err(FeedError::SecondGenesis);
+        };
+        if genesis.seq != 0 || genesis.prev != EventHash::ZERO {
+            return Err(FeedError::PrevMismatch {
+                prev: genesis.prev,
+                seq: genesis.seq,
+            });
+        }
+        let graph = EpochGraph::new(genesis.hash, *founder);
+        let mut state = Self {
+            graph,
+            events: HashMap::new(),
+            feeds: BTreeMap::new(),
+        };
+        state.hold(genesis, false, vec![]);
+        Ok(state)
+    }
+
+    pub(crate) fn graph(&self) -> &EpochGraph {
+        &self.graph
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub(crate) fn contains(&self, hash: EventHash) -> bool {
+        self.events.contains_key(&hash)
+    }
+
+    /// Every held event, in no particular order.
+    pub(crate) fn events(&self) -> impl Iterator<Item = &FeedEvent> {
+        self.events.values().map(|held| &held.event)
+    }
+
+    /// Accepts `event` if every rule holds against what it names
+    /// (SPEC-v3.md §4.2).
+    pub(crate) fn insert(&mut self, event: FeedEvent) -> Result<Insert, FeedError> {
+        if self.events.contains_key(&event.hash) {
+            return Ok(Insert::Known);
+        }
+        if matches!(event.body, Body::Genesis { .. }) {
+            return Err(FeedError::SecondGenesis);
+        }
+        let (was_enabled, acknowledged) = match self.feed_position(&event)? {
+            Ok(position) => position,
+            Err(missing) => return Ok(Insert::Missing(missing)),
+        };
+        for &epoch in event.named_epochs() {
+            if !self.graph.contains(epoch) {
+                return Ok(Insert::Missing(Missing::Epoch(epoch)));
+            }
+        }
+        for &epoch in event.named_epochs() {
+            if let Some(&later) = acknowledged
+                .iter()
+                .find(|&&known| self.graph.is_ancestor(epoch, known))
+            {
+                return Err(FeedError::EpochBackwards {
+                    epoch,
+                    acknowledged: later,
+                });
+            }
+        }
+        let enabled = match &event.body {
+            Body::SetEnabled { enabled, .. } => *enabled,
+            _ if !was_enabled => return Err(FeedError::AuthorDisabled(event.author)),
+            _ => was_enabled,
+        };
+        match &event.body {
+            Body::Rotate { parents, changes } => {
+                self.graph.insert(Rotation {
+                    hash: event.hash,
+                    author: event.author,
+                    parents: parents.clone(),
+                    changes: changes.clone(),
+                })?;
+            }
+            Body::SetEnabled { epoch, .. } | Body::App { epoch } | Body::Keys { epoch, .. } => {
+                let in_epoch = self
+                    .graph
+                    .own_roster(*epoch)
+                    .is_some_and(|roster| roster.get(event.author).is_some());
+                if !in_epoch {
+                    return Err(FeedError::AuthorNotInEpoch {
+                        author: event.author,
+                        epoch: *epoch,
+                    });
+                }
+                if let Body::Keys { package, .. } = &event.body
+                    && package.member() != event.author
+                {
+                    return Err(FeedError::ForeignPackage {
+                        member: package.member(),
+                    });
+                }
+            }
+            Body::Genesis { .. } => return Err(FeedError::SecondGenesis),
+        }
+        let mut named: Vec<EventHash> = acknowledged;
+        named.extend_from_slice(event.named_epochs());
+        if matches!(event.body, Body::Rotate { .. }) {
+            named.push(event.hash);
+        }
+        let acknowledged = self.maximal(named);
+        self.hold(event, enabled, acknowledged);
+        Ok(Insert::New)
+    }
+
+    /// The author's flag and acknowledged epochs before `event`, from its
+    /// `prev` (F2), or what is missing.
+    #[allow(clippy::type_complexity)]
+    fn feed_position(
+        &self,
+        event: &FeedEvent,
+    ) -> Result<Result<(bool, Vec<EventHash>), Missing>, FeedError> {
+        let mismatch = || FeedError::PrevMismatch {
+            prev: event.prev,
+            seq: event.seq,
+        };
+        if event.seq == 0 {
+            return if event.prev == EventHash::ZERO {
+                Ok(Ok((false, Vec::new())))
+            } else {
+                Err(mismatch())
+            };
+        }
+        let Some(prev) = self.events.get(&event.prev) else {
+            return if event.prev == EventHash::ZERO {
+                Err(mismatch())
+            } else {
+                Ok(Err(Missing::Prev(event.prev)))
+            };
+        };
+        if prev.event.author != event.author || prev.event.seq.checked_add(1) != Some(event.seq) {
+            return Err(mismatch());
+        }
+        Ok(Ok((prev.enabled, prev.acknowledged.clone())))
+    }
+
+    /// The epochs among `epochs` that no other descends from, in hash order.
+    fn maximal(&self, mut epochs: Vec<EventHash>) -> Vec<EventHash> {
+        epochs.sort();
+        epochs.dedup();
+        let kept: Vec<EventHash> = epochs
+            .iter()
+            .copied()
+            .filter(|&e| !epochs.iter().any(|&other| self.graph.is_ancestor(e, other)))
+            .collect();
+        kept
+    }
+
+    fn hold(&mut self, event: FeedEvent, enabled: bool, acknowledged: Vec<EventHash>) {
+        self.feeds
+            .entry(event.author)
+            .or_default()
+            .entry(event.seq)
+            .or_default()
+            .insert(event.hash);
+        self.events.insert(
+            event.hash,
+            Held {
+                event,
+                enabled,
+                acknowledged,
+            },
+        );
+    }
+
+    /// Every position where an author signed two or more events.
+    pub(crate) fn equivocations(&self) -> Vec<Equivocation> {
+        let mut found = Vec::new();
+        for (author, feed) in &self.feeds {
+            for (seq, events) in feed {
+                if events.len() > 1 {
+                    found.push(Equivocation {
+                        author: *author,
+                        seq: *seq,
+                        events: events.iter().copied().collect(),
+                    });
+                }
+            }
+        }
+        found
+    }
+
+    /// The events of `author`'s feed that no other of its events follows.
+    /// More than one: the author equivocated.
+    pub(crate) fn heads(&self, author: MemberId) -> Vec<EventHash> {
+        let Some(feed) = self.feeds.get(&author) else {
+            return Vec::new();
+        };
+        let followed: BTreeSet<EventHash> = feed
+            .values()
+            .flatten()
+            .filter_map(|hash| self.events.get(hash))
+            .map(|held| held.event.prev)
+            .collect();
+        feed.values()
+            .flatten()
+            .copied()
+            .filter(|hash| !followed.contains(hash))
+            .collect()
+    }
+
+    /// Whether `member` is enabled: its flag at every head of its feed
+    /// (disabled wins when heads disagree); false for a silent member.
+    pub(crate) fn is_enabled(&self, member: MemberId) -> bool {
+        let heads = self.heads(member);
+        !heads.is_empty()
+            && heads
+                .iter()
+                .all(|hash| self.events.get(hash).is_some_and(|held| held.enabled))
+    }
+
+    /// The feed events `author` would build on: its head if it has one
+    /// head, and the epochs its feed acknowledged there.
+    pub(crate) fn next_position(&self, author: MemberId) -> (u64, EventHash, Vec<EventHash>) {
+        let heads = self.heads(author);
+        match heads.first().and_then(|hash| self.events.get(hash)) {
+            Some(held) => (
+                held.event.seq.saturating_add(1),
+                held.event.hash,
+                held.acknowledged.clone(),
+            ),
+            None => (0, EventHash::ZERO, Vec::new()),
+        }
+    }
+
+    /// The status of a non-rotation event under `resolution` (SPEC-v3.md §6.2).
+    pub(crate) fn status(&self, hash: EventHash, resolution: &Resolution) -> Option<EventStatus> {
+        let held = self.events.get(&hash)?;
+        let event = &held.event;
+        if resolution.roster.get(event.author).is_none() {
+            return Some(EventStatus::AuthorNotInRoster);
+        }
+        let epochs: &[EventHash] = match &event.body {
+            Body::Rotate { .. } | Body::Genesis { .. } => std::slice::from_ref(&event.hash),
+            _ => event.named_epochs(),
+        };
+        Some(if epochs.iter().any(|e| !resolution.is_applied(*e)) {
+            EventStatus::VoidEpoch
+        } else if epochs.iter().all(|e| Some(*e) == resolution.writer) {
+            EventStatus::Current
+        } else {
+            EventStatus::Superseded
+        })
+    }
+
+    /// A digest of the accepted set and its resolution: equal for every
+    /// peer holding the same events (SPEC-v3.md §6.3). Costs one hash over
+    /// every event hash, so it is computed on demand.
+    pub(crate) fn digest(&self, resolution: &Resolution) -> StateDigest {
+        let mut hashes: Vec<&EventHash> = self.events.keys().collect();
+        hashes.sort();
+        let mut hasher = blake3::Hasher::new_derive_key(crate::labels::V3_STATE_DIGEST);
+        hasher.update(self.graph.genesis().as_bytes());
+        hasher.update(&(hashes.len() as u64).to_le_bytes());
+        for hash in hashes {
+            hasher.update(hash.as_bytes());
+        }
+        // The resolution is a function of the set, so hashing it adds no
+        // information for an honest peer; it makes a peer whose resolution
+        // code differs show a different digest.
+        for (hash, status) in &resolution.statuses {
+            hasher.update(hash.as_bytes());
+            hasher.update(&[u8::from(matches!(
+                status,
+                super::graph::Status::Applied { .. }
+            ))]);
+        }
+        for (member, entry) in resolution.roster.iter() {
+            hasher.update(member.as_bytes());
+            hasher.update(entry.keys.keys().dh.as_bytes());
+            hasher.update(&entry.keys.counter().to_le_bytes());
+            hasher.update(&[entry.role as u8]);
+            hasher.update(&[u8::from(self.is_enabled(*member))]);
+        }
+        for epoch in [resolution.current, resolution.writer] {
+            hasher.update(epoch.unwrap_or(EventHash::ZERO).as_bytes());
+        }
+        StateDigest::from_bytes(*hasher.finalize().as_bytes())
+    }
+}
