@@ -259,40 +259,40 @@ impl MeshState {
                 });
             }
         }
+        if let Body::SetEnabled { epoch, .. } | Body::App { epoch } | Body::Keys { epoch, .. } =
+            &event.body
+        {
+            let in_epoch = self
+                .graph
+                .own_roster(*epoch)
+                .is_some_and(|roster| roster.get(event.author).is_some());
+            if !in_epoch {
+                return Err(FeedError::AuthorNotInEpoch {
+                    author: event.author,
+                    epoch: *epoch,
+                });
+            }
+        }
+        if let Body::Keys { package, .. } = &event.body
+            && package.member() != event.author
+        {
+            return Err(FeedError::ForeignPackage {
+                member: package.member(),
+            });
+        }
         let enabled = match &event.body {
             Body::SetEnabled { enabled, .. } => *enabled,
             _ if !was_enabled => return Err(FeedError::AuthorDisabled(event.author)),
             _ => was_enabled,
         };
-        match &event.body {
-            Body::Rotate { parents, changes } => {
-                self.graph.insert(Rotation {
-                    hash: event.hash,
-                    author: event.author,
-                    parents: parents.clone(),
-                    changes: changes.clone(),
-                })?;
-            }
-            Body::SetEnabled { epoch, .. } | Body::App { epoch } | Body::Keys { epoch, .. } => {
-                let in_epoch = self
-                    .graph
-                    .own_roster(*epoch)
-                    .is_some_and(|roster| roster.get(event.author).is_some());
-                if !in_epoch {
-                    return Err(FeedError::AuthorNotInEpoch {
-                        author: event.author,
-                        epoch: *epoch,
-                    });
-                }
-                if let Body::Keys { package, .. } = &event.body
-                    && package.member() != event.author
-                {
-                    return Err(FeedError::ForeignPackage {
-                        member: package.member(),
-                    });
-                }
-            }
-            Body::Genesis { .. } => return Err(FeedError::SecondGenesis),
+        // Last, since it is the one check that changes the state.
+        if let Body::Rotate { parents, changes } = &event.body {
+            self.graph.insert(Rotation {
+                hash: event.hash,
+                author: event.author,
+                parents: parents.clone(),
+                changes: changes.clone(),
+            })?;
         }
         let mut named: Vec<EventHash> = acknowledged;
         named.extend_from_slice(event.named_epochs());
@@ -477,5 +477,318 @@ impl MeshState {
             hasher.update(epoch.unwrap_or(EventHash::ZERO).as_bytes());
         }
         StateDigest::from_bytes(*hasher.finalize().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v3::graph::Role;
+    use crate::v3::traps::{id, package, package_at};
+
+    const F: u8 = 0;
+
+    fn h(name: &str) -> EventHash {
+        EventHash::from_bytes(*blake3::hash(name.as_bytes()).as_bytes())
+    }
+
+    fn event(name: &str, author: u8, seq: u64, prev: &str, body: Body) -> FeedEvent {
+        FeedEvent {
+            hash: h(name),
+            author: id(author),
+            seq,
+            prev: if prev.is_empty() {
+                EventHash::ZERO
+            } else {
+                h(prev)
+            },
+            body,
+        }
+    }
+
+    fn enable(epoch: &str, enabled: bool) -> Body {
+        Body::SetEnabled {
+            epoch: h(epoch),
+            enabled,
+        }
+    }
+
+    fn app(epoch: &str) -> Body {
+        Body::App { epoch: h(epoch) }
+    }
+
+    fn rotate(parents: &[&str], mut changes: Vec<Change>) -> Body {
+        let mut parents: Vec<EventHash> = parents.iter().map(|p| h(p)).collect();
+        parents.sort();
+        changes.sort_by_key(Change::member);
+        Body::Rotate { parents, changes }
+    }
+
+    /// G; F enables; R1: F adds admin 1 and member 2; 1 and 2 enable.
+    fn mesh() -> MeshState {
+        let genesis = event(
+            "G",
+            F,
+            0,
+            "",
+            Body::Genesis {
+                founder: package(F),
+            },
+        );
+        let mut state = MeshState::new(genesis).unwrap();
+        let events = [
+            event("F1", F, 1, "G", enable("G", true)),
+            event(
+                "R1",
+                F,
+                2,
+                "F1",
+                rotate(
+                    &["G"],
+                    vec![
+                        Change::Add {
+                            package: package(1),
+                            role: Role::Admin,
+                        },
+                        Change::Add {
+                            package: package(2),
+                            role: Role::Member,
+                        },
+                    ],
+                ),
+            ),
+            event("a0", 1, 0, "", enable("R1", true)),
+            event("m0", 2, 0, "", enable("R1", true)),
+        ];
+        for e in events {
+            assert_eq!(state.insert(e), Ok(Insert::New));
+        }
+        state
+    }
+
+    #[test]
+    fn feed_rules_are_checked_against_what_an_event_names() {
+        let mut state = mesh();
+        // Dependencies not yet held wait; they are not refused.
+        assert_eq!(
+            state.insert(event("m2", 2, 2, "m1", app("R1"))),
+            Ok(Insert::Missing(Missing::Prev(h("m1"))))
+        );
+        assert_eq!(
+            state.insert(event("m1", 2, 1, "m0", app("later"))),
+            Ok(Insert::Missing(Missing::Epoch(h("later"))))
+        );
+        // F2: seq and prev must agree.
+        assert!(matches!(
+            state.insert(event("x", 2, 0, "m0", app("R1"))),
+            Err(FeedError::PrevMismatch { .. })
+        ));
+        assert!(matches!(
+            state.insert(event("x", 2, 2, "m0", app("R1"))),
+            Err(FeedError::PrevMismatch { .. })
+        ));
+        assert!(matches!(
+            state.insert(event("x", 1, 1, "m0", app("R1"))),
+            Err(FeedError::PrevMismatch { .. })
+        ));
+        // F3: member 2 is not in the genesis epoch's roster.
+        assert_eq!(
+            state.insert(event("x", 2, 0, "", app("G"))),
+            Err(FeedError::AuthorNotInEpoch {
+                author: id(2),
+                epoch: h("G")
+            })
+        );
+        // F6: a package posted must be the author's own.
+        assert_eq!(
+            state.insert(event(
+                "x",
+                2,
+                1,
+                "m0",
+                Body::Keys {
+                    epoch: h("R1"),
+                    package: package_at(1, 2)
+                }
+            )),
+            Err(FeedError::ForeignPackage { member: id(1) })
+        );
+        // F1: one genesis.
+        assert_eq!(
+            state.insert(event(
+                "G2",
+                2,
+                1,
+                "m0",
+                Body::Genesis {
+                    founder: package(2)
+                }
+            )),
+            Err(FeedError::SecondGenesis)
+        );
+        // F5: a disabled member may only enable itself.
+        assert_eq!(
+            state.insert(event("m1", 2, 1, "m0", enable("R1", false))),
+            Ok(Insert::New)
+        );
+        assert_eq!(
+            state.insert(event("m2", 2, 2, "m1", app("R1"))),
+            Err(FeedError::AuthorDisabled(id(2)))
+        );
+        assert!(!state.is_enabled(id(2)));
+    }
+
+    #[test]
+    fn epochs_in_a_feed_never_go_backwards() {
+        let mut state = mesh();
+        let r2 = event("R2", 1, 1, "a0", rotate(&["R1"], vec![]));
+        assert_eq!(state.insert(r2), Ok(Insert::New));
+        // The admin named R2 (its own rotation): R1 is behind it now.
+        assert_eq!(
+            state.insert(event("a2", 1, 2, "R2", app("R1"))),
+            Err(FeedError::EpochBackwards {
+                epoch: h("R1"),
+                acknowledged: h("R2")
+            })
+        );
+        assert_eq!(
+            state.insert(event("a2", 1, 2, "R2", app("R2"))),
+            Ok(Insert::New)
+        );
+        // Going back needs a fork of the feed: evidence.
+        assert_eq!(
+            state.insert(event("a1'", 1, 1, "a0", app("R1"))),
+            Ok(Insert::New)
+        );
+        assert_eq!(
+            state.equivocations(),
+            vec![Equivocation {
+                author: id(1),
+                seq: 1,
+                events: {
+                    let mut both = vec![h("R2"), h("a1'")];
+                    both.sort();
+                    both
+                },
+            }]
+        );
+        let mut heads = state.heads(id(1));
+        heads.sort();
+        let mut expected = vec![h("a2"), h("a1'")];
+        expected.sort();
+        assert_eq!(heads, expected);
+    }
+
+    #[test]
+    fn disabled_wins_when_forked_heads_disagree() {
+        let mut state = mesh();
+        assert!(state.is_enabled(id(2)));
+        assert_eq!(
+            state.insert(event("on", 2, 1, "m0", enable("R1", true))),
+            Ok(Insert::New)
+        );
+        assert!(state.is_enabled(id(2)));
+        assert_eq!(
+            state.insert(event("off", 2, 1, "m0", enable("R1", false))),
+            Ok(Insert::New)
+        );
+        assert!(!state.is_enabled(id(2)));
+        assert!(!state.is_enabled(id(7)), "a silent member is disabled");
+    }
+
+    #[test]
+    fn statuses_follow_the_resolution() {
+        let mut state = mesh();
+        assert_eq!(
+            state.insert(event("m1", 2, 1, "m0", app("R1"))),
+            Ok(Insert::New)
+        );
+        let res = state.graph().resolve();
+        assert_eq!(state.status(h("m1"), &res), Some(EventStatus::Current));
+        // The admin posts a newer package and carries it into the roster.
+        let newer = package_at(1, 5);
+        for e in [
+            event(
+                "k",
+                1,
+                1,
+                "a0",
+                Body::Keys {
+                    epoch: h("R1"),
+                    package: newer,
+                },
+            ),
+            event(
+                "R2",
+                1,
+                2,
+                "k",
+                rotate(&["R1"], vec![Change::UpdateKeys { package: newer }]),
+            ),
+        ] {
+            assert_eq!(state.insert(e), Ok(Insert::New));
+        }
+        let res = state.graph().resolve();
+        assert_eq!(res.roster.get(id(1)).map(|e| e.keys), Some(newer));
+        assert_eq!(state.status(h("m1"), &res), Some(EventStatus::Superseded));
+        assert_eq!(state.status(h("R2"), &res), Some(EventStatus::Current));
+        // F demotes the admin concurrently: R2 is void, and so is what was
+        // written under it; F then removes member 2.
+        for e in [
+            event("a3", 1, 3, "R2", app("R2")),
+            event(
+                "RF",
+                F,
+                3,
+                "R1",
+                rotate(
+                    &["R1"],
+                    vec![Change::SetRole {
+                        member: id(1),
+                        role: Role::Member,
+                    }],
+                ),
+            ),
+            event(
+                "RF2",
+                F,
+                4,
+                "RF",
+                rotate(&["RF"], vec![Change::Remove { member: id(2) }]),
+            ),
+        ] {
+            assert_eq!(state.insert(e), Ok(Insert::New));
+        }
+        let res = state.graph().resolve();
+        assert_eq!(state.status(h("a3"), &res), Some(EventStatus::VoidEpoch));
+        assert_eq!(state.status(h("R2"), &res), Some(EventStatus::VoidEpoch));
+        assert_eq!(
+            state.status(h("m1"), &res),
+            Some(EventStatus::AuthorNotInRoster)
+        );
+        assert_eq!(state.status(h("RF2"), &res), Some(EventStatus::Current));
+        assert_eq!(state.len(), 11);
+    }
+
+    #[test]
+    fn the_digest_is_a_function_of_the_set() {
+        let extra = [
+            event("m1", 2, 1, "m0", app("R1")),
+            event("R2", 1, 1, "a0", rotate(&["R1"], vec![])),
+            event("a2", 1, 2, "R2", app("R2")),
+        ];
+        let mut forward = mesh();
+        for e in extra.iter().cloned() {
+            assert_eq!(forward.insert(e), Ok(Insert::New));
+        }
+        let mut backward = mesh();
+        for e in extra.iter().rev().cloned() {
+            let _ = backward.insert(e);
+        }
+        // "a2" waited for R2 in the backward order; offer it again.
+        assert_eq!(backward.insert(extra[2].clone()), Ok(Insert::New));
+        let digest = |s: &MeshState| s.digest(&s.graph().resolve());
+        assert_eq!(digest(&forward), digest(&backward));
+        assert_ne!(digest(&forward), digest(&mesh()));
     }
 }

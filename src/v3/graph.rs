@@ -676,14 +676,18 @@ impl EpochGraph {
             admin_entries: BTreeSet::new(),
         };
         for (member, values) in candidates {
-            // A candidate survives if no other candidate descends from it.
+            // A candidate survives if no other candidate descends from it:
+            // if it is not among the ancestors of any candidate (one union,
+            // so a member changed k times costs O(k·n/64), not O(k²)).
+            let mut below = BitSet::new();
+            for (index, _) in &values {
+                if let Some(node) = self.nodes.get(*index) {
+                    below.union_with(&node.ancestors);
+                }
+            }
             let surviving: Vec<Option<Role>> = values
                 .iter()
-                .filter(|(index, _)| {
-                    !values
-                        .iter()
-                        .any(|(other, _)| self.index_is_ancestor(*index, *other))
-                })
+                .filter(|(index, _)| !below.contains(*index))
                 .map(|(_, value)| *value)
                 .collect();
             if surviving.iter().any(|value| *value >= Some(Role::Admin)) {
@@ -758,7 +762,13 @@ fn keeps(node: &Node, change: &Change, author_role: Role, base: &Base) -> bool {
             role: Role::Owner, ..
         } => author_role == Role::Owner && !node.owners.contains(&member),
         _ if node.owners.contains(&member) => false,
-        Change::Add { .. } => present.is_none(),
+        // An entry with a surviving promotion is an admin's even while a
+        // concurrent owner's removal leaves it absent: an admin may not
+        // re-add it and so undo the owner.
+        Change::Add { .. } => {
+            present.is_none()
+                && (author_role == Role::Owner || !base.admin_entries.contains(&member))
+        }
         Change::Remove { .. } => {
             present.is_some()
                 && (author_role == Role::Owner || !base.admin_entries.contains(&member))

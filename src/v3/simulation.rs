@@ -472,7 +472,11 @@ impl Sim {
     fn quiesce(&mut self) {
         loop {
             self.stats.heal_rounds += 1;
-            assert!(self.stats.heal_rounds < 50, "seed {}: no quiescence", self.seed);
+            assert!(
+                self.stats.heal_rounds < 50,
+                "seed {}: no quiescence",
+                self.seed
+            );
             let mut moved = 0;
             for peer in 1..self.peers.len() {
                 moved += self.sync(0, peer);
@@ -527,14 +531,32 @@ impl Sim {
         let digest = reference.digest(&resolution);
         for (peer, state) in self.peers.iter().enumerate() {
             let own = state.graph().resolve();
-            assert_eq!(own, resolution, "seed {}: peer {peer} resolves differently", self.seed);
-            assert_eq!(state.digest(&own), digest, "seed {}: peer {peer}'s digest", self.seed);
+            assert_eq!(
+                own, resolution,
+                "seed {}: peer {peer} resolves differently",
+                self.seed
+            );
+            assert_eq!(
+                state.digest(&own),
+                digest,
+                "seed {}: peer {peer}'s digest",
+                self.seed
+            );
             for hash in &self.honest {
-                assert!(state.contains(*hash), "seed {}: peer {peer} lacks {hash}", self.seed);
+                assert!(
+                    state.contains(*hash),
+                    "seed {}: peer {peer} lacks {hash}",
+                    self.seed
+                );
             }
         }
-        let current = resolution.current.expect("a current epoch after the last merge");
-        assert_eq!(reference.graph().own_roster(current), Some(&resolution.roster));
+        let current = resolution
+            .current
+            .expect("a current epoch after the last merge");
+        assert_eq!(
+            reference.graph().own_roster(current),
+            Some(&resolution.roster)
+        );
         assert_eq!(resolution.roster.role_of(id(FOUNDER)), Some(Role::Owner));
         if self.fired {
             for gone in [FIRED, PUPPET] {
@@ -601,5 +623,8 @@ fn twenty_peers_converge_under_partitions_and_a_fired_admin() {
     for seed in seeds {
         backdated += run(seed, 300).backdated;
     }
-    assert!(backdated > 0, "no seed exercised the fired admin's backdating");
+    assert!(
+        backdated > 0,
+        "no seed exercised the fired admin's backdating"
+    );
 }

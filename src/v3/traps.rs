@@ -395,25 +395,28 @@ fn a_void_tip_hides_no_live_branch() {
             .is_some_and(|roster| roster.get(id(x)).is_none())
     );
 
-    // The demoted admin's own refresh, concurrent with its demotion, is
-    // void; a merge that sees its demotion is not even accepted.
-    let refresh = h.rotate("Mj", junior, &["Rj"], vec![]);
+    // A merge by the demoted admin that does not see its demotion is
+    // accepted, and void; one that sees it is not even accepted.
+    let other = h.rotate("Rb2", b, &["R1"], vec![]);
+    let junior_merge = h.rotate("Mj", junior, &["Rj", "Rb2"], vec![]);
+    let res = resolve_in_every_order(&h);
+    assert_eq!(void_rotations(&res), sorted(vec![rj, junior_merge]));
+    assert_eq!(res.tips, sorted(vec![rb, rf, other]));
+    assert!(res.needs_merge());
+    assert_eq!(res.writer, Some(rb));
     let mut graph = build(h.rotations());
     let mut parents = vec![rj, rf];
     parents.sort();
-    let demoted_merge = Rotation {
+    let seeing_merge = Rotation {
         hash: hash("Mj2"),
         author: id(junior),
-        parents: parents.clone(),
+        parents,
         changes: vec![],
     };
     assert_eq!(
-        graph.insert(demoted_merge),
+        graph.insert(seeing_merge),
         Err(super::graph::GraphError::AuthorNotAdmin(id(junior)))
     );
-    let res = graph.resolve();
-    assert!(!res.is_applied(refresh));
-    assert!(res.needs_merge());
 
     // F's merge of the whole frontier becomes current.
     let merge = h.rotate("M", F, &["Mj", "RF"], vec![]);
@@ -424,6 +427,27 @@ fn a_void_tip_hides_no_live_branch() {
         roles(&res),
         expect_roles(&[(F, Owner), (junior, Member), (b, Admin)])
     );
+}
+
+#[test]
+fn an_admin_cannot_re_add_an_admin_entry_an_owner_removed() {
+    let (a, b, m) = (1, 2, 3);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(a, Admin), add(b, Admin), add(m, Member)],
+    );
+    h.rotate("Ra", a, &["R1"], vec![set_role(m, Admin)]);
+    h.rotate("RF", F, &["R1"], vec![remove(m)]);
+    let rb = h.rotate("Rb", b, &["Ra", "RF"], vec![add(m, Member)]);
+    let res = resolve_in_every_order(&h);
+    // m's surviving candidates are a's promotion and F's removal: m is
+    // absent, but its entry is an admin's, which an admin may not touch.
+    assert_eq!(void_changes(&res), BTreeMap::from([(rb, vec![0])]));
+    assert_eq!(res.roster.get(id(m)), None);
+    assert_eq!(res.current, Some(rb));
 }
 
 #[test]
@@ -458,53 +482,57 @@ fn a_voided_removal_does_not_hide_a_later_addition() {
 #[test]
 fn three_tips_merge_alike_flat_and_in_every_pairing() {
     let (a, b, c) = (1, 2, 3);
-    let (u, v, w) = (4, 5, 6);
+    let (x, w) = (4, 5);
+    // Conflicting tips: a removes x, b promotes x, c adds w. Removal wins,
+    // however the merges group them.
     let base = |h: &mut History| {
         h.rotate(
             "R1",
             F,
             &["G"],
-            vec![add(a, Admin), add(b, Admin), add(c, Admin)],
+            vec![add(a, Admin), add(b, Admin), add(c, Admin), add(x, Member)],
         );
-        h.rotate("Ra", a, &["R1"], vec![add(u, Member)]);
-        h.rotate("Rb", b, &["R1"], vec![add(v, Member)]);
+        h.rotate("Ra", a, &["R1"], vec![remove(x)]);
+        h.rotate("Rb", b, &["R1"], vec![set_role(x, Admin)]);
         h.rotate("Rc", c, &["R1"], vec![add(w, Member)]);
     };
+    let expected = expect_roles(&[(F, Owner), (a, Admin), (b, Admin), (c, Admin), (w, Member)]);
     let mut unmerged = History::new();
     base(&mut unmerged);
     let res = resolve_in_every_order(&unmerged);
     assert!(res.needs_merge());
-    let expected = expect_roles(&[
-        (F, Owner),
-        (a, Admin),
-        (b, Admin),
-        (c, Admin),
-        (u, Member),
-        (v, Member),
-        (w, Member),
-    ]);
     assert_eq!(roles(&res), expected);
 
     let mut flat = History::new();
     base(&mut flat);
     let merge = flat.rotate("M", a, &["Ra", "Rb", "Rc"], vec![]);
-    let res = resolve_in_every_order(&flat);
-    assert_eq!(roles(&res), expected);
-    assert_eq!(res.current, Some(merge));
+    let flat_res = resolve_in_every_order(&flat);
+    assert_eq!(roles(&flat_res), expected);
+    assert_eq!(flat_res.current, Some(merge));
+    assert_eq!(flat_res.tips, vec![merge]);
 
     for (first, second, last) in [("Ra", "Rb", "Rc"), ("Ra", "Rc", "Rb"), ("Rb", "Rc", "Ra")] {
         let mut paired = History::new();
         base(&mut paired);
-        paired.rotate("M1", b, &[first, second], vec![]);
-        let res = build(paired.rotations()).resolve();
-        assert!(
-            res.needs_merge(),
-            "a merge of two of three tips is not final"
-        );
+        let half = paired.rotate("M1", b, &[first, second], vec![]);
+        let res = resolve_in_every_order(&paired);
+        assert_eq!(res.tips, sorted(vec![half, hash(last)]));
+        if last == "Rb" {
+            // The removal and the addition already give R*: the promotion
+            // left out loses to the removal anyway.
+            assert_eq!(res.current, Some(half));
+        } else {
+            assert!(
+                res.needs_merge(),
+                "a merge of {first} and {second} is not final"
+            );
+        }
         let merge = paired.rotate("M2", c, &["M1", last], vec![]);
         let res = resolve_in_every_order(&paired);
-        assert_eq!(roles(&res), expected);
+        assert_eq!(res.roster, flat_res.roster);
         assert_eq!(res.current, Some(merge));
+        assert_eq!(res.tips, vec![merge]);
+        assert!(void_rotations(&res).is_empty());
     }
 
     // Two concurrent merges of the same parents: equal rosters, and the
