@@ -129,10 +129,7 @@ impl SignedEvent {
         if self.signed_here_by.as_ref() == Some(key) {
             return true;
         }
-        VerificationKey::try_from(*key.as_bytes()).is_ok_and(|key| {
-            key.verify(&self.ed25519_signature(), &signing_message(&self.bytes))
-                .is_ok()
-        })
+        verifies(key, &self.signature, &signing_message(&self.bytes))
     }
 
     /// This event's signature check under `key`, to be verified in a batch.
@@ -195,17 +192,40 @@ pub(crate) fn record_hash(record: &[u8]) -> EventHash {
 
 /// `EVENT_SIGNATURE || bytes`: what an author signs.
 fn signing_message(bytes: &[u8]) -> Vec<u8> {
-    let mut message = Vec::with_capacity(labels::EVENT_SIGNATURE.len() + bytes.len());
-    message.extend_from_slice(labels::EVENT_SIGNATURE);
+    labelled_message(labels::EVENT_SIGNATURE, bytes)
+}
+
+/// `prefix || bytes`: a signed message under a domain-separation prefix.
+pub(crate) fn labelled_message(prefix: &[u8], bytes: &[u8]) -> Vec<u8> {
+    let mut message = Vec::with_capacity(prefix.len() + bytes.len());
+    message.extend_from_slice(prefix);
     message.extend_from_slice(bytes);
     message
+}
+
+/// Whether `signature` over `message` verifies under `key`, by ZIP-215
+/// (SPEC.md §2.1).
+pub(crate) fn verifies(
+    key: &SigningPublicKey,
+    signature: &[u8; SIGNATURE_LEN],
+    message: &[u8],
+) -> bool {
+    VerificationKey::try_from(*key.as_bytes()).is_ok_and(|key| {
+        key.verify(&Signature::from_bytes(signature), message)
+            .is_ok()
+    })
 }
 
 /// `derive_key(EVENT_HASH, bytes)`: the hash covers what the event says, not
 /// its signature, so that a run of events can be linked before any is signed
 /// (SPEC.md §2.2).
 fn event_hash(bytes: &[u8]) -> EventHash {
-    let hash = blake3::Hasher::new_derive_key(labels::EVENT_HASH)
+    labelled_hash(labels::EVENT_HASH, bytes)
+}
+
+/// `derive_key(context, bytes)` as an [`EventHash`].
+pub(crate) fn labelled_hash(context: &str, bytes: &[u8]) -> EventHash {
+    let hash = blake3::Hasher::new_derive_key(context)
         .update(bytes)
         .finalize();
     EventHash::from_bytes(*hash.as_bytes())

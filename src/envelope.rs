@@ -62,6 +62,15 @@ pub(crate) enum Binding<'a> {
         group: GroupId,
         epoch: u64,
     },
+    /// A v3 rotation, by its author's feed position (SPEC-v3.md §3): the
+    /// rotation cannot name its own hash, which covers the envelope.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Rotation {
+        group: GroupId,
+        author: MemberId,
+        seq: u64,
+        prev: crate::ids::EventHash,
+    },
 }
 
 impl Binding<'_> {
@@ -79,6 +88,20 @@ impl Binding<'_> {
                 (0u8, *hash.as_bytes(), 0u64)
             }
             Binding::Epoch { group, epoch } => (1u8, *group.as_bytes(), epoch),
+            Binding::Rotation {
+                group,
+                author,
+                seq,
+                prev,
+            } => {
+                let hash = blake3::Hasher::new_derive_key(labels::V3_ROTATION_BINDING)
+                    .update(group.as_bytes())
+                    .update(author.as_bytes())
+                    .update(&seq.to_le_bytes())
+                    .update(prev.as_bytes())
+                    .finalize();
+                (2u8, *hash.as_bytes(), seq)
+            }
         };
         let mut out = [0u8; 41];
         let (head, tail) = out.split_at_mut(1);
@@ -93,6 +116,7 @@ impl Binding<'_> {
         match self {
             Binding::Genesis { .. } => 0,
             Binding::Epoch { epoch, .. } => epoch,
+            Binding::Rotation { seq, .. } => seq,
         }
     }
 }

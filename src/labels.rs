@@ -23,8 +23,21 @@ pub(crate) const STATE_DIGEST: &str = "meshlog v1 state digest";
 pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint";
 /// blake3 `derive_key` context for the checksum at the end of a key file.
 pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
-/// blake3 `derive_key` context for the digest of a v3 state (SPEC-v3.md §6.3;
-/// not yet in use: format v3 is being built beside v2).
+// Format v3, being built beside v2 (SPEC-v3.md); not yet written to any file.
+/// Prefix of the bytes a v3 author signs: the label, then one NUL byte.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const V3_EVENT_SIGNATURE: &[u8] = b"meshlog v3 event signature\0";
+/// blake3 `derive_key` context for a v3 event's hash.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const V3_EVENT_HASH: &str = "meshlog v3 event hash";
+/// Prefix of the bytes a member signs in its key package: the label, then one NUL byte.
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const V3_KEY_PACKAGE: &[u8] = b"meshlog v3 key package\0";
+/// blake3 `derive_key` context binding a rotation's envelope to its author's
+/// feed position (the rotation cannot name its own hash).
+#[cfg_attr(not(test), allow(dead_code))]
+pub(crate) const V3_ROTATION_BINDING: &str = "meshlog v3 rotation binding";
+/// blake3 `derive_key` context for the digest of a v3 state (SPEC-v3.md §6.3).
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const V3_STATE_DIGEST: &str = "meshlog v3 state digest";
 

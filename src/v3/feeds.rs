@@ -137,6 +137,34 @@ pub(crate) enum FeedError {
     Graph(#[from] GraphError),
 }
 
+/// What [`MeshState::check`] found.
+pub(crate) enum Check {
+    /// Every rule holds; [`MeshState::commit`] adds it.
+    Ready(Box<Checked>),
+    /// Already held.
+    Known,
+    /// Waits for an event it names.
+    Missing(Missing),
+}
+
+/// An event that passed every feed rule, with what committing it needs.
+/// Only [`MeshState::check`] builds one.
+pub(crate) struct Checked {
+    event: FeedEvent,
+    enabled: bool,
+    acknowledged: Vec<EventHash>,
+    rotation: Option<super::graph::Prepared>,
+}
+
+impl Checked {
+    /// For a rotation, whom its envelope must be wrapped to.
+    pub(crate) fn own_roster(&self) -> Option<&super::graph::Roster> {
+        self.rotation
+            .as_ref()
+            .map(super::graph::Prepared::own_roster)
+    }
+}
+
 /// What [`MeshState::insert`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Insert {
@@ -233,19 +261,32 @@ impl MeshState {
     /// Accepts `event` if every rule holds against what it names
     /// (SPEC-v3.md §4.2).
     pub(crate) fn insert(&mut self, event: FeedEvent) -> Result<Insert, FeedError> {
+        Ok(match self.check(event)? {
+            Check::Ready(checked) => {
+                self.commit(*checked);
+                Insert::New
+            }
+            Check::Known => Insert::Known,
+            Check::Missing(missing) => Insert::Missing(missing),
+        })
+    }
+
+    /// Checks `event` against every rule (SPEC-v3.md §4.2) and leaves the
+    /// state as it was; [`Self::commit`] adds what passed.
+    pub(crate) fn check(&mut self, event: FeedEvent) -> Result<Check, FeedError> {
         if self.events.contains_key(&event.hash) {
-            return Ok(Insert::Known);
+            return Ok(Check::Known);
         }
         if matches!(event.body, Body::Genesis { .. }) {
             return Err(FeedError::SecondGenesis);
         }
         let (was_enabled, acknowledged) = match self.feed_position(&event)? {
             Ok(position) => position,
-            Err(missing) => return Ok(Insert::Missing(missing)),
+            Err(missing) => return Ok(Check::Missing(missing)),
         };
         for &epoch in event.named_epochs() {
             if !self.graph.contains(epoch) {
-                return Ok(Insert::Missing(Missing::Epoch(epoch)));
+                return Ok(Check::Missing(Missing::Epoch(epoch)));
             }
         }
         for &epoch in event.named_epochs() {
@@ -285,14 +326,58 @@ impl MeshState {
             _ if !was_enabled => return Err(FeedError::AuthorDisabled(event.author)),
             _ => was_enabled,
         };
-        // Last, since it is the one check that changes the state.
-        if let Body::Rotate { parents, changes } = &event.body {
-            self.graph.insert(Rotation {
+        // Last, since it is the most costly.
+        let rotation = match &event.body {
+            Body::Rotate { parents, changes } => self.graph.prepare(Rotation {
                 hash: event.hash,
                 author: event.author,
                 parents: parents.clone(),
                 changes: changes.clone(),
-            })?;
+            })?,
+            _ => None,
+        };
+        Ok(Check::Ready(Box::new(Checked {
+            event,
+            enabled,
+            acknowledged,
+            rotation,
+        })))
+    }
+
+    /// The own roster a rotation by `author` on `parents` with `changes`
+    /// would have, without adding it: whom its envelope is to be wrapped to
+    /// (the own roster does not depend on the rotation's hash).
+    pub(crate) fn prospective_roster(
+        &mut self,
+        author: MemberId,
+        parents: Vec<EventHash>,
+        changes: Vec<Change>,
+    ) -> Result<super::graph::Roster, GraphError> {
+        let prepared = self.graph.prepare(Rotation {
+            hash: EventHash::ZERO,
+            author,
+            parents,
+            changes,
+        })?;
+        Ok(prepared
+            .map(|prepared| prepared.own_roster().clone())
+            .unwrap_or_default())
+    }
+
+    /// Adds an event [`Self::check`] passed. Valid whatever was added since:
+    /// every rule read only what the event names.
+    pub(crate) fn commit(&mut self, checked: Checked) {
+        let Checked {
+            event,
+            enabled,
+            acknowledged,
+            rotation,
+        } = checked;
+        if self.events.contains_key(&event.hash) {
+            return;
+        }
+        if let Some(rotation) = rotation {
+            self.graph.commit(rotation);
         }
         let mut named: Vec<EventHash> = acknowledged;
         named.extend_from_slice(event.named_epochs());
@@ -301,7 +386,6 @@ impl MeshState {
         }
         let acknowledged = self.maximal(named);
         self.hold(event, enabled, acknowledged);
-        Ok(Insert::New)
     }
 
     /// The author's flag and acknowledged epochs before `event`, from its

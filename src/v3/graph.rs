@@ -30,8 +30,11 @@ use crate::ids::{EventHash, MemberId};
 /// Most parents a rotation may name (SPEC-v3.md §5.1).
 pub(crate) const MAX_PARENTS: usize = 16;
 
-/// A member's role, ordered by power: member < admin < owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A member's role, ordered by power: member < admin < owner. Encoded as
+/// its position (0, 1, 2).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub(crate) enum Role {
     /// Writes app events and its own flag.
     Member,
@@ -304,6 +307,19 @@ struct Base {
     admin_entries: BTreeSet<MemberId>,
 }
 
+/// A rotation [`EpochGraph::prepare`] accepted, with its own roster, not yet
+/// added. Only `prepare` builds one.
+pub(crate) struct Prepared {
+    node: Node,
+}
+
+impl Prepared {
+    /// Whom its envelope must be wrapped to (SPEC-v3.md §5.2).
+    pub(crate) fn own_roster(&self) -> &Roster {
+        &self.node.own_roster
+    }
+}
+
 /// Pass 2's verdicts over a scope of rotations.
 struct Pass {
     applied: BitSet,
@@ -413,12 +429,22 @@ impl EpochGraph {
         frontier
     }
 
-    /// Accepts a rotation whose parents are all accepted (SPEC-v3.md §5.2).
-    /// Acceptance looks at the rotation's causal past alone, so what a graph
-    /// accepts never depends on arrival order, and only grows.
+    /// Accepts a rotation whose parents are all accepted (SPEC-v3.md §5.2):
+    /// [`Self::prepare`], then [`Self::commit`].
     pub(crate) fn insert(&mut self, rotation: Rotation) -> Result<Inserted, GraphError> {
+        match self.prepare(rotation)? {
+            Some(prepared) => Ok(self.commit(prepared)),
+            None => Ok(Inserted::Known),
+        }
+    }
+
+    /// Checks a rotation against its causal past and computes its own
+    /// roster, leaving the graph as it was; `None` if the graph holds it.
+    /// Acceptance looks at the causal past alone, so what a graph accepts
+    /// never depends on arrival order, and only grows.
+    pub(crate) fn prepare(&mut self, rotation: Rotation) -> Result<Option<Prepared>, GraphError> {
         if self.by_hash.contains_key(&rotation.hash) {
-            return Ok(Inserted::Known);
+            return Ok(None);
         }
         let parents = self.check_parents(&rotation.parents)?;
         check_changes(&rotation.changes)?;
@@ -435,36 +461,45 @@ impl EpochGraph {
             }
             ancestors.insert(parent);
         }
+        let mut scope = ancestors.clone();
         let index = self.nodes.len();
+        scope.insert(index);
+        // The pass reads nodes by index, so the candidate stands at the end
+        // for the pass and leaves before anything else can see it.
         self.nodes.push(Node {
             rotation,
             ancestors,
             owners,
             own_roster: Roster::default(),
         });
-
+        let pass = self.pass(&scope);
+        let own_roster = self.register(&pass, |_| true).roster;
+        let Some(mut node) = self.nodes.pop() else {
+            return Err(GraphError::ParentCount(0));
+        };
         // Within its own causal past nothing is concurrent with the new
         // rotation, so it applies exactly when its author is an admin or
         // owner in its base: the acceptance rule.
-        let mut scope = self
-            .nodes
-            .get(index)
-            .map_or_else(BitSet::new, |node| node.ancestors.clone());
-        scope.insert(index);
-        let pass = self.pass(&scope);
         if !pass.applied.contains(index) {
-            let author = self.nodes.pop().map(|node| node.rotation.author);
-            return Err(GraphError::AuthorNotAdmin(author.unwrap_or(self.founder)));
+            return Err(GraphError::AuthorNotAdmin(node.rotation.author));
         }
-        let own_roster = self.register(&pass, |_| true).roster;
-        let Some(node) = self.nodes.get_mut(index) else {
-            return Ok(Inserted::New);
-        };
         // The author's own entry cannot be changed by its own rotation
         // (SPEC-v3.md §5.3), and it was an admin or owner in the base, so
         // it is in its own roster.
         debug_assert!(own_roster.get(node.rotation.author).is_some());
         node.own_roster = own_roster;
+        Ok(Some(Prepared { node }))
+    }
+
+    /// Adds a prepared rotation. Valid whatever was added since it was
+    /// prepared: its ancestry, owners and own roster depend on its causal
+    /// past alone, and indices only grow.
+    pub(crate) fn commit(&mut self, prepared: Prepared) -> Inserted {
+        let node = prepared.node;
+        if self.by_hash.contains_key(&node.rotation.hash) {
+            return Inserted::Known;
+        }
+        let index = self.nodes.len();
         self.by_hash.insert(node.rotation.hash, index);
         if node.is_owner_rotation() {
             for change in &node.rotation.changes {
@@ -481,7 +516,8 @@ impl EpochGraph {
                 }
             }
         }
-        Ok(Inserted::New)
+        self.nodes.push(node);
+        Inserted::New
     }
 
     fn check_parents(&self, parents: &[EventHash]) -> Result<Vec<usize>, GraphError> {

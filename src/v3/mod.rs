@@ -12,11 +12,15 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod bitset;
+pub(crate) mod event;
 pub(crate) mod feeds;
 pub(crate) mod graph;
+pub(crate) mod verify;
 
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+mod reference;
 #[cfg(test)]
 mod simulation;
 #[cfg(test)]

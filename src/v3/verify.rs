@@ -1,0 +1,572 @@
+//! The v3 verification pipeline: signed bytes in, a proof out (SPEC-v3.md
+//! §4.2, §5.2, §8).
+//!
+//! [`Ledger::verify`] runs every check on one event against what the ledger
+//! holds and returns a [`Verified`], which only it can build;
+//! [`Ledger::commit`] takes nothing else. Open, join and ingest are meant to
+//! share this one pass, so no event is ever checked twice.
+
+use std::collections::HashMap;
+
+use rand::CryptoRng;
+
+use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, VERSION};
+use super::feeds::{self, Check, Checked, FeedError, MeshState, Missing};
+use super::graph::{self, GraphError};
+use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
+use crate::event::{DecodeError, Envelope};
+use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
+use crate::keys::LocalKeys;
+use crate::labels::limits;
+
+/// An event refused, naming it and the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("event {hash} (seq {seq} of {author}) refused: {rule}")]
+pub(crate) struct Rejection {
+    /// The event's hash.
+    pub(crate) hash: EventHash,
+    /// Its author.
+    pub(crate) author: MemberId,
+    /// Its position in the author's feed.
+    pub(crate) seq: u64,
+    /// The rule broken (boxed: a graph rule names two hashes).
+    pub(crate) rule: Box<Rule>,
+}
+
+/// A rule of SPEC-v3.md §8, in check order.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Rule {
+    /// V1: the bytes are not a canonical v3 event.
+    #[error("malformed: {0}")]
+    Malformed(DecodeError),
+    /// V2: the first event is not a genesis, or the genesis is not the
+    /// founder's seq 0 in no group.
+    #[error("a mesh starts with its founder's genesis at seq 0")]
+    BadGenesis,
+    /// V3: the event names another group.
+    #[error("names group {found}, not {expected}")]
+    WrongGroup {
+        /// This mesh.
+        expected: GroupId,
+        /// The group named.
+        found: GroupId,
+    },
+    /// V4: a size limit.
+    #[error("{field} has size {found}, outside {min}..={max}")]
+    Limit {
+        /// Which field.
+        field: &'static str,
+        /// Its size.
+        found: usize,
+        /// Smallest allowed.
+        min: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// V5: a key package it carries.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// V6: the signature does not verify under the author's key.
+    #[error("signature does not verify under the key of {0}")]
+    BadSignature(MemberId),
+    /// V7: a feed or graph rule (SPEC-v3.md §4.2, §5.2).
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+    /// V8: the envelope's ephemeral key has small order.
+    #[error("the envelope's ephemeral key has small order")]
+    WeakEphemeralKey,
+    /// V9: the envelope's recipients are not exactly the own roster.
+    #[error("the envelope's recipients differ from the rotation's own roster at position {0}")]
+    EnvelopeRecipients(usize),
+}
+
+/// An event every check passed: only [`Ledger::verify`] builds one.
+pub(crate) struct Verified {
+    signed: SignedEvent,
+    checked: Checked,
+}
+
+/// What [`Ledger::verify`] found.
+pub(crate) enum Verdict {
+    /// Passed; [`Ledger::commit`] adds it.
+    Verified(Box<Verified>),
+    /// Already held.
+    Known,
+    /// Waits for an event it names.
+    Missing(Missing),
+}
+
+/// Why an epoch secret could not be recovered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SecretError {
+    /// No such rotation.
+    #[error("no epoch {0}")]
+    UnknownEpoch(EventHash),
+    /// The member is not in that epoch's own roster, or not with these keys.
+    #[error("member {member} is not a recipient of epoch {epoch}")]
+    NotARecipient {
+        /// The epoch.
+        epoch: EventHash,
+        /// The member.
+        member: MemberId,
+    },
+    /// The envelope did not open.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+}
+
+/// The verified events of one mesh, and what they imply.
+pub(crate) struct Ledger {
+    group: GroupId,
+    founder: MemberId,
+    state: MeshState,
+    records: HashMap<EventHash, SignedEvent>,
+    /// Each member's signing key, from the packages of held events (a member
+    /// id is the hash of its signing key, so a member has one).
+    signing_keys: HashMap<MemberId, SigningPublicKey>,
+}
+
+impl Ledger {
+    /// A ledger holding only `genesis`, checked in full (SPEC-v3.md §8, V1–V9).
+    pub(crate) fn found(genesis: SignedEvent) -> Result<Ledger, Rejection> {
+        let event = genesis.event();
+        let reject = |rule| Rejection {
+            hash: genesis.hash(),
+            author: event.author,
+            seq: event.seq,
+            rule: Box::new(rule),
+        };
+        let Body::Genesis {
+            group_name,
+            founder,
+            envelope,
+        } = &event.body
+        else {
+            return Err(reject(Rule::BadGenesis));
+        };
+        if event.seq != 0 || event.prev != EventHash::ZERO || event.group != GroupId::ZERO {
+            return Err(reject(Rule::BadGenesis));
+        }
+        check_len("group name", group_name.len(), 1, limits::MAX_GROUP_NAME).map_err(reject)?;
+        let package = founder.verify().map_err(|e| reject(e.into()))?;
+        if package.member() != event.author {
+            return Err(reject(Rule::BadGenesis));
+        }
+        if !genesis.is_signed_by(&founder.keys.signing) {
+            return Err(reject(Rule::BadSignature(event.author)));
+        }
+        check_envelope(envelope, [event.author].into_iter()).map_err(reject)?;
+        let feed_event = genesis.to_feed_event().map_err(|e| reject(e.into()))?;
+        let state = MeshState::new(feed_event).map_err(|e| reject(e.into()))?;
+        Ok(Ledger {
+            group: genesis.hash().into(),
+            founder: event.author,
+            state,
+            signing_keys: HashMap::from([(event.author, founder.keys.signing)]),
+            records: HashMap::from([(genesis.hash(), genesis)]),
+        })
+    }
+
+    pub(crate) fn group(&self) -> GroupId {
+        self.group
+    }
+
+    pub(crate) fn state(&self) -> &MeshState {
+        &self.state
+    }
+
+    /// Every held record, in no particular order.
+    pub(crate) fn records(&self) -> impl Iterator<Item = &SignedEvent> {
+        self.records.values()
+    }
+
+    pub(crate) fn contains(&self, hash: EventHash) -> bool {
+        self.records.contains_key(&hash)
+    }
+
+    /// Decodes a stored record strictly (V1), then [`Self::verify`]. A
+    /// record that does not decode is named by the hash of its bytes.
+    pub(crate) fn verify_record(&mut self, record: &[u8]) -> Result<Verdict, Rejection> {
+        let signed = SignedEvent::from_record(record).map_err(|error| Rejection {
+            hash: record
+                .get(crate::chain::SIGNATURE_LEN..)
+                .map_or(EventHash::ZERO, super::event::event_hash),
+            author: MemberId::from_bytes([0; 16]),
+            seq: 0,
+            rule: Box::new(Rule::Malformed(error)),
+        })?;
+        self.verify(signed)
+    }
+
+    /// Checks one event against what it names (SPEC-v3.md §8: V3–V9 in
+    /// order). Leaves the ledger as it was.
+    pub(crate) fn verify(&mut self, signed: SignedEvent) -> Result<Verdict, Rejection> {
+        if self.records.contains_key(&signed.hash()) {
+            return Ok(Verdict::Known);
+        }
+        let event = signed.event();
+        let reject = |rule| Rejection {
+            hash: signed.hash(),
+            author: event.author,
+            seq: event.seq,
+            rule: Box::new(rule),
+        };
+        if event.group != self.group {
+            return Err(reject(Rule::WrongGroup {
+                expected: self.group,
+                found: event.group,
+            }));
+        }
+        check_limits(event).map_err(reject)?;
+        let feed_event = signed.to_feed_event().map_err(|e| reject(e.into()))?;
+        // A known author's signature is checked first, so a forged rotation
+        // costs one signature check and no resolution. An author the ledger
+        // has no key for is in no epoch the event can name (its package
+        // would be in the event's causal past), so the feed rules refuse it.
+        let known_key = self.signing_keys.get(&event.author).copied();
+        if let Some(key) = known_key
+            && !signed.is_signed_by(&key)
+        {
+            return Err(reject(Rule::BadSignature(event.author)));
+        }
+        let checked = match self.state.check(feed_event).map_err(|e| reject(e.into()))? {
+            Check::Ready(checked) => checked,
+            Check::Known => return Ok(Verdict::Known),
+            Check::Missing(missing) => return Ok(Verdict::Missing(missing)),
+        };
+        if known_key.is_none() {
+            // Not reached for an event the rules accept: its author's package
+            // is in its causal past, hence held. Checked all the same.
+            let epoch_roster = match event.epoch() {
+                Some(epoch) => self.state.graph().own_roster(epoch),
+                None => checked.own_roster(),
+            };
+            let key = epoch_roster
+                .and_then(|roster| roster.get(event.author))
+                .map(|entry| entry.keys.keys().signing);
+            if !key.is_some_and(|key| signed.is_signed_by(&key)) {
+                return Err(reject(Rule::BadSignature(event.author)));
+            }
+        }
+        if let (Body::Rotate { envelope, .. }, Some(roster)) = (&event.body, checked.own_roster()) {
+            check_envelope(envelope, roster.iter().map(|(id, _)| *id)).map_err(reject)?;
+        }
+        Ok(Verdict::Verified(Box::new(Verified {
+            signed,
+            checked: *checked,
+        })))
+    }
+
+    /// Adds a verified event.
+    pub(crate) fn commit(&mut self, verified: Verified) {
+        let Verified { signed, checked } = verified;
+        for package in packages(signed.event()) {
+            self.signing_keys
+                .entry(package.keys.member_id())
+                .or_insert(package.keys.signing);
+        }
+        self.state.commit(checked);
+        self.records.insert(signed.hash(), signed);
+    }
+
+    /// [`Self::verify`] then [`Self::commit`]; the verdict without the proof.
+    pub(crate) fn insert(&mut self, signed: SignedEvent) -> Result<feeds::Insert, Rejection> {
+        Ok(match self.verify(signed)? {
+            Verdict::Verified(verified) => {
+                self.commit(*verified);
+                feeds::Insert::New
+            }
+            Verdict::Known => feeds::Insert::Known,
+            Verdict::Missing(missing) => feeds::Insert::Missing(missing),
+        })
+    }
+
+    /// The secret of epoch `epoch`, as `keys` recover it: only a member of
+    /// the epoch's own roster, with the DH key it was wrapped to, can.
+    pub(crate) fn epoch_secret(
+        &self,
+        epoch: EventHash,
+        keys: &LocalKeys,
+    ) -> Result<EpochSecret, SecretError> {
+        let record = self
+            .records
+            .get(&epoch)
+            .ok_or(SecretError::UnknownEpoch(epoch))?;
+        let member = keys.member_id();
+        let not_recipient = SecretError::NotARecipient { epoch, member };
+        let wrapped_to = self
+            .state
+            .graph()
+            .own_roster(epoch)
+            .and_then(|roster| roster.get(member))
+            .map(|entry| entry.keys.keys().dh)
+            .ok_or(not_recipient.clone())?;
+        if wrapped_to != keys.public().dh {
+            return Err(not_recipient);
+        }
+        let event = record.event();
+        let (envelope, binding) = match &event.body {
+            Body::Genesis {
+                envelope,
+                group_name,
+                ..
+            } => (
+                envelope,
+                Binding::Genesis {
+                    founder: self.founder,
+                    group_name,
+                },
+            ),
+            Body::Rotate { envelope, .. } => (
+                envelope,
+                rotation_binding(self.group, event.author, event.seq, event.prev),
+            ),
+            _ => return Err(SecretError::UnknownEpoch(epoch)),
+        };
+        Ok(envelope::open(
+            envelope,
+            binding,
+            member,
+            keys.dh_secret(),
+            wrapped_to,
+        )?)
+    }
+
+    /// Founds a mesh: the genesis, with the founder's package at counter 1
+    /// and the first secret wrapped to the founder.
+    pub(crate) fn create<R: CryptoRng + ?Sized>(
+        keys: &LocalKeys,
+        group_name: &str,
+        time: u64,
+        rng: &mut R,
+    ) -> Result<(Ledger, EventHash), Rejection> {
+        let secret = EpochSecret::generate(rng);
+        let binding = Binding::Genesis {
+            founder: keys.member_id(),
+            group_name,
+        };
+        let envelope = envelope::seal(
+            rng,
+            &secret,
+            binding,
+            &[(keys.member_id(), keys.public().dh)],
+        )
+        .unwrap_or_else(|_| empty_envelope());
+        let genesis = SignedEvent::sign(
+            Event {
+                version: VERSION,
+                group: GroupId::ZERO,
+                author: keys.member_id(),
+                seq: 0,
+                prev: EventHash::ZERO,
+                time,
+                body: Body::Genesis {
+                    group_name: group_name.to_owned(),
+                    founder: SignedPackage::sign(keys, 1),
+                    envelope,
+                },
+            },
+            keys,
+        );
+        let hash = genesis.hash();
+        Ok((Ledger::found(genesis)?, hash))
+    }
+
+    /// Signs `body` as the next event of `keys`'s feed and adds it.
+    pub(crate) fn write(
+        &mut self,
+        keys: &LocalKeys,
+        time: u64,
+        body: Body,
+    ) -> Result<EventHash, Rejection> {
+        let (seq, prev, _) = self.state.next_position(keys.member_id());
+        let signed = SignedEvent::sign(
+            Event {
+                version: VERSION,
+                group: self.group,
+                author: keys.member_id(),
+                seq,
+                prev,
+                time,
+                body,
+            },
+            keys,
+        );
+        let hash = signed.hash();
+        match self.verify(signed)? {
+            Verdict::Verified(verified) => self.commit(*verified),
+            Verdict::Known | Verdict::Missing(_) => {}
+        }
+        Ok(hash)
+    }
+
+    /// Rotates on this ledger's frontier with `changes` (in member order):
+    /// a fresh secret wrapped to the rotation's own roster.
+    pub(crate) fn rotate<R: CryptoRng + ?Sized>(
+        &mut self,
+        keys: &LocalKeys,
+        changes: Vec<super::event::Change>,
+        reason: &str,
+        time: u64,
+        rng: &mut R,
+    ) -> Result<EventHash, Rejection> {
+        let author = keys.member_id();
+        let (seq, prev, _) = self.state.next_position(author);
+        let mut parents = self.state.graph().frontier();
+        parents.truncate(graph::MAX_PARENTS);
+        let reject = |rule| Rejection {
+            hash: EventHash::ZERO,
+            author,
+            seq,
+            rule: Box::new(rule),
+        };
+        // The own roster does not depend on the rotation's hash, so it is
+        // computed before the envelope that the hash covers.
+        let graph_changes = {
+            let draft = SignedEvent::sign(
+                Event {
+                    version: VERSION,
+                    group: self.group,
+                    author,
+                    seq,
+                    prev,
+                    time,
+                    body: Body::Rotate {
+                        parents: parents.clone(),
+                        changes: changes.clone(),
+                        envelope: empty_envelope(),
+                        reason: reason.to_owned(),
+                    },
+                },
+                keys,
+            );
+            match draft.to_feed_event().map_err(|e| reject(e.into()))?.body {
+                feeds::Body::Rotate { changes, .. } => changes,
+                _ => Vec::new(),
+            }
+        };
+        let roster = self
+            .state
+            .prospective_roster(author, parents.clone(), graph_changes)
+            .map_err(|e: GraphError| reject(Rule::Feed(e.into())))?;
+        let secret = EpochSecret::generate(rng);
+        let recipients: Vec<_> = roster
+            .iter()
+            .map(|(id, entry)| (*id, entry.keys.keys().dh))
+            .collect();
+        let envelope = envelope::seal(
+            rng,
+            &secret,
+            rotation_binding(self.group, author, seq, prev),
+            &recipients,
+        )
+        .map_err(|_| reject(Rule::WeakEphemeralKey))?;
+        self.write(
+            keys,
+            time,
+            Body::Rotate {
+                parents,
+                changes,
+                envelope,
+                reason: reason.to_owned(),
+            },
+        )
+    }
+}
+
+fn rotation_binding(
+    group: GroupId,
+    author: MemberId,
+    seq: u64,
+    prev: EventHash,
+) -> Binding<'static> {
+    Binding::Rotation {
+        group,
+        author,
+        seq,
+        prev,
+    }
+}
+
+fn empty_envelope() -> Envelope {
+    Envelope {
+        ephemeral: crate::ids::DhPublicKey::from_bytes([0; 32]),
+        commitment: crate::ids::SecretCommitment::from_bytes([0; 32]),
+        wrapped: Vec::new(),
+    }
+}
+
+/// The packages an event carries.
+fn packages(event: &Event) -> Vec<SignedPackage> {
+    match &event.body {
+        Body::Genesis { founder, .. } => vec![*founder],
+        Body::Rotate { changes, .. } => changes
+            .iter()
+            .filter_map(|change| match change {
+                super::event::Change::Add { package, .. }
+                | super::event::Change::UpdateKeys { package } => Some(*package),
+                _ => None,
+            })
+            .collect(),
+        Body::Keys { package, .. } => vec![*package],
+        Body::SetEnabled { .. } | Body::App { .. } => Vec::new(),
+    }
+}
+
+fn check_len(field: &'static str, found: usize, min: usize, max: usize) -> Result<(), Rule> {
+    if (min..=max).contains(&found) {
+        Ok(())
+    } else {
+        Err(Rule::Limit {
+            field,
+            found,
+            min,
+            max,
+        })
+    }
+}
+
+/// V4: the limits of SPEC-v3.md §3.
+fn check_limits(event: &Event) -> Result<(), Rule> {
+    match &event.body {
+        Body::Genesis { .. } => Err(Rule::Feed(FeedError::SecondGenesis)),
+        Body::Rotate {
+            parents,
+            changes,
+            reason,
+            ..
+        } => {
+            check_len("parents", parents.len(), 1, graph::MAX_PARENTS)?;
+            check_len("changes", changes.len(), 0, limits::MAX_ROSTER)?;
+            check_len("reason", reason.len(), 0, limits::MAX_REASON)
+        }
+        Body::App { kind, payload, .. } => {
+            check_len("app kind", kind.len(), 1, limits::MAX_APP_KIND)?;
+            check_len("app payload", payload.len(), 0, limits::MAX_APP_PAYLOAD)
+        }
+        Body::SetEnabled { .. } | Body::Keys { .. } => Ok(()),
+    }
+}
+
+/// V8, V9: an admissible ephemeral key, and one wrapped copy for each
+/// member of the own roster, in member order.
+fn check_envelope(
+    envelope: &Envelope,
+    mut roster: impl Iterator<Item = MemberId>,
+) -> Result<(), Rule> {
+    if !is_admissible_dh_key(&envelope.ephemeral) {
+        return Err(Rule::WeakEphemeralKey);
+    }
+    let mut wrapped = envelope.wrapped.iter().map(|w| w.member);
+    let mut index = 0;
+    loop {
+        match (wrapped.next(), roster.next()) {
+            (None, None) => return Ok(()),
+            (a, b) if a == b => index += 1,
+            _ => return Err(Rule::EnvelopeRecipients(index)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,422 @@
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::*;
+use crate::v3::event::Change;
+use crate::v3::feeds::Insert;
+use crate::v3::graph::Role;
+
+fn keys(n: u8) -> LocalKeys {
+    LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
+}
+
+fn add(member: &LocalKeys, role: Role) -> Change {
+    Change::Add {
+        package: SignedPackage::sign(member, 1),
+        role,
+    }
+}
+
+fn sorted(mut changes: Vec<Change>) -> Vec<Change> {
+    changes.sort_by_key(|change| match change {
+        Change::Add { package, .. } | Change::UpdateKeys { package } => package.keys.member_id(),
+        Change::Remove { member } | Change::SetRole { member, .. } => *member,
+    });
+    changes
+}
+
+/// Copies into `into` every record `from` holds and it lacks, each once its
+/// dependencies are in. Every one must be accepted.
+fn sync(into: &mut Ledger, from: &Ledger) -> usize {
+    let mut pending: Vec<SignedEvent> = from
+        .records()
+        .filter(|r| !into.contains(r.hash()))
+        .cloned()
+        .collect();
+    pending.sort_by_key(SignedEvent::hash);
+    let mut moved = 0;
+    while !pending.is_empty() {
+        let before = pending.len();
+        let mut waiting = Vec::new();
+        for record in pending {
+            match into.insert(record.clone()) {
+                Ok(Insert::New | Insert::Known) => moved += 1,
+                Ok(Insert::Missing(_)) => waiting.push(record),
+                Err(rejection) => panic!("sync refused {rejection}"),
+            }
+        }
+        assert!(waiting.len() < before, "records wait for nothing held");
+        pending = waiting;
+    }
+    moved
+}
+
+fn joined(from: &Ledger) -> Ledger {
+    let genesis = from
+        .records()
+        .find(|r| r.hash() == from.group().into_event_hash())
+        .cloned()
+        .unwrap();
+    let mut ledger = Ledger::found(genesis).unwrap();
+    sync(&mut ledger, from);
+    ledger
+}
+
+trait IntoEventHash {
+    fn into_event_hash(self) -> EventHash;
+}
+
+impl IntoEventHash for GroupId {
+    fn into_event_hash(self) -> EventHash {
+        EventHash::from_bytes(*self.as_bytes())
+    }
+}
+
+fn digest(ledger: &Ledger) -> crate::ids::StateDigest {
+    ledger.state().digest(&ledger.state().graph().resolve())
+}
+
+fn enable(ledger: &mut Ledger, member: &LocalKeys, epoch: EventHash) -> EventHash {
+    ledger
+        .write(
+            member,
+            1,
+            Body::SetEnabled {
+                epoch,
+                enabled: true,
+            },
+        )
+        .unwrap()
+}
+
+fn app(ledger: &mut Ledger, member: &LocalKeys, epoch: EventHash, text: &str) -> EventHash {
+    ledger
+        .write(
+            member,
+            2,
+            Body::App {
+                epoch,
+                kind: "note".into(),
+                payload: text.as_bytes().to_vec(),
+            },
+        )
+        .unwrap()
+}
+
+/// F founds, enables, and adds admin carol and member bob (R1).
+fn founded(rng: &mut StdRng) -> (Ledger, EventHash) {
+    let (f, carol, bob) = (keys(0), keys(1), keys(2));
+    let (mut ledger, genesis) = Ledger::create(&f, "ops", 0, rng).unwrap();
+    enable(&mut ledger, &f, genesis);
+    let r1 = ledger
+        .rotate(
+            &f,
+            sorted(vec![add(&carol, Role::Admin), add(&bob, Role::Member)]),
+            "team",
+            1,
+            rng,
+        )
+        .unwrap();
+    (ledger, r1)
+}
+
+#[test]
+fn concurrent_writers_converge_and_read_one_secret() {
+    let mut rng = StdRng::seed_from_u64(1);
+    let (f, bob) = (keys(0), keys(2));
+    let (mut founder, r1) = founded(&mut rng);
+    let mut peer = joined(&founder);
+    assert_eq!(digest(&peer), digest(&founder));
+
+    // Both write at once: bob enables and posts, F posts. v2 forked here.
+    enable(&mut peer, &bob, r1);
+    app(&mut peer, &bob, r1, "from bob");
+    app(&mut founder, &f, r1, "from F");
+    assert_ne!(digest(&peer), digest(&founder));
+    assert_eq!(sync(&mut founder, &peer), 2);
+    assert_eq!(sync(&mut peer, &founder), 1);
+    assert_eq!(digest(&peer), digest(&founder));
+    assert_eq!(founder.state().len(), 6);
+    assert!(founder.state().equivocations().is_empty());
+
+    let theirs = peer.epoch_secret(r1, &bob).unwrap();
+    let ours = founder.epoch_secret(r1, &f).unwrap();
+    assert_eq!(theirs.expose(), ours.expose());
+    let outsider = keys(9);
+    assert_eq!(
+        founder.epoch_secret(r1, &outsider).err(),
+        Some(SecretError::NotARecipient {
+            epoch: r1,
+            member: outsider.member_id()
+        })
+    );
+}
+
+#[test]
+fn concurrent_rotations_merge_and_only_the_roster_reads_the_secret() {
+    let mut rng = StdRng::seed_from_u64(2);
+    let (f, carol, bob, dave, erin) = (keys(0), keys(1), keys(2), keys(3), keys(4));
+    let (mut founder, _) = founded(&mut rng);
+    let r2 = founder
+        .rotate(&f, vec![add(&dave, Role::Member)], "dave", 2, &mut rng)
+        .unwrap();
+    let mut admin = joined(&founder);
+    enable(&mut admin, &carol, r2);
+
+    // Apart: carol removes dave, F adds erin.
+    let removal = admin
+        .rotate(
+            &carol,
+            vec![Change::Remove {
+                member: dave.member_id(),
+            }],
+            "dave asked to leave",
+            3,
+            &mut rng,
+        )
+        .unwrap();
+    let addition = founder
+        .rotate(&f, vec![add(&erin, Role::Member)], "erin", 3, &mut rng)
+        .unwrap();
+    sync(&mut founder, &admin);
+    sync(&mut admin, &founder);
+    assert_eq!(digest(&founder), digest(&admin));
+    let resolution = founder.state().graph().resolve();
+    assert!(resolution.needs_merge());
+    assert_eq!(resolution.roster.get(dave.member_id()), None);
+    assert!(resolution.roster.get(erin.member_id()).is_some());
+    // Writers use the removal: dave cannot read what is written meanwhile.
+    assert_eq!(resolution.writer, Some(removal));
+    assert!(founder.epoch_secret(removal, &dave).is_err());
+    assert!(founder.epoch_secret(addition, &dave).is_ok());
+
+    let merge = founder.rotate(&f, vec![], "merge", 4, &mut rng).unwrap();
+    sync(&mut admin, &founder);
+    let resolution = admin.state().graph().resolve();
+    assert_eq!(resolution.current, Some(merge));
+    let secret = founder.epoch_secret(merge, &f).unwrap();
+    for member in [&carol, &bob, &erin] {
+        assert_eq!(
+            admin.epoch_secret(merge, member).unwrap().expose(),
+            secret.expose()
+        );
+    }
+    assert!(matches!(
+        admin.epoch_secret(merge, &dave),
+        Err(SecretError::NotARecipient { .. })
+    ));
+}
+
+#[test]
+fn a_forged_signature_is_refused_by_name() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let (mut founder, r1) = founded(&mut rng);
+    let (seq, prev, _) = founder.state().next_position(keys(0).member_id());
+    let forged = SignedEvent::sign(
+        Event {
+            version: VERSION,
+            group: founder.group(),
+            author: keys(0).member_id(),
+            seq,
+            prev,
+            time: 5,
+            body: Body::App {
+                epoch: r1,
+                kind: "note".into(),
+                payload: b"not from F".to_vec(),
+            },
+        },
+        &keys(2),
+    );
+    let hash = forged.hash();
+    let rejection = founder.verify(forged).err().unwrap();
+    assert_eq!(*rejection.rule, Rule::BadSignature(keys(0).member_id()));
+    assert_eq!(rejection.hash, hash);
+    assert_eq!(rejection.seq, seq);
+}
+
+#[test]
+fn an_admin_cannot_wrap_a_members_secret_to_its_own_key() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let (f, carol, dave) = (keys(0), keys(1), keys(3));
+    let (founder, r1) = founded(&mut rng);
+    let mut admin = joined(&founder);
+    enable(&mut admin, &carol, r1);
+    let mut substituted = SignedPackage::sign(&dave, 1);
+    substituted.keys.dh = carol.public().dh;
+    let rejection = admin
+        .rotate(
+            &carol,
+            vec![Change::Add {
+                package: substituted,
+                role: Role::Member,
+            }],
+            "dave",
+            3,
+            &mut rng,
+        )
+        .err()
+        .unwrap();
+    assert_eq!(
+        *rejection.rule,
+        Rule::Package(PackageError::BadSignature(dave.member_id()))
+    );
+    let _ = f;
+}
+
+#[test]
+fn an_envelope_must_reach_exactly_the_own_roster() {
+    let mut rng = StdRng::seed_from_u64(5);
+    let f = keys(0);
+    let (mut founder, _) = founded(&mut rng);
+    let (seq, prev, _) = founder.state().next_position(f.member_id());
+    // A refresh whose secret reaches the founder only.
+    let secret = EpochSecret::generate(&mut rng);
+    let envelope = envelope::seal(
+        &mut rng,
+        &secret,
+        rotation_binding(founder.group(), f.member_id(), seq, prev),
+        &[(f.member_id(), f.public().dh)],
+    )
+    .unwrap();
+    let refresh = SignedEvent::sign(
+        Event {
+            version: VERSION,
+            group: founder.group(),
+            author: f.member_id(),
+            seq,
+            prev,
+            time: 9,
+            body: Body::Rotate {
+                parents: founder.state().graph().frontier(),
+                changes: vec![],
+                envelope,
+                reason: String::new(),
+            },
+        },
+        &f,
+    );
+    let rejection = founder.verify(refresh).err().unwrap();
+    // Roster order is member order; the founder's copy is where it is.
+    assert!(matches!(*rejection.rule, Rule::EnvelopeRecipients(_)));
+}
+
+#[test]
+fn another_group_and_oversized_fields_are_refused() {
+    let mut rng = StdRng::seed_from_u64(6);
+    let f = keys(0);
+    let (mut founder, r1) = founded(&mut rng);
+    let (other, _) = Ledger::create(&f, "elsewhere", 0, &mut rng).unwrap();
+    let (seq, prev, _) = founder.state().next_position(f.member_id());
+    let event = |group, kind: &str| {
+        SignedEvent::sign(
+            Event {
+                version: VERSION,
+                group,
+                author: f.member_id(),
+                seq,
+                prev,
+                time: 9,
+                body: Body::App {
+                    epoch: r1,
+                    kind: kind.into(),
+                    payload: vec![],
+                },
+            },
+            &f,
+        )
+    };
+    assert_eq!(
+        founder
+            .verify(event(other.group(), "note"))
+            .err()
+            .unwrap()
+            .rule
+            .as_ref()
+            .clone(),
+        Rule::WrongGroup {
+            expected: founder.group(),
+            found: other.group()
+        }
+    );
+    assert!(matches!(
+        founder
+            .verify(event(founder.group(), ""))
+            .err()
+            .unwrap()
+            .rule
+            .as_ref()
+            .clone(),
+        Rule::Limit {
+            field: "app kind",
+            ..
+        }
+    ));
+    assert!(matches!(
+        founder.verify(event(founder.group(), "note")),
+        Ok(Verdict::Verified(_))
+    ));
+}
+
+#[test]
+fn a_genesis_is_checked_whole() {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (f, bob) = (keys(0), keys(2));
+    let (founder, genesis) = Ledger::create(&f, "ops", 0, &mut rng).unwrap();
+    let record = founder.records().find(|r| r.hash() == genesis).unwrap();
+    let mut event = record.event().clone();
+    // Signed by another key than the founder's.
+    assert_eq!(
+        Ledger::found(SignedEvent::sign(event.clone(), &bob))
+            .err()
+            .unwrap()
+            .rule
+            .as_ref()
+            .clone(),
+        Rule::BadSignature(f.member_id())
+    );
+    event.seq = 1;
+    assert_eq!(
+        Ledger::found(SignedEvent::sign(event, &f))
+            .err()
+            .unwrap()
+            .rule
+            .as_ref()
+            .clone(),
+        Rule::BadGenesis
+    );
+    assert_eq!(
+        founder.epoch_secret(genesis, &f).unwrap().expose().len(),
+        32
+    );
+}
+
+#[test]
+fn undecodable_records_are_refused_by_name() {
+    let mut rng = StdRng::seed_from_u64(8);
+    let f = keys(0);
+    let (mut founder, r1) = founded(&mut rng);
+    let mut other = joined(&founder);
+    let hash = app(&mut other, &f, r1, "hello");
+    let record = other
+        .records()
+        .find(|r| r.hash() == hash)
+        .unwrap()
+        .to_record();
+    let mut trailing = record.clone();
+    trailing.push(0);
+    let rejection = founder.verify_record(&trailing).err().unwrap();
+    assert_eq!(
+        *rejection.rule,
+        Rule::Malformed(DecodeError::TrailingBytes(1))
+    );
+    let rejection = founder.verify_record(&record[..10]).err().unwrap();
+    assert_eq!(
+        *rejection.rule,
+        Rule::Malformed(DecodeError::ShortRecord(10))
+    );
+    assert!(matches!(
+        founder.verify_record(&record),
+        Ok(Verdict::Verified(_))
+    ));
+}
