@@ -12,55 +12,55 @@ fn append(c: &mut Criterion) {
     let mut mesh = common::mesh_with_roster(&dir, 20);
     let payload = [0x42u8; 64];
     group.throughput(Throughput::Elements(1));
-    // The floor of one durable append is one durable commit of a stored
-    // record's size, in a file opened as meshlog opens files, plus one
-    // signature (floor/ed25519_sign). This machine's disk and CPUs are
-    // shared, and their speed drifts from one minute to the next, so both
-    // benches below interleave an append with a bare commit and each times
-    // one of the two; the ratio of the two totals over the very same
-    // iterations is printed at the end.
+    // The floors of one durable append: one durable commit of a stored
+    // record's size, in a file opened as meshlog opens files (plus one
+    // signature, floor/ed25519_sign); and the design meshlog came from,
+    // one SQLite row a transaction (WAL, synchronous=FULL). This machine's
+    // disk and CPUs are shared, and their speed drifts from one minute to
+    // the next, so the benches below interleave an append with both floors,
+    // taking turns at going first, and each times one of the three; the
+    // ratios of the totals over the very same iterations are printed at the
+    // end.
     let mut bare_commits = common::BareCommits::create(&dir);
+    let mut sqlite = common::SqliteFloor::create(&dir);
     let app = mesh.append_app("bench", &payload).expect("append");
     let record = mesh.event(app.seq).expect("event").to_record();
-    let mut commit = move || bare_commits.commit(&record);
-    let (mut appends, mut commits) = (Duration::ZERO, Duration::ZERO);
-    let mut interleaved = |iters: u64, time_append: bool| {
+    let (mut appends, mut commits, mut rows) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let mut interleaved = |iters: u64, timed_one: usize| {
         let mut timed = Duration::ZERO;
         for i in 0..iters {
-            // A commit right after another one waits longer on the disk:
-            // take turns at going first.
-            let mut append = || {
+            let mut spent = [Duration::ZERO; 3];
+            for turn in 0..3 {
+                let which = (turn + i as usize) % 3;
                 let started = Instant::now();
-                mesh.append_app("bench", &payload).expect("append");
-                started.elapsed()
-            };
-            let mut bare = || {
-                let started = Instant::now();
-                commit();
-                started.elapsed()
-            };
-            let (append, bare) = if i % 2 == 0 {
-                let append = append();
-                (append, bare())
-            } else {
-                let bare = bare();
-                (append(), bare)
-            };
-            appends += append;
-            commits += bare;
-            timed += if time_append { append } else { bare };
+                match which {
+                    0 => {
+                        mesh.append_app("bench", &payload).expect("append");
+                    }
+                    1 => bare_commits.commit(&record),
+                    _ => sqlite.insert(&record),
+                }
+                spent[which] = started.elapsed();
+            }
+            appends += spent[0];
+            commits += spent[1];
+            rows += spent[2];
+            timed += spent[timed_one];
         }
         timed
     };
+    group.bench_function("single", |b| b.iter_custom(|iters| interleaved(iters, 0)));
     group.bench_function("commit_floor", |b| {
-        b.iter_custom(|iters| interleaved(iters, false))
+        b.iter_custom(|iters| interleaved(iters, 1))
     });
-    group.bench_function("single", |b| {
-        b.iter_custom(|iters| interleaved(iters, true))
+    group.bench_function("sqlite_floor", |b| {
+        b.iter_custom(|iters| interleaved(iters, 2))
     });
     println!(
-        "append/single ÷ append/commit_floor over the same iterations: {:.3}",
-        appends.as_secs_f64() / commits.as_secs_f64()
+        "over the same interleaved iterations: append/single ÷ append/commit_floor {:.3}; \
+         append/single ÷ append/sqlite_floor {:.3}",
+        appends.as_secs_f64() / commits.as_secs_f64(),
+        appends.as_secs_f64() / rows.as_secs_f64()
     );
     group.sample_size(10);
     group.throughput(Throughput::Elements(1000));

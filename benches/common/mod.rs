@@ -128,3 +128,39 @@ impl BareCommits {
         txn.commit().expect("commit");
     }
 }
+
+/// The durable append of the design meshlog came from: one row a
+/// transaction in SQLite, WAL journal, `synchronous=FULL`.
+pub struct SqliteFloor {
+    connection: rusqlite::Connection,
+    seq: i64,
+}
+
+impl SqliteFloor {
+    pub fn create(dir: &tempfile::TempDir) -> SqliteFloor {
+        let connection =
+            rusqlite::Connection::open(dir.path().join("floor.sqlite")).expect("sqlite");
+        let mode: String = connection
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .expect("journal mode");
+        assert_eq!(mode, "wal");
+        connection
+            .execute_batch(
+                "PRAGMA synchronous=FULL;
+                 CREATE TABLE events (seq INTEGER PRIMARY KEY, record BLOB NOT NULL);",
+            )
+            .expect("schema");
+        SqliteFloor { connection, seq: 0 }
+    }
+
+    /// One row in its own (autocommit) transaction, durable on return.
+    pub fn insert(&mut self, value: &[u8]) {
+        self.seq += 1;
+        self.connection
+            .execute(
+                "INSERT INTO events (seq, record) VALUES (?1, ?2)",
+                rusqlite::params![self.seq, value],
+            )
+            .expect("insert");
+    }
+}
