@@ -274,9 +274,18 @@ struct Node {
     /// The owners in every base of this rotation: the founder, and whoever
     /// an owner's rotation among its ancestors granted ownership.
     owners: BTreeSet<MemberId>,
-    /// The resolution of its causal past, itself included, as if nothing
-    /// else existed: whom its envelope is wrapped to.
-    own_roster: Roster,
+    /// Its parents, by index.
+    parents: Vec<usize>,
+    /// The registers of its causal past, itself included, as if nothing
+    /// else existed: its own roster (whom its envelope is wrapped to), and
+    /// the base its children with no other parent are judged against.
+    own: Base,
+    /// Which of its changes are kept within its own causal past (an accepted
+    /// rotation applies there).
+    own_kept: Vec<bool>,
+    /// Whether `own` and `own_kept` are computed; false only for the
+    /// candidate of [`EpochGraph::prepare`].
+    settled: bool,
 }
 
 impl Node {
@@ -300,11 +309,70 @@ impl Node {
     }
 }
 
-/// The base a rotation is judged against: a roster, plus which entries are
-/// an admin's (any surviving change makes them admin or owner).
+/// The base a rotation is judged against: a roster, which entries are an
+/// admin's (any surviving change makes them admin or owner), and every
+/// member's best package, present or not (SPEC-v3.md §5.4).
+#[derive(Debug, Clone, Default)]
 struct Base {
     roster: Roster,
     admin_entries: BTreeSet<MemberId>,
+    keys: BTreeMap<MemberId, KeyPackage>,
+}
+
+impl Base {
+    /// This base after `rotation`'s kept changes, for a rotation that
+    /// descends from every candidate the base was built from: each change
+    /// it keeps is then the one surviving candidate of its member.
+    fn advanced(mut self, changes: &[Change], kept: &[bool]) -> Base {
+        for (change, _) in changes.iter().zip(kept).filter(|(_, kept)| **kept) {
+            let member = change.member();
+            let value = match change {
+                Change::Add { package, role } => {
+                    offer(&mut self.keys, package);
+                    Some(Some(*role))
+                }
+                Change::UpdateKeys { package } => {
+                    offer(&mut self.keys, package);
+                    None
+                }
+                Change::Remove { .. } => Some(None),
+                Change::SetRole { role, .. } => Some(Some(*role)),
+            };
+            if let Some(value) = value {
+                if value >= Some(Role::Admin) {
+                    self.admin_entries.insert(member);
+                } else {
+                    self.admin_entries.remove(&member);
+                }
+                match value {
+                    Some(role) => {
+                        if let Some(keys) = self.keys.get(&member) {
+                            self.roster
+                                .entries
+                                .insert(member, RosterEntry { keys: *keys, role });
+                        }
+                    }
+                    None => {
+                        self.roster.entries.remove(&member);
+                    }
+                }
+            }
+            if let (Some(entry), Some(keys)) =
+                (self.roster.entries.get_mut(&member), self.keys.get(&member))
+            {
+                entry.keys = *keys;
+            }
+        }
+        self
+    }
+}
+
+/// Keeps the better of a member's known package and `package`.
+fn offer(keys: &mut BTreeMap<MemberId, KeyPackage>, package: &KeyPackage) {
+    let slot = keys.entry(package.member()).or_insert(*package);
+    if package.supersedes(slot) {
+        *slot = *package;
+    }
 }
 
 /// A rotation [`EpochGraph::prepare`] accepted, with its own roster, not yet
@@ -316,7 +384,7 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// Whom its envelope must be wrapped to (SPEC-v3.md §5.2).
     pub(crate) fn own_roster(&self) -> &Roster {
-        &self.node.own_roster
+        &self.node.own.roster
     }
 }
 
@@ -351,19 +419,15 @@ impl EpochGraph {
                 role: Role::Owner,
             }],
         };
-        let mut own_roster = Roster::default();
-        own_roster.entries.insert(
-            founder.member(),
-            RosterEntry {
-                keys: founder,
-                role: Role::Owner,
-            },
-        );
+        let own = Base::default().advanced(&rotation.changes, &[true]);
         let genesis = Node {
             rotation,
             ancestors: BitSet::new(),
             owners: BTreeSet::from([founder.member()]),
-            own_roster,
+            parents: Vec::new(),
+            own,
+            own_kept: vec![true],
+            settled: true,
         };
         Self {
             founder: founder.member(),
@@ -394,7 +458,7 @@ impl EpochGraph {
     /// The roster a rotation's envelope is wrapped to (SPEC-v3.md §5.2).
     pub(crate) fn own_roster(&self, hash: EventHash) -> Option<&Roster> {
         let index = *self.by_hash.get(&hash)?;
-        self.nodes.get(index).map(|node| &node.own_roster)
+        self.nodes.get(index).map(|node| &node.own.roster)
     }
 
     /// Whether a rotation's author is an owner in its every base, so that the
@@ -461,33 +525,72 @@ impl EpochGraph {
             }
             ancestors.insert(parent);
         }
-        let mut scope = ancestors.clone();
-        let index = self.nodes.len();
-        scope.insert(index);
-        // The pass reads nodes by index, so the candidate stands at the end
-        // for the pass and leaves before anything else can see it.
-        self.nodes.push(Node {
+        let mut node = Node {
             rotation,
             ancestors,
             owners,
-            own_roster: Roster::default(),
-        });
-        let pass = self.pass(&scope);
-        let own_roster = self.register(&pass, |_| true).roster;
-        let Some(mut node) = self.nodes.pop() else {
-            return Err(GraphError::ParentCount(0));
+            parents,
+            own: Base::default(),
+            own_kept: Vec::new(),
+            settled: false,
         };
-        // Within its own causal past nothing is concurrent with the new
-        // rotation, so it applies exactly when its author is an admin or
-        // owner in its base: the acceptance rule.
-        if !pass.applied.contains(index) {
-            return Err(GraphError::AuthorNotAdmin(node.rotation.author));
-        }
+        let single_parent = match node.parents.as_slice() {
+            [parent] => self.nodes.get(*parent),
+            _ => None,
+        };
+        let (own, own_kept) = match single_parent {
+            // One parent: the base is the parent's own registers, since
+            // nothing in the parent's past is concurrent with the new
+            // rotation. No pass over the past is needed.
+            Some(parent) => {
+                let base = parent.own.clone();
+                let author_role = if node.is_owner_rotation() {
+                    Some(Role::Owner)
+                } else {
+                    base.roster.role_of(node.rotation.author)
+                };
+                let Some(author_role) = author_role.filter(|role| *role >= Role::Admin) else {
+                    return Err(GraphError::AuthorNotAdmin(node.rotation.author));
+                };
+                let kept: Vec<bool> = node
+                    .rotation
+                    .changes
+                    .iter()
+                    .map(|change| keeps(&node, change, author_role, &base))
+                    .collect();
+                (base.advanced(&node.rotation.changes, &kept), kept)
+            }
+            // A merge: resolve its causal past as a scope. The pass reads
+            // nodes by index, so the candidate stands at the end for the
+            // pass and leaves before anything else can see it.
+            None => {
+                let index = self.nodes.len();
+                let mut scope = node.ancestors.clone();
+                scope.insert(index);
+                self.nodes.push(node);
+                let pass = self.pass(&scope);
+                let own = self.register(&pass, |_| true);
+                let Some(popped) = self.nodes.pop() else {
+                    return Err(GraphError::ParentCount(0));
+                };
+                node = popped;
+                // Within its own causal past nothing is concurrent with the
+                // new rotation, so it applies exactly when its author is an
+                // admin or owner in its base: the acceptance rule.
+                if !pass.applied.contains(index) {
+                    return Err(GraphError::AuthorNotAdmin(node.rotation.author));
+                }
+                let kept = pass.kept.get(index).cloned().unwrap_or_default();
+                (own, kept)
+            }
+        };
         // The author's own entry cannot be changed by its own rotation
         // (SPEC-v3.md §5.3), and it was an admin or owner in the base, so
         // it is in its own roster.
-        debug_assert!(own_roster.get(node.rotation.author).is_some());
-        node.own_roster = own_roster;
+        debug_assert!(own.roster.get(node.rotation.author).is_some());
+        node.own = own;
+        node.own_kept = own_kept;
+        node.settled = true;
         Ok(Some(Prepared { node }))
     }
 
@@ -589,11 +692,11 @@ impl EpochGraph {
         tips.sort_by_key(|node| node.rotation.hash);
         let current = tips
             .iter()
-            .find(|node| node.own_roster == roster)
+            .find(|node| node.own.roster == roster)
             .map(|node| node.rotation.hash);
         let writer = current.or_else(|| {
             tips.iter()
-                .find(|node| node.own_roster.ids_within(&roster))
+                .find(|node| node.own.roster.ids_within(&roster))
                 .map(|node| node.rotation.hash)
         });
         Resolution {
@@ -613,6 +716,9 @@ impl EpochGraph {
             applied: BitSet::new(),
             kept: vec![Vec::new(); self.nodes.len()],
         };
+        // Rotations whose verdicts here may differ from those of their own
+        // past: the ones a concurrent owner demotes, and their descendants.
+        let mut differs_here = BitSet::new();
         for index in scope.iter() {
             let Some(node) = self.nodes.get(index) else {
                 continue;
@@ -625,6 +731,24 @@ impl EpochGraph {
                 }
                 continue;
             }
+            // A rotation no owner demotes concurrently, none of whose
+            // ancestors is judged differently here than in its own past,
+            // gets the verdicts of its own past, cached.
+            let demoted = !node.is_owner_rotation() && self.demoted_concurrently(index, scope);
+            let differs = demoted
+                || !node.settled
+                || node
+                    .parents
+                    .iter()
+                    .any(|parent| differs_here.contains(*parent));
+            if !differs {
+                pass.applied.insert(index);
+                if let Some(slot) = pass.kept.get_mut(index) {
+                    slot.clone_from(&node.own_kept);
+                }
+                continue;
+            }
+            differs_here.insert(index);
             let base = self.register(&pass, |i| node.ancestors.contains(i));
             let author = node.rotation.author;
             let author_role = if node.is_owner_rotation() {
@@ -632,8 +756,8 @@ impl EpochGraph {
             } else {
                 base.roster.role_of(author)
             };
-            let applied = node.is_owner_rotation()
-                || (author_role >= Some(Role::Admin) && !self.demoted_concurrently(index, scope));
+            let applied =
+                node.is_owner_rotation() || (author_role >= Some(Role::Admin) && !demoted);
             let Some(author_role) = author_role.filter(|_| applied) else {
                 continue;
             };
@@ -700,16 +824,14 @@ impl EpochGraph {
                         .push((index, value));
                 }
                 if let Change::Add { package, .. } | Change::UpdateKeys { package } = change {
-                    let slot = newest.entry(package.member()).or_insert(*package);
-                    if package.supersedes(slot) {
-                        *slot = *package;
-                    }
+                    offer(&mut newest, package);
                 }
             }
         }
         let mut base = Base {
             roster: Roster::default(),
             admin_entries: BTreeSet::new(),
+            keys: BTreeMap::new(),
         };
         for (member, values) in candidates {
             // A candidate survives if no other candidate descends from it:
@@ -740,6 +862,7 @@ impl EpochGraph {
                     .insert(member, RosterEntry { keys: *keys, role });
             }
         }
+        base.keys = newest;
         base
     }
 
