@@ -58,6 +58,9 @@ pub enum BatchError {
     /// The batch's events would run past `u64::MAX`.
     #[error("batch seq range overflows")]
     SeqOverflow,
+    /// A join needs the chain from its genesis; this batch holds no event.
+    #[error("the batch holds no events; a join needs one that starts at the genesis")]
+    Empty,
 }
 
 impl From<CodecError> for BatchError {

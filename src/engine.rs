@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rayon::prelude::*;
 
-use crate::batch::Batch;
+use crate::batch::{Batch, BatchError};
 use crate::chain::{SignedEvent, UnsignedEvent, is_admissible_signing_key, record_hash};
 use crate::envelope::{self, Binding, EpochSecret, is_admissible_dh_key};
 use crate::error::{Error, Fork, Result};
@@ -112,34 +112,26 @@ impl MeshOptions {
     pub fn create(self, path: impl AsRef<Path>, keys: LocalKeys, group_name: &str) -> Result<Mesh> {
         let store = Store::create(path.as_ref())?;
         let mut mesh = self.into_mesh(store, MeshState::default(), Some(keys));
-        let founder = mesh.local()?.public();
-        let founder_id = founder.member_id();
-        let secret = EpochSecret::generate(&mut mesh.rng);
-        let binding = Binding::Genesis {
-            founder: founder_id,
-            group_name,
-        };
-        let envelope =
-            envelope::seal(&mut mesh.rng, &secret, binding, &[(founder_id, founder.dh)])?;
-        let body = Body::Genesis(Genesis {
-            group_name: group_name.to_owned(),
-            founder,
-            envelope,
-        });
-        let signed = mesh.make_event(body)?;
-        let mut state = MeshState::default();
-        let genesis = Prepared::accept(&mut state, signed)?;
-        mesh.store.initialise(&[genesis])?;
-        mesh.state = state;
-        mesh.report.events = mesh.state.len();
-        Ok(mesh)
+        match mesh.found(group_name) {
+            Ok(()) => Ok(mesh),
+            Err(error) => {
+                // A refused create leaves no file, so a retry can succeed.
+                mesh.store.discard();
+                Err(error)
+            }
+        }
     }
 
     /// Makes a new peer's file from a batch that starts at the genesis,
     /// verifying every event first: on any failure no file is created. Keys
     /// that no roster lists are allowed (the peer may be added later), but
-    /// [`Mesh::epoch_secret`] then fails cleanly.
+    /// [`Mesh::epoch_secret`] then fails cleanly. The batch must hold the
+    /// genesis, and its header must name the group that genesis founds
+    /// (SPEC.md §9.2).
     pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
+        if batch.len() == 0 {
+            return Err(BatchError::Empty.into());
+        }
         if batch.first() != 0 {
             return Err(Error::Gap {
                 missing: 0,
@@ -148,8 +140,18 @@ impl MeshOptions {
         }
         let mut state = MeshState::default();
         let prepared = accept_records(&mut state, batch)?;
+        let founded = state.identity().map(|identity| identity.group);
+        if founded != Some(batch.group()) {
+            return Err(Error::ForeignBatch {
+                ours: founded.unwrap_or(GroupId::ZERO),
+                theirs: batch.group(),
+            });
+        }
         let mut store = Store::create(path.as_ref())?;
-        store.initialise(&prepared)?;
+        if let Err(error) = store.initialise(&prepared) {
+            store.discard();
+            return Err(error);
+        }
         Ok(self.into_mesh(store, state, Some(keys)))
     }
 
@@ -223,6 +225,31 @@ impl std::fmt::Debug for Mesh {
 }
 
 impl Mesh {
+    /// Writes the genesis of a new file.
+    fn found(&mut self, group_name: &str) -> Result<()> {
+        let founder = self.local()?.public();
+        let founder_id = founder.member_id();
+        let secret = EpochSecret::generate(&mut self.rng);
+        let binding = Binding::Genesis {
+            founder: founder_id,
+            group_name,
+        };
+        let envelope =
+            envelope::seal(&mut self.rng, &secret, binding, &[(founder_id, founder.dh)])?;
+        let body = Body::Genesis(Genesis {
+            group_name: group_name.to_owned(),
+            founder,
+            envelope,
+        });
+        let signed = self.make_event(body)?;
+        let mut state = MeshState::default();
+        let genesis = Prepared::accept(&mut state, signed)?;
+        self.store.initialise(&[genesis])?;
+        self.state = state;
+        self.report.events = self.state.len();
+        Ok(())
+    }
+
     /// Founds a group in a new file; see [`MeshOptions::create`].
     pub fn create(path: impl AsRef<Path>, keys: LocalKeys, group_name: &str) -> Result<Mesh> {
         MeshOptions::new().create(path, keys, group_name)
@@ -696,7 +723,10 @@ impl Mesh {
                 Err(e) => return e,
             },
         };
-        if let Err(rejection) = reducer::check(&before, &theirs) {
+        if let Err(mut rejection) = reducer::check(&before, &theirs) {
+            // A record is named by the position it was offered at, whatever
+            // seq it claims (SPEC.md §5.1), as on every other path.
+            rejection.seq = seq;
             return rejection.into();
         }
         let equivocation = ours.event().author == theirs.event().author;

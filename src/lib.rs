@@ -57,6 +57,7 @@ mod hash_index;
 mod ids;
 mod keys;
 mod labels;
+mod redb_file;
 mod reducer;
 mod state;
 mod store;

@@ -10,13 +10,9 @@
 use std::collections::BTreeMap;
 
 use rayon::prelude::*;
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use redb::{
-    Database, Durability, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
-};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, WriteTransaction};
 
 use crate::chain::{SignedEvent, record_hash};
 use crate::error::{Error, Mismatch, StoreError};
@@ -24,6 +20,7 @@ use crate::event::{Body, RosterEntry};
 use crate::hash_index::{HashIndex, IndexEntry};
 use crate::ids::{EventHash, MemberId, SigningPublicKey};
 use crate::labels::STORE_FORMAT;
+use crate::redb_file::RedbFile;
 use crate::reducer::{self, Rejection, Rule};
 use crate::state::{Accepted, EpochRecord, Head, Identity, MeshState, Transition};
 
@@ -219,25 +216,9 @@ fn expected_rows(state: &MeshState, projection: Projection) -> Box<dyn Iterator<
     }
 }
 
-/// Every handle opens the file in redb's single-writer mode: one process
-/// writes, and any number of others may open it read-only at the same time
-/// (an auditor's `meshlog verify`, a `meshlog backup`) and see consistent
-/// snapshots. A second writer is refused as locked.
-const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
-
-/// redb's page cache. Its default (1 GiB) would let a long chain's pages,
-/// read once while verifying, fill memory; meshlog reads the chain once, in
-/// order, and keeps its state in memory.
-const CACHE_BYTES: usize = 32 << 20;
-
 /// An open meshlog file.
 pub(crate) struct Store {
-    db: Database,
-    path: PathBuf,
-    /// Set when the file could not be opened read-only as it is and a private
-    /// copy was opened instead; the copy lives as long as the store.
-    private_copy: Option<tempfile::TempDir>,
-    recovered: bool,
+    file: RedbFile,
     /// Every stored event's hash, built by [`Store::load`] and extended by
     /// each commit.
     index: HashIndex,
@@ -259,155 +240,55 @@ pub struct OpenReport {
     pub events: u64,
 }
 
-fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
-    match error {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
-            path: path.to_owned(),
-        },
-        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => match source.kind() {
-            std::io::ErrorKind::NotFound => StoreError::NotFound {
-                path: path.to_owned(),
-            },
-            std::io::ErrorKind::InvalidData => StoreError::NotMeshlog {
-                path: path.to_owned(),
-                detail: "not a redb database".into(),
-            },
-            _ => StoreError::Io {
-                path: path.to_owned(),
-                source,
-            },
-        },
-        other => StoreError::from(redb::Error::from(other)),
-    }
-}
-
 impl Store {
     /// Creates a new file; refuses to touch an existing one.
     pub(crate) fn create(path: &Path) -> Result<Store, StoreError> {
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|source| match source.kind() {
-                std::io::ErrorKind::AlreadyExists => StoreError::Exists {
-                    path: path.to_owned(),
-                },
-                _ => StoreError::Io {
-                    path: path.to_owned(),
-                    source,
-                },
-            })?;
-        let backend =
-            redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_concurrency_mode(CONCURRENCY)
-            .create_with_backend(backend)
-            .map_err(|e| map_open_error(path, e))?;
-        Ok(Store {
-            db,
-            path: path.to_owned(),
-            private_copy: None,
-            recovered: false,
-            index: HashIndex::default(),
-        })
+        Ok(Store::on(RedbFile::create(path)?))
     }
 
     /// Opens an existing file for reading and writing.
     pub(crate) fn open(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::NotFound {
-                path: path.to_owned(),
-            });
-        }
-        // The integrity check verifies every page's checksum before anything
-        // is read: a plain read of a damaged page may panic inside redb.
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_concurrency_mode(CONCURRENCY)
-            .set_check_integrity_on_open(true)
-            .open(path)
-            .map_err(|e| map_open_error(path, e))?;
-        Ok(Store {
-            db,
-            path: path.to_owned(),
-            private_copy: None,
-            recovered: false,
-            index: HashIndex::default(),
-        })
+        Ok(Store::on(RedbFile::open(path)?))
     }
 
-    /// Opens a file without ever writing to it: the file is copied to a
-    /// private temporary folder and the copy is opened, with redb's integrity
-    /// check, which verifies the checksum of every page before anything is
-    /// trusted (a plain read of a damaged page may panic inside redb). While
-    /// the copy is taken, a shared read-only handle pins a consistent snapshot,
-    /// so that a live writer cannot reuse its pages. A file that was not closed
-    /// cleanly cannot be opened so; its copy is recovered instead, and
-    /// [`Store::recovered`] says so.
+    /// Opens a file without ever writing to it ([`RedbFile::open_read_only`]).
     pub(crate) fn open_read_only(path: &Path) -> Result<Store, StoreError> {
-        let io = |source| StoreError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let pin = match redb::Builder::new()
-            .set_concurrency_mode(CONCURRENCY)
-            .open_read_only(path)
-        {
-            Ok(db) => {
-                let snapshot = db.begin_read()?;
-                Some((db, snapshot))
-            }
-            Err(redb::DatabaseError::RepairAborted) => None,
-            Err(e) => return Err(map_open_error(path, e)),
-        };
-        let recovered = pin.is_none();
-        let dir = tempfile::tempdir().map_err(io)?;
-        let copy = dir.path().join("copy.redb");
-        fs::copy(path, &copy).map_err(io)?;
-        drop(pin);
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_check_integrity_on_open(true)
-            .open(&copy)
-            .map_err(|e| map_open_error(path, e))?;
-        Ok(Store {
-            db,
-            path: path.to_owned(),
-            private_copy: Some(dir),
-            recovered,
+        Ok(Store::on(RedbFile::open_read_only(path)?))
+    }
+
+    fn on(file: RedbFile) -> Store {
+        Store {
+            file,
             index: HashIndex::default(),
-        })
+        }
     }
 
     /// Whether the file had not been closed cleanly, so that its private copy
     /// had to be recovered before it could be read.
     pub(crate) fn recovered(&self) -> bool {
-        self.recovered
+        self.file.recovered()
     }
 
     pub(crate) fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     pub(crate) fn is_private_copy(&self) -> bool {
-        self.private_copy.is_some()
+        self.file.is_private_copy()
+    }
+
+    /// Closes and deletes a file this process has just created, after a
+    /// refused first write: a refused create or join leaves no file.
+    pub(crate) fn discard(self) {
+        self.file.discard();
     }
 
     fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+        self.file.begin_read()
     }
 
     fn begin_write(&self) -> Result<WriteTransaction, Error> {
-        if self.private_copy.is_some() {
-            return Err(Error::ReadOnly);
-        }
-        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
-        txn.set_durability(Durability::Immediate)
-            .map_err(|e| StoreError::Redb(redb::Error::from(e).into()))?;
-        txn.set_two_phase_commit(true);
-        Ok(txn)
+        self.file.begin_write()
     }
 
     /// Writes the first events and the format marker, creating every table,
@@ -512,7 +393,7 @@ impl Store {
     pub(crate) fn load(&mut self) -> Result<MeshState, Error> {
         let txn = self.begin_read()?;
         let not_meshlog = |detail: &str| StoreError::NotMeshlog {
-            path: self.path.clone(),
+            path: self.file.path().to_owned(),
             detail: detail.to_owned(),
         };
         let meta = match txn.open_table(Projection::Meta.table()) {
@@ -531,7 +412,7 @@ impl Store {
             .map_err(|_| not_meshlog("bad format marker"))?;
         if format > STORE_FORMAT {
             return Err(StoreError::NewerFormat {
-                path: self.path.clone(),
+                path: self.file.path().to_owned(),
                 found: format,
                 supported: STORE_FORMAT,
             }

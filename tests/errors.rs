@@ -240,3 +240,23 @@ fn disk_full_during_append() {
     let reopened = Mesh::open_read_only(&path).unwrap();
     assert_eq!(reopened.state().len(), appended);
 }
+
+/// Found by trying it as a new user would (issue #10): a create refused for
+/// its group name leaves no file behind, so a retry with a good name works.
+#[test]
+fn a_refused_create_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mesh.redb");
+    for bad in [String::new(), "x".repeat(129)] {
+        match Mesh::create(&path, keys(1), &bad) {
+            Err(Error::Rejected(rejection)) => assert_eq!(rejection.rule.code(), "R20"),
+            other => panic!(
+                "expected R20 for a name of {} bytes, got {other:?}",
+                bad.len()
+            ),
+        }
+        assert!(!path.exists(), "a refused create left {}", path.display());
+    }
+    let mesh = Mesh::create(&path, keys(1), "ok").unwrap();
+    assert_eq!(mesh.state().len(), 1);
+}

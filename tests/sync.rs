@@ -514,3 +514,82 @@ mod interleavings {
         }
     }
 }
+
+/// Found by trying it as a new user would (issue #10): a join must refuse a
+/// batch with no genesis, or one whose header names another group than the
+/// genesis it carries, and leave no file either way.
+#[test]
+fn join_refuses_a_batch_without_its_genesis_or_with_a_foreign_header_and_makes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = options(1)
+        .create(db_path(&dir, "f"), keys(1), "peers")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    let group = founder.group();
+    let whole: Vec<Vec<u8>> = founder
+        .export_since(0)
+        .unwrap()
+        .records()
+        .map(|(_, r)| r.to_vec())
+        .collect();
+
+    let target = db_path(&dir, "p");
+    let empty = batch_from(group, 0, Vec::new());
+    assert!(matches!(
+        options(2).join(&target, keys(2), &empty),
+        Err(Error::Batch(meshlog::BatchError::Empty))
+    ));
+    assert!(!target.exists());
+
+    let other = meshlog::GroupId::from_bytes([7; 32]);
+    let foreign = batch_from(other, 0, whole.clone());
+    match options(2).join(&target, keys(2), &foreign) {
+        Err(Error::ForeignBatch { ours, theirs }) => {
+            assert_eq!(ours, group);
+            assert_eq!(theirs, other);
+        }
+        other => panic!("expected a foreign batch, got {other:?}"),
+    }
+    assert!(!target.exists());
+
+    // The same records under the right header join.
+    let peer = options(2)
+        .join(&target, keys(2), &batch_from(group, 0, whole))
+        .unwrap();
+    assert_eq!(peer.digest(), founder.digest());
+}
+
+/// Found by trying it as a new user would (issue #10): a record offered at
+/// position p of an overlapping batch that claims another seq is named by p,
+/// as on the join path and past the head (SPEC.md §5.1).
+#[test]
+fn an_overlapping_record_claiming_another_seq_is_named_by_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = options(1)
+        .create(db_path(&dir, "f"), keys(1), "peers")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder.append_app("note", b"one").unwrap();
+    let mut peer = options(2)
+        .join(
+            db_path(&dir, "p"),
+            keys(2),
+            &founder.export_since(0).unwrap(),
+        )
+        .unwrap();
+    // At position 2 (held by both), a valid-looking event claiming seq 5.
+    let mut event = founder.event(2).unwrap().event().clone();
+    event.seq = 5;
+    let stray = SignedEvent::sign(event, &keys(1)).to_record();
+    let mut records: Vec<Vec<u8>> = founder
+        .export_since(0)
+        .unwrap()
+        .records()
+        .map(|(_, r)| r.to_vec())
+        .collect();
+    records[2] = stray;
+    match peer.ingest(&batch_from(founder.group(), 0, records)) {
+        Err(Error::Rejected(rejection)) => assert_eq!(rejection.seq, 2),
+        other => panic!("expected a rejection at position 2, got {other:?}"),
+    }
+}

@@ -1,0 +1,190 @@
+//! The redb file alone: creating, opening (writable, or read-only on a
+//! private copy), transactions and their durability (SPEC.md §8, §10).
+//! What the tables hold is the store's concern.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+
+use crate::error::{Error, StoreError};
+
+/// Every handle opens the file in redb's single-writer mode: one process
+/// writes, and any number of others may open it read-only at the same time
+/// (an auditor's `meshlog verify`, a `meshlog backup`) and see consistent
+/// snapshots. A second writer is refused as locked.
+const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
+/// redb's page cache. Its default (1 GiB) would let a long chain's pages,
+/// read once while verifying, fill memory; meshlog reads the chain once, in
+/// order, and keeps its state in memory.
+const CACHE_BYTES: usize = 32 << 20;
+
+/// An open redb file.
+pub(crate) struct RedbFile {
+    db: Database,
+    path: PathBuf,
+    /// Set when the file could not be opened read-only as it is and a private
+    /// copy was opened instead; the copy lives as long as the handle.
+    private_copy: Option<tempfile::TempDir>,
+    recovered: bool,
+}
+
+fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
+    match error {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+            path: path.to_owned(),
+        },
+        redb::DatabaseError::Storage(redb::StorageError::Io(source)) => match source.kind() {
+            std::io::ErrorKind::NotFound => StoreError::NotFound {
+                path: path.to_owned(),
+            },
+            std::io::ErrorKind::InvalidData => StoreError::NotMeshlog {
+                path: path.to_owned(),
+                detail: "not a redb database".into(),
+            },
+            _ => StoreError::Io {
+                path: path.to_owned(),
+                source,
+            },
+        },
+        other => StoreError::from(redb::Error::from(other)),
+    }
+}
+
+impl RedbFile {
+    /// Creates a new file; refuses to touch an existing one.
+    pub(crate) fn create(path: &Path) -> Result<RedbFile, StoreError> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::AlreadyExists => StoreError::Exists {
+                    path: path.to_owned(),
+                },
+                _ => StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                },
+            })?;
+        let backend =
+            redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(CONCURRENCY)
+            .create_with_backend(backend)
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(RedbFile {
+            db,
+            path: path.to_owned(),
+            private_copy: None,
+            recovered: false,
+        })
+    }
+
+    /// Opens an existing file for reading and writing.
+    pub(crate) fn open(path: &Path) -> Result<RedbFile, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        // The integrity check verifies every page's checksum before anything
+        // is read: a plain read of a damaged page may panic inside redb.
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(CONCURRENCY)
+            .set_check_integrity_on_open(true)
+            .open(path)
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(RedbFile {
+            db,
+            path: path.to_owned(),
+            private_copy: None,
+            recovered: false,
+        })
+    }
+
+    /// Opens a file without ever writing to it: the file is copied to a
+    /// private temporary folder and the copy is opened, with redb's integrity
+    /// check, which verifies the checksum of every page before anything is
+    /// trusted (a plain read of a damaged page may panic inside redb). While
+    /// the copy is taken, a shared read-only handle pins a consistent snapshot,
+    /// so that a live writer cannot reuse its pages. A file that was not closed
+    /// cleanly cannot be opened so; its copy is recovered instead, and
+    /// [`RedbFile::recovered`] says so.
+    pub(crate) fn open_read_only(path: &Path) -> Result<RedbFile, StoreError> {
+        let io = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let pin = match redb::Builder::new()
+            .set_concurrency_mode(CONCURRENCY)
+            .open_read_only(path)
+        {
+            Ok(db) => {
+                let snapshot = db.begin_read()?;
+                Some((db, snapshot))
+            }
+            Err(redb::DatabaseError::RepairAborted) => None,
+            Err(e) => return Err(map_open_error(path, e)),
+        };
+        let recovered = pin.is_none();
+        let dir = tempfile::tempdir().map_err(io)?;
+        let copy = dir.path().join("copy.redb");
+        fs::copy(path, &copy).map_err(io)?;
+        drop(pin);
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .set_check_integrity_on_open(true)
+            .open(&copy)
+            .map_err(|e| map_open_error(path, e))?;
+        Ok(RedbFile {
+            db,
+            path: path.to_owned(),
+            private_copy: Some(dir),
+            recovered,
+        })
+    }
+
+    /// Whether the file had not been closed cleanly, so that its private copy
+    /// had to be recovered before it could be read.
+    pub(crate) fn recovered(&self) -> bool {
+        self.recovered
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn is_private_copy(&self) -> bool {
+        self.private_copy.is_some()
+    }
+
+    pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+
+    pub(crate) fn begin_write(&self) -> Result<WriteTransaction, Error> {
+        if self.private_copy.is_some() {
+            return Err(Error::ReadOnly);
+        }
+        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::Redb(redb::Error::from(e).into()))?;
+        txn.set_two_phase_commit(true);
+        Ok(txn)
+    }
+
+    /// Closes the file and deletes it. Only for a file this process has
+    /// just created and written nothing acknowledged to.
+    pub(crate) fn discard(self) {
+        let path = self.path.clone();
+        drop(self);
+        // Best effort: a file that cannot be removed is reported by the
+        // next create, as existing.
+        let _ = fs::remove_file(path);
+    }
+}
