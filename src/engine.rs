@@ -129,7 +129,7 @@ impl MeshOptions {
     /// genesis, and its header must name the group that genesis founds
     /// (SPEC.md §9.2).
     pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
-        if batch.len() == 0 {
+        if batch.is_empty() {
             return Err(BatchError::Empty.into());
         }
         if batch.first() != 0 {
