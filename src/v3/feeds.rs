@@ -201,6 +201,7 @@ pub(crate) struct Equivocation {
 }
 
 /// Per event: what later events of the same feed need from it.
+#[derive(Clone)]
 struct Held {
     event: FeedEvent,
     /// The author's flag after this event.
@@ -211,6 +212,7 @@ struct Held {
 }
 
 /// The accepted events of one mesh and what they imply.
+#[derive(Clone)]
 pub(crate) struct MeshState {
     graph: EpochGraph,
     events: HashMap<EventHash, Held>,

@@ -267,6 +267,7 @@ impl Resolution {
     }
 }
 
+#[derive(Clone)]
 struct Node {
     rotation: Rotation,
     /// Strict ancestors, by index.
@@ -397,6 +398,7 @@ struct Pass {
 }
 
 /// Every accepted rotation of one mesh, from its genesis.
+#[derive(Clone)]
 pub(crate) struct EpochGraph {
     founder: MemberId,
     nodes: Vec<Node>,

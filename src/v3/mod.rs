@@ -12,9 +12,12 @@
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod bitset;
+pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod feeds;
 pub(crate) mod graph;
+pub(crate) mod mesh;
+pub(crate) mod store;
 pub(crate) mod verify;
 
 #[cfg(test)]

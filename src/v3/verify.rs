@@ -116,11 +116,15 @@ pub(crate) enum SecretError {
 }
 
 /// The verified events of one mesh, and what they imply.
+#[derive(Clone)]
 pub(crate) struct Ledger {
     group: GroupId,
     founder: MemberId,
     state: MeshState,
     records: HashMap<EventHash, SignedEvent>,
+    /// Hashes in the order they were added: an order in which every event
+    /// comes after what it names.
+    order: Vec<EventHash>,
     /// Each member's signing key, from the packages of held events (a member
     /// id is the hash of its signing key, so a member has one).
     signing_keys: HashMap<MemberId, SigningPublicKey>,
@@ -163,6 +167,7 @@ impl Ledger {
             founder: event.author,
             state,
             signing_keys: HashMap::from([(event.author, founder.keys.signing)]),
+            order: vec![genesis.hash()],
             records: HashMap::from([(genesis.hash(), genesis)]),
         })
     }
@@ -175,9 +180,19 @@ impl Ledger {
         &self.state
     }
 
-    /// Every held record, in no particular order.
+    /// Every held record, in the order added: each after what it names.
     pub(crate) fn records(&self) -> impl Iterator<Item = &SignedEvent> {
-        self.records.values()
+        self.order.iter().filter_map(|hash| self.records.get(hash))
+    }
+
+    /// How many events the ledger holds.
+    pub(crate) fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// The record of `hash`, if held.
+    pub(crate) fn record(&self, hash: EventHash) -> Option<&SignedEvent> {
+        self.records.get(&hash)
     }
 
     pub(crate) fn contains(&self, hash: EventHash) -> bool {
@@ -266,6 +281,7 @@ impl Ledger {
                 .or_insert(package.keys.signing);
         }
         self.state.commit(checked);
+        self.order.push(signed.hash());
         self.records.insert(signed.hash(), signed);
     }
 
@@ -379,8 +395,16 @@ impl Ledger {
         time: u64,
         body: Body,
     ) -> Result<EventHash, Rejection> {
+        let signed = self.sign_next(keys, time, body);
+        let hash = signed.hash();
+        self.insert(signed)?;
+        Ok(hash)
+    }
+
+    /// `body` signed as the next event of `keys`'s feed, not yet added.
+    pub(crate) fn sign_next(&self, keys: &LocalKeys, time: u64, body: Body) -> SignedEvent {
         let (seq, prev, _) = self.state.next_position(keys.member_id());
-        let signed = SignedEvent::sign(
+        SignedEvent::sign(
             Event {
                 version: VERSION,
                 group: self.group,
@@ -391,13 +415,7 @@ impl Ledger {
                 body,
             },
             keys,
-        );
-        let hash = signed.hash();
-        match self.verify(signed)? {
-            Verdict::Verified(verified) => self.commit(*verified),
-            Verdict::Known | Verdict::Missing(_) => {}
-        }
-        Ok(hash)
+        )
     }
 
     /// Rotates on this ledger's frontier with `changes` (in member order):
@@ -410,6 +428,22 @@ impl Ledger {
         time: u64,
         rng: &mut R,
     ) -> Result<EventHash, Rejection> {
+        let signed = self.make_rotation(keys, changes, reason, time, rng)?;
+        let hash = signed.hash();
+        self.insert(signed)?;
+        Ok(hash)
+    }
+
+    /// The next rotation of `keys`'s feed on this ledger's frontier, signed,
+    /// its secret wrapped to its own roster; not yet added.
+    pub(crate) fn make_rotation<R: CryptoRng + ?Sized>(
+        &mut self,
+        keys: &LocalKeys,
+        changes: Vec<super::event::Change>,
+        reason: &str,
+        time: u64,
+        rng: &mut R,
+    ) -> Result<SignedEvent, Rejection> {
         let author = keys.member_id();
         let (seq, prev, _) = self.state.next_position(author);
         let mut parents = self.state.graph().frontier();
@@ -461,7 +495,7 @@ impl Ledger {
             &recipients,
         )
         .map_err(|_| reject(Rule::WeakEphemeralKey))?;
-        self.write(
+        Ok(self.sign_next(
             keys,
             time,
             Body::Rotate {
@@ -470,7 +504,7 @@ impl Ledger {
                 envelope,
                 reason: reason.to_owned(),
             },
-        )
+        ))
     }
 }
 

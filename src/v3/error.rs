@@ -1,0 +1,54 @@
+//! The errors of the v3 engine, until v3 replaces v2 and they join
+//! [`crate::Error`] (one classification: verification failure, refusal,
+//! could not run).
+
+use super::feeds::Missing;
+use super::verify::{Rejection, SecretError};
+use crate::ids::GroupId;
+
+/// Why a v3 operation failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum MeshError {
+    /// An event broke a rule: the data is wrong.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The file could not be created, opened, read or written, or is not a
+    /// v3 meshlog file, or its projections differ from its events.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+    /// A batch with no genesis offered to a join.
+    #[error("the batch holds no genesis; a join needs the mesh from its genesis")]
+    NoGenesis,
+    /// A batch whose header names another group than its events.
+    #[error("the batch names group {theirs}, but its events are of group {ours}")]
+    ForeignBatch {
+        /// The group of the events (or of this mesh).
+        ours: GroupId,
+        /// The group the header names.
+        theirs: GroupId,
+    },
+    /// Events of a batch name events neither the batch nor the mesh holds.
+    #[error("{count} events of the batch wait for events it does not hold (first: {first:?})")]
+    Incomplete {
+        /// How many.
+        count: usize,
+        /// What the first of them waits for.
+        first: Missing,
+    },
+    /// An epoch secret could not be recovered.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// No epoch the local member may write under until a merge: its feed
+    /// has moved past every epoch whose roster holds it.
+    #[error("no epoch to write under until an admin merges the mesh")]
+    WaitsForMerge,
+    /// The mesh was opened without local keys, or read-only.
+    #[error("the mesh is open read-only or without local keys")]
+    ReadOnly,
+}
+
+impl From<crate::error::StoreError> for MeshError {
+    fn from(error: crate::error::StoreError) -> Self {
+        MeshError::Store(error.into())
+    }
+}

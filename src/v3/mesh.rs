@@ -1,0 +1,375 @@
+//! The v3 engine: a mesh on a redb file (SPEC-v3.md).
+//!
+//! Data flows one way: a call makes and signs an event, the ledger verifies
+//! it into a proof, the store writes it with its projection rows in one
+//! transaction, and only then does the in-memory state take it. Open, join
+//! and ingest all go through the same verification, once per event.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use super::error::MeshError;
+use super::event::{Body, Change, SignedEvent};
+use super::graph::Resolution;
+use super::store::Store;
+use super::verify::{Ledger, Verdict};
+use crate::envelope::EpochSecret;
+use crate::ids::{EventHash, GroupId, MemberId, StateDigest};
+use crate::keys::LocalKeys;
+use crate::redb_file::RedbFile;
+
+/// Seed and clock, for reproducible tests; the defaults are the operating
+/// system's generator and clock.
+#[derive(Default)]
+pub(crate) struct Settings {
+    pub(crate) seed: Option<[u8; 32]>,
+    pub(crate) clock: Option<Box<dyn FnMut() -> u64 + Send>>,
+}
+
+/// What a peer holds: each feed's heads by position. A peer sends another
+/// every event the other's frontier does not cover (SPEC-v3.md §7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Frontier {
+    heads: BTreeMap<MemberId, Vec<(u64, EventHash)>>,
+}
+
+impl Frontier {
+    /// Whether the peer whose frontier this is holds `event` for sure: it
+    /// has a head of the author's feed past the event's position, or the
+    /// event itself as a head. Anything else is sent; what the peer already
+    /// holds it skips.
+    fn covers(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
+        self.heads.get(&author).is_some_and(|heads| {
+            heads.iter().all(|(head, _)| *head > seq)
+                || heads.iter().any(|(head, h)| *head == seq && *h == hash)
+        })
+    }
+}
+
+/// What [`Mesh3::ingest`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Ingested {
+    /// Events new to this mesh.
+    pub(crate) added: usize,
+    /// Events it held already.
+    pub(crate) known: usize,
+    /// Whether the mesh now needs a merge (SPEC-v3.md §5.5).
+    pub(crate) needs_merge: bool,
+}
+
+/// A v3 mesh on a file.
+pub(crate) struct Mesh3 {
+    store: Store,
+    ledger: Ledger,
+    keys: Option<LocalKeys>,
+    rng: StdRng,
+    clock: Box<dyn FnMut() -> u64 + Send>,
+    read_only: bool,
+}
+
+fn system_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+impl Mesh3 {
+    fn with(store: Store, ledger: Ledger, keys: Option<LocalKeys>, settings: Settings) -> Mesh3 {
+        let rng = match settings.seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => rand::make_rng(),
+        };
+        Mesh3 {
+            read_only: store.file().is_private_copy(),
+            store,
+            ledger,
+            keys,
+            rng,
+            clock: settings.clock.unwrap_or_else(|| Box::new(system_time)),
+        }
+    }
+
+    /// Founds a mesh in a new file. The genesis is made and verified before
+    /// the file is created, so a refused create leaves no file.
+    pub(crate) fn create(
+        path: &Path,
+        keys: LocalKeys,
+        group_name: &str,
+        mut settings: Settings,
+    ) -> Result<Mesh3, MeshError> {
+        let mut rng = match settings.seed {
+            Some(seed) => StdRng::from_seed(seed),
+            None => rand::make_rng(),
+        };
+        let time = settings
+            .clock
+            .as_mut()
+            .map_or_else(system_time, |clock| clock());
+        let (ledger, _) = Ledger::create(&keys, group_name, time, &mut rng)?;
+        let store = Store::create(path, &ledger)?;
+        let mut mesh = Mesh3::with(store, ledger, Some(keys), settings);
+        mesh.rng = rng;
+        Ok(mesh)
+    }
+
+    /// Opens a file, verifying every event and projection.
+    pub(crate) fn open(
+        path: &Path,
+        keys: LocalKeys,
+        settings: Settings,
+    ) -> Result<Mesh3, MeshError> {
+        let (store, ledger) = Store::open(RedbFile::open(path)?)?;
+        Ok(Mesh3::with(store, ledger, Some(keys), settings))
+    }
+
+    /// Opens a file without ever writing to it (a private copy).
+    pub(crate) fn open_read_only(path: &Path) -> Result<Mesh3, MeshError> {
+        let (store, ledger) = Store::open(RedbFile::open_read_only(path)?)?;
+        Ok(Mesh3::with(store, ledger, None, Settings::default()))
+    }
+
+    /// Makes a new peer's file from records that hold the genesis, in any
+    /// order; every record is verified first, and the header's group must
+    /// be the genesis's. On any failure no file is created.
+    pub(crate) fn join(
+        path: &Path,
+        keys: LocalKeys,
+        group: GroupId,
+        records: &[Vec<u8>],
+        settings: Settings,
+    ) -> Result<Mesh3, MeshError> {
+        let genesis = records
+            .iter()
+            .filter_map(|record| SignedEvent::from_record(record).ok())
+            .find(|event| matches!(event.event().body, Body::Genesis { .. }))
+            .ok_or(MeshError::NoGenesis)?;
+        let mut ledger = Ledger::found(genesis)?;
+        if ledger.group() != group {
+            return Err(MeshError::ForeignBatch {
+                ours: ledger.group(),
+                theirs: group,
+            });
+        }
+        take_all(&mut ledger, records)?;
+        let store = Store::create(path, &ledger)?;
+        Ok(Mesh3::with(store, ledger, Some(keys), settings))
+    }
+
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub(crate) fn resolution(&self) -> Resolution {
+        self.ledger.state().graph().resolve()
+    }
+
+    pub(crate) fn digest(&self) -> StateDigest {
+        self.ledger.state().digest(&self.resolution())
+    }
+
+    /// Verifies, writes and takes one event made here.
+    fn add(&mut self, signed: SignedEvent) -> Result<EventHash, MeshError> {
+        let hash = signed.hash();
+        match self.ledger.verify(signed)? {
+            Verdict::Verified(verified) => {
+                let mut next = self.ledger.clone();
+                next.commit(*verified);
+                let record = next.record(hash).cloned();
+                if let Some(record) = record {
+                    self.store.append(&[&record], &next)?;
+                }
+                self.ledger = next;
+            }
+            Verdict::Known | Verdict::Missing(_) => {}
+        }
+        Ok(hash)
+    }
+
+    fn write_under_epoch(
+        &mut self,
+        body: impl FnOnce(EventHash) -> Body,
+    ) -> Result<EventHash, MeshError> {
+        let keys = match (&self.keys, self.read_only) {
+            (Some(keys), false) => keys,
+            _ => return Err(MeshError::ReadOnly),
+        };
+        let epoch =
+            epoch_to_write(&self.ledger, keys.member_id()).ok_or(MeshError::WaitsForMerge)?;
+        let time = (self.clock)();
+        let signed = self.ledger.sign_next(keys, time, body(epoch));
+        self.add(signed)
+    }
+
+    /// Turns the local member's flag on or off.
+    pub(crate) fn set_enabled(&mut self, enabled: bool) -> Result<EventHash, MeshError> {
+        self.write_under_epoch(|epoch| Body::SetEnabled { epoch, enabled })
+    }
+
+    /// Appends an application record.
+    pub(crate) fn append_app(
+        &mut self,
+        kind: &str,
+        payload: &[u8],
+    ) -> Result<EventHash, MeshError> {
+        self.write_under_epoch(|epoch| Body::App {
+            epoch,
+            kind: kind.to_owned(),
+            payload: payload.to_vec(),
+        })
+    }
+
+    /// Rotates on the local frontier with `changes` (any order).
+    pub(crate) fn rotate(
+        &mut self,
+        mut changes: Vec<Change>,
+        reason: &str,
+    ) -> Result<EventHash, MeshError> {
+        let keys = match (&self.keys, self.read_only) {
+            (Some(keys), false) => keys,
+            _ => return Err(MeshError::ReadOnly),
+        };
+        changes.sort_by_key(change_member);
+        let time = (self.clock)();
+        let signed = self
+            .ledger
+            .make_rotation(keys, changes, reason, time, &mut self.rng)?;
+        self.add(signed)
+    }
+
+    /// Merges the frontier if the mesh needs a merge; `None` if it does not.
+    pub(crate) fn merge(&mut self) -> Result<Option<EventHash>, MeshError> {
+        if !self.resolution().needs_merge() {
+            return Ok(None);
+        }
+        self.rotate(Vec::new(), "merge").map(Some)
+    }
+
+    /// The secret of `epoch`, as the local member recovers it.
+    pub(crate) fn epoch_secret(&self, epoch: EventHash) -> Result<EpochSecret, MeshError> {
+        let keys = self.keys.as_ref().ok_or(MeshError::ReadOnly)?;
+        Ok(self.ledger.epoch_secret(epoch, keys)?)
+    }
+
+    /// What this mesh holds, for a peer to send what it lacks.
+    pub(crate) fn frontier(&self) -> Frontier {
+        let state = self.ledger.state();
+        let mut heads: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
+        for record in self.ledger.records() {
+            let author = record.event().author;
+            if heads.contains_key(&author) {
+                continue;
+            }
+            let feed = state
+                .heads(author)
+                .into_iter()
+                .filter_map(|hash| self.ledger.record(hash))
+                .map(|head| (head.event().seq, head.hash()))
+                .collect();
+            heads.insert(author, feed);
+        }
+        Frontier { heads }
+    }
+
+    /// Every record a peer with `frontier` may lack, in an order in which
+    /// each comes after what it names.
+    pub(crate) fn export(&self, frontier: &Frontier) -> Vec<Vec<u8>> {
+        self.ledger
+            .records()
+            .filter(|record| {
+                let event = record.event();
+                !frontier.covers(event.author, event.seq, record.hash())
+            })
+            .map(SignedEvent::to_record)
+            .collect()
+    }
+
+    /// Takes a peer's records, in any order: all are verified (on a copy of
+    /// the state) before any is written, and one invalid record refuses the
+    /// whole batch. The new ones are written in one transaction.
+    pub(crate) fn ingest(&mut self, records: &[Vec<u8>]) -> Result<Ingested, MeshError> {
+        if self.read_only {
+            return Err(MeshError::ReadOnly);
+        }
+        let mut next = self.ledger.clone();
+        let before = next.len();
+        let known = take_all(&mut next, records)?;
+        let new: Vec<SignedEvent> = next.records().skip(before).cloned().collect();
+        if !new.is_empty() {
+            let refs: Vec<&SignedEvent> = new.iter().collect();
+            self.store.append(&refs, &next)?;
+        }
+        self.ledger = next;
+        Ok(Ingested {
+            added: new.len(),
+            known,
+            needs_merge: self.resolution().needs_merge(),
+        })
+    }
+}
+
+/// The epoch `member` writes under now: the writer epoch, unless its feed
+/// has moved past it or it is not in its roster; then the smallest-hash
+/// frontier rotation whose roster holds it (a frontier rotation is never
+/// behind anything, SPEC-v3.md §4.3). `None`: it waits for a merge.
+fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
+    let state = ledger.state();
+    let graph = state.graph();
+    let (_, _, acknowledged) = state.next_position(member);
+    let usable = |epoch: &EventHash| {
+        !acknowledged
+            .iter()
+            .any(|known| graph.is_ancestor(*epoch, *known))
+            && graph
+                .own_roster(*epoch)
+                .is_some_and(|roster| roster.get(member).is_some())
+    };
+    graph
+        .resolve()
+        .writer
+        .filter(usable)
+        .or_else(|| graph.frontier().into_iter().find(usable))
+}
+
+/// Verifies and takes every record into `ledger`, retrying those that wait
+/// for another record of the batch; returns how many it held already.
+fn take_all(ledger: &mut Ledger, records: &[Vec<u8>]) -> Result<usize, MeshError> {
+    let mut pending: Vec<&Vec<u8>> = records.iter().collect();
+    let mut known = 0;
+    loop {
+        let mut waiting = Vec::new();
+        let mut first_missing = None;
+        for record in &pending {
+            match ledger.verify_record(record)? {
+                Verdict::Verified(verified) => ledger.commit(*verified),
+                Verdict::Known => known += 1,
+                Verdict::Missing(missing) => {
+                    first_missing.get_or_insert(missing);
+                    waiting.push(*record);
+                }
+            }
+        }
+        match first_missing {
+            None => return Ok(known),
+            Some(first) if waiting.len() == pending.len() => {
+                return Err(MeshError::Incomplete {
+                    count: waiting.len(),
+                    first,
+                });
+            }
+            Some(_) => pending = waiting,
+        }
+    }
+}
+
+fn change_member(change: &Change) -> MemberId {
+    match change {
+        Change::Add { package, .. } | Change::UpdateKeys { package } => package.keys.member_id(),
+        Change::Remove { member } | Change::SetRole { member, .. } => *member,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,323 @@
+use super::*;
+use crate::error::StoreError;
+use crate::v3::event::SignedPackage;
+use crate::v3::graph::Role;
+use crate::v3::verify::Rule;
+
+fn keys(n: u8) -> LocalKeys {
+    LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
+}
+
+fn settings(seed: u8) -> Settings {
+    let mut now = 1_900_000_000u64;
+    Settings {
+        seed: Some([seed; 32]),
+        clock: Some(Box::new(move || {
+            now += 1;
+            now
+        })),
+    }
+}
+
+fn add(member: &LocalKeys, role: Role) -> Change {
+    Change::Add {
+        package: SignedPackage::sign(member, 1),
+        role,
+    }
+}
+
+/// Each sends the other what its frontier lacks.
+fn exchange(a: &mut Mesh3, b: &mut Mesh3) {
+    let to_b = a.export(&b.frontier());
+    b.ingest(&to_b).unwrap();
+    let to_a = b.export(&a.frontier());
+    a.ingest(&to_a).unwrap();
+}
+
+fn file_hash(path: &Path) -> blake3::Hash {
+    blake3::hash(&std::fs::read(path).unwrap())
+}
+
+#[test]
+fn a_mesh_reopens_to_the_same_state_and_an_audit_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.redb");
+    let mut mesh = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
+    mesh.set_enabled(true).unwrap();
+    let epoch = mesh
+        .rotate(vec![add(&keys(1), Role::Admin)], "add an admin")
+        .unwrap();
+    mesh.append_app("note", b"hello").unwrap();
+    let digest = mesh.digest();
+    let secret = mesh.epoch_secret(epoch).unwrap();
+    drop(mesh);
+
+    let before = file_hash(&path);
+    let audit = Mesh3::open_read_only(&path).unwrap();
+    assert_eq!(audit.digest(), digest);
+    assert_eq!(audit.ledger().len(), 4);
+    drop(audit);
+    assert_eq!(
+        file_hash(&path),
+        before,
+        "a read-only open wrote to the file"
+    );
+
+    let mesh = Mesh3::open(&path, keys(0), settings(2)).unwrap();
+    assert_eq!(mesh.digest(), digest);
+    assert_eq!(mesh.epoch_secret(epoch).unwrap().expose(), secret.expose());
+}
+
+#[test]
+fn a_refused_create_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.redb");
+    for bad in [String::new(), "x".repeat(129)] {
+        match Mesh3::create(&path, keys(0), &bad, settings(1)) {
+            Err(MeshError::Rejected(rejection)) => {
+                assert!(matches!(*rejection.rule, Rule::Limit { .. }));
+            }
+            other => panic!("expected a limit, got {:?}", other.err()),
+        }
+        assert!(!path.exists());
+    }
+    Mesh3::create(&path, keys(0), "ok", settings(1)).unwrap();
+}
+
+/// The README's two-peer walk-through, which forked for good in v2: bob
+/// joins and enables himself while the founder posts; both converge.
+#[test]
+fn concurrent_writers_on_two_files_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let (f, bob) = (keys(0), keys(1));
+    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .rotate(vec![add(&bob, Role::Member)], "bob")
+        .unwrap();
+    let mut peer = Mesh3::join(
+        &dir.path().join("b"),
+        keys(1),
+        founder.ledger().group(),
+        &founder.export(&Frontier::default()),
+        settings(2),
+    )
+    .unwrap();
+    assert_eq!(peer.digest(), founder.digest());
+
+    peer.set_enabled(true).unwrap();
+    peer.append_app("note", b"from bob").unwrap();
+    founder.append_app("note", b"from the founder").unwrap();
+    exchange(&mut founder, &mut peer);
+    assert_eq!(peer.digest(), founder.digest());
+    assert_eq!(founder.ledger().len(), 6);
+    // Exchanging again moves nothing.
+    assert!(founder.export(&peer.frontier()).is_empty());
+
+    let digest = founder.digest();
+    drop((founder, peer));
+    let founder = Mesh3::open(&dir.path().join("f"), f, settings(3)).unwrap();
+    let peer = Mesh3::open(&dir.path().join("b"), bob, settings(4)).unwrap();
+    assert_eq!(founder.digest(), digest);
+    assert_eq!(peer.digest(), digest);
+}
+
+#[test]
+fn concurrent_rotations_need_a_merge_and_the_merge_converges() {
+    let dir = tempfile::tempdir().unwrap();
+    let (carol, dave, erin) = (keys(1), keys(2), keys(3));
+    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .rotate(
+            vec![add(&carol, Role::Admin), add(&dave, Role::Member)],
+            "team",
+        )
+        .unwrap();
+    let mut admin = Mesh3::join(
+        &dir.path().join("c"),
+        keys(1),
+        founder.ledger().group(),
+        &founder.export(&Frontier::default()),
+        settings(2),
+    )
+    .unwrap();
+    admin.set_enabled(true).unwrap();
+    admin
+        .rotate(
+            vec![Change::Remove {
+                member: dave.member_id(),
+            }],
+            "dave left",
+        )
+        .unwrap();
+    founder
+        .rotate(vec![add(&erin, Role::Member)], "erin")
+        .unwrap();
+
+    let to_founder = admin.export(&founder.frontier());
+    let ingested = founder.ingest(&to_founder).unwrap();
+    assert!(ingested.needs_merge);
+    assert_eq!(
+        admin.merge().unwrap(),
+        None,
+        "the admin has not seen the fork"
+    );
+    let merge = founder.merge().unwrap().expect("a merge");
+    exchange(&mut founder, &mut admin);
+    assert_eq!(admin.digest(), founder.digest());
+    let resolution = admin.resolution();
+    assert_eq!(resolution.current, Some(merge));
+    assert_eq!(resolution.roster.get(dave.member_id()), None);
+    assert_eq!(
+        admin.epoch_secret(merge).unwrap().expose(),
+        founder.epoch_secret(merge).unwrap().expose()
+    );
+}
+
+#[test]
+fn a_batch_with_one_invalid_record_is_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut founder = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .rotate(vec![add(&keys(1), Role::Member)], "bob")
+        .unwrap();
+    let mut peer = Mesh3::join(
+        &dir.path().join("b"),
+        keys(1),
+        founder.ledger().group(),
+        &founder.export(&Frontier::default()),
+        settings(2),
+    )
+    .unwrap();
+    peer.set_enabled(true).unwrap();
+    peer.append_app("note", b"one").unwrap();
+    peer.append_app("note", b"two").unwrap();
+    let mut records = peer.export(&founder.frontier());
+    assert_eq!(records.len(), 3);
+    // The last record's signature, damaged.
+    if let Some(byte) = records.last_mut().and_then(|r| r.get_mut(5)) {
+        *byte ^= 1;
+    }
+    let digest = founder.digest();
+    match founder.ingest(&records) {
+        Err(MeshError::Rejected(rejection)) => {
+            assert!(matches!(*rejection.rule, Rule::BadSignature(_)));
+        }
+        other => panic!("expected a bad signature, got {other:?}"),
+    }
+    assert_eq!(founder.digest(), digest);
+    assert_eq!(founder.ledger().len(), 3);
+    drop(founder);
+    assert_eq!(Mesh3::open_read_only(&path).unwrap().digest(), digest);
+}
+
+#[test]
+fn join_refuses_no_genesis_or_a_foreign_header_and_makes_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    founder.set_enabled(true).unwrap();
+    let records = founder.export(&Frontier::default());
+    let target = dir.path().join("p");
+    assert!(matches!(
+        Mesh3::join(&target, keys(1), founder.ledger().group(), &[], settings(2)),
+        Err(MeshError::NoGenesis)
+    ));
+    assert!(matches!(
+        Mesh3::join(
+            &target,
+            keys(1),
+            founder.ledger().group(),
+            &records[1..],
+            settings(2)
+        ),
+        Err(MeshError::NoGenesis)
+    ));
+    let other = GroupId::from_bytes([9; 32]);
+    assert!(matches!(
+        Mesh3::join(&target, keys(1), other, &records, settings(2)),
+        Err(MeshError::ForeignBatch { theirs, .. }) if theirs == other
+    ));
+    assert!(!target.exists());
+    // Records in any order join.
+    let mut reversed = records.clone();
+    reversed.reverse();
+    let peer = Mesh3::join(
+        &target,
+        keys(1),
+        founder.ledger().group(),
+        &reversed,
+        settings(2),
+    )
+    .unwrap();
+    assert_eq!(peer.digest(), founder.digest());
+}
+
+#[test]
+fn a_tampered_file_is_refused_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut founder = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .rotate(vec![add(&keys(1), Role::Member)], "bob")
+        .unwrap();
+    drop(founder);
+
+    let copy = dir.path().join("copy");
+    std::fs::copy(&path, &copy).unwrap();
+    edit(&copy, |txn| {
+        let mut events = txn
+            .open_table(TableDefinition::<u64, &[u8]>::new("events"))
+            .unwrap();
+        let mut record = events.get(1).unwrap().unwrap().value().to_vec();
+        let last = record.len() - 1;
+        record[last] ^= 1;
+        events.insert(1, record.as_slice()).unwrap();
+    });
+    assert!(matches!(
+        Mesh3::open_read_only(&copy),
+        Err(MeshError::Rejected(_))
+    ));
+
+    // A substituted DH key in the roster projection.
+    let copy = dir.path().join("copy2");
+    std::fs::copy(&path, &copy).unwrap();
+    edit(&copy, |txn| {
+        let mut roster = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new("roster"))
+            .unwrap();
+        let key = keys(1).member_id();
+        let mut row = roster
+            .get(&key.as_bytes()[..])
+            .unwrap()
+            .unwrap()
+            .value()
+            .to_vec();
+        row[1] ^= 1;
+        roster.insert(&key.as_bytes()[..], row.as_slice()).unwrap();
+    });
+    match Mesh3::open_read_only(&copy) {
+        Err(MeshError::Store(crate::Error::Store(StoreError::ProjectionMismatch {
+            table,
+            problem,
+            ..
+        }))) => {
+            assert_eq!(table, "roster");
+            assert_eq!(problem, crate::error::Mismatch::Differs);
+        }
+        other => panic!("expected a projection mismatch, got {:?}", other.err()),
+    }
+}
+
+use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
+    let db = redb::Database::open(path).unwrap();
+    let txn = db.begin_write().unwrap();
+    change(&txn);
+    txn.commit().unwrap();
+    let _ = db.begin_read();
+}

@@ -1,0 +1,283 @@
+//! The v3 redb file: events in the order they were added, and projections
+//! rebuilt and compared on open (SPEC-v3.md §9).
+//!
+//! `events` maps a position (0, 1, …, the order events were added, in which
+//! each comes after what it names) to the stored record. The projections
+//! are `roster` (`R*`: member id → role, DH key, package counter),
+//! `epochs` (rotation hash → 1 applied, 0 void) and `enabled` (member id →
+//! flag). An event and the projection rows it changes are one transaction.
+//! Equivocations need no table of their own: both events are events.
+
+use std::collections::BTreeMap;
+
+use redb::{ReadableTable, TableDefinition, WriteTransaction};
+
+use super::error::MeshError;
+use super::event::SignedEvent;
+use super::verify::{Ledger, Rejection, Rule, Verdict};
+use crate::error::{Mismatch, StoreError};
+use crate::redb_file::RedbFile;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+
+/// The store format of v3 files.
+pub(crate) const STORE_FORMAT_V3: u16 = 3;
+
+/// The projection tables, each `bytes → bytes`.
+const PROJECTIONS: [&str; 3] = ["roster", "epochs", "enabled"];
+
+/// Every projection row a ledger implies, by table, in key order.
+pub(crate) type Rows = BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>;
+
+/// The rows of every projection of `ledger` (SPEC-v3.md §9).
+pub(crate) fn projection_rows(ledger: &Ledger) -> Rows {
+    let resolution = ledger.state().graph().resolve();
+    let mut rows = Rows::new();
+    let roster = resolution
+        .roster
+        .iter()
+        .map(|(id, entry)| {
+            let mut value = vec![entry.role as u8];
+            value.extend_from_slice(entry.keys.keys().dh.as_bytes());
+            value.extend_from_slice(&entry.keys.counter().to_be_bytes());
+            (id.as_bytes().to_vec(), value)
+        })
+        .collect();
+    rows.insert("roster", roster);
+    let epochs = resolution
+        .statuses
+        .keys()
+        .map(|hash| {
+            let applied = u8::from(resolution.is_applied(*hash));
+            (hash.as_bytes().to_vec(), vec![applied])
+        })
+        .collect();
+    rows.insert("epochs", epochs);
+    let mut members: Vec<_> = resolution.roster.iter().map(|(id, _)| *id).collect();
+    members.sort();
+    let enabled = members
+        .into_iter()
+        .map(|id| {
+            let flag = u8::from(ledger.state().is_enabled(id));
+            (id.as_bytes().to_vec(), vec![flag])
+        })
+        .collect();
+    rows.insert("enabled", enabled);
+    rows
+}
+
+/// An open v3 file.
+pub(crate) struct Store {
+    file: RedbFile,
+    /// How many events the file holds: the next position.
+    len: u64,
+    /// The projection rows as stored, to write only what changes.
+    rows: Rows,
+}
+
+impl Store {
+    /// Creates a file holding `records` (from the genesis on, each after
+    /// what it names) and the projections of `ledger`, which holds exactly
+    /// them; a failed write removes the file.
+    pub(crate) fn create(path: &std::path::Path, ledger: &Ledger) -> Result<Store, MeshError> {
+        let file = RedbFile::create(path)?;
+        let mut store = Store {
+            file,
+            len: 0,
+            rows: Rows::new(),
+        };
+        let records: Vec<&SignedEvent> = ledger.records().collect();
+        match store.write(&records, ledger, true) {
+            Ok(()) => Ok(store),
+            Err(error) => {
+                store.file.discard();
+                Err(error)
+            }
+        }
+    }
+
+    /// Opens a file and verifies it: every record through the ledger, in
+    /// stored order, and every projection row against the rows the ledger
+    /// implies. Returns the store and the ledger.
+    pub(crate) fn open(file: RedbFile) -> Result<(Store, Ledger), MeshError> {
+        let txn = file.begin_read()?;
+        let not_meshlog = |detail: &str| StoreError::NotMeshlog {
+            path: file.path().to_owned(),
+            detail: detail.to_owned(),
+        };
+        let meta = txn
+            .open_table(META)
+            .map_err(|_| not_meshlog("no meta table"))?;
+        let format = meta
+            .get("format")
+            .map_err(StoreError::from)?
+            .ok_or_else(|| not_meshlog("no format marker"))?;
+        let format = u16::from_le_bytes(
+            format
+                .value()
+                .try_into()
+                .map_err(|_| not_meshlog("bad format marker"))?,
+        );
+        if format != STORE_FORMAT_V3 {
+            return Err(StoreError::NewerFormat {
+                path: file.path().to_owned(),
+                found: format,
+                supported: STORE_FORMAT_V3,
+            }
+            .into());
+        }
+        let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+        let mut ledger: Option<Ledger> = None;
+        let mut len = 0u64;
+        for row in events.iter().map_err(StoreError::from)? {
+            let (position, record) = row.map_err(StoreError::from)?;
+            if position.value() != len {
+                return Err(not_meshlog("events are not numbered from 0 without gaps").into());
+            }
+            let record = record.value();
+            match &mut ledger {
+                None => {
+                    let genesis = SignedEvent::from_record(record)
+                        .map_err(|error| rejection_of(record, Rule::Malformed(error)))?;
+                    ledger = Some(Ledger::found(genesis).map_err(MeshError::Rejected)?);
+                }
+                Some(ledger) => match ledger.verify_record(record).map_err(MeshError::Rejected)? {
+                    Verdict::Verified(verified) => ledger.commit(*verified),
+                    // Each stored event comes after what it names, and once.
+                    Verdict::Known | Verdict::Missing(_) => {
+                        return Err(
+                            not_meshlog("an event stored before what it names, or twice").into(),
+                        );
+                    }
+                },
+            }
+            len += 1;
+        }
+        let ledger = ledger.ok_or_else(|| not_meshlog("no genesis"))?;
+        let expected = projection_rows(&ledger);
+        for table in PROJECTIONS {
+            let stored = txn
+                .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
+                .map_err(StoreError::from)?;
+            let mut stored_rows = BTreeMap::new();
+            for row in stored.iter().map_err(StoreError::from)? {
+                let (key, value) = row.map_err(StoreError::from)?;
+                stored_rows.insert(key.value().to_vec(), value.value().to_vec());
+            }
+            let wanted = expected.get(table).cloned().unwrap_or_default();
+            if let Some((key, problem)) = first_difference(&wanted, &stored_rows) {
+                return Err(StoreError::ProjectionMismatch {
+                    table,
+                    key: hex::encode(key),
+                    problem,
+                }
+                .into());
+            }
+        }
+        drop(txn);
+        Ok((
+            Store {
+                file,
+                len,
+                rows: expected,
+            },
+            ledger,
+        ))
+    }
+
+    pub(crate) fn file(&self) -> &RedbFile {
+        &self.file
+    }
+
+    /// Appends `records` (verified, in an order where each comes after what
+    /// it names) and the projection rows `ledger` implies once it holds
+    /// them, in one transaction.
+    pub(crate) fn append(
+        &mut self,
+        records: &[&SignedEvent],
+        ledger: &Ledger,
+    ) -> Result<(), MeshError> {
+        self.write(records, ledger, false)
+    }
+
+    fn write(
+        &mut self,
+        records: &[&SignedEvent],
+        ledger: &Ledger,
+        first: bool,
+    ) -> Result<(), MeshError> {
+        let txn = self.file.begin_write()?;
+        if first {
+            let mut meta = txn.open_table(META).map_err(StoreError::from)?;
+            meta.insert("format", &STORE_FORMAT_V3.to_le_bytes()[..])
+                .map_err(StoreError::from)?;
+            meta.insert("group", &ledger.group().as_bytes()[..])
+                .map_err(StoreError::from)?;
+        }
+        {
+            let mut events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+            for (offset, record) in records.iter().enumerate() {
+                events
+                    .insert(self.len + offset as u64, record.to_record().as_slice())
+                    .map_err(StoreError::from)?;
+            }
+        }
+        let rows = projection_rows(ledger);
+        write_changed_rows(&txn, &self.rows, &rows)?;
+        txn.commit().map_err(StoreError::from)?;
+        self.len += records.len() as u64;
+        self.rows = rows;
+        Ok(())
+    }
+}
+
+/// Writes the rows of `new` that differ from `old`, and removes the rows
+/// `new` no longer has.
+fn write_changed_rows(txn: &WriteTransaction, old: &Rows, new: &Rows) -> Result<(), MeshError> {
+    let empty = BTreeMap::new();
+    for table in PROJECTIONS {
+        let mut stored = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
+            .map_err(StoreError::from)?;
+        let before = old.get(table).unwrap_or(&empty);
+        let after = new.get(table).unwrap_or(&empty);
+        for (key, value) in after {
+            if before.get(key) != Some(value) {
+                stored
+                    .insert(key.as_slice(), value.as_slice())
+                    .map_err(StoreError::from)?;
+            }
+        }
+        for key in before.keys().filter(|key| !after.contains_key(*key)) {
+            stored.remove(key.as_slice()).map_err(StoreError::from)?;
+        }
+    }
+    Ok(())
+}
+
+/// The first row where `stored` differs from `wanted`.
+fn first_difference(
+    wanted: &BTreeMap<Vec<u8>, Vec<u8>>,
+    stored: &BTreeMap<Vec<u8>, Vec<u8>>,
+) -> Option<(Vec<u8>, Mismatch)> {
+    let keys: std::collections::BTreeSet<&Vec<u8>> = wanted.keys().chain(stored.keys()).collect();
+    keys.into_iter()
+        .find_map(|key| match (wanted.get(key), stored.get(key)) {
+            (Some(_), None) => Some((key.clone(), Mismatch::Missing)),
+            (None, Some(_)) => Some((key.clone(), Mismatch::Unexpected)),
+            (Some(a), Some(b)) if a != b => Some((key.clone(), Mismatch::Differs)),
+            _ => None,
+        })
+}
+
+fn rejection_of(record: &[u8], rule: Rule) -> Rejection {
+    Rejection {
+        hash: record
+            .get(crate::chain::SIGNATURE_LEN..)
+            .map_or(crate::ids::EventHash::ZERO, super::event::event_hash),
+        author: crate::ids::MemberId::from_bytes([0; 16]),
+        seq: 0,
+        rule: Box::new(rule),
+    }
+}
