@@ -28,3 +28,5 @@ mod reference;
 mod simulation;
 #[cfg(test)]
 mod traps;
+#[cfg(test)]
+mod vectors;

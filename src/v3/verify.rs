@@ -444,10 +444,25 @@ impl Ledger {
         time: u64,
         rng: &mut R,
     ) -> Result<SignedEvent, Rejection> {
-        let author = keys.member_id();
-        let (seq, prev, _) = self.state.next_position(author);
         let mut parents = self.state.graph().frontier();
         parents.truncate(graph::MAX_PARENTS);
+        self.make_rotation_on(keys, parents, changes, reason, time, rng)
+    }
+
+    /// As [`Self::make_rotation`], on `parents` (strictly increasing hash
+    /// order) rather than the frontier: a rotation by a peer that has not
+    /// seen everything this ledger holds.
+    pub(crate) fn make_rotation_on<R: CryptoRng + ?Sized>(
+        &mut self,
+        keys: &LocalKeys,
+        parents: Vec<EventHash>,
+        changes: Vec<super::event::Change>,
+        reason: &str,
+        time: u64,
+        rng: &mut R,
+    ) -> Result<SignedEvent, Rejection> {
+        let author = keys.member_id();
+        let (seq, prev, _) = self.state.next_position(author);
         let reject = |rule| Rejection {
             hash: EventHash::ZERO,
             author,
