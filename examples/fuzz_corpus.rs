@@ -37,6 +37,26 @@ fn main() -> std::io::Result<()> {
     {
         std::fs::write(reducer.join(format!("seed-{i}")), seed)?;
     }
+    // Format v3: records of a live mesh, and op strings that enable peers,
+    // write, rotate, fork and sync.
+    let decode_v3 = out.join("decode_v3");
+    std::fs::create_dir_all(&decode_v3)?;
+    for (i, record) in meshlog::fuzzing::v3_sample_records().iter().enumerate() {
+        std::fs::write(decode_v3.join(format!("record-{i}")), record)?;
+    }
+    let converge = out.join("converge");
+    std::fs::create_dir_all(&converge)?;
+    for (i, seed) in [
+        &[1u8, 1, 1, 1, 2, 1, 1, 3, 1, 0, 1, 2, 1, 2, 0][..],
+        &[
+            1, 1, 1, 2, 1, 1, 2, 1, 2, 1, 4, 0, 1, 3, 0, 0, 4, 2, 1, 3, 1, 5, 2, 0, 3,
+        ],
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::write(converge.join(format!("seed-{i}")), seed)?;
+    }
     println!("corpus written to {}", out.display());
     Ok(())
 }

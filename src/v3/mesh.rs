@@ -314,7 +314,7 @@ impl Mesh3 {
 /// has moved past it or it is not in its roster; then the smallest-hash
 /// frontier rotation whose roster holds it (a frontier rotation is never
 /// behind anything, SPEC-v3.md §4.3). `None`: it waits for a merge.
-fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
+pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
     let state = ledger.state();
     let graph = state.graph();
     let (_, _, acknowledged) = state.next_position(member);

@@ -15,6 +15,8 @@ mod bitset;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod feeds;
+#[cfg(feature = "fuzzing")]
+pub(crate) mod fuzz;
 pub(crate) mod graph;
 pub(crate) mod mesh;
 pub(crate) mod store;
