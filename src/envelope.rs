@@ -62,7 +62,7 @@ pub(crate) enum Binding<'a> {
         group: GroupId,
         epoch: u64,
     },
-    /// A v3 rotation, by its author's feed position (SPEC-v3.md §3): the
+    /// A v3 rotation, by its author's feed position (SPEC-v3.md §3.5): the
     /// rotation cannot name its own hash, which covers the envelope.
     #[cfg_attr(not(test), allow(dead_code))]
     Rotation {

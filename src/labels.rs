@@ -23,7 +23,8 @@ pub(crate) const STATE_DIGEST: &str = "meshlog v1 state digest";
 pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint";
 /// blake3 `derive_key` context for the checksum at the end of a key file.
 pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
-// Format v3, being built beside v2 (SPEC-v3.md); not yet written to any file.
+// Format v3, being built beside v2 (SPEC-v3.md); not yet written by the
+// public API or the CLI.
 /// Prefix of the bytes a v3 author signs: the label, then one NUL byte.
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const V3_EVENT_SIGNATURE: &[u8] = b"meshlog v3 event signature\0";

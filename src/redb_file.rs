@@ -69,13 +69,20 @@ impl RedbFile {
                     source,
                 },
             })?;
-        let backend =
-            redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_concurrency_mode(CONCURRENCY)
-            .create_with_backend(backend)
-            .map_err(|e| map_open_error(path, e))?;
+        // The file is this process's from here on: a failure removes it.
+        let made = redb::backends::FileBackend::new(file).and_then(|backend| {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .set_concurrency_mode(CONCURRENCY)
+                .create_with_backend(backend)
+        });
+        let db = match made {
+            Ok(db) => db,
+            Err(error) => {
+                let _ = fs::remove_file(path);
+                return Err(map_open_error(path, error));
+            }
+        };
         Ok(RedbFile {
             db,
             path: path.to_owned(),

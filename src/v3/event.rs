@@ -117,6 +117,57 @@ pub(crate) enum Change {
     },
 }
 
+impl Change {
+    /// The member whose entry the change touches.
+    pub(crate) fn member(&self) -> MemberId {
+        match self {
+            Change::Add { package, .. } | Change::UpdateKeys { package } => {
+                package.keys.member_id()
+            }
+            Change::Remove { member } | Change::SetRole { member, .. } => *member,
+        }
+    }
+
+    /// The package it carries, if any.
+    pub(crate) fn package(&self) -> Option<&SignedPackage> {
+        match self {
+            Change::Add { package, .. } | Change::UpdateKeys { package } => Some(package),
+            Change::Remove { .. } | Change::SetRole { .. } => None,
+        }
+    }
+
+    /// The change as the graph takes it, once the package it carries is
+    /// checked (SPEC-v3.md §3.3).
+    pub(crate) fn verify(&self) -> Result<graph::Change, PackageError> {
+        Ok(match self {
+            Change::Add { package, role } => graph::Change::Add {
+                package: package.verify()?,
+                role: *role,
+            },
+            Change::Remove { member } => graph::Change::Remove { member: *member },
+            Change::SetRole { member, role } => graph::Change::SetRole {
+                member: *member,
+                role: *role,
+            },
+            Change::UpdateKeys { package } => graph::Change::UpdateKeys {
+                package: package.verify()?,
+            },
+        })
+    }
+}
+
+impl Body {
+    /// Every key package the body carries.
+    pub(crate) fn packages(&self) -> Vec<&SignedPackage> {
+        match self {
+            Body::Genesis { founder, .. } => vec![founder],
+            Body::Rotate { changes, .. } => changes.iter().filter_map(Change::package).collect(),
+            Body::Keys { package, .. } => vec![package],
+            Body::SetEnabled { .. } | Body::App { .. } => Vec::new(),
+        }
+    }
+}
+
 /// An ed25519 signature as two 32-byte halves (serde encodes arrays of up
 /// to 32 elements; postcard writes both halves as 64 raw bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -321,22 +372,7 @@ impl SignedEvent {
                 parents: parents.clone(),
                 changes: changes
                     .iter()
-                    .map(|change| {
-                        Ok(match change {
-                            Change::Add { package, role } => graph::Change::Add {
-                                package: package.verify()?,
-                                role: *role,
-                            },
-                            Change::Remove { member } => graph::Change::Remove { member: *member },
-                            Change::SetRole { member, role } => graph::Change::SetRole {
-                                member: *member,
-                                role: *role,
-                            },
-                            Change::UpdateKeys { package } => graph::Change::UpdateKeys {
-                                package: package.verify()?,
-                            },
-                        })
-                    })
+                    .map(Change::verify)
                     .collect::<Result<_, PackageError>>()?,
             },
             Body::SetEnabled { epoch, enabled } => feeds::Body::SetEnabled {

@@ -7,8 +7,8 @@
 //! checked against what it names alone, so whether an event is accepted never
 //! depends on the order events arrive in, and an accepted set only grows.
 //!
-//! This layer sees events as already decoded and signature-checked; the byte
-//! format and signatures are the codec's concern.
+//! This layer sees events as already decoded and signature-checked: the
+//! bytes are `event.rs`'s concern, signatures and envelopes `verify.rs`'s.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -467,6 +467,14 @@ impl MeshState {
         found
     }
 
+    /// The last position of `author`'s feed this state holds, and whether
+    /// the feed has forked (two events at one position); `None` if none.
+    pub(crate) fn feed_extent(&self, author: MemberId) -> Option<(u64, bool)> {
+        let feed = self.feeds.get(&author)?;
+        let (last, _) = feed.last_key_value()?;
+        Some((*last, feed.values().any(|events| events.len() > 1)))
+    }
+
     /// The events of `author`'s feed that no other of its events follows.
     /// More than one: the author equivocated.
     pub(crate) fn heads(&self, author: MemberId) -> Vec<EventHash> {
@@ -510,7 +518,8 @@ impl MeshState {
         }
     }
 
-    /// The status of a non-rotation event under `resolution` (SPEC-v3.md §6.2).
+    /// The status of an event under `resolution` (SPEC-v3.md §6.2): a
+    /// rotation by its own status, any other event by the epoch it names.
     pub(crate) fn status(&self, hash: EventHash, resolution: &Resolution) -> Option<EventStatus> {
         let held = self.events.get(&hash)?;
         let event = &held.event;

@@ -9,7 +9,7 @@
 //! Resolution runs two passes, each over the rotations in a topological
 //! order (any one gives the same result):
 //!
-//! 1. **Ownership** ([`EpochGraph::insert`] caches it per rotation). Who is an
+//! 1. **Ownership** ([`EpochGraph::prepare`] caches it per rotation). Who is an
 //!    owner in a rotation's past depends only on owners' rotations and on
 //!    ancestry, never on whether a non-owner's rotation applies. Without this,
 //!    voiding (which depends on concurrent owners) and owner grants (which
@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::bitset::BitSet;
 use crate::event::MemberKeys;
 use crate::ids::{EventHash, MemberId};
+use crate::labels::limits;
 
 /// Most parents a rotation may name (SPEC-v3.md §5.1).
 pub(crate) const MAX_PARENTS: usize = 16;
@@ -97,8 +98,9 @@ impl KeyPackage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Change {
     /// Adds an absent member. With [`Role::Owner`] it is an *owner grant*,
-    /// the only way to make an owner, so an owner's entry always carries
-    /// keys the member signed.
+    /// the only way to make an owner (it also promotes a present member,
+    /// SPEC-v3.md §5.3 K3), so an owner's entry always carries keys the
+    /// member signed.
     Add {
         /// The member's own package.
         package: KeyPackage,
@@ -171,6 +173,10 @@ impl Roster {
         self.entries.get(&member)
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     pub(crate) fn role_of(&self, member: MemberId) -> Option<Role> {
         self.get(member).map(|entry| entry.role)
     }
@@ -215,6 +221,10 @@ pub(crate) enum GraphError {
     /// rotation's own causal past.
     #[error("author {0} is not an admin or owner in the rotation's causal past")]
     AuthorNotAdmin(MemberId),
+    /// The rotation's own roster would exceed the limit, so that its
+    /// envelope always fits in an event.
+    #[error("the rotation's roster would hold {0} members, more than {max}", max = limits::MAX_ROSTER)]
+    RosterTooLarge(usize),
 }
 
 /// What [`EpochGraph::insert`] did.
@@ -590,6 +600,9 @@ impl EpochGraph {
         // (SPEC-v3.md §5.3), and it was an admin or owner in the base, so
         // it is in its own roster.
         debug_assert!(own.roster.get(node.rotation.author).is_some());
+        if own.roster.len() > limits::MAX_ROSTER {
+            return Err(GraphError::RosterTooLarge(own.roster.len()));
+        }
         node.own = own;
         node.own_kept = own_kept;
         node.settled = true;

@@ -5,7 +5,6 @@
 //! transaction, and only then does the in-memory state take it. Open, join
 //! and ingest all go through the same verification, once per event.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use rand::SeedableRng;
@@ -13,6 +12,7 @@ use rand::rngs::StdRng;
 
 use super::error::MeshError;
 use super::event::{Body, Change, SignedEvent};
+pub(crate) use super::frontier::Frontier;
 use super::graph::Resolution;
 use super::store::Store;
 use super::verify::{Ledger, Verdict};
@@ -27,26 +27,6 @@ use crate::redb_file::RedbFile;
 pub(crate) struct Settings {
     pub(crate) seed: Option<[u8; 32]>,
     pub(crate) clock: Option<Box<dyn FnMut() -> u64 + Send>>,
-}
-
-/// What a peer holds: each feed's heads by position. A peer sends another
-/// every event the other's frontier does not cover (SPEC-v3.md §7).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Frontier {
-    heads: BTreeMap<MemberId, Vec<(u64, EventHash)>>,
-}
-
-impl Frontier {
-    /// Whether the peer whose frontier this is holds `event` for sure: it
-    /// has a head of the author's feed past the event's position, or the
-    /// event itself as a head. Anything else is sent; what the peer already
-    /// holds it skips.
-    fn covers(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
-        self.heads.get(&author).is_some_and(|heads| {
-            heads.iter().all(|(head, _)| *head > seq)
-                || heads.iter().any(|(head, h)| *head == seq && *h == hash)
-        })
-    }
 }
 
 /// What [`Mesh3::ingest`] did.
@@ -162,30 +142,37 @@ impl Mesh3 {
         &self.ledger
     }
 
-    pub(crate) fn resolution(&self) -> Resolution {
-        self.ledger.state().graph().resolve()
+    pub(crate) fn resolution(&self) -> &Resolution {
+        self.ledger.resolution()
     }
 
     pub(crate) fn digest(&self) -> StateDigest {
-        self.ledger.state().digest(&self.resolution())
+        self.ledger.digest()
     }
 
-    /// Verifies, writes and takes one event made here.
+    /// Verifies, writes and takes one event made here: the file first, so
+    /// that what the state holds is always on disk.
     fn add(&mut self, signed: SignedEvent) -> Result<EventHash, MeshError> {
         let hash = signed.hash();
         match self.ledger.verify(signed)? {
             Verdict::Verified(verified) => {
-                let mut next = self.ledger.clone();
-                next.commit(*verified);
-                let record = next.record(hash).cloned();
-                if let Some(record) = record {
-                    self.store.append(&[&record], &next)?;
+                let record = verified.signed().clone();
+                if changes_projections(&record) {
+                    let mut next = self.ledger.clone();
+                    next.commit(*verified);
+                    self.store.append(&[&record], Some(&next))?;
+                    self.ledger = next;
+                } else {
+                    // An app event or a posted package changes no projection
+                    // row: no copy of the state, no resolution.
+                    self.store.append(&[&record], None)?;
+                    self.ledger.commit(*verified);
                 }
-                self.ledger = next;
+                Ok(hash)
             }
-            Verdict::Known | Verdict::Missing(_) => {}
+            Verdict::Known => Ok(hash),
+            Verdict::Missing(first) => Err(MeshError::Incomplete { count: 1, first }),
         }
-        Ok(hash)
     }
 
     fn write_under_epoch(
@@ -231,7 +218,7 @@ impl Mesh3 {
             (Some(keys), false) => keys,
             _ => return Err(MeshError::ReadOnly),
         };
-        changes.sort_by_key(change_member);
+        changes.sort_by_key(Change::member);
         let time = (self.clock)();
         let signed = self
             .ledger
@@ -255,33 +242,15 @@ impl Mesh3 {
 
     /// What this mesh holds, for a peer to send what it lacks.
     pub(crate) fn frontier(&self) -> Frontier {
-        let state = self.ledger.state();
-        let mut heads: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
-        for record in self.ledger.records() {
-            let author = record.event().author;
-            if heads.contains_key(&author) {
-                continue;
-            }
-            let feed = state
-                .heads(author)
-                .into_iter()
-                .filter_map(|hash| self.ledger.record(hash))
-                .map(|head| (head.event().seq, head.hash()))
-                .collect();
-            heads.insert(author, feed);
-        }
-        Frontier { heads }
+        self.ledger.frontier()
     }
 
     /// Every record a peer with `frontier` may lack, in an order in which
-    /// each comes after what it names.
+    /// each comes after what it names (SPEC-v3.md §7).
     pub(crate) fn export(&self, frontier: &Frontier) -> Vec<Vec<u8>> {
         self.ledger
-            .records()
-            .filter(|record| {
-                let event = record.event();
-                !frontier.covers(event.author, event.seq, record.hash())
-            })
+            .missing_for(frontier)
+            .into_iter()
             .map(SignedEvent::to_record)
             .collect()
     }
@@ -299,7 +268,7 @@ impl Mesh3 {
         let new: Vec<SignedEvent> = next.records().skip(before).cloned().collect();
         if !new.is_empty() {
             let refs: Vec<&SignedEvent> = new.iter().collect();
-            self.store.append(&refs, &next)?;
+            self.store.append(&refs, Some(&next))?;
         }
         self.ledger = next;
         Ok(Ingested {
@@ -310,27 +279,32 @@ impl Mesh3 {
     }
 }
 
-/// The epoch `member` writes under now: the writer epoch, unless its feed
-/// has moved past it or it is not in its roster; then the smallest-hash
-/// frontier rotation whose roster holds it (a frontier rotation is never
-/// behind anything, SPEC-v3.md §4.3). `None`: it waits for a merge.
+/// The epoch `member` writes under now (SPEC-v3.md §5.5): the writer epoch,
+/// or, if its feed has moved past that one (§4.3), the smallest-hash other
+/// tip whose members are all in `R*` and whose roster holds it. `None`: it
+/// waits for a merge.
 pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
     let state = ledger.state();
     let graph = state.graph();
+    let resolution = ledger.resolution();
     let (_, _, acknowledged) = state.next_position(member);
-    let usable = |epoch: &EventHash| {
+    let writable = |epoch: &EventHash| {
         !acknowledged
             .iter()
             .any(|known| graph.is_ancestor(*epoch, *known))
-            && graph
-                .own_roster(*epoch)
-                .is_some_and(|roster| roster.get(member).is_some())
+            && graph.own_roster(*epoch).is_some_and(|roster| {
+                roster.get(member).is_some() && roster.ids_within(&resolution.roster)
+            })
     };
-    graph
-        .resolve()
+    resolution
         .writer
-        .filter(usable)
-        .or_else(|| graph.frontier().into_iter().find(usable))
+        .filter(writable)
+        .or_else(|| resolution.tips.iter().copied().find(writable))
+}
+
+/// Whether taking `record` changes a projection row (SPEC-v3.md §9).
+fn changes_projections(record: &SignedEvent) -> bool {
+    !matches!(record.event().body, Body::App { .. } | Body::Keys { .. })
 }
 
 /// Verifies and takes every record into `ledger`, retrying those that wait
@@ -361,13 +335,6 @@ fn take_all(ledger: &mut Ledger, records: &[Vec<u8>]) -> Result<usize, MeshError
             }
             Some(_) => pending = waiting,
         }
-    }
-}
-
-fn change_member(change: &Change) -> MemberId {
-    match change {
-        Change::Add { package, .. } | Change::UpdateKeys { package } => package.keys.member_id(),
-        Change::Remove { member } | Change::SetRole { member, .. } => *member,
     }
 }
 

@@ -4,17 +4,20 @@
 //! v2 keeps one shared linear chain, so two members who write from the same
 //! head fork the mesh for good. v3 gives each member its own feed and turns
 //! rotations into a graph of epochs whose forks resolve by rules every peer
-//! computes alike. This module holds the parts of v3 that are pure functions
-//! of a set of events; the engine, the store and the CLI still run v2 until
-//! the switch, so nothing here is reachable from the public API yet.
+//! computes alike. Here: the pure rules (`graph`, `feeds`), the bytes
+//! (`event`), the verification pipeline (`verify`), sync (`frontier`), the
+//! file (`store`) and the engine (`mesh`). meshlog's public API and CLI
+//! still run v2 until the switch; only the fuzz entry points reach v3 from
+//! outside.
 
-// Reached only from tests until the engine switches to v3.
+// Reached from tests and the fuzz targets until the public API switches.
 #![cfg_attr(not(test), allow(dead_code))]
 
 mod bitset;
 pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod feeds;
+pub(crate) mod frontier;
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz;
 pub(crate) mod graph;

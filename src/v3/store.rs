@@ -18,7 +18,10 @@ use super::verify::{Ledger, Rejection, Rule, Verdict};
 use crate::error::{Mismatch, StoreError};
 use crate::redb_file::RedbFile;
 
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The meta table, laid out as v2's (byte keys, the format as `be16`), so
+/// that a v2 build reports a v3 file as a newer format and this build names
+/// a v2 file.
+const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
 
 /// The store format of v3 files.
@@ -32,7 +35,7 @@ pub(crate) type Rows = BTreeMap<&'static str, BTreeMap<Vec<u8>, Vec<u8>>>;
 
 /// The rows of every projection of `ledger` (SPEC-v3.md §9).
 pub(crate) fn projection_rows(ledger: &Ledger) -> Rows {
-    let resolution = ledger.state().graph().resolve();
+    let resolution = ledger.resolution();
     let mut rows = Rows::new();
     let roster = resolution
         .roster
@@ -88,7 +91,7 @@ impl Store {
             rows: Rows::new(),
         };
         let records: Vec<&SignedEvent> = ledger.records().collect();
-        match store.write(&records, ledger, true) {
+        match store.write(&records, Some(ledger), true) {
             Ok(()) => Ok(store),
             Err(error) => {
                 store.file.discard();
@@ -108,18 +111,15 @@ impl Store {
         };
         let meta = txn
             .open_table(META)
-            .map_err(|_| not_meshlog("no meta table"))?;
+            .map_err(|_| not_meshlog("no meshlog tables"))?;
         let format = meta
-            .get("format")
+            .get(&b"format"[..])
             .map_err(StoreError::from)?
             .ok_or_else(|| not_meshlog("no format marker"))?;
-        let format = u16::from_le_bytes(
-            format
-                .value()
-                .try_into()
-                .map_err(|_| not_meshlog("bad format marker"))?,
-        );
-        if format != STORE_FORMAT_V3 {
+        let format = <[u8; 2]>::try_from(format.value())
+            .map(u16::from_be_bytes)
+            .map_err(|_| not_meshlog("bad format marker"))?;
+        if format > STORE_FORMAT_V3 {
             return Err(StoreError::NewerFormat {
                 path: file.path().to_owned(),
                 found: format,
@@ -127,6 +127,17 @@ impl Store {
             }
             .into());
         }
+        if format < STORE_FORMAT_V3 {
+            return Err(not_meshlog(&format!(
+                "store format {format}: a format from before v3's, which this build does not read"
+            ))
+            .into());
+        }
+        let group = meta
+            .get(&b"group"[..])
+            .map_err(StoreError::from)?
+            .map(|group| group.value().to_vec())
+            .ok_or_else(|| not_meshlog("no group"))?;
         let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
         let mut ledger: Option<Ledger> = None;
         let mut len = 0u64;
@@ -155,6 +166,9 @@ impl Store {
             len += 1;
         }
         let ledger = ledger.ok_or_else(|| not_meshlog("no genesis"))?;
+        if group.as_slice() != ledger.group().as_bytes() {
+            return Err(not_meshlog("the group marker is not the genesis's hash").into());
+        }
         let expected = projection_rows(&ledger);
         for table in PROJECTIONS {
             let stored = txn
@@ -191,29 +205,31 @@ impl Store {
     }
 
     /// Appends `records` (verified, in an order where each comes after what
-    /// it names) and the projection rows `ledger` implies once it holds
-    /// them, in one transaction.
+    /// it names) and, given the ledger that holds them, the projection rows
+    /// it implies, in one transaction; `None`: they change no row.
     pub(crate) fn append(
         &mut self,
         records: &[&SignedEvent],
-        ledger: &Ledger,
+        after: Option<&Ledger>,
     ) -> Result<(), MeshError> {
-        self.write(records, ledger, false)
+        self.write(records, after, false)
     }
 
     fn write(
         &mut self,
         records: &[&SignedEvent],
-        ledger: &Ledger,
+        after: Option<&Ledger>,
         first: bool,
     ) -> Result<(), MeshError> {
         let txn = self.file.begin_write()?;
         if first {
             let mut meta = txn.open_table(META).map_err(StoreError::from)?;
-            meta.insert("format", &STORE_FORMAT_V3.to_le_bytes()[..])
+            meta.insert(&b"format"[..], &STORE_FORMAT_V3.to_be_bytes()[..])
                 .map_err(StoreError::from)?;
-            meta.insert("group", &ledger.group().as_bytes()[..])
-                .map_err(StoreError::from)?;
+            if let Some(ledger) = after {
+                meta.insert(&b"group"[..], &ledger.group().as_bytes()[..])
+                    .map_err(StoreError::from)?;
+            }
         }
         {
             let mut events = txn.open_table(EVENTS).map_err(StoreError::from)?;
@@ -223,11 +239,15 @@ impl Store {
                     .map_err(StoreError::from)?;
             }
         }
-        let rows = projection_rows(ledger);
-        write_changed_rows(&txn, &self.rows, &rows)?;
+        let rows = after.map(projection_rows);
+        if let Some(rows) = &rows {
+            write_changed_rows(&txn, &self.rows, rows)?;
+        }
         txn.commit().map_err(StoreError::from)?;
         self.len += records.len() as u64;
-        self.rows = rows;
+        if let Some(rows) = rows {
+            self.rows = rows;
+        }
         Ok(())
     }
 }

@@ -92,10 +92,7 @@ fn computed() -> Vec<(String, String)> {
         role,
     };
     let mut changes = vec![add(&a, Role::Admin), add(&b, Role::Member)];
-    changes.sort_by_key(|change| match change {
-        Change::Add { package, .. } => package.keys.member_id(),
-        _ => unreachable!(),
-    });
+    changes.sort_by_key(Change::member);
     let r1 = ledger
         .rotate(&f, changes, "team", tick(), &mut rng)
         .unwrap();

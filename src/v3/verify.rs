@@ -3,8 +3,8 @@
 //!
 //! [`Ledger::verify`] runs every check on one event against what the ledger
 //! holds and returns a [`Verified`], which only it can build;
-//! [`Ledger::commit`] takes nothing else. Open, join and ingest are meant to
-//! share this one pass, so no event is ever checked twice.
+//! [`Ledger::commit`] takes nothing else. Events made here, open, join and
+//! ingest all share this one pass, so no event is ever checked twice.
 
 use std::collections::HashMap;
 
@@ -12,7 +12,7 @@ use rand::CryptoRng;
 
 use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, VERSION};
 use super::feeds::{self, Check, Checked, FeedError, MeshState, Missing};
-use super::graph::{self, GraphError};
+use super::graph::{self, GraphError, Resolution};
 use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
 use crate::event::{DecodeError, Envelope};
 use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
@@ -78,12 +78,23 @@ pub(crate) enum Rule {
     /// V9: the envelope's recipients are not exactly the own roster.
     #[error("the envelope's recipients differ from the rotation's own roster at position {0}")]
     EnvelopeRecipients(usize),
+    /// An event made here names an event this ledger does not hold (a
+    /// caller's mistake; events from peers wait instead).
+    #[error("names {0:?}, which this ledger does not hold")]
+    NamesUnknown(Missing),
 }
 
 /// An event every check passed: only [`Ledger::verify`] builds one.
 pub(crate) struct Verified {
     signed: SignedEvent,
     checked: Checked,
+}
+
+impl Verified {
+    /// The event that passed.
+    pub(crate) fn signed(&self) -> &SignedEvent {
+        &self.signed
+    }
 }
 
 /// What [`Ledger::verify`] found.
@@ -128,6 +139,8 @@ pub(crate) struct Ledger {
     /// Each member's signing key, from the packages of held events (a member
     /// id is the hash of its signing key, so a member has one).
     signing_keys: HashMap<MemberId, SigningPublicKey>,
+    /// The graph's resolution, recomputed when a rotation is added.
+    resolution: Resolution,
 }
 
 impl Ledger {
@@ -163,6 +176,7 @@ impl Ledger {
         let feed_event = genesis.to_feed_event().map_err(|e| reject(e.into()))?;
         let state = MeshState::new(feed_event).map_err(|e| reject(e.into()))?;
         Ok(Ledger {
+            resolution: state.graph().resolve(),
             group: genesis.hash().into(),
             founder: event.author,
             state,
@@ -178,6 +192,16 @@ impl Ledger {
 
     pub(crate) fn state(&self) -> &MeshState {
         &self.state
+    }
+
+    /// The resolution of the held rotations (SPEC-v3.md §5.5).
+    pub(crate) fn resolution(&self) -> &Resolution {
+        &self.resolution
+    }
+
+    /// The state digest (SPEC-v3.md §6.3).
+    pub(crate) fn digest(&self) -> crate::ids::StateDigest {
+        self.state.digest(&self.resolution)
     }
 
     /// Every held record, in the order added: each after what it names.
@@ -233,17 +257,18 @@ impl Ledger {
             }));
         }
         check_limits(event).map_err(reject)?;
-        let feed_event = signed.to_feed_event().map_err(|e| reject(e.into()))?;
-        // A known author's signature is checked first, so a forged rotation
-        // costs one signature check and no resolution. An author the ledger
-        // has no key for is in no epoch the event can name (its package
-        // would be in the event's causal past), so the feed rules refuse it.
+        // A known author's signature is checked before anything costly, so
+        // a forged rotation costs one signature check: no package checks,
+        // no resolution. An author the ledger has no key for is in no epoch
+        // the event can name (its package would be in the event's causal
+        // past), so the feed rules refuse it.
         let known_key = self.signing_keys.get(&event.author).copied();
         if let Some(key) = known_key
             && !signed.is_signed_by(&key)
         {
             return Err(reject(Rule::BadSignature(event.author)));
         }
+        let feed_event = signed.to_feed_event().map_err(|e| reject(e.into()))?;
         let checked = match self.state.check(feed_event).map_err(|e| reject(e.into()))? {
             Check::Ready(checked) => checked,
             Check::Known => return Ok(Verdict::Known),
@@ -275,12 +300,18 @@ impl Ledger {
     /// Adds a verified event.
     pub(crate) fn commit(&mut self, verified: Verified) {
         let Verified { signed, checked } = verified;
-        for package in packages(signed.event()) {
+        if self.records.contains_key(&signed.hash()) {
+            return;
+        }
+        for package in signed.event().body.packages() {
             self.signing_keys
                 .entry(package.keys.member_id())
                 .or_insert(package.keys.signing);
         }
         self.state.commit(checked);
+        if matches!(signed.event().body, Body::Rotate { .. }) {
+            self.resolution = self.state.graph().resolve();
+        }
         self.order.push(signed.hash());
         self.records.insert(signed.hash(), signed);
     }
@@ -367,7 +398,12 @@ impl Ledger {
             binding,
             &[(keys.member_id(), keys.public().dh)],
         )
-        .unwrap_or_else(|_| empty_envelope());
+        .map_err(|error| Rejection {
+            hash: EventHash::ZERO,
+            author: keys.member_id(),
+            seq: 0,
+            rule: Box::new(sealing_failed(error)),
+        })?;
         let genesis = SignedEvent::sign(
             Event {
                 version: VERSION,
@@ -396,9 +432,21 @@ impl Ledger {
         body: Body,
     ) -> Result<EventHash, Rejection> {
         let signed = self.sign_next(keys, time, body);
-        let hash = signed.hash();
-        self.insert(signed)?;
-        Ok(hash)
+        self.insert_made_here(signed)
+    }
+
+    /// Adds an event made here, which must not wait for anything.
+    fn insert_made_here(&mut self, signed: SignedEvent) -> Result<EventHash, Rejection> {
+        let (hash, author, seq) = (signed.hash(), signed.event().author, signed.event().seq);
+        match self.insert(signed)? {
+            feeds::Insert::New | feeds::Insert::Known => Ok(hash),
+            feeds::Insert::Missing(missing) => Err(Rejection {
+                hash,
+                author,
+                seq,
+                rule: Box::new(Rule::NamesUnknown(missing)),
+            }),
+        }
     }
 
     /// `body` signed as the next event of `keys`'s feed, not yet added.
@@ -429,9 +477,7 @@ impl Ledger {
         rng: &mut R,
     ) -> Result<EventHash, Rejection> {
         let signed = self.make_rotation(keys, changes, reason, time, rng)?;
-        let hash = signed.hash();
-        self.insert(signed)?;
-        Ok(hash)
+        self.insert_made_here(signed)
     }
 
     /// The next rotation of `keys`'s feed on this ledger's frontier, signed,
@@ -471,29 +517,11 @@ impl Ledger {
         };
         // The own roster does not depend on the rotation's hash, so it is
         // computed before the envelope that the hash covers.
-        let graph_changes = {
-            let draft = SignedEvent::sign(
-                Event {
-                    version: VERSION,
-                    group: self.group,
-                    author,
-                    seq,
-                    prev,
-                    time,
-                    body: Body::Rotate {
-                        parents: parents.clone(),
-                        changes: changes.clone(),
-                        envelope: empty_envelope(),
-                        reason: reason.to_owned(),
-                    },
-                },
-                keys,
-            );
-            match draft.to_feed_event().map_err(|e| reject(e.into()))?.body {
-                feeds::Body::Rotate { changes, .. } => changes,
-                _ => Vec::new(),
-            }
-        };
+        let graph_changes = changes
+            .iter()
+            .map(super::event::Change::verify)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| reject(e.into()))?;
         let roster = self
             .state
             .prospective_roster(author, parents.clone(), graph_changes)
@@ -509,7 +537,7 @@ impl Ledger {
             rotation_binding(self.group, author, seq, prev),
             &recipients,
         )
-        .map_err(|_| reject(Rule::WeakEphemeralKey))?;
+        .map_err(|error| reject(sealing_failed(error)))?;
         Ok(self.sign_next(
             keys,
             time,
@@ -537,28 +565,14 @@ fn rotation_binding(
     }
 }
 
-fn empty_envelope() -> Envelope {
-    Envelope {
-        ephemeral: crate::ids::DhPublicKey::from_bytes([0; 32]),
-        commitment: crate::ids::SecretCommitment::from_bytes([0; 32]),
-        wrapped: Vec::new(),
-    }
-}
-
-/// The packages an event carries.
-fn packages(event: &Event) -> Vec<SignedPackage> {
-    match &event.body {
-        Body::Genesis { founder, .. } => vec![*founder],
-        Body::Rotate { changes, .. } => changes
-            .iter()
-            .filter_map(|change| match change {
-                super::event::Change::Add { package, .. }
-                | super::event::Change::UpdateKeys { package } => Some(*package),
-                _ => None,
-            })
-            .collect(),
-        Body::Keys { package, .. } => vec![*package],
-        Body::SetEnabled { .. } | Body::App { .. } => Vec::new(),
+/// Sealing fails only when a recipient's DH key agrees to the all-zero
+/// secret: a small-order key, which no admissible package holds.
+fn sealing_failed(error: EnvelopeError) -> Rule {
+    match error {
+        EnvelopeError::NonContributory { member, .. } => {
+            Rule::Package(PackageError::WeakDhKey(member))
+        }
+        _ => Rule::WeakEphemeralKey,
     }
 }
 

@@ -18,10 +18,7 @@ fn add(member: &LocalKeys, role: Role) -> Change {
 }
 
 fn sorted(mut changes: Vec<Change>) -> Vec<Change> {
-    changes.sort_by_key(|change| match change {
-        Change::Add { package, .. } | Change::UpdateKeys { package } => package.keys.member_id(),
-        Change::Remove { member } | Change::SetRole { member, .. } => *member,
-    });
+    changes.sort_by_key(Change::member);
     changes
 }
 

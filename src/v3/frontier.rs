@@ -1,0 +1,144 @@
+//! Sync by frontier (SPEC-v3.md §7): what a peer holds, and what another
+//! sends it.
+
+use std::collections::{BTreeMap, HashSet};
+
+use super::event::SignedEvent;
+use super::verify::Ledger;
+use crate::ids::{EventHash, MemberId};
+
+/// What a peer holds: the position and hash of each head of each feed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Frontier {
+    heads: BTreeMap<MemberId, Vec<(u64, EventHash)>>,
+}
+
+impl Ledger {
+    /// This ledger's frontier.
+    pub(crate) fn frontier(&self) -> Frontier {
+        let state = self.state();
+        let mut heads: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
+        for record in self.records() {
+            let author = record.event().author;
+            if heads.contains_key(&author) {
+                continue;
+            }
+            let feed = state
+                .heads(author)
+                .into_iter()
+                .filter_map(|hash| self.record(hash))
+                .map(|head| (head.event().seq, head.hash()))
+                .collect();
+            heads.insert(author, feed);
+        }
+        Frontier { heads }
+    }
+
+    /// Every held event a peer with `frontier` may lack, in the order held
+    /// (each after what it names). Left out: the peer's heads that this
+    /// ledger holds and their `prev` chains; and a whole feed when the peer
+    /// is ahead on it (a head this ledger does not hold, past every event it
+    /// holds of that feed) while this ledger knows no fork of it. A head
+    /// this ledger does not hold at or below its own last position means
+    /// the peer's feed has forked from this one: everything of it is sent,
+    /// and the peer, seeing the same from its side, sends its branch back,
+    /// so two exchanges hold both (SPEC-v3.md §7).
+    pub(crate) fn missing_for(&self, frontier: &Frontier) -> Vec<&SignedEvent> {
+        let mut covered: HashSet<EventHash> = HashSet::new();
+        let mut passed: HashSet<MemberId> = HashSet::new();
+        for (author, heads) in &frontier.heads {
+            let ours = self.state().feed_extent(*author);
+            for &(seq, head) in heads {
+                if self.record(head).is_some() {
+                    let mut at = head;
+                    while let Some(record) = self.record(at) {
+                        if !covered.insert(at) || record.event().seq == 0 {
+                            break;
+                        }
+                        at = record.event().prev;
+                    }
+                } else if let Some((last, false)) = ours
+                    && seq > last
+                {
+                    passed.insert(*author);
+                }
+            }
+        }
+        self.records()
+            .filter(|record| {
+                !covered.contains(&record.hash()) && !passed.contains(&record.event().author)
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use crate::keys::LocalKeys;
+    use crate::v3::event::{Body, Event, SignedEvent, VERSION};
+    use crate::v3::verify::Ledger;
+
+    fn hashes(records: Vec<&SignedEvent>) -> Vec<crate::ids::EventHash> {
+        records.iter().map(|r| r.hash()).collect()
+    }
+
+    #[test]
+    fn a_peer_gets_what_it_lacks_and_forked_feeds_meet() {
+        let f = LocalKeys::from_secret_bytes(&[1; 32], &[101; 32]);
+        let (mut ours, genesis) =
+            Ledger::create(&f, "g", 0, &mut StdRng::from_seed([1; 32])).unwrap();
+        let enable = |epoch| Body::SetEnabled {
+            epoch,
+            enabled: true,
+        };
+        let first = ours.write(&f, 1, enable(genesis)).unwrap();
+        let mut theirs = ours.clone();
+        let second = ours.write(&f, 2, enable(genesis)).unwrap();
+
+        // Behind on a feed: only the suffix; ahead: nothing.
+        assert_eq!(hashes(ours.missing_for(&theirs.frontier())), vec![second]);
+        assert!(theirs.missing_for(&ours.frontier()).is_empty());
+
+        // Their copy of the feed forks at seq 2: each side sends its branch.
+        let fork = SignedEvent::sign(
+            Event {
+                version: VERSION,
+                group: ours.group(),
+                author: f.member_id(),
+                seq: 2,
+                prev: first,
+                time: 3,
+                body: enable(genesis),
+            },
+            &f,
+        );
+        let fork_hash = fork.hash();
+        theirs.insert(fork).unwrap();
+        for _ in 0..2 {
+            for record in theirs
+                .missing_for(&ours.frontier())
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                ours.insert(record).unwrap();
+            }
+            for record in ours
+                .missing_for(&theirs.frontier())
+                .into_iter()
+                .cloned()
+                .collect::<Vec<_>>()
+            {
+                theirs.insert(record).unwrap();
+            }
+        }
+        assert!(ours.contains(fork_hash) && theirs.contains(second));
+        assert_eq!(ours.digest(), theirs.digest());
+        assert!(ours.missing_for(&theirs.frontier()).is_empty());
+        assert!(theirs.missing_for(&ours.frontier()).is_empty());
+        assert_eq!(ours.state().equivocations().len(), 1);
+    }
+}
