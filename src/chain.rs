@@ -136,15 +136,7 @@ impl SignedEvent {
     /// A batch passes exactly when [`Self::is_signed_by`] holds for each of
     /// its items (ZIP-215), bar a chance of 2^-128 per batch.
     pub(crate) fn batch_item(&self, key: &SigningPublicKey) -> batch::Item {
-        batch::Item::from((
-            VerificationKeyBytes::from(*key.as_bytes()),
-            self.ed25519_signature(),
-            &signing_message(&self.bytes),
-        ))
-    }
-
-    fn ed25519_signature(&self) -> Signature {
-        Signature::from_bytes(&self.signature)
+        batch_item_of(key, &self.signature, &signing_message(&self.bytes))
     }
 }
 
@@ -152,11 +144,43 @@ impl SignedEvent {
 /// little per signature, and smaller ones spread a chunk over every core.
 const SIGNATURE_BATCH: usize = 512;
 
+/// A signed value whose signature can be checked alone or in a batch.
+pub(crate) trait Signed: Sync {
+    /// Whether `key` signed it (ZIP-215).
+    fn is_signed_by(&self, key: &SigningPublicKey) -> bool;
+    /// Its check under `key`, for a batch; a batch passes exactly when
+    /// [`Signed::is_signed_by`] holds for each item, bar 2^-128 a batch.
+    fn batch_item(&self, key: &SigningPublicKey) -> batch::Item;
+}
+
+impl Signed for SignedEvent {
+    fn is_signed_by(&self, key: &SigningPublicKey) -> bool {
+        SignedEvent::is_signed_by(self, key)
+    }
+
+    fn batch_item(&self, key: &SigningPublicKey) -> batch::Item {
+        SignedEvent::batch_item(self, key)
+    }
+}
+
+/// The batch item of `signature` over `message` under `key`.
+pub(crate) fn batch_item_of(
+    key: &SigningPublicKey,
+    signature: &[u8; SIGNATURE_LEN],
+    message: &[u8],
+) -> batch::Item {
+    batch::Item::from((
+        VerificationKeyBytes::from(*key.as_bytes()),
+        Signature::from_bytes(signature),
+        message,
+    ))
+}
+
 /// The index in `checks` of the first event whose signature does not verify
 /// under its key, or `None` if all verify. Signatures are checked in batches
 /// spread over every core; only a failing batch is re-checked event by event,
 /// to name the culprit. ZIP-215 makes both checks the same rule.
-pub(crate) fn first_bad_signature(checks: &[(&SignedEvent, SigningPublicKey)]) -> Option<usize> {
+pub(crate) fn first_bad_signature<T: Signed>(checks: &[(&T, SigningPublicKey)]) -> Option<usize> {
     use rayon::prelude::*;
     checks
         .par_chunks(SIGNATURE_BATCH)

@@ -27,12 +27,16 @@ pub(crate) enum MeshError {
         /// The group the header names.
         theirs: GroupId,
     },
-    /// Events of a batch name events neither the batch nor the mesh holds.
-    #[error("{count} events of the batch wait for events it does not hold (first: {first:?})")]
+    /// Events of a batch (or a file) name events neither it nor the mesh
+    /// holds: a peer's batch that is incomplete, or a file whose events
+    /// were altered so that their links break.
+    #[error("{count} events wait for events that are not there: {waiting} names {first:?}")]
     Incomplete {
         /// How many.
         count: usize,
-        /// What the first of them waits for.
+        /// The first event that waits.
+        waiting: crate::ids::EventHash,
+        /// What it waits for.
         first: Missing,
     },
     /// An epoch secret could not be recovered.

@@ -358,6 +358,18 @@ impl SignedEvent {
         )
     }
 
+    /// Its check under `key`, for a batch (SPEC.md §2.1's ZIP-215 rule).
+    pub(crate) fn batch_item(
+        &self,
+        key: &crate::ids::SigningPublicKey,
+    ) -> ed25519_zebra::batch::Item {
+        crate::chain::batch_item_of(
+            key,
+            &self.signature,
+            &labelled_message(labels::V3_EVENT_SIGNATURE, &self.bytes),
+        )
+    }
+
     /// The event as the feed rules see it, once every package it carries is
     /// checked.
     pub(crate) fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
@@ -398,6 +410,16 @@ impl SignedEvent {
 /// `derive_key(V3_EVENT_HASH, bytes)`.
 pub(crate) fn event_hash(bytes: &[u8]) -> EventHash {
     labelled_hash(labels::V3_EVENT_HASH, bytes)
+}
+
+impl crate::chain::Signed for SignedEvent {
+    fn is_signed_by(&self, key: &crate::ids::SigningPublicKey) -> bool {
+        SignedEvent::is_signed_by(self, key)
+    }
+
+    fn batch_item(&self, key: &crate::ids::SigningPublicKey) -> ed25519_zebra::batch::Item {
+        SignedEvent::batch_item(self, key)
+    }
 }
 
 #[cfg(test)]

@@ -219,6 +219,9 @@ pub(crate) struct MeshState {
     /// Each author's events by position; more than one at a position is an
     /// equivocation.
     feeds: BTreeMap<MemberId, BTreeMap<u64, BTreeSet<EventHash>>>,
+    /// Each author's heads: its events no other of its events follows,
+    /// kept as events arrive (an event's `prev` is always held first).
+    heads: BTreeMap<MemberId, BTreeSet<EventHash>>,
 }
 
 impl MeshState {
@@ -238,6 +241,7 @@ impl MeshState {
             graph,
             events: HashMap::new(),
             feeds: BTreeMap::new(),
+            heads: BTreeMap::new(),
         };
         state.hold(genesis, false, vec![]);
         Ok(state)
@@ -434,6 +438,9 @@ impl MeshState {
     }
 
     fn hold(&mut self, event: FeedEvent, enabled: bool, acknowledged: Vec<EventHash>) {
+        let heads = self.heads.entry(event.author).or_default();
+        heads.remove(&event.prev);
+        heads.insert(event.hash);
         self.feeds
             .entry(event.author)
             .or_default()
@@ -478,20 +485,10 @@ impl MeshState {
     /// The events of `author`'s feed that no other of its events follows.
     /// More than one: the author equivocated.
     pub(crate) fn heads(&self, author: MemberId) -> Vec<EventHash> {
-        let Some(feed) = self.feeds.get(&author) else {
-            return Vec::new();
-        };
-        let followed: BTreeSet<EventHash> = feed
-            .values()
-            .flatten()
-            .filter_map(|hash| self.events.get(hash))
-            .map(|held| held.event.prev)
-            .collect();
-        feed.values()
-            .flatten()
-            .copied()
-            .filter(|hash| !followed.contains(hash))
-            .collect()
+        self.heads
+            .get(&author)
+            .map(|heads| heads.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Whether `member` is enabled: its flag at every head of its feed

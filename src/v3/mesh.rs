@@ -133,7 +133,7 @@ impl Mesh3 {
                 theirs: group,
             });
         }
-        take_all(&mut ledger, records)?;
+        ledger.take_all(records)?;
         let store = Store::create(path, &ledger)?;
         Ok(Mesh3::with(store, ledger, Some(keys), settings))
     }
@@ -171,7 +171,11 @@ impl Mesh3 {
                 Ok(hash)
             }
             Verdict::Known => Ok(hash),
-            Verdict::Missing(first) => Err(MeshError::Incomplete { count: 1, first }),
+            Verdict::Missing(first) => Err(MeshError::Incomplete {
+                count: 1,
+                waiting: hash,
+                first,
+            }),
         }
     }
 
@@ -264,7 +268,7 @@ impl Mesh3 {
         }
         let mut next = self.ledger.clone();
         let before = next.len();
-        let known = take_all(&mut next, records)?;
+        let known = next.take_all(records)?;
         let new: Vec<SignedEvent> = next.records().skip(before).cloned().collect();
         if !new.is_empty() {
             let refs: Vec<&SignedEvent> = new.iter().collect();
@@ -305,37 +309,6 @@ pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventH
 /// Whether taking `record` changes a projection row (SPEC-v3.md §9).
 fn changes_projections(record: &SignedEvent) -> bool {
     !matches!(record.event().body, Body::App { .. } | Body::Keys { .. })
-}
-
-/// Verifies and takes every record into `ledger`, retrying those that wait
-/// for another record of the batch; returns how many it held already.
-fn take_all(ledger: &mut Ledger, records: &[Vec<u8>]) -> Result<usize, MeshError> {
-    let mut pending: Vec<&Vec<u8>> = records.iter().collect();
-    let mut known = 0;
-    loop {
-        let mut waiting = Vec::new();
-        let mut first_missing = None;
-        for record in &pending {
-            match ledger.verify_record(record)? {
-                Verdict::Verified(verified) => ledger.commit(*verified),
-                Verdict::Known => known += 1,
-                Verdict::Missing(missing) => {
-                    first_missing.get_or_insert(missing);
-                    waiting.push(*record);
-                }
-            }
-        }
-        match first_missing {
-            None => return Ok(known),
-            Some(first) if waiting.len() == pending.len() => {
-                return Err(MeshError::Incomplete {
-                    count: waiting.len(),
-                    first,
-                });
-            }
-            Some(_) => pending = waiting,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
 use super::error::MeshError;
-use super::event::SignedEvent;
-use super::verify::{Ledger, Rejection, Rule, Verdict};
+use super::event::{SignedEvent, event_hash};
+use super::verify::{Ledger, malformed};
 use crate::error::{Mismatch, StoreError};
 use crate::redb_file::RedbFile;
 
@@ -139,33 +139,31 @@ impl Store {
             .map(|group| group.value().to_vec())
             .ok_or_else(|| not_meshlog("no group"))?;
         let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
-        let mut ledger: Option<Ledger> = None;
-        let mut len = 0u64;
+        let mut records: Vec<Vec<u8>> = Vec::new();
         for row in events.iter().map_err(StoreError::from)? {
             let (position, record) = row.map_err(StoreError::from)?;
-            if position.value() != len {
+            if position.value() != records.len() as u64 {
                 return Err(not_meshlog("events are not numbered from 0 without gaps").into());
             }
-            let record = record.value();
-            match &mut ledger {
-                None => {
-                    let genesis = SignedEvent::from_record(record)
-                        .map_err(|error| rejection_of(record, Rule::Malformed(error)))?;
-                    ledger = Some(Ledger::found(genesis).map_err(MeshError::Rejected)?);
-                }
-                Some(ledger) => match ledger.verify_record(record).map_err(MeshError::Rejected)? {
-                    Verdict::Verified(verified) => ledger.commit(*verified),
-                    // Each stored event comes after what it names, and once.
-                    Verdict::Known | Verdict::Missing(_) => {
-                        return Err(
-                            not_meshlog("an event stored before what it names, or twice").into(),
-                        );
-                    }
-                },
-            }
-            len += 1;
+            records.push(record.value().to_vec());
         }
-        let ledger = ledger.ok_or_else(|| not_meshlog("no genesis"))?;
+        let len = records.len() as u64;
+        let (first, rest) = records
+            .split_first()
+            .ok_or_else(|| not_meshlog("no genesis"))?;
+        let genesis = SignedEvent::from_record(first).map_err(|error| malformed(first, error))?;
+        let mut ledger = Ledger::found(genesis).map_err(MeshError::Rejected)?;
+        // One pass, signatures in parallel batches. Each stored event comes
+        // after what it names, and once: the ledger must take them in the
+        // stored order, none twice.
+        let known = ledger.take_all(rest)?;
+        let in_order = ledger
+            .records()
+            .map(SignedEvent::hash)
+            .eq(records.iter().map(|record| record_hash(record)));
+        if known != 0 || !in_order {
+            return Err(not_meshlog("an event stored before what it names, or twice").into());
+        }
         if group.as_slice() != ledger.group().as_bytes() {
             return Err(not_meshlog("the group marker is not the genesis's hash").into());
         }
@@ -291,13 +289,9 @@ fn first_difference(
         })
 }
 
-fn rejection_of(record: &[u8], rule: Rule) -> Rejection {
-    Rejection {
-        hash: record
-            .get(crate::chain::SIGNATURE_LEN..)
-            .map_or(crate::ids::EventHash::ZERO, super::event::event_hash),
-        author: crate::ids::MemberId::from_bytes([0; 16]),
-        seq: 0,
-        rule: Box::new(rule),
-    }
+/// The hash a stored record is known by, from its event bytes.
+fn record_hash(record: &[u8]) -> crate::ids::EventHash {
+    record
+        .get(crate::chain::SIGNATURE_LEN..)
+        .map_or(crate::ids::EventHash::ZERO, event_hash)
 }

@@ -9,7 +9,9 @@
 use std::collections::HashMap;
 
 use rand::CryptoRng;
+use rayon::prelude::*;
 
+use super::error::MeshError;
 use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, VERSION};
 use super::feeds::{self, Check, Checked, FeedError, MeshState, Missing};
 use super::graph::{self, GraphError, Resolution};
@@ -226,23 +228,38 @@ impl Ledger {
     /// Decodes a stored record strictly (V1), then [`Self::verify`]. A
     /// record that does not decode is named by the hash of its bytes.
     pub(crate) fn verify_record(&mut self, record: &[u8]) -> Result<Verdict, Rejection> {
-        let signed = SignedEvent::from_record(record).map_err(|error| Rejection {
-            hash: record
-                .get(crate::chain::SIGNATURE_LEN..)
-                .map_or(EventHash::ZERO, super::event::event_hash),
-            author: MemberId::from_bytes([0; 16]),
-            seq: 0,
-            rule: Box::new(Rule::Malformed(error)),
-        })?;
+        let signed = SignedEvent::from_record(record).map_err(|error| malformed(record, error))?;
         self.verify(signed)
     }
 
     /// Checks one event against what it names (SPEC-v3.md §8: V3–V9 in
     /// order). Leaves the ledger as it was.
     pub(crate) fn verify(&mut self, signed: SignedEvent) -> Result<Verdict, Rejection> {
+        self.verify_with(signed, Signatures::Check)
+            .map(|(verdict, _)| verdict)
+    }
+
+    /// Every rule but the author's signature, which is left to the caller
+    /// to check in a batch (see [`Self::take_all`]): returns the key it must
+    /// verify under. An event this passes is one [`Self::verify`] passes
+    /// exactly when its signature verifies under that key.
+    fn verify_deferring(
+        &mut self,
+        signed: SignedEvent,
+    ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
+        self.verify_with(signed, Signatures::Defer)
+    }
+
+    fn verify_with(
+        &mut self,
+        signed: SignedEvent,
+        signatures: Signatures,
+    ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
         if self.records.contains_key(&signed.hash()) {
-            return Ok(Verdict::Known);
+            return Ok((Verdict::Known, None));
         }
+        let verified =
+            |key: &SigningPublicKey| signatures == Signatures::Defer || signed.is_signed_by(key);
         let event = signed.event();
         let reject = |rule| Rejection {
             hash: signed.hash(),
@@ -264,37 +281,149 @@ impl Ledger {
         // past), so the feed rules refuse it.
         let known_key = self.signing_keys.get(&event.author).copied();
         if let Some(key) = known_key
-            && !signed.is_signed_by(&key)
+            && !verified(&key)
         {
             return Err(reject(Rule::BadSignature(event.author)));
         }
         let feed_event = signed.to_feed_event().map_err(|e| reject(e.into()))?;
         let checked = match self.state.check(feed_event).map_err(|e| reject(e.into()))? {
             Check::Ready(checked) => checked,
-            Check::Known => return Ok(Verdict::Known),
-            Check::Missing(missing) => return Ok(Verdict::Missing(missing)),
+            Check::Known => return Ok((Verdict::Known, None)),
+            Check::Missing(missing) => return Ok((Verdict::Missing(missing), None)),
         };
-        if known_key.is_none() {
-            // Not reached for an event the rules accept: its author's package
-            // is in its causal past, hence held. Checked all the same.
-            let epoch_roster = match event.epoch() {
-                Some(epoch) => self.state.graph().own_roster(epoch),
-                None => checked.own_roster(),
-            };
-            let key = epoch_roster
-                .and_then(|roster| roster.get(event.author))
-                .map(|entry| entry.keys.keys().signing);
-            if !key.is_some_and(|key| signed.is_signed_by(&key)) {
-                return Err(reject(Rule::BadSignature(event.author)));
+        let key = match known_key {
+            Some(key) => key,
+            None => {
+                // Not reached for an event the rules accept: its author's
+                // package is in its causal past, hence held. Checked all
+                // the same.
+                let epoch_roster = match event.epoch() {
+                    Some(epoch) => self.state.graph().own_roster(epoch),
+                    None => checked.own_roster(),
+                };
+                let key = epoch_roster
+                    .and_then(|roster| roster.get(event.author))
+                    .map(|entry| entry.keys.keys().signing);
+                match key {
+                    Some(key) if verified(&key) => key,
+                    _ => return Err(reject(Rule::BadSignature(event.author))),
+                }
             }
-        }
+        };
         if let (Body::Rotate { envelope, .. }, Some(roster)) = (&event.body, checked.own_roster()) {
             check_envelope(envelope, roster.iter().map(|(id, _)| *id)).map_err(reject)?;
         }
-        Ok(Verdict::Verified(Box::new(Verified {
+        let verdict = Verdict::Verified(Box::new(Verified {
             signed,
             checked: *checked,
-        })))
+        }));
+        Ok((verdict, Some(key)))
+    }
+
+    /// What `event` names that this ledger does not hold yet: its `prev`,
+    /// then the epochs it names, in order (SPEC-v3.md §4.2).
+    fn first_missing(&self, event: &Event) -> Option<Missing> {
+        if event.seq > 0 && !self.records.contains_key(&event.prev) {
+            return Some(Missing::Prev(event.prev));
+        }
+        let graph = self.state.graph();
+        let named: &[EventHash] = match &event.body {
+            Body::Rotate { parents, .. } => parents,
+            Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
+                std::slice::from_ref(epoch)
+            }
+            Body::Genesis { .. } => &[],
+        };
+        named
+            .iter()
+            .find(|epoch| !graph.contains(**epoch))
+            .map(|epoch| Missing::Epoch(*epoch))
+    }
+
+    /// Verifies and takes every record, in any order (retrying those that
+    /// wait for another of them), with the signatures checked at the end in
+    /// parallel batches (SPEC.md §2.1: the same verdict as one by one). One
+    /// bad record refuses them all, and then leaves this ledger holding part
+    /// of them, so callers take into a copy (or a ledger they drop on
+    /// failure). Returns how many records it held already.
+    pub(crate) fn take_all(&mut self, records: &[Vec<u8>]) -> Result<usize, MeshError> {
+        let decoded: Vec<Result<SignedEvent, Rejection>> = records
+            .par_iter()
+            .map(|record| {
+                SignedEvent::from_record(record).map_err(|error| malformed(record, error))
+            })
+            .collect();
+        let mut pending = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let mut known = 0;
+        // The signatures of one chunk are checked (in parallel batches)
+        // while the rules run over the next: the two take about as long.
+        let mut in_flight: Vec<(SignedEvent, SigningPublicKey)> = Vec::new();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut waiting: Vec<SignedEvent> = Vec::new();
+            let mut first_missing = None;
+            let mut rest = pending.into_iter().peekable();
+            while rest.peek().is_some() {
+                let chunk: Vec<SignedEvent> = rest.by_ref().take(TAKE_CHUNK).collect();
+                let to_check = std::mem::take(&mut in_flight);
+                let (bad, taken) = rayon::join(
+                    || first_bad(&to_check),
+                    || self.take_chunk(chunk, &mut waiting, &mut first_missing, &mut known),
+                );
+                if let Some(rejection) = bad {
+                    return Err(rejection.into());
+                }
+                in_flight = taken?;
+            }
+            if let (Some(first), Some(stuck)) = (first_missing, waiting.first())
+                && waiting.len() == before
+            {
+                return Err(MeshError::Incomplete {
+                    count: waiting.len(),
+                    waiting: stuck.hash(),
+                    first,
+                });
+            }
+            pending = waiting;
+        }
+        match first_bad(&in_flight) {
+            Some(rejection) => Err(rejection.into()),
+            None => Ok(known),
+        }
+    }
+
+    /// The rules (signatures deferred) over one chunk of [`Self::take_all`]:
+    /// takes what passes, sets aside what waits, and returns the signature
+    /// checks still owed.
+    fn take_chunk(
+        &mut self,
+        chunk: Vec<SignedEvent>,
+        waiting: &mut Vec<SignedEvent>,
+        first_missing: &mut Option<Missing>,
+        known: &mut usize,
+    ) -> Result<Vec<(SignedEvent, SigningPublicKey)>, Rejection> {
+        let mut owed = Vec::with_capacity(chunk.len());
+        for signed in chunk {
+            // What waits is set aside before any check, so that nothing is
+            // checked twice.
+            if let Some(missing) = self.first_missing(signed.event()) {
+                first_missing.get_or_insert(missing);
+                waiting.push(signed);
+                continue;
+            }
+            match self.verify_deferring(signed)? {
+                (Verdict::Verified(verified), key) => {
+                    if let Some(key) = key {
+                        owed.push((verified.signed().clone(), key));
+                    }
+                    self.commit(*verified);
+                }
+                (Verdict::Known, _) => *known += 1,
+                // `first_missing` found everything held.
+                (Verdict::Missing(_), _) => {}
+            }
+        }
+        Ok(owed)
     }
 
     /// Adds a verified event.
@@ -563,6 +692,45 @@ fn rotation_binding(
         seq,
         prev,
     }
+}
+
+/// Events whose rules [`Ledger::take_all`] runs before handing their
+/// signatures to a batch check.
+const TAKE_CHUNK: usize = 4096;
+
+/// The first event of `checks` whose signature fails, as a rejection.
+fn first_bad(checks: &[(SignedEvent, SigningPublicKey)]) -> Option<Rejection> {
+    let refs: Vec<(&SignedEvent, SigningPublicKey)> =
+        checks.iter().map(|(signed, key)| (signed, *key)).collect();
+    let bad = crate::chain::first_bad_signature(&refs)?;
+    let (signed, _) = checks.get(bad)?;
+    let event = signed.event();
+    Some(Rejection {
+        hash: signed.hash(),
+        author: event.author,
+        seq: event.seq,
+        rule: Box::new(Rule::BadSignature(event.author)),
+    })
+}
+
+/// V1: a record that does not decode, named by the hash of its bytes.
+pub(crate) fn malformed(record: &[u8], error: DecodeError) -> Rejection {
+    Rejection {
+        hash: record
+            .get(crate::chain::SIGNATURE_LEN..)
+            .map_or(EventHash::ZERO, super::event::event_hash),
+        author: MemberId::from_bytes([0; 16]),
+        seq: 0,
+        rule: Box::new(Rule::Malformed(error)),
+    }
+}
+
+/// Whether [`Ledger::verify_with`] checks signatures or leaves them to a
+/// batch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Signatures {
+    Check,
+    Defer,
 }
 
 /// Sealing fails only when a recipient's DH key agrees to the all-zero

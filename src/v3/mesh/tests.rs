@@ -261,7 +261,7 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
     let path = dir.path().join("f");
     let mut founder = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
     founder.set_enabled(true).unwrap();
-    founder
+    let founder_r1 = founder
         .rotate(vec![add(&keys(1), Role::Member)], "bob")
         .unwrap();
     drop(founder);
@@ -277,10 +277,35 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
         record[last] ^= 1;
         events.insert(1, record.as_slice()).unwrap();
     });
-    assert!(matches!(
-        Mesh3::open_read_only(&copy),
-        Err(MeshError::Rejected(_))
-    ));
+    // The altered event still decodes, under another hash, and its
+    // signature (over the original bytes) fails: it is named.
+    match Mesh3::open_read_only(&copy) {
+        Err(MeshError::Rejected(rejection)) => {
+            assert_eq!(rejection.seq, 1);
+            assert!(matches!(*rejection.rule, Rule::BadSignature(_)));
+        }
+        other => panic!("expected the altered event refused, got {:?}", other.err()),
+    }
+
+    // A flipped signature bit: the event keeps its hash, and fails the
+    // batched signature check by name.
+    let copy = dir.path().join("copy1");
+    std::fs::copy(&path, &copy).unwrap();
+    edit(&copy, |txn| {
+        let mut events = txn
+            .open_table(TableDefinition::<u64, &[u8]>::new("events"))
+            .unwrap();
+        let mut record = events.get(2).unwrap().unwrap().value().to_vec();
+        record[0] ^= 1;
+        events.insert(2, record.as_slice()).unwrap();
+    });
+    match Mesh3::open_read_only(&copy) {
+        Err(MeshError::Rejected(rejection)) => {
+            assert_eq!(rejection.hash, founder_r1);
+            assert!(matches!(*rejection.rule, Rule::BadSignature(_)));
+        }
+        other => panic!("expected a bad signature on R1, got {:?}", other.err()),
+    }
 
     // A substituted DH key in the roster projection.
     let copy = dir.path().join("copy2");

@@ -417,3 +417,31 @@ fn undecodable_records_are_refused_by_name() {
         Ok(Verdict::Verified(_))
     ));
 }
+
+#[test]
+fn take_all_names_what_waits_for_an_event_nobody_sent() {
+    let mut rng = StdRng::seed_from_u64(10);
+    let f = keys(0);
+    let (founder, r1) = founded(&mut rng);
+    let mut other = founder.clone();
+    app(&mut other, &f, r1, "one");
+    let second = app(&mut other, &f, r1, "two");
+    let record = other.record(second).unwrap().to_record();
+    let mut copy = founder.clone();
+    match copy.take_all(&[record]) {
+        Err(MeshError::Incomplete {
+            count: 1, waiting, ..
+        }) => assert_eq!(waiting, second),
+        other => panic!("expected the event to wait, got {:?}", other.err()),
+    }
+    // With what it waits for, in any order, both go in.
+    let both: Vec<Vec<u8>> = other
+        .records()
+        .skip(founder.len())
+        .rev()
+        .map(SignedEvent::to_record)
+        .collect();
+    let mut copy = founder.clone();
+    assert_eq!(copy.take_all(&both).unwrap(), 0);
+    assert_eq!(copy.digest(), other.digest());
+}
