@@ -435,12 +435,12 @@ fn take_all_names_what_waits_for_an_event_nobody_sent() {
         other => panic!("expected the event to wait, got {:?}", other.err()),
     }
     // With what it waits for, in any order, both go in.
-    let both: Vec<Vec<u8>> = other
+    let mut both: Vec<Vec<u8>> = other
         .records()
         .skip(founder.len())
-        .rev()
         .map(SignedEvent::to_record)
         .collect();
+    both.reverse();
     let mut copy = founder.clone();
     assert_eq!(copy.take_all(&both).unwrap(), 0);
     assert_eq!(copy.digest(), other.digest());
