@@ -14,14 +14,16 @@ use crate::ids::EventHash;
 
 const MEMBERS: u8 = 7;
 
+/// One random rotation: its author, picks among the accepted rotations for
+/// its parents, and (kind, target, role) triples for its changes.
 #[derive(Debug, Clone)]
-struct Op {
+pub(super) struct Op {
     author: u8,
     parent_picks: Vec<u16>,
     changes: Vec<(u8, u8, u8)>,
 }
 
-fn op() -> impl Strategy<Value = Op> {
+pub(super) fn op() -> impl Strategy<Value = Op> {
     (
         // The founder and the first admins write most rotations, so that
         // histories grow deep and contested.
@@ -44,9 +46,17 @@ fn role(n: u8) -> Role {
     }
 }
 
-/// The rotation `op` describes on `graph`, or `None` if it names nothing.
-fn rotation(graph: &EpochGraph, accepted: &[EventHash], n: usize, op: &Op) -> Rotation {
-    let mut nodes = vec![graph.genesis()];
+/// The rotation `op` describes after `genesis` and the `accepted`
+/// rotations, its parents reduced to a frontier by `is_ancestor` (the
+/// graph's, or the reference model's own).
+pub(super) fn rotation(
+    genesis: EventHash,
+    accepted: &[EventHash],
+    is_ancestor: impl Fn(EventHash, EventHash) -> bool,
+    n: usize,
+    op: &Op,
+) -> Rotation {
+    let mut nodes = vec![genesis];
     nodes.extend_from_slice(accepted);
     let mut parents: Vec<EventHash> = op
         .parent_picks
@@ -58,7 +68,7 @@ fn rotation(graph: &EpochGraph, accepted: &[EventHash], n: usize, op: &Op) -> Ro
     let frontier: Vec<EventHash> = parents
         .iter()
         .copied()
-        .filter(|p| !parents.iter().any(|q| graph.is_ancestor(*p, *q)))
+        .filter(|p| !parents.iter().any(|q| is_ancestor(*p, *q)))
         .collect();
     let mut changes: Vec<Change> = Vec::new();
     for &(kind, target, r) in &op.changes {
@@ -217,7 +227,7 @@ proptest! {
         prop_assert!(graph.insert(rotations[0].clone()).is_ok());
         for (n, op) in ops.iter().enumerate() {
             let accepted: Vec<EventHash> = rotations.iter().map(|r| r.hash).collect();
-            let rotation = rotation(&graph, &accepted, n, op);
+            let rotation = rotation(graph.genesis(), &accepted, |a, d| graph.is_ancestor(a, d), n, op);
             if graph.insert(rotation.clone()).is_ok() {
                 rotations.push(rotation);
             }

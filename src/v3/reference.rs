@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 
+use super::properties::{op, rotation};
+
 use super::graph::{Change, EpochGraph, KeyPackage, Role, Roster as GraphRoster, Rotation, Status};
-use super::traps::{
-    F, History, add, build, genesis, hash, id, package, package_at, remove, set_role,
-};
+use super::traps::{F, History, add, build, genesis, hash, id, package, remove, set_role};
 use crate::ids::{EventHash, MemberId};
 
 /// §5.1, restated here rather than imported.
@@ -520,83 +520,6 @@ fn agree(graph: &EpochGraph, model: &Reference) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-// The generator of properties.rs, local to this module.
-
-const MEMBERS: u8 = 7;
-
-#[derive(Debug, Clone)]
-struct Op {
-    author: u8,
-    parent_picks: Vec<u16>,
-    changes: Vec<(u8, u8, u8)>,
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    (
-        prop_oneof![3 => 0u8..3, 2 => 0..MEMBERS],
-        prop::collection::vec(any::<u16>(), 1..4),
-        prop::collection::vec((0u8..4, 0..MEMBERS, 0u8..3), 0..4),
-    )
-        .prop_map(|(author, parent_picks, changes)| Op {
-            author,
-            parent_picks,
-            changes,
-        })
-}
-
-fn role(n: u8) -> Role {
-    match n {
-        0 => Role::Member,
-        1 => Role::Admin,
-        _ => Role::Owner,
-    }
-}
-
-/// The rotation `op` describes, its frontier judged by the reference.
-fn rotation(model: &Reference, accepted: &[EventHash], n: usize, op: &Op) -> Rotation {
-    let mut nodes = vec![model.genesis.hash];
-    nodes.extend_from_slice(accepted);
-    let mut parents: Vec<EventHash> = op
-        .parent_picks
-        .iter()
-        .filter_map(|pick| nodes.get(usize::from(*pick) % nodes.len()).copied())
-        .collect();
-    parents.sort();
-    parents.dedup();
-    let frontier: Vec<EventHash> = parents
-        .iter()
-        .copied()
-        .filter(|p| !parents.iter().any(|q| model.is_ancestor(*p, *q)))
-        .collect();
-    let mut changes: Vec<Change> = Vec::new();
-    for &(kind, target, r) in &op.changes {
-        let change = match kind {
-            0 => Change::Add {
-                package: package(target),
-                role: role(r),
-            },
-            1 => Change::Remove { member: id(target) },
-            2 => Change::SetRole {
-                member: id(target),
-                role: role(r.min(1)),
-            },
-            _ => Change::UpdateKeys {
-                package: package_at(target, u64::from(r) + 1),
-            },
-        };
-        if !changes.iter().any(|c| c.member() == change.member()) {
-            changes.push(change);
-        }
-    }
-    changes.sort_by_key(Change::member);
-    Rotation {
-        hash: hash(&format!("rotation {n}")),
-        author: id(op.author),
-        parents: frontier,
-        changes,
-    }
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 
@@ -616,7 +539,7 @@ proptest! {
         prop_assert_eq!(model.insert(setup.clone()), Ok(()));
         let mut accepted = vec![setup.hash];
         for (n, op) in ops.iter().enumerate() {
-            let rotation = rotation(&model, &accepted, n, op);
+            let rotation = rotation(model.genesis.hash, &accepted, |a, d| model.is_ancestor(a, d), n, op);
             let by_graph = graph.insert(rotation.clone()).is_ok();
             let by_model = model.insert(rotation.clone());
             prop_assert_eq!(by_graph, by_model.is_ok(), "acceptance of {:?}: reference {:?}", rotation, by_model);

@@ -268,15 +268,7 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
 
     let copy = dir.path().join("copy");
     std::fs::copy(&path, &copy).unwrap();
-    edit(&copy, |txn| {
-        let mut events = txn
-            .open_table(TableDefinition::<u64, &[u8]>::new("events"))
-            .unwrap();
-        let mut record = events.get(1).unwrap().unwrap().value().to_vec();
-        let last = record.len() - 1;
-        record[last] ^= 1;
-        events.insert(1, record.as_slice()).unwrap();
-    });
+    flip_stored_byte(&copy, 1, |record| record.len() - 1);
     // The altered event still decodes, under another hash, and its
     // signature (over the original bytes) fails: it is named.
     match Mesh3::open_read_only(&copy) {
@@ -291,14 +283,7 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
     // batched signature check by name.
     let copy = dir.path().join("copy1");
     std::fs::copy(&path, &copy).unwrap();
-    edit(&copy, |txn| {
-        let mut events = txn
-            .open_table(TableDefinition::<u64, &[u8]>::new("events"))
-            .unwrap();
-        let mut record = events.get(2).unwrap().unwrap().value().to_vec();
-        record[0] ^= 1;
-        events.insert(2, record.as_slice()).unwrap();
-    });
+    flip_stored_byte(&copy, 2, |_| 0);
     match Mesh3::open_read_only(&copy) {
         Err(MeshError::Rejected(rejection)) => {
             assert_eq!(rejection.hash, founder_r1);
@@ -338,6 +323,20 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
 }
 
 use redb::{ReadableDatabase, ReadableTable, TableDefinition};
+
+/// Flips one bit of the stored record at `position`, at the offset `at`
+/// picks.
+fn flip_stored_byte(path: &Path, position: u64, at: impl FnOnce(&[u8]) -> usize) {
+    edit(path, |txn| {
+        let mut events = txn
+            .open_table(TableDefinition::<u64, &[u8]>::new("events"))
+            .unwrap();
+        let mut record = events.get(position).unwrap().unwrap().value().to_vec();
+        let offset = at(&record);
+        record[offset] ^= 1;
+        events.insert(position, record.as_slice()).unwrap();
+    });
+}
 
 fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
     let db = redb::Database::open(path).unwrap();
