@@ -39,6 +39,16 @@ pub(crate) enum MeshError {
         /// What it waits for.
         first: Missing,
     },
+    /// A batch's bytes are malformed.
+    #[error(transparent)]
+    Batch(#[from] crate::batch::BatchError),
+    /// The file no longer holds a state recorded from it earlier: these
+    /// heads of the checkpoint are gone (a rollback).
+    #[error("rolled back: {} events of the checkpoint are missing, first {}", .missing.len(), .missing.first().map(ToString::to_string).unwrap_or_default())]
+    RolledBack {
+        /// The checkpoint's heads the file lacks.
+        missing: Vec<crate::ids::EventHash>,
+    },
     /// An epoch secret could not be recovered.
     #[error(transparent)]
     Secret(#[from] SecretError),

@@ -7,10 +7,24 @@ use super::event::SignedEvent;
 use super::verify::Ledger;
 use crate::ids::{EventHash, MemberId};
 
-/// What a peer holds: the position and hash of each head of each feed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// What a peer holds: the position and hash of each head of each feed. It
+/// is also a checkpoint: every later state of the same file holds it
+/// ([`Ledger::missing_heads`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Frontier {
     heads: BTreeMap<MemberId, Vec<(u64, EventHash)>>,
+}
+
+impl Frontier {
+    /// postcard of the heads, by member in order.
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+        crate::codec::encode(self)
+    }
+
+    /// Strictly decodes a frontier (one value, canonical form).
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Frontier> {
+        crate::codec::decode_exact(bytes).ok()
+    }
 }
 
 impl Ledger {
@@ -32,6 +46,19 @@ impl Ledger {
             heads.insert(author, feed);
         }
         Frontier { heads }
+    }
+
+    /// The heads of `checkpoint` this ledger does not hold: empty when it
+    /// holds the whole state the checkpoint recorded (every event is held
+    /// with everything before it), else what was rolled back.
+    pub(crate) fn missing_heads(&self, checkpoint: &Frontier) -> Vec<EventHash> {
+        checkpoint
+            .heads
+            .values()
+            .flatten()
+            .map(|(_, hash)| *hash)
+            .filter(|hash| !self.contains(*hash))
+            .collect()
     }
 
     /// Every held event a peer with `frontier` may lack, in the order held

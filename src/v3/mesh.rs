@@ -10,8 +10,10 @@ use std::path::Path;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use super::batch::Batch;
 use super::error::MeshError;
 use super::event::{Body, Change, SignedEvent};
+use super::feeds::EventStatus;
 pub(crate) use super::frontier::Frontier;
 use super::graph::Resolution;
 use super::store::Store;
@@ -257,6 +259,49 @@ impl Mesh3 {
             .into_iter()
             .map(SignedEvent::to_record)
             .collect()
+    }
+
+    /// A batch for a peer with `frontier`.
+    pub(crate) fn export_batch(&self, frontier: &Frontier) -> Batch {
+        Batch::new(self.ledger.group(), self.export(frontier))
+    }
+
+    /// Takes a peer's batch ([`Self::ingest`]); it must be of this group.
+    pub(crate) fn ingest_batch(&mut self, batch: &Batch) -> Result<Ingested, MeshError> {
+        if batch.group() != self.ledger.group() {
+            return Err(MeshError::ForeignBatch {
+                ours: self.ledger.group(),
+                theirs: batch.group(),
+            });
+        }
+        self.ingest(batch.records())
+    }
+
+    /// Checks that this file still holds a state recorded from it earlier
+    /// (its frontier then): append-only, for an auditor (SPEC-v3.md §9).
+    pub(crate) fn expect(&self, checkpoint: &Frontier) -> Result<(), MeshError> {
+        let missing = self.ledger.missing_heads(checkpoint);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(MeshError::RolledBack { missing })
+        }
+    }
+
+    /// Every event in the order the file holds them, with its status under
+    /// the current resolution (SPEC-v3.md §6.2).
+    pub(crate) fn log(&self) -> impl Iterator<Item = (&SignedEvent, Option<EventStatus>)> {
+        let state = self.ledger.state();
+        let resolution = self.ledger.resolution();
+        self.ledger
+            .records()
+            .map(move |record| (record, state.status(record.hash(), resolution)))
+    }
+
+    /// Writes a copy of this mesh to a new file at `path`: the same events
+    /// in the same order, and the projections they imply.
+    pub(crate) fn backup(&self, path: &Path) -> Result<(), MeshError> {
+        Store::create(path, &self.ledger).map(drop)
     }
 
     /// Takes a peer's records, in any order: all are verified (on a copy of

@@ -13,6 +13,7 @@
 // Reached from tests and the fuzz targets until the public API switches.
 #![cfg_attr(not(test), allow(dead_code))]
 
+pub(crate) mod batch;
 mod bitset;
 pub(crate) mod error;
 pub(crate) mod event;

@@ -3,6 +3,7 @@ use crate::error::StoreError;
 use crate::v3::event::SignedPackage;
 use crate::v3::graph::Role;
 use crate::v3::verify::Rule;
+use rand::SeedableRng;
 
 fn keys(n: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
@@ -344,4 +345,64 @@ fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
     change(&txn);
     txn.commit().unwrap();
     let _ = db.begin_read();
+}
+
+#[test]
+fn batches_backups_checkpoints_and_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    founder.set_enabled(true).unwrap();
+    let r1 = founder
+        .rotate(vec![add(&keys(1), Role::Admin)], "an admin")
+        .unwrap();
+    let note = founder.append_app("note", b"before").unwrap();
+
+    // A batch carries the records; another group's batch is refused.
+    let batch = founder.export_batch(&Frontier::default());
+    let bytes = batch.to_bytes();
+    let decoded = Batch::from_bytes(&bytes).unwrap();
+    let mut peer = Mesh3::join(
+        &dir.path().join("p"),
+        keys(1),
+        decoded.group(),
+        decoded.records(),
+        settings(2),
+    )
+    .unwrap();
+    assert_eq!(peer.digest(), founder.digest());
+    let (other, _) = {
+        let mut rng = StdRng::from_seed([5; 32]);
+        Ledger::create(&keys(0), "elsewhere", 0, &mut rng).unwrap()
+    };
+    let foreign = Batch::new(other.group(), decoded.records().to_vec());
+    assert!(matches!(
+        peer.ingest_batch(&foreign),
+        Err(MeshError::ForeignBatch { .. })
+    ));
+
+    // A checkpoint holds yesterday; a copy from before it is a rollback.
+    let checkpoint = founder.frontier();
+    let early = dir.path().join("early");
+    founder.backup(&early).unwrap();
+    founder.append_app("note", b"after").unwrap();
+    founder.expect(&checkpoint).unwrap();
+    let restored = Mesh3::open_read_only(&early).unwrap();
+    restored.expect(&checkpoint).unwrap();
+    assert!(matches!(
+        restored.expect(&founder.frontier()),
+        Err(MeshError::RolledBack { missing }) if missing.len() == 1
+    ));
+    let frontier = Frontier::from_bytes(&checkpoint.to_bytes()).unwrap();
+    assert_eq!(frontier, checkpoint);
+
+    // Statuses: the founder's note is current until a new epoch supersedes it.
+    let status = |mesh: &Mesh3, hash| {
+        mesh.log()
+            .find(|(record, _)| record.hash() == hash)
+            .and_then(|(_, status)| status)
+    };
+    assert_eq!(status(&founder, note), Some(EventStatus::Current));
+    assert_eq!(status(&founder, r1), Some(EventStatus::Current));
+    founder.rotate(vec![], "refresh").unwrap();
+    assert_eq!(status(&founder, note), Some(EventStatus::Superseded));
 }
