@@ -406,4 +406,3 @@ fn batches_backups_checkpoints_and_statuses() {
     founder.rotate(vec![], "refresh").unwrap();
     assert_eq!(status(&founder, note), Some(EventStatus::Superseded));
 }
-
