@@ -357,4 +357,6 @@ fn changes_projections(record: &SignedEvent) -> bool {
 }
 
 #[cfg(test)]
+mod files;
+#[cfg(test)]
 mod tests;
