@@ -58,19 +58,36 @@ fn system_time() -> u64 {
         .map_or(0, |elapsed| elapsed.as_secs())
 }
 
+fn rng_from(seed: Option<[u8; 32]>) -> StdRng {
+    match seed {
+        Some(seed) => StdRng::from_seed(seed),
+        None => rand::make_rng(),
+    }
+}
+
+/// The local keys, if the mesh may write with them.
+fn writer(keys: &Option<LocalKeys>, read_only: bool) -> Result<&LocalKeys, MeshError> {
+    match keys {
+        Some(keys) if !read_only => Ok(keys),
+        _ => Err(MeshError::ReadOnly),
+    }
+}
+
 impl Mesh3 {
-    fn with(store: Store, ledger: Ledger, keys: Option<LocalKeys>, settings: Settings) -> Mesh3 {
-        let rng = match settings.seed {
-            Some(seed) => StdRng::from_seed(seed),
-            None => rand::make_rng(),
-        };
+    fn with(
+        store: Store,
+        ledger: Ledger,
+        keys: Option<LocalKeys>,
+        rng: StdRng,
+        clock: Option<Box<dyn FnMut() -> u64 + Send>>,
+    ) -> Mesh3 {
         Mesh3 {
             read_only: store.file().is_private_copy(),
             store,
             ledger,
             keys,
             rng,
-            clock: settings.clock.unwrap_or_else(|| Box::new(system_time)),
+            clock: clock.unwrap_or_else(|| Box::new(system_time)),
         }
     }
 
@@ -82,19 +99,14 @@ impl Mesh3 {
         group_name: &str,
         mut settings: Settings,
     ) -> Result<Mesh3, MeshError> {
-        let mut rng = match settings.seed {
-            Some(seed) => StdRng::from_seed(seed),
-            None => rand::make_rng(),
-        };
+        let mut rng = rng_from(settings.seed);
         let time = settings
             .clock
             .as_mut()
             .map_or_else(system_time, |clock| clock());
         let (ledger, _) = Ledger::create(&keys, group_name, time, &mut rng)?;
         let store = Store::create(path, &ledger)?;
-        let mut mesh = Mesh3::with(store, ledger, Some(keys), settings);
-        mesh.rng = rng;
-        Ok(mesh)
+        Ok(Mesh3::with(store, ledger, Some(keys), rng, settings.clock))
     }
 
     /// Opens a file, verifying every event and projection.
@@ -104,13 +116,14 @@ impl Mesh3 {
         settings: Settings,
     ) -> Result<Mesh3, MeshError> {
         let (store, ledger) = Store::open(RedbFile::open(path)?)?;
-        Ok(Mesh3::with(store, ledger, Some(keys), settings))
+        let rng = rng_from(settings.seed);
+        Ok(Mesh3::with(store, ledger, Some(keys), rng, settings.clock))
     }
 
     /// Opens a file without ever writing to it (a private copy).
     pub(crate) fn open_read_only(path: &Path) -> Result<Mesh3, MeshError> {
         let (store, ledger) = Store::open(RedbFile::open_read_only(path)?)?;
-        Ok(Mesh3::with(store, ledger, None, Settings::default()))
+        Ok(Mesh3::with(store, ledger, None, rng_from(None), None))
     }
 
     /// Makes a new peer's file from records that hold the genesis, in any
@@ -137,7 +150,8 @@ impl Mesh3 {
         }
         ledger.take_all(records)?;
         let store = Store::create(path, &ledger)?;
-        Ok(Mesh3::with(store, ledger, Some(keys), settings))
+        let rng = rng_from(settings.seed);
+        Ok(Mesh3::with(store, ledger, Some(keys), rng, settings.clock))
     }
 
     pub(crate) fn ledger(&self) -> &Ledger {
@@ -185,10 +199,7 @@ impl Mesh3 {
         &mut self,
         body: impl FnOnce(EventHash) -> Body,
     ) -> Result<EventHash, MeshError> {
-        let keys = match (&self.keys, self.read_only) {
-            (Some(keys), false) => keys,
-            _ => return Err(MeshError::ReadOnly),
-        };
+        let keys = writer(&self.keys, self.read_only)?;
         let epoch =
             epoch_to_write(&self.ledger, keys.member_id()).ok_or(MeshError::WaitsForMerge)?;
         let time = (self.clock)();
@@ -220,10 +231,7 @@ impl Mesh3 {
         mut changes: Vec<Change>,
         reason: &str,
     ) -> Result<EventHash, MeshError> {
-        let keys = match (&self.keys, self.read_only) {
-            (Some(keys), false) => keys,
-            _ => return Err(MeshError::ReadOnly),
-        };
+        let keys = writer(&self.keys, self.read_only)?;
         changes.sort_by_key(Change::member);
         let time = (self.clock)();
         let signed = self
