@@ -28,8 +28,9 @@ const FIRED: u8 = 4;
 /// Not a peer: the fired admin's sock puppet, whose keys it holds.
 const PUPPET: u8 = 40;
 
-/// SplitMix64: small, seedable, and the same everywhere.
-struct Rng(u64);
+/// SplitMix64: small, seedable, and the same everywhere (shared with the
+/// file-level test in `mesh/files.rs`).
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -40,7 +41,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(super) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 

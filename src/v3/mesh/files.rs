@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use super::*;
 use crate::v3::event::SignedPackage;
 use crate::v3::graph::Role;
+use crate::v3::simulation::Rng;
 
 const PEERS: u8 = 6;
 
@@ -31,19 +32,6 @@ fn settings(seed: u64, peer: u8) -> Settings {
             now += 1;
             now
         })),
-    }
-}
-
-/// SplitMix64.
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        (z ^ (z >> 31)) % n.max(1)
     }
 }
 

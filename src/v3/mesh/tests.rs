@@ -27,6 +27,18 @@ fn add(member: &LocalKeys, role: Role) -> Change {
     }
 }
 
+/// Peer `n`'s new file, joined from everything `founder` holds.
+fn joined(dir: &tempfile::TempDir, name: &str, n: u8, founder: &Mesh3, seed: u8) -> Mesh3 {
+    Mesh3::join(
+        &dir.path().join(name),
+        keys(n),
+        founder.ledger().group(),
+        &founder.export(&Frontier::default()),
+        settings(seed),
+    )
+    .unwrap()
+}
+
 /// Each sends the other what its frontier lacks.
 fn exchange(a: &mut Mesh3, b: &mut Mesh3) {
     let to_b = a.export(&b.frontier());
@@ -96,14 +108,7 @@ fn concurrent_writers_on_two_files_converge() {
     founder
         .rotate(vec![add(&bob, Role::Member)], "bob")
         .unwrap();
-    let mut peer = Mesh3::join(
-        &dir.path().join("b"),
-        keys(1),
-        founder.ledger().group(),
-        &founder.export(&Frontier::default()),
-        settings(2),
-    )
-    .unwrap();
+    let mut peer = joined(&dir, "b", 1, &founder, 2);
     assert_eq!(peer.digest(), founder.digest());
 
     peer.set_enabled(true).unwrap();
@@ -135,14 +140,7 @@ fn concurrent_rotations_need_a_merge_and_the_merge_converges() {
             "team",
         )
         .unwrap();
-    let mut admin = Mesh3::join(
-        &dir.path().join("c"),
-        keys(1),
-        founder.ledger().group(),
-        &founder.export(&Frontier::default()),
-        settings(2),
-    )
-    .unwrap();
+    let mut admin = joined(&dir, "c", 1, &founder, 2);
     admin.set_enabled(true).unwrap();
     admin
         .rotate(
@@ -185,14 +183,7 @@ fn a_batch_with_one_invalid_record_is_refused_whole() {
     founder
         .rotate(vec![add(&keys(1), Role::Member)], "bob")
         .unwrap();
-    let mut peer = Mesh3::join(
-        &dir.path().join("b"),
-        keys(1),
-        founder.ledger().group(),
-        &founder.export(&Frontier::default()),
-        settings(2),
-    )
-    .unwrap();
+    let mut peer = joined(&dir, "b", 1, &founder, 2);
     peer.set_enabled(true).unwrap();
     peer.append_app("note", b"one").unwrap();
     peer.append_app("note", b"two").unwrap();
