@@ -1,28 +1,29 @@
-//! Batches: consecutive stored events, moved between peers as bytes (SPEC.md §9.1).
+//! Batches: records moved between peers as bytes (SPEC.md §7).
 //!
-//! meshlog does not move bytes itself; an application carries batches over
-//! whatever transport it has. A batch is only a container: every record in it
-//! is verified by the reducer when it is ingested, exactly as on open.
+//! [`BATCH_MAGIC`], then postcard of `(version, group, records)`. Records
+//! come in an order in which each follows what it names, though a receiver
+//! takes them in any order. meshlog does not move bytes itself; an
+//! application carries batches over whatever transport it has. A batch is
+//! only a container: every record is verified on ingest, exactly as on open.
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::SignedEvent;
 use crate::codec::{self, CodecError};
 use crate::ids::GroupId;
 
 /// First bytes of an encoded batch.
 pub const BATCH_MAGIC: &[u8; 8] = b"mlbatch\0";
-/// The batch format this build writes and reads.
-pub const BATCH_VERSION: u16 = 1;
-/// Most events one batch may hold.
+/// The batch format this build writes and reads (format 1 was v2's, whose
+/// records are refused anyway).
+pub const BATCH_VERSION: u16 = 2;
+/// Most records one batch may hold.
 pub const MAX_BATCH_EVENTS: usize = 1_000_000;
 
-/// Consecutive stored events of one group, starting at `first`.
+/// Records of one group, for a peer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Batch {
     version: u16,
     group: GroupId,
-    first: u64,
     records: Vec<Vec<u8>>,
 }
 
@@ -55,10 +56,7 @@ pub enum BatchError {
     /// More than [`MAX_BATCH_EVENTS`] events.
     #[error("batch holds {0} events, more than the limit of {MAX_BATCH_EVENTS}")]
     TooManyEvents(usize),
-    /// The batch's events would run past `u64::MAX`.
-    #[error("batch seq range overflows")]
-    SeqOverflow,
-    /// A join needs the chain from its genesis; this batch holds no event.
+    /// A join needs the mesh from its genesis; this batch holds no record.
     #[error("the batch holds no events; a join needs one that starts at the genesis")]
     Empty,
 }
@@ -74,68 +72,44 @@ impl From<CodecError> for BatchError {
 }
 
 impl Batch {
-    pub(crate) fn new(group: GroupId, first: u64, records: Vec<Vec<u8>>) -> Batch {
+    /// A batch of `records` of `group`.
+    pub fn new(group: GroupId, records: Vec<Vec<u8>>) -> Batch {
         Batch {
             version: BATCH_VERSION,
             group,
-            first,
             records,
         }
     }
 
-    /// The group the exporting peer belongs to.
+    /// The group its header names.
     pub fn group(&self) -> GroupId {
         self.group
     }
 
-    /// Seq of the first event.
-    pub fn first(&self) -> u64 {
-        self.first
+    /// Its stored records (`signature || event bytes`), in the sender's order.
+    pub fn records(&self) -> &[Vec<u8>] {
+        &self.records
     }
 
-    /// Number of events.
+    /// How many records it holds.
     pub fn len(&self) -> usize {
         self.records.len()
     }
 
-    /// Whether the batch holds no event.
+    /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
 
-    /// The stored records (`signature || event bytes`), in order.
-    pub fn records(&self) -> impl Iterator<Item = (u64, &[u8])> {
-        (self.first..).zip(self.records.iter().map(Vec::as_slice))
-    }
-
-    /// Strictly decodes each record (no signature or rule is checked here).
-    pub fn events(
-        &self,
-    ) -> impl Iterator<Item = (u64, Result<SignedEvent, crate::event::DecodeError>)> {
-        self.records()
-            .map(|(seq, record)| (seq, SignedEvent::from_record(record)))
-    }
-
-    /// Splits the batch into consecutive batches of at most `max_events`
-    /// events each (at least one), for transports that limit message size.
-    pub fn chunks(&self, max_events: usize) -> impl Iterator<Item = Batch> + '_ {
-        let size = max_events.max(1);
-        (self.first..)
-            .step_by(size)
-            .zip(self.records.chunks(size))
-            .map(|(first, records)| Batch::new(self.group, first, records.to_vec()))
-    }
-
-    /// The encoding: [`BATCH_MAGIC`] then postcard of
-    /// `(version, group, first, records)`.
+    /// Its bytes: [`BATCH_MAGIC`], then the canonical encoding.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut bytes = BATCH_MAGIC.to_vec();
         bytes.extend(codec::encode(self));
         bytes
     }
 
-    /// Strictly decodes a batch: magic, known version, no trailing bytes,
-    /// canonical form, at most [`MAX_BATCH_EVENTS`] events.
+    /// Strictly decodes a batch: magic, this version, no trailing bytes,
+    /// canonical form, at most [`MAX_BATCH_EVENTS`] records.
     pub fn from_bytes(bytes: &[u8]) -> Result<Batch, BatchError> {
         let body = bytes
             .strip_prefix(BATCH_MAGIC.as_slice())
@@ -151,13 +125,6 @@ impl Batch {
         if batch.records.len() > MAX_BATCH_EVENTS {
             return Err(BatchError::TooManyEvents(batch.records.len()));
         }
-        if batch
-            .first
-            .checked_add(batch.records.len() as u64)
-            .is_none()
-        {
-            return Err(BatchError::SeqOverflow);
-        }
         Ok(batch)
     }
 }
@@ -166,65 +133,27 @@ impl Batch {
 mod tests {
     use super::*;
 
-    fn sample() -> Batch {
-        Batch::new(GroupId::from_bytes([4; 32]), 7, vec![vec![1, 2, 3], vec![]])
-    }
-
     #[test]
-    fn round_trip() {
-        let batch = sample();
-        assert_eq!(Batch::from_bytes(&batch.to_bytes()), Ok(batch));
-    }
-
-    #[test]
-    fn chunks_cover_the_batch_in_order() {
-        let batch = Batch::new(
-            GroupId::from_bytes([1; 32]),
-            10,
-            (0..7u8).map(|i| vec![i]).collect(),
-        );
-        let chunks: Vec<Batch> = batch.chunks(3).collect();
-        assert_eq!(
-            chunks.iter().map(Batch::first).collect::<Vec<_>>(),
-            [10, 13, 16]
-        );
-        assert_eq!(chunks.iter().map(Batch::len).collect::<Vec<_>>(), [3, 3, 1]);
-        let rejoined: Vec<_> = chunks
-            .iter()
-            .flat_map(|c| {
-                c.records()
-                    .map(|(s, r)| (s, r.to_vec()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        let original: Vec<_> = batch.records().map(|(s, r)| (s, r.to_vec())).collect();
-        assert_eq!(rejoined, original);
-    }
-
-    #[test]
-    fn strictness() {
-        let bytes = sample().to_bytes();
+    fn round_trip_and_strictness() {
+        let batch = Batch::new(GroupId::from_bytes([3; 32]), vec![vec![1, 2], vec![]]);
+        let bytes = batch.to_bytes();
+        assert_eq!(Batch::from_bytes(&bytes), Ok(batch));
         let mut trailing = bytes.clone();
         trailing.push(0);
         assert_eq!(
             Batch::from_bytes(&trailing),
             Err(BatchError::TrailingBytes(1))
         );
-        for len in 0..bytes.len() {
-            assert!(Batch::from_bytes(&bytes[..len]).is_err(), "prefix {len}");
-        }
-        let mut magic = bytes.clone();
-        magic[0] ^= 1;
-        assert_eq!(Batch::from_bytes(&magic), Err(BatchError::BadMagic));
-        let mut version = bytes.clone();
-        version[8] = 2;
-        assert!(matches!(
-            Batch::from_bytes(&version),
-            Err(BatchError::UnsupportedVersion { found: 2, .. })
-        ));
-        // first = 7 is one varint byte after magic (8), version (1) and group (32).
-        let mut overlong = bytes;
-        overlong.splice(41..42, [0x87, 0x00]);
-        assert_eq!(Batch::from_bytes(&overlong), Err(BatchError::NonCanonical));
+        assert_eq!(Batch::from_bytes(b"nonsense"), Err(BatchError::BadMagic));
+        // A v2 batch (format 1) is named as such.
+        let mut v2 = bytes;
+        v2[BATCH_MAGIC.len()] = 1;
+        assert_eq!(
+            Batch::from_bytes(&v2),
+            Err(BatchError::UnsupportedVersion {
+                found: 1,
+                supported: BATCH_VERSION
+            })
+        );
     }
 }

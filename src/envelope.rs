@@ -58,13 +58,9 @@ pub(crate) enum Binding<'a> {
         founder: MemberId,
         group_name: &'a str,
     },
-    Epoch {
-        group: GroupId,
-        epoch: u64,
-    },
-    /// A v3 rotation, by its author's feed position (SPEC-v3.md §3.5): the
-    /// rotation cannot name its own hash, which covers the envelope.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// A rotation, by its author's feed position (SPEC.md §3.5): the
+    /// rotation cannot name its own hash, which covers the envelope. (Tag 1
+    /// was v2's epoch binding and is not reused.)
     Rotation {
         group: GroupId,
         author: MemberId,
@@ -87,14 +83,13 @@ impl Binding<'_> {
                     .finalize();
                 (0u8, *hash.as_bytes(), 0u64)
             }
-            Binding::Epoch { group, epoch } => (1u8, *group.as_bytes(), epoch),
             Binding::Rotation {
                 group,
                 author,
                 seq,
                 prev,
             } => {
-                let hash = blake3::Hasher::new_derive_key(labels::V3_ROTATION_BINDING)
+                let hash = blake3::Hasher::new_derive_key(labels::ROTATION_BINDING)
                     .update(group.as_bytes())
                     .update(author.as_bytes())
                     .update(&seq.to_le_bytes())
@@ -115,7 +110,6 @@ impl Binding<'_> {
     fn epoch(self) -> u64 {
         match self {
             Binding::Genesis { .. } => 0,
-            Binding::Epoch { epoch, .. } => epoch,
             Binding::Rotation { seq, .. } => seq,
         }
     }
@@ -362,9 +356,11 @@ mod tests {
         let mut rng = StdRng::from_seed([1; 32]);
         let members: Vec<_> = (1..=3).map(member).collect();
         let recipients: Vec<_> = members.iter().map(|(id, _, dh)| (*id, *dh)).collect();
-        let binding = Binding::Epoch {
+        let binding = Binding::Rotation {
             group: GroupId::from_bytes([2; 32]),
-            epoch: 4,
+            author: MemberId::from_bytes([1; 16]),
+            seq: 4,
+            prev: crate::ids::EventHash::from_bytes([3; 32]),
         };
         let secret = EpochSecret::generate(&mut rng);
         let envelope = seal(&mut rng, &secret, binding, &recipients).unwrap();
@@ -382,9 +378,11 @@ mod tests {
                 member: first
             })
         );
-        let other_epoch = Binding::Epoch {
+        let other_epoch = Binding::Rotation {
             group: GroupId::from_bytes([2; 32]),
-            epoch: 5,
+            author: MemberId::from_bytes([1; 16]),
+            seq: 5,
+            prev: crate::ids::EventHash::from_bytes([3; 32]),
         };
         assert!(matches!(
             open(&envelope, other_epoch, first, &members[0].1, members[0].2),

@@ -1,21 +1,23 @@
-//! Errors, one enum per concern, and the umbrella [`Error`].
+//! Errors: one enum per concern, the umbrella [`Error`], and the one
+//! classification of every error ([`ErrorClass`]).
 
 use std::path::PathBuf;
 
-use crate::envelope::EnvelopeError;
-use crate::ids::MemberId;
+use crate::batch::BatchError;
+use crate::feeds::Missing;
+use crate::ids::{EventHash, GroupId};
 use crate::keys::KeyError;
-use crate::reducer::{KeyKind, Rejection};
+use crate::verify::{Rejection, SecretError};
 
 /// Result with meshlog's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How a stored projection row differs from the one the chain implies.
+/// How a stored projection row differs from the one the events imply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mismatch {
-    /// The chain implies the row; the table lacks it.
+    /// The events imply the row; the table lacks it.
     Missing,
-    /// The table holds a row the chain does not imply.
+    /// The table holds a row the events do not imply.
     Unexpected,
     /// The row exists with a different value.
     Differs,
@@ -25,8 +27,8 @@ impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
             Mismatch::Missing => "is missing",
-            Mismatch::Unexpected => "is not implied by the chain",
-            Mismatch::Differs => "differs from what the chain implies",
+            Mismatch::Unexpected => "is not implied by the events",
+            Mismatch::Differs => "differs from what the events imply",
         })
     }
 }
@@ -64,6 +66,19 @@ pub enum StoreError {
         /// What is missing or wrong.
         detail: String,
     },
+    /// The file is of a format from before v3 (v1 or v2), which this build
+    /// does not read: there is no released file to migrate (SPEC.md §9).
+    #[error(
+        "{path} is a meshlog file of store format {found} (format v{found}), which this build does not read; it reads format {supported} only, and earlier files are not migrated"
+    )]
+    OlderFormat {
+        /// The path.
+        path: PathBuf,
+        /// The format found.
+        found: u16,
+        /// The format this build reads.
+        supported: u16,
+    },
     /// The file was written by a newer meshlog.
     #[error(
         "{path} has store format {found}, newer than this build reads ({supported}); upgrade meshlog"
@@ -76,7 +91,7 @@ pub enum StoreError {
         /// The newest format this build reads.
         supported: u16,
     },
-    /// A stored projection row disagrees with the chain.
+    /// A stored projection row disagrees with the events.
     #[error("projection table `{table}`: row {key} {problem}")]
     ProjectionMismatch {
         /// The table.
@@ -85,14 +100,6 @@ pub enum StoreError {
         key: String,
         /// How it differs.
         problem: Mismatch,
-    },
-    /// A row of the `equivocations` table is not valid evidence.
-    #[error("equivocation evidence {key}: {detail}")]
-    BadEvidence {
-        /// The row's key (or seq).
-        key: String,
-        /// What is wrong with it.
-        detail: String,
     },
     /// The disk filled up during a write; the transaction was rolled back.
     #[error(
@@ -141,159 +148,128 @@ from_redb!(
     redb::CommitError
 );
 
-/// Two valid events at one seq: the peers' histories diverge there.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("fork at seq {seq}: this chain holds {}, the batch holds {}{}", .ours.hash(), .theirs.hash(),
-    if *.equivocation { " — both signed by the same author, kept as evidence of equivocation" } else { "" })]
-pub struct Fork {
-    /// The seq where the histories diverge.
-    pub seq: u64,
-    /// The event this chain holds.
-    pub ours: crate::chain::SignedEvent,
-    /// The event the batch holds.
-    pub theirs: crate::chain::SignedEvent,
-    /// Whether one author signed both (then the pair is kept as evidence).
-    pub equivocation: bool,
+/// What kind of failure an [`Error`] is: the one classification of the
+/// library, which the CLI turns into its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// The data is wrong: a file, batch or checkpoint whose events break a
+    /// rule, are incomplete, or were rolled back. Nothing was written.
+    VerificationFailure,
+    /// The rules say no to what was asked of the local member (a change its
+    /// role does not permit, a write that must wait for a merge, a secret
+    /// of an epoch it is not in). Nothing was written.
+    Refusal,
+    /// The operation could not run: no such file, not a meshlog file, a
+    /// lock, I/O, a key file, a read-only handle, an unknown epoch.
+    CouldNotRun,
 }
 
 /// Every error of meshlog.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An event breaks a rule: one being appended (nothing was written), or a
-    /// stored one found while verifying (the file is refused).
+    /// An event from a file or a peer breaks a rule: the file or batch is
+    /// refused whole (SPEC.md §8).
     #[error(transparent)]
-    Rejected(#[from] Rejection),
+    Rejected(Rejection),
+    /// An event made here breaks a rule (the local member's role does not
+    /// permit it, for one): nothing was signed into the file.
+    #[error("refused: {0}")]
+    Refused(Rejection),
     /// The database file.
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The key file.
     #[error(transparent)]
     Keys(#[from] KeyError),
-    /// Wrapping or recovering an epoch secret.
+    /// A batch's bytes are malformed.
     #[error(transparent)]
-    Envelope(#[from] EnvelopeError),
-    /// The local member is disabled: it may read, verify and enable itself,
-    /// but not act on the group.
-    #[error("member {member} is disabled; enable it first")]
-    Disabled {
-        /// The local member.
-        member: MemberId,
+    Batch(#[from] BatchError),
+    /// A batch with no genesis offered to a join.
+    #[error("the batch holds no genesis; a join needs the mesh from its genesis")]
+    NoGenesis,
+    /// A batch whose header names another group than its events, or than
+    /// this mesh.
+    #[error("the batch names group {theirs}, but its events (or this mesh) are of group {ours}")]
+    ForeignBatch {
+        /// The group of the events (or of this mesh).
+        ours: GroupId,
+        /// The group the header names.
+        theirs: GroupId,
     },
+    /// Events of a batch (or a file) name events neither it nor the mesh
+    /// holds: a peer's batch that is incomplete, or a file whose events
+    /// were altered so that their links break. Nothing was written.
+    #[error("{count} events wait for events that are not there: {waiting} names {first}")]
+    Incomplete {
+        /// How many.
+        count: usize,
+        /// The first event that waits.
+        waiting: EventHash,
+        /// What it waits for.
+        first: Missing,
+    },
+    /// The file no longer holds a state recorded from it earlier: these
+    /// heads of the checkpoint are gone (a rollback).
+    #[error("rolled back: {} events of the checkpoint are missing, first {}", .missing.len(), .missing.first().map(ToString::to_string).unwrap_or_default())]
+    RolledBack {
+        /// The checkpoint's heads the file lacks.
+        missing: Vec<EventHash>,
+    },
+    /// An epoch secret could not be recovered.
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    /// No epoch the local member may write under until an admin merges:
+    /// its feed has moved past every epoch whose roster holds it, or it is
+    /// in no epoch of the current resolution.
+    #[error("no epoch to write under until an admin merges the mesh")]
+    WaitsForMerge,
     /// The mesh was opened read-only.
     #[error("the mesh is open read-only")]
     ReadOnly,
     /// The mesh was opened without local keys.
     #[error("the mesh was opened without local keys")]
     NoKeys,
-    /// The local member is not in the epoch asked about.
-    #[error("member {member} is not a member of epoch {epoch}")]
-    NotAMember {
-        /// The member.
-        member: MemberId,
-        /// The epoch.
-        epoch: u64,
-    },
-    /// The member to add is already in the roster.
-    #[error("member {member} is already in the roster")]
-    AlreadyMember {
-        /// The member.
-        member: MemberId,
-    },
-    /// The member to change or remove is not in the roster.
-    #[error("member {member} is not in the current roster")]
-    UnknownMember {
-        /// The member.
-        member: MemberId,
-    },
-    /// The member already has that role.
-    #[error("member {member} already has that role")]
-    RoleUnchanged {
-        /// The member.
-        member: MemberId,
-    },
-    /// A public key offered for admission is malformed or weak.
-    #[error("the {kind} key offered for member {member} is invalid or of small order")]
-    InadmissibleKey {
-        /// The member.
-        member: MemberId,
-        /// Which key.
-        kind: KeyKind,
-    },
-    /// No such epoch in the chain.
-    #[error("epoch {epoch} does not exist (the current epoch is {current})")]
-    NoSuchEpoch {
-        /// The epoch asked for.
-        epoch: u64,
-        /// The newest epoch.
-        current: u64,
-    },
-    /// No event at that seq.
-    #[error("no event at seq {seq} (the chain has {len} events)")]
-    NoSuchEvent {
-        /// The seq asked for.
-        seq: u64,
-        /// Number of events.
-        len: u64,
-    },
-    /// The stored head moved since this handle's view: another writer
-    /// appended. Ingest or reopen first.
-    #[error(
-        "the chain's head is no longer {expected:?}: another writer appended; ingest or reopen, then retry"
-    )]
-    StaleHead {
-        /// The head this handle expected.
-        expected: Option<crate::ids::EventHash>,
-    },
-    /// A batch does not connect to the local chain.
-    #[error(
-        "batch starts at seq {first}, but the local chain needs seq {missing} next: fetch the events from {missing} on"
-    )]
-    Gap {
-        /// The first seq the local chain lacks.
-        missing: u64,
-        /// The batch's first seq.
-        first: u64,
-    },
-    /// A batch is of another group.
-    #[error("batch is of group {theirs}, this chain is group {ours}")]
-    ForeignBatch {
-        /// This chain's group.
-        ours: crate::ids::GroupId,
-        /// The batch's group.
-        theirs: crate::ids::GroupId,
-    },
-    /// A batch holds a different valid event at a seq this chain already has.
-    #[error(transparent)]
-    Fork(Box<Fork>),
-    /// A batch's bytes are malformed.
-    #[error(transparent)]
-    Batch(#[from] crate::batch::BatchError),
-    /// The roster lists this member with another DH key than the local one.
-    #[error(
-        "epoch {epoch} lists member {member} with another DH key than the local key file holds"
-    )]
-    DhKeyMismatch {
-        /// The member.
-        member: MemberId,
-        /// The epoch.
-        epoch: u64,
-    },
 }
 
 impl Error {
-    /// Whether this error means the data is wrong (a chain or projection that
-    /// fails verification), as opposed to an operation that could not run
-    /// (missing file, lock, I/O, bad arguments).
-    pub fn is_verification_failure(&self) -> bool {
-        matches!(
-            self,
+    /// Which kind of failure this is. Every error has exactly one class;
+    /// the CLI exits 1 for a verification failure or a refusal and 2 when
+    /// it could not run.
+    pub fn class(&self) -> ErrorClass {
+        match self {
             Error::Rejected(_)
-                | Error::Store(
-                    StoreError::ProjectionMismatch { .. }
-                        | StoreError::Corrupt { .. }
-                        | StoreError::BadEvidence { .. }
-                )
-        )
+            | Error::Batch(_)
+            | Error::NoGenesis
+            | Error::ForeignBatch { .. }
+            | Error::Incomplete { .. }
+            | Error::RolledBack { .. }
+            | Error::Secret(SecretError::Envelope(_))
+            | Error::Store(StoreError::ProjectionMismatch { .. } | StoreError::Corrupt { .. }) => {
+                ErrorClass::VerificationFailure
+            }
+            Error::Refused(_)
+            | Error::WaitsForMerge
+            | Error::Secret(SecretError::NotARecipient { .. }) => ErrorClass::Refusal,
+            Error::Store(_)
+            | Error::Keys(_)
+            | Error::Secret(SecretError::UnknownEpoch(_))
+            | Error::ReadOnly
+            | Error::NoKeys => ErrorClass::CouldNotRun,
+        }
+    }
+
+    /// The rejection, when an event broke a rule (from outside or made here).
+    pub fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Error::Rejected(rejection) | Error::Refused(rejection) => Some(rejection),
+            _ => None,
+        }
+    }
+}
+
+impl From<Rejection> for Error {
+    fn from(rejection: Rejection) -> Self {
+        Error::Rejected(rejection)
     }
 }

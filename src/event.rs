@@ -1,103 +1,23 @@
-//! Event types and their canonical encoding (SPEC.md §3).
+//! The bytes of a v3 event: types, strict encoding, signatures and key
+//! packages (SPEC.md §3).
 //!
-//! An event is encoded with postcard. Decoding is strict: the bytes must hold
-//! exactly one event, of a known format version, and must be the very bytes
-//! that re-encoding the decoded value gives. So each event has one encoding,
-//! and the bytes that are signed are the bytes that are stored.
+//! An event is postcard-encoded; decoding is strict (one value, a known
+//! version, canonical form), so the signed bytes are the stored bytes. A
+//! stored record is `signature (64) || event bytes`. The event hash covers
+//! the bytes, not the signature.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::feeds::{self, FeedEvent};
+use super::graph::{self, KeyPackage, Role};
 use crate::codec::{self, CodecError};
 use crate::ids::{DhPublicKey, EventHash, GroupId, MemberId, ParseHexError, SigningPublicKey};
-use crate::labels::{FORMAT_VERSION, limits};
-
-/// One entry of the chain, before signing.
-///
-/// Field order is the encoding order (SPEC.md §3.1).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// Format version; [`FORMAT_VERSION`] for every event this build makes.
-    pub version: u16,
-    /// The group this event belongs to; [`GroupId::ZERO`] in the genesis.
-    pub group: GroupId,
-    /// Position in the chain: 0 for the genesis, then gapless.
-    pub seq: u64,
-    /// Hash of the previous event; [`EventHash::ZERO`] in the genesis.
-    pub prev: EventHash,
-    /// Member id of the author, whose key signs the event.
-    pub author: MemberId,
-    /// Unix time in seconds as claimed by the author. Not checked: clocks differ.
-    pub time: u64,
-    /// What happens.
-    pub body: Body,
-}
-
-/// What an event does. The enum tag is the variant's position, encoded as a
-/// varint (SPEC.md §3.2); new bodies are only ever appended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Body {
-    /// Tag 0: founds the group and opens epoch 0 with the founder as sole admin.
-    Genesis(Genesis),
-    /// Tag 1: opens a new epoch with a full roster and a fresh secret.
-    Rotate(Rotate),
-    /// Tag 2: the author turns its own participation on or off.
-    SetEnabled {
-        /// The new value of the author's flag.
-        enabled: bool,
-    },
-    /// Tag 3: an application's own record, kept in the audit chain.
-    App {
-        /// Application-defined kind, at most [`limits::MAX_APP_KIND`] bytes.
-        kind: String,
-        /// Opaque payload, at most [`limits::MAX_APP_PAYLOAD`] bytes.
-        payload: Vec<u8>,
-    },
-}
-
-/// The body of the first event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Genesis {
-    /// Human-readable group name, 1 to [`limits::MAX_GROUP_NAME`] bytes.
-    pub group_name: String,
-    /// The founder's public keys; the founder authors the genesis.
-    pub founder: MemberKeys,
-    /// Epoch 0's secret, wrapped to the founder.
-    pub envelope: Envelope,
-}
-
-/// The body of an epoch rotation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rotate {
-    /// The epoch this event opens: the current epoch plus one.
-    pub epoch: u64,
-    /// The whole new roster, sorted by member id, without duplicates.
-    pub roster: Vec<RosterEntry>,
-    /// The new epoch's secret, wrapped to every member of `roster`.
-    pub envelope: Envelope,
-    /// Why the rotation happened, for people reading the log.
-    pub reason: String,
-}
-
-/// A member's role within an epoch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Role {
-    /// Tag 0: may author app events and toggle its own flag.
-    Member,
-    /// Tag 1: may also rotate the epoch (add, remove, change roles).
-    Admin,
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Role::Member => "member",
-            Role::Admin => "admin",
-        })
-    }
-}
+use crate::keys::LocalKeys;
+use crate::labels::{self, limits};
+use crate::signature::{SIGNATURE_LEN, labelled_hash, labelled_message, verifies};
 
 /// A member's two public keys: what a member hands an admin to be added.
 ///
@@ -143,17 +63,6 @@ impl FromStr for MemberKeys {
     }
 }
 
-/// One member of an epoch's roster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct RosterEntry {
-    /// Must equal `MemberId::of(&keys.signing)`.
-    pub id: MemberId,
-    /// The member's public keys.
-    pub keys: MemberKeys,
-    /// The member's role in this epoch.
-    pub role: Role,
-}
-
 /// An epoch secret wrapped to each member of a roster (SPEC.md §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
@@ -176,7 +85,7 @@ pub struct WrappedSecret {
     pub tag: [u8; 16],
 }
 
-/// Why bytes are not a well-formed v1 event.
+/// Why bytes are not a well-formed event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
@@ -212,31 +121,6 @@ pub enum DecodeError {
     ShortRecord(usize),
 }
 
-impl Event {
-    /// The canonical encoding of this event.
-    pub fn encode(&self) -> Vec<u8> {
-        codec::encode(self)
-    }
-
-    /// Strictly decodes one event: known version, no trailing bytes, canonical form.
-    pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
-        if bytes.len() > limits::MAX_EVENT_BYTES {
-            return Err(DecodeError::TooLarge {
-                len: bytes.len(),
-                max: limits::MAX_EVENT_BYTES,
-            });
-        }
-        let version = codec::leading_version(bytes)?;
-        if version != FORMAT_VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                found: version,
-                supported: FORMAT_VERSION,
-            });
-        }
-        Ok(codec::decode_exact(bytes)?)
-    }
-}
-
 impl From<CodecError> for DecodeError {
     fn from(error: CodecError) -> Self {
         match error {
@@ -247,108 +131,625 @@ impl From<CodecError> for DecodeError {
     }
 }
 
+/// The event format this module reads and writes.
+pub(crate) const VERSION: u16 = 3;
+
+/// One event of one member's feed, before signing. Field order is the
+/// encoding order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// [`VERSION`].
+    pub version: u16,
+    /// The group; [`GroupId::ZERO`] in the genesis.
+    pub group: GroupId,
+    /// The author, whose key signs the event.
+    pub author: MemberId,
+    /// Position in the author's feed, from 0.
+    pub seq: u64,
+    /// The author's event at `seq - 1`; [`EventHash::ZERO`] at seq 0.
+    pub prev: EventHash,
+    /// Unix seconds as the author claims them; not checked.
+    pub time: u64,
+    /// What happens.
+    pub body: Body,
+}
+
+/// What an event does; the tag is the variant's position (varint).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Body {
+    /// Tag 0: founds the group.
+    Genesis {
+        /// 1 to [`limits::MAX_GROUP_NAME`] bytes.
+        group_name: String,
+        /// The founder's own package.
+        founder: SignedPackage,
+        /// The first secret, wrapped to the founder.
+        envelope: Envelope,
+    },
+    /// Tag 1: a rotation (SPEC.md §5).
+    Rotate {
+        /// The author's frontier of rotations.
+        parents: Vec<EventHash>,
+        /// Its changes, in member order.
+        changes: Vec<Change>,
+        /// A fresh secret wrapped to the rotation's own roster.
+        envelope: Envelope,
+        /// Why, for people reading the log.
+        reason: String,
+    },
+    /// Tag 2: the author turns itself on or off.
+    SetEnabled {
+        /// The epoch written under.
+        epoch: EventHash,
+        /// The new value.
+        enabled: bool,
+    },
+    /// Tag 3: an application record.
+    App {
+        /// The epoch written under.
+        epoch: EventHash,
+        /// 1 to [`limits::MAX_APP_KIND`] bytes.
+        kind: String,
+        /// At most [`limits::MAX_APP_PAYLOAD`] bytes.
+        payload: Vec<u8>,
+    },
+    /// Tag 4: the author posts a newer package of its own.
+    Keys {
+        /// The epoch written under.
+        epoch: EventHash,
+        /// The package.
+        package: SignedPackage,
+    },
+}
+
+/// One change of a rotation, as encoded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Change {
+    /// Tag 0: adds a member (with owner: an owner grant).
+    Add {
+        /// The member's own package.
+        package: SignedPackage,
+        /// Its role.
+        role: Role,
+    },
+    /// Tag 1: removes a member.
+    Remove {
+        /// Whom.
+        member: MemberId,
+    },
+    /// Tag 2: sets a member's role (member or admin).
+    SetRole {
+        /// Whom.
+        member: MemberId,
+        /// The role.
+        role: Role,
+    },
+    /// Tag 3: carries a member's newer package into the roster.
+    UpdateKeys {
+        /// The package.
+        package: SignedPackage,
+    },
+}
+
+impl Change {
+    /// The member whose entry the change touches.
+    pub(crate) fn member(&self) -> MemberId {
+        match self {
+            Change::Add { package, .. } | Change::UpdateKeys { package } => {
+                package.keys.member_id()
+            }
+            Change::Remove { member } | Change::SetRole { member, .. } => *member,
+        }
+    }
+
+    /// The package it carries, if any.
+    pub(crate) fn package(&self) -> Option<&SignedPackage> {
+        match self {
+            Change::Add { package, .. } | Change::UpdateKeys { package } => Some(package),
+            Change::Remove { .. } | Change::SetRole { .. } => None,
+        }
+    }
+
+    /// The change as the graph takes it, once the package it carries is
+    /// checked (SPEC.md §3.3).
+    pub(crate) fn verify(&self) -> Result<graph::Change, PackageError> {
+        Ok(match self {
+            Change::Add { package, role } => graph::Change::Add {
+                package: package.verify()?,
+                role: *role,
+            },
+            Change::Remove { member } => graph::Change::Remove { member: *member },
+            Change::SetRole { member, role } => graph::Change::SetRole {
+                member: *member,
+                role: *role,
+            },
+            Change::UpdateKeys { package } => graph::Change::UpdateKeys {
+                package: package.verify()?,
+            },
+        })
+    }
+}
+
 impl Body {
     /// A short name of the body's kind, as the CLI prints it.
     pub fn kind_name(&self) -> &'static str {
         match self {
-            Body::Genesis(_) => "genesis",
-            Body::Rotate(_) => "rotate",
-            Body::SetEnabled { .. } => "set-enabled",
+            Body::Genesis { .. } => "genesis",
+            Body::Rotate { .. } => "rotate",
+            Body::SetEnabled { enabled: true, .. } => "enable",
+            Body::SetEnabled { enabled: false, .. } => "disable",
             Body::App { .. } => "app",
+            Body::Keys { .. } => "keys",
         }
+    }
+
+    /// Every key package the body carries.
+    pub(crate) fn packages(&self) -> Vec<&SignedPackage> {
+        match self {
+            Body::Genesis { founder, .. } => vec![founder],
+            Body::Rotate { changes, .. } => changes.iter().filter_map(Change::package).collect(),
+            Body::Keys { package, .. } => vec![package],
+            Body::SetEnabled { .. } | Body::App { .. } => Vec::new(),
+        }
+    }
+}
+
+/// An ed25519 signature as two 32-byte halves (serde encodes arrays of up
+/// to 32 elements; postcard writes both halves as 64 raw bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Signature64([u8; 32], [u8; 32]);
+
+impl Signature64 {
+    fn from_bytes(bytes: &[u8; SIGNATURE_LEN]) -> Self {
+        let (r, s) = bytes.split_at(32);
+        let mut halves = ([0u8; 32], [0u8; 32]);
+        halves.0.copy_from_slice(r);
+        halves.1.copy_from_slice(s);
+        Self(halves.0, halves.1)
+    }
+
+    fn to_bytes(self) -> [u8; SIGNATURE_LEN] {
+        let mut bytes = [0u8; SIGNATURE_LEN];
+        let (r, s) = bytes.split_at_mut(32);
+        r.copy_from_slice(&self.0);
+        s.copy_from_slice(&self.1);
+        bytes
+    }
+}
+
+/// A member's keys and counter, signed by the member's own signing key
+/// under [`labels::KEY_PACKAGE`] (SPEC.md §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedPackage {
+    /// The keys stated.
+    pub(crate) keys: MemberKeys,
+    /// Higher wins.
+    pub(crate) counter: u64,
+    /// By `keys.signing`.
+    pub(crate) signature: Signature64,
+}
+
+/// Why a package is not admissible.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PackageError {
+    /// Not signed by its own signing key.
+    #[error("the key package of {0} is not signed by its own key")]
+    BadSignature(MemberId),
+    /// A signing key that is not canonical or has small order.
+    #[error("the signing key of {0} is not canonical or has small order")]
+    WeakSigningKey(MemberId),
+    /// A DH key of small order.
+    #[error("the DH key of {0} has small order")]
+    WeakDhKey(MemberId),
+}
+
+impl SignedPackage {
+    /// The package of `keys` at `counter`, signed by them.
+    pub(crate) fn sign(keys: &LocalKeys, counter: u64) -> Self {
+        use ed25519_dalek::Signer;
+        let public = keys.public();
+        let message = labelled_message(labels::KEY_PACKAGE, &package_bytes(&public, counter));
+        let signature = keys.signing_key().sign(&message).to_bytes();
+        Self {
+            keys: public,
+            counter,
+            signature: Signature64::from_bytes(&signature),
+        }
+    }
+
+    /// The package as the graph takes it, once its signature and keys are
+    /// checked.
+    pub(crate) fn verify(&self) -> Result<KeyPackage, PackageError> {
+        let member = self.keys.member_id();
+        if !crate::signature::is_admissible_signing_key(&self.keys.signing) {
+            return Err(PackageError::WeakSigningKey(member));
+        }
+        if !crate::envelope::is_admissible_dh_key(&self.keys.dh) {
+            return Err(PackageError::WeakDhKey(member));
+        }
+        let message = labelled_message(
+            labels::KEY_PACKAGE,
+            &package_bytes(&self.keys, self.counter),
+        );
+        if !verifies(&self.keys.signing, &self.signature.to_bytes(), &message) {
+            return Err(PackageError::BadSignature(member));
+        }
+        Ok(KeyPackage::new(self.keys, self.counter))
+    }
+}
+
+/// Public interface of a key package: what a member hands an admin.
+impl SignedPackage {
+    /// The member it is of.
+    pub fn member(&self) -> MemberId {
+        self.keys.member_id()
+    }
+
+    /// The keys it states.
+    pub fn keys(&self) -> &MemberKeys {
+        &self.keys
+    }
+
+    /// Its counter: of a member's packages, the highest in a causal past
+    /// gives the member's keys there (SPEC.md §5.4).
+    pub fn counter(&self) -> u64 {
+        self.counter
+    }
+
+    /// Checks that its keys are admissible and that it is signed by its own
+    /// signing key (SPEC.md §3.3).
+    pub fn check(&self) -> Result<(), PackageError> {
+        self.verify().map(drop)
+    }
+
+    /// Its canonical bytes (SPEC.md §3.3).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Strictly decodes a package and checks it ([`SignedPackage::check`]).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ParsePackageError> {
+        let package: SignedPackage = codec::decode_exact(bytes)
+            .map_err(|error| ParsePackageError::Malformed(DecodeError::from(error).to_string()))?;
+        package.check()?;
+        Ok(package)
+    }
+}
+
+/// Its text form: the hex of its canonical bytes.
+impl fmt::Display for SignedPackage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.to_bytes() {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for SignedPackage {
+    type Err = ParsePackageError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.len() % 2 != 0 || s.len() > 1024 {
+            return Err(ParsePackageError::Hex);
+        }
+        let bytes = (0..s.len())
+            .step_by(2)
+            .map(|at| {
+                s.get(at..at + 2)
+                    .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+            })
+            .collect::<Option<Vec<u8>>>()
+            .ok_or(ParsePackageError::Hex)?;
+        SignedPackage::from_bytes(&bytes)
+    }
+}
+
+/// Why text or bytes are not a key package.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParsePackageError {
+    /// Not an even number of hex digits (at most 1,024).
+    #[error(
+        "a key package is an even number of hex digits, as `meshlog keys show --public` prints it"
+    )]
+    Hex,
+    /// The bytes do not decode as one canonical package.
+    #[error("malformed key package: {0}")]
+    Malformed(String),
+    /// It decodes, but is not admissible.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+}
+
+/// The signed part of a package: `postcard(keys, counter)`.
+fn package_bytes(keys: &MemberKeys, counter: u64) -> Vec<u8> {
+    codec::encode(&(keys, counter))
+}
+
+impl Event {
+    /// Its canonical encoding: the bytes signed and hashed.
+    pub fn encode(&self) -> Vec<u8> {
+        codec::encode(self)
+    }
+
+    /// Strictly decodes one event: size, version, one value, canonical
+    /// (SPEC.md §3.2).
+    pub fn decode(bytes: &[u8]) -> Result<Event, DecodeError> {
+        if bytes.len() > limits::MAX_EVENT_BYTES {
+            return Err(DecodeError::TooLarge {
+                len: bytes.len(),
+                max: limits::MAX_EVENT_BYTES,
+            });
+        }
+        let version = codec::leading_version(bytes).map_err(DecodeError::from)?;
+        if version != VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            });
+        }
+        codec::decode_exact(bytes).map_err(|e: CodecError| DecodeError::from(e))
+    }
+
+    /// The epoch an event other than a rotation or genesis is written under.
+    pub fn epoch(&self) -> Option<EventHash> {
+        match &self.body {
+            Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
+                Some(*epoch)
+            }
+            Body::Genesis { .. } | Body::Rotate { .. } => None,
+        }
+    }
+}
+
+/// A v3 event with its exact bytes, signature and hash. Built only by
+/// signing or by strict decoding; whether the signature holds is for the
+/// verifier to decide.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEvent {
+    event: Event,
+    bytes: Vec<u8>,
+    signature: [u8; SIGNATURE_LEN],
+    hash: EventHash,
+}
+
+impl SignedEvent {
+    /// Encodes and signs `event`.
+    pub(crate) fn sign(event: Event, keys: &LocalKeys) -> Self {
+        use ed25519_dalek::Signer;
+        let bytes = event.encode();
+        let signature = keys
+            .signing_key()
+            .sign(&labelled_message(labels::EVENT_SIGNATURE, &bytes))
+            .to_bytes();
+        Self {
+            hash: event_hash(&bytes),
+            event,
+            bytes,
+            signature,
+        }
+    }
+
+    /// Decodes a stored record, `signature || event bytes`, strictly. The
+    /// signature is not checked here: that is verification's job.
+    pub fn from_record(record: &[u8]) -> Result<Self, DecodeError> {
+        let (signature, bytes) = record
+            .split_first_chunk::<SIGNATURE_LEN>()
+            .ok_or(DecodeError::ShortRecord(record.len()))?;
+        Ok(Self {
+            event: Event::decode(bytes)?,
+            hash: event_hash(bytes),
+            bytes: bytes.to_vec(),
+            signature: *signature,
+        })
+    }
+
+    /// The stored record: `signature || event bytes`.
+    pub fn to_record(&self) -> Vec<u8> {
+        let mut record = Vec::with_capacity(SIGNATURE_LEN + self.bytes.len());
+        record.extend_from_slice(&self.signature);
+        record.extend_from_slice(&self.bytes);
+        record
+    }
+
+    /// The event.
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Its hash, `derive_key(EVENT_HASH, event bytes)` (SPEC.md §2.2).
+    pub fn hash(&self) -> EventHash {
+        self.hash
+    }
+
+    /// Its author.
+    pub fn author(&self) -> MemberId {
+        self.event.author
+    }
+
+    /// Its position in its author's feed.
+    pub fn seq(&self) -> u64 {
+        self.event.seq
+    }
+
+    /// The exact bytes signed and hashed.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether `keys` signed it (ZIP-215).
+    pub(crate) fn is_signed_by(&self, key: &crate::ids::SigningPublicKey) -> bool {
+        verifies(
+            key,
+            &self.signature,
+            &labelled_message(labels::EVENT_SIGNATURE, &self.bytes),
+        )
+    }
+
+    /// Its check under `key`, for a batch (SPEC.md §2.1's ZIP-215 rule).
+    pub(crate) fn batch_item(
+        &self,
+        key: &crate::ids::SigningPublicKey,
+    ) -> ed25519_zebra::batch::Item {
+        crate::signature::batch_item_of(
+            key,
+            &self.signature,
+            &labelled_message(labels::EVENT_SIGNATURE, &self.bytes),
+        )
+    }
+
+    /// The event as the feed rules see it, once every package it carries is
+    /// checked.
+    pub(crate) fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
+        let event = &self.event;
+        let body = match &event.body {
+            Body::Genesis { founder, .. } => feeds::Body::Genesis {
+                founder: founder.verify()?,
+            },
+            Body::Rotate {
+                parents, changes, ..
+            } => feeds::Body::Rotate {
+                parents: parents.clone(),
+                changes: changes
+                    .iter()
+                    .map(Change::verify)
+                    .collect::<Result<_, PackageError>>()?,
+            },
+            Body::SetEnabled { epoch, enabled } => feeds::Body::SetEnabled {
+                epoch: *epoch,
+                enabled: *enabled,
+            },
+            Body::App { epoch, .. } => feeds::Body::App { epoch: *epoch },
+            Body::Keys { epoch, package } => feeds::Body::Keys {
+                epoch: *epoch,
+                package: package.verify()?,
+            },
+        };
+        Ok(FeedEvent {
+            hash: self.hash,
+            author: event.author,
+            seq: event.seq,
+            prev: event.prev,
+            body,
+        })
+    }
+}
+
+/// `derive_key(EVENT_HASH, bytes)`.
+pub(crate) fn event_hash(bytes: &[u8]) -> EventHash {
+    labelled_hash(labels::EVENT_HASH, bytes)
+}
+
+impl crate::signature::Signed for SignedEvent {
+    fn is_signed_by(&self, key: &crate::ids::SigningPublicKey) -> bool {
+        SignedEvent::is_signed_by(self, key)
+    }
+
+    fn batch_item(&self, key: &crate::ids::SigningPublicKey) -> ed25519_zebra::batch::Item {
+        SignedEvent::batch_item(self, key)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::{DhPublicKey, SecretCommitment};
+
+    fn keys(seed: u8) -> LocalKeys {
+        LocalKeys::from_secret_bytes(&[seed; 32], &[seed.wrapping_add(100); 32])
+    }
 
     fn sample() -> Event {
         Event {
-            version: FORMAT_VERSION,
+            version: VERSION,
             group: GroupId::from_bytes([7; 32]),
+            author: keys(1).member_id(),
             seq: 300,
             prev: EventHash::from_bytes([9; 32]),
-            author: MemberId::from_bytes([1; 16]),
             time: 1_700_000_000,
-            body: Body::App {
-                kind: "note".into(),
-                payload: vec![1, 2, 3],
+            body: Body::Rotate {
+                parents: vec![EventHash::from_bytes([3; 32])],
+                changes: vec![Change::Add {
+                    package: SignedPackage::sign(&keys(2), 1),
+                    role: Role::Owner,
+                }],
+                envelope: Envelope {
+                    ephemeral: DhPublicKey::from_bytes([5; 32]),
+                    commitment: SecretCommitment::from_bytes([6; 32]),
+                    wrapped: vec![],
+                },
+                reason: "test".into(),
             },
         }
     }
 
     #[test]
-    fn round_trip() {
-        let event = sample();
-        assert_eq!(Event::decode(&event.encode()), Ok(event));
+    fn records_round_trip_and_sign() {
+        let signed = SignedEvent::sign(sample(), &keys(1));
+        let decoded = SignedEvent::from_record(&signed.to_record()).unwrap();
+        assert_eq!(decoded, signed);
+        assert!(decoded.is_signed_by(&keys(1).public().signing));
+        assert!(!decoded.is_signed_by(&keys(2).public().signing));
+        let mut record = signed.to_record();
+        record[3] ^= 1;
+        let forged = SignedEvent::from_record(&record).unwrap();
+        assert_eq!(
+            forged.hash(),
+            signed.hash(),
+            "the hash covers the bytes only"
+        );
+        assert!(!forged.is_signed_by(&keys(1).public().signing));
     }
 
     #[test]
-    fn trailing_bytes_rejected() {
-        let mut bytes = sample().encode();
-        bytes.push(0);
-        assert_eq!(Event::decode(&bytes), Err(DecodeError::TrailingBytes(1)));
-    }
-
-    #[test]
-    fn overlong_varint_rejected_as_non_canonical() {
-        let bytes = sample().encode();
-        // seq = 300 is the varint ac 02, right after version (1 byte) and group (32 bytes).
-        assert_eq!(bytes.get(33..35), Some(&[0xac, 0x02][..]));
-        let mut overlong = bytes.clone();
-        overlong.splice(33..35, [0xac, 0x82, 0x00]);
-        assert_eq!(Event::decode(&overlong), Err(DecodeError::NonCanonical));
-    }
-
-    #[test]
-    fn unknown_version_and_tag_rejected() {
-        // A newer version, and the one before (whose hashes meant something else).
-        for version in [3, 1] {
+    fn other_versions_and_non_canonical_bytes_are_refused() {
+        for version in [1u8, 2, 4] {
             let mut bytes = sample().encode();
             bytes[0] = version;
             assert!(matches!(
                 Event::decode(&bytes),
-                Err(DecodeError::UnsupportedVersion { found, supported: 2 }) if found == u16::from(version)
+                Err(DecodeError::UnsupportedVersion { found, supported: 3 }) if found == u16::from(version)
             ));
         }
-        let mut event = sample();
-        event.body = Body::SetEnabled { enabled: true };
-        let mut bytes = event.encode();
-        let tag = bytes.len() - 2;
-        assert_eq!(bytes[tag], 2);
-        bytes[tag] = 9;
-        assert!(matches!(
-            Event::decode(&bytes),
-            Err(DecodeError::Malformed(_))
-        ));
-        // A bool other than 0 or 1.
-        let mut bytes = event.encode();
-        *bytes.last_mut().unwrap() = 2;
-        assert!(matches!(
-            Event::decode(&bytes),
-            Err(DecodeError::Malformed(_))
-        ));
-    }
-
-    #[test]
-    fn truncated_rejected() {
         let bytes = sample().encode();
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(Event::decode(&trailing), Err(DecodeError::TrailingBytes(1)));
         for len in 0..bytes.len() {
             assert!(
                 Event::decode(&bytes[..len]).is_err(),
                 "prefix of {len} bytes"
             );
         }
+        // seq = 300 is the varint ac 02 after version (1), group (32), author (16).
+        assert_eq!(bytes.get(49..51), Some(&[0xac, 0x02][..]));
+        let mut overlong = bytes.clone();
+        overlong.splice(49..51, [0xac, 0x82, 0x00]);
+        assert_eq!(Event::decode(&overlong), Err(DecodeError::NonCanonical));
     }
 
     #[test]
-    fn member_keys_text_round_trip() {
-        let keys = MemberKeys {
-            signing: SigningPublicKey::from_bytes([3; 32]),
-            dh: DhPublicKey::from_bytes([4; 32]),
-        };
-        assert_eq!(keys.to_string().parse::<MemberKeys>(), Ok(keys));
-        assert!("00".parse::<MemberKeys>().is_err());
+    fn a_package_is_signed_by_its_own_member_only() {
+        let package = SignedPackage::sign(&keys(2), 7);
+        let checked = package.verify().unwrap();
+        assert_eq!(checked.member(), keys(2).member_id());
+        assert_eq!(checked.counter(), 7);
+        // An admin substituting its own DH key breaks the member's signature.
+        let mut substituted = package;
+        substituted.keys.dh = keys(1).public().dh;
+        assert_eq!(
+            substituted.verify(),
+            Err(PackageError::BadSignature(keys(2).member_id()))
+        );
+        let mut recounted = package;
+        recounted.counter = 8;
+        assert!(recounted.verify().is_err());
+        let mut weak = package;
+        weak.keys.dh = DhPublicKey::from_bytes([0; 32]);
+        assert_eq!(
+            weak.verify(),
+            Err(PackageError::WeakDhKey(keys(2).member_id()))
+        );
     }
 }

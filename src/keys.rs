@@ -101,7 +101,21 @@ impl LocalKeys {
         }
     }
 
-    /// The public half, which an admin needs to add this member.
+    /// The member's key package at counter 0: its public keys, signed by
+    /// itself. This is what an admin needs to add it
+    /// ([`crate::Mesh::add_member`]); no one else can make it.
+    pub fn package(&self) -> crate::KeyPackage {
+        self.package_with_counter(0)
+    }
+
+    /// The key package of these keys at `counter`, signed by them. A member
+    /// whose DH key changes posts a package with a higher counter than its
+    /// last (SPEC.md §5.4).
+    pub fn package_with_counter(&self, counter: u64) -> crate::KeyPackage {
+        crate::event::SignedPackage::sign(self, counter)
+    }
+
+    /// The public keys (unsigned; an addition carries a [`Self::package`]).
     pub fn public(&self) -> MemberKeys {
         self.public
     }

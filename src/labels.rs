@@ -1,14 +1,21 @@
-//! Every domain-separation label and size limit of format v2, in one place.
+//! Every domain-separation label and size limit, in one place.
 //!
-//! SPEC.md §2 and §3 list these values; `tests/spec_vectors.rs` checks that the
-//! two agree. A label never changes meaning: a new meaning gets a new label,
-//! named after the format version that introduced it (all but `EVENT_HASH`
-//! date from v1).
+//! SPEC.md §2 and §3 list these values, and a test checks that the two agree.
+//! A label never changes meaning: a new meaning gets a new label, named after
+//! the format version that introduced it.
 
-/// Prefix of the bytes an author signs: `EVENT_SIGNATURE || event bytes`.
-pub(crate) const EVENT_SIGNATURE: &[u8] = b"meshlog v1 event signature\0";
+/// Prefix of the bytes an author signs: the label, then one NUL byte.
+pub(crate) const EVENT_SIGNATURE: &[u8] = b"meshlog v3 event signature\0";
 /// blake3 `derive_key` context for an event's hash.
-pub(crate) const EVENT_HASH: &str = "meshlog v2 event hash";
+pub(crate) const EVENT_HASH: &str = "meshlog v3 event hash";
+/// Prefix of the bytes a member signs in its key package: the label, then
+/// one NUL byte.
+pub(crate) const KEY_PACKAGE: &[u8] = b"meshlog v3 key package\0";
+/// blake3 `derive_key` context binding a rotation's envelope to its
+/// author's feed position (a rotation cannot name its own hash).
+pub(crate) const ROTATION_BINDING: &str = "meshlog v3 rotation binding";
+/// blake3 `derive_key` context for the digest of a state (SPEC.md §6.3).
+pub(crate) const STATE_DIGEST: &str = "meshlog v3 state digest";
 /// blake3 `derive_key` context for a member id (truncated to 16 bytes).
 pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
 /// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
@@ -17,49 +24,32 @@ pub(crate) const WRAP_KEY: &str = "meshlog v1 envelope wrap key";
 pub(crate) const SECRET_COMMITMENT: &str = "meshlog v1 epoch secret commitment";
 /// blake3 `derive_key` context that names a genesis before its group id exists.
 pub(crate) const GENESIS_BINDING: &str = "meshlog v1 genesis binding";
-/// blake3 `derive_key` context for the digest of a projected state.
-pub(crate) const STATE_DIGEST: &str = "meshlog v1 state digest";
 /// blake3 `derive_key` context for the printable fingerprint of an epoch secret.
 pub(crate) const SECRET_FINGERPRINT: &str = "meshlog v1 epoch secret fingerprint";
 /// blake3 `derive_key` context for the checksum at the end of a key file.
 pub(crate) const KEY_FILE_CHECKSUM: &str = "meshlog v1 key file checksum";
-// Format v3, being built beside v2 (SPEC-v3.md); not yet written by the
-// public API or the CLI.
-/// Prefix of the bytes a v3 author signs: the label, then one NUL byte.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const V3_EVENT_SIGNATURE: &[u8] = b"meshlog v3 event signature\0";
-/// blake3 `derive_key` context for a v3 event's hash.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const V3_EVENT_HASH: &str = "meshlog v3 event hash";
-/// Prefix of the bytes a member signs in its key package: the label, then one NUL byte.
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const V3_KEY_PACKAGE: &[u8] = b"meshlog v3 key package\0";
-/// blake3 `derive_key` context binding a rotation's envelope to its author's
-/// feed position (the rotation cannot name its own hash).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const V3_ROTATION_BINDING: &str = "meshlog v3 rotation binding";
-/// blake3 `derive_key` context for the digest of a v3 state (SPEC-v3.md §6.3).
-#[cfg_attr(not(test), allow(dead_code))]
-pub(crate) const V3_STATE_DIGEST: &str = "meshlog v3 state digest";
 
-/// Every domain-separation label of format v2, by name, as SPEC.md §2 lists
-/// them. The signature prefix is given without its trailing NUL byte.
+/// Every domain-separation label, by name, as SPEC.md §2 lists them. The
+/// signature prefixes are given without their trailing NUL byte.
 pub const DOMAIN_LABELS: &[(&str, &str)] = &[
-    ("EVENT_SIGNATURE", "meshlog v1 event signature"),
+    ("EVENT_SIGNATURE", "meshlog v3 event signature"),
     ("EVENT_HASH", EVENT_HASH),
+    ("KEY_PACKAGE", "meshlog v3 key package"),
+    ("ROTATION_BINDING", ROTATION_BINDING),
+    ("STATE_DIGEST", STATE_DIGEST),
     ("MEMBER_ID", MEMBER_ID),
     ("WRAP_KEY", WRAP_KEY),
     ("SECRET_COMMITMENT", SECRET_COMMITMENT),
     ("GENESIS_BINDING", GENESIS_BINDING),
-    ("STATE_DIGEST", STATE_DIGEST),
     ("SECRET_FINGERPRINT", SECRET_FINGERPRINT),
     ("KEY_FILE_CHECKSUM", KEY_FILE_CHECKSUM),
 ];
 
 /// The event format this build writes and reads.
-pub const FORMAT_VERSION: u16 = 2;
-/// The layout of the redb file (tables and their encodings) this build writes and reads.
-pub const STORE_FORMAT: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
+/// The layout of the redb file (tables and their encodings) this build
+/// writes and reads.
+pub const STORE_FORMAT: u16 = 3;
 
 /// Limits enforced on every event (SPEC.md §3.3).
 pub mod limits {

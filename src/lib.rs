@@ -1,11 +1,14 @@
-//! meshlog: an event-sourced, signed and hash-linked log of who is in a small
-//! secure group, and of a secret that only the current members can read.
+//! meshlog: who is in a small secure group, and a secret only they can
+//! read, kept as signed events that concurrent writers converge on.
 //!
-//! The chain of events, stored in a redb file, is the only truth. Each event
-//! is postcard-encoded, ed25519-signed by its author and blake3-linked to the
-//! one before. A pure reducer projects from it the group's identity, the
-//! roster of every epoch and every epoch's wrapped secret, and it is the only
-//! implementation of the rules: appending, opening and auditing all use it.
+//! Every member writes its own append-only *feed* of events, each
+//! postcard-encoded, ed25519-signed by its author and blake3-linked to the
+//! author's previous event, stored in a redb file. Admins rotate epochs: a
+//! rotation names the rotations it builds on, so rotations form a graph, and
+//! concurrent rotations resolve by rules every peer computes alike (owner >
+//! admin > member). Each rotation wraps a fresh secret to exactly its own
+//! roster. Peers exchange what the other lacks, in any order; every peer that
+//! holds the same set of events has the same state and digest.
 //! SPEC.md in the repository pins every byte and every rule.
 //!
 //! # Quick start
@@ -15,25 +18,38 @@
 //!
 //! # fn main() -> meshlog::Result<()> {
 //! let dir = tempfile::tempdir().expect("temporary folder");
-//! let path = dir.path().join("mesh.redb");
 //!
-//! // The founder is the sole admin of epoch 0, and starts disabled.
-//! let mut mesh = Mesh::create(&path, LocalKeys::generate(), "ops team")?;
-//! mesh.set_enabled(true)?;
+//! // The founder is the group's first owner, and starts disabled.
+//! let mut founder = Mesh::create(dir.path().join("founder.redb"), LocalKeys::generate(), "ops team")?;
+//! founder.set_enabled(true)?;
 //!
-//! // Adding a member rotates to epoch 1 and wraps a fresh secret to both.
-//! let alice = LocalKeys::generate();
-//! mesh.add_member(alice.public(), Role::Member)?;
-//! mesh.append_app("note", b"alice joined")?;
-//! let secret = mesh.epoch_secret(1)?;
-//! assert_eq!(secret.expose().len(), 32);
+//! // Alice sends her key package, which she signs; adding her rotates to a
+//! // new epoch whose fresh secret is wrapped to both.
+//! let alice_keys = LocalKeys::generate();
+//! let epoch = founder.add_member(alice_keys.package(), Role::Member)?;
+//! founder.append_app("note", b"alice joined")?;
+//! assert_eq!(founder.current_epoch(), Some(epoch));
 //!
-//! // Reopening replays and verifies the whole chain.
-//! let digest = mesh.digest();
-//! drop(mesh);
-//! let audit = Mesh::open_read_only(&path)?;
+//! // Alice makes her copy from the founder's export and writes at once;
+//! // the founder writes too. Each takes the other's events: they converge.
+//! let mut alice = Mesh::join(dir.path().join("alice.redb"), alice_keys, &founder.export_all())?;
+//! alice.set_enabled(true)?;
+//! alice.append_app("note", b"hello from alice")?;
+//! founder.append_app("note", b"meanwhile, the founder")?;
+//! alice.ingest(&founder.export(&alice.frontier()))?;
+//! founder.ingest(&alice.export(&founder.frontier()))?;
+//! assert_eq!(alice.digest(), founder.digest());
+//!
+//! // Both recover the same epoch secret.
+//! let secret = alice.epoch_secret(epoch)?;
+//! assert_eq!(secret.expose(), founder.epoch_secret(epoch)?.expose());
+//!
+//! // Reopening verifies every event and projection again.
+//! let digest = founder.digest();
+//! drop(founder);
+//! let audit = Mesh::open_read_only(dir.path().join("founder.redb"))?;
 //! assert_eq!(audit.digest(), digest);
-//! assert_eq!(audit.state().current_epoch().map(|e| e.roster.len()), Some(2));
+//! assert_eq!(audit.roster().len(), 2);
 //! # Ok(())
 //! # }
 //! ```
@@ -45,39 +61,45 @@
 )]
 
 mod batch;
-mod chain;
+mod bitset;
 mod codec;
-mod engine;
 mod envelope;
 mod error;
 mod event;
+mod feeds;
+mod frontier;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-mod hash_index;
+mod graph;
 mod ids;
 mod keys;
 mod labels;
+mod mesh;
 mod redb_file;
-mod reducer;
-mod state;
+mod signature;
 mod store;
 mod v3;
+mod verify;
+
+#[cfg(test)]
+pub(crate) mod tests;
 
 pub use batch::{BATCH_MAGIC, BATCH_VERSION, Batch, BatchError, MAX_BATCH_EVENTS};
-pub use chain::{SIGNATURE_LEN, SignedEvent};
-pub use engine::{IngestReport, Mesh, MeshOptions, Receipt};
 pub use envelope::{EnvelopeError, EpochSecret};
-pub use error::{Error, Fork, Mismatch, Result, StoreError};
+pub use error::{Error, ErrorClass, Mismatch, Result, StoreError};
 pub use event::{
-    Body, DecodeError, Envelope, Event, Genesis, MemberKeys, Role, RosterEntry, Rotate,
-    WrappedSecret,
+    Body, Change, DecodeError, Envelope, Event, MemberKeys, PackageError, ParsePackageError,
+    SignedEvent, SignedPackage as KeyPackage, WrappedSecret,
 };
+pub use feeds::{Equivocation, EventStatus, FeedError, Missing};
+pub use frontier::Frontier;
+pub use graph::{GraphError, ParseRoleError, Role, Roster, RosterEntry};
 pub use ids::{
     DhPublicKey, EventHash, GroupId, MemberId, ParseHexError, SecretCommitment, SigningPublicKey,
     StateDigest,
 };
 pub use keys::{KeyError, LocalKeys};
 pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
-pub use reducer::{KeyKind, Rejection, Rule};
-pub use state::{EpochRecord, Head, Identity, MeshState};
-pub use store::{Equivocation, OpenReport};
+pub use mesh::{EpochInfo, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
+pub use signature::SIGNATURE_LEN;
+pub use verify::{Rejection, Rule, SecretError};

@@ -1,4 +1,4 @@
-//! Sync by frontier (SPEC-v3.md §7): what a peer holds, and what another
+//! Sync by frontier (SPEC.md §7): what a peer holds, and what another
 //! sends it.
 
 use std::collections::{BTreeMap, HashSet};
@@ -11,18 +11,18 @@ use crate::ids::{EventHash, MemberId};
 /// is also a checkpoint: every later state of the same file holds it
 /// ([`Ledger::missing_heads`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub(crate) struct Frontier {
+pub struct Frontier {
     heads: BTreeMap<MemberId, Vec<(u64, EventHash)>>,
 }
 
 impl Frontier {
     /// postcard of the heads, by member in order.
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Vec<u8> {
         crate::codec::encode(self)
     }
 
     /// Strictly decodes a frontier (one value, canonical form).
-    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<Frontier> {
+    pub fn from_bytes(bytes: &[u8]) -> Option<Frontier> {
         crate::codec::decode_exact(bytes).ok()
     }
 }
@@ -69,7 +69,7 @@ impl Ledger {
     /// this ledger does not hold at or below its own last position means
     /// the peer's feed has forked from this one: everything of it is sent,
     /// and the peer, seeing the same from its side, sends its branch back,
-    /// so two exchanges hold both (SPEC-v3.md §7).
+    /// so two exchanges hold both (SPEC.md §7).
     pub(crate) fn missing_for(&self, frontier: &Frontier) -> Vec<&SignedEvent> {
         let mut covered: HashSet<EventHash> = HashSet::new();
         let mut passed: HashSet<MemberId> = HashSet::new();
@@ -104,9 +104,9 @@ mod tests {
     use rand::SeedableRng;
     use rand::rngs::StdRng;
 
+    use crate::event::{Body, Event, SignedEvent, VERSION};
     use crate::keys::LocalKeys;
-    use crate::v3::event::{Body, Event, SignedEvent, VERSION};
-    use crate::v3::verify::Ledger;
+    use crate::verify::Ledger;
 
     fn hashes(records: Vec<&SignedEvent>) -> Vec<crate::ids::EventHash> {
         records.iter().map(|r| r.hash()).collect()

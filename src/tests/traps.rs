@@ -1,5 +1,5 @@
 //! The traps of issue #10, each reproduced in every arrival order
-//! (SPEC-v3.md §5.7 lists the expected outcomes).
+//! (SPEC.md §5.7 lists the expected outcomes).
 //!
 //! Every test builds a history once, then feeds it to a fresh graph in every
 //! topological order of its rotations and checks that each order yields the
@@ -7,20 +7,20 @@
 
 use std::collections::BTreeMap;
 
-use super::graph::{Change, EpochGraph, KeyPackage, Resolution, Role, Rotation, Status};
 use crate::event::MemberKeys;
+use crate::graph::{Change, EpochGraph, KeyPackage, Resolution, Role, Rotation, Status};
 use crate::ids::{DhPublicKey, EventHash, MemberId, SigningPublicKey};
 
 /// The founder is member 0.
-pub(super) const F: u8 = 0;
+pub(crate) const F: u8 = 0;
 
-pub(super) fn package(member: u8) -> KeyPackage {
+pub(crate) fn package(member: u8) -> KeyPackage {
     package_at(member, 1)
 }
 
 /// Member `member`'s package with counter `counter` (its DH key changes
 /// with the counter, its signing key never does).
-pub(super) fn package_at(member: u8, counter: u64) -> KeyPackage {
+pub(crate) fn package_at(member: u8, counter: u64) -> KeyPackage {
     let mut dh = [member.wrapping_add(100); 32];
     dh[31] = counter as u8;
     KeyPackage::new(
@@ -32,26 +32,26 @@ pub(super) fn package_at(member: u8, counter: u64) -> KeyPackage {
     )
 }
 
-pub(super) fn id(member: u8) -> MemberId {
+pub(crate) fn id(member: u8) -> MemberId {
     package(member).member()
 }
 
-pub(super) fn hash(name: &str) -> EventHash {
+pub(crate) fn hash(name: &str) -> EventHash {
     EventHash::from_bytes(*blake3::hash(name.as_bytes()).as_bytes())
 }
 
-pub(super) fn add(member: u8, role: Role) -> Change {
+pub(crate) fn add(member: u8, role: Role) -> Change {
     Change::Add {
         package: package(member),
         role,
     }
 }
 
-pub(super) fn remove(member: u8) -> Change {
+pub(crate) fn remove(member: u8) -> Change {
     Change::Remove { member: id(member) }
 }
 
-pub(super) fn set_role(member: u8, role: Role) -> Change {
+pub(crate) fn set_role(member: u8, role: Role) -> Change {
     Change::SetRole {
         member: id(member),
         role,
@@ -59,12 +59,12 @@ pub(super) fn set_role(member: u8, role: Role) -> Change {
 }
 
 /// A history under construction: rotations named in the order written.
-pub(super) struct History {
+pub(crate) struct History {
     rotations: Vec<Rotation>,
 }
 
 impl History {
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             rotations: Vec::new(),
         }
@@ -72,7 +72,7 @@ impl History {
 
     /// Adds rotation `name` by `author` on `parents` (names; "G" is the
     /// genesis); sorts parents and changes into canonical order.
-    pub(super) fn rotate(
+    pub(crate) fn rotate(
         &mut self,
         name: &str,
         author: u8,
@@ -92,17 +92,17 @@ impl History {
         hash(name)
     }
 
-    pub(super) fn rotations(&self) -> &[Rotation] {
+    pub(crate) fn rotations(&self) -> &[Rotation] {
         &self.rotations
     }
 }
 
-pub(super) fn genesis() -> EpochGraph {
+pub(crate) fn genesis() -> EpochGraph {
     EpochGraph::new(hash("G"), package(F))
 }
 
 /// Inserts rotations in the given order; every one must be accepted.
-pub(super) fn build<'a>(order: impl IntoIterator<Item = &'a Rotation>) -> EpochGraph {
+pub(crate) fn build<'a>(order: impl IntoIterator<Item = &'a Rotation>) -> EpochGraph {
     let mut graph = genesis();
     for rotation in order {
         let hash = rotation.hash;
@@ -114,7 +114,7 @@ pub(super) fn build<'a>(order: impl IntoIterator<Item = &'a Rotation>) -> EpochG
 }
 
 /// Every topological order of `rotations` (parents first), up to `limit`.
-pub(super) fn arrival_orders(rotations: &[Rotation], limit: usize) -> Vec<Vec<&Rotation>> {
+pub(crate) fn arrival_orders(rotations: &[Rotation], limit: usize) -> Vec<Vec<&Rotation>> {
     fn extend<'a>(
         rotations: &'a [Rotation],
         placed: &mut Vec<&'a Rotation>,
@@ -147,7 +147,7 @@ pub(super) fn arrival_orders(rotations: &[Rotation], limit: usize) -> Vec<Vec<&R
 }
 
 /// The resolution of `history`, checked to be the same in every arrival order.
-pub(super) fn resolve_in_every_order(history: &History) -> Resolution {
+pub(crate) fn resolve_in_every_order(history: &History) -> Resolution {
     let orders = arrival_orders(history.rotations(), 10_000);
     assert!(!orders.is_empty());
     let mut first: Option<Resolution> = None;
@@ -415,7 +415,7 @@ fn a_void_tip_hides_no_live_branch() {
     };
     assert_eq!(
         graph.insert(seeing_merge),
-        Err(super::graph::GraphError::AuthorNotAdmin(id(junior)))
+        Err(crate::graph::GraphError::AuthorNotAdmin(id(junior)))
     );
 
     // F's merge of the whole frontier becomes current.
@@ -661,7 +661,7 @@ fn admins_cannot_make_owners_or_touch_admins() {
 
 #[test]
 fn malformed_rotations_are_refused() {
-    use super::graph::GraphError;
+    use crate::graph::GraphError;
     let mut graph = genesis();
     let mut rotation = Rotation {
         hash: hash("R"),
@@ -697,11 +697,11 @@ fn malformed_rotations_are_refused() {
     rotation.changes = vec![add(1, Member)];
     assert_eq!(
         graph.insert(rotation.clone()),
-        Ok(super::graph::Inserted::New)
+        Ok(crate::graph::Inserted::New)
     );
     assert_eq!(
         graph.insert(rotation.clone()),
-        Ok(super::graph::Inserted::Known)
+        Ok(crate::graph::Inserted::Known)
     );
     let mut parents = vec![hash("G"), hash("R")];
     parents.sort();

@@ -1,5 +1,5 @@
 //! Member feeds and the state of a v3 mesh as a function of a set of events
-//! (SPEC-v3.md §4, §6).
+//! (SPEC.md §4, §6).
 //!
 //! Every member writes its own append-only feed: `seq` and `prev` count per
 //! author, so honest members never fork one another. Each event names the
@@ -23,7 +23,7 @@ pub(crate) enum Body {
         /// The founder's own package.
         founder: KeyPackage,
     },
-    /// A rotation (SPEC-v3.md §5).
+    /// A rotation (SPEC.md §5).
     Rotate {
         /// The author's frontier of rotations.
         parents: Vec<EventHash>,
@@ -84,16 +84,25 @@ impl FeedEvent {
 /// What an event needs that the state does not hold yet. Not a verdict: the
 /// event may be offered again once its dependencies have arrived.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Missing {
+pub enum Missing {
     /// The author's previous event.
     Prev(EventHash),
     /// An epoch (rotation) it names.
     Epoch(EventHash),
 }
 
-/// Why an event is refused, for good (SPEC-v3.md §4.2, rules F1–F7).
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Missing::Prev(hash) => write!(f, "its previous event {hash}"),
+            Missing::Epoch(hash) => write!(f, "epoch {hash}"),
+        }
+    }
+}
+
+/// Why an event is refused, for good (SPEC.md §4.2, rules F1–F7).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum FeedError {
+pub enum FeedError {
     /// F1: a second genesis.
     #[error("a mesh has exactly one genesis")]
     SecondGenesis,
@@ -137,6 +146,22 @@ pub(crate) enum FeedError {
     Graph(#[from] GraphError),
 }
 
+impl FeedError {
+    /// The rule's id in SPEC.md §4.2 (F1–F7), or the graph's (E1–E8) for
+    /// a rotation the graph refuses.
+    pub fn id(&self) -> &'static str {
+        match self {
+            FeedError::SecondGenesis => "F1",
+            FeedError::PrevMismatch { .. } => "F2",
+            FeedError::AuthorNotInEpoch { .. } => "F3",
+            FeedError::EpochBackwards { .. } => "F4",
+            FeedError::AuthorDisabled(_) => "F5",
+            FeedError::ForeignPackage { .. } => "F6",
+            FeedError::Graph(error) => error.id(),
+        }
+    }
+}
+
 /// What [`MeshState::check`] found.
 pub(crate) enum Check {
     /// Every rule holds; [`MeshState::commit`] adds it.
@@ -165,6 +190,7 @@ impl Checked {
     }
 }
 
+#[cfg(any(test, feature = "fuzzing"))]
 /// What [`MeshState::insert`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Insert {
@@ -176,9 +202,9 @@ pub(crate) enum Insert {
     Missing(Missing),
 }
 
-/// What became of an event in the resolution (SPEC-v3.md §6.2).
+/// What became of an event in the resolution (SPEC.md §6.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum EventStatus {
+pub enum EventStatus {
     /// Written under the epoch writers use now.
     Current,
     /// Written under an applied epoch that writers have moved past.
@@ -189,15 +215,26 @@ pub(crate) enum EventStatus {
     AuthorNotInRoster,
 }
 
+impl std::fmt::Display for EventStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EventStatus::Current => "current",
+            EventStatus::Superseded => "superseded",
+            EventStatus::VoidEpoch => "void epoch",
+            EventStatus::AuthorNotInRoster => "author not in roster",
+        })
+    }
+}
+
 /// Two events of one author at one position of its feed.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct Equivocation {
+pub struct Equivocation {
     /// The author.
-    pub(crate) author: MemberId,
+    pub author: MemberId,
     /// The position.
-    pub(crate) seq: u64,
+    pub seq: u64,
     /// The events there, in hash order (two or more).
-    pub(crate) events: Vec<EventHash>,
+    pub events: Vec<EventHash>,
 }
 
 /// Per event: what later events of the same feed need from it.
@@ -251,21 +288,25 @@ impl MeshState {
         &self.graph
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn len(&self) -> usize {
         self.events.len()
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn contains(&self, hash: EventHash) -> bool {
         self.events.contains_key(&hash)
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Every held event, in no particular order.
     pub(crate) fn events(&self) -> impl Iterator<Item = &FeedEvent> {
         self.events.values().map(|held| &held.event)
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Accepts `event` if every rule holds against what it names
-    /// (SPEC-v3.md §4.2).
+    /// (SPEC.md §4.2).
     pub(crate) fn insert(&mut self, event: FeedEvent) -> Result<Insert, FeedError> {
         Ok(match self.check(event)? {
             Check::Ready(checked) => {
@@ -277,7 +318,7 @@ impl MeshState {
         })
     }
 
-    /// Checks `event` against every rule (SPEC-v3.md §4.2) and leaves the
+    /// Checks `event` against every rule (SPEC.md §4.2) and leaves the
     /// state as it was; [`Self::commit`] adds what passed.
     pub(crate) fn check(&mut self, event: FeedEvent) -> Result<Check, FeedError> {
         if self.events.contains_key(&event.hash) {
@@ -515,7 +556,7 @@ impl MeshState {
         }
     }
 
-    /// The status of an event under `resolution` (SPEC-v3.md §6.2): a
+    /// The status of an event under `resolution` (SPEC.md §6.2): a
     /// rotation by its own status, any other event by the epoch it names.
     pub(crate) fn status(&self, hash: EventHash, resolution: &Resolution) -> Option<EventStatus> {
         let held = self.events.get(&hash)?;
@@ -537,12 +578,12 @@ impl MeshState {
     }
 
     /// A digest of the accepted set and its resolution: equal for every
-    /// peer holding the same events (SPEC-v3.md §6.3). Costs one hash over
+    /// peer holding the same events (SPEC.md §6.3). Costs one hash over
     /// every event hash, so it is computed on demand.
     pub(crate) fn digest(&self, resolution: &Resolution) -> StateDigest {
         let mut hashes: Vec<&EventHash> = self.events.keys().collect();
         hashes.sort();
-        let mut hasher = blake3::Hasher::new_derive_key(crate::labels::V3_STATE_DIGEST);
+        let mut hasher = blake3::Hasher::new_derive_key(crate::labels::STATE_DIGEST);
         hasher.update(self.graph.genesis().as_bytes());
         hasher.update(&(hashes.len() as u64).to_le_bytes());
         for hash in hashes {
@@ -575,8 +616,8 @@ impl MeshState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::v3::graph::Role;
-    use crate::v3::traps::{id, package, package_at};
+    use crate::graph::Role;
+    use crate::tests::traps::{id, package, package_at};
 
     const F: u8 = 0;
 

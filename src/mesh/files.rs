@@ -1,5 +1,5 @@
 //! The whole v3 stack on real files: six peers (an owner, two admins,
-//! three members), each a [`Mesh3`] on its own redb file, writing, rotating
+//! three members), each a [`Mesh`] on its own redb file, writing, rotating
 //! and merging while split into random partitions, syncing pairwise through
 //! batch bytes (frontier, export, encode, decode, ingest), and reopening
 //! their files at random (every reopen verifies every event and
@@ -12,9 +12,9 @@
 use std::path::PathBuf;
 
 use super::*;
-use crate::v3::event::SignedPackage;
-use crate::v3::graph::Role;
-use crate::v3::simulation::Rng;
+use crate::event::SignedPackage;
+use crate::graph::Role;
+use crate::tests::simulation::Rng;
 
 const PEERS: u8 = 6;
 
@@ -22,30 +22,27 @@ fn keys(n: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
 }
 
-fn settings(seed: u64, peer: u8) -> Settings {
+fn settings(seed: u64, peer: u8) -> MeshOptions {
     let mut bytes = [peer; 32];
     bytes[..8].copy_from_slice(&seed.to_le_bytes());
     let mut now = 1_900_000_000u64;
-    Settings {
-        seed: Some(bytes),
-        clock: Some(Box::new(move || {
-            now += 1;
-            now
-        })),
-    }
+    MeshOptions::new().insecure_seed(bytes).clock(move || {
+        now += 1;
+        now
+    })
 }
 
 struct Peer {
     path: PathBuf,
-    mesh: Mesh3,
+    mesh: Mesh,
     reopened: u64,
 }
 
 /// `into` takes `from`'s batch for its frontier, through bytes.
 fn sync(into: &mut Peer, from: &Peer) -> usize {
-    let bytes = from.mesh.export_batch(&into.mesh.frontier()).to_bytes();
+    let bytes = from.mesh.export(&into.mesh.frontier()).to_bytes();
     let batch = Batch::from_bytes(&bytes).unwrap();
-    into.mesh.ingest_batch(&batch).unwrap().added
+    into.mesh.ingest(&batch).unwrap().added
 }
 
 /// Peer `a` to change and peer `b` to read, `a != b`.
@@ -63,7 +60,9 @@ fn run(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(seed);
     let path = |n: u8| dir.path().join(format!("peer{n}"));
-    let mut founder = Mesh3::create(&path(0), keys(0), "files", settings(seed, 0)).unwrap();
+    let mut founder = settings(seed, 0)
+        .create(&path(0), keys(0), "files")
+        .unwrap();
     founder.set_enabled(true).unwrap();
     let mut changes: Vec<Change> = (1..PEERS)
         .map(|n| Change::Add {
@@ -73,7 +72,7 @@ fn run(seed: u64) {
         .collect();
     changes.sort_by_key(Change::member);
     founder.rotate(changes, "team").unwrap();
-    let everything = founder.export(&Frontier::default());
+    let everything = founder.export(&Frontier::default()).records().to_vec();
     let group = founder.ledger().group();
     let mut peers = vec![Peer {
         path: path(0),
@@ -81,8 +80,9 @@ fn run(seed: u64) {
         reopened: 0,
     }];
     for n in 1..PEERS {
-        let mut mesh =
-            Mesh3::join(&path(n), keys(n), group, &everything, settings(seed, n)).unwrap();
+        let mut mesh = settings(seed, n)
+            .join(&path(n), keys(n), &Batch::new(group, everything.clone()))
+            .unwrap();
         mesh.set_enabled(true).unwrap();
         peers.push(Peer {
             path: path(n),
@@ -134,7 +134,7 @@ fn run(seed: u64) {
                 } = peers.remove(who);
                 let digest = mesh.digest();
                 drop(mesh);
-                let mesh = Mesh3::open(&path, keys(who as u8), settings(seed, 100)).unwrap();
+                let mesh = settings(seed, 100).open(&path, keys(who as u8)).unwrap();
                 assert_eq!(
                     mesh.digest(),
                     digest,
@@ -193,7 +193,7 @@ fn run(seed: u64) {
                 "seed {seed}: peer {n} lacks {hash}"
             );
         }
-        let reopened = Mesh3::open_read_only(&peer.path).unwrap();
+        let reopened = Mesh::open_read_only(&peer.path).unwrap();
         assert_eq!(reopened.digest(), digest, "seed {seed}: peer {n}'s file");
         let member = keys(n as u8).member_id();
         let in_roster = resolution.roster.get(member).is_some();

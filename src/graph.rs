@@ -1,4 +1,4 @@
-//! The epoch graph of format v3 and its resolution (SPEC-v3.md §5).
+//! The epoch graph of format v3 and its resolution (SPEC.md §5).
 //!
 //! A rotation names its author's frontier of rotations as parents, so admins
 //! who rotate concurrently fork the graph of epochs. Which rotations apply,
@@ -28,7 +28,7 @@ use crate::event::MemberKeys;
 use crate::ids::{EventHash, MemberId};
 use crate::labels::limits;
 
-/// Most parents a rotation may name (SPEC-v3.md §5.1).
+/// Most parents a rotation may name (SPEC.md §5.1).
 pub(crate) const MAX_PARENTS: usize = 16;
 
 /// A member's role, ordered by power: member < admin < owner. Encoded as
@@ -36,7 +36,7 @@ pub(crate) const MAX_PARENTS: usize = 16;
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
-pub(crate) enum Role {
+pub enum Role {
     /// Writes app events and its own flag.
     Member,
     /// Also adds members and admins, promotes members and removes members.
@@ -45,10 +45,38 @@ pub(crate) enum Role {
     Owner,
 }
 
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Member => "member",
+            Role::Admin => "admin",
+            Role::Owner => "owner",
+        })
+    }
+}
+
+/// A role name that is not `member`, `admin` or `owner`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role {0:?}: expected member, admin or owner")]
+pub struct ParseRoleError(String);
+
+impl std::str::FromStr for Role {
+    type Err = ParseRoleError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "member" => Ok(Role::Member),
+            "admin" => Ok(Role::Admin),
+            "owner" => Ok(Role::Owner),
+            other => Err(ParseRoleError(other.to_owned())),
+        }
+    }
+}
+
 /// A member's public keys as the member itself signed them, with a counter.
 ///
 /// A member's keys in a causal past come from the package with the highest
-/// counter there (SPEC-v3.md §5.4), so nobody but the member can choose the
+/// counter there (SPEC.md §5.4), so nobody but the member can choose the
 /// DH key its epoch secrets are wrapped to. The member's signature over the
 /// package is checked where the package is decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,7 +127,7 @@ impl KeyPackage {
 pub(crate) enum Change {
     /// Adds an absent member. With [`Role::Owner`] it is an *owner grant*,
     /// the only way to make an owner (it also promotes a present member,
-    /// SPEC-v3.md §5.3 K3), so an owner's entry always carries keys the
+    /// SPEC.md §5.3 K3), so an owner's entry always carries keys the
     /// member signed.
     Add {
         /// The member's own package.
@@ -153,9 +181,31 @@ pub(crate) struct Rotation {
     pub(crate) changes: Vec<Change>,
 }
 
+impl RosterEntry {
+    /// The member's id.
+    pub fn member(&self) -> MemberId {
+        self.keys.member()
+    }
+
+    /// Its public keys, from its newest package (SPEC.md §5.4).
+    pub fn keys(&self) -> &MemberKeys {
+        self.keys.keys()
+    }
+
+    /// The counter of that package.
+    pub fn package_counter(&self) -> u64 {
+        self.keys.counter()
+    }
+
+    /// Its role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
 /// One member's entry in a resolved roster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct RosterEntry {
+pub struct RosterEntry {
     /// The member's keys, from its newest package.
     pub(crate) keys: KeyPackage,
     /// Its role.
@@ -164,24 +214,38 @@ pub(crate) struct RosterEntry {
 
 /// The members present after a resolution, by id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Roster {
+pub struct Roster {
     entries: BTreeMap<MemberId, RosterEntry>,
 }
 
 impl Roster {
-    pub(crate) fn get(&self, member: MemberId) -> Option<&RosterEntry> {
+    /// The entry of `member`, if present.
+    pub fn get(&self, member: MemberId) -> Option<&RosterEntry> {
         self.entries.get(&member)
     }
 
-    pub(crate) fn len(&self) -> usize {
+    /// How many members are present.
+    pub fn len(&self) -> usize {
         self.entries.len()
     }
 
-    pub(crate) fn role_of(&self, member: MemberId) -> Option<Role> {
+    /// Whether no member is present.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Whether `member` is present.
+    pub fn contains(&self, member: MemberId) -> bool {
+        self.entries.contains_key(&member)
+    }
+
+    /// The role of `member`, if present.
+    pub fn role_of(&self, member: MemberId) -> Option<Role> {
         self.get(member).map(|entry| entry.role)
     }
 
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&MemberId, &RosterEntry)> {
+    /// Every member present, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&MemberId, &RosterEntry)> {
         self.entries.iter()
     }
 
@@ -191,9 +255,9 @@ impl Roster {
     }
 }
 
-/// Why a rotation is not accepted into the graph (SPEC-v3.md §5.2).
+/// Why a rotation is not accepted into the graph (SPEC.md §5.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum GraphError {
+pub enum GraphError {
     /// No parents, or more than [`MAX_PARENTS`].
     #[error("a rotation names 1 to {MAX_PARENTS} parents, not {0}")]
     ParentCount(usize),
@@ -227,6 +291,22 @@ pub(crate) enum GraphError {
     RosterTooLarge(usize),
 }
 
+impl GraphError {
+    /// The rule's id in SPEC.md §5.2 (E1–E8).
+    pub fn id(&self) -> &'static str {
+        match self {
+            GraphError::ParentCount(_) => "E1",
+            GraphError::ParentsUnsorted(_) => "E2",
+            GraphError::UnknownParent(_) => "E3",
+            GraphError::ParentsNotFrontier { .. } => "E4",
+            GraphError::ChangesUnsorted(_) => "E5",
+            GraphError::OwnerWithoutPackage(_) => "E6",
+            GraphError::AuthorNotAdmin(_) => "E7",
+            GraphError::RosterTooLarge(_) => "E8",
+        }
+    }
+}
+
 /// What [`EpochGraph::insert`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Inserted {
@@ -249,7 +329,7 @@ pub(crate) enum Status {
     Void,
 }
 
-/// The resolution of the whole graph (SPEC-v3.md §5.5).
+/// The resolution of the whole graph (SPEC.md §5.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Resolution {
     /// Every rotation's status, by hash.
@@ -322,7 +402,7 @@ impl Node {
 
 /// The base a rotation is judged against: a roster, which entries are an
 /// admin's (any surviving change makes them admin or owner), and every
-/// member's best package, present or not (SPEC-v3.md §5.4).
+/// member's best package, present or not (SPEC.md §5.4).
 #[derive(Debug, Clone, Default)]
 struct Base {
     roster: Roster,
@@ -393,7 +473,7 @@ pub(crate) struct Prepared {
 }
 
 impl Prepared {
-    /// Whom its envelope must be wrapped to (SPEC-v3.md §5.2).
+    /// Whom its envelope must be wrapped to (SPEC.md §5.2).
     pub(crate) fn own_roster(&self) -> &Roster {
         &self.node.own.roster
     }
@@ -459,6 +539,7 @@ impl EpochGraph {
         self.founder
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -467,12 +548,13 @@ impl EpochGraph {
         self.by_hash.contains_key(&hash)
     }
 
-    /// The roster a rotation's envelope is wrapped to (SPEC-v3.md §5.2).
+    /// The roster a rotation's envelope is wrapped to (SPEC.md §5.2).
     pub(crate) fn own_roster(&self, hash: EventHash) -> Option<&Roster> {
         let index = *self.by_hash.get(&hash)?;
         self.nodes.get(index).map(|node| &node.own.roster)
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Whether a rotation's author is an owner in its every base, so that the
     /// rotation applies whatever else is concurrent with it.
     pub(crate) fn author_is_owner(&self, hash: EventHash) -> bool {
@@ -505,7 +587,8 @@ impl EpochGraph {
         frontier
     }
 
-    /// Accepts a rotation whose parents are all accepted (SPEC-v3.md §5.2):
+    #[cfg(any(test, feature = "fuzzing"))]
+    /// Accepts a rotation whose parents are all accepted (SPEC.md §5.2):
     /// [`Self::prepare`], then [`Self::commit`].
     pub(crate) fn insert(&mut self, rotation: Rotation) -> Result<Inserted, GraphError> {
         match self.prepare(rotation)? {
@@ -597,7 +680,7 @@ impl EpochGraph {
             }
         };
         // The author's own entry cannot be changed by its own rotation
-        // (SPEC-v3.md §5.3), and it was an admin or owner in the base, so
+        // (SPEC.md §5.3), and it was an admin or owner in the base, so
         // it is in its own roster.
         debug_assert!(own.roster.get(node.rotation.author).is_some());
         if own.roster.len() > limits::MAX_ROSTER {
@@ -671,7 +754,7 @@ impl EpochGraph {
         Ok(indices)
     }
 
-    /// Resolves the whole graph (SPEC-v3.md §5.3–§5.5).
+    /// Resolves the whole graph (SPEC.md §5.3–§5.5).
     pub(crate) fn resolve(&self) -> Resolution {
         let mut everything = BitSet::new();
         for index in 0..self.nodes.len() {
@@ -739,7 +822,7 @@ impl EpochGraph {
                 continue;
             };
             if index == 0 {
-                // The genesis is exempt from every rule (SPEC-v3.md §5.3).
+                // The genesis is exempt from every rule (SPEC.md §5.3).
                 pass.applied.insert(0);
                 if let Some(kept) = pass.kept.get_mut(0) {
                     *kept = vec![true; node.rotation.changes.len()];
@@ -792,7 +875,7 @@ impl EpochGraph {
 
     /// Whether an owner's rotation in `scope`, concurrent with rotation
     /// `index`, removes its author or sets it to member, whether or not that
-    /// change is kept (SPEC-v3.md §5.3, rule A2).
+    /// change is kept (SPEC.md §5.3, rule A2).
     fn demoted_concurrently(&self, index: usize, scope: &BitSet) -> bool {
         let Some(node) = self.nodes.get(index) else {
             return false;
@@ -809,7 +892,7 @@ impl EpochGraph {
             })
     }
 
-    /// The registers (SPEC-v3.md §5.4) over the applied rotations of `pass`
+    /// The registers (SPEC.md §5.4) over the applied rotations of `pass`
     /// that `within` admits.
     fn register(&self, pass: &Pass, within: impl Fn(usize) -> bool) -> Base {
         // `None` is a removal, so that `min` over candidates gives the
@@ -895,7 +978,7 @@ impl EpochGraph {
 }
 
 /// Changes in strictly increasing member order; owners made only by
-/// additions (SPEC-v3.md §5.1).
+/// additions (SPEC.md §5.1).
 fn check_changes(changes: &[Change]) -> Result<(), GraphError> {
     for (position, pair) in changes.windows(2).enumerate() {
         if let [before, after] = pair
@@ -919,7 +1002,7 @@ fn check_changes(changes: &[Change]) -> Result<(), GraphError> {
 }
 
 /// Whether an applied rotation's change is kept against its base
-/// (SPEC-v3.md §5.3, rules K1–K5).
+/// (SPEC.md §5.3, rules K1–K5).
 fn keeps(node: &Node, change: &Change, author_role: Role, base: &Base) -> bool {
     let author = node.rotation.author;
     let member = change.member();

@@ -2,9 +2,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::*;
-use crate::v3::event::Change;
-use crate::v3::feeds::Insert;
-use crate::v3::graph::Role;
+use crate::event::Change;
+use crate::feeds::Insert;
+use crate::graph::Role;
 
 fn keys(n: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
@@ -429,7 +429,7 @@ fn take_all_names_what_waits_for_an_event_nobody_sent() {
     let record = other.record(second).unwrap().to_record();
     let mut copy = founder.clone();
     match copy.take_all(&[record]) {
-        Err(MeshError::Incomplete {
+        Err(Error::Incomplete {
             count: 1, waiting, ..
         }) => assert_eq!(waiting, second),
         other => panic!("expected the event to wait, got {:?}", other.err()),

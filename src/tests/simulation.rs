@@ -16,9 +16,9 @@
 
 use std::collections::BTreeSet;
 
-use super::feeds::{Body, FeedEvent, Insert, MeshState};
-use super::graph::{Change, Role};
 use super::traps::{id, package};
+use crate::feeds::{Body, FeedEvent, Insert, MeshState};
+use crate::graph::{Change, Role};
 use crate::ids::{EventHash, MemberId};
 
 const PEERS: u8 = 20;
@@ -30,7 +30,7 @@ const PUPPET: u8 = 40;
 
 /// SplitMix64: small, seedable, and the same everywhere (shared with the
 /// file-level test in `mesh/files.rs`).
-pub(super) struct Rng(pub(super) u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -41,7 +41,7 @@ impl Rng {
         z ^ (z >> 31)
     }
 
-    pub(super) fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
 
@@ -72,7 +72,7 @@ struct Sim {
     fired: bool,
     stats: Stats,
     /// Why the last write was refused by the writer's own state.
-    last_refusal: Option<super::feeds::FeedError>,
+    last_refusal: Option<crate::feeds::FeedError>,
 }
 
 fn initial_events() -> Vec<FeedEvent> {
@@ -298,7 +298,7 @@ impl Sim {
 
     fn parents(&self, peer: u8) -> Vec<EventHash> {
         let mut frontier = self.state(peer).graph().frontier();
-        frontier.truncate(super::graph::MAX_PARENTS);
+        frontier.truncate(crate::graph::MAX_PARENTS);
         frontier
     }
 

@@ -1,23 +1,31 @@
 use super::*;
 use crate::error::StoreError;
-use crate::v3::event::SignedPackage;
-use crate::v3::graph::Role;
-use crate::v3::verify::Rule;
+use crate::event::SignedPackage;
+use crate::graph::Role;
+use crate::verify::Rule;
 use rand::SeedableRng;
+
+/// Joins from `records` of `group`, as a batch carries them.
+fn join_records(
+    path: &Path,
+    keys: LocalKeys,
+    group: GroupId,
+    records: &[Vec<u8>],
+    settings: MeshOptions,
+) -> Result<Mesh> {
+    settings.join(path, keys, &Batch::new(group, records.to_vec()))
+}
 
 fn keys(n: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
 }
 
-fn settings(seed: u8) -> Settings {
+fn settings(seed: u8) -> MeshOptions {
     let mut now = 1_900_000_000u64;
-    Settings {
-        seed: Some([seed; 32]),
-        clock: Some(Box::new(move || {
-            now += 1;
-            now
-        })),
-    }
+    MeshOptions::new().insecure_seed([seed; 32]).clock(move || {
+        now += 1;
+        now
+    })
 }
 
 fn add(member: &LocalKeys, role: Role) -> Change {
@@ -28,19 +36,19 @@ fn add(member: &LocalKeys, role: Role) -> Change {
 }
 
 /// Peer `n`'s new file, joined from everything `founder` holds.
-fn joined(dir: &tempfile::TempDir, name: &str, n: u8, founder: &Mesh3, seed: u8) -> Mesh3 {
-    Mesh3::join(
+fn joined(dir: &tempfile::TempDir, name: &str, n: u8, founder: &Mesh, seed: u8) -> Mesh {
+    join_records(
         &dir.path().join(name),
         keys(n),
         founder.ledger().group(),
-        &founder.export(&Frontier::default()),
+        &founder.export(&Frontier::default()).records().to_vec(),
         settings(seed),
     )
     .unwrap()
 }
 
 /// Each sends the other what its frontier lacks.
-fn exchange(a: &mut Mesh3, b: &mut Mesh3) {
+fn exchange(a: &mut Mesh, b: &mut Mesh) {
     let to_b = a.export(&b.frontier());
     b.ingest(&to_b).unwrap();
     let to_a = b.export(&a.frontier());
@@ -55,7 +63,7 @@ fn file_hash(path: &Path) -> blake3::Hash {
 fn a_mesh_reopens_to_the_same_state_and_an_audit_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.redb");
-    let mut mesh = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
     mesh.set_enabled(true).unwrap();
     let epoch = mesh
         .rotate(vec![add(&keys(1), Role::Admin)], "add an admin")
@@ -66,7 +74,7 @@ fn a_mesh_reopens_to_the_same_state_and_an_audit_writes_nothing() {
     drop(mesh);
 
     let before = file_hash(&path);
-    let audit = Mesh3::open_read_only(&path).unwrap();
+    let audit = Mesh::open_read_only(&path).unwrap();
     assert_eq!(audit.digest(), digest);
     assert_eq!(audit.ledger().len(), 4);
     drop(audit);
@@ -76,7 +84,7 @@ fn a_mesh_reopens_to_the_same_state_and_an_audit_writes_nothing() {
         "a read-only open wrote to the file"
     );
 
-    let mesh = Mesh3::open(&path, keys(0), settings(2)).unwrap();
+    let mesh = settings(2).open(&path, keys(0)).unwrap();
     assert_eq!(mesh.digest(), digest);
     assert_eq!(mesh.epoch_secret(epoch).unwrap().expose(), secret.expose());
 }
@@ -86,15 +94,15 @@ fn a_refused_create_leaves_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.redb");
     for bad in [String::new(), "x".repeat(129)] {
-        match Mesh3::create(&path, keys(0), &bad, settings(1)) {
-            Err(MeshError::Rejected(rejection)) => {
+        match settings(1).create(&path, keys(0), &bad) {
+            Err(Error::Refused(rejection)) => {
                 assert!(matches!(*rejection.rule, Rule::Limit { .. }));
             }
             other => panic!("expected a limit, got {:?}", other.err()),
         }
         assert!(!path.exists());
     }
-    Mesh3::create(&path, keys(0), "ok", settings(1)).unwrap();
+    settings(1).create(&path, keys(0), "ok").unwrap();
 }
 
 /// The README's two-peer walk-through, which forked for good in v2: bob
@@ -103,7 +111,9 @@ fn a_refused_create_leaves_no_file() {
 fn concurrent_writers_on_two_files_converge() {
     let dir = tempfile::tempdir().unwrap();
     let (f, bob) = (keys(0), keys(1));
-    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    let mut founder = settings(1)
+        .create(&dir.path().join("f"), keys(0), "ops")
+        .unwrap();
     founder.set_enabled(true).unwrap();
     founder
         .rotate(vec![add(&bob, Role::Member)], "bob")
@@ -122,8 +132,8 @@ fn concurrent_writers_on_two_files_converge() {
 
     let digest = founder.digest();
     drop((founder, peer));
-    let founder = Mesh3::open(&dir.path().join("f"), f, settings(3)).unwrap();
-    let peer = Mesh3::open(&dir.path().join("b"), bob, settings(4)).unwrap();
+    let founder = settings(3).open(&dir.path().join("f"), f).unwrap();
+    let peer = settings(4).open(&dir.path().join("b"), bob).unwrap();
     assert_eq!(founder.digest(), digest);
     assert_eq!(peer.digest(), digest);
 }
@@ -132,7 +142,9 @@ fn concurrent_writers_on_two_files_converge() {
 fn concurrent_rotations_need_a_merge_and_the_merge_converges() {
     let dir = tempfile::tempdir().unwrap();
     let (carol, dave, erin) = (keys(1), keys(2), keys(3));
-    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    let mut founder = settings(1)
+        .create(&dir.path().join("f"), keys(0), "ops")
+        .unwrap();
     founder.set_enabled(true).unwrap();
     founder
         .rotate(
@@ -178,7 +190,7 @@ fn concurrent_rotations_need_a_merge_and_the_merge_converges() {
 fn a_batch_with_one_invalid_record_is_refused_whole() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
-    let mut founder = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
+    let mut founder = settings(1).create(&path, keys(0), "ops").unwrap();
     founder.set_enabled(true).unwrap();
     founder
         .rotate(vec![add(&keys(1), Role::Member)], "bob")
@@ -187,15 +199,15 @@ fn a_batch_with_one_invalid_record_is_refused_whole() {
     peer.set_enabled(true).unwrap();
     peer.append_app("note", b"one").unwrap();
     peer.append_app("note", b"two").unwrap();
-    let mut records = peer.export(&founder.frontier());
+    let mut records = peer.export(&founder.frontier()).records().to_vec();
     assert_eq!(records.len(), 3);
     // The last record's signature, damaged.
     if let Some(byte) = records.last_mut().and_then(|r| r.get_mut(5)) {
         *byte ^= 1;
     }
     let digest = founder.digest();
-    match founder.ingest(&records) {
-        Err(MeshError::Rejected(rejection)) => {
+    match founder.ingest_records(&records) {
+        Err(Error::Rejected(rejection)) => {
             assert!(matches!(*rejection.rule, Rule::BadSignature(_)));
         }
         other => panic!("expected a bad signature, got {other:?}"),
@@ -203,40 +215,42 @@ fn a_batch_with_one_invalid_record_is_refused_whole() {
     assert_eq!(founder.digest(), digest);
     assert_eq!(founder.ledger().len(), 3);
     drop(founder);
-    assert_eq!(Mesh3::open_read_only(&path).unwrap().digest(), digest);
+    assert_eq!(Mesh::open_read_only(&path).unwrap().digest(), digest);
 }
 
 #[test]
 fn join_refuses_no_genesis_or_a_foreign_header_and_makes_no_file() {
     let dir = tempfile::tempdir().unwrap();
-    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    let mut founder = settings(1)
+        .create(&dir.path().join("f"), keys(0), "ops")
+        .unwrap();
     founder.set_enabled(true).unwrap();
-    let records = founder.export(&Frontier::default());
+    let records = founder.export(&Frontier::default()).records().to_vec();
     let target = dir.path().join("p");
     assert!(matches!(
-        Mesh3::join(&target, keys(1), founder.ledger().group(), &[], settings(2)),
-        Err(MeshError::NoGenesis)
+        join_records(&target, keys(1), founder.ledger().group(), &[], settings(2)),
+        Err(Error::Batch(crate::batch::BatchError::Empty))
     ));
     assert!(matches!(
-        Mesh3::join(
+        join_records(
             &target,
             keys(1),
             founder.ledger().group(),
             &records[1..],
             settings(2)
         ),
-        Err(MeshError::NoGenesis)
+        Err(Error::NoGenesis)
     ));
     let other = GroupId::from_bytes([9; 32]);
     assert!(matches!(
-        Mesh3::join(&target, keys(1), other, &records, settings(2)),
-        Err(MeshError::ForeignBatch { theirs, .. }) if theirs == other
+        join_records(&target, keys(1), other, &records, settings(2)),
+        Err(Error::ForeignBatch { theirs, .. }) if theirs == other
     ));
     assert!(!target.exists());
     // Records in any order join.
     let mut reversed = records.clone();
     reversed.reverse();
-    let peer = Mesh3::join(
+    let peer = join_records(
         &target,
         keys(1),
         founder.ledger().group(),
@@ -251,7 +265,7 @@ fn join_refuses_no_genesis_or_a_foreign_header_and_makes_no_file() {
 fn a_tampered_file_is_refused_naming_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f");
-    let mut founder = Mesh3::create(&path, keys(0), "ops", settings(1)).unwrap();
+    let mut founder = settings(1).create(&path, keys(0), "ops").unwrap();
     founder.set_enabled(true).unwrap();
     let founder_r1 = founder
         .rotate(vec![add(&keys(1), Role::Member)], "bob")
@@ -263,8 +277,8 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
     flip_stored_byte(&copy, 1, |record| record.len() - 1);
     // The altered event still decodes, under another hash, and its
     // signature (over the original bytes) fails: it is named.
-    match Mesh3::open_read_only(&copy) {
-        Err(MeshError::Rejected(rejection)) => {
+    match Mesh::open_read_only(&copy) {
+        Err(Error::Rejected(rejection)) => {
             assert_eq!(rejection.seq, 1);
             assert!(matches!(*rejection.rule, Rule::BadSignature(_)));
         }
@@ -276,8 +290,8 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
     let copy = dir.path().join("copy1");
     std::fs::copy(&path, &copy).unwrap();
     flip_stored_byte(&copy, 2, |_| 0);
-    match Mesh3::open_read_only(&copy) {
-        Err(MeshError::Rejected(rejection)) => {
+    match Mesh::open_read_only(&copy) {
+        Err(Error::Rejected(rejection)) => {
             assert_eq!(rejection.hash, founder_r1);
             assert!(matches!(*rejection.rule, Rule::BadSignature(_)));
         }
@@ -301,12 +315,8 @@ fn a_tampered_file_is_refused_naming_what_is_wrong() {
         row[1] ^= 1;
         roster.insert(&key.as_bytes()[..], row.as_slice()).unwrap();
     });
-    match Mesh3::open_read_only(&copy) {
-        Err(MeshError::Store(crate::Error::Store(StoreError::ProjectionMismatch {
-            table,
-            problem,
-            ..
-        }))) => {
+    match Mesh::open_read_only(&copy) {
+        Err(Error::Store(StoreError::ProjectionMismatch { table, problem, .. })) => {
             assert_eq!(table, "roster");
             assert_eq!(problem, crate::error::Mismatch::Differs);
         }
@@ -341,7 +351,9 @@ fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
 #[test]
 fn batches_backups_checkpoints_and_statuses() {
     let dir = tempfile::tempdir().unwrap();
-    let mut founder = Mesh3::create(&dir.path().join("f"), keys(0), "ops", settings(1)).unwrap();
+    let mut founder = settings(1)
+        .create(&dir.path().join("f"), keys(0), "ops")
+        .unwrap();
     founder.set_enabled(true).unwrap();
     let r1 = founder
         .rotate(vec![add(&keys(1), Role::Admin)], "an admin")
@@ -349,10 +361,10 @@ fn batches_backups_checkpoints_and_statuses() {
     let note = founder.append_app("note", b"before").unwrap();
 
     // A batch carries the records; another group's batch is refused.
-    let batch = founder.export_batch(&Frontier::default());
+    let batch = founder.export(&Frontier::default());
     let bytes = batch.to_bytes();
     let decoded = Batch::from_bytes(&bytes).unwrap();
-    let mut peer = Mesh3::join(
+    let mut peer = join_records(
         &dir.path().join("p"),
         keys(1),
         decoded.group(),
@@ -367,8 +379,8 @@ fn batches_backups_checkpoints_and_statuses() {
     };
     let foreign = Batch::new(other.group(), decoded.records().to_vec());
     assert!(matches!(
-        peer.ingest_batch(&foreign),
-        Err(MeshError::ForeignBatch { .. })
+        peer.ingest(&foreign),
+        Err(Error::ForeignBatch { .. })
     ));
 
     // A checkpoint holds yesterday; a copy from before it is a rollback.
@@ -377,20 +389,20 @@ fn batches_backups_checkpoints_and_statuses() {
     founder.backup(&early).unwrap();
     founder.append_app("note", b"after").unwrap();
     founder.expect(&checkpoint).unwrap();
-    let restored = Mesh3::open_read_only(&early).unwrap();
+    let restored = Mesh::open_read_only(&early).unwrap();
     restored.expect(&checkpoint).unwrap();
     assert!(matches!(
         restored.expect(&founder.frontier()),
-        Err(MeshError::RolledBack { missing }) if missing.len() == 1
+        Err(Error::RolledBack { missing }) if missing.len() == 1
     ));
     let frontier = Frontier::from_bytes(&checkpoint.to_bytes()).unwrap();
     assert_eq!(frontier, checkpoint);
 
     // Statuses: the founder's note is current until a new epoch supersedes it.
-    let status = |mesh: &Mesh3, hash| {
+    let status = |mesh: &Mesh, hash| {
         mesh.log()
-            .find(|(record, _)| record.hash() == hash)
-            .and_then(|(_, status)| status)
+            .find(|entry| entry.event.hash() == hash)
+            .and_then(|entry| entry.status)
     };
     assert_eq!(status(&founder, note), Some(EventStatus::Current));
     assert_eq!(status(&founder, r1), Some(EventStatus::Current));

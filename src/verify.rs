@@ -1,4 +1,4 @@
-//! The v3 verification pipeline: signed bytes in, a proof out (SPEC-v3.md
+//! The v3 verification pipeline: signed bytes in, a proof out (SPEC.md
 //! §4.2, §5.2, §8).
 //!
 //! [`Ledger::verify`] runs every check on one event against what the ledger
@@ -11,11 +11,11 @@ use std::collections::HashMap;
 use rand::CryptoRng;
 use rayon::prelude::*;
 
-use super::error::MeshError;
 use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, VERSION};
-use super::feeds::{self, Check, Checked, FeedError, MeshState, Missing};
+use super::feeds::{Check, Checked, FeedError, MeshState, Missing};
 use super::graph::{self, GraphError, Resolution};
 use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
+use crate::error::Error;
 use crate::event::{DecodeError, Envelope};
 use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
 use crate::keys::LocalKeys;
@@ -24,20 +24,20 @@ use crate::labels::limits;
 /// An event refused, naming it and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("event {hash} (seq {seq} of {author}) refused: {rule}")]
-pub(crate) struct Rejection {
+pub struct Rejection {
     /// The event's hash.
-    pub(crate) hash: EventHash,
+    pub hash: EventHash,
     /// Its author.
-    pub(crate) author: MemberId,
+    pub author: MemberId,
     /// Its position in the author's feed.
-    pub(crate) seq: u64,
+    pub seq: u64,
     /// The rule broken (boxed: a graph rule names two hashes).
-    pub(crate) rule: Box<Rule>,
+    pub rule: Box<Rule>,
 }
 
-/// A rule of SPEC-v3.md §8, in check order.
+/// A rule of SPEC.md §8, in check order.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Rule {
+pub enum Rule {
     /// V1: the bytes are not a canonical v3 event.
     #[error("malformed: {0}")]
     Malformed(DecodeError),
@@ -71,7 +71,7 @@ pub(crate) enum Rule {
     /// V6: the signature does not verify under the author's key.
     #[error("signature does not verify under the key of {0}")]
     BadSignature(MemberId),
-    /// V7: a feed or graph rule (SPEC-v3.md §4.2, §5.2).
+    /// V7: a feed or graph rule (SPEC.md §4.2, §5.2).
     #[error(transparent)]
     Feed(#[from] FeedError),
     /// V8: the envelope's ephemeral key has small order.
@@ -84,6 +84,25 @@ pub(crate) enum Rule {
     /// caller's mistake; events from peers wait instead).
     #[error("names {0:?}, which this ledger does not hold")]
     NamesUnknown(Missing),
+}
+
+impl Rule {
+    /// The rule's id in SPEC.md §8 (V1–V9), or the feed or graph rule's
+    /// (F1–F7, E1–E8) when the event breaks one of those (V7).
+    pub fn id(&self) -> &'static str {
+        match self {
+            Rule::Malformed(_) => "V1",
+            Rule::BadGenesis => "V2",
+            Rule::WrongGroup { .. } => "V3",
+            Rule::Limit { .. } => "V4",
+            Rule::Package(_) => "V5",
+            Rule::BadSignature(_) => "V6",
+            Rule::Feed(error) => error.id(),
+            Rule::WeakEphemeralKey => "V8",
+            Rule::EnvelopeRecipients(_) => "V9",
+            Rule::NamesUnknown(_) => "V7",
+        }
+    }
 }
 
 /// An event every check passed: only [`Ledger::verify`] builds one.
@@ -111,7 +130,7 @@ pub(crate) enum Verdict {
 
 /// Why an epoch secret could not be recovered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum SecretError {
+pub enum SecretError {
     /// No such rotation.
     #[error("no epoch {0}")]
     UnknownEpoch(EventHash),
@@ -146,7 +165,7 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// A ledger holding only `genesis`, checked in full (SPEC-v3.md §8, V1–V9).
+    /// A ledger holding only `genesis`, checked in full (SPEC.md §8, V1–V9).
     pub(crate) fn found(genesis: SignedEvent) -> Result<Ledger, Rejection> {
         let event = genesis.event();
         let reject = |rule| Rejection {
@@ -196,12 +215,12 @@ impl Ledger {
         &self.state
     }
 
-    /// The resolution of the held rotations (SPEC-v3.md §5.5).
+    /// The resolution of the held rotations (SPEC.md §5.5).
     pub(crate) fn resolution(&self) -> &Resolution {
         &self.resolution
     }
 
-    /// The state digest (SPEC-v3.md §6.3).
+    /// The state digest (SPEC.md §6.3).
     pub(crate) fn digest(&self) -> crate::ids::StateDigest {
         self.state.digest(&self.resolution)
     }
@@ -225,6 +244,7 @@ impl Ledger {
         self.records.contains_key(&hash)
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Decodes a stored record strictly (V1), then [`Self::verify`]. A
     /// record that does not decode is named by the hash of its bytes.
     pub(crate) fn verify_record(&mut self, record: &[u8]) -> Result<Verdict, Rejection> {
@@ -232,7 +252,7 @@ impl Ledger {
         self.verify(signed)
     }
 
-    /// Checks one event against what it names (SPEC-v3.md §8: V3–V9 in
+    /// Checks one event against what it names (SPEC.md §8: V3–V9 in
     /// order). Leaves the ledger as it was.
     pub(crate) fn verify(&mut self, signed: SignedEvent) -> Result<Verdict, Rejection> {
         self.verify_with(signed, Signatures::Check)
@@ -321,7 +341,7 @@ impl Ledger {
     }
 
     /// What `event` names that this ledger does not hold yet: its `prev`,
-    /// then the epochs it names, in order (SPEC-v3.md §4.2).
+    /// then the epochs it names, in order (SPEC.md §4.2).
     fn first_missing(&self, event: &Event) -> Option<Missing> {
         if event.seq > 0 && !self.records.contains_key(&event.prev) {
             return Some(Missing::Prev(event.prev));
@@ -346,7 +366,7 @@ impl Ledger {
     /// bad record refuses them all, and then leaves this ledger holding part
     /// of them, so callers take into a copy (or a ledger they drop on
     /// failure). Returns how many records it held already.
-    pub(crate) fn take_all(&mut self, records: &[Vec<u8>]) -> Result<usize, MeshError> {
+    pub(crate) fn take_all(&mut self, records: &[Vec<u8>]) -> Result<usize, Error> {
         let decoded: Vec<Result<SignedEvent, Rejection>> = records
             .par_iter()
             .map(|record| {
@@ -378,7 +398,7 @@ impl Ledger {
             if let (Some(first), Some(stuck)) = (first_missing, waiting.first())
                 && waiting.len() == before
             {
-                return Err(MeshError::Incomplete {
+                return Err(Error::Incomplete {
                     count: waiting.len(),
                     waiting: stuck.hash(),
                     first,
@@ -445,15 +465,19 @@ impl Ledger {
         self.records.insert(signed.hash(), signed);
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// [`Self::verify`] then [`Self::commit`]; the verdict without the proof.
-    pub(crate) fn insert(&mut self, signed: SignedEvent) -> Result<feeds::Insert, Rejection> {
+    pub(crate) fn insert(
+        &mut self,
+        signed: SignedEvent,
+    ) -> Result<super::feeds::Insert, Rejection> {
         Ok(match self.verify(signed)? {
             Verdict::Verified(verified) => {
                 self.commit(*verified);
-                feeds::Insert::New
+                super::feeds::Insert::New
             }
-            Verdict::Known => feeds::Insert::Known,
-            Verdict::Missing(missing) => feeds::Insert::Missing(missing),
+            Verdict::Known => super::feeds::Insert::Known,
+            Verdict::Missing(missing) => super::feeds::Insert::Missing(missing),
         })
     }
 
@@ -553,6 +577,7 @@ impl Ledger {
         Ok((Ledger::found(genesis)?, hash))
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Signs `body` as the next event of `keys`'s feed and adds it.
     pub(crate) fn write(
         &mut self,
@@ -565,11 +590,12 @@ impl Ledger {
     }
 
     /// Adds an event made here, which must not wait for anything.
+    #[cfg(any(test, feature = "fuzzing"))]
     fn insert_made_here(&mut self, signed: SignedEvent) -> Result<EventHash, Rejection> {
         let (hash, author, seq) = (signed.hash(), signed.event().author, signed.event().seq);
         match self.insert(signed)? {
-            feeds::Insert::New | feeds::Insert::Known => Ok(hash),
-            feeds::Insert::Missing(missing) => Err(Rejection {
+            super::feeds::Insert::New | super::feeds::Insert::Known => Ok(hash),
+            super::feeds::Insert::Missing(missing) => Err(Rejection {
                 hash,
                 author,
                 seq,
@@ -595,6 +621,7 @@ impl Ledger {
         )
     }
 
+    #[cfg(any(test, feature = "fuzzing"))]
     /// Rotates on this ledger's frontier with `changes` (in member order):
     /// a fresh secret wrapped to the rotation's own roster.
     pub(crate) fn rotate<R: CryptoRng + ?Sized>(
@@ -702,7 +729,7 @@ const TAKE_CHUNK: usize = 4096;
 fn first_bad(checks: &[(SignedEvent, SigningPublicKey)]) -> Option<Rejection> {
     let refs: Vec<(&SignedEvent, SigningPublicKey)> =
         checks.iter().map(|(signed, key)| (signed, *key)).collect();
-    let bad = crate::chain::first_bad_signature(&refs)?;
+    let bad = crate::signature::first_bad_signature(&refs)?;
     let (signed, _) = checks.get(bad)?;
     let event = signed.event();
     Some(Rejection {
@@ -717,7 +744,7 @@ fn first_bad(checks: &[(SignedEvent, SigningPublicKey)]) -> Option<Rejection> {
 pub(crate) fn malformed(record: &[u8], error: DecodeError) -> Rejection {
     Rejection {
         hash: record
-            .get(crate::chain::SIGNATURE_LEN..)
+            .get(crate::signature::SIGNATURE_LEN..)
             .map_or(EventHash::ZERO, super::event::event_hash),
         author: MemberId::from_bytes([0; 16]),
         seq: 0,
@@ -757,7 +784,7 @@ fn check_len(field: &'static str, found: usize, min: usize, max: usize) -> Resul
     }
 }
 
-/// V4: the limits of SPEC-v3.md §3.
+/// V4: the limits of SPEC.md §3.
 fn check_limits(event: &Event) -> Result<(), Rule> {
     match &event.body {
         Body::Genesis { .. } => Err(Rule::Feed(FeedError::SecondGenesis)),

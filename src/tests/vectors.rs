@@ -1,20 +1,20 @@
-//! SPEC-v3.md's test vectors, recomputed and compared with the block between
+//! SPEC.md's test vectors, recomputed and compared with the block between
 //! `<!-- v3-vectors:begin -->` and `<!-- v3-vectors:end -->`. After a
 //! deliberate format change, regenerate it with
 //! `MESHLOG_UPDATE_VECTORS=1 cargo test --lib v3::vectors` and review the diff.
 //!
-//! Every random draw comes from a generator SPEC-v3.md §10 spells out, so an
+//! Every random draw comes from a generator SPEC.md §10 spells out, so an
 //! outsider can recompute every byte, not only check it.
 
 use std::convert::Infallible;
 
-use super::event::{Body, Change, SignedPackage};
-use super::graph::Role;
-use super::verify::Ledger;
+use crate::event::{Body, Change, SignedPackage};
+use crate::graph::Role;
 use crate::ids::EventHash;
 use crate::keys::LocalKeys;
+use crate::verify::Ledger;
 
-const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC-v3.md");
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md");
 const BEGIN: &str = "<!-- v3-vectors:begin -->\n```text\n";
 const END: &str = "```\n<!-- v3-vectors:end -->";
 
@@ -191,7 +191,7 @@ fn spec_v3_vectors_match() {
     assert_eq!(
         &spec[start..end],
         text,
-        "SPEC-v3.md's vectors differ from the code; see this module's docs"
+        "SPEC.md's vectors differ from the code; see this module's docs"
     );
 }
 

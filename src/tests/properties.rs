@@ -4,12 +4,12 @@
 //! who get promoted, demoted or removed along the way) on random frontiers,
 //! with random changes. Whatever the graph accepts is then replayed in other
 //! topological orders: acceptance and resolution must not change, and the
-//! guarantees of SPEC-v3.md §5.6 must hold.
+//! guarantees of SPEC.md §5.6 must hold.
 
 use proptest::prelude::*;
 
-use super::graph::{Change, EpochGraph, Resolution, Role, Rotation, Status};
 use super::traps::{genesis, hash, id, package, package_at};
+use crate::graph::{Change, EpochGraph, Resolution, Role, Rotation, Status};
 use crate::ids::EventHash;
 
 const MEMBERS: u8 = 7;
@@ -17,13 +17,13 @@ const MEMBERS: u8 = 7;
 /// One random rotation: its author, picks among the accepted rotations for
 /// its parents, and (kind, target, role) triples for its changes.
 #[derive(Debug, Clone)]
-pub(super) struct Op {
+pub(crate) struct Op {
     author: u8,
     parent_picks: Vec<u16>,
     changes: Vec<(u8, u8, u8)>,
 }
 
-pub(super) fn op() -> impl Strategy<Value = Op> {
+pub(crate) fn op() -> impl Strategy<Value = Op> {
     (
         // The founder and the first admins write most rotations, so that
         // histories grow deep and contested.
@@ -49,7 +49,7 @@ fn role(n: u8) -> Role {
 /// The rotation `op` describes after `genesis` and the `accepted`
 /// rotations, its parents reduced to a frontier by `is_ancestor` (the
 /// graph's, or the reference model's own).
-pub(super) fn rotation(
+pub(crate) fn rotation(
     genesis: EventHash,
     accepted: &[EventHash],
     is_ancestor: impl Fn(EventHash, EventHash) -> bool,
@@ -248,7 +248,7 @@ proptest! {
         // The founder's merge of the whole frontier is current, and
         // changes nothing else.
         let frontier = graph.frontier();
-        if frontier.len() <= super::graph::MAX_PARENTS {
+        if frontier.len() <= crate::graph::MAX_PARENTS {
             let merge = Rotation {
                 hash: hash("founder's merge"),
                 author: id(0),

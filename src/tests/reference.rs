@@ -1,5 +1,5 @@
 //! An independent reference model of the epoch graph's resolution
-//! (SPEC-v3.md §5), for a differential property test against `graph.rs`.
+//! (SPEC.md §5), for a differential property test against `graph.rs`.
 //!
 //! Deliberately naive and shares no logic with `graph.rs`, only its input and
 //! output types: the accepted rotations are a list beside the genesis,
@@ -13,8 +13,8 @@ use proptest::prelude::*;
 
 use super::properties::{op, rotation};
 
-use super::graph::{Change, EpochGraph, KeyPackage, Role, Roster as GraphRoster, Rotation, Status};
 use super::traps::{F, History, add, build, genesis, hash, id, package, remove, set_role};
+use crate::graph::{Change, EpochGraph, KeyPackage, Role, Roster as GraphRoster, Rotation, Status};
 use crate::ids::{EventHash, MemberId};
 
 /// §5.1, restated here rather than imported.

@@ -1,0 +1,693 @@
+//! [`Mesh`]: the public handle on one redb file. Open, write, sync, query.
+//!
+//! Data flows one way: a call makes and signs an event, the ledger verifies
+//! it into a proof, the store writes it with its projection rows in one
+//! transaction, and only then does the in-memory state take it. Open, join
+//! and ingest all go through the same verification, once per event.
+
+use std::path::{Path, PathBuf};
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::batch::Batch;
+use crate::envelope::EpochSecret;
+use crate::error::{Error, Result};
+use crate::event::{Body, Change, SignedEvent, SignedPackage};
+use crate::feeds::{Equivocation, EventStatus};
+use crate::frontier::Frontier;
+use crate::graph::{Resolution, Role, Roster, Status};
+use crate::ids::{EventHash, GroupId, MemberId, StateDigest};
+use crate::keys::LocalKeys;
+use crate::redb_file::RedbFile;
+use crate::store::Store;
+use crate::verify::{Ledger, Verdict};
+
+type Clock = Box<dyn FnMut() -> u64 + Send>;
+
+/// How to make a [`Mesh`]: where randomness and time come from.
+///
+/// The defaults are the operating system's generator and clock. Tests seed
+/// both, which makes every byte of a mesh reproducible.
+#[derive(Default)]
+pub struct MeshOptions {
+    seed: Option<[u8; 32]>,
+    clock: Option<Clock>,
+}
+
+impl std::fmt::Debug for MeshOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeshOptions")
+            .field("seeded", &self.seed.is_some())
+            .field("custom_clock", &self.clock.is_some())
+            .finish()
+    }
+}
+
+impl MeshOptions {
+    /// The defaults.
+    pub fn new() -> MeshOptions {
+        MeshOptions::default()
+    }
+
+    /// Draws secrets and ephemeral keys from a `StdRng` seeded with `seed`.
+    /// For tests and test vectors only: a known seed means known secrets.
+    pub fn insecure_seed(mut self, seed: [u8; 32]) -> MeshOptions {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// Takes the time events claim (unix seconds) from `clock`.
+    pub fn clock(mut self, clock: impl FnMut() -> u64 + Send + 'static) -> MeshOptions {
+        self.clock = Some(Box::new(clock));
+        self
+    }
+
+    /// Founds a group in a new file at `path`: the genesis makes `keys` its
+    /// first owner. The genesis is made and verified before the file is
+    /// created, so a refused create leaves no file. Refuses an existing file.
+    pub fn create(
+        mut self,
+        path: impl AsRef<Path>,
+        keys: LocalKeys,
+        group_name: &str,
+    ) -> Result<Mesh> {
+        let mut rng = rng_from(self.seed);
+        let time = self
+            .clock
+            .as_mut()
+            .map_or_else(system_time, |clock| clock());
+        let (ledger, _) =
+            Ledger::create(&keys, group_name, time, &mut rng).map_err(Error::Refused)?;
+        let store = Store::create(path.as_ref(), &ledger)?;
+        Ok(Mesh::with(store, ledger, Some(keys), rng, self.clock))
+    }
+
+    /// Opens an existing file with the local member's keys, verifying every
+    /// event and projection (SPEC.md §9).
+    pub fn open(self, path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
+        let (store, ledger) = Store::open(RedbFile::open(path.as_ref())?)?;
+        Ok(Mesh::with(
+            store,
+            ledger,
+            Some(keys),
+            rng_from(self.seed),
+            self.clock,
+        ))
+    }
+
+    /// Opens a file without ever writing to it, verifying it as
+    /// [`MeshOptions::open`] does, with the local member's keys if given (to
+    /// recover epoch secrets from a file that must stay untouched). Writes
+    /// refuse with [`Error::ReadOnly`].
+    pub fn open_read_only(self, path: impl AsRef<Path>, keys: Option<LocalKeys>) -> Result<Mesh> {
+        let (store, ledger) = Store::open(RedbFile::open_read_only(path.as_ref())?)?;
+        let mut mesh = Mesh::with(store, ledger, keys, rng_from(self.seed), self.clock);
+        mesh.read_only = true;
+        Ok(mesh)
+    }
+
+    /// Makes a new peer's file from a batch that holds the genesis, its
+    /// records in any order. Every record is verified first, and the
+    /// header's group must be the genesis's (SPEC.md §7); on any failure no
+    /// file is created. Keys that no roster lists yet are allowed (an admin
+    /// may add the member later); [`Mesh::epoch_secret`] then refuses.
+    pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
+        if batch.is_empty() {
+            return Err(crate::batch::BatchError::Empty.into());
+        }
+        let records = batch.records();
+        let genesis = records
+            .iter()
+            .filter_map(|record| SignedEvent::from_record(record).ok())
+            .find(|event| matches!(event.event().body, Body::Genesis { .. }))
+            .ok_or(Error::NoGenesis)?;
+        let mut ledger = Ledger::found(genesis)?;
+        if ledger.group() != batch.group() {
+            return Err(Error::ForeignBatch {
+                ours: ledger.group(),
+                theirs: batch.group(),
+            });
+        }
+        ledger.take_all(records)?;
+        let store = Store::create(path.as_ref(), &ledger)?;
+        Ok(Mesh::with(
+            store,
+            ledger,
+            Some(keys),
+            rng_from(self.seed),
+            self.clock,
+        ))
+    }
+}
+
+/// What [`Mesh::ingest`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Ingested {
+    /// Events new to this mesh, now written.
+    pub added: usize,
+    /// Events it held already.
+    pub known: usize,
+    /// Whether the mesh now needs a merge (SPEC.md §5.5): an admin's
+    /// [`Mesh::merge`] makes one.
+    pub needs_merge: bool,
+}
+
+/// How a mesh was opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OpenReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Whether the handle never writes.
+    pub read_only: bool,
+    /// Whether the file was not closed cleanly, so that a private copy of
+    /// it was verified and the original left untouched.
+    pub verified_private_copy: bool,
+    /// Events verified on open.
+    pub events: usize,
+}
+
+/// One rotation (or the genesis) and where it stands in the resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EpochInfo {
+    /// The rotation's hash: the epoch's name.
+    pub hash: EventHash,
+    /// Its author.
+    pub author: MemberId,
+    /// The rotations it builds on (none for the genesis).
+    pub parents: Vec<EventHash>,
+    /// Whether it applies in the current resolution (A1–A2, SPEC.md §5.3).
+    pub applied: bool,
+    /// Positions of its changes that are void (K1–K5), when it applies.
+    pub void_changes: Vec<usize>,
+    /// How many changes it carries.
+    pub changes: usize,
+    /// Its own roster: whom its secret is wrapped to.
+    pub roster: Roster,
+    /// The reason it gives (the group name for the genesis).
+    pub reason: String,
+    /// Whether it is the genesis.
+    pub is_genesis: bool,
+}
+
+/// One event of [`Mesh::log`] and its status.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct LogEntry<'a> {
+    /// The event.
+    pub event: &'a SignedEvent,
+    /// Its status in the current resolution (SPEC.md §6.2); `None` for the
+    /// genesis and rotations, whose standing [`Mesh::epoch`] gives.
+    pub status: Option<EventStatus>,
+}
+
+/// A mesh on one redb file: the local member's copy of the group.
+pub struct Mesh {
+    store: Store,
+    ledger: Ledger,
+    keys: Option<LocalKeys>,
+    rng: StdRng,
+    clock: Clock,
+    read_only: bool,
+    verified_private_copy: bool,
+    opened_with: usize,
+}
+
+impl std::fmt::Debug for Mesh {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mesh")
+            .field("path", &self.store.file().path())
+            .field("group", &self.ledger.group())
+            .field("member", &self.member_id())
+            .field("events", &self.ledger.len())
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+fn system_time() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+fn rng_from(seed: Option<[u8; 32]>) -> StdRng {
+    match seed {
+        Some(seed) => StdRng::from_seed(seed),
+        None => rand::make_rng(),
+    }
+}
+
+/// The local keys, if the mesh may write with them.
+fn writer(keys: &Option<LocalKeys>, read_only: bool) -> Result<&LocalKeys> {
+    match keys {
+        _ if read_only => Err(Error::ReadOnly),
+        Some(keys) => Ok(keys),
+        None => Err(Error::NoKeys),
+    }
+}
+
+impl Mesh {
+    fn with(
+        store: Store,
+        ledger: Ledger,
+        keys: Option<LocalKeys>,
+        rng: StdRng,
+        clock: Option<Clock>,
+    ) -> Mesh {
+        let private_copy = store.file().is_private_copy();
+        Mesh {
+            read_only: private_copy,
+            verified_private_copy: private_copy && store.file().recovered(),
+            opened_with: ledger.len(),
+            store,
+            ledger,
+            keys,
+            rng,
+            clock: clock.unwrap_or_else(|| Box::new(system_time)),
+        }
+    }
+
+    /// Founds a group in a new file ([`MeshOptions::create`]).
+    pub fn create(path: impl AsRef<Path>, keys: LocalKeys, group_name: &str) -> Result<Mesh> {
+        MeshOptions::new().create(path, keys, group_name)
+    }
+
+    /// Opens a file with the local member's keys, verifying it
+    /// ([`MeshOptions::open`]).
+    pub fn open(path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
+        MeshOptions::new().open(path, keys)
+    }
+
+    /// Opens a file for auditing: verified, never written, no keys.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Mesh> {
+        MeshOptions::new().open_read_only(path, None)
+    }
+
+    /// Makes a new peer's file from a batch ([`MeshOptions::join`]).
+    pub fn join(path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
+        MeshOptions::new().join(path, keys, batch)
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    pub(crate) fn resolution(&self) -> &Resolution {
+        self.ledger.resolution()
+    }
+
+    /// How the mesh was opened.
+    pub fn report(&self) -> OpenReport {
+        OpenReport {
+            path: self.store.file().path().to_owned(),
+            read_only: self.read_only,
+            verified_private_copy: self.verified_private_copy,
+            events: self.opened_with,
+        }
+    }
+
+    /// The group's id: the hash of its genesis.
+    pub fn group(&self) -> GroupId {
+        self.ledger.group()
+    }
+
+    /// The group's name, as the genesis gives it.
+    pub fn group_name(&self) -> &str {
+        match self
+            .ledger
+            .record(self.ledger.state().graph().genesis())
+            .map(|genesis| &genesis.event().body)
+        {
+            Some(Body::Genesis { group_name, .. }) => group_name,
+            _ => "",
+        }
+    }
+
+    /// The founder, the group's first owner.
+    pub fn founder(&self) -> MemberId {
+        self.ledger.state().graph().founder()
+    }
+
+    /// The local member, if the mesh was opened with keys.
+    pub fn member_id(&self) -> Option<MemberId> {
+        self.keys.as_ref().map(LocalKeys::member_id)
+    }
+
+    /// How many events the mesh holds.
+    pub fn len(&self) -> usize {
+        self.ledger.len()
+    }
+
+    /// Whether the mesh holds no event (never: a mesh has its genesis).
+    pub fn is_empty(&self) -> bool {
+        self.ledger.len() == 0
+    }
+
+    /// The state digest: a function of the set of events held (SPEC.md
+    /// §6.3). Peers that hold the same events have the same digest.
+    pub fn digest(&self) -> StateDigest {
+        self.ledger.digest()
+    }
+
+    /// Whether the local member's flag is on (members start disabled).
+    pub fn is_enabled(&self) -> bool {
+        self.member_id()
+            .is_some_and(|member| self.is_member_enabled(member))
+    }
+
+    /// Whether `member`'s flag is on; where its feed forked and the heads
+    /// disagree, off (SPEC.md §4.4).
+    pub fn is_member_enabled(&self, member: MemberId) -> bool {
+        self.ledger.state().is_enabled(member)
+    }
+
+    /// `R*`: the roster resolved over every applied rotation (SPEC.md §5.5).
+    pub fn roster(&self) -> &Roster {
+        &self.resolution().roster
+    }
+
+    /// The current epoch: the smallest-hash tip whose own roster is `R*`.
+    /// `None` while the mesh needs a merge.
+    pub fn current_epoch(&self) -> Option<EventHash> {
+        self.resolution().current
+    }
+
+    /// The epoch writers name now: the current one, or while a merge is
+    /// needed, the smallest-hash tip whose members are all in `R*`.
+    pub fn writer_epoch(&self) -> Option<EventHash> {
+        self.resolution().writer
+    }
+
+    /// Whether no tip's own roster is `R*`, so that an admin should merge.
+    pub fn needs_merge(&self) -> bool {
+        self.resolution().needs_merge()
+    }
+
+    /// Applied rotations that no other applied rotation descends from, in
+    /// hash order.
+    pub fn tips(&self) -> &[EventHash] {
+        &self.resolution().tips
+    }
+
+    /// Every rotation (the genesis first), in the order the file holds them.
+    pub fn epochs(&self) -> Vec<EpochInfo> {
+        self.ledger
+            .records()
+            .filter_map(|record| self.epoch(record.hash()))
+            .collect()
+    }
+
+    /// The rotation (or genesis) `hash`, if the mesh holds it.
+    pub fn epoch(&self, hash: EventHash) -> Option<EpochInfo> {
+        let record = self.ledger.record(hash)?;
+        let roster = self.ledger.state().graph().own_roster(hash)?.clone();
+        let status = self.resolution().statuses.get(&hash);
+        let (applied, void_changes) = match status {
+            Some(Status::Applied { void_changes }) => (true, void_changes.clone()),
+            _ => (false, Vec::new()),
+        };
+        let event = record.event();
+        let (parents, changes, reason, is_genesis) = match &event.body {
+            Body::Genesis { group_name, .. } => (Vec::new(), 0, group_name.clone(), true),
+            Body::Rotate {
+                parents,
+                changes,
+                reason,
+                ..
+            } => (parents.clone(), changes.len(), reason.clone(), false),
+            _ => return None,
+        };
+        Some(EpochInfo {
+            hash,
+            author: event.author,
+            parents,
+            applied: applied || is_genesis,
+            void_changes,
+            changes,
+            roster,
+            reason,
+            is_genesis,
+        })
+    }
+
+    /// Every pair (or more) of events one author signed at one position of
+    /// its feed: evidence, kept (SPEC.md §4.4).
+    pub fn equivocations(&self) -> Vec<Equivocation> {
+        self.ledger.state().equivocations()
+    }
+
+    /// The event `hash`, if the mesh holds it.
+    pub fn event(&self, hash: EventHash) -> Option<&SignedEvent> {
+        self.ledger.record(hash)
+    }
+
+    /// Every event in the order the file holds them, with its status under
+    /// the current resolution (SPEC.md §6.2).
+    pub fn log(&self) -> impl Iterator<Item = LogEntry<'_>> {
+        let state = self.ledger.state();
+        let resolution = self.ledger.resolution();
+        self.ledger.records().map(move |record| LogEntry {
+            event: record,
+            status: state.status(record.hash(), resolution),
+        })
+    }
+
+    /// Verifies, writes and takes one event made here: the file first, so
+    /// that what the state holds is always on disk. A rule the event breaks
+    /// is the rules refusing the local member: [`Error::Refused`].
+    fn add(&mut self, signed: SignedEvent) -> Result<EventHash> {
+        let hash = signed.hash();
+        match self.ledger.verify(signed).map_err(Error::Refused)? {
+            Verdict::Verified(verified) => {
+                let record = verified.signed().clone();
+                if changes_projections(&record) {
+                    let mut next = self.ledger.clone();
+                    next.commit(*verified);
+                    self.store.append(&[&record], Some(&next))?;
+                    self.ledger = next;
+                } else {
+                    // An app event or a posted package changes no projection
+                    // row: no copy of the state, no resolution.
+                    self.store.append(&[&record], None)?;
+                    self.ledger.commit(*verified);
+                }
+                Ok(hash)
+            }
+            Verdict::Known => Ok(hash),
+            Verdict::Missing(first) => Err(Error::Incomplete {
+                count: 1,
+                waiting: hash,
+                first,
+            }),
+        }
+    }
+
+    fn write_under_epoch(&mut self, body: impl FnOnce(EventHash) -> Body) -> Result<EventHash> {
+        let keys = writer(&self.keys, self.read_only)?;
+        let epoch = epoch_to_write(&self.ledger, keys.member_id()).ok_or(Error::WaitsForMerge)?;
+        let time = (self.clock)();
+        let signed = self.ledger.sign_next(keys, time, body(epoch));
+        self.add(signed)
+    }
+
+    /// Turns the local member's flag on or off. A disabled member may only
+    /// enable itself (F5).
+    pub fn set_enabled(&mut self, enabled: bool) -> Result<EventHash> {
+        self.write_under_epoch(|epoch| Body::SetEnabled { epoch, enabled })
+    }
+
+    /// Appends an application record under the writer epoch.
+    pub fn append_app(&mut self, kind: &str, payload: &[u8]) -> Result<EventHash> {
+        self.write_under_epoch(|epoch| Body::App {
+            epoch,
+            kind: kind.to_owned(),
+            payload: payload.to_vec(),
+        })
+    }
+
+    /// Posts a newer package of the local member's own in its feed; any
+    /// admin's next rotation carries it into the roster (SPEC.md §5.4).
+    pub fn post_package(&mut self, package: SignedPackage) -> Result<EventHash> {
+        self.write_under_epoch(|epoch| Body::Keys { epoch, package })
+    }
+
+    /// Rotates on the local frontier with `changes` (any order; at most one
+    /// a member): a fresh secret wrapped to the rotation's own roster. The
+    /// local member must be an admin or owner (E7); changes its role does
+    /// not permit are void, not refused (K1–K5).
+    pub fn rotate(&mut self, mut changes: Vec<Change>, reason: &str) -> Result<EventHash> {
+        let keys = writer(&self.keys, self.read_only)?;
+        changes.sort_by_key(Change::member);
+        let time = (self.clock)();
+        let signed = self
+            .ledger
+            .make_rotation(keys, changes, reason, time, &mut self.rng)
+            .map_err(Error::Refused)?;
+        self.add(signed)
+    }
+
+    /// Adds the member whose package this is, with `role` ([`Role::Owner`]:
+    /// an owner grant, which only an owner's rotation keeps).
+    pub fn add_member(&mut self, package: SignedPackage, role: Role) -> Result<EventHash> {
+        self.rotate(vec![Change::Add { package, role }], "add")
+    }
+
+    /// Removes `member`: the rotation's secret is not wrapped to it.
+    pub fn remove_member(&mut self, member: MemberId) -> Result<EventHash> {
+        self.rotate(vec![Change::Remove { member }], "remove")
+    }
+
+    /// Sets `member`'s role to member or admin. Owners are made by
+    /// [`Mesh::add_member`] with [`Role::Owner`] only; a role change to
+    /// owner is refused (E6).
+    pub fn set_role(&mut self, member: MemberId, role: Role) -> Result<EventHash> {
+        self.rotate(vec![Change::SetRole { member, role }], "set role")
+    }
+
+    /// Rotates without changes: a fresh secret for the same roster.
+    pub fn refresh(&mut self, reason: &str) -> Result<EventHash> {
+        self.rotate(Vec::new(), reason)
+    }
+
+    /// Merges the tips if the mesh needs a merge; `None` if it does not.
+    pub fn merge(&mut self) -> Result<Option<EventHash>> {
+        if !self.needs_merge() {
+            return Ok(None);
+        }
+        self.rotate(Vec::new(), "merge").map(Some)
+    }
+
+    /// The secret of `epoch`, as the local member recovers it: only the
+    /// epoch's own roster can.
+    pub fn epoch_secret(&self, epoch: EventHash) -> Result<EpochSecret> {
+        let keys = self.keys.as_ref().ok_or(Error::NoKeys)?;
+        Ok(self.ledger.epoch_secret(epoch, keys)?)
+    }
+
+    /// The current epoch (the writer epoch while a merge is needed) and its
+    /// secret.
+    pub fn current_secret(&self) -> Result<(EventHash, EpochSecret)> {
+        let epoch = self
+            .current_epoch()
+            .or(self.writer_epoch())
+            .ok_or(Error::WaitsForMerge)?;
+        Ok((epoch, self.epoch_secret(epoch)?))
+    }
+
+    /// What this mesh holds, for a peer to send what it lacks; recorded, it
+    /// is a checkpoint for [`Mesh::expect`] (SPEC.md §7).
+    pub fn frontier(&self) -> Frontier {
+        self.ledger.frontier()
+    }
+
+    /// A batch of every record a peer with `frontier` may lack, each after
+    /// what it names (SPEC.md §7).
+    pub fn export(&self, frontier: &Frontier) -> Batch {
+        let records = self
+            .ledger
+            .missing_for(frontier)
+            .into_iter()
+            .map(SignedEvent::to_record)
+            .collect();
+        Batch::new(self.ledger.group(), records)
+    }
+
+    /// A batch of every record, for a new peer's [`Mesh::join`].
+    pub fn export_all(&self) -> Batch {
+        Batch::new(
+            self.ledger.group(),
+            self.ledger.records().map(SignedEvent::to_record).collect(),
+        )
+    }
+
+    /// Takes a peer's batch, its records in any order: all are verified (on
+    /// a copy of the state) before any is written, one invalid record
+    /// refuses the whole batch, and the new ones are written in one
+    /// transaction. The batch must be of this group.
+    pub fn ingest(&mut self, batch: &Batch) -> Result<Ingested> {
+        if batch.group() != self.ledger.group() {
+            return Err(Error::ForeignBatch {
+                ours: self.ledger.group(),
+                theirs: batch.group(),
+            });
+        }
+        self.ingest_records(batch.records())
+    }
+
+    pub(crate) fn ingest_records(&mut self, records: &[Vec<u8>]) -> Result<Ingested> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        let mut next = self.ledger.clone();
+        let before = next.len();
+        let known = next.take_all(records)?;
+        let new: Vec<SignedEvent> = next.records().skip(before).cloned().collect();
+        if !new.is_empty() {
+            let refs: Vec<&SignedEvent> = new.iter().collect();
+            self.store.append(&refs, Some(&next))?;
+        }
+        self.ledger = next;
+        Ok(Ingested {
+            added: new.len(),
+            known,
+            needs_merge: self.needs_merge(),
+        })
+    }
+
+    /// Checks that this file still holds a state recorded from it earlier
+    /// (its frontier then): append-only, for an auditor. Names the heads
+    /// that are gone if it does not ([`Error::RolledBack`]).
+    pub fn expect(&self, checkpoint: &Frontier) -> Result<()> {
+        let missing = self.ledger.missing_heads(checkpoint);
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::RolledBack { missing })
+        }
+    }
+
+    /// Writes a copy of this mesh to a new file at `path`: the same events
+    /// in the same order, and the projections they imply. Works on a mesh
+    /// open read-only.
+    pub fn backup(&self, path: impl AsRef<Path>) -> Result<()> {
+        Store::create(path.as_ref(), &self.ledger).map(drop)
+    }
+}
+
+/// The epoch `member` writes under now (SPEC.md §5.5): the writer epoch,
+/// or, if its feed has moved past that one (§4.3), the smallest-hash other
+/// tip whose members are all in `R*` and whose roster holds it. `None`: it
+/// waits for a merge.
+pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
+    let state = ledger.state();
+    let graph = state.graph();
+    let resolution = ledger.resolution();
+    let (_, _, acknowledged) = state.next_position(member);
+    let writable = |epoch: &EventHash| {
+        !acknowledged
+            .iter()
+            .any(|known| graph.is_ancestor(*epoch, *known))
+            && graph.own_roster(*epoch).is_some_and(|roster| {
+                roster.get(member).is_some() && roster.ids_within(&resolution.roster)
+            })
+    };
+    resolution
+        .writer
+        .filter(writable)
+        .or_else(|| resolution.tips.iter().copied().find(writable))
+}
+
+/// Whether taking `record` changes a projection row (SPEC.md §9).
+fn changes_projections(record: &SignedEvent) -> bool {
+    !matches!(record.event().body, Body::App { .. } | Body::Keys { .. })
+}
+
+#[cfg(test)]
+mod files;
+#[cfg(test)]
+mod tests;
