@@ -132,13 +132,13 @@ impl From<CodecError> for DecodeError {
 }
 
 /// The event format this module reads and writes.
-pub(crate) const VERSION: u16 = 3;
+pub(crate) const VERSION: u16 = crate::labels::FORMAT_VERSION;
 
 /// One event of one member's feed, before signing. Field order is the
 /// encoding order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    /// [`VERSION`].
+    /// The format version, [`crate::FORMAT_VERSION`].
     pub version: u16,
     /// The group; [`GroupId::ZERO`] in the genesis.
     pub group: GroupId,
@@ -318,7 +318,7 @@ impl Signature64 {
 }
 
 /// A member's keys and counter, signed by the member's own signing key
-/// under [`labels::KEY_PACKAGE`] (SPEC.md §3).
+/// under the `KEY_PACKAGE` label (SPEC.md §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SignedPackage {
     /// The keys stated.

@@ -9,7 +9,7 @@ use crate::ids::{EventHash, MemberId};
 
 /// What a peer holds: the position and hash of each head of each feed. It
 /// is also a checkpoint: every later state of the same file holds it
-/// ([`Ledger::missing_heads`]).
+/// ([`crate::Mesh::expect`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Frontier {
     heads: BTreeMap<MemberId, Vec<(u64, EventHash)>>,

@@ -258,7 +258,7 @@ impl Roster {
 /// Why a rotation is not accepted into the graph (SPEC.md §5.2).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GraphError {
-    /// No parents, or more than [`MAX_PARENTS`].
+    /// No parents, or more than 16.
     #[error("a rotation names 1 to {MAX_PARENTS} parents, not {0}")]
     ParentCount(usize),
     /// Parents not in strictly increasing hash order.
