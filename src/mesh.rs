@@ -510,6 +510,43 @@ impl Mesh {
         })
     }
 
+    /// Appends many application records in one transaction: all are made,
+    /// signed and verified first, then written together, or none is.
+    /// Returns their hashes in order.
+    pub fn append_apps<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> Result<Vec<EventHash>> {
+        let keys = writer(&self.keys, self.read_only)?;
+        let epoch = epoch_to_write(&self.ledger, keys.member_id()).ok_or(Error::WaitsForMerge)?;
+        let mut next = self.ledger.clone();
+        let mut made = Vec::new();
+        for (kind, payload) in records {
+            let time = (self.clock)();
+            let body = Body::App {
+                epoch,
+                kind: kind.to_owned(),
+                payload: payload.to_vec(),
+            };
+            let signed = next.sign_next(keys, time, body);
+            match next.verify(signed).map_err(Error::Refused)? {
+                Verdict::Verified(verified) => {
+                    made.push(verified.signed().clone());
+                    next.commit(*verified);
+                }
+                // A fresh event of the local feed is neither held already
+                // nor waiting: its prev is the event just committed.
+                Verdict::Known | Verdict::Missing(_) => {}
+            }
+        }
+        if !made.is_empty() {
+            let refs: Vec<&SignedEvent> = made.iter().collect();
+            self.store.append(&refs, None)?;
+            self.ledger = next;
+        }
+        Ok(made.iter().map(SignedEvent::hash).collect())
+    }
+
     /// Posts a newer package of the local member's own in its feed; any
     /// admin's next rotation carries it into the roster (SPEC.md §5.4).
     pub fn post_package(&mut self, package: SignedPackage) -> Result<EventHash> {

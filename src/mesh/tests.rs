@@ -409,3 +409,33 @@ fn batches_backups_checkpoints_and_statuses() {
     founder.rotate(vec![], "refresh").unwrap();
     assert_eq!(status(&founder, note), Some(EventStatus::Superseded));
 }
+
+#[test]
+fn many_app_records_go_in_one_transaction_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    // Disabled: the first record breaks F5, so none is written.
+    let refused = mesh.append_apps([("note", &b"a"[..]), ("note", &b"b"[..])]);
+    match refused {
+        Err(Error::Refused(rejection)) => assert_eq!(rejection.rule.id(), "F5"),
+        other => panic!("expected F5, got {other:?}"),
+    }
+    assert_eq!(mesh.len(), 1);
+    mesh.set_enabled(true).unwrap();
+    let payloads: Vec<[u8; 1]> = (0..5u8).map(|n| [n]).collect();
+    let made = mesh
+        .append_apps(payloads.iter().map(|payload| ("note", &payload[..])))
+        .unwrap();
+    assert_eq!(made.len(), 5);
+    assert_eq!(mesh.len(), 7);
+    let digest = mesh.digest();
+    drop(mesh);
+    let reopened = Mesh::open_read_only(&path).unwrap();
+    assert_eq!(reopened.digest(), digest);
+    let seqs: Vec<u64> = made
+        .iter()
+        .map(|hash| reopened.event(*hash).unwrap().seq())
+        .collect();
+    assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
+}
