@@ -375,6 +375,7 @@ impl Ledger {
             .collect();
         let mut pending = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
         let mut known = 0;
+        let mut stale = false;
         // The signatures of one chunk are checked (in parallel batches)
         // while the rules run over the next: the two take about as long.
         let mut in_flight: Vec<(SignedEvent, SigningPublicKey)> = Vec::new();
@@ -388,7 +389,15 @@ impl Ledger {
                 let to_check = std::mem::take(&mut in_flight);
                 let (bad, taken) = rayon::join(
                     || first_bad(&to_check),
-                    || self.take_chunk(chunk, &mut waiting, &mut first_missing, &mut known),
+                    || {
+                        self.take_chunk(
+                            chunk,
+                            &mut waiting,
+                            &mut first_missing,
+                            &mut known,
+                            &mut stale,
+                        )
+                    },
                 );
                 if let Some(rejection) = bad {
                     return Err(rejection.into());
@@ -406,10 +415,13 @@ impl Ledger {
             }
             pending = waiting;
         }
-        match first_bad(&in_flight) {
-            Some(rejection) => Err(rejection.into()),
-            None => Ok(known),
+        if let Some(rejection) = first_bad(&in_flight) {
+            return Err(rejection.into());
         }
+        if stale {
+            self.resolution = self.state.graph().resolve();
+        }
+        Ok(known)
     }
 
     /// The rules (signatures deferred) over one chunk of [`Self::take_all`]:
@@ -421,6 +433,7 @@ impl Ledger {
         waiting: &mut Vec<SignedEvent>,
         first_missing: &mut Option<Missing>,
         known: &mut usize,
+        stale: &mut bool,
     ) -> Result<Vec<(SignedEvent, SigningPublicKey)>, Rejection> {
         let mut owed = Vec::with_capacity(chunk.len());
         for signed in chunk {
@@ -436,7 +449,7 @@ impl Ledger {
                     if let Some(key) = key {
                         owed.push((verified.signed().clone(), key));
                     }
-                    self.commit(*verified);
+                    *stale |= self.take(*verified);
                 }
                 (Verdict::Known, _) => *known += 1,
                 // `first_missing` found everything held.
@@ -448,9 +461,19 @@ impl Ledger {
 
     /// Adds a verified event.
     pub(crate) fn commit(&mut self, verified: Verified) {
+        if self.take(verified) {
+            self.resolution = self.state.graph().resolve();
+        }
+    }
+
+    /// Adds a verified event without resolving the graph again; returns
+    /// whether it was a new rotation, so that the resolution is stale. No
+    /// rule reads the resolution (acceptance reads causal pasts only, SPEC.md
+    /// §5.2), so a bulk take resolves once, at its end.
+    fn take(&mut self, verified: Verified) -> bool {
         let Verified { signed, checked } = verified;
         if self.records.contains_key(&signed.hash()) {
-            return;
+            return false;
         }
         for package in signed.event().body.packages() {
             self.signing_keys
@@ -458,11 +481,10 @@ impl Ledger {
                 .or_insert(package.keys.signing);
         }
         self.state.commit(checked);
-        if matches!(signed.event().body, Body::Rotate { .. }) {
-            self.resolution = self.state.graph().resolve();
-        }
+        let rotation = matches!(signed.event().body, Body::Rotate { .. });
         self.order.push(signed.hash());
         self.records.insert(signed.hash(), signed);
+        rotation
     }
 
     #[cfg(any(test, feature = "fuzzing"))]
