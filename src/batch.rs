@@ -34,10 +34,13 @@ pub enum BatchError {
     /// The bytes do not start with [`BATCH_MAGIC`].
     #[error("not a meshlog batch (bad magic)")]
     BadMagic,
-    /// A batch of another format version.
-    #[error(
-        "batch format {found} is not supported (this build reads {supported}); upgrade meshlog"
-    )]
+    /// A batch of another format version: format 1 was v2's.
+    #[error("{}", if *.found < *.supported {
+        format!("a batch of format {found}{}, which this build does not read (it reads batch format {supported} only)",
+            if *.found == 1 { " (format v2's batches)" } else { "" })
+    } else {
+        format!("batch format {found} is newer than this build reads ({supported}); upgrade meshlog")
+    })]
     UnsupportedVersion {
         /// Version found.
         found: u16,
@@ -132,6 +135,19 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn older_batches_are_refused_by_name_newer_ones_ask_for_an_upgrade() {
+        let mut bytes = Batch::new(GroupId::from_bytes([3; 32]), vec![]).to_bytes();
+        let version = BATCH_MAGIC.len();
+        bytes[version] = 1;
+        let older = Batch::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(older.contains("format v2's batches"), "{older}");
+        assert!(!older.contains("upgrade"), "{older}");
+        bytes[version] = 9;
+        let newer = Batch::from_bytes(&bytes).unwrap_err().to_string();
+        assert!(newer.contains("upgrade meshlog"), "{newer}");
+    }
 
     #[test]
     fn round_trip_and_strictness() {

@@ -1,4 +1,4 @@
-//! Wrapping an epoch secret to every member of a roster (SPEC.md §4).
+//! Wrapping an epoch secret to every member of a roster (SPEC.md §3.5).
 //!
 //! One fresh ephemeral X25519 key per envelope. For each recipient:
 //!
@@ -49,7 +49,7 @@ impl EpochSecret {
     }
 }
 
-/// What an envelope is bound to (SPEC.md §4.2). A genesis envelope cannot name
+/// What an envelope is bound to (SPEC.md §3.5). A genesis envelope cannot name
 /// its group id, which is the genesis's own hash, so it names the founder and
 /// the group name instead.
 #[derive(Debug, Clone, Copy)]

@@ -67,7 +67,7 @@ pub enum StoreError {
         detail: String,
     },
     /// The file is of a format from before v3 (v1 or v2), which this build
-    /// does not read: there is no released file to migrate (SPEC.md §9).
+    /// does not read: there is no released file to migrate (SPEC.md §9.5).
     #[error(
         "{path} is a meshlog file of store format {found} (format v{found}), which this build does not read; it reads format {supported} only, and earlier files are not migrated"
     )]
@@ -90,6 +90,17 @@ pub enum StoreError {
         found: u16,
         /// The newest format this build reads.
         supported: u16,
+    },
+    /// The events table is not laid out as meshlog writes it: a gap in the
+    /// positions, an event stored before what it names or twice, no
+    /// genesis, or a group marker that is not the genesis's hash (SPEC.md
+    /// §9.3).
+    #[error("{path}: the stored events were altered: {detail}")]
+    Tampered {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
     },
     /// A stored projection row disagrees with the events.
     #[error("projection table `{table}`: row {key} {problem}")]
@@ -169,7 +180,7 @@ pub enum ErrorClass {
 #[non_exhaustive]
 pub enum Error {
     /// An event from a file or a peer breaks a rule: the file or batch is
-    /// refused whole (SPEC.md §8).
+    /// refused whole (SPEC.md §7.1).
     #[error(transparent)]
     Rejected(Rejection),
     /// An event made here breaks a rule (the local member's role does not

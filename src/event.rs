@@ -63,7 +63,7 @@ impl FromStr for MemberKeys {
     }
 }
 
-/// An epoch secret wrapped to each member of a roster (SPEC.md §4).
+/// An epoch secret wrapped to each member of a roster (SPEC.md §3.5).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Envelope {
     /// Fresh X25519 public key of this envelope; its secret half is discarded.
@@ -97,10 +97,9 @@ pub enum DecodeError {
         /// The limit.
         max: usize,
     },
-    /// The leading version is not one this build reads.
-    #[error(
-        "format version {found} is not supported (this build reads version {supported}); upgrade meshlog"
-    )]
+    /// The leading version is not one this build reads: an event of format
+    /// v1 or v2 (refused by name), or of a newer format.
+    #[error("{}", version_refusal("event", *.found, *.supported))]
     UnsupportedVersion {
         /// Version found.
         found: u16,
@@ -119,6 +118,21 @@ pub enum DecodeError {
     /// A stored record is too short to hold a signature.
     #[error("stored record of {0} bytes is too short to hold a signature")]
     ShortRecord(usize),
+}
+
+/// Why a version is refused: an older format by its name (no v1 or v2
+/// data was released, so there is nothing to migrate), a newer one as
+/// needing a newer build.
+pub(crate) fn version_refusal(what: &str, found: u16, supported: u16) -> String {
+    if found < supported {
+        format!(
+            "{what} of format v{found}, which this build does not read (it reads format v{supported} only)"
+        )
+    } else {
+        format!(
+            "{what} format {found} is newer than this build reads ({supported}); upgrade meshlog"
+        )
+    }
 }
 
 impl From<CodecError> for DecodeError {
@@ -707,10 +721,19 @@ mod tests {
         for version in [1u8, 2, 4] {
             let mut bytes = sample().encode();
             bytes[0] = version;
+            let refused = Event::decode(&bytes);
             assert!(matches!(
-                Event::decode(&bytes),
+                refused,
                 Err(DecodeError::UnsupportedVersion { found, supported: 3 }) if found == u16::from(version)
             ));
+            // Older formats by name; only a newer one asks for an upgrade.
+            let message = refused.unwrap_err().to_string();
+            assert_eq!(
+                message.contains(&format!("format v{version}")),
+                version < 3,
+                "{message}"
+            );
+            assert_eq!(message.contains("upgrade"), version > 3, "{message}");
         }
         let bytes = sample().encode();
         let mut trailing = bytes.clone();

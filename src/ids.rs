@@ -97,12 +97,12 @@ hex_newtype!(
     32
 );
 hex_newtype!(
-    /// A public, labelled hash of an epoch secret (SPEC.md §4.3).
+    /// A public, labelled hash of an epoch secret (SPEC.md §3.5).
     SecretCommitment,
     32
 );
 hex_newtype!(
-    /// A labelled hash of a whole projected state (SPEC.md §6).
+    /// A labelled hash of a whole projected state (SPEC.md §6.3).
     StateDigest,
     32
 );

@@ -1,4 +1,4 @@
-//! A member's own secret keys, and the key file that holds them (SPEC.md §7).
+//! A member's own secret keys, and the key file that holds them (SPEC.md §11).
 //!
 //! Secret keys never enter the chain or the database: a DB file can be handed
 //! to an auditor as it is. [`LocalKeys`] zeroizes both secrets on drop (the

@@ -51,7 +51,7 @@ pub const FORMAT_VERSION: u16 = 3;
 /// writes and reads.
 pub const STORE_FORMAT: u16 = 3;
 
-/// Limits enforced on every event (SPEC.md §3.3).
+/// Limits enforced on every event (SPEC.md §3.2).
 pub mod limits {
     /// Largest encoded event, checked before decoding.
     pub const MAX_EVENT_BYTES: usize = 4 * 1024 * 1024;

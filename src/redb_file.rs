@@ -1,5 +1,5 @@
 //! The redb file alone: creating, opening (writable, or read-only on a
-//! private copy), transactions and their durability (SPEC.md §8, §10).
+//! private copy), transactions and their durability (SPEC.md §9.2, §9.4, §10).
 //! What the tables hold is the store's concern.
 
 use std::fs;

@@ -97,7 +97,7 @@ pub(crate) fn labelled_hash(context: &str, bytes: &[u8]) -> EventHash {
 /// canonical encoding of a curve point, and the point must not have small
 /// order. ZIP-215 accepts any signature under a small-order key (the cofactor
 /// clears it), so refusing such keys here, once, is what keeps forgers out
-/// (SPEC.md §3.3).
+/// (SPEC.md §2.4).
 pub(crate) fn is_admissible_signing_key(key: &SigningPublicKey) -> bool {
     VerifyingKey::from_bytes(key.as_bytes()).is_ok_and(|point| {
         !point.is_weak() && point.to_edwards().compress().as_bytes() == key.as_bytes()

@@ -137,19 +137,23 @@ impl Store {
             .map_err(StoreError::from)?
             .map(|group| group.value().to_vec())
             .ok_or_else(|| not_meshlog("no group"))?;
+        let tampered = |detail: &str| StoreError::Tampered {
+            path: file.path().to_owned(),
+            detail: detail.to_owned(),
+        };
         let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
         let mut records: Vec<Vec<u8>> = Vec::new();
         for row in events.iter().map_err(StoreError::from)? {
             let (position, record) = row.map_err(StoreError::from)?;
             if position.value() != records.len() as u64 {
-                return Err(not_meshlog("events are not numbered from 0 without gaps").into());
+                return Err(tampered("events are not numbered from 0 without gaps").into());
             }
             records.push(record.value().to_vec());
         }
         let len = records.len() as u64;
         let (first, rest) = records
             .split_first()
-            .ok_or_else(|| not_meshlog("no genesis"))?;
+            .ok_or_else(|| tampered("no genesis"))?;
         let genesis = SignedEvent::from_record(first).map_err(|error| malformed(first, error))?;
         let mut ledger = Ledger::found(genesis).map_err(Error::Rejected)?;
         // One pass, signatures in parallel batches. Each stored event comes
@@ -161,10 +165,10 @@ impl Store {
             .map(SignedEvent::hash)
             .eq(records.iter().map(|record| record_hash(record)));
         if known != 0 || !in_order {
-            return Err(not_meshlog("an event stored before what it names, or twice").into());
+            return Err(tampered("an event stored before what it names, or twice").into());
         }
         if group.as_slice() != ledger.group().as_bytes() {
-            return Err(not_meshlog("the group marker is not the genesis's hash").into());
+            return Err(tampered("the group marker is not the genesis's hash").into());
         }
         let expected = projection_rows(&ledger);
         for table in PROJECTIONS {

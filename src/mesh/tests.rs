@@ -439,3 +439,35 @@ fn many_app_records_go_in_one_transaction_or_not_at_all() {
         .collect();
     assert_eq!(seqs, vec![2, 3, 4, 5, 6]);
 }
+
+#[test]
+fn files_of_format_v1_and_v2_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    for (format, name) in [(1u16, "v1.redb"), (2, "v2.redb")] {
+        let path = dir.path().join(name);
+        {
+            // The meta layout both earlier formats share (SPEC.md §9.5).
+            let db = redb::Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                let meta: redb::TableDefinition<&[u8], &[u8]> = redb::TableDefinition::new("meta");
+                let mut meta = txn.open_table(meta).unwrap();
+                meta.insert(&b"format"[..], &format.to_be_bytes()[..])
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let error = Mesh::open_read_only(&path).unwrap_err();
+        assert!(
+            matches!(&error, Error::Store(StoreError::OlderFormat { found, .. }) if *found == format),
+            "{error:?}"
+        );
+        assert_eq!(error.class(), crate::error::ErrorClass::CouldNotRun);
+        assert!(error.to_string().contains(&format!("format v{format}")));
+        let error = settings(1).open(&path, keys(0)).unwrap_err();
+        assert!(matches!(
+            error,
+            Error::Store(StoreError::OlderFormat { .. })
+        ));
+    }
+}

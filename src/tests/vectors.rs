@@ -3,7 +3,7 @@
 //! deliberate format change, regenerate it with
 //! `MESHLOG_UPDATE_VECTORS=1 cargo test --lib v3::vectors` and review the diff.
 //!
-//! Every random draw comes from a generator SPEC.md §10 spells out, so an
+//! Every random draw comes from a generator SPEC.md §14 spells out, so an
 //! outsider can recompute every byte, not only check it.
 
 use std::convert::Infallible;
