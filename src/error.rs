@@ -102,6 +102,21 @@ pub enum StoreError {
         /// What is wrong.
         detail: String,
     },
+    /// The journal beside the file continues a later state of it than the
+    /// file holds (the file was replaced by an older copy, say): its events
+    /// cannot be replayed, and the file is not opened, so that they are not
+    /// lost (SPEC.md §9.6).
+    #[error(
+        "{path} continues the file from its event {base}, but the file holds {stored}: the file is older than its journal; restore the file that goes with it"
+    )]
+    JournalAhead {
+        /// The journal's path.
+        path: PathBuf,
+        /// Where the journal starts.
+        base: u64,
+        /// How many events the file holds.
+        stored: u64,
+    },
     /// A stored projection row disagrees with the events.
     #[error("projection table `{table}`: row {key} {problem}")]
     ProjectionMismatch {
@@ -184,8 +199,10 @@ pub enum Error {
     #[error(transparent)]
     Rejected(Rejection),
     /// An event made here breaks a rule (the local member's role does not
-    /// permit it, for one): nothing was signed into the file.
-    #[error("refused: {0}")]
+    /// permit it, for one): nothing was written. A rotation the epoch graph
+    /// refuses is refused before it is made, and then its hash is
+    /// [`EventHash::ZERO`].
+    #[error("{}", refusal(.0))]
     Refused(Rejection),
     /// The database file.
     #[error(transparent)]
@@ -276,6 +293,18 @@ impl Error {
             Error::Rejected(rejection) | Error::Refused(rejection) => Some(rejection),
             _ => None,
         }
+    }
+}
+
+/// A local refusal, said without naming a hash that no event has.
+fn refusal(rejection: &Rejection) -> String {
+    if rejection.hash == EventHash::ZERO {
+        format!(
+            "refused before it was made (it would have been seq {} of {}): {}",
+            rejection.seq, rejection.author, rejection.rule
+        )
+    } else {
+        rejection.to_string()
     }
 }
 

@@ -445,7 +445,7 @@ impl FromStr for SignedPackage {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let s = s.trim();
-        if s.len() % 2 != 0 || s.len() > 1024 {
+        if !s.len().is_multiple_of(2) || s.len() > 1024 {
             return Err(ParsePackageError::Hex);
         }
         let bytes = (0..s.len())

@@ -16,6 +16,9 @@ pub(crate) const KEY_PACKAGE: &[u8] = b"meshlog v3 key package\0";
 pub(crate) const ROTATION_BINDING: &str = "meshlog v3 rotation binding";
 /// blake3 `derive_key` context for the digest of a state (SPEC.md §6.3).
 pub(crate) const STATE_DIGEST: &str = "meshlog v3 state digest";
+/// blake3 `derive_key` context for the checks of the journal's header and
+/// frames (SPEC.md §9.6).
+pub(crate) const JOURNAL_CHECK: &str = "meshlog v3 journal check";
 /// blake3 `derive_key` context for a member id (truncated to 16 bytes).
 pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
 /// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
@@ -37,6 +40,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("KEY_PACKAGE", "meshlog v3 key package"),
     ("ROTATION_BINDING", ROTATION_BINDING),
     ("STATE_DIGEST", STATE_DIGEST),
+    ("JOURNAL_CHECK", JOURNAL_CHECK),
     ("MEMBER_ID", MEMBER_ID),
     ("WRAP_KEY", WRAP_KEY),
     ("SECRET_COMMITMENT", SECRET_COMMITMENT),

@@ -72,6 +72,7 @@ mod frontier;
 pub mod fuzzing;
 mod graph;
 mod ids;
+mod journal;
 mod keys;
 mod labels;
 mod mesh;

@@ -12,12 +12,13 @@ use rand::rngs::StdRng;
 
 use crate::batch::Batch;
 use crate::envelope::EpochSecret;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StoreError};
 use crate::event::{Body, Change, SignedEvent, SignedPackage};
 use crate::feeds::{Equivocation, EventStatus};
 use crate::frontier::Frontier;
 use crate::graph::{Resolution, Role, Roster, Status};
 use crate::ids::{EventHash, GroupId, MemberId, StateDigest};
+use crate::journal::{self, Journal};
 use crate::keys::LocalKeys;
 use crate::redb_file::RedbFile;
 use crate::store::Store;
@@ -79,21 +80,41 @@ impl MeshOptions {
             .map_or_else(system_time, |clock| clock());
         let (ledger, _) =
             Ledger::create(&keys, group_name, time, &mut rng).map_err(Error::Refused)?;
-        let store = Store::create(path.as_ref(), &ledger)?;
-        Ok(Mesh::with(store, ledger, Some(keys), rng, self.clock))
+        let (store, journal) = create_file(path.as_ref(), &ledger)?;
+        Ok(Mesh::with(
+            store,
+            journal,
+            ledger,
+            Some(keys),
+            rng,
+            self.clock,
+        ))
     }
 
     /// Opens an existing file with the local member's keys, verifying every
     /// event and projection (SPEC.md §9).
     pub fn open(self, path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
-        let (store, ledger) = Store::open(RedbFile::open(path.as_ref())?)?;
-        Ok(Mesh::with(
+        let path = path.as_ref();
+        let (mut store, mut ledger) = Store::open(RedbFile::open(path)?)?;
+        // Events a crash left in the journal go into the file first, through
+        // the same verification as everything else (SPEC.md §9.6).
+        let journal_path = journal::path_beside(path);
+        let replayed = replay_journal(&journal_path, &mut ledger, store.len())?;
+        if !replayed.is_empty() {
+            let refs: Vec<&SignedEvent> = replayed.iter().collect();
+            store.append(&refs, Some(&ledger))?;
+        }
+        let journal = Journal::start(&journal_path, ledger.group(), store.len())?;
+        let mut mesh = Mesh::with(
             store,
+            Some(journal),
             ledger,
             Some(keys),
             rng_from(self.seed),
             self.clock,
-        ))
+        );
+        mesh.journaled = replayed.len();
+        Ok(mesh)
     }
 
     /// Opens a file without ever writing to it, verifying it as
@@ -101,9 +122,24 @@ impl MeshOptions {
     /// recover epoch secrets from a file that must stay untouched). Writes
     /// refuse with [`Error::ReadOnly`].
     pub fn open_read_only(self, path: impl AsRef<Path>, keys: Option<LocalKeys>) -> Result<Mesh> {
-        let (store, ledger) = Store::open(RedbFile::open_read_only(path.as_ref())?)?;
-        let mut mesh = Mesh::with(store, ledger, keys, rng_from(self.seed), self.clock);
+        let path = path.as_ref();
+        let journal_path = journal::path_beside(path);
+        let mut attempts = 0;
+        let (store, ledger, replayed) = loop {
+            let (store, mut ledger) = Store::open(RedbFile::open_read_only(path)?)?;
+            // A live writer may have checkpointed between the snapshot and
+            // the journal read: then the journal continues a later state of
+            // the file, and the snapshot is taken again.
+            match replay_journal(&journal_path, &mut ledger, store.len()) {
+                Err(Error::Store(StoreError::JournalAhead { .. })) if attempts < 8 => {
+                    attempts += 1;
+                }
+                replayed => break (store, ledger, replayed?),
+            }
+        };
+        let mut mesh = Mesh::with(store, None, ledger, keys, rng_from(self.seed), self.clock);
         mesh.read_only = true;
+        mesh.journaled = replayed.len();
         Ok(mesh)
     }
 
@@ -130,9 +166,10 @@ impl MeshOptions {
             });
         }
         ledger.take_all(records)?;
-        let store = Store::create(path.as_ref(), &ledger)?;
+        let (store, journal) = create_file(path.as_ref(), &ledger)?;
         Ok(Mesh::with(
             store,
+            journal,
             ledger,
             Some(keys),
             rng_from(self.seed),
@@ -167,6 +204,11 @@ pub struct OpenReport {
     pub verified_private_copy: bool,
     /// Events verified on open.
     pub events: usize,
+    /// Of those, events found in the journal beside the file, beyond what
+    /// the file itself held: written by a writer that crashed (replayed into
+    /// the file by a writable open), or by a live writer not yet at its
+    /// next checkpoint (SPEC.md §9.6).
+    pub journaled: usize,
 }
 
 /// One rotation (or the genesis) and where it stands in the resolution.
@@ -207,6 +249,12 @@ pub struct LogEntry<'a> {
 /// A mesh on one redb file: the local member's copy of the group.
 pub struct Mesh {
     store: Store,
+    /// `None` when the mesh never writes.
+    journal: Option<Journal>,
+    /// Events the journal holds and the file does not yet: the next
+    /// checkpoint writes them.
+    pending: Vec<SignedEvent>,
+    journaled: usize,
     ledger: Ledger,
     keys: Option<LocalKeys>,
     rng: StdRng,
@@ -253,6 +301,7 @@ fn writer(keys: &Option<LocalKeys>, read_only: bool) -> Result<&LocalKeys> {
 impl Mesh {
     fn with(
         store: Store,
+        journal: Option<Journal>,
         ledger: Ledger,
         keys: Option<LocalKeys>,
         rng: StdRng,
@@ -264,6 +313,9 @@ impl Mesh {
             verified_private_copy: private_copy && store.file().recovered(),
             opened_with: ledger.len(),
             store,
+            journal,
+            pending: Vec::new(),
+            journaled: 0,
             ledger,
             keys,
             rng,
@@ -308,6 +360,7 @@ impl Mesh {
             read_only: self.read_only,
             verified_private_copy: self.verified_private_copy,
             events: self.opened_with,
+            journaled: self.journaled,
         }
     }
 
@@ -465,17 +518,16 @@ impl Mesh {
         match self.ledger.verify(signed).map_err(Error::Refused)? {
             Verdict::Verified(verified) => {
                 let record = verified.signed().clone();
-                if changes_projections(&record) {
-                    let mut next = self.ledger.clone();
-                    next.commit(*verified);
-                    self.store.append(&[&record], Some(&next))?;
-                    self.ledger = next;
-                } else {
-                    // An app event or a posted package changes no projection
-                    // row: no copy of the state, no resolution.
-                    self.store.append(&[&record], None)?;
-                    self.ledger.commit(*verified);
+                let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
+                if journal.is_full() {
+                    self.checkpoint()?;
                 }
+                let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
+                // Durable once the journal has it; redb takes it, with the
+                // projection rows it implies, at the next checkpoint.
+                journal.append(&record.to_record())?;
+                self.ledger.commit(*verified);
+                self.pending.push(record);
                 Ok(hash)
             }
             Verdict::Known => Ok(hash),
@@ -539,12 +591,11 @@ impl Mesh {
                 Verdict::Known | Verdict::Missing(_) => {}
             }
         }
+        let hashes = made.iter().map(SignedEvent::hash).collect();
         if !made.is_empty() {
-            let refs: Vec<&SignedEvent> = made.iter().collect();
-            self.store.append(&refs, None)?;
-            self.ledger = next;
+            self.write_through(made, next)?;
         }
-        Ok(made.iter().map(SignedEvent::hash).collect())
+        Ok(hashes)
     }
 
     /// Posts a newer package of the local member's own in its feed; any
@@ -664,16 +715,54 @@ impl Mesh {
         let before = next.len();
         let known = next.take_all(records)?;
         let new: Vec<SignedEvent> = next.records().skip(before).cloned().collect();
+        let added = new.len();
         if !new.is_empty() {
-            let refs: Vec<&SignedEvent> = new.iter().collect();
-            self.store.append(&refs, Some(&next))?;
+            self.write_through(new, next)?;
         }
-        self.ledger = next;
         Ok(Ingested {
-            added: new.len(),
+            added,
             known,
             needs_merge: self.needs_merge(),
         })
+    }
+
+    /// Writes `new` (events `next` holds beyond this mesh's ledger), with
+    /// what the journal holds, into the file in one transaction, then takes
+    /// `next` and starts the journal over: many events at once need no
+    /// journal.
+    fn write_through(&mut self, new: Vec<SignedEvent>, next: Ledger) -> Result<()> {
+        let refs: Vec<&SignedEvent> = self.pending.iter().chain(new.iter()).collect();
+        self.store.append(&refs, Some(&next))?;
+        self.ledger = next;
+        self.pending.clear();
+        if let Some(journal) = self.journal.as_mut() {
+            journal.start_over(self.store.len())?;
+        }
+        Ok(())
+    }
+
+    /// Writes what the journal holds into the file, with the projection
+    /// rows it implies, in one transaction, and starts the journal over.
+    /// The mesh does this every few hundred events and when it is dropped;
+    /// [`Mesh::close`] does it and reports an error.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&SignedEvent> = self.pending.iter().collect();
+        self.store.append(&refs, Some(&self.ledger))?;
+        self.pending.clear();
+        if let Some(journal) = self.journal.as_mut() {
+            journal.start_over(self.store.len())?;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints ([`Mesh::checkpoint`]) and closes the file. Dropping a
+    /// mesh checkpoints too, but cannot report a failure; nothing is lost
+    /// either way, since the journal keeps what the file lacks.
+    pub fn close(mut self) -> Result<()> {
+        self.checkpoint()
     }
 
     /// Checks that this file still holds a state recorded from it earlier
@@ -694,6 +783,48 @@ impl Mesh {
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<()> {
         Store::create(path.as_ref(), &self.ledger).map(drop)
     }
+}
+
+impl Drop for Mesh {
+    fn drop(&mut self) {
+        // Best effort: what fails to reach the file stays in the journal,
+        // and the next open replays it.
+        let _ = self.checkpoint();
+    }
+}
+
+/// Creates the file for `ledger` and its empty journal; a failure removes
+/// the file.
+fn create_file(path: &Path, ledger: &Ledger) -> Result<(Store, Option<Journal>)> {
+    let store = Store::create(path, ledger)?;
+    match Journal::start(&journal::path_beside(path), ledger.group(), store.len()) {
+        Ok(journal) => Ok((store, Some(journal))),
+        Err(error) => {
+            store.discard();
+            Err(error.into())
+        }
+    }
+}
+
+/// Takes into `ledger` the records of the journal at `path` that the file
+/// (of `stored` events) lacks, verified as any others are, and returns the
+/// new ones in order. A journal of another group is not this file's.
+fn replay_journal(path: &Path, ledger: &mut Ledger, stored: u64) -> Result<Vec<SignedEvent>> {
+    let contents = journal::read(path)?;
+    if contents.records.is_empty() || contents.group != ledger.group() {
+        return Ok(Vec::new());
+    }
+    if contents.base > stored {
+        return Err(StoreError::JournalAhead {
+            path: path.to_owned(),
+            base: contents.base,
+            stored,
+        }
+        .into());
+    }
+    let before = ledger.len();
+    ledger.take_all(&contents.records)?;
+    Ok(ledger.records().skip(before).cloned().collect())
 }
 
 /// The epoch `member` writes under now (SPEC.md §5.5): the writer epoch,
@@ -717,11 +848,6 @@ pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventH
         .writer
         .filter(writable)
         .or_else(|| resolution.tips.iter().copied().find(writable))
-}
-
-/// Whether taking `record` changes a projection row (SPEC.md §9).
-fn changes_projections(record: &SignedEvent) -> bool {
-    !matches!(record.event().body, Body::App { .. } | Body::Keys { .. })
 }
 
 #[cfg(test)]

@@ -205,6 +205,17 @@ impl Store {
         &self.file
     }
 
+    /// How many events the file holds.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Closes and deletes a file this process has just created and
+    /// written nothing acknowledged to.
+    pub(crate) fn discard(self) {
+        self.file.discard();
+    }
+
     /// Appends `records` (verified, in an order where each comes after what
     /// it names) and, given the ledger that holds them, the projection rows
     /// it implies, in one transaction; `None`: they change no row.

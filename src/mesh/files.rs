@@ -60,9 +60,7 @@ fn run(seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = Rng(seed);
     let path = |n: u8| dir.path().join(format!("peer{n}"));
-    let mut founder = settings(seed, 0)
-        .create(&path(0), keys(0), "files")
-        .unwrap();
+    let mut founder = settings(seed, 0).create(path(0), keys(0), "files").unwrap();
     founder.set_enabled(true).unwrap();
     let mut changes: Vec<Change> = (1..PEERS)
         .map(|n| Change::Add {
@@ -81,7 +79,7 @@ fn run(seed: u64) {
     }];
     for n in 1..PEERS {
         let mut mesh = settings(seed, n)
-            .join(&path(n), keys(n), &Batch::new(group, everything.clone()))
+            .join(path(n), keys(n), &Batch::new(group, everything.clone()))
             .unwrap();
         mesh.set_enabled(true).unwrap();
         peers.push(Peer {

@@ -41,7 +41,7 @@ fn joined(dir: &tempfile::TempDir, name: &str, n: u8, founder: &Mesh, seed: u8) 
         &dir.path().join(name),
         keys(n),
         founder.ledger().group(),
-        &founder.export(&Frontier::default()).records().to_vec(),
+        founder.export(&Frontier::default()).records(),
         settings(seed),
     )
     .unwrap()
@@ -470,4 +470,104 @@ fn files_of_format_v1_and_v2_are_refused_by_name() {
             Error::Store(StoreError::OlderFormat { .. })
         ));
     }
+}
+
+/// Copies a live file and its journal, as a crash would leave them.
+fn crashed_copy(dir: &tempfile::TempDir, from: &Path, name: &str) -> std::path::PathBuf {
+    let to = dir.path().join(name);
+    std::fs::copy(from, &to).unwrap();
+    std::fs::copy(
+        crate::journal::path_beside(from),
+        crate::journal::path_beside(&to),
+    )
+    .unwrap();
+    to
+}
+
+#[test]
+fn a_crash_loses_no_acknowledged_event_the_journal_replays_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    mesh.set_enabled(true).unwrap();
+    for n in 0..3u8 {
+        mesh.append_app("note", &[n]).unwrap();
+    }
+    let digest = mesh.digest();
+    // The file alone holds the genesis; the journal holds the rest.
+    let crashed = crashed_copy(&dir, &path, "crashed");
+
+    // An auditor sees every acknowledged event, and writes nothing.
+    let audit = Mesh::open_read_only(&crashed).unwrap();
+    assert_eq!(audit.digest(), digest);
+    assert_eq!(audit.report().journaled, 4);
+    drop(audit);
+
+    // A writable open replays the journal into the file.
+    let reopened = settings(2).open(&crashed, keys(0)).unwrap();
+    assert_eq!(reopened.digest(), digest);
+    assert_eq!(reopened.report().journaled, 4);
+    drop(reopened);
+    std::fs::remove_file(crate::journal::path_beside(&crashed)).unwrap();
+    let replayed = Mesh::open_read_only(&crashed).unwrap();
+    assert_eq!(replayed.digest(), digest, "the file itself now holds them");
+    assert_eq!(replayed.report().journaled, 0);
+
+    // Closing checkpoints: the file alone then holds everything.
+    mesh.close().unwrap();
+    std::fs::remove_file(crate::journal::path_beside(&path)).unwrap();
+    assert_eq!(Mesh::open_read_only(&path).unwrap().digest(), digest);
+}
+
+#[test]
+fn a_file_older_than_its_journal_is_not_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    let old = crashed_copy(&dir, &path, "old");
+    mesh.set_enabled(true).unwrap();
+    mesh.checkpoint().unwrap();
+    mesh.append_app("note", b"after the checkpoint").unwrap();
+    // The old file with the new journal: its events could not be replayed.
+    std::fs::copy(
+        crate::journal::path_beside(&path),
+        crate::journal::path_beside(&old),
+    )
+    .unwrap();
+    for result in [
+        settings(2).open(&old, keys(0)).map(drop),
+        Mesh::open_read_only(&old).map(drop),
+    ] {
+        match result {
+            Err(Error::Store(StoreError::JournalAhead { base, stored, .. })) => {
+                assert_eq!((base, stored), (2, 1));
+            }
+            other => panic!("expected JournalAhead, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_journal_of_another_mesh_is_not_replayed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = settings(1)
+        .create(&dir.path().join("a"), keys(0), "a")
+        .unwrap();
+    first.set_enabled(true).unwrap();
+    let mut second = settings(2)
+        .create(&dir.path().join("b"), keys(1), "b")
+        .unwrap();
+    second.set_enabled(true).unwrap();
+    let digest = second.digest();
+    let crashed = crashed_copy(&dir, &dir.path().join("b"), "crashed");
+    std::fs::copy(
+        crate::journal::path_beside(&dir.path().join("a")),
+        crate::journal::path_beside(&crashed),
+    )
+    .unwrap();
+    // b's own journal is gone, so only its genesis survives; a's journal
+    // is ignored rather than refused.
+    let audit = Mesh::open_read_only(&crashed).unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_ne!(audit.digest(), digest);
 }
