@@ -1,160 +1,153 @@
-//! The audit commands: `verify`, `log`, `show`, `replay`. Read-only, no keys.
+//! The audit commands: `verify`, `log`, `show`. Read-only, no keys.
 //!
-//! Each opens the file with [`Mesh::open_read_only`], which verifies the
-//! whole chain and every projection before anything is printed, and which
-//! never writes to the file.
+//! Each opens the file read-only, which verifies every event and every
+//! projection before anything is printed, and never writes to the file.
+//! What an event's status is, which rotations apply and whether the file
+//! still holds a checkpoint are the library's answers; these commands only
+//! format them.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use clap::Args;
 use meshlog::{
-    Body, Equivocation, Error, EventHash, MemberId, Mesh, MeshState, Role, RosterEntry, Rule,
-    SignedEvent, StoreError,
+    Body, Change, EpochInfo, Equivocation, ErrorClass, EventHash, Frontier, MemberId, Mesh, Roster,
+    SignedEvent,
 };
 use serde_json::{Value, json};
 
-use crate::{Verdict, format_time, open_audit, progress, shown};
+use crate::{Verdict, epoch_line, format_time, print_lines, progress, shorts, shown, strings};
 
 pub(crate) const VERIFY_AFTER_HELP: &str = "\
-Opening verifies every event (strict decoding, signature, hash link, every
-group rule) and every stored projection row against the chain. A file that was
-not closed cleanly is recovered in a private temporary copy and verified there;
-the report says so, and the original is never touched.
+Opening verifies every event (strict decoding, signature, feed rules, the
+epoch graph's rules) and every stored projection row against the events. A
+file that was not closed cleanly is recovered in a private temporary copy
+and verified there; the report says so, and the original is never touched.
 
---expect-head HASH compares the head with a hash obtained elsewhere:
-  head == HASH                        OK
-  HASH found at an earlier seq        FAILED: this copy extends the expected head
-  HASH not in the chain, with --expect-seq N:
-    head seq < N                      FAILED: rolled back or truncated
-    head seq >= N                     FAILED: forked at or before seq N
-  HASH not in the chain, no --expect-seq:
-                                      FAILED: truncated, rolled back or forked
-                                      (pass --expect-seq to tell which)
+A refused file is reported with the rule's id (V1-V9, F1-F7, E1-E8) and the
+event: its hash, its author and its position (seq) in the author's feed.
 
-Exit codes: 0 verified (and head as expected), 1 verification failed or head
-mismatch, 2 could not run (no such file, not a meshlog database).
+--checkpoint OUT writes the file's frontier (the heads of every feed) to
+OUT, once the file verified. Keep it: every later state of the same file
+holds every head it lists.
+--expect CHECKPOINT checks that the file still holds such a checkpoint. A
+head that is gone means the file was rolled back (for instance an older
+backup restored): the report names each missing head, and verify exits 1.
+
+Exit codes: 0 verified (and the checkpoint held), 1 verification failed or
+rolled back, 2 could not run (no such file, not a meshlog file, not a
+checkpoint file).
 
 --json prints one object:
   path, ok (bool), verified_private_copy (bool),
-  group, name, head_seq, head_hash, events, epochs, current_epoch, members,
-  enabled_members, digest   (null when verification failed)
-  equivocations: [{seq, author, ours, theirs}] evidence of one author signing
-           two events at one seq, kept by `meshlog ingest` (null when
-           verification failed). Evidence does not fail verification; the
-           text report shows it as a WARNING.
-  failure: null, or {kind: \"rejected\", seq, hash, rule_id, rule, message}
-           or {kind: \"projection\", table, key, problem, message}
-           or {kind: \"corrupt\", message}
-  expect_head: null, or {expected, expected_seq, status, found_seq, message}
-           status: \"match\" | \"extends\" | \"rolled-back\" | \"forked\" | \"not-found\"
+  group, name, founder, events, digest,
+  current_epoch (null when the mesh needs a merge), needs_merge (bool),
+  writer_epoch, tips [hash], members (size of R*), enabled_members,
+  equivocations [{author, seq, events [hash]}]: one author signed two
+           events at one position of its feed; kept as evidence, it does
+           not fail verification
+  (every field above but path and ok is null when verification failed)
+  failure: null, or {class, kind, message} and, for a refused event,
+           rule_id, rule, hash, author, seq
+  expect: null, or {checkpoint, ok (bool), missing [hash]}
+  checkpoint: null, or the file written
 
 Examples:
   meshlog verify mesh.redb
   meshlog verify mesh.redb --json
-  meshlog verify mesh.redb --expect-head 3f9a…e1 --expect-seq 41";
+  meshlog verify mesh.redb --checkpoint monday.checkpoint
+  meshlog verify mesh.redb --expect monday.checkpoint";
 
 pub(crate) const LOG_AFTER_HELP: &str = "\
-Each line: seq, time (RFC 3339, as claimed by the author), author (short id),
-kind, summary. A rotation's summary lists members added (+), removed (-) and
-role changes (~), diffed against the previous epoch, and the reason.
+Each line: the event's short hash, its author (short id), its seq in the
+author's feed, its kind (genesis, rotate, enable, disable, app, keys), the
+epoch it opens or was written under (short hash), its status, and a summary.
+
+Status (SPEC-v3.md §6.2), under the current resolution:
+  current               written under the epoch writers use now, or is it
+  superseded            written under an applied epoch writers moved past
+  void epoch            a void rotation, or written under one
+  author not in roster  its author has been removed since
+A rotation also says applied or void, and which of its changes are void.
 
 --json prints one object per line (JSON Lines), with the fields:
-  seq, hash, time (unix seconds), time_rfc3339, author (full id), kind, summary,
-  and by kind: genesis: group_name, founder;
-  rotate: epoch, added [{member, role}], removed [member],
-          role_changes [{member, from, to}], reason;
-  set-enabled: enabled; app: app_kind, payload_bytes
+  hash, author, seq, prev, time, time_rfc3339, kind, epoch, status, and by
+  kind: genesis: group_name, founder;
+  rotate: applied (bool), void_changes [position], parents [hash],
+          changes [{change, member, role, void}], reason;
+  enable/disable: enabled; app: app_kind, payload_bytes; keys: counter
 
 Examples:
   meshlog log mesh.redb
-  meshlog log mesh.redb --from 100 --limit 20
-  meshlog log mesh.redb --json | jq .kind";
+  meshlog log mesh.redb --author 3fa2c901 --limit 20
+  meshlog log mesh.redb --json | jq .status";
 
 pub(crate) const SHOW_AFTER_HELP: &str = "\
-The state is replayed from the genesis through the reducer up to the chosen
-point: --at SEQ, or --epoch N (the event that opened epoch N), or the head.
+Without --epoch: the resolved roster R* (every member with its role, flag
+and keys), the current epoch (or that the mesh needs a merge), the writer
+epoch, the tips, and every epoch (rotation) in file order: applied or void,
+its author, its parents, its own roster's size and its reason.
+--epoch HASH (a full hash or a unique prefix of 8+ digits): that epoch's own
+roster, the members its secret was wrapped to.
 
 --json prints one object:
-  at_seq, at_hash, group, name, epoch, opened_at_seq, opened_by, opened_time,
-  reason, members [{id, role, enabled, signing_key, dh_key}],
-  envelope {ephemeral, commitment, recipients [id]}, digest
+  group, name, founder, events, digest, current_epoch, writer_epoch,
+  needs_merge, tips, roster [{member, role, enabled, signing_key, dh_key,
+  counter}], epochs [{hash, author, genesis, applied, void_changes, parents,
+  roster_size, reason, tip, current}]
+with --epoch: {hash, author, genesis, applied, void_changes, parents,
+  reason, tip, current, writer, roster [{member, role, signing_key, dh_key,
+  counter}]}
 
 Examples:
   meshlog show mesh.redb
-  meshlog show mesh.redb --epoch 2
-  meshlog show mesh.redb --at 17 --json";
-
-pub(crate) const REPLAY_AFTER_HELP: &str = "\
-Replays the chain up to SEQ (default: the head) and prints the state digest
-after every epoch boundary (genesis and rotations) and after SEQ, so that two
-auditors holding copies can compare them line by line (e.g. with diff).
-
---json prints one object: {at, points: [{seq, epoch, kind, digest}]}
-
-Examples:
-  meshlog replay mesh.redb --at 120
-  diff <(meshlog replay a.redb --at 120) <(meshlog replay b.redb --at 120)";
+  meshlog show mesh.redb --epoch 3fa2c901
+  meshlog show mesh.redb --json | jq .roster";
 
 /// Arguments of `meshlog verify`.
 #[derive(Debug, Args)]
 pub(crate) struct VerifyArgs {
-    /// The meshlog database file.
+    /// The meshlog file.
     db: PathBuf,
-    /// The head hash the auditor expects (obtained elsewhere).
-    #[arg(long, value_name = "HASH")]
-    expect_head: Option<EventHash>,
-    /// The seq of the expected head, to tell a rolled-back copy from a fork.
-    #[arg(long, value_name = "N", requires = "expect_head")]
-    expect_seq: Option<u64>,
     /// Print JSON (fields listed below).
     #[arg(long)]
     json: bool,
+    /// Check that the file still holds this checkpoint (rollback check).
+    #[arg(long, value_name = "CHECKPOINT")]
+    expect: Option<PathBuf>,
+    /// Write the file's frontier to this new file as a checkpoint.
+    #[arg(long, value_name = "OUT")]
+    checkpoint: Option<PathBuf>,
 }
 
 /// Arguments of `meshlog log`.
 #[derive(Debug, Args)]
 pub(crate) struct LogArgs {
-    /// The meshlog database file.
+    /// The meshlog file.
     db: PathBuf,
-    /// First seq to list.
-    #[arg(long, value_name = "SEQ", default_value_t = 0)]
-    from: u64,
-    /// List at most N events.
-    #[arg(long, value_name = "N")]
-    limit: Option<u64>,
     /// Print JSON Lines (fields listed below).
     #[arg(long)]
     json: bool,
+    /// List at most N events.
+    #[arg(long, value_name = "N")]
+    limit: Option<u64>,
+    /// Only this author's events (an id or a unique prefix of 8+ digits).
+    #[arg(long, value_name = "ID")]
+    author: Option<String>,
 }
 
 /// Arguments of `meshlog show`.
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// The meshlog database file.
+    /// The meshlog file.
     db: PathBuf,
-    /// Show the state just after the event that opened epoch N.
-    #[arg(long, value_name = "N", conflicts_with = "at")]
-    epoch: Option<u64>,
-    /// Show the state just after event SEQ.
-    #[arg(long, value_name = "SEQ")]
-    at: Option<u64>,
     /// Print JSON (fields listed below).
     #[arg(long)]
     json: bool,
-}
-
-/// Arguments of `meshlog replay`.
-#[derive(Debug, Args)]
-pub(crate) struct ReplayArgs {
-    /// The meshlog database file.
-    db: PathBuf,
-    /// Replay up to and including this seq (default: the head).
-    #[arg(long, value_name = "SEQ")]
-    at: Option<u64>,
-    /// Print JSON (fields listed below).
-    #[arg(long)]
-    json: bool,
+    /// Show this epoch's own roster (a hash or a unique prefix).
+    #[arg(long, value_name = "HASH")]
+    epoch: Option<String>,
 }
 
 /// What a verified file looks like.
@@ -162,356 +155,253 @@ struct Summary {
     private_copy: bool,
     group: String,
     name: String,
-    head_seq: u64,
-    head_hash: EventHash,
-    events: u64,
-    epochs: u64,
-    current_epoch: u64,
-    members: u64,
-    enabled_members: u64,
+    founder: MemberId,
+    events: usize,
     digest: String,
-    /// Evidence of equivocation that ingest kept: it does not fail the
-    /// verification, but is shown prominently.
+    current_epoch: Option<EventHash>,
+    writer_epoch: Option<EventHash>,
+    needs_merge: bool,
+    tips: Vec<EventHash>,
+    members: usize,
+    enabled_members: usize,
+    /// Evidence of equivocation: it does not fail the verification, but is
+    /// shown prominently.
     equivocations: Vec<Equivocation>,
+    epoch_line: String,
 }
 
-/// Why a file failed verification.
-enum Failure {
-    Rejected {
-        seq: u64,
-        hash: EventHash,
-        rule: Rule,
-    },
-    Projection {
-        table: &'static str,
-        key: String,
-        message: String,
-    },
-    Corrupt {
-        message: String,
-    },
-}
-
-/// How the head compares with the one the auditor expected.
+/// How the file compares with a checkpoint given with `--expect`.
 struct Expectation {
-    expected: EventHash,
-    expected_seq: Option<u64>,
-    found_seq: Option<u64>,
-    status: &'static str,
-    message: String,
-}
-
-impl Expectation {
-    fn is_ok(&self) -> bool {
-        self.status == "match"
-    }
+    checkpoint: PathBuf,
+    /// The library's answer: the checkpoint's heads the file lacks.
+    missing: Vec<EventHash>,
 }
 
 /// The outcome of `meshlog verify`, also printed by `meshlog demo`.
 pub(crate) struct VerifyReport {
     path: PathBuf,
     summary: Option<Summary>,
-    failure: Option<Failure>,
+    failure: Option<meshlog::Error>,
     expect: Option<Expectation>,
+    checkpoint: Option<PathBuf>,
 }
 
 impl VerifyReport {
-    /// Whether the file verified and the head is as expected.
+    /// Whether the file verified and holds the expected checkpoint.
     pub(crate) fn is_ok(&self) -> bool {
-        self.failure.is_none() && self.expect.as_ref().is_none_or(Expectation::is_ok)
+        self.failure.is_none() && self.expect.as_ref().is_none_or(|e| e.missing.is_empty())
     }
 }
 
-/// Opens and verifies `path`. A file that fails verification is a report, not
-/// an error; an error means the check could not run.
+/// Opens and verifies `path`, and compares it with `expect`. A file that
+/// fails verification is a report, not an error; an error means the check
+/// could not run.
 pub(crate) fn verify_file(
     path: &Path,
-    expect_head: Option<EventHash>,
-    expect_seq: Option<u64>,
-) -> anyhow::Result<VerifyReport> {
-    // A file that fails verification is a report; any other error, a failure to run.
-    let failed = |error: Error| -> anyhow::Result<VerifyReport> {
-        if error.is_verification_failure() {
-            Ok(VerifyReport {
-                path: path.to_owned(),
-                summary: None,
-                failure: Some(failure_of(error)),
-                expect: None,
-            })
-        } else {
-            Err(error.into())
-        }
+    expect: Option<(&Path, &Frontier)>,
+) -> anyhow::Result<(VerifyReport, Option<Mesh>)> {
+    let mut report = VerifyReport {
+        path: path.to_owned(),
+        summary: None,
+        failure: None,
+        expect: None,
+        checkpoint: None,
     };
-    let mesh = match open_audit(path) {
+    let mesh = match crate::open_read_only(path, None) {
         Ok(mesh) => mesh,
-        Err(error) => return failed(error),
+        Err(error) if error.class() == ErrorClass::VerificationFailure => {
+            report.failure = Some(error);
+            return Ok((report, None));
+        }
+        Err(error) => return Err(error.into()),
     };
-    let equivocations = match mesh.equivocations() {
-        Ok(evidence) => evidence,
-        Err(error) => return failed(error),
-    };
-    let state = mesh.state();
-    let head = state.head().context("the verified chain has no head")?;
-    let current = state.current_epoch();
-    let summary = Summary {
+    let roster = mesh.roster();
+    report.summary = Some(Summary {
         private_copy: mesh.report().verified_private_copy,
         group: mesh.group().to_string(),
-        name: state.identity().map(|i| i.name.clone()).unwrap_or_default(),
-        head_seq: head.seq,
-        head_hash: head.hash,
-        events: state.len(),
-        epochs: state.epochs().len() as u64,
-        current_epoch: current.map_or(0, |epoch| epoch.epoch),
-        members: current.map_or(0, |epoch| epoch.roster.len() as u64),
-        enabled_members: state.enabled_flags().values().filter(|on| **on).count() as u64,
+        name: mesh.group_name().to_owned(),
+        founder: mesh.founder(),
+        events: mesh.len(),
         digest: mesh.digest().to_string(),
-        equivocations,
-    };
-    let expect = match expect_head {
-        Some(expected) => Some(compare_head(
-            &mesh, head.seq, head.hash, expected, expect_seq,
-        )?),
-        None => None,
-    };
-    Ok(VerifyReport {
-        path: path.to_owned(),
-        summary: Some(summary),
-        failure: None,
-        expect,
-    })
-}
-
-fn failure_of(error: Error) -> Failure {
-    match error {
-        Error::Rejected(rejection) => Failure::Rejected {
-            seq: rejection.seq,
-            hash: rejection.hash,
-            rule: rejection.rule,
-        },
-        Error::Store(store @ StoreError::ProjectionMismatch { .. }) => Failure::Projection {
-            table: store.table().unwrap_or("?"),
-            key: match &store {
-                StoreError::ProjectionMismatch { key, .. } => key.clone(),
-                _ => String::new(),
-            },
-            message: store.to_string(),
-        },
-        other => Failure::Corrupt {
-            message: other.to_string(),
-        },
+        current_epoch: mesh.current_epoch(),
+        writer_epoch: mesh.writer_epoch(),
+        needs_merge: mesh.needs_merge(),
+        tips: mesh.tips().to_vec(),
+        members: roster.len(),
+        enabled_members: roster
+            .iter()
+            .filter(|(id, _)| mesh.is_member_enabled(**id))
+            .count(),
+        equivocations: mesh.equivocations(),
+        epoch_line: epoch_line(&mesh),
+    });
+    if let Some((checkpoint, frontier)) = expect {
+        let missing = match mesh.expect(frontier) {
+            Ok(()) => Vec::new(),
+            Err(meshlog::Error::RolledBack { missing }) => missing,
+            Err(error) => return Err(error.into()),
+        };
+        report.expect = Some(Expectation {
+            checkpoint: checkpoint.to_owned(),
+            missing,
+        });
     }
-}
-
-/// Places the expected head relative to this copy's chain.
-fn compare_head(
-    mesh: &Mesh,
-    head_seq: u64,
-    head_hash: EventHash,
-    expected: EventHash,
-    expected_seq: Option<u64>,
-) -> anyhow::Result<Expectation> {
-    let found_seq = mesh.find(expected)?;
-    let (status, message) = if expected == head_hash {
-        ("match", "the head is the expected head".to_owned())
-    } else if let Some(found) = found_seq {
-        let ahead = head_seq.saturating_sub(found);
-        let mut message = format!(
-            "this copy extends the expected head (seq {found}) by {ahead} event{}",
-            plural(ahead)
-        );
-        if let Some(n) = expected_seq.filter(|n| *n != found) {
-            message.push_str(&format!(
-                "; note: the expected hash is at seq {found}, not {n}"
-            ));
-        }
-        ("extends", message)
-    } else {
-        match expected_seq {
-            Some(n) if head_seq < n => (
-                "rolled-back",
-                format!(
-                    "rolled back or truncated: the copy ends at seq {head_seq}, the expected head is at seq {n}"
-                ),
-            ),
-            Some(n) => {
-                let here = mesh.event(n)?.hash();
-                (
-                    "forked",
-                    format!(
-                        "forked at or before seq {n}: this copy has {here} there, not the expected head"
-                    ),
-                )
-            }
-            None => (
-                "not-found",
-                format!(
-                    "the expected head is not in this chain: the copy (head at seq {head_seq}) is truncated, rolled back or forked; pass --expect-seq to tell which"
-                ),
-            ),
-        }
-    };
-    Ok(Expectation {
-        expected,
-        expected_seq,
-        found_seq,
-        status,
-        message,
-    })
-}
-
-fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-/// The SPEC.md rule number and a stable kebab-case name of a rule.
-fn rule_id(rule: &Rule) -> (&'static str, &'static str) {
-    (rule.code(), rule.name())
+    Ok((report, Some(mesh)))
 }
 
 impl VerifyReport {
     /// The report as `--json` prints it.
     pub(crate) fn to_json(&self) -> Value {
         let s = self.summary.as_ref();
-        let failure = self.failure.as_ref().map(|failure| match failure {
-            Failure::Rejected { seq, hash, rule } => {
-                let (id, name) = rule_id(rule);
-                json!({
-                    "kind": "rejected",
-                    "seq": seq,
-                    "hash": hash.to_string(),
-                    "rule_id": id,
-                    "rule": name,
-                    "message": rule.to_string(),
-                })
-            }
-            Failure::Projection {
-                table,
-                key,
-                message,
-            } => json!({
-                "kind": "projection",
-                "table": table,
-                "key": key,
-                "message": message,
-            }),
-            Failure::Corrupt { message } => json!({"kind": "corrupt", "message": message}),
-        });
-        let expect = self.expect.as_ref().map(|e| {
-            json!({
-                "expected": e.expected.to_string(),
-                "expected_seq": e.expected_seq,
-                "found_seq": e.found_seq,
-                "status": e.status,
-                "message": e.message,
-            })
-        });
+        let hash = |h: &Option<EventHash>| h.map(|h| h.to_string());
         json!({
             "path": shown(&self.path),
             "ok": self.is_ok(),
-            "verified_private_copy": s.is_some_and(|s| s.private_copy),
+            "verified_private_copy": s.map(|s| s.private_copy),
             "group": s.map(|s| s.group.clone()),
             "name": s.map(|s| s.name.clone()),
-            "head_seq": s.map(|s| s.head_seq),
-            "head_hash": s.map(|s| s.head_hash.to_string()),
+            "founder": s.map(|s| s.founder.to_string()),
             "events": s.map(|s| s.events),
-            "epochs": s.map(|s| s.epochs),
-            "current_epoch": s.map(|s| s.current_epoch),
+            "digest": s.map(|s| s.digest.clone()),
+            "current_epoch": s.and_then(|s| hash(&s.current_epoch)),
+            "needs_merge": s.map(|s| s.needs_merge),
+            "writer_epoch": s.and_then(|s| hash(&s.writer_epoch)),
+            "tips": s.map(|s| strings(&s.tips)),
             "members": s.map(|s| s.members),
             "enabled_members": s.map(|s| s.enabled_members),
-            "digest": s.map(|s| s.digest.clone()),
-            "equivocations": s.map(|s| s.equivocations.iter().map(|e| json!({
-                "seq": e.seq,
-                "author": e.author().to_string(),
-                "ours": e.ours.hash().to_string(),
-                "theirs": e.theirs.hash().to_string(),
-            })).collect::<Vec<_>>()),
-            "failure": failure,
-            "expect_head": expect,
+            "equivocations": s.map(|s| s.equivocations.iter().map(equivocation_json).collect::<Vec<_>>()),
+            "failure": self.failure.as_ref().map(crate::error_json),
+            "expect": self.expect.as_ref().map(|e| json!({
+                "checkpoint": shown(&e.checkpoint),
+                "ok": e.missing.is_empty(),
+                "missing": strings(&e.missing),
+            })),
+            "checkpoint": self.checkpoint.as_deref().map(shown),
         })
     }
 
     /// The report as text, one `label  value` line each.
     pub(crate) fn to_text(&self) -> String {
-        let mut out = format!("file      {}\n", shown(&self.path));
+        let mut lines: Vec<(&str, String)> = vec![("file", shown(&self.path))];
         if let Some(s) = &self.summary {
-            out.push_str(&format!("group     {} {:?}\n", s.group, s.name));
-            out.push_str(&format!("head      seq {}  {}\n", s.head_seq, s.head_hash));
-            out.push_str(&format!("events    {}\n", s.events));
-            out.push_str(&format!(
-                "epochs    {} (current epoch {})\n",
-                s.epochs, s.current_epoch
+            lines.push(("events", s.events.to_string()));
+            lines.push(("group", format!("{} {:?}", s.group, s.name)));
+            lines.push(("founder", s.founder.to_string()));
+            lines.push(("digest", s.digest.clone()));
+            lines.push(("epoch", s.epoch_line.clone()));
+            lines.push(("tips", shorts(&s.tips)));
+            lines.push((
+                "roster",
+                format!(
+                    "{} member{} in R*, {} enabled",
+                    s.members,
+                    plural(s.members),
+                    s.enabled_members
+                ),
             ));
-            out.push_str(&format!(
-                "members   {} ({} enabled)\n",
-                s.members, s.enabled_members
-            ));
-            out.push_str(&format!("digest    {}\n", s.digest));
             if !s.equivocations.is_empty() {
-                let n = s.equivocations.len() as u64;
-                out.push_str(&format!(
-                    "WARNING   EQUIVOCATION: {n} pair{} of conflicting events signed by one \
-                     author, kept as evidence by ingest (the chain itself holds only one of \
-                     each pair)\n",
-                    plural(n)
+                let n = s.equivocations.len();
+                lines.push((
+                    "WARNING",
+                    format!(
+                        "EQUIVOCATION: {n} time{} an author signed two events at one position \
+                         of its feed; both are kept as evidence (treat content on more than one \
+                         head of that feed with suspicion)",
+                        plural(n)
+                    ),
                 ));
                 for e in &s.equivocations {
-                    out.push_str(&format!(
-                        "  seq {}  author {}\n    ours    {}\n    theirs  {}\n",
-                        e.seq,
-                        e.author(),
-                        e.ours.hash(),
-                        e.theirs.hash()
+                    lines.push((
+                        "",
+                        format!("author {} seq {}: {}", e.author, e.seq, shorts(&e.events)),
                     ));
                 }
             }
-            if s.private_copy {
-                out.push_str(
-                    "note      the file had not been closed cleanly: a private temporary copy was \
-                     recovered and verified; the original is untouched\n",
-                );
-            }
+            lines.push((
+                "private",
+                if s.private_copy {
+                    "yes: the file had not been closed cleanly; a private temporary copy was \
+                     recovered and verified, the original is untouched"
+                        .to_owned()
+                } else {
+                    "no: the file itself was verified".to_owned()
+                },
+            ));
         }
         if let Some(e) = &self.expect {
-            let mark = if e.is_ok() { "OK" } else { "MISMATCH" };
-            out.push_str(&format!("expected  {mark}: {}\n", e.message));
-        }
-        match &self.failure {
-            None if self.is_ok() => {
-                out.push_str("result    OK: every event and every projection row verified\n");
-                if self
-                    .summary
-                    .as_ref()
-                    .is_some_and(|s| !s.equivocations.is_empty())
-                {
-                    out.push_str(
-                        "          (the equivocation evidence above does not fail verification, \
-                         but its author signed two histories)\n",
-                    );
+            if e.missing.is_empty() {
+                lines.push((
+                    "expected",
+                    format!("OK: the file holds every head of {}", shown(&e.checkpoint)),
+                ));
+            } else {
+                lines.push((
+                    "expected",
+                    format!(
+                        "ROLLED BACK: {} head{} of {} {} gone from the file",
+                        e.missing.len(),
+                        plural(e.missing.len()),
+                        shown(&e.checkpoint),
+                        if e.missing.len() == 1 { "is" } else { "are" }
+                    ),
+                ));
+                for head in &e.missing {
+                    lines.push(("missing", head.to_string()));
                 }
             }
-            None => out.push_str("result    FAILED: the head is not the expected head\n"),
-            Some(Failure::Rejected { seq, hash, rule }) => {
-                let (id, name) = rule_id(rule);
-                out.push_str(&format!(
-                    "result    FAILED at seq {seq} (event {hash})\n\
-                     rule      {id} {name}: {rule}\n"
-                ));
-            }
-            Some(Failure::Projection { table, message, .. }) => out.push_str(&format!(
-                "result    FAILED: projection table `{table}` disagrees with the chain\n\
-                 detail    {message}\n"
+        }
+        if let Some(checkpoint) = &self.checkpoint {
+            lines.push(("checkpoint", format!("wrote {}", shown(checkpoint))));
+        }
+        match &self.failure {
+            None if self.is_ok() => lines.push((
+                "result",
+                "OK: every event and every projection row verified".to_owned(),
             )),
-            Some(Failure::Corrupt { message }) => {
-                out.push_str(&format!("result    FAILED: {message}\n"))
+            None => lines.push((
+                "result",
+                "FAILED: the file no longer holds the checkpoint (rolled back)".to_owned(),
+            )),
+            Some(error) => {
+                lines.push(("result", format!("FAILED: {error}")));
+                lines.extend(crate::error_lines(error));
             }
+        }
+        let mut out = String::new();
+        for (label, value) in lines {
+            out.push_str(&format!("{label:<10} {value}\n"));
         }
         out
     }
 }
 
+fn equivocation_json(e: &Equivocation) -> Value {
+    json!({
+        "author": e.author.to_string(),
+        "seq": e.seq,
+        "events": strings(&e.events),
+    })
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// `meshlog verify`.
 pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
-    let report = verify_file(&args.db, args.expect_head, args.expect_seq)?;
+    // A checkpoint that cannot be read means the check cannot run: read it
+    // before the file is opened.
+    let expect = match &args.expect {
+        Some(path) => Some((path.as_path(), crate::read_frontier(path, "checkpoint")?)),
+        None => None,
+    };
+    let (mut report, mesh) = verify_file(&args.db, expect.as_ref().map(|(path, f)| (*path, f)))?;
+    if let (Some(out), Some(mesh)) = (&args.checkpoint, &mesh)
+        && report.is_ok()
+    {
+        crate::write_new(out, &mesh.frontier().to_bytes())?;
+        report.checkpoint = Some(out.clone());
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
@@ -524,107 +414,119 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     })
 }
 
-/// What a rotation changed relative to the epoch before it.
-struct RosterDiff {
-    added: Vec<RosterEntry>,
-    removed: Vec<MemberId>,
-    role_changes: Vec<(MemberId, Role, Role)>,
+/// The kind of an event, as `log` names it.
+fn kind(body: &Body) -> &'static str {
+    match body {
+        Body::Genesis { .. } => "genesis",
+        Body::Rotate { .. } => "rotate",
+        Body::SetEnabled { enabled: true, .. } => "enable",
+        Body::SetEnabled { enabled: false, .. } => "disable",
+        Body::App { .. } => "app",
+        Body::Keys { .. } => "keys",
+    }
 }
 
-fn diff_rosters(before: &[RosterEntry], after: &[RosterEntry]) -> RosterDiff {
-    let find = |roster: &[RosterEntry], id: MemberId| roster.iter().find(|e| e.id == id).copied();
-    RosterDiff {
-        added: after
-            .iter()
-            .filter(|entry| find(before, entry.id).is_none())
-            .copied()
-            .collect(),
-        removed: before
-            .iter()
-            .filter(|entry| find(after, entry.id).is_none())
-            .map(|entry| entry.id)
-            .collect(),
-        role_changes: after
-            .iter()
-            .filter_map(|entry| {
-                find(before, entry.id)
-                    .filter(|old| old.role != entry.role)
-                    .map(|old| (entry.id, old.role, entry.role))
-            })
-            .collect(),
+/// The epoch an event opens (genesis, rotation) or was written under.
+fn epoch_of(event: &SignedEvent) -> EventHash {
+    match &event.event().body {
+        Body::Genesis { .. } | Body::Rotate { .. } => event.hash(),
+        Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
+            *epoch
+        }
+    }
+}
+
+/// One change of a rotation: its name, the member, the role if any.
+fn change_parts(change: &Change) -> (&'static str, MemberId, Option<String>) {
+    match change {
+        Change::Add { package, role } => ("add", package.member(), Some(role.to_string())),
+        Change::Remove { member } => ("remove", *member, None),
+        Change::SetRole { member, role } => ("set-role", *member, Some(role.to_string())),
+        Change::UpdateKeys { package } => ("update-keys", package.member(), None),
     }
 }
 
 /// One log line's summary and its kind-specific JSON fields.
-fn describe(state: &MeshState, event: &SignedEvent) -> (String, Value) {
+fn describe(event: &SignedEvent, epochs: &HashMap<EventHash, EpochInfo>) -> (String, Value) {
     match &event.event().body {
-        Body::Genesis(genesis) => (
+        Body::Genesis {
+            group_name,
+            founder,
+            ..
+        } => (
             format!(
-                "group {:?}, founder {} (admin)",
-                genesis.group_name,
-                genesis.founder.member_id().short()
+                "mesh {group_name:?} founded by {} (owner)",
+                founder.member().short()
             ),
             json!({
-                "group_name": genesis.group_name,
-                "founder": genesis.founder.member_id().to_string(),
+                "group_name": group_name,
+                "founder": founder.member().to_string(),
             }),
         ),
-        Body::Rotate(rotate) => {
-            let before = rotate
-                .epoch
-                .checked_sub(1)
-                .and_then(|previous| state.epoch(previous))
-                .map(|record| record.roster.as_slice())
-                .unwrap_or_default();
-            let diff = diff_rosters(before, &rotate.roster);
+        Body::Rotate {
+            parents,
+            changes,
+            reason,
+            ..
+        } => {
+            let info = epochs.get(&event.hash());
+            let applied = info.is_some_and(|info| info.applied);
+            let void_changes: Vec<usize> = info.map(|i| i.void_changes.clone()).unwrap_or_default();
             let mut parts = Vec::new();
-            for entry in &diff.added {
-                parts.push(format!("+{} ({})", entry.id.short(), entry.role));
-            }
-            for member in &diff.removed {
-                parts.push(format!("-{}", member.short()));
-            }
-            for (member, from, to) in &diff.role_changes {
-                parts.push(format!("~{} {from}→{to}", member.short()));
+            let mut listed = Vec::new();
+            for (position, change) in changes.iter().enumerate() {
+                let (name, member, role) = change_parts(change);
+                let void = !applied || void_changes.contains(&position);
+                let text = match (name, &role) {
+                    ("add", Some(role)) => format!("+{} ({role})", member.short()),
+                    ("remove", _) => format!("-{}", member.short()),
+                    ("set-role", Some(role)) => format!("~{}→{role}", member.short()),
+                    _ => format!("keys of {}", member.short()),
+                };
+                let void_mark = if void && applied { " [void]" } else { "" };
+                parts.push(format!("{text}{void_mark}"));
+                listed.push(json!({
+                    "change": name,
+                    "member": member.to_string(),
+                    "role": role,
+                    "void": void,
+                }));
             }
             if parts.is_empty() {
-                parts.push("same roster, new secret".to_owned());
+                parts.push(if parents.len() > 1 {
+                    "merge".to_owned()
+                } else {
+                    "refresh: same roster, new secret".to_owned()
+                });
             }
-            let summary = format!(
-                "epoch {}: {}; {} member{}; reason {:?}",
-                rotate.epoch,
-                parts.join(" "),
-                rotate.roster.len(),
-                plural(rotate.roster.len() as u64),
-                rotate.reason
-            );
-            let details = json!({
-                "epoch": rotate.epoch,
-                "added": diff.added.iter().map(|e| json!({
-                    "member": e.id.to_string(),
-                    "role": e.role.to_string(),
-                })).collect::<Vec<_>>(),
-                "removed": diff.removed.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                "role_changes": diff.role_changes.iter().map(|(member, from, to)| json!({
-                    "member": member.to_string(),
-                    "from": from.to_string(),
-                    "to": to.to_string(),
-                })).collect::<Vec<_>>(),
-                "reason": rotate.reason,
-            });
-            (summary, details)
+            let verdict = if applied { "applied" } else { "VOID" };
+            (
+                format!(
+                    "{verdict}: {}; {} parent{}; reason {reason:?}",
+                    parts.join(" "),
+                    parents.len(),
+                    plural(parents.len())
+                ),
+                json!({
+                    "applied": applied,
+                    "void_changes": void_changes,
+                    "parents": strings(parents),
+                    "changes": listed,
+                    "reason": reason,
+                }),
+            )
         }
-        Body::SetEnabled { enabled } => (
+        Body::SetEnabled { enabled, .. } => (
             if *enabled { "on" } else { "off" }.to_owned(),
             json!({"enabled": enabled}),
         ),
-        Body::App { kind, payload } => (
-            format!(
-                "{kind:?}, {} byte{}",
-                payload.len(),
-                plural(payload.len() as u64)
-            ),
+        Body::App { kind, payload, .. } => (
+            format!("{kind:?}, {} byte{}", payload.len(), plural(payload.len())),
             json!({"app_kind": kind, "payload_bytes": payload.len()}),
+        ),
+        Body::Keys { package, .. } => (
+            format!("new key package, counter {}", package.counter()),
+            json!({"counter": package.counter()}),
         ),
     }
 }
@@ -632,35 +534,50 @@ fn describe(state: &MeshState, event: &SignedEvent) -> (String, Value) {
 /// `meshlog log`.
 pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
     use std::io::{IsTerminal, Write};
-    let mesh = open_audit(&args.db)?;
-    let state = mesh.state();
-    let len = state.len();
+    let mesh = crate::open_read_only(&args.db, None)?;
+    let author = match &args.author {
+        Some(text) => Some(crate::resolve_member(&mesh, text)?),
+        None => None,
+    };
+    let epochs: HashMap<EventHash, EpochInfo> = mesh
+        .epochs()
+        .into_iter()
+        .map(|info| (info.hash, info))
+        .collect();
     let limit = args.limit.unwrap_or(u64::MAX);
     // A bar would interleave with the lines when both go to the terminal.
     let bar = if std::io::stdout().is_terminal() {
         None
     } else {
-        progress(len.saturating_sub(args.from).min(limit))
+        progress((mesh.len() as u64).min(limit))
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
-    let mut write_error = None;
-    mesh.for_each_event(args.from, |event| {
+    let mut result = Ok(());
+    for entry in mesh.log() {
         if printed >= limit {
-            return false;
+            break;
         }
-        let fields = event.event();
-        let (summary, details) = describe(state, event);
+        let fields = entry.event.event();
+        if author.is_some_and(|author| author != fields.author) {
+            continue;
+        }
+        let (summary, details) = describe(entry.event, &epochs);
+        let status = entry
+            .status
+            .map_or_else(|| "-".to_owned(), |status| status.to_string());
         let line = if args.json {
             let mut object = json!({
-                "seq": fields.seq,
-                "hash": event.hash().to_string(),
-                "time": fields.time,
-                "time_rfc3339": crate::format_time(fields.time),
+                "hash": entry.event.hash().to_string(),
                 "author": fields.author.to_string(),
-                "kind": fields.body.kind_name(),
-                "summary": summary,
+                "seq": fields.seq,
+                "prev": fields.prev.to_string(),
+                "time": fields.time,
+                "time_rfc3339": format_time(fields.time),
+                "kind": kind(&fields.body),
+                "epoch": epoch_of(entry.event).to_string(),
+                "status": entry.status.map(|status| status.to_string()),
             });
             if let (Some(object), Value::Object(details)) = (object.as_object_mut(), details) {
                 object.extend(details);
@@ -668,218 +585,257 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
             object.to_string()
         } else {
             format!(
-                "{:>6}  {}  {}  {:<11}  {}",
-                fields.seq,
-                format_time(fields.time),
+                "{}  {}  {:>5}  {:<7}  {}  {:<20}  {}",
+                entry.event.hash().short(),
                 fields.author.short(),
-                fields.body.kind_name(),
+                fields.seq,
+                kind(&fields.body),
+                epoch_of(entry.event).short(),
+                status,
                 summary
             )
         };
-        if let Err(error) = writeln!(out, "{line}") {
-            write_error = Some(error);
-            return false;
+        result = writeln!(out, "{line}");
+        if result.is_err() {
+            break;
         }
         printed += 1;
         if let Some(bar) = &bar {
             bar.inc(1);
         }
-        true
-    })?;
+    }
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    match write_error {
+    match result.and_then(|()| out.flush()) {
         // A closed pipe (`meshlog log | head`) is the reader's choice, not a failure.
-        Some(error) if error.kind() == std::io::ErrorKind::BrokenPipe => return Ok(Verdict::Ok),
-        Some(error) => return Err(error).context("writing the log"),
-        None => {}
-    }
-    match out.flush() {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(error).context("writing the log")?
+            Err(error).context("writing the log")
         }
-        _ => {}
+        _ => Ok(Verdict::Ok),
     }
-    Ok(Verdict::Ok)
 }
 
-/// The seq at which to stop, checked against the chain.
-fn checked_seq(mesh: &Mesh, seq: u64) -> anyhow::Result<u64> {
-    let len = mesh.state().len();
-    if seq >= len {
-        bail!(
-            "no event at seq {seq}: the chain has {len} events (seq 0 to {})",
-            len.saturating_sub(1)
-        );
-    }
-    Ok(seq)
+/// A roster's members as JSON, with their flags when `mesh` knows them.
+fn roster_json(roster: &Roster, enabled: Option<&Mesh>) -> Vec<Value> {
+    roster
+        .iter()
+        .map(|(id, entry)| {
+            let mut object = json!({
+                "member": id.to_string(),
+                "role": entry.role().to_string(),
+                "signing_key": entry.keys().signing.to_string(),
+                "dh_key": entry.keys().dh.to_string(),
+                "counter": entry.package_counter(),
+            });
+            if let (Some(mesh), Some(fields)) = (enabled, object.as_object_mut()) {
+                fields.insert("enabled".into(), json!(mesh.is_member_enabled(*id)));
+            }
+            object
+        })
+        .collect()
 }
 
-/// Replays up to `upto`, with a progress bar on long chains.
-fn replay_with_progress(
-    mesh: &Mesh,
-    upto: u64,
-    mut visit: impl FnMut(&SignedEvent, &MeshState),
-) -> anyhow::Result<MeshState> {
-    let bar = progress(upto.saturating_add(1));
-    let state = mesh.replay(upto, |event, state| {
-        visit(event, state);
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-    })?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    Ok(state)
+/// A roster as text lines, with flags when `mesh` knows them.
+fn roster_lines(roster: &Roster, enabled: Option<&Mesh>) -> Vec<String> {
+    roster
+        .iter()
+        .map(|(id, entry)| {
+            let flag = match enabled {
+                Some(mesh) if mesh.is_member_enabled(*id) => "  on ",
+                Some(_) => "  off",
+                None => "",
+            };
+            format!(
+                "  {id}  {:<6}{flag}  dh {}  counter {}",
+                entry.role().to_string(),
+                entry.keys().dh,
+                entry.package_counter()
+            )
+        })
+        .collect()
 }
 
 /// `meshlog show`.
 pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
-    let mesh = open_audit(&args.db)?;
-    let head = mesh
-        .state()
-        .head()
-        .context("the verified chain has no head")?;
-    let upto = match (args.epoch, args.at) {
-        (Some(epoch), _) => {
-            let record = mesh.state().epoch(epoch).with_context(|| {
-                format!(
-                    "no epoch {epoch}: the current epoch is {}",
-                    mesh.state().current_epoch().map_or(0, |e| e.epoch)
-                )
-            })?;
-            record.seq
+    let mesh = crate::open_read_only(&args.db, None)?;
+    match &args.epoch {
+        Some(text) => {
+            let hash = crate::resolve_epoch(&mesh, text)?;
+            show_epoch(&mesh, hash, args.json)?;
         }
-        (None, Some(at)) => checked_seq(&mesh, at)?,
-        (None, None) => head.seq,
-    };
-    let state = replay_with_progress(&mesh, upto, |_, _| {})?;
-    let at = state.head().context("the replayed chain has no head")?;
-    let identity = state
-        .identity()
-        .context("the replayed chain has no genesis")?;
-    let epoch = state
-        .current_epoch()
-        .context("the replayed chain has no epoch")?;
-    let digest = state.digest();
-    if args.json {
-        let members: Vec<Value> = epoch
-            .roster
-            .iter()
-            .map(|entry| {
-                json!({
-                    "id": entry.id.to_string(),
-                    "role": entry.role.to_string(),
-                    "enabled": state.is_enabled(entry.id),
-                    "signing_key": entry.keys.signing.to_string(),
-                    "dh_key": entry.keys.dh.to_string(),
-                })
-            })
-            .collect();
-        let value = json!({
-            "at_seq": at.seq,
-            "at_hash": at.hash.to_string(),
-            "group": identity.group.to_string(),
-            "name": identity.name,
-            "epoch": epoch.epoch,
-            "opened_at_seq": epoch.seq,
-            "opened_by": epoch.author.to_string(),
-            "opened_time": epoch.time,
-            "reason": epoch.reason,
-            "members": members,
-            "envelope": {
-                "ephemeral": epoch.envelope.ephemeral.to_string(),
-                "commitment": epoch.envelope.commitment.to_string(),
-                "recipients": epoch.envelope.wrapped.iter()
-                    .map(|w| w.member.to_string()).collect::<Vec<_>>(),
-            },
-            "digest": digest.to_string(),
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(Verdict::Ok);
+        None => show_mesh(&mesh, args.json)?,
     }
-    println!("group       {} {:?}", identity.group, identity.name);
-    println!("at          seq {}  {}", at.seq, at.hash);
-    println!(
-        "epoch       {} (opened at seq {} by {}, {}; reason {:?})",
-        epoch.epoch,
-        epoch.seq,
-        epoch.author.short(),
-        format_time(epoch.time),
-        epoch.reason
-    );
-    println!("members     {}", epoch.roster.len());
-    for entry in &epoch.roster {
-        println!(
-            "  {}  {:<6}  {:<3}  signing {}\n  {}  {:<6}  {:<3}  dh      {}",
-            entry.id,
-            entry.role,
-            if state.is_enabled(entry.id) {
-                "on"
-            } else {
-                "off"
-            },
-            entry.keys.signing,
-            " ".repeat(32),
-            "",
-            "",
-            entry.keys.dh
-        );
-    }
-    let recipients: Vec<String> = epoch
-        .envelope
-        .wrapped
-        .iter()
-        .map(|w| w.member.short())
-        .collect();
-    println!("recipients  {}", recipients.join(" "));
-    println!("ephemeral   {}", epoch.envelope.ephemeral);
-    println!("commitment  {}", epoch.envelope.commitment);
-    println!("digest      {digest}");
     Ok(Verdict::Ok)
 }
 
-/// `meshlog replay`.
-pub(crate) fn replay(args: &ReplayArgs) -> anyhow::Result<Verdict> {
-    let mesh = open_audit(&args.db)?;
-    let head = mesh
-        .state()
-        .head()
-        .context("the verified chain has no head")?;
-    let at = match args.at {
-        Some(at) => checked_seq(&mesh, at)?,
-        None => head.seq,
-    };
-    let mut points = Vec::new();
-    replay_with_progress(&mesh, at, |event, state| {
-        let fields = event.event();
-        let boundary = matches!(fields.body, Body::Genesis(_) | Body::Rotate(_));
-        if boundary || fields.seq == at {
-            points.push((
-                fields.seq,
-                state.current_epoch().map_or(0, |e| e.epoch),
-                fields.body.kind_name(),
-                state.digest(),
-            ));
-        }
-    })?;
-    if args.json {
-        let points: Vec<Value> = points
-            .iter()
-            .map(|(seq, epoch, kind, digest)| {
-                json!({"seq": seq, "epoch": epoch, "kind": kind, "digest": digest.to_string()})
-            })
-            .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({"at": at, "points": points}))?
-        );
-    } else {
-        for (seq, epoch, kind, digest) in &points {
-            println!("seq {seq:>6}  epoch {epoch:>4}  {kind:<11}  {digest}");
-        }
+fn show_epoch(mesh: &Mesh, hash: EventHash, json_out: bool) -> anyhow::Result<()> {
+    let info = mesh
+        .epoch(hash)
+        .with_context(|| format!("{hash} is not an epoch of this mesh"))?;
+    let tip = mesh.tips().contains(&hash);
+    let current = mesh.current_epoch() == Some(hash);
+    let writer = mesh.writer_epoch() == Some(hash);
+    if json_out {
+        let value = json!({
+            "hash": hash.to_string(),
+            "author": info.author.to_string(),
+            "genesis": info.is_genesis,
+            "applied": info.applied,
+            "void_changes": info.void_changes,
+            "parents": strings(&info.parents),
+            "reason": info.reason,
+            "tip": tip,
+            "current": current,
+            "writer": writer,
+            "roster": roster_json(&info.roster, None),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
     }
-    Ok(Verdict::Ok)
+    let mut standing = vec![if info.applied { "applied" } else { "VOID" }.to_owned()];
+    if current {
+        standing.push("current".to_owned());
+    } else if writer {
+        standing.push("writer epoch".to_owned());
+    }
+    if tip {
+        standing.push("tip".to_owned());
+    }
+    let mut lines = vec![
+        ("epoch", hash.to_string()),
+        ("status", standing.join(", ")),
+        (
+            "opened",
+            if info.is_genesis {
+                format!("genesis, by the founder {}", info.author)
+            } else {
+                format!("by {}; reason {:?}", info.author, info.reason)
+            },
+        ),
+        ("parents", shorts(&info.parents)),
+    ];
+    if !info.void_changes.is_empty() {
+        lines.push((
+            "void",
+            format!(
+                "changes at positions {}",
+                strings(&info.void_changes).join(", ")
+            ),
+        ));
+    }
+    lines.push((
+        "roster",
+        format!(
+            "{} member{}: its own roster, whom its secret was wrapped to",
+            info.roster.len(),
+            plural(info.roster.len())
+        ),
+    ));
+    print_lines(&lines);
+    for line in roster_lines(&info.roster, None) {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn show_mesh(mesh: &Mesh, json_out: bool) -> anyhow::Result<()> {
+    let epochs = mesh.epochs();
+    let tips = mesh.tips();
+    let current = mesh.current_epoch();
+    if json_out {
+        let value = json!({
+            "group": mesh.group().to_string(),
+            "name": mesh.group_name(),
+            "founder": mesh.founder().to_string(),
+            "events": mesh.len(),
+            "digest": mesh.digest().to_string(),
+            "current_epoch": current.map(|h| h.to_string()),
+            "writer_epoch": mesh.writer_epoch().map(|h| h.to_string()),
+            "needs_merge": mesh.needs_merge(),
+            "tips": strings(tips),
+            "roster": roster_json(mesh.roster(), Some(mesh)),
+            "epochs": epochs.iter().map(|info| json!({
+                "hash": info.hash.to_string(),
+                "author": info.author.to_string(),
+                "genesis": info.is_genesis,
+                "applied": info.applied,
+                "void_changes": info.void_changes,
+                "parents": strings(&info.parents),
+                "roster_size": info.roster.len(),
+                "reason": info.reason,
+                "tip": tips.contains(&info.hash),
+                "current": current == Some(info.hash),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(());
+    }
+    let roster = mesh.roster();
+    print_lines(&[
+        ("group", format!("{} {:?}", mesh.group(), mesh.group_name())),
+        ("founder", mesh.founder().to_string()),
+        ("events", mesh.len().to_string()),
+        ("epoch", epoch_line(mesh)),
+        (
+            "writer",
+            mesh.writer_epoch()
+                .map_or_else(|| "none".to_owned(), |h| h.to_string()),
+        ),
+        ("tips", shorts(tips)),
+        (
+            "R*",
+            format!(
+                "{} member{} (the resolved roster)",
+                roster.len(),
+                plural(roster.len())
+            ),
+        ),
+    ]);
+    for line in roster_lines(roster, Some(mesh)) {
+        println!("{line}");
+    }
+    println!(
+        "{:<10} {} (file order; own roster size, author, reason)",
+        "epochs",
+        epochs.len()
+    );
+    for info in &epochs {
+        let mut marks = Vec::new();
+        if current == Some(info.hash) {
+            marks.push("current");
+        }
+        if tips.contains(&info.hash) {
+            marks.push("tip");
+        }
+        let verdict = if info.applied { "applied" } else { "VOID   " };
+        let void = if info.void_changes.is_empty() {
+            String::new()
+        } else {
+            format!(" void changes {}", strings(&info.void_changes).join(","))
+        };
+        println!(
+            "  {}  {verdict}  roster {:>3}  by {}  parents {}  {:?}{void}{}",
+            info.hash.short(),
+            info.roster.len(),
+            info.author.short(),
+            if info.is_genesis {
+                "-".to_owned()
+            } else {
+                shorts(&info.parents)
+            },
+            if info.is_genesis {
+                "genesis"
+            } else {
+                info.reason.as_str()
+            },
+            if marks.is_empty() {
+                String::new()
+            } else {
+                format!("  ({})", marks.join(", "))
+            }
+        );
+    }
+    println!("{:<10} {}", "digest", mesh.digest());
+    Ok(())
 }

@@ -2,58 +2,76 @@
 //!
 //! A thin shell over the library (STYLE.md §13): every subcommand parses its
 //! arguments, makes one library call (or one verifying open and a walk over
-//! the chain), and formats the result. The rules live in the library alone.
+//! what the library reports), and formats the result. The rules, the
+//! comparison of a file with a checkpoint and the classification of errors
+//! all live in the library; this binary only presents them.
 //!
-//! Exit codes: 0 when the command did what was asked (or the file verified),
-//! 1 when the data or the group's rules say no (a chain that fails
-//! verification, a head that is not the expected one, a rejected change or
-//! batch), 2 when the command could not run at all (missing file, lock, bad
-//! arguments).
+//! Exit codes come from one place, [`meshlog::Error::class`]: 0 when the
+//! command did what was asked, 1 for a verification failure or a refusal,
+//! 2 when the command could not run. The binary's own refusal (`export`
+//! with nothing to send) exits 1 as well.
 
 use std::io::IsTerminal;
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
+use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use meshlog::{ErrorClass, EventHash, LocalKeys, MemberId, Mesh, MeshOptions};
+use serde_json::{Value, json};
 
 mod audit;
 mod demo;
 mod operator;
 mod sync;
 
-/// Chains longer than this get a progress bar while the CLI walks them.
+/// Logs longer than this get a progress bar while the CLI walks them.
 const PROGRESS_THRESHOLD: u64 = 10_000;
+
+/// The shortest member id or event hash prefix the CLI resolves: the
+/// `short()` form that `log` and `show` print.
+const MIN_PREFIX: usize = 8;
 
 const MAIN_AFTER_HELP: &str = "\
 Exit codes:
-  0  success; for audit commands: the chain and every projection verified
-  1  verification failed (a tampered or inconsistent file, or a head other than
-     --expect-head), or the group's rules refused a change, or ingest/join
-     refused a batch (a fork, a gap, another group, a rejected event, malformed
-     bytes); nothing was written
-  2  the command could not run: no such file, not a meshlog database, the file
-     is open for writing in another process (for commands that write), bad
-     arguments
+  0  success; for verify: every event and every projection verified (and the
+     file still holds --expect's checkpoint)
+  1  verification failure (a tampered or inconsistent file, a batch whose
+     events break a rule, an incomplete batch, a rolled-back file) or a
+     refusal (the rules say no to a change by the local member: its
+     role, a disabled member, a write that waits for a merge, a secret of an
+     epoch it is not in); nothing was written. A refused event is named with
+     the rule's id (V1-V9, F1-F7, E1-E8), its hash, author and seq
+  2  the command could not run: no such file, not a meshlog file (or a file
+     of an older format), the file is open for writing elsewhere, a bad key
+     file, bad arguments
 
-Audit commands (verify, log, show, replay) need no keys and never change a
-byte of the file; like backup, secret and export they open it read-only, so
+`export` refuses to write an empty batch (exit 1): when the peer's frontier
+already covers every event, there is nothing to send.
+
+Audit commands (verify, log, show) need no keys and never change a byte of
+the file; like backup, secret, frontier and export they open it read-only, so
 they work on a live mesh that another process holds open for writing.
-Operator commands need the acting member's key file; those that write refuse
-a file another process holds open for writing.
+Operator commands need the acting member's key file.
 
-Sync commands move events between peers' files as batch files, carried by any
-means: export writes one, join makes a new peer's file from one, ingest
-appends what a file lacks (all or nothing; a fork, a gap or a rejected event
-is refused with exit 1).
+Sync is by frontier: a peer writes what it holds (`meshlog frontier`), the
+other exports what that frontier lacks (`meshlog export --frontier`), and the
+peer ingests the batch (all or nothing). Concurrent writes on two copies are
+ordinary: both sides end with the same events and the same digest.
 
 Examples:
   meshlog demo ./demo
-  meshlog verify ./demo/mesh.redb --json
+  meshlog verify ./demo/founder.redb --json
   meshlog keys new alice.keys
-  meshlog export team.redb --since 0 all.batch && meshlog join bob.redb --keys bob.keys all.batch
-  meshlog ingest team.redb --keys founder.keys from-bob.batch";
+  meshlog add team.redb --keys founder.keys --member \"$(meshlog keys show alice.keys --public)\"
+  meshlog export team.redb all.batch && meshlog join alice.redb --keys alice.keys all.batch
+  meshlog frontier alice.redb alice.frontier
+  meshlog export team.redb --frontier alice.frontier new.batch
+  meshlog ingest alice.redb --keys alice.keys new.batch";
 
-/// meshlog: audit and operate a signed, hash-linked membership log.
+/// meshlog: audit and operate a mesh, a signed membership log whose members
+/// each write their own feed.
 #[derive(Debug, Parser)]
 #[command(name = "meshlog", version, after_help = MAIN_AFTER_HELP)]
 struct Cli {
@@ -63,22 +81,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Verify the whole chain and every stored projection, and report.
+    /// Build a sample mesh on two copies, sync them, and verify the result.
+    #[command(after_help = demo::DEMO_AFTER_HELP)]
+    Demo(demo::DemoArgs),
+    /// Verify every event and every stored projection, and report.
     #[command(after_help = audit::VERIFY_AFTER_HELP)]
     Verify(audit::VerifyArgs),
-    /// List events, one line each.
+    /// List events, one line each, with their status.
     #[command(after_help = audit::LOG_AFTER_HELP)]
     Log(audit::LogArgs),
-    /// Show the state at a point of the chain, replayed from the events.
+    /// Show the resolved roster, the current epoch, the tips and every epoch.
     #[command(after_help = audit::SHOW_AFTER_HELP)]
     Show(audit::ShowArgs),
-    /// Print the state digest at every epoch boundary up to a seq.
-    #[command(after_help = audit::REPLAY_AFTER_HELP)]
-    Replay(audit::ReplayArgs),
     /// Make or inspect a member's key file.
     #[command(subcommand)]
     Keys(operator::KeysCommand),
-    /// Found a new group in a new file; the key file's member is its first admin.
+    /// Found a new mesh in a new file; the key file's member is its owner.
     #[command(after_help = operator::CREATE_AFTER_HELP)]
     Create(operator::CreateArgs),
     /// Turn the key file's member on (members start disabled).
@@ -87,36 +105,42 @@ enum Command {
     /// Turn the key file's member off.
     #[command(after_help = operator::ENABLE_AFTER_HELP)]
     Disable(operator::MemberArgs),
-    /// Add a member (rotates to a new epoch).
+    /// Add a member from its key package (a rotation).
     #[command(after_help = operator::ADD_AFTER_HELP)]
     Add(operator::AddArgs),
-    /// Remove a member (rotates to a new epoch it has no secret of).
+    /// Remove a member (a rotation whose secret it does not get).
     #[command(after_help = operator::REMOVE_AFTER_HELP)]
     Remove(operator::RemoveArgs),
-    /// Change a member's role (rotates to a new epoch).
+    /// Change a member's role between member and admin (a rotation).
     #[command(after_help = operator::ROLE_AFTER_HELP)]
     Role(operator::RoleArgs),
-    /// Recover an epoch secret with the key file's member; prints its fingerprint.
-    #[command(after_help = operator::SECRET_AFTER_HELP)]
-    Secret(operator::SecretArgs),
+    /// Rotate to a fresh secret without changing the roster.
+    #[command(after_help = operator::REFRESH_AFTER_HELP)]
+    Refresh(operator::RefreshArgs),
+    /// Merge concurrent rotations, if the mesh needs it.
+    #[command(after_help = operator::MERGE_AFTER_HELP)]
+    Merge(operator::MemberArgs),
     /// Append an application event.
     #[command(after_help = operator::APPEND_AFTER_HELP)]
     Append(operator::AppendArgs),
-    /// Write a consistent, verified copy of a database to a new file.
+    /// Recover an epoch secret with the key file's member; prints its fingerprint.
+    #[command(after_help = operator::SECRET_AFTER_HELP)]
+    Secret(operator::SecretArgs),
+    /// Write a verified, consistent copy of a file to a new file.
     #[command(after_help = operator::BACKUP_AFTER_HELP)]
     Backup(operator::BackupArgs),
-    /// Write the events from a seq on into a batch file, for a peer.
+    /// Write what a file holds (its frontier), for a peer to export against.
+    #[command(after_help = sync::FRONTIER_AFTER_HELP)]
+    Frontier(sync::FrontierArgs),
+    /// Write the events a peer lacks into a batch file.
     #[command(after_help = sync::EXPORT_AFTER_HELP)]
     Export(sync::ExportArgs),
-    /// Make a new peer's file from a batch that starts at the genesis.
+    /// Make a new peer's file from a batch that holds the genesis.
     #[command(after_help = sync::JOIN_AFTER_HELP)]
     Join(sync::JoinArgs),
-    /// Verify a peer's batch and append the events this file lacks.
+    /// Verify a peer's batch and add the events this file lacks.
     #[command(after_help = sync::INGEST_AFTER_HELP)]
     Ingest(sync::IngestArgs),
-    /// Build a sample group, show who can read which epoch, and verify it.
-    #[command(after_help = demo::DEMO_AFTER_HELP)]
-    Demo(demo::DemoArgs),
 }
 
 /// What a command concluded, once it ran to the end.
@@ -124,17 +148,17 @@ enum Command {
 enum Verdict {
     /// Exit 0.
     Ok,
-    /// Exit 1: the report printed says what failed.
+    /// Exit 1: the report printed says what failed, or what was refused.
     Failed,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Verify(args) => audit::verify(&args),
         Command::Log(args) => audit::log(&args),
         Command::Show(args) => audit::show(&args),
-        Command::Replay(args) => audit::replay(&args),
         Command::Keys(command) => operator::keys(&command),
         Command::Create(args) => operator::create(&args),
         Command::Enable(args) => operator::set_enabled(&args, true),
@@ -142,53 +166,161 @@ fn main() -> ExitCode {
         Command::Add(args) => operator::add(&args),
         Command::Remove(args) => operator::remove(&args),
         Command::Role(args) => operator::role(&args),
-        Command::Secret(args) => operator::secret(&args),
+        Command::Refresh(args) => operator::refresh(&args),
+        Command::Merge(args) => operator::merge(&args),
         Command::Append(args) => operator::append(&args),
+        Command::Secret(args) => operator::secret(&args),
         Command::Backup(args) => operator::backup(&args),
+        Command::Frontier(args) => sync::frontier(&args),
         Command::Export(args) => sync::export(&args),
         Command::Join(args) => sync::join(&args),
         Command::Ingest(args) => sync::ingest(&args),
-        Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(Verdict::Ok) => ExitCode::SUCCESS,
         Ok(Verdict::Failed) => ExitCode::from(1),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprint!("{}", error_text(&error));
             ExitCode::from(exit_code(&error))
         }
     }
 }
 
-/// 1 when the data or the group's rules refused, 2 when the command could not run.
-fn exit_code(error: &anyhow::Error) -> u8 {
-    let refused = error
+/// The library error behind an error of this binary, if there is one.
+fn library_error(error: &anyhow::Error) -> Option<&meshlog::Error> {
+    error
         .chain()
-        .filter_map(|cause| cause.downcast_ref::<meshlog::Error>())
-        .any(is_refusal);
-    if refused { 1 } else { 2 }
+        .find_map(|cause| cause.downcast_ref::<meshlog::Error>())
 }
 
-/// Whether the library said no because of the data or the group's rules, as
-/// opposed to not being able to look (file, lock, keys, arguments).
-fn is_refusal(error: &meshlog::Error) -> bool {
+/// The exit code of an error: the library's class decides; an error of the
+/// binary alone (a file it could not read, an argument it could not resolve)
+/// means the command could not run.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    match library_error(error).map(meshlog::Error::class) {
+        Some(ErrorClass::VerificationFailure | ErrorClass::Refusal) => 1,
+        _ => 2,
+    }
+}
+
+/// `error: …` and, when an event broke a rule, the rule's id and the event.
+fn error_text(error: &anyhow::Error) -> String {
+    let library = library_error(error);
+    let headline = match library {
+        // A local write the rules refused was never made: name the rule,
+        // not an event hash that does not exist.
+        Some(meshlog::Error::Refused(rejection)) => {
+            format!(
+                "refused by rule {}: {}",
+                rejection.rule.id(),
+                rejection.rule
+            )
+        }
+        _ => format!("{error:#}"),
+    };
+    let mut text = format!("error: {headline}\n");
+    for (label, value) in library.map(error_lines).unwrap_or_default() {
+        text.push_str(&format!("{label:<10} {value}\n"));
+    }
+    text
+}
+
+/// The labelled lines that name what a library error is about: the rule and
+/// the event for a refused event, the missing heads of a rollback.
+fn error_lines(error: &meshlog::Error) -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    if let Some(rejection) = error.rejection() {
+        lines.push(("rule", rejection.rule.id().to_owned()));
+        let made = rejection.hash != EventHash::ZERO;
+        lines.push((
+            "event",
+            if made {
+                rejection.hash.to_string()
+            } else {
+                "none: refused before it was made".to_owned()
+            },
+        ));
+        lines.push(("author", rejection.author.to_string()));
+        lines.push((
+            "seq",
+            if made {
+                rejection.seq.to_string()
+            } else {
+                format!("{} (the position it would have taken)", rejection.seq)
+            },
+        ));
+    }
+    match error {
+        meshlog::Error::RolledBack { missing } => {
+            for head in missing {
+                lines.push(("missing", head.to_string()));
+            }
+        }
+        meshlog::Error::Incomplete { waiting, .. } => {
+            lines.push(("waiting", waiting.to_string()));
+        }
+        _ => {}
+    }
+    lines
+}
+
+/// A stable name for an error class, for `--json`.
+fn class_name(class: ErrorClass) -> &'static str {
+    match class {
+        ErrorClass::VerificationFailure => "verification-failure",
+        ErrorClass::Refusal => "refusal",
+        ErrorClass::CouldNotRun => "could-not-run",
+    }
+}
+
+/// A library error as `--json` prints it: `{class, kind, message}` and, for
+/// a refused event, `rule_id, rule, hash, author, seq`; for a rollback,
+/// `missing`.
+fn error_json(error: &meshlog::Error) -> Value {
     use meshlog::Error;
-    error.is_verification_failure()
-        || matches!(
-            error,
-            Error::Disabled { .. }
-                | Error::NotAMember { .. }
-                | Error::AlreadyMember { .. }
-                | Error::UnknownMember { .. }
-                | Error::RoleUnchanged { .. }
-                | Error::InadmissibleKey { .. }
-                | Error::DhKeyMismatch { .. }
-                | Error::Envelope(_)
-                | Error::Fork(_)
-                | Error::Gap { .. }
-                | Error::ForeignBatch { .. }
-                | Error::Batch(_)
-        )
+    let kind = match error {
+        Error::Rejected(_) => "rejected",
+        Error::Refused(_) => "refused",
+        Error::Store(_) => "store",
+        Error::Keys(_) => "keys",
+        Error::Batch(meshlog::BatchError::Empty) => "empty-batch",
+        Error::Batch(_) => "malformed-batch",
+        Error::NoGenesis => "no-genesis",
+        Error::ForeignBatch { .. } => "foreign-batch",
+        Error::Incomplete { .. } => "incomplete",
+        Error::RolledBack { .. } => "rolled-back",
+        Error::Secret(_) => "secret",
+        Error::WaitsForMerge => "waits-for-merge",
+        Error::ReadOnly => "read-only",
+        _ => "other",
+    };
+    let mut object = json!({
+        "class": class_name(error.class()),
+        "kind": kind,
+        "message": error.to_string(),
+    });
+    if let Some(fields) = object.as_object_mut() {
+        if let Some(rejection) = error.rejection() {
+            fields.insert("rule_id".into(), json!(rejection.rule.id()));
+            fields.insert("rule".into(), json!(rejection.rule.to_string()));
+            // An event refused before it was made has no hash.
+            let hash = (rejection.hash != EventHash::ZERO).then(|| rejection.hash.to_string());
+            fields.insert("hash".into(), json!(hash));
+            fields.insert("author".into(), json!(rejection.author.to_string()));
+            fields.insert("seq".into(), json!(rejection.seq));
+        }
+        match error {
+            Error::RolledBack { missing } => {
+                fields.insert("missing".into(), json!(strings(missing)));
+            }
+            Error::ForeignBatch { ours, theirs } => {
+                fields.insert("ours".into(), json!(ours.to_string()));
+                fields.insert("theirs".into(), json!(theirs.to_string()));
+            }
+            _ => {}
+        }
+    }
+    object
 }
 
 /// A spinner on stderr while a single long library call runs (the verifying
@@ -218,23 +350,33 @@ fn progress(total: u64) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// Opens a file for auditing, with a spinner while the chain is verified.
-fn open_audit(path: &std::path::Path) -> meshlog::Result<meshlog::Mesh> {
-    open_read_only(path, None)
-}
-
-/// Opens a file read-only, with the local member's keys if given, and a
-/// spinner while the chain is verified.
-fn open_read_only(
-    path: &std::path::Path,
-    keys: Option<meshlog::LocalKeys>,
-) -> meshlog::Result<meshlog::Mesh> {
-    let spinner = spinner("verifying the chain…");
-    let opened = meshlog::MeshOptions::new().open_read_only(path, keys);
+/// Runs a verifying open under a spinner.
+fn with_spinner<T>(message: &str, open: impl FnOnce() -> T) -> T {
+    let spinner = spinner(message);
+    let opened = open();
     if let Some(spinner) = spinner {
         spinner.finish_and_clear();
     }
     opened
+}
+
+/// Opens a file read-only (never a byte written), with the local member's
+/// keys if given, and a spinner while every event is verified.
+fn open_read_only(path: &Path, keys: Option<LocalKeys>) -> meshlog::Result<Mesh> {
+    with_spinner("verifying every event…", || {
+        MeshOptions::new().open_read_only(path, keys)
+    })
+}
+
+/// Opens a file to write to it as the key file's member, with a spinner
+/// while every event is verified.
+fn open_writer(path: &Path, keys: LocalKeys) -> meshlog::Result<Mesh> {
+    with_spinner("verifying every event…", || Mesh::open(path, keys))
+}
+
+/// Loads a key file; its errors are the library's (exit 2).
+fn load_keys(path: &Path) -> anyhow::Result<LocalKeys> {
+    Ok(LocalKeys::load(path).map_err(meshlog::Error::from)?)
 }
 
 /// An event's claimed time as RFC 3339, or the raw number if it is beyond
@@ -247,6 +389,139 @@ fn format_time(unix: u64) -> String {
 }
 
 /// The path as the user should type it again.
-fn shown(path: &std::path::Path) -> String {
+fn shown(path: &Path) -> String {
     path.display().to_string()
+}
+
+/// Each value's `Display`, for JSON lists.
+fn strings<T: ToString>(values: &[T]) -> Vec<String> {
+    values.iter().map(ToString::to_string).collect()
+}
+
+/// Hashes by their short form, space-separated.
+fn shorts(hashes: &[EventHash]) -> String {
+    if hashes.is_empty() {
+        return "none".to_owned();
+    }
+    hashes
+        .iter()
+        .map(EventHash::short)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Resolves what the user typed to one of `known`: a full hex value as
+/// typed (the library names what is wrong with it), or a unique prefix of
+/// at least [`MIN_PREFIX`] hex digits.
+fn resolve<T: Copy + ToString + std::str::FromStr>(
+    what: &str,
+    text: &str,
+    known: impl IntoIterator<Item = T>,
+) -> anyhow::Result<T> {
+    let text = text.trim().to_ascii_lowercase();
+    if let Ok(value) = text.parse::<T>() {
+        return Ok(value);
+    }
+    if text.len() < MIN_PREFIX || !text.chars().all(|c| c.is_ascii_hexdigit()) {
+        bail!(
+            "{text:?}: expected a {what} (hex) or a prefix of it of at least {MIN_PREFIX} digits"
+        );
+    }
+    let mut matches: Vec<T> = known
+        .into_iter()
+        .filter(|value| value.to_string().starts_with(&text))
+        .collect();
+    matches.dedup_by_key(|value| value.to_string());
+    match matches.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no {what} starts with {text}"),
+        _ => bail!("{text} is the prefix of several {what}s; give more digits"),
+    }
+}
+
+/// A member id or a unique prefix of the id of a member of `R*` or of an
+/// author of the file.
+fn resolve_member(mesh: &Mesh, text: &str) -> anyhow::Result<MemberId> {
+    let mut known: Vec<MemberId> = mesh.roster().iter().map(|(id, _)| *id).collect();
+    known.extend(mesh.log().map(|entry| entry.event.event().author));
+    known.sort();
+    known.dedup();
+    resolve("member id", text, known)
+}
+
+/// An epoch (rotation) hash or a unique prefix of one.
+fn resolve_epoch(mesh: &Mesh, text: &str) -> anyhow::Result<EventHash> {
+    let known: Vec<EventHash> = mesh.epochs().iter().map(|epoch| epoch.hash).collect();
+    let hash = resolve("epoch hash", text, known)?;
+    if mesh.epoch(hash).is_none() {
+        bail!("{hash} is not an epoch of this mesh (`meshlog show` lists them)");
+    }
+    Ok(hash)
+}
+
+/// Reads a file the user named, as the CLI's own input.
+fn read_input(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading the {what} {}", shown(path)))
+}
+
+/// Writes `bytes` to a new file; never overwrites, and removes a partial file.
+fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            bail!(
+                "{} already exists; meshlog will not overwrite it",
+                shown(path)
+            )
+        }
+        Err(e) => return Err(e).with_context(|| format!("creating {}", shown(path))),
+    };
+    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e).with_context(|| format!("writing {}", shown(path)));
+    }
+    Ok(())
+}
+
+/// Reads a frontier (or checkpoint) file that `meshlog frontier` or
+/// `meshlog verify --checkpoint` wrote.
+fn read_frontier(path: &Path, what: &str) -> anyhow::Result<meshlog::Frontier> {
+    let bytes = read_input(path, what)?;
+    match meshlog::Frontier::from_bytes(&bytes) {
+        Some(frontier) => Ok(frontier),
+        None => bail!(
+            "{} is not a {what} file (as `meshlog frontier` or `meshlog verify --checkpoint` write)",
+            shown(path)
+        ),
+    }
+}
+
+/// One line about where the mesh stands: its current epoch, or that it
+/// needs a merge (and which epoch writers use meanwhile).
+fn epoch_line(mesh: &Mesh) -> String {
+    match (mesh.current_epoch(), mesh.writer_epoch()) {
+        (Some(current), _) => format!("{current} (current)"),
+        (None, Some(writer)) => format!(
+            "none: the mesh needs a merge (tips {}; writers use {} meanwhile)",
+            shorts(mesh.tips()),
+            writer.short()
+        ),
+        (None, None) => format!(
+            "none: the mesh needs a merge (tips {}; app writes wait for it)",
+            shorts(mesh.tips())
+        ),
+    }
+}
+
+/// Prints `label value` lines, aligned.
+fn print_lines(lines: &[(&str, String)]) {
+    for (label, value) in lines {
+        println!("{label:<10} {value}");
+    }
 }

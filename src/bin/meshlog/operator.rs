@@ -1,22 +1,23 @@
-//! The operator commands: key files, and one change to the group per command.
+//! The operator commands: key files, and one change to the mesh per command.
 //!
 //! Each change is one library call on a mesh opened with the acting member's
-//! keys. The library checks it against the group's rules before anything is
-//! written, so a refused change leaves the file as it was; its error, which
-//! names the rule, is printed as is.
+//! keys. The library checks it against the rules before anything is
+//! written, so a refused change leaves the file as it was; its error names
+//! the rule, and `main` prints the rule's id and the event.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
-use meshlog::{LocalKeys, MemberId, MemberKeys, Mesh, Receipt, Role};
+use meshlog::{EventHash, KeyPackage, LocalKeys, Mesh, Role};
 use zeroize::Zeroizing;
 
-use crate::Verdict;
+use crate::{Verdict, epoch_line, load_keys, print_lines, shown};
 
 pub(crate) const CREATE_AFTER_HELP: &str = "\
-The founder is the only member and admin of epoch 0, and starts disabled:
-run `meshlog enable` next.
+The founder is the mesh's first owner and its only member, and starts
+disabled: run `meshlog enable` next. NAME is 1 to 128 bytes; a refused create
+(exit 1, rule V4 for a bad name) leaves no file.
 
 Examples:
   meshlog keys new founder.keys
@@ -25,69 +26,98 @@ Examples:
 
 pub(crate) const ENABLE_AFTER_HELP: &str = "\
 Members start disabled. A disabled member can read, verify and enable itself,
-but cannot append or rotate.
+but its other events are refused (rule F5).
+
+Exit codes: 0 done, 1 refused (nothing written), 2 could not run.
 
 Examples:
   meshlog enable team.redb --keys alice.keys
   meshlog disable team.redb --keys alice.keys";
 
 pub(crate) const ADD_AFTER_HELP: &str = "\
-PUBKEYS is the 128 hex digits that `meshlog keys show` prints for the new
-member. The acting member must be an enabled admin. Adding rotates to a new
-epoch whose fresh secret is wrapped to every member, the new one included.
+PACKAGE is the new member's key package: the hex that `meshlog keys show
+FILE --public` prints on the new member's machine. The member signed it, so
+nobody can substitute keys of their own. The acting member must be an
+enabled admin or owner; only an owner may add an owner (--role owner).
+Adding is a rotation: a fresh secret wrapped to every member of the new
+roster, the new member included.
 
-Exit codes: 0 added, 1 refused by the group's rules (nothing written), 2 could not run.
+Exit codes: 0 added, 1 refused by the rules (nothing written), 2 could not run.
 
 Examples:
-  meshlog add team.redb --keys founder.keys --member 5b1c…9e02
-  meshlog add team.redb --keys founder.keys --member \"$(meshlog keys show bob.keys --public)\" --admin";
+  meshlog add team.redb --keys founder.keys --member \"$(meshlog keys show alice.keys --public)\"
+  meshlog add team.redb --keys founder.keys --member 8139…0203 --role admin";
 
 pub(crate) const REMOVE_AFTER_HELP: &str = "\
-ID is a member id, or a unique prefix of at least 8 hex digits (as `meshlog log`
-shows). Removing rotates to a new epoch: the removed member keeps the secrets
-of the epochs it was in, and gets none of the new one.
+ID is a member id, or a unique prefix of at least 8 hex digits (as `meshlog
+log` and `meshlog show` print). Removing is a rotation whose secret the
+removed member does not get; it keeps the secrets it had. An admin may
+remove members; only an owner may remove an admin. Owners are never removed.
 
-Exit codes: 0 removed, 1 refused by the group's rules (nothing written), 2 could not run.
+Exit codes: 0 removed, 1 refused by the rules (nothing written), 2 could not run.
 
 Examples:
   meshlog remove team.redb --keys founder.keys --member 3fa2c901";
 
 pub(crate) const ROLE_AFTER_HELP: &str = "\
-ID is a member id, or a unique prefix of at least 8 hex digits. `--admin` is
-short for `--role admin`. A roster always keeps at least one admin.
+ID is a member id, or a unique prefix of at least 8 hex digits. An admin may
+promote a member to admin; only an owner may demote an admin. Owners are made
+by `meshlog add --role owner` with the member's package, never by a role
+change.
 
-Exit codes: 0 changed, 1 refused by the group's rules (nothing written), 2 could not run.
+Exit codes: 0 changed, 1 refused by the rules (nothing written), 2 could not run.
 
 Examples:
-  meshlog role team.redb --keys founder.keys --member 3fa2c901 --admin
-  meshlog role team.redb --keys founder.keys --member 3fa2c901 --role member";
+  meshlog role team.redb --keys founder.keys --member 3fa2c901 --role admin";
+
+pub(crate) const REFRESH_AFTER_HELP: &str = "\
+A rotation without changes: a fresh secret for the same roster, for instance
+after a device was lost. The acting member must be an enabled admin or owner.
+
+Examples:
+  meshlog refresh team.redb --keys founder.keys --reason \"laptop stolen\"";
+
+pub(crate) const MERGE_AFTER_HELP: &str = "\
+Concurrent rotations (two admins rotating on copies that had not synced) fork
+the epoch graph; after a sync the mesh may need a merge: a rotation naming
+every tip, whose secret goes to the resolved roster R*. An enabled admin or
+owner makes it. When the mesh needs no merge, nothing is written (exit 0).
+`meshlog ingest --merge` merges right after an ingest that needs it.
+
+Exit codes: 0 merged or nothing to merge, 1 refused (nothing written), 2 could
+not run.
+
+Examples:
+  meshlog merge team.redb --keys founder.keys";
 
 pub(crate) const SECRET_AFTER_HELP: &str = "\
 Prints the secret's fingerprint, which tells secrets apart without revealing
-them; --reveal prints the secret itself as hex. The key file's member must be
-in the epoch, and the secret must match the epoch's public commitment. DB is
-opened read-only: it may be live (open for writing in another process), and
-not a byte of it changes.
+them; --reveal prints the secret itself as hex. Without --epoch: the current
+epoch. The key file's member must be in the epoch's own roster. DB is opened
+read-only: it may be live (open for writing in another process), and not a
+byte of it changes.
 
-Exit codes: 0 recovered, 1 not a member of that epoch or the envelope does not
-open, 2 could not run.
+Exit codes: 0 recovered, 1 not a recipient of that epoch, or the envelope does
+not open, 2 could not run (no such epoch).
 
 Examples:
-  meshlog secret team.redb --keys alice.keys --epoch 3
-  meshlog secret team.redb --keys alice.keys --epoch 3 --reveal";
+  meshlog secret team.redb --keys alice.keys
+  meshlog secret team.redb --keys alice.keys --epoch 3fa2c901 --reveal";
 
 pub(crate) const APPEND_AFTER_HELP: &str = "\
-The acting member must be enabled. KIND is 1 to 64 bytes; the payload at most 64 KiB.
+The acting member must be enabled. KIND is 1 to 64 bytes; the payload at most
+64 KiB. The event is written under the current epoch (or, while the mesh
+needs a merge, the writer epoch).
 
 Examples:
-  meshlog append team.redb --keys alice.keys --kind note --payload \"deployed v2\"
+  meshlog append team.redb --keys alice.keys --kind note --payload \"deployed\"
   meshlog append team.redb --keys alice.keys --kind report --payload-file report.json";
 
 pub(crate) const BACKUP_AFTER_HELP: &str = "\
-Verifies DB and writes a consistent copy to OUT, which must not exist. The
-copy holds no secret keys and can be handed to an auditor. DB may be live:
-another process may hold it open for writing, and the copy is a consistent
-snapshot of it. Never `cp` a live file: the copy may not open.
+Verifies DB and writes a copy to OUT, which must not exist: the same events in
+the same order. The copy holds no secret keys and can be handed to an
+auditor. DB may be live; the copy is a consistent snapshot. Never `cp` a live
+file: the copy may not open.
 
 Examples:
   meshlog backup team.redb audit-copy.redb
@@ -95,19 +125,20 @@ Examples:
 
 pub(crate) const KEYS_NEW_AFTER_HELP: &str = "\
 The file holds both secret keys and is created readable by its owner only;
-an existing file is never overwritten. Hand the printed public keys (128 hex
-digits) to an admin, who passes them to `meshlog add --member`.
+an existing file is never overwritten. Hand the printed key package to an
+admin, who passes it to `meshlog add --member`.
 
 Examples:
   meshlog keys new alice.keys";
 
 pub(crate) const KEYS_SHOW_AFTER_HELP: &str = "\
-Prints the member id and the public keys; never the secret keys.
---public prints only the 128 hex digits, for scripts.
+Prints the member id, the public keys and the key package; never the secret
+keys. --public prints only the key package (hex), for scripts: it is what
+`meshlog add --member` takes, signed by the member itself.
 
 Examples:
   meshlog keys show alice.keys
-  meshlog keys show alice.keys --public";
+  meshlog add team.redb --keys founder.keys --member \"$(meshlog keys show alice.keys --public)\"";
 
 /// `meshlog keys …`.
 #[derive(Debug, Subcommand)]
@@ -118,12 +149,12 @@ pub(crate) enum KeysCommand {
         /// The key file to create.
         file: PathBuf,
     },
-    /// Print a key file's member id and public keys.
+    /// Print a key file's member id, public keys and key package.
     #[command(after_help = KEYS_SHOW_AFTER_HELP)]
     Show {
         /// The key file.
         file: PathBuf,
-        /// Print only the public keys.
+        /// Print only the key package (hex), for `meshlog add --member`.
         #[arg(long)]
         public: bool,
     },
@@ -132,24 +163,44 @@ pub(crate) enum KeysCommand {
 /// Arguments of `meshlog create`.
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
-    /// The new database file (must not exist).
+    /// The new meshlog file (must not exist).
     db: PathBuf,
     /// The founder's key file.
     #[arg(long, value_name = "FILE")]
     keys: PathBuf,
-    /// The group's name.
+    /// The mesh's name.
     #[arg(long)]
     name: String,
 }
 
-/// A database and the acting member's key file.
+/// A meshlog file and the acting member's key file.
 #[derive(Debug, Args)]
 pub(crate) struct MemberArgs {
-    /// The meshlog database file.
-    db: PathBuf,
+    /// The meshlog file.
+    pub(crate) db: PathBuf,
     /// The acting member's key file.
     #[arg(long, value_name = "FILE")]
-    keys: PathBuf,
+    pub(crate) keys: PathBuf,
+}
+
+/// A role a member is added with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NewRole {
+    /// May append and turn itself on and off.
+    Member,
+    /// May also add members and admins, promote members and remove members.
+    Admin,
+    /// May also remove and demote admins, and make owners; never removed.
+    Owner,
+}
+
+/// A role a role change may set (owners come by `add --role owner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ChangedRole {
+    /// May append and turn itself on and off.
+    Member,
+    /// May also add members and admins, promote members and remove members.
+    Admin,
 }
 
 /// Arguments of `meshlog add`.
@@ -157,12 +208,12 @@ pub(crate) struct MemberArgs {
 pub(crate) struct AddArgs {
     #[command(flatten)]
     actor: MemberArgs,
-    /// The new member's public keys (128 hex digits, from `meshlog keys show`).
-    #[arg(long, value_name = "PUBKEYS")]
-    member: MemberKeys,
-    /// Make the new member an admin.
-    #[arg(long)]
-    admin: bool,
+    /// The new member's key package (hex, from `meshlog keys show --public`).
+    #[arg(long, value_name = "PACKAGE")]
+    member: KeyPackage,
+    /// The new member's role.
+    #[arg(long, value_enum, default_value_t = NewRole::Member)]
+    role: NewRole,
 }
 
 /// Arguments of `meshlog remove`.
@@ -175,30 +226,27 @@ pub(crate) struct RemoveArgs {
     member: String,
 }
 
-/// A role as typed on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub(crate) enum RoleArg {
-    /// May also rotate: add, remove, change roles.
-    Admin,
-    /// May append and toggle its own flag.
-    Member,
-}
-
 /// Arguments of `meshlog role`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("new_role").required(true).args(["admin", "role"])))]
 pub(crate) struct RoleArgs {
     #[command(flatten)]
     actor: MemberArgs,
     /// The member whose role changes: its id or a unique prefix of it.
     #[arg(long, value_name = "ID")]
     member: String,
-    /// Make the member an admin (same as `--role admin`).
-    #[arg(long)]
-    admin: bool,
     /// The new role.
     #[arg(long, value_enum)]
-    role: Option<RoleArg>,
+    role: ChangedRole,
+}
+
+/// Arguments of `meshlog refresh`.
+#[derive(Debug, Args)]
+pub(crate) struct RefreshArgs {
+    #[command(flatten)]
+    actor: MemberArgs,
+    /// Why (recorded in the rotation, at most 256 bytes).
+    #[arg(long, value_name = "TEXT", default_value = "refresh")]
+    reason: String,
 }
 
 /// Arguments of `meshlog secret`.
@@ -206,9 +254,10 @@ pub(crate) struct RoleArgs {
 pub(crate) struct SecretArgs {
     #[command(flatten)]
     actor: MemberArgs,
-    /// The epoch whose secret to recover.
-    #[arg(long, value_name = "N")]
-    epoch: u64,
+    /// The epoch whose secret to recover (a hash or a unique prefix);
+    /// without it, the current epoch.
+    #[arg(long, value_name = "HASH")]
+    epoch: Option<String>,
     /// Print the secret itself (hex), not only its fingerprint.
     #[arg(long)]
     reveal: bool,
@@ -234,7 +283,7 @@ pub(crate) struct AppendArgs {
 /// Arguments of `meshlog backup`.
 #[derive(Debug, Args)]
 pub(crate) struct BackupArgs {
-    /// The database to copy.
+    /// The meshlog file to copy.
     db: PathBuf,
     /// The new file to write (must not exist).
     out: PathBuf,
@@ -245,14 +294,14 @@ pub(crate) fn keys(command: &KeysCommand) -> anyhow::Result<Verdict> {
     match command {
         KeysCommand::New { file } => {
             let keys = LocalKeys::generate();
-            keys.save(file)?;
-            println!("wrote   {} (readable by its owner only)", file.display());
+            keys.save(file).map_err(meshlog::Error::from)?;
+            println!("wrote      {} (readable by its owner only)", shown(file));
             print_public(&keys);
         }
         KeysCommand::Show { file, public } => {
-            let keys = LocalKeys::load(file)?;
+            let keys = load_keys(file)?;
             if *public {
-                println!("{}", keys.public());
+                println!("{}", keys.package());
             } else {
                 print_public(&keys);
             }
@@ -262,134 +311,129 @@ pub(crate) fn keys(command: &KeysCommand) -> anyhow::Result<Verdict> {
 }
 
 fn print_public(keys: &LocalKeys) {
-    println!("member  {}", keys.member_id());
-    println!("public  {}", keys.public());
-}
-
-fn load_keys(path: &Path) -> anyhow::Result<LocalKeys> {
-    Ok(LocalKeys::load(path)?)
+    let public = keys.public();
+    print_lines(&[
+        ("member", keys.member_id().to_string()),
+        ("signing", public.signing.to_string()),
+        ("dh", public.dh.to_string()),
+        ("package", keys.package().to_string()),
+    ]);
 }
 
 /// Opens `db` to act on it as the key file's member.
 fn open_as(args: &MemberArgs) -> anyhow::Result<Mesh> {
     let keys = load_keys(&args.keys)?;
-    Ok(Mesh::open(&args.db, keys)?)
+    Ok(crate::open_writer(&args.db, keys)?)
 }
 
-fn print_receipt(what: &str, receipt: Receipt) {
-    println!("{what}");
-    println!("event   seq {}  {}", receipt.seq, receipt.hash);
+/// What a write did: a headline, the event and where the mesh stands.
+fn print_done(mesh: &Mesh, what: String, event: EventHash) {
+    print_lines(&[
+        ("done", what),
+        ("event", event.to_string()),
+        ("epoch", epoch_line(mesh)),
+    ]);
 }
 
 /// `meshlog create`.
 pub(crate) fn create(args: &CreateArgs) -> anyhow::Result<Verdict> {
     let keys = load_keys(&args.keys)?;
     let mesh = Mesh::create(&args.db, keys, &args.name)?;
-    println!("created group {:?} in {}", args.name, args.db.display());
-    println!("group   {}", mesh.group());
-    if let Some(founder) = mesh.member_id() {
-        println!("founder {founder} (admin, disabled)");
-    }
-    println!(
-        "next    meshlog enable {} --keys {}",
-        args.db.display(),
-        args.keys.display()
-    );
+    print_lines(&[
+        (
+            "created",
+            format!("mesh {:?} in {}", args.name, shown(&args.db)),
+        ),
+        ("group", mesh.group().to_string()),
+        ("founder", format!("{} (owner, disabled)", mesh.founder())),
+        ("epoch", epoch_line(&mesh)),
+        (
+            "next",
+            format!(
+                "meshlog enable {} --keys {}",
+                shown(&args.db),
+                shown(&args.keys)
+            ),
+        ),
+    ]);
     Ok(Verdict::Ok)
 }
 
 /// `meshlog enable` and `meshlog disable`.
 pub(crate) fn set_enabled(args: &MemberArgs, enabled: bool) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(args)?;
-    let receipt = mesh.set_enabled(enabled)?;
+    let event = mesh.set_enabled(enabled)?;
     let member = mesh.member_id().map(|m| m.to_string()).unwrap_or_default();
     let state = if enabled { "enabled" } else { "disabled" };
-    print_receipt(&format!("member {member} {state}"), receipt);
+    print_done(&mesh, format!("member {member} {state}"), event);
     Ok(Verdict::Ok)
-}
-
-fn current_epoch(mesh: &Mesh) -> u64 {
-    mesh.state().current_epoch().map_or(0, |epoch| epoch.epoch)
 }
 
 /// `meshlog add`.
 pub(crate) fn add(args: &AddArgs) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(&args.actor)?;
-    let role = if args.admin {
-        Role::Admin
-    } else {
-        Role::Member
+    let role = match args.role {
+        NewRole::Member => Role::Member,
+        NewRole::Admin => Role::Admin,
+        NewRole::Owner => Role::Owner,
     };
-    let receipt = mesh.add_member(args.member, role)?;
-    print_receipt(
-        &format!(
-            "added {} as {role}: epoch {} opened",
-            args.member.member_id(),
-            current_epoch(&mesh)
-        ),
-        receipt,
-    );
+    let member = args.member.member();
+    let event = mesh.add_member(args.member, role)?;
+    print_done(&mesh, format!("added {member} as {role}"), event);
     Ok(Verdict::Ok)
-}
-
-/// Resolves a member id, or a unique prefix of a current member's id.
-fn resolve_member(mesh: &Mesh, text: &str) -> anyhow::Result<MemberId> {
-    let text = text.trim().to_ascii_lowercase();
-    if let Ok(id) = text.parse::<MemberId>() {
-        // A full id goes to the library as typed: it names what is wrong with it.
-        return Ok(id);
-    }
-    if text.len() < 8 || !text.chars().all(|c| c.is_ascii_hexdigit()) {
-        bail!("--member {text:?}: expected a member id (32 hex digits) or a prefix of at least 8");
-    }
-    let roster = mesh
-        .state()
-        .current_epoch()
-        .map(|epoch| epoch.roster.as_slice())
-        .unwrap_or_default();
-    let mut matches = roster
-        .iter()
-        .map(|entry| entry.id)
-        .filter(|id| id.to_string().starts_with(&text));
-    match (matches.next(), matches.next()) {
-        (Some(id), None) => Ok(id),
-        (None, _) => bail!("no current member's id starts with {text}"),
-        (Some(_), Some(_)) => {
-            bail!("{text} is the prefix of several members' ids; give more digits")
-        }
-    }
 }
 
 /// `meshlog remove`.
 pub(crate) fn remove(args: &RemoveArgs) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(&args.actor)?;
-    let member = resolve_member(&mesh, &args.member)?;
-    let receipt = mesh.remove_member(member)?;
-    print_receipt(
-        &format!("removed {member}: epoch {} opened", current_epoch(&mesh)),
-        receipt,
-    );
+    let member = crate::resolve_member(&mesh, &args.member)?;
+    let event = mesh.remove_member(member)?;
+    print_done(&mesh, format!("removed {member}"), event);
     Ok(Verdict::Ok)
 }
 
 /// `meshlog role`.
 pub(crate) fn role(args: &RoleArgs) -> anyhow::Result<Verdict> {
-    // clap's `new_role` group makes `--admin` and `--role` exclusive, and one required.
-    let role = match (args.admin, args.role) {
-        (true, _) | (false, Some(RoleArg::Admin)) => Role::Admin,
-        (false, Some(RoleArg::Member)) => Role::Member,
-        (false, None) => bail!("give --admin or --role admin|member"),
+    let role = match args.role {
+        ChangedRole::Member => Role::Member,
+        ChangedRole::Admin => Role::Admin,
     };
     let mut mesh = open_as(&args.actor)?;
-    let member = resolve_member(&mesh, &args.member)?;
-    let receipt = mesh.set_role(member, role)?;
-    print_receipt(
-        &format!(
-            "{member} is now {role}: epoch {} opened",
-            current_epoch(&mesh)
-        ),
-        receipt,
+    let member = crate::resolve_member(&mesh, &args.member)?;
+    let event = mesh.set_role(member, role)?;
+    print_done(&mesh, format!("{member} is now {role}"), event);
+    Ok(Verdict::Ok)
+}
+
+/// `meshlog refresh`.
+pub(crate) fn refresh(args: &RefreshArgs) -> anyhow::Result<Verdict> {
+    let mut mesh = open_as(&args.actor)?;
+    let event = mesh.refresh(&args.reason)?;
+    print_done(
+        &mesh,
+        format!("refreshed: a fresh secret, reason {:?}", args.reason),
+        event,
     );
+    Ok(Verdict::Ok)
+}
+
+/// `meshlog merge`.
+pub(crate) fn merge(args: &MemberArgs) -> anyhow::Result<Verdict> {
+    let mut mesh = open_as(args)?;
+    match mesh.merge()? {
+        Some(event) => print_done(
+            &mesh,
+            "merged the tips: a rotation naming every tip".to_owned(),
+            event,
+        ),
+        None => print_lines(&[
+            (
+                "done",
+                "nothing: the mesh needs no merge; nothing was written".to_owned(),
+            ),
+            ("epoch", epoch_line(&mesh)),
+        ]),
+    }
     Ok(Verdict::Ok)
 }
 
@@ -397,12 +441,20 @@ pub(crate) fn role(args: &RoleArgs) -> anyhow::Result<Verdict> {
 pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Verdict> {
     let keys = load_keys(&args.actor.keys)?;
     let mesh = crate::open_read_only(&args.actor.db, Some(keys))?;
-    let secret = mesh.epoch_secret(args.epoch)?;
-    println!("epoch        {}", args.epoch);
-    println!("fingerprint  {}", secret.fingerprint());
+    let (epoch, secret) = match &args.epoch {
+        Some(text) => {
+            let epoch = crate::resolve_epoch(&mesh, text)?;
+            (epoch, mesh.epoch_secret(epoch)?)
+        }
+        None => mesh.current_secret()?,
+    };
+    print_lines(&[
+        ("epoch", epoch.to_string()),
+        ("fingerprint", secret.fingerprint()),
+    ]);
     if args.reveal {
         let revealed = Zeroizing::new(hex::encode(secret.expose()));
-        println!("secret       {}", revealed.as_str());
+        println!("{:<10} {}", "secret", revealed.as_str());
     }
     Ok(Verdict::Ok)
 }
@@ -412,34 +464,38 @@ pub(crate) fn append(args: &AppendArgs) -> anyhow::Result<Verdict> {
     let payload = match (&args.payload, &args.payload_file) {
         (Some(text), _) => text.as_bytes().to_vec(),
         (None, Some(file)) => {
-            std::fs::read(file).with_context(|| format!("reading {}", file.display()))?
+            std::fs::read(file).with_context(|| format!("reading {}", shown(file)))?
         }
         (None, None) => bail!("give --payload or --payload-file"),
     };
     let mut mesh = open_as(&args.actor)?;
-    let receipt = mesh.append_app(&args.kind, &payload)?;
-    print_receipt(
-        &format!("appended {:?} ({} bytes)", args.kind, payload.len()),
-        receipt,
+    let event = mesh.append_app(&args.kind, &payload)?;
+    print_done(
+        &mesh,
+        format!("appended {:?} ({} bytes)", args.kind, payload.len()),
+        event,
     );
     Ok(Verdict::Ok)
 }
 
 /// `meshlog backup`.
 pub(crate) fn backup(args: &BackupArgs) -> anyhow::Result<Verdict> {
-    let mesh = crate::open_audit(&args.db)?;
+    let mesh = crate::open_read_only(&args.db, None)?;
     mesh.backup(&args.out)?;
-    println!(
-        "verified {} ({} events) and wrote a consistent copy to {}",
-        args.db.display(),
-        mesh.state().len(),
-        args.out.display()
-    );
+    print_lines(&[
+        (
+            "verified",
+            format!("{} ({} events)", shown(&args.db), mesh.len()),
+        ),
+        ("wrote", format!("{} (a consistent copy)", shown(&args.out))),
+        ("digest", mesh.digest().to_string()),
+    ]);
     if mesh.report().verified_private_copy {
         println!(
-            "note: {} had not been closed cleanly; the copy was taken from a privately recovered \
-             copy, the original is untouched",
-            args.db.display()
+            "{:<10} {} had not been closed cleanly; the copy was taken from a privately \
+             recovered copy, the original is untouched",
+            "note",
+            shown(&args.db)
         );
     }
     Ok(Verdict::Ok)

@@ -1,119 +1,147 @@
-//! The sync commands: `export`, `join`, `ingest`, each one library call on a
-//! batch file.
+//! The sync commands: `frontier`, `export`, `join`, `ingest`, each one
+//! library call on a file of bytes.
 //!
-//! meshlog moves no bytes itself: a batch file goes from one peer to the
-//! other by any means (scp, a USB stick, mail). The library verifies every
-//! event of a batch exactly as it verifies a file on open, so a refused batch
-//! changes nothing.
+//! meshlog moves no bytes itself: frontier and batch files go from one peer
+//! to the other by any means (scp, a USB stick, mail). Which events a peer
+//! lacks is the library's answer to its frontier; the library verifies
+//! every event of a batch before it writes any.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
 use clap::Args;
-use meshlog::{Batch, Error, Head, LocalKeys, Mesh};
+use meshlog::{Batch, Ingested, Mesh, Role};
 use serde_json::{Value, json};
 
-use crate::{Verdict, shown};
+use crate::{Verdict, epoch_line, load_keys, print_lines, shown};
+
+pub(crate) const FRONTIER_AFTER_HELP: &str = "\
+Writes what DB holds (the heads of every member's feed) to OUT, a small file
+to hand to a peer, who exports what it lacks with `meshlog export --frontier`.
+DB is opened read-only. OUT must not exist.
+
+Examples:
+  meshlog frontier bob.redb bob.frontier                       # on bob's machine
+  meshlog export team.redb --frontier bob.frontier to-bob.batch   # on the admin's";
 
 pub(crate) const EXPORT_AFTER_HELP: &str = "\
-Writes the events from seq SEQ to the head into OUT, a new batch file (an
-existing file is never overwritten). A peer whose head is at seq N needs
---since N+1; a new peer needs --since 0 (the default), for `meshlog join`.
+Writes to OUT a batch of the events of DB that a peer with the frontier FILE
+lacks, in an order in which each event comes after what it names. Without
+--frontier: every event, for a new peer (`meshlog join`). DB is opened
+read-only and may be live; OUT must not exist.
 
-With --keys the export is made as that member, which is refused if the member
-is in the current roster but disabled; without keys it is made as an auditor
-would. DB is opened read-only: it may be live.
+When the peer's frontier covers every event of DB there is nothing to send:
+export refuses to write an empty batch, says so on stderr (\"nothing to
+send\") and exits 1. An empty batch would only hide that the peer is up to
+date, or that the wrong frontier was given.
 
-Exit codes: 0 written, 1 refused (the member is disabled, or the file fails
-verification), 2 could not run (no such file, OUT exists, SEQ past the head + 1).
+Exit codes: 0 written, 1 nothing to send (no file written) or DB fails
+verification, 2 could not run (no such file, OUT exists, FILE is not a
+frontier).
 
 Examples:
-  meshlog export team.redb --since 0 all.batch
-  meshlog export team.redb --keys alice.keys --since 42 new.batch";
+  meshlog export team.redb all.batch                      # everything, for a new peer
+  meshlog export team.redb --frontier bob.frontier to-bob.batch";
 
 pub(crate) const JOIN_AFTER_HELP: &str = "\
-Makes a new peer's file DB from BATCH, which must start at the genesis (from
-`meshlog export --since 0`). Every event is verified first; on any failure no
-file is created. The key file's member need not be in the roster yet: the
-report says whether it is. Until it is, `meshlog secret` fails; once an admin
-has added it, `meshlog ingest` of the admin's newer events brings the addition
-in, and the member then enables itself (members start disabled).
+Makes a new peer's file DB from BATCH, which must hold the genesis (an export
+without --frontier); its events may come in any order. Every event is verified
+first; on any failure no file is created. The key file's member need not be
+in the roster yet: the report says whether it is. Until an admin adds it,
+`meshlog secret` fails; once the admin's rotation is ingested, the member
+enables itself (members start disabled).
 
-Exit codes: 0 joined, 1 the batch is refused (malformed, not from the genesis,
-an event breaks a rule), 2 could not run (DB exists, no such batch or key file).
+A batch is refused (exit 1, no file) when it is malformed (kind
+\"malformed-batch\"), empty (\"empty-batch\"), holds no genesis (\"no-genesis\":
+an export against a frontier), names another group in its header than its
+genesis's (\"foreign-batch\"), or an event breaks a rule (\"rejected\", named
+with the rule's id and the event).
+
+Exit codes: 0 joined, 1 the batch is refused, 2 could not run (DB exists, no
+such batch or key file).
+
+--json prints one object:
+  ok (bool), path, group, name, events, member, in_roster (bool), role,
+  enabled (bool), current_epoch, needs_merge, digest,
+  error: null, or {class, kind, message} and, for a refused event,
+         rule_id, rule, hash, author, seq
+  On an error that is not the library's (an unreadable batch file) nothing
+  is printed on stdout; the error is on stderr.
 
 Examples:
-  meshlog export team.redb --since 0 all.batch       # on the admin's machine
+  meshlog export team.redb all.batch                 # on the admin's machine
   meshlog join bob.redb --keys bob.keys all.batch    # on bob's machine
   meshlog enable bob.redb --keys bob.keys";
 
 pub(crate) const INGEST_AFTER_HELP: &str = "\
-Verifies BATCH against DB and appends the events DB lacks, all or nothing.
-Events DB already holds (same seq, same hash) are skipped, so batches may
-overlap and repeat. A member of DB's current roster must be enabled to
-ingest; a peer in no roster yet may ingest, which is how it learns it was added.
+Verifies BATCH against DB and adds the events DB lacks, in any order, all or
+nothing: one event that breaks a rule refuses the whole batch (named with the
+rule's id, the event's hash, author and seq), and so does a batch whose
+events wait for events neither it nor DB holds (incomplete). Events DB holds
+already are skipped, so batches may overlap and repeat. Concurrent writes are
+ordinary; concurrent rotations may leave the mesh needing a merge, which the
+report says. With --merge, the key file's member makes that merge at once
+if it may (an enabled admin or owner).
 
-A refusal appends nothing and says why:
-  fork       another valid event at a seq DB already holds (both hashes shown);
-             if one author signed both, that is equivocation, and the pair is
-             kept in DB as evidence (`meshlog verify` lists it)
-  gap        the batch starts after DB's head + 1 (the missing seq is named)
-  foreign    the batch is of another group
-  rejected   an event breaks a group rule (seq, hash, rule)
-  malformed  the file is not a well-formed batch (bad magic, trailing bytes, …)
-
-Exit codes: 0 ingested (also when nothing was new), 1 refused as above (or the
-member is in the roster but disabled), 2 could not run (no such file, DB open for writing
+Exit codes: 0 ingested (also when nothing was new), 1 refused as above
+(nothing written), 2 could not run (no such file, DB open for writing
 elsewhere, bad arguments).
 
 --json prints one object:
-  ok (bool), batch_first, batch_events, added, skipped,
-  head_seq, head_hash  (DB's head afterwards; unchanged on refusal)
-  error: null, or {kind, message, …} with kind and its fields:
-    \"fork\": seq, ours, theirs, ours_author, theirs_author, equivocation (bool)
-    \"gap\": missing, first
-    \"foreign-batch\": ours, theirs
-    \"rejected\": seq, hash, rule_id, rule
-    \"malformed-batch\"
-    \"refused\" (any other refusal, e.g. a disabled member)
-  On exit 2 nothing is printed on stdout; the error is on stderr.
+  ok (bool), batch_events, added, known, needs_merge (bool, after the
+  ingest and any merge), merged (the merge's hash, or null), current_epoch,
+  digest,
+  error: null, or {class, kind, message} with kind one of
+    \"rejected\" (and rule_id, rule, hash, author, seq), \"incomplete\",
+    \"foreign-batch\" (and ours, theirs), \"malformed-batch\", or another;
+    also a merge that --merge asked for and the rules refused (the ingest
+    itself was written then: added counts it)
+  On an error that is not the library's (an unreadable batch file) nothing
+  is printed on stdout; the error is on stderr.
 
 Examples:
   meshlog ingest team.redb --keys alice.keys new.batch
-  meshlog ingest team.redb --keys alice.keys new.batch --json";
+  meshlog ingest team.redb --keys founder.keys new.batch --merge --json";
+
+/// Arguments of `meshlog frontier`.
+#[derive(Debug, Args)]
+pub(crate) struct FrontierArgs {
+    /// The meshlog file.
+    db: PathBuf,
+    /// The frontier file to write (must not exist).
+    out: PathBuf,
+}
 
 /// Arguments of `meshlog export`.
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// The meshlog database file.
+    /// The meshlog file.
     db: PathBuf,
+    /// The peer's frontier (`meshlog frontier`); without it, everything.
+    #[arg(long, value_name = "FILE")]
+    frontier: Option<PathBuf>,
     /// The batch file to write (must not exist).
     out: PathBuf,
-    /// First seq to export: a peer's head seq + 1, or 0 for a new peer.
-    #[arg(long, value_name = "SEQ", default_value_t = 0)]
-    since: u64,
-    /// Export as this member (refused if it is a disabled member); without, as an auditor.
-    #[arg(long, value_name = "FILE")]
-    keys: Option<PathBuf>,
 }
 
 /// Arguments of `meshlog join`.
 #[derive(Debug, Args)]
 pub(crate) struct JoinArgs {
-    /// The new database file (must not exist).
+    /// The new meshlog file (must not exist).
     db: PathBuf,
     /// The joining member's key file.
     #[arg(long, value_name = "FILE")]
     keys: PathBuf,
-    /// The batch file, starting at the genesis.
+    /// The batch file, holding the genesis.
     batch: PathBuf,
+    /// Print JSON (fields listed below).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `meshlog ingest`.
 #[derive(Debug, Args)]
 pub(crate) struct IngestArgs {
-    /// The meshlog database file.
+    /// The meshlog file.
     db: PathBuf,
     /// The acting member's key file.
     #[arg(long, value_name = "FILE")]
@@ -123,315 +151,276 @@ pub(crate) struct IngestArgs {
     /// Print JSON (fields listed below).
     #[arg(long)]
     json: bool,
-}
-
-/// The seq range a batch covers, for reports.
-fn range(batch: &Batch) -> String {
-    match batch.len() {
-        0 => format!("no events (from seq {})", batch.first()),
-        len => format!(
-            "seq {} to {} ({len} event{})",
-            batch.first(),
-            batch.first().saturating_add(len as u64 - 1),
-            if len == 1 { "" } else { "s" }
-        ),
-    }
-}
-
-fn head_line(head: Option<Head>) -> String {
-    head.map_or_else(
-        || "none".to_owned(),
-        |head| format!("seq {}  {}", head.seq, head.hash),
-    )
+    /// Merge right away if the mesh then needs it and the member may.
+    #[arg(long)]
+    merge: bool,
 }
 
 /// Reads and strictly decodes a batch file. Unreadable is "could not run";
-/// malformed bytes are a refusal ([`Error::Batch`]).
-fn read_batch(path: &Path) -> anyhow::Result<Result<Batch, Error>> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", shown(path)))?;
-    Ok(Batch::from_bytes(&bytes).map_err(Error::from))
+/// malformed bytes are the library's verification failure.
+fn read_batch(path: &Path) -> anyhow::Result<Result<Batch, meshlog::Error>> {
+    let bytes = crate::read_input(path, "batch")?;
+    Ok(Batch::from_bytes(&bytes).map_err(meshlog::Error::from))
 }
 
-/// Writes `bytes` to a new file; never overwrites, and removes a partial file.
-fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut file = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!(
-                "{} already exists; meshlog will not overwrite it",
-                shown(path)
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("creating {}", shown(path))),
-    };
-    if let Err(e) = file.write_all(bytes).and_then(|()| file.sync_all()) {
-        drop(file);
-        let _ = std::fs::remove_file(path);
-        return Err(e).with_context(|| format!("writing {}", shown(path)));
-    }
-    Ok(())
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// `meshlog frontier`.
+pub(crate) fn frontier(args: &FrontierArgs) -> anyhow::Result<Verdict> {
+    let mesh = crate::open_read_only(&args.db, None)?;
+    let bytes = mesh.frontier().to_bytes();
+    crate::write_new(&args.out, &bytes)?;
+    print_lines(&[
+        (
+            "frontier",
+            format!("of {} ({} events)", shown(&args.db), mesh.len()),
+        ),
+        (
+            "wrote",
+            format!("{} ({} bytes)", shown(&args.out), bytes.len()),
+        ),
+    ]);
+    Ok(Verdict::Ok)
 }
 
 /// `meshlog export`.
 pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Verdict> {
-    let keys = args.keys.as_deref().map(LocalKeys::load).transpose()?;
-    let mesh = crate::open_read_only(&args.db, keys)?;
-    let len = mesh.state().len();
-    if args.since > len {
-        bail!(
-            "--since {}: the chain has {len} events (seq 0 to {}), so a peer can need at most --since {len}",
-            args.since,
-            len.saturating_sub(1)
-        );
-    }
-    let batch = mesh.export_since(args.since)?;
-    let bytes = batch.to_bytes();
-    write_new(&args.out, &bytes)?;
-    let by = match mesh.member_id() {
-        Some(member) => format!("member {member}"),
-        None => "an auditor (no keys)".to_owned(),
+    // An unreadable frontier means the command cannot run: read it first.
+    let frontier = match &args.frontier {
+        Some(path) => Some(crate::read_frontier(path, "frontier")?),
+        None => None,
     };
-    println!("exported  {} of group {}", range(&batch), mesh.group());
-    println!("as        {by}");
-    println!("head      {}", head_line(mesh.state().head()));
-    println!("wrote     {} ({} bytes)", shown(&args.out), bytes.len());
+    let mesh = crate::open_read_only(&args.db, None)?;
+    let batch = match &frontier {
+        Some(frontier) => mesh.export(frontier),
+        None => mesh.export_all(),
+    };
+    let peer = match &args.frontier {
+        Some(path) => format!("a peer with the frontier {}", shown(path)),
+        None => "a new peer: everything from the genesis".to_owned(),
+    };
+    if batch.is_empty() {
+        eprintln!(
+            "error: nothing to send: {peer} holds every event of {} ({} events); no file \
+             written",
+            shown(&args.db),
+            mesh.len()
+        );
+        return Ok(Verdict::Failed);
+    }
+    let bytes = batch.to_bytes();
+    crate::write_new(&args.out, &bytes)?;
+    print_lines(&[
+        (
+            "exported",
+            format!(
+                "{} event{} of {} of group {} {:?}",
+                batch.len(),
+                plural(batch.len()),
+                mesh.len(),
+                mesh.group(),
+                mesh.group_name()
+            ),
+        ),
+        ("for", peer),
+        (
+            "wrote",
+            format!("{} ({} bytes)", shown(&args.out), bytes.len()),
+        ),
+    ]);
     Ok(Verdict::Ok)
+}
+
+/// Where the local member stands in `mesh`: (in R*, its role, enabled).
+fn standing(mesh: &Mesh) -> (Option<Role>, bool) {
+    let role = mesh
+        .member_id()
+        .and_then(|id| mesh.roster().get(id).map(|entry| entry.role()));
+    (role, mesh.is_enabled())
+}
+
+/// Prints a library error as JSON on stdout when `--json` asked for it,
+/// then hands it on (to stderr and the exit code).
+fn failed(json_out: bool, fields: Value, error: meshlog::Error) -> anyhow::Result<Verdict> {
+    if json_out {
+        let mut object = fields;
+        if let Some(map) = object.as_object_mut() {
+            map.insert("ok".into(), json!(false));
+            map.insert("error".into(), crate::error_json(&error));
+        }
+        println!("{}", serde_json::to_string_pretty(&object)?);
+    }
+    Err(error.into())
 }
 
 /// `meshlog join`.
 pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
-    let keys = LocalKeys::load(&args.keys)?;
-    let batch = read_batch(&args.batch)?
-        .with_context(|| format!("{} is not a valid batch", shown(&args.batch)))?;
-    let mesh = Mesh::join(&args.db, keys, &batch)?;
-    let state = mesh.state();
-    let name = state
-        .identity()
-        .map(|i| i.name.as_str())
-        .unwrap_or_default();
-    println!(
-        "joined    group {} {name:?} into {}",
-        mesh.group(),
-        shown(&args.db)
-    );
-    println!("verified  {}", range(&batch));
-    println!("head      {}", head_line(state.head()));
-    let current = state.current_epoch();
-    let epoch = current.map_or(0, |e| e.epoch);
-    let Some(member) = mesh.member_id() else {
-        return Ok(Verdict::Ok);
+    let keys = load_keys(&args.keys)?;
+    let member = keys.member_id();
+    let empty = json!({"path": shown(&args.db), "member": member.to_string()});
+    let batch = match read_batch(&args.batch)? {
+        Ok(batch) => batch,
+        Err(error) => return failed(args.json, empty, error),
     };
-    match current.and_then(|e| e.member(member)) {
-        Some(entry) => {
-            let on = if state.is_enabled(member) {
-                "enabled"
-            } else {
-                "disabled"
-            };
-            println!(
-                "member    {member} is in the current roster (epoch {epoch}) as {}, {on}",
-                entry.role
-            );
-            if !state.is_enabled(member) {
-                println!(
-                    "next      meshlog enable {} --keys {}",
-                    shown(&args.db),
-                    shown(&args.keys)
-                );
+    let joined = crate::with_spinner("verifying every event of the batch…", || {
+        Mesh::join(&args.db, keys, &batch)
+    });
+    let mesh = match joined {
+        Ok(mesh) => mesh,
+        Err(error) => return failed(args.json, empty, error),
+    };
+    let (role, enabled) = standing(&mesh);
+    if args.json {
+        let value = json!({
+            "ok": true,
+            "path": shown(&args.db),
+            "group": mesh.group().to_string(),
+            "name": mesh.group_name(),
+            "events": mesh.len(),
+            "member": member.to_string(),
+            "in_roster": role.is_some(),
+            "role": role.map(|role| role.to_string()),
+            "enabled": enabled,
+            "current_epoch": mesh.current_epoch().map(|h| h.to_string()),
+            "needs_merge": mesh.needs_merge(),
+            "digest": mesh.digest().to_string(),
+            "error": Value::Null,
+        });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+        return Ok(Verdict::Ok);
+    }
+    let mut lines = vec![
+        (
+            "joined",
+            format!(
+                "group {} {:?} into {}",
+                mesh.group(),
+                mesh.group_name(),
+                shown(&args.db)
+            ),
+        ),
+        (
+            "verified",
+            format!("{} event{}", mesh.len(), plural(mesh.len())),
+        ),
+        ("epoch", epoch_line(&mesh)),
+    ];
+    match role {
+        Some(role) => {
+            let on = if enabled { "enabled" } else { "disabled" };
+            lines.push(("member", format!("{member} is in R* as {role}, {on}")));
+            if !enabled {
+                lines.push((
+                    "next",
+                    format!(
+                        "meshlog enable {} --keys {}",
+                        shown(&args.db),
+                        shown(&args.keys)
+                    ),
+                ));
             }
         }
         None => {
-            println!("member    {member} is not in the current roster (epoch {epoch})");
-            println!(
-                "note      an admin can add it later (meshlog add ADMIN_DB --keys ADMIN.keys \
-                 --member \"$(meshlog keys show {} --public)\"); until then `meshlog secret` \
-                 fails. Then ingest the admin's newer events into {} and enable",
-                shown(&args.keys),
-                shown(&args.db)
-            );
-        }
-    }
-    Ok(Verdict::Ok)
-}
-
-/// Why an ingest was refused, for the text and JSON reports.
-fn refusal(error: &Error, db: &Path) -> (String, Vec<(&'static str, String)>, Value) {
-    match error {
-        Error::Fork(fork) => {
-            let (ours, theirs) = (fork.ours.event(), fork.theirs.event());
-            let mut lines = vec![
-                ("ours", format!("{}  by {}", fork.ours.hash(), ours.author)),
-                (
-                    "theirs",
-                    format!("{}  by {}", fork.theirs.hash(), theirs.author),
-                ),
-            ];
-            lines.push(if fork.equivocation {
-                (
-                    "evidence",
-                    format!(
-                        "EQUIVOCATION: member {} signed both events; the pair is kept in {} as \
-                         evidence (`meshlog verify` lists it)",
-                        ours.author,
-                        shown(db)
-                    ),
-                )
-            } else {
-                (
-                    "cause",
-                    "two authors changed the group from the same head: the histories diverged \
-                     (not equivocation, nothing kept)"
-                        .to_owned(),
-                )
-            });
-            let kind = if fork.equivocation {
-                ": equivocation"
-            } else {
-                ""
-            };
-            (
-                format!("fork at seq {}{kind}", fork.seq),
-                lines,
-                json!({
-                    "kind": "fork",
-                    "seq": fork.seq,
-                    "ours": fork.ours.hash().to_string(),
-                    "theirs": fork.theirs.hash().to_string(),
-                    "ours_author": ours.author.to_string(),
-                    "theirs_author": theirs.author.to_string(),
-                    "equivocation": fork.equivocation,
-                }),
-            )
-        }
-        Error::Gap { missing, first } => (
-            format!(
-                "gap: the batch starts at seq {first}, but this chain needs seq {missing} next"
-            ),
-            vec![(
+            lines.push(("member", format!("{member} is not in R* yet")));
+            lines.push((
                 "next",
-                format!("ask the peer for `meshlog export DB --since {missing}`"),
-            )],
-            json!({"kind": "gap", "missing": missing, "first": first}),
-        ),
-        Error::ForeignBatch { ours, theirs } => (
-            format!("the batch is of group {theirs}, this chain is group {ours}"),
-            Vec::new(),
-            json!({
-                "kind": "foreign-batch",
-                "ours": ours.to_string(),
-                "theirs": theirs.to_string(),
-            }),
-        ),
-        Error::Rejected(rejection) => {
-            let rule = &rejection.rule;
-            (
                 format!(
-                    "the event at seq {} breaks rule {} {}",
-                    rejection.seq,
-                    rule.code(),
-                    rule.name()
+                    "an admin adds it (meshlog add ADMIN.redb --keys ADMIN.keys --member \
+                     \"$(meshlog keys show {} --public)\"); ingest the admin's export into {}, \
+                     then enable",
+                    shown(&args.keys),
+                    shown(&args.db)
                 ),
-                vec![
-                    ("event", rejection.hash.to_string()),
-                    ("rule", rule.to_string()),
-                ],
-                json!({
-                    "kind": "rejected",
-                    "seq": rejection.seq,
-                    "hash": rejection.hash.to_string(),
-                    "rule_id": rule.code(),
-                    "rule": rule.name(),
-                }),
-            )
+            ));
         }
-        Error::Batch(e) => (
-            format!("not a valid batch: {e}"),
-            Vec::new(),
-            json!({"kind": "malformed-batch"}),
-        ),
-        other => (other.to_string(), Vec::new(), json!({"kind": "refused"})),
     }
+    lines.push(("digest", mesh.digest().to_string()));
+    print_lines(&lines);
+    Ok(Verdict::Ok)
 }
 
 /// `meshlog ingest`.
 pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
-    let keys = LocalKeys::load(&args.keys)?;
-    // A malformed batch is refused before the database is opened.
+    let keys = load_keys(&args.keys)?;
+    let empty = json!({"batch_events": Value::Null, "added": 0, "known": 0});
+    // A malformed batch is refused before the file is opened.
     let batch = match read_batch(&args.batch)? {
         Ok(batch) => batch,
-        Err(error) => {
-            print_refusal(args, &error, None, None)?;
-            return Ok(Verdict::Failed);
-        }
+        Err(error) => return failed(args.json, empty, error),
     };
-    let mut mesh = Mesh::open(&args.db, keys)?;
-    let report = match mesh.ingest(&batch) {
-        Ok(report) => report,
-        Err(error) if crate::is_refusal(&error) => {
-            print_refusal(args, &error, Some(&batch), mesh.state().head())?;
-            return Ok(Verdict::Failed);
-        }
-        Err(error) => return Err(error.into()),
+    let refused_fields = json!({"batch_events": batch.len(), "added": 0, "known": 0});
+    let mut mesh = crate::open_writer(&args.db, keys)?;
+    let ingested = crate::with_spinner("verifying the batch…", || mesh.ingest(&batch));
+    let ingested: Ingested = match ingested {
+        Ok(ingested) => ingested,
+        Err(error) => return failed(args.json, refused_fields, error),
     };
-    if args.json {
-        let value = json!({
-            "ok": true,
-            "batch_first": batch.first(),
-            "batch_events": batch.len(),
-            "added": report.added,
-            "skipped": report.skipped,
-            "head_seq": report.head.map(|h| h.seq),
-            "head_hash": report.head.map(|h| h.hash.to_string()),
-            "error": Value::Null,
-        });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+    // The merge: only when asked, needed, and the member's role allows it;
+    // otherwise the report says who must make it.
+    let (role, enabled) = standing(&mesh);
+    let may_merge = enabled && matches!(role, Some(Role::Admin | Role::Owner));
+    // The ingest is written whatever becomes of the merge: report it first,
+    // then a refused merge.
+    let (merged, merge_error) = if args.merge && ingested.needs_merge && may_merge {
+        match mesh.merge() {
+            Ok(merged) => (merged, None),
+            Err(error) => (None, Some(error)),
+        }
     } else {
-        println!("ingested  {} from {}", range(&batch), shown(&args.batch));
-        println!("added     {}", report.added);
-        println!("skipped   {} (already held)", report.skipped);
-        println!("head      {}", head_line(report.head));
-    }
-    Ok(Verdict::Ok)
-}
-
-fn print_refusal(
-    args: &IngestArgs,
-    error: &Error,
-    batch: Option<&Batch>,
-    head: Option<Head>,
-) -> anyhow::Result<()> {
-    let (headline, lines, mut object) = refusal(error, &args.db);
+        (None, None)
+    };
     if args.json {
-        if let Some(fields) = object.as_object_mut() {
-            fields.insert("message".to_owned(), json!(error.to_string()));
-        }
         let value = json!({
-            "ok": false,
-            "batch_first": batch.map(Batch::first),
-            "batch_events": batch.map(Batch::len),
-            "added": 0,
-            "skipped": 0,
-            "head_seq": head.map(|h| h.seq),
-            "head_hash": head.map(|h| h.hash.to_string()),
-            "error": object,
+            "ok": merge_error.is_none(),
+            "batch_events": batch.len(),
+            "added": ingested.added,
+            "known": ingested.known,
+            "needs_merge": mesh.needs_merge(),
+            "merged": merged.map(|h| h.to_string()),
+            "current_epoch": mesh.current_epoch().map(|h| h.to_string()),
+            "digest": mesh.digest().to_string(),
+            "error": merge_error.as_ref().map(crate::error_json),
         });
         println!("{}", serde_json::to_string_pretty(&value)?);
-        return Ok(());
+        return match merge_error {
+            Some(error) => Err(error.into()),
+            None => Ok(Verdict::Ok),
+        };
     }
-    match batch {
-        Some(batch) => println!("batch     {} from {}", range(batch), shown(&args.batch)),
-        None => println!("batch     {}", shown(&args.batch)),
+    let mut lines = vec![
+        (
+            "ingested",
+            format!(
+                "{} event{} from {}",
+                batch.len(),
+                plural(batch.len()),
+                shown(&args.batch)
+            ),
+        ),
+        ("added", ingested.added.to_string()),
+        ("known", format!("{} (already held)", ingested.known)),
+    ];
+    if let Some(merge) = merged {
+        lines.push(("merged", format!("{merge} (the tips, now one epoch)")));
+    } else if mesh.needs_merge() {
+        let who = if may_merge {
+            format!(
+                "run `meshlog merge {} --keys {}` (or ingest with --merge)",
+                shown(&args.db),
+                shown(&args.keys)
+            )
+        } else {
+            "an enabled admin or owner must make it; this member may not".to_owned()
+        };
+        lines.push(("merge", format!("needed: {who}")));
     }
-    println!("result    REFUSED: {headline}; nothing was appended");
-    for (label, text) in lines {
-        println!("{label:<9} {text}");
+    lines.push(("epoch", epoch_line(&mesh)));
+    lines.push(("digest", mesh.digest().to_string()));
+    print_lines(&lines);
+    match merge_error {
+        Some(error) => Err(error.into()),
+        None => Ok(Verdict::Ok),
     }
-    if head.is_some() {
-        println!("head      {} (unchanged)", head_line(head));
-    }
-    Ok(())
 }
