@@ -10,7 +10,11 @@
 //! This layer sees events as already decoded and signature-checked: the
 //! bytes are `event.rs`'s concern, signatures and envelopes `verify.rs`'s.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use std::sync::Arc;
+
+use foldhash::HashMap;
 
 use super::graph::{Change, EpochGraph, GraphError, KeyPackage, Resolution, Rotation};
 use crate::ids::{EventHash, MemberId, StateDigest};
@@ -177,7 +181,7 @@ pub(crate) enum Check {
 pub(crate) struct Checked {
     event: FeedEvent,
     enabled: bool,
-    acknowledged: Vec<EventHash>,
+    acknowledged: Arc<[EventHash]>,
     rotation: Option<super::graph::Prepared>,
 }
 
@@ -244,8 +248,9 @@ struct Held {
     /// The author's flag after this event.
     enabled: bool,
     /// The epochs the feed has named up to this event, reduced to those no
-    /// other descends from (the author's own rotations included).
-    acknowledged: Vec<EventHash>,
+    /// other descends from (the author's own rotations included); shared
+    /// with the event before while it names nothing new, as most do.
+    acknowledged: Arc<[EventHash]>,
 }
 
 /// The accepted events of one mesh and what they imply.
@@ -276,11 +281,11 @@ impl MeshState {
         let graph = EpochGraph::new(genesis.hash, *founder);
         let mut state = Self {
             graph,
-            events: HashMap::new(),
+            events: HashMap::default(),
             feeds: BTreeMap::new(),
             heads: BTreeMap::new(),
         };
-        state.hold(genesis, false, vec![]);
+        state.hold(genesis, false, Arc::from([]));
         Ok(state)
     }
 
@@ -426,12 +431,22 @@ impl MeshState {
         if let Some(rotation) = rotation {
             self.graph.commit(rotation);
         }
-        let mut named: Vec<EventHash> = acknowledged;
-        named.extend_from_slice(event.named_epochs());
-        if matches!(event.body, Body::Rotate { .. }) {
-            named.push(event.hash);
-        }
-        let acknowledged = self.maximal(named);
+        let rotation = matches!(event.body, Body::Rotate { .. });
+        let acknowledged = if !rotation
+            && event
+                .named_epochs()
+                .iter()
+                .all(|epoch| acknowledged.contains(epoch))
+        {
+            acknowledged
+        } else {
+            let mut named: Vec<EventHash> = acknowledged.to_vec();
+            named.extend_from_slice(event.named_epochs());
+            if rotation {
+                named.push(event.hash);
+            }
+            Arc::from(self.maximal(named))
+        };
         self.hold(event, enabled, acknowledged);
     }
 
@@ -441,14 +456,14 @@ impl MeshState {
     fn feed_position(
         &self,
         event: &FeedEvent,
-    ) -> Result<Result<(bool, Vec<EventHash>), Missing>, FeedError> {
+    ) -> Result<Result<(bool, Arc<[EventHash]>), Missing>, FeedError> {
         let mismatch = || FeedError::PrevMismatch {
             prev: event.prev,
             seq: event.seq,
         };
         if event.seq == 0 {
             return if event.prev == EventHash::ZERO {
-                Ok(Ok((false, Vec::new())))
+                Ok(Ok((false, Arc::from([]))))
             } else {
                 Err(mismatch())
             };
@@ -478,7 +493,7 @@ impl MeshState {
         kept
     }
 
-    fn hold(&mut self, event: FeedEvent, enabled: bool, acknowledged: Vec<EventHash>) {
+    fn hold(&mut self, event: FeedEvent, enabled: bool, acknowledged: Arc<[EventHash]>) {
         let heads = self.heads.entry(event.author).or_default();
         heads.remove(&event.prev);
         heads.insert(event.hash);
@@ -550,7 +565,7 @@ impl MeshState {
             Some(held) => (
                 held.event.seq.saturating_add(1),
                 held.event.hash,
-                held.acknowledged.clone(),
+                held.acknowledged.to_vec(),
             ),
             None => (0, EventHash::ZERO, Vec::new()),
         }

@@ -21,7 +21,9 @@
 //! Signatures, key packages' signatures and envelopes are checked by the
 //! layers that decode events; this module takes its inputs as checked.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use foldhash::HashMap;
 
 use super::bitset::BitSet;
 use crate::event::MemberKeys;
@@ -524,8 +526,8 @@ impl EpochGraph {
         Self {
             founder: founder.member(),
             nodes: vec![genesis],
-            by_hash: HashMap::from([(hash, 0)]),
-            demoted_by_owner: HashMap::new(),
+            by_hash: HashMap::from_iter([(hash, 0)]),
+            demoted_by_owner: HashMap::default(),
         }
     }
 

@@ -6,7 +6,7 @@
 //! [`Ledger::commit`] takes nothing else. Events made here, open, join and
 //! ingest all share this one pass, so no event is ever checked twice.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use rand::CryptoRng;
 use rayon::prelude::*;
@@ -201,9 +201,9 @@ impl Ledger {
             group: genesis.hash().into(),
             founder: event.author,
             state,
-            signing_keys: HashMap::from([(event.author, founder.keys.signing)]),
+            signing_keys: HashMap::from_iter([(event.author, founder.keys.signing)]),
             order: vec![genesis.hash()],
-            records: HashMap::from([(genesis.hash(), genesis)]),
+            records: HashMap::from_iter([(genesis.hash(), genesis)]),
         })
     }
 
