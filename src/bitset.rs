@@ -27,7 +27,7 @@ impl BitSet {
         }
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     pub(crate) fn remove(&mut self, index: usize) {
         if let Some(slot) = self.words.get_mut(index / 64) {
             *slot &= !(1 << (index % 64));

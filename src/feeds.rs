@@ -293,23 +293,23 @@ impl MeshState {
         &self.graph
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.events.len()
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     pub(crate) fn contains(&self, hash: EventHash) -> bool {
         self.events.contains_key(&hash)
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     /// Every held event, in no particular order.
     pub(crate) fn events(&self) -> impl Iterator<Item = &FeedEvent> {
         self.events.values().map(|held| &held.event)
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     /// Accepts `event` if every rule holds against what it names
     /// (SPEC.md §4.2).
     pub(crate) fn insert(&mut self, event: FeedEvent) -> Result<Insert, FeedError> {
@@ -511,6 +511,52 @@ impl MeshState {
                 acknowledged,
             },
         );
+    }
+
+    /// Forgets `hash`, which must be the newest event held, as if it had
+    /// never been committed (a refused batch is undone newest first).
+    pub(crate) fn forget(&mut self, hash: EventHash) {
+        let Some(held) = self.events.remove(&hash) else {
+            return;
+        };
+        let event = held.event;
+        if matches!(event.body, Body::Rotate { .. }) {
+            self.graph.forget_newest(hash);
+        }
+        if let Some(feed) = self.feeds.get_mut(&event.author) {
+            if let Some(at) = feed.get_mut(&event.seq) {
+                at.remove(&hash);
+                if at.is_empty() {
+                    feed.remove(&event.seq);
+                }
+            }
+            if feed.is_empty() {
+                self.feeds.remove(&event.author);
+            }
+        }
+        // Its prev was a head before it came, unless another event follows
+        // that prev too (an equivocation kept).
+        let prev_followed = event.seq > 0
+            && self
+                .feeds
+                .get(&event.author)
+                .and_then(|feed| feed.get(&event.seq))
+                .is_some_and(|siblings| {
+                    siblings.iter().any(|sibling| {
+                        self.events
+                            .get(sibling)
+                            .is_some_and(|held| held.event.prev == event.prev)
+                    })
+                });
+        if let Some(heads) = self.heads.get_mut(&event.author) {
+            heads.remove(&hash);
+            if event.seq > 0 && !prev_followed && self.events.contains_key(&event.prev) {
+                heads.insert(event.prev);
+            }
+            if heads.is_empty() {
+                self.heads.remove(&event.author);
+            }
+        }
     }
 
     /// Every position where an author signed two or more events.

@@ -541,7 +541,7 @@ impl EpochGraph {
         self.founder
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.nodes.len()
     }
@@ -556,7 +556,7 @@ impl EpochGraph {
         self.nodes.get(index).map(|node| &node.own.roster)
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     /// Whether a rotation's author is an owner in its every base, so that the
     /// rotation applies whatever else is concurrent with it.
     pub(crate) fn author_is_owner(&self, hash: EventHash) -> bool {
@@ -589,7 +589,7 @@ impl EpochGraph {
         frontier
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     /// Accepts a rotation whose parents are all accepted (SPEC.md §5.2):
     /// [`Self::prepare`], then [`Self::commit`].
     pub(crate) fn insert(&mut self, rotation: Rotation) -> Result<Inserted, GraphError> {
@@ -721,6 +721,21 @@ impl EpochGraph {
         }
         self.nodes.push(node);
         Inserted::New
+    }
+
+    /// Forgets the newest rotation, `hash`, as if it had never been
+    /// committed; anything but the newest is left alone.
+    pub(crate) fn forget_newest(&mut self, hash: EventHash) {
+        let index = self.nodes.len().wrapping_sub(1);
+        if self.by_hash.get(&hash) != Some(&index) {
+            return;
+        }
+        self.by_hash.remove(&hash);
+        self.nodes.pop();
+        self.demoted_by_owner.retain(|_, rotations| {
+            rotations.retain(|&rotation| rotation != index);
+            !rotations.is_empty()
+        });
     }
 
     fn check_parents(&self, parents: &[EventHash]) -> Result<Vec<usize>, GraphError> {

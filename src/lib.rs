@@ -79,7 +79,6 @@ mod mesh;
 mod redb_file;
 mod signature;
 mod store;
-mod v3;
 mod verify;
 
 #[cfg(test)]

@@ -344,7 +344,7 @@ impl Mesh {
         MeshOptions::new().join(path, keys, batch)
     }
 
-    #[cfg(any(test, feature = "fuzzing"))]
+    #[cfg(test)]
     pub(crate) fn ledger(&self) -> &Ledger {
         &self.ledger
     }
@@ -571,8 +571,9 @@ impl Mesh {
     ) -> Result<Vec<EventHash>> {
         let keys = writer(&self.keys, self.read_only)?;
         let epoch = epoch_to_write(&self.ledger, keys.member_id()).ok_or(Error::WaitsForMerge)?;
-        let mut next = self.ledger.clone();
-        let mut made = Vec::new();
+        let (mut seq, mut prev, _) = self.ledger.state().next_position(keys.member_id());
+        let mut made: Vec<Vec<u8>> = Vec::new();
+        let mut hashes = Vec::new();
         for (kind, payload) in records {
             let time = (self.clock)();
             let body = Body::App {
@@ -580,20 +581,25 @@ impl Mesh {
                 kind: kind.to_owned(),
                 payload: payload.to_vec(),
             };
-            let signed = next.sign_next(keys, time, body);
-            match next.verify(signed).map_err(Error::Refused)? {
-                Verdict::Verified(verified) => {
-                    made.push(verified.signed().clone());
-                    next.commit(*verified);
-                }
-                // A fresh event of the local feed is neither held already
-                // nor waiting: its prev is the event just committed.
-                Verdict::Known | Verdict::Missing(_) => {}
-            }
+            let signed = self.ledger.sign_at(keys, seq, prev, time, body);
+            (seq, prev) = (seq.saturating_add(1), signed.hash());
+            hashes.push(signed.hash());
+            made.push(signed.to_record());
         }
-        let hashes = made.iter().map(SignedEvent::hash).collect();
-        if !made.is_empty() {
-            self.write_through(made, next)?;
+        if made.is_empty() {
+            return Ok(hashes);
+        }
+        // Verified together, signatures in parallel batches; a rule broken
+        // is the rules refusing the local member.
+        let before = self.ledger.len();
+        let taken = self.ledger.take_batch(&made).map_err(|error| match error {
+            Error::Rejected(rejection) => Error::Refused(rejection),
+            other => other,
+        })?;
+        let new: Vec<SignedEvent> = self.ledger.records_since(before).cloned().collect();
+        if let Err(error) = self.write_through(&new) {
+            self.ledger.undo(taken);
+            return Err(error);
         }
         Ok(hashes)
     }
@@ -711,13 +717,18 @@ impl Mesh {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
-        let mut next = self.ledger.clone();
-        let before = next.len();
-        let known = next.take_all(records)?;
-        let new: Vec<SignedEvent> = next.records().skip(before).cloned().collect();
+        // Taken straight into the ledger: a refused batch is undone there,
+        // and so is one the file could not take.
+        let before = self.ledger.len();
+        let taken = self.ledger.take_batch(records)?;
+        let known = taken.known;
+        let new: Vec<SignedEvent> = self.ledger.records_since(before).cloned().collect();
         let added = new.len();
-        if !new.is_empty() {
-            self.write_through(new, next)?;
+        if !new.is_empty()
+            && let Err(error) = self.write_through(&new)
+        {
+            self.ledger.undo(taken);
+            return Err(error);
         }
         Ok(Ingested {
             added,
@@ -726,14 +737,12 @@ impl Mesh {
         })
     }
 
-    /// Writes `new` (events `next` holds beyond this mesh's ledger), with
-    /// what the journal holds, into the file in one transaction, then takes
-    /// `next` and starts the journal over: many events at once need no
-    /// journal.
-    fn write_through(&mut self, new: Vec<SignedEvent>, next: Ledger) -> Result<()> {
+    /// Writes `new` (the ledger's newest events), with what the journal
+    /// holds, into the file in one transaction, and starts the journal
+    /// over: many events at once need no journal.
+    fn write_through(&mut self, new: &[SignedEvent]) -> Result<()> {
         let refs: Vec<&SignedEvent> = self.pending.iter().chain(new.iter()).collect();
-        self.store.append(&refs, Some(&next))?;
-        self.ledger = next;
+        self.store.append(&refs, Some(&self.ledger))?;
         self.pending.clear();
         if let Some(journal) = self.journal.as_mut() {
             journal.start_over(self.store.len())?;
@@ -824,7 +833,7 @@ fn replay_journal(path: &Path, ledger: &mut Ledger, stored: u64) -> Result<Vec<S
     }
     let before = ledger.len();
     ledger.take_all(&contents.records)?;
-    Ok(ledger.records().skip(before).cloned().collect())
+    Ok(ledger.records_since(before).cloned().collect())
 }
 
 /// The epoch `member` writes under now (SPEC.md §5.5): the writer epoch,

@@ -6,6 +6,8 @@
 //! [`Ledger::commit`] takes nothing else. Events made here, open, join and
 //! ingest all share this one pass, so no event is ever checked twice.
 
+use std::collections::VecDeque;
+
 use foldhash::HashMap;
 
 use rand::CryptoRng;
@@ -103,6 +105,29 @@ impl Rule {
             Rule::NamesUnknown(_) => "V7",
         }
     }
+}
+
+/// What a [`Ledger::take_batch`] took.
+pub(crate) struct Taken {
+    /// Records the ledger held already.
+    pub(crate) known: usize,
+    start: usize,
+    new_keys: Vec<MemberId>,
+    rotations: bool,
+}
+
+/// What a bulk take ([`Ledger::take_all`]) keeps between chunks.
+#[derive(Default)]
+struct Take {
+    /// Records that wait, by the hash of the event each waits for, with
+    /// their position in the records given and what they wait for.
+    waiting: HashMap<EventHash, Vec<(usize, SignedEvent, Missing)>>,
+    /// Records this ledger held already.
+    known: usize,
+    /// Whether a rotation was taken, so that the resolution is stale.
+    stale: bool,
+    /// Members whose signing keys the records taken so far introduced.
+    new_keys: Vec<MemberId>,
 }
 
 /// An event every check passed: only [`Ledger::verify`] builds one.
@@ -227,7 +252,16 @@ impl Ledger {
 
     /// Every held record, in the order added: each after what it names.
     pub(crate) fn records(&self) -> impl Iterator<Item = &SignedEvent> {
-        self.order.iter().filter_map(|hash| self.records.get(hash))
+        self.records_since(0)
+    }
+
+    /// The records taken after the first `len`, in the order taken.
+    pub(crate) fn records_since(&self, len: usize) -> impl Iterator<Item = &SignedEvent> {
+        self.order
+            .get(len..)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|hash| self.records.get(hash))
     }
 
     /// How many events the ledger holds.
@@ -360,98 +394,152 @@ impl Ledger {
             .map(|epoch| Missing::Epoch(*epoch))
     }
 
-    /// Verifies and takes every record, in any order (retrying those that
-    /// wait for another of them), with the signatures checked at the end in
-    /// parallel batches (SPEC.md §2.1: the same verdict as one by one). One
-    /// bad record refuses them all, and then leaves this ledger holding part
-    /// of them, so callers take into a copy (or a ledger they drop on
-    /// failure). Returns how many records it held already.
+    /// Verifies and takes every record, in any order (one that waits for
+    /// another of them is taken once that one is), with the signatures
+    /// checked in parallel batches (SPEC.md §2.1: the same verdict as one by
+    /// one). One bad record refuses them all, and the ledger is left as it
+    /// was. Returns how many records it held already.
     pub(crate) fn take_all(&mut self, records: &[Vec<u8>]) -> Result<usize, Error> {
+        self.take_batch(records).map(|taken| taken.known)
+    }
+
+    /// [`Self::take_all`], returning what [`Self::undo`] needs to forget
+    /// what it took, should writing it fail.
+    pub(crate) fn take_batch(&mut self, records: &[Vec<u8>]) -> Result<Taken, Error> {
+        let start = self.order.len();
+        let mut take = Take::default();
+        match self.take_all_into(records, &mut take) {
+            Ok(known) => Ok(Taken {
+                known,
+                start,
+                new_keys: take.new_keys,
+                rotations: take.stale,
+            }),
+            Err(error) => {
+                self.forget_since(start, &take.new_keys);
+                Err(error)
+            }
+        }
+    }
+
+    /// Forgets what a [`Self::take_batch`] took; nothing may have been
+    /// taken since.
+    pub(crate) fn undo(&mut self, taken: Taken) {
+        self.forget_since(taken.start, &taken.new_keys);
+        if taken.rotations {
+            self.resolution = self.state.graph().resolve();
+        }
+    }
+
+    fn take_all_into(&mut self, records: &[Vec<u8>], take: &mut Take) -> Result<usize, Error> {
         let decoded: Vec<Result<SignedEvent, Rejection>> = records
             .par_iter()
             .map(|record| {
                 SignedEvent::from_record(record).map_err(|error| malformed(record, error))
             })
             .collect();
-        let mut pending = decoded.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let mut known = 0;
-        let mut stale = false;
+        let mut queue = decoded
+            .into_iter()
+            .enumerate()
+            .map(|(index, decoded)| decoded.map(|event| (index, event)))
+            .collect::<Result<VecDeque<_>, _>>()?;
         // The signatures of one chunk are checked (in parallel batches)
         // while the rules run over the next: the two take about as long.
         let mut in_flight: Vec<(SignedEvent, SigningPublicKey)> = Vec::new();
-        while !pending.is_empty() {
-            let before = pending.len();
-            let mut waiting: Vec<SignedEvent> = Vec::new();
-            let mut first_missing = None;
-            let mut rest = pending.into_iter().peekable();
-            while rest.peek().is_some() {
-                let chunk: Vec<SignedEvent> = rest.by_ref().take(TAKE_CHUNK).collect();
-                let to_check = std::mem::take(&mut in_flight);
-                let (bad, taken) = rayon::join(
-                    || first_bad(&to_check),
-                    || {
-                        self.take_chunk(
-                            chunk,
-                            &mut waiting,
-                            &mut first_missing,
-                            &mut known,
-                            &mut stale,
-                        )
-                    },
-                );
-                if let Some(rejection) = bad {
-                    return Err(rejection.into());
-                }
-                in_flight = taken?;
+        while !queue.is_empty() {
+            let to_check = std::mem::take(&mut in_flight);
+            let (bad, taken) = rayon::join(
+                || first_bad(&to_check),
+                || self.take_chunk(&mut queue, take),
+            );
+            if let Some(rejection) = bad {
+                return Err(rejection.into());
             }
-            if let (Some(first), Some(stuck)) = (first_missing, waiting.first())
-                && waiting.len() == before
-            {
-                return Err(Error::Incomplete {
-                    count: waiting.len(),
-                    waiting: stuck.hash(),
-                    first,
-                });
-            }
-            pending = waiting;
+            in_flight = taken?;
         }
         if let Some(rejection) = first_bad(&in_flight) {
             return Err(rejection.into());
         }
-        if stale {
+        // What still waits names something neither the records nor this
+        // ledger hold; the first such record, in the order given, is named.
+        let count = take.waiting.values().map(Vec::len).sum();
+        if let Some((_, stuck, first)) = std::mem::take(&mut take.waiting)
+            .into_values()
+            .flatten()
+            .min_by_key(|(index, _, _)| *index)
+        {
+            return Err(Error::Incomplete {
+                count,
+                waiting: stuck.hash(),
+                first,
+            });
+        }
+        if take.stale {
             self.resolution = self.state.graph().resolve();
         }
-        Ok(known)
+        Ok(take.known)
     }
 
-    /// The rules (signatures deferred) over one chunk of [`Self::take_all`]:
-    /// takes what passes, sets aside what waits, and returns the signature
-    /// checks still owed.
+    /// Forgets the events taken since the ledger held `len`, newest first,
+    /// and the signing keys they introduced: the ledger is as it was, so a
+    /// refused batch costs what it took rather than a copy of the ledger.
+    fn forget_since(&mut self, len: usize, new_keys: &[MemberId]) {
+        while self.order.len() > len {
+            let Some(hash) = self.order.pop() else {
+                break;
+            };
+            self.records.remove(&hash);
+            self.state.forget(hash);
+        }
+        for member in new_keys {
+            self.signing_keys.remove(member);
+        }
+    }
+
+    /// The rules (signatures deferred) over up to [`TAKE_CHUNK`] records from
+    /// the front of `queue`: takes what passes, and sets aside what waits,
+    /// under what it waits for, until that is taken and puts it back on the
+    /// queue. So every record is looked at once, and once more for each
+    /// event it waited for: records in any order cost what records in
+    /// order do. Returns the signature checks still owed.
     fn take_chunk(
         &mut self,
-        chunk: Vec<SignedEvent>,
-        waiting: &mut Vec<SignedEvent>,
-        first_missing: &mut Option<Missing>,
-        known: &mut usize,
-        stale: &mut bool,
+        queue: &mut VecDeque<(usize, SignedEvent)>,
+        take: &mut Take,
     ) -> Result<Vec<(SignedEvent, SigningPublicKey)>, Rejection> {
-        let mut owed = Vec::with_capacity(chunk.len());
-        for signed in chunk {
+        let mut owed = Vec::with_capacity(TAKE_CHUNK.min(queue.len()));
+        for _ in 0..TAKE_CHUNK {
+            let Some((index, signed)) = queue.pop_front() else {
+                break;
+            };
             // What waits is set aside before any check, so that nothing is
             // checked twice.
             if let Some(missing) = self.first_missing(signed.event()) {
-                first_missing.get_or_insert(missing);
-                waiting.push(signed);
+                let on = match missing {
+                    Missing::Prev(hash) | Missing::Epoch(hash) => hash,
+                };
+                take.waiting
+                    .entry(on)
+                    .or_default()
+                    .push((index, signed, missing));
                 continue;
             }
+            let hash = signed.hash();
             match self.verify_deferring(signed)? {
                 (Verdict::Verified(verified), key) => {
                     if let Some(key) = key {
                         owed.push((verified.signed().clone(), key));
                     }
-                    *stale |= self.take(*verified);
+                    take.stale |= self.take(*verified, &mut take.new_keys);
+                    if let Some(released) = take.waiting.remove(&hash) {
+                        queue.extend(
+                            released
+                                .into_iter()
+                                .map(|(index, signed, _)| (index, signed)),
+                        );
+                    }
                 }
-                (Verdict::Known, _) => *known += 1,
+                (Verdict::Known, _) => take.known += 1,
                 // `first_missing` found everything held.
                 (Verdict::Missing(_), _) => {}
             }
@@ -461,7 +549,7 @@ impl Ledger {
 
     /// Adds a verified event.
     pub(crate) fn commit(&mut self, verified: Verified) {
-        if self.take(verified) {
+        if self.take(verified, &mut Vec::new()) {
             self.resolution = self.state.graph().resolve();
         }
     }
@@ -470,15 +558,19 @@ impl Ledger {
     /// whether it was a new rotation, so that the resolution is stale. No
     /// rule reads the resolution (acceptance reads causal pasts only, SPEC.md
     /// §5.2), so a bulk take resolves once, at its end.
-    fn take(&mut self, verified: Verified) -> bool {
+    fn take(&mut self, verified: Verified, new_keys: &mut Vec<MemberId>) -> bool {
         let Verified { signed, checked } = verified;
         if self.records.contains_key(&signed.hash()) {
             return false;
         }
         for package in signed.event().body.packages() {
-            self.signing_keys
-                .entry(package.keys.member_id())
-                .or_insert(package.keys.signing);
+            let member = package.keys.member_id();
+            if let std::collections::hash_map::Entry::Vacant(entry) =
+                self.signing_keys.entry(member)
+            {
+                entry.insert(package.keys.signing);
+                new_keys.push(member);
+            }
         }
         self.state.commit(checked);
         let rotation = matches!(signed.event().body, Body::Rotate { .. });
@@ -629,6 +721,19 @@ impl Ledger {
     /// `body` signed as the next event of `keys`'s feed, not yet added.
     pub(crate) fn sign_next(&self, keys: &LocalKeys, time: u64, body: Body) -> SignedEvent {
         let (seq, prev, _) = self.state.next_position(keys.member_id());
+        self.sign_at(keys, seq, prev, time, body)
+    }
+
+    /// Signs `body` as `keys`'s event at `seq` after `prev`: for a run of
+    /// events made together, each after the one before.
+    pub(crate) fn sign_at(
+        &self,
+        keys: &LocalKeys,
+        seq: u64,
+        prev: EventHash,
+        time: u64,
+        body: Body,
+    ) -> SignedEvent {
         SignedEvent::sign(
             Event {
                 version: VERSION,

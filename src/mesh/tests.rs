@@ -571,3 +571,117 @@ fn a_journal_of_another_mesh_is_not_replayed() {
     assert_eq!(audit.len(), 1);
     assert_ne!(audit.digest(), digest);
 }
+
+#[test]
+fn records_in_reverse_order_join_and_what_never_arrives_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = settings(1)
+        .create(dir.path().join("f"), keys(0), "ops")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    let payloads: Vec<[u8; 2]> = (0..3000u16).map(u16::to_le_bytes).collect();
+    founder
+        .append_apps(payloads.iter().map(|payload| ("note", &payload[..])))
+        .unwrap();
+    founder.refresh("a rotation among the notes").unwrap();
+    founder.append_app("note", b"last").unwrap();
+    let mut reversed = founder.export_all().records().to_vec();
+    reversed.reverse();
+    // Each record waits for the one after it in this order; each is taken
+    // as soon as what it waits for is.
+    let peer = join_records(
+        &dir.path().join("p"),
+        keys(1),
+        founder.group(),
+        &reversed,
+        settings(2),
+    )
+    .unwrap();
+    assert_eq!(peer.digest(), founder.digest());
+    // Without the first note, the 3,000 events after it can never be taken:
+    // the incomplete records are counted, and the first one given is named.
+    let missing = founder.export_all().records()[2].clone();
+    let without: Vec<Vec<u8>> = reversed.into_iter().filter(|r| *r != missing).collect();
+    match join_records(
+        &dir.path().join("q"),
+        keys(1),
+        founder.group(),
+        &without,
+        settings(2),
+    ) {
+        Err(Error::Incomplete { count, waiting, .. }) => {
+            assert_eq!(count, founder.len() - 3);
+            assert_eq!(
+                waiting,
+                SignedEvent::from_record(&without[0]).unwrap().hash()
+            );
+        }
+        other => panic!("expected Incomplete, got {other:?}"),
+    }
+    assert!(!dir.path().join("q").exists());
+}
+
+#[test]
+fn a_refused_batch_leaves_the_mesh_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = settings(1)
+        .create(dir.path().join("f"), keys(0), "ops")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .rotate(
+            vec![add(&keys(1), Role::Admin), add(&keys(2), Role::Member)],
+            "team",
+        )
+        .unwrap();
+    let mut admin = joined(&dir, "a", 1, &founder, 2);
+    let mut member = joined(&dir, "b", 2, &founder, 3);
+    let mut twin = joined(&dir, "t", 0, &founder, 4);
+    admin.set_enabled(true).unwrap();
+    // A rotation that brings a new member's key, and writes after it.
+    admin
+        .rotate(vec![add(&keys(3), Role::Member)], "carol")
+        .unwrap();
+    admin.append_app("note", b"one").unwrap();
+    member.set_enabled(true).unwrap();
+    let good = admin.export(&founder.frontier());
+    let mut bad_record = member.export(&founder.frontier()).records()[0].clone();
+    bad_record[3] ^= 1;
+    let mut records = good.records().to_vec();
+    records.push(bad_record);
+    let before = (
+        founder.digest(),
+        founder.frontier(),
+        founder.len(),
+        founder.roster().clone(),
+    );
+    match founder.ingest(&Batch::new(founder.group(), records)) {
+        Err(Error::Rejected(rejection)) => assert_eq!(rejection.rule.id(), "V6"),
+        other => panic!("expected V6, got {other:?}"),
+    }
+    let after = (
+        founder.digest(),
+        founder.frontier(),
+        founder.len(),
+        founder.roster().clone(),
+    );
+    assert_eq!(after, before);
+    assert!(
+        founder
+            .epoch_secret(founder.current_epoch().unwrap())
+            .is_ok()
+    );
+    // The good part goes in as it would have without the refusal, and the
+    // founder's feed goes on from where it was.
+    founder.ingest(&good).unwrap();
+    twin.ingest(&good).unwrap();
+    assert_eq!(founder.digest(), twin.digest());
+    founder.append_app("note", b"after").unwrap();
+    exchange(&mut founder, &mut twin);
+    assert_eq!(founder.digest(), twin.digest());
+    drop(founder);
+    assert_eq!(
+        Mesh::open_read_only(dir.path().join("f")).unwrap().digest(),
+        twin.digest()
+    );
+}
