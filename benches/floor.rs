@@ -107,7 +107,7 @@ fn floor(c: &mut Criterion) {
     let event = [0x42u8; 200];
     group.bench_function("blake3_200_bytes", |b| {
         b.iter(|| {
-            blake3::Hasher::new_derive_key("meshlog v2 event hash")
+            blake3::Hasher::new_derive_key("meshlog v3 event hash")
                 .update(black_box(&event))
                 .finalize()
         })

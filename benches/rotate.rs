@@ -1,32 +1,86 @@
-//! One durable rotation (fresh secret wrapped to every member, signed,
-//! checked, committed) with rosters of 10, 100, 1,000 and 10,000 members.
+//! Durable rotations: a refresh (a fresh secret wrapped to every member,
+//! signed, verified, durable in the journal, which the mesh checkpoints
+//! into redb as it fills) with rosters of 10, 100, 1,000 and 10,000
+//! members, and a merge of two concurrent rotations at 1,000 members. Each
+//! against its floor measured in the same run: the X25519 agreements its
+//! envelope needs (one ephemeral key, one agreement a member, over every
+//! core as meshlog spreads them).
 
 mod common;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use meshlog::Mesh;
 
-fn rotate(c: &mut Criterion) {
+fn refresh(c: &mut Criterion) {
     let mut group = c.benchmark_group("rotate");
     group.sample_size(10);
     for members in [10u32, 100, 1_000, 10_000] {
         let dir = tempfile::tempdir().expect("temporary folder");
-        let mut mesh = common::mesh_with_roster(&dir, members);
-        let path = dir.path().join("mesh.redb");
-        let before = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        group.bench_function(format!("{members}"), |b| {
-            b.iter(|| mesh.rotate("bench").expect("rotate"))
+        let mut mesh = common::mesh_with_members(&dir.path().join("mesh.redb"), members, &[]);
+        let floor = common::WrapFloor::new(0..members);
+        group.bench_function(format!("refresh/{members}"), |b| {
+            b.iter(|| mesh.refresh("bench").expect("refresh"))
         });
-        let rotations = mesh.state().epochs().len() as u64 - 2;
-        let after = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
-        if let Some(per_rotation) = after.saturating_sub(before).checked_div(rotations) {
-            println!(
-                "rotation of {members}: about {} bytes on disk per rotated member",
-                per_rotation / u64::from(members)
-            );
-        }
+        group.bench_function(format!("wrap_floor/{members}"), |b| {
+            b.iter(|| floor.agree())
+        });
     }
     group.finish();
 }
 
-criterion_group!(benches, rotate);
+/// A mesh of 1,000 members that needs a merge: the founder removed member
+/// 2 while admin 1, on its own copy, removed member 3; then the founder
+/// took the admin's rotation. Neither tip's own roster is R*.
+fn needs_merge(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    let path = dir.path().join("needs-merge.redb");
+    let mut founder = common::mesh_with_members(&path, 1_000, &[1]);
+    let mut admin = common::options_for(1)
+        .join(
+            dir.path().join("admin.redb"),
+            common::keys(1),
+            &founder.export_all(),
+        )
+        .expect("join");
+    admin.set_enabled(true).expect("enable");
+    founder
+        .remove_member(common::keys(2).member_id())
+        .expect("remove");
+    admin
+        .remove_member(common::keys(3).member_id())
+        .expect("remove");
+    let ingested = founder
+        .ingest(&admin.export(&founder.frontier()))
+        .expect("ingest");
+    assert!(ingested.needs_merge, "two concurrent removals need a merge");
+    path
+}
+
+fn merge(c: &mut Criterion) {
+    let fixture = tempfile::tempdir().expect("temporary folder");
+    let needs_merge = needs_merge(&fixture);
+    // R*: every member but 2 and 3.
+    let floor = common::WrapFloor::new((0..1_000).filter(|n| *n != 2 && *n != 3));
+    let mut group = c.benchmark_group("rotate");
+    group.sample_size(10);
+    let dir = tempfile::tempdir().expect("temporary folder");
+    group.bench_function("merge/1000", |b| {
+        b.iter_batched(
+            || {
+                // A fresh copy each time (the last one is closed by now):
+                // the file and its open are setup.
+                let path = common::copy_of(&needs_merge, &dir, "merge.redb");
+                Mesh::open(&path, common::keys(0)).expect("verifies")
+            },
+            |mut mesh| {
+                assert!(mesh.merge().expect("merge").is_some());
+                mesh
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.bench_function("wrap_floor/998", |b| b.iter(|| floor.agree()));
+    group.finish();
+}
+
+criterion_group!(benches, refresh, merge);
 criterion_main!(benches);

@@ -1,11 +1,13 @@
-//! Builds (once, cached under target/bench-cache/) a chain of N events
-//! (default 1,000,000: app events, a rotation every 100, rosters of 20), then
-//! opens and verifies it, printing the time. For peak memory, run it under
+//! Builds (once, cached under target/bench-cache/) a mesh of N events by
+//! 20 authors (default 1,000,000; app events of 64 bytes, the founder
+//! refreshing the epoch every 1,000 of its own events), then opens and
+//! verifies it, printing the time. For peak memory, run it under
 //! `/usr/bin/time -v`:
 //!
 //! ```sh
 //! cargo build --release --example open_large
-//! /usr/bin/time -v target/release/examples/open_large 1000000
+//! /usr/bin/time -v target/release/examples/open_large 1000000            # writable
+//! /usr/bin/time -v target/release/examples/open_large 1000000 read-only  # audit
 //! ```
 
 use std::time::Instant;
@@ -17,21 +19,21 @@ fn main() {
     let len = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000u64);
+        .unwrap_or(1_000_000usize);
     let mode = std::env::args().nth(2).unwrap_or_else(|| "writable".into());
     let started = Instant::now();
-    let cached = common::chain(len, 100, 20);
-    eprintln!("chain ready in {:?}", started.elapsed());
+    let feeds = common::feeds(len, 20);
+    eprintln!("fixture ready in {:?}", started.elapsed());
     let started = Instant::now();
     let mesh = if mode == "read-only" {
-        meshlog::Mesh::open_read_only(&cached).expect("verifies")
+        meshlog::Mesh::open_read_only(&feeds.full).expect("verifies")
     } else {
-        meshlog::Mesh::open(&cached, common::keys(0)).expect("verifies")
+        meshlog::Mesh::open(&feeds.full, common::keys(0)).expect("verifies")
     };
     println!(
         "opened and verified {} events ({mode}) in {:?}; {} epochs",
-        mesh.state().len(),
+        mesh.len(),
         started.elapsed(),
-        mesh.state().epochs().len()
+        mesh.epochs().len()
     );
 }

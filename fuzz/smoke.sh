@@ -19,7 +19,7 @@ fi
 (cd .. && cargo run --quiet --example fuzz_corpus --features fuzzing -- fuzz/corpus)
 
 cargo +nightly fuzz build
-for target in reducer decode open converge decode_v3; do
+for target in reducer decode open converge; do
     log="$(mktemp)"
     echo "==> fuzz ${target} for ${seconds}s"
     if ! cargo +nightly fuzz run "${target}" "corpus/${target}" -- \

@@ -1,21 +1,23 @@
 //! Crash safety: a child process appends (or ingests) in a loop, printing
-//! each seq only after the call returned; the test kills it with SIGKILL at
-//! random moments, reopens the file and checks that it verifies, that every
-//! acknowledged event is there, and that nothing beyond a commit is half-there.
+//! what it wrote only after the call returned; the test kills it with
+//! SIGKILL at random moments, reopens the file and checks that it verifies,
+//! that every acknowledged event is there, and that nothing beyond a commit
+//! is half-there.
 
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{keys, options};
-use meshlog::{Batch, Mesh};
+use common::{carried, fast_tempdir, keys, options};
+use meshlog::{Batch, EventHash, Mesh};
 
 const CHILD_ENV: &str = "MESHLOG_CRASH_CHILD";
-const BATCH_EVENTS: u64 = 25;
+const BATCH_EVENTS: usize = 25;
+const BATCHES: usize = 120;
 
 /// Not a test: the body of the child process, run only when the parent sets
 /// `MESHLOG_CRASH_CHILD` (`append:PATH` or `ingest:PATH:BATCH_DIR`).
@@ -28,23 +30,23 @@ fn crash_child() {
     match (parts.next(), parts.next(), parts.next()) {
         (Some("append"), Some(path), None) => {
             let mut mesh = Mesh::open(path, keys(1)).expect("open");
-            let mut i = 0u64;
-            loop {
-                let receipt = mesh.append_app("tick", &i.to_le_bytes()).expect("append");
-                println!("acked {}", receipt.seq);
-                i += 1;
+            println!("ready");
+            for i in 0u64.. {
+                let hash = mesh.append_app("tick", &i.to_le_bytes()).expect("append");
+                println!("acked {hash}");
             }
         }
         (Some("ingest"), Some(path), Some(batches)) => {
             let mut mesh = Mesh::open(path, keys(9)).expect("open");
+            println!("ready");
             for n in 0.. {
                 let file = Path::new(batches).join(format!("{n:04}"));
                 let Ok(bytes) = std::fs::read(&file) else {
                     break;
                 };
                 let batch = Batch::from_bytes(&bytes).expect("batch");
-                let report = mesh.ingest(&batch).expect("ingest");
-                println!("acked {}", report.head.expect("head").seq);
+                mesh.ingest(&batch).expect("ingest");
+                println!("acked {n}");
             }
             println!("done");
             std::thread::sleep(Duration::from_secs(60));
@@ -53,9 +55,9 @@ fn crash_child() {
     }
 }
 
-/// Runs the child for a while, kills it with SIGKILL, and returns the last
-/// seq it acknowledged (if any) and whether it said it was done.
-fn run_and_kill(task: &str, run_for: Duration) -> (Option<u64>, bool) {
+/// Runs the child for a while, kills it with SIGKILL, and returns what it
+/// acknowledged (in order) and whether it said it was done.
+fn run_and_kill(task: &str, run_for: Duration) -> (Vec<String>, bool) {
     let mut child = Command::new(std::env::current_exe().expect("test binary"))
         .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, task)
@@ -73,17 +75,29 @@ fn run_and_kill(task: &str, run_for: Duration) -> (Option<u64>, bool) {
             }
         }
     });
+    let (mut acked, mut done) = (Vec::new(), false);
+    let take = |line: String, acked: &mut Vec<String>, done: &mut bool| {
+        // The harness's own "test crash_child ... " may share the first line.
+        if let Some(at) = line.find("acked ") {
+            acked.push(line[at + "acked ".len()..].to_owned());
+        } else if line.ends_with("done") {
+            *done = true;
+        }
+    };
+    // The clock starts once the child has opened (verified) the file, so
+    // that a loaded machine still kills it mid-run.
+    let opened_by = Instant::now() + Duration::from_secs(120);
+    while let Some(left) = opened_by.checked_duration_since(Instant::now()) {
+        match receive.recv_timeout(left) {
+            Ok(line) if line.ends_with("ready") => break,
+            Ok(line) => take(line, &mut acked, &mut done),
+            Err(_) => break,
+        }
+    }
     let deadline = Instant::now() + run_for;
-    let (mut last, mut done) = (None, false);
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match receive.recv_timeout(left) {
-            Ok(line) => {
-                if let Some(seq) = line.strip_prefix("acked ") {
-                    last = Some(seq.parse().expect("seq"));
-                } else if line == "done" {
-                    done = true;
-                }
-            }
+            Ok(line) => take(line, &mut acked, &mut done),
             Err(_) => break,
         }
     }
@@ -92,11 +106,9 @@ fn run_and_kill(task: &str, run_for: Duration) -> (Option<u64>, bool) {
     // Lines written before the kill may still be in the pipe.
     reader.join().expect("reader");
     for line in receive.try_iter() {
-        if let Some(seq) = line.strip_prefix("acked ") {
-            last = Some(seq.parse().expect("seq"));
-        }
+        take(line, &mut acked, &mut done);
     }
-    (last, done)
+    (acked, done)
 }
 
 /// A tiny deterministic generator for the kill times.
@@ -112,83 +124,112 @@ fn kill_times(seed: u64, rounds: usize, max_ms: u64) -> Vec<Duration> {
         .collect()
 }
 
-fn verified_len(path: &PathBuf) -> u64 {
-    let mesh = Mesh::open_read_only(path).expect("the file verifies after a crash");
-    mesh.state().len()
+fn verified(path: &Path) -> Mesh {
+    Mesh::open_read_only(path).expect("the file verifies after a crash")
 }
 
 #[test]
 fn killed_appenders_lose_nothing_acknowledged() {
+    // On disk: each append waits for its fsync, as a user's would.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("mesh.redb");
     let mut mesh = options(1).create(&path, keys(1), "crash").unwrap();
     mesh.set_enabled(true).unwrap();
     drop(mesh);
 
-    let mut acknowledged = 1u64;
+    let mut acknowledged: Vec<EventHash> = Vec::new();
     let mut kills_with_progress = 0;
+    // Events in the file that no child acknowledged: at most the one append
+    // in flight at each kill may have committed unacknowledged.
+    let mut unacknowledged = 0;
+    let mut journaled = 0;
     for run_for in kill_times(7, 30, 150) {
-        let (last, _) = run_and_kill(&format!("append:{}", path.display()), run_for);
-        let len = verified_len(&path);
-        if let Some(last) = last {
-            assert!(
-                len > last,
-                "acknowledged seq {last} is missing (chain has {len} events)"
-            );
-            // At most the one append in flight may have committed unacknowledged.
-            assert!(
-                len <= last + 2,
-                "chain has {len} events, acknowledged up to {last}"
-            );
+        let (acked, _) = run_and_kill(&format!("append:{}", path.display()), run_for);
+        if !acked.is_empty() {
             kills_with_progress += 1;
-            acknowledged = last;
         }
-        assert!(len > acknowledged);
+        acknowledged.extend(
+            acked
+                .iter()
+                .map(|hash| hash.parse::<EventHash>().expect("hash")),
+        );
+        let mesh = verified(&path);
+        // A kill leaves the last events in the journal only (SPEC.md §9.6).
+        journaled = journaled.max(mesh.report().journaled);
+        for hash in &acknowledged {
+            assert!(
+                mesh.event(*hash).is_some(),
+                "acknowledged {hash} is missing"
+            );
+        }
+        // The genesis and the flag came before the children.
+        let now = mesh.len() - 2 - acknowledged.len();
+        assert!(
+            now <= unacknowledged + 1,
+            "{} events, {} acknowledged, {unacknowledged} unacknowledged before",
+            mesh.len(),
+            acknowledged.len()
+        );
+        unacknowledged = now;
     }
     assert!(
         kills_with_progress >= 20,
         "only {kills_with_progress} kills landed mid-run"
     );
+    assert!(journaled > 0, "no kill left events in the journal");
 }
 
 #[test]
 fn killed_ingests_are_all_or_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let source_path = dir.path().join("source.redb");
-    let mut source = options(1).create(&source_path, keys(1), "crash").unwrap();
+    let dir = fast_tempdir();
+    let mut source = options(1)
+        .create(dir.path().join("source.redb"), keys(1), "crash")
+        .unwrap();
     source.set_enabled(true).unwrap();
-    for i in 0..(BATCH_EVENTS * 120) {
-        source.append_app("tick", &i.to_le_bytes()).unwrap();
-    }
+    let start = carried(&source.export_all());
     let batches = dir.path().join("batches");
     std::fs::create_dir(&batches).unwrap();
-    let rest = source.export_since(2).unwrap();
-    for (n, chunk) in rest.chunks(BATCH_EVENTS as usize).enumerate() {
-        std::fs::write(batches.join(format!("{n:04}")), chunk.to_bytes()).unwrap();
+    for n in 0..BATCHES {
+        let before = source.frontier();
+        for i in 0..BATCH_EVENTS {
+            source
+                .append_app("tick", &(n * BATCH_EVENTS + i).to_le_bytes())
+                .unwrap();
+        }
+        let batch = source.export(&before);
+        assert_eq!(batch.len(), BATCH_EVENTS);
+        std::fs::write(batches.join(format!("{n:04}")), batch.to_bytes()).unwrap();
     }
     let path = dir.path().join("peer.redb");
-    let start = source.export_since(0).unwrap().chunks(2).next().unwrap();
     drop(options(9).join(&path, keys(9), &start).unwrap());
-    let total = source.state().len();
+    let base = start.len();
 
+    let mut acknowledged = 0;
     let mut kills = 0;
     for run_for in kill_times(11, 40, 40) {
-        let (last, done) = run_and_kill(
+        let (acked, done) = run_and_kill(
             &format!("ingest:{}:{}", path.display(), batches.display()),
             run_for,
         );
-        let len = verified_len(&path);
-        assert_eq!(
-            (len - 2) % BATCH_EVENTS,
-            0,
-            "a batch is in the file whole or not at all (len {len})"
-        );
-        if let Some(last) = last {
-            assert!(len > last, "acknowledged seq {last} is missing");
+        if let Some(last) = acked.last() {
+            // Each run starts again from the first batch.
+            let batches = last.parse::<usize>().expect("batch number") + 1;
+            acknowledged = acknowledged.max(batches);
         }
+        let len = verified(&path).len();
+        assert_eq!(
+            (len - base) % BATCH_EVENTS,
+            0,
+            "a batch is in the file whole or not at all ({len} events)"
+        );
+        assert!(
+            len >= base + acknowledged * BATCH_EVENTS,
+            "{acknowledged} batches acknowledged, {len} events"
+        );
         if done {
-            assert_eq!(len, total);
-            break;
+            assert_eq!(len, source.len());
+            assert_eq!(verified(&path).digest(), source.digest());
+            return;
         }
         kills += 1;
     }

@@ -1,512 +1,394 @@
-//! Whole-life scenarios through the public API, each on its own DB file.
+//! Whole-life scenarios through the public API, each peer on its own file,
+//! peers syncing only through batch bytes (SPEC.md §5–§7).
 
 mod common;
 
-use common::{db_path, edit_events, edit_projection, file_hash, keys, options, record};
-use meshlog::{Body, Error, Event, Mesh, Mismatch, Role, Rule, SignedEvent, StoreError};
+use common::{carried, db_path, exchange, join, keys, options, package, send};
+use meshlog::{ErrorClass, EventHash, EventStatus, KeyPackage, MemberId, Mesh, Role};
 
-/// found → enable → add two members → promote one → kick the other.
-#[test]
-fn membership_lifecycle_and_who_can_read_what() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir, "mesh.redb");
-    let (alice, bob) = (keys(2), keys(3));
-    let (alice_id, bob_id) = (alice.member_id(), bob.member_id());
+fn roles(mesh: &Mesh) -> Vec<(MemberId, Role)> {
+    let roster = mesh.roster();
+    roster
+        .iter()
+        .map(|(id, _)| (*id, roster.role_of(*id).expect("present")))
+        .collect()
+}
 
-    let mut mesh = options(1).create(&path, keys(1), "ops").unwrap();
-    assert!(!mesh.is_enabled(), "a new member starts disabled");
-    assert!(matches!(
-        mesh.add_member(alice.public(), Role::Member),
-        Err(Error::Disabled { .. })
-    ));
-    assert!(matches!(
-        mesh.append_app("note", b"x"),
-        Err(Error::Disabled { .. })
-    ));
-    assert_eq!(mesh.state().len(), 1, "refused operations write nothing");
-
-    mesh.set_enabled(true).unwrap();
-    mesh.add_member(alice.public(), Role::Member).unwrap();
-    mesh.add_member(bob.public(), Role::Member).unwrap();
-    mesh.set_role(alice_id, Role::Admin).unwrap();
-    mesh.append_app("note", b"before the kick").unwrap();
-    mesh.remove_member(bob_id).unwrap();
-    let current = mesh.state().current_epoch().unwrap();
-    assert_eq!(current.epoch, 4);
-    assert_eq!(current.roster.len(), 2);
-    assert_eq!(current.member(alice_id).unwrap().role, Role::Admin);
-    assert!(current.member(bob_id).is_none());
-
-    let founder_secrets: Vec<[u8; 32]> = (0..=4)
-        .map(|epoch| *mesh.epoch_secret(epoch).unwrap().expose())
+fn expected_roles(mut members: Vec<(u8, Role)>) -> Vec<(MemberId, Role)> {
+    let mut out: Vec<(MemberId, Role)> = members
+        .drain(..)
+        .map(|(n, role)| (keys(n).member_id(), role))
         .collect();
-    for (i, a) in founder_secrets.iter().enumerate() {
-        for b in &founder_secrets[i + 1..] {
+    out.sort();
+    out
+}
+
+fn status(mesh: &Mesh, hash: EventHash) -> Option<EventStatus> {
+    mesh.log()
+        .find(|entry| entry.event.hash() == hash)
+        .expect("the event is held")
+        .status
+}
+
+fn secret(mesh: &Mesh, epoch: EventHash) -> [u8; 32] {
+    *mesh.epoch_secret(epoch).expect("a recipient").expose()
+}
+
+/// found → enable → add two members (each with its own signed package) →
+/// promote one → remove the other → refresh; each member reads the secrets
+/// of exactly the epochs it was in.
+#[test]
+fn membership_lifecycle_and_who_reads_which_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir, "founder.redb");
+    let (alice_id, bob_id) = (keys(2).member_id(), keys(3).member_id());
+
+    let mut founder = options(1).create(&path, keys(1), "ops").unwrap();
+    assert_eq!(founder.group_name(), "ops");
+    assert_eq!(founder.founder(), keys(1).member_id());
+    assert!(!founder.is_enabled(), "a new member starts disabled");
+    let genesis = founder.current_epoch().expect("the genesis is current");
+    assert_eq!(roles(&founder), expected_roles(vec![(1, Role::Owner)]));
+
+    // A disabled member writes nothing but its own flag.
+    let refused = founder.add_member(package(2), Role::Member).unwrap_err();
+    assert_eq!(refused.class(), ErrorClass::Refusal, "{refused}");
+    assert_eq!(
+        refused.rejection().map(|r| r.rule.id()),
+        Some("F5"),
+        "{refused}"
+    );
+    assert_eq!(founder.len(), 1, "a refused write stores nothing");
+
+    founder.set_enabled(true).unwrap();
+    assert!(founder.is_enabled());
+    // The package travels as text, as the CLI carries it.
+    let alice_package: KeyPackage = package(2).to_string().parse().unwrap();
+    assert_eq!(alice_package.member(), alice_id);
+    let added_alice = founder.add_member(alice_package, Role::Member).unwrap();
+    let added_bob = founder.add_member(package(3), Role::Member).unwrap();
+    let promoted = founder.set_role(alice_id, Role::Admin).unwrap();
+    let note = founder.append_app("note", b"before the removal").unwrap();
+    let removed = founder.remove_member(bob_id).unwrap();
+    let refreshed = founder.refresh("weekly").unwrap();
+
+    assert_eq!(founder.current_epoch(), Some(refreshed));
+    assert!(!founder.needs_merge());
+    assert_eq!(founder.tips(), &[refreshed]);
+    assert_eq!(
+        roles(&founder),
+        expected_roles(vec![(1, Role::Owner), (2, Role::Admin)])
+    );
+    let epochs = founder.epochs();
+    let hashes: Vec<EventHash> = epochs.iter().map(|epoch| epoch.hash).collect();
+    assert_eq!(
+        hashes,
+        vec![
+            genesis,
+            added_alice,
+            added_bob,
+            promoted,
+            removed,
+            refreshed
+        ],
+        "every rotation, in file order"
+    );
+    assert!(epochs[0].is_genesis && epochs[1..].iter().all(|e| !e.is_genesis));
+    assert!(
+        epochs
+            .iter()
+            .all(|epoch| epoch.applied && epoch.void_changes.is_empty())
+    );
+    assert_eq!(epochs[5].reason, "weekly");
+    assert_eq!(epochs[5].parents, vec![removed]);
+    // Each epoch's own roster: bob is in the two epochs from his addition
+    // to his removal, and only there.
+    for epoch in &epochs {
+        let has_bob = epoch.roster.get(bob_id).is_some();
+        assert_eq!(
+            has_bob,
+            epoch.hash == added_bob || epoch.hash == promoted,
+            "{}",
+            epoch.hash
+        );
+    }
+    assert_eq!(status(&founder, note), Some(EventStatus::Superseded));
+    assert_eq!(status(&founder, refreshed), Some(EventStatus::Current));
+
+    let secrets: Vec<[u8; 32]> = hashes.iter().map(|h| secret(&founder, *h)).collect();
+    for (i, a) in secrets.iter().enumerate() {
+        for b in &secrets[i + 1..] {
             assert_ne!(a, b, "every epoch has its own secret");
         }
     }
-    let digest = mesh.digest();
-    drop(mesh);
-
-    // The kicked member recovers every epoch it was in, and fails cleanly on the rest.
-    let bob_view = Mesh::open(&path, bob).unwrap();
-    assert_eq!(bob_view.digest(), digest, "reopen rebuilds the same state");
-    for epoch in [2, 3] {
-        assert_eq!(
-            bob_view.epoch_secret(epoch).unwrap().expose(),
-            &founder_secrets[epoch as usize]
-        );
-    }
-    for epoch in [0, 1, 4] {
-        assert!(matches!(
-            bob_view.epoch_secret(epoch),
-            Err(Error::NotAMember { member, epoch: e }) if member == bob_id && e == epoch
-        ));
-    }
-    assert!(matches!(
-        bob_view.epoch_secret(5),
-        Err(Error::NoSuchEpoch {
-            epoch: 5,
-            current: 4
-        })
-    ));
-    drop(bob_view);
-
-    let mut alice_view = Mesh::open(&path, alice).unwrap();
-    for epoch in 1..=4 {
-        assert_eq!(
-            alice_view.epoch_secret(epoch).unwrap().expose(),
-            &founder_secrets[epoch as usize]
-        );
-    }
-    // The promoted admin may rotate once it has enabled itself.
-    assert!(matches!(
-        alice_view.rotate("refresh"),
-        Err(Error::Disabled { .. })
-    ));
-    alice_view.set_enabled(true).unwrap();
-    alice_view.rotate("refresh").unwrap();
-    assert_eq!(alice_view.state().current_epoch().unwrap().epoch, 5);
-    assert!(alice_view.epoch_secret(5).is_ok());
-}
-
-#[test]
-fn a_non_admin_cannot_rotate_and_nothing_is_written() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir, "mesh.redb");
-    let member = keys(2);
-    let mut mesh = options(1).create(&path, keys(1), "ops").unwrap();
-    mesh.set_enabled(true).unwrap();
-    mesh.add_member(member.public(), Role::Member).unwrap();
-    drop(mesh);
-
-    let mut as_member = options(2).open(&path, member).unwrap();
-    as_member.set_enabled(true).unwrap();
-    as_member.append_app("note", b"members may post").unwrap();
-    let before = as_member.digest();
-    let error = as_member
-        .add_member(keys(3).public(), Role::Member)
-        .unwrap_err();
-    match error {
-        Error::Rejected(rejection) => {
-            assert_eq!(rejection.seq, 5);
-            assert!(
-                matches!(rejection.rule, Rule::NotAdmin { epoch: 1, .. }),
-                "{rejection}"
-            );
-        }
-        other => panic!("expected a rejection, got {other}"),
-    }
-    assert_eq!(as_member.digest(), before);
-    drop(as_member);
-    let reopened = Mesh::open_read_only(&path).unwrap();
-    assert_eq!(reopened.digest(), before);
-    assert_eq!(reopened.state().len(), 5);
-}
-
-#[test]
-fn a_removed_member_can_no_longer_act() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir, "mesh.redb");
-    let member = keys(2);
-    let member_id = member.member_id();
-    let mut mesh = options(1).create(&path, keys(1), "ops").unwrap();
-    mesh.set_enabled(true).unwrap();
-    mesh.add_member(member.public(), Role::Member).unwrap();
-    mesh.remove_member(member_id).unwrap();
-    assert!(matches!(
-        mesh.remove_member(member_id),
-        Err(Error::UnknownMember { .. })
-    ));
-    drop(mesh);
-    let mut outsider = Mesh::open(&path, member).unwrap();
-    let error = outsider.set_enabled(true).unwrap_err();
-    assert!(
-        matches!(&error, Error::Rejected(r) if matches!(r.rule, Rule::AuthorNotMember { epoch: 2, .. })),
-        "{error}"
-    );
-}
-
-/// A small chain for the tamper tests: genesis, enable, add, 3 app events.
-fn sample_chain(dir: &tempfile::TempDir, name: &str, group: &str) -> std::path::PathBuf {
-    let path = db_path(dir, name);
-    let mut mesh = options(1).create(&path, keys(1), group).unwrap();
-    mesh.set_enabled(true).unwrap();
-    mesh.add_member(keys(2).public(), Role::Member).unwrap();
-    for i in 0..3u8 {
-        mesh.append_app("note", &[i]).unwrap();
-    }
-    path
-}
-
-fn open_rejection(path: &std::path::Path) -> meshlog::Rejection {
-    let before = file_hash(path);
-    let error = Mesh::open_read_only(path).unwrap_err();
-    assert_eq!(file_hash(path), before, "a read-only open never writes");
-    assert!(error.is_verification_failure(), "{error}");
-    match error {
-        Error::Rejected(rejection) => rejection,
-        other => panic!("expected a rejected event, got {other}"),
-    }
-}
-
-#[test]
-fn tampered_signature_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    let mut tampered = record(&path, 3);
-    tampered[5] ^= 0x01;
-    let hash = SignedEvent::from_record(&tampered).unwrap().hash();
-    edit_events(&path, |events| {
-        events.insert(3, tampered.as_slice()).unwrap();
-    });
-    let rejection = open_rejection(&path);
-    assert_eq!((rejection.seq, rejection.hash), (3, hash));
-    assert!(
-        matches!(rejection.rule, Rule::BadSignature { .. }),
-        "{rejection}"
-    );
-}
-
-#[test]
-fn a_re_signed_event_with_a_wrong_prev_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    let original = SignedEvent::from_record(&record(&path, 4)).unwrap();
-    let mut event = original.event().clone();
-    event.prev = meshlog::EventHash::from_bytes([0xee; 32]);
-    let forged = SignedEvent::sign(event, &keys(1));
-    edit_events(&path, |events| {
-        events.insert(4, forged.to_record().as_slice()).unwrap();
-    });
-    let rejection = open_rejection(&path);
-    assert_eq!(rejection.seq, 4);
-    assert!(
-        matches!(rejection.rule, Rule::PrevMismatch { .. }),
-        "{rejection}"
-    );
-}
-
-#[test]
-fn a_gap_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    edit_events(&path, |events| {
-        events.remove(3).unwrap();
-    });
-    let rejection = open_rejection(&path);
-    assert_eq!(rejection.seq, 4);
-    assert_eq!(
-        rejection.rule,
-        Rule::SeqNotNext {
-            expected: 3,
-            found: 4
-        }
-    );
-}
-
-#[test]
-fn a_duplicated_event_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    let third = record(&path, 3);
-    edit_events(&path, |events| {
-        events.insert(4, third.as_slice()).unwrap();
-    });
-    let rejection = open_rejection(&path);
-    assert_eq!(
-        rejection.seq, 4,
-        "the rejection names where the copy was found"
-    );
-    assert_eq!(
-        rejection.rule,
-        Rule::SeqNotNext {
-            expected: 4,
-            found: 3
-        }
-    );
-}
-
-#[test]
-fn an_event_replayed_from_another_group_is_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let ours = sample_chain(&dir, "a.redb", "ops");
-    let theirs = sample_chain(&dir, "b.redb", "other group, same founder");
-    let foreign = record(&theirs, 4);
-    edit_events(&ours, |events| {
-        events.insert(4, foreign.as_slice()).unwrap();
-    });
-    let rejection = open_rejection(&ours);
-    assert_eq!(rejection.seq, 4);
-    assert!(
-        matches!(rejection.rule, Rule::WrongGroup { .. }),
-        "{rejection}"
-    );
-}
-
-#[test]
-fn garbage_and_a_second_genesis_are_named() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    let genesis = record(&path, 0);
-    edit_events(&path, |events| {
-        events.insert(2, &[1u8, 2, 3][..]).unwrap();
-    });
-    let rejection = open_rejection(&path);
-    assert_eq!(rejection.seq, 2);
-    assert!(matches!(rejection.rule, Rule::Malformed(_)), "{rejection}");
-
-    let second = sample_chain(&dir, "b.redb", "ops");
-    // A genesis re-signed to sit at seq 1 of its own group.
-    let mut event: Event = SignedEvent::from_record(&genesis).unwrap().event().clone();
-    let first = SignedEvent::from_record(&record(&second, 0)).unwrap();
-    event.seq = 1;
-    event.prev = first.hash();
-    event.group = first.hash().into();
-    let forged = SignedEvent::sign(event, &keys(1));
-    edit_events(&second, |events| {
-        events.insert(1, forged.to_record().as_slice()).unwrap();
-    });
-    let rejection = open_rejection(&second);
-    assert_eq!((rejection.seq, rejection.rule), (1, Rule::SecondGenesis));
-}
-
-#[test]
-fn a_modified_projection_table_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    // Substitute the DH key of a roster entry (the attack that would let an
-    // outsider receive the next epoch's secret).
-    edit_projection(&path, "roster", |roster| {
-        let (key, mut value) = {
-            use redb::ReadableTable;
-            let (k, v) = roster.last().unwrap().unwrap();
-            (k.value().to_vec(), v.value().to_vec())
-        };
-        let last = value.len() - 2;
-        value[last] ^= 0x40;
-        roster.insert(key.as_slice(), value.as_slice()).unwrap();
-    });
-    let error = Mesh::open_read_only(&path).unwrap_err();
-    assert!(error.is_verification_failure());
-    assert!(
-        matches!(
-            error,
-            Error::Store(StoreError::ProjectionMismatch {
-                table: "roster",
-                problem: Mismatch::Differs,
-                ..
-            })
-        ),
-        "{error}"
-    );
-
-    let path = sample_chain(&dir, "b.redb", "ops");
-    edit_projection(&path, "enabled", |enabled| {
-        enabled.insert(&[0u8; 16][..], &[1u8][..]).unwrap();
-    });
-    let error = Mesh::open_read_only(&path).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Store(StoreError::ProjectionMismatch {
-                table: "enabled",
-                problem: Mismatch::Unexpected,
-                ..
-            })
-        ),
-        "{error}"
-    );
-}
-
-#[test]
-fn reopen_gives_identical_state_and_reads_never_write() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    let writer = Mesh::open(&path, keys(1)).unwrap();
-    let state = writer.state().clone();
-    drop(writer);
-    let before = file_hash(&path);
-    let audit = Mesh::open_read_only(&path).unwrap();
-    assert_eq!(audit.state(), &state);
-    assert!(audit.report().read_only && !audit.report().verified_private_copy);
-    assert_eq!(audit.report().events, 6);
-    assert!(matches!(audit.epoch_secret(0), Err(Error::NoKeys)));
-    drop(audit);
-    assert_eq!(file_hash(&path), before);
-}
-
-#[test]
-fn live_files_are_locked_and_backed_up_consistently() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = sample_chain(&dir, "a.redb", "ops");
-    let mut mesh = Mesh::open(&path, keys(1)).unwrap();
-    // An auditor may read the live file: a private copy is verified.
-    let live = Mesh::open_read_only(&path).unwrap();
-    assert_eq!(live.digest(), mesh.digest());
-    drop(live);
-    // A second writer is refused.
-    assert!(matches!(
-        Mesh::open(&path, keys(2)),
-        Err(Error::Store(StoreError::Locked { .. }))
-    ));
-
-    let backup = db_path(&dir, "backup.redb");
-    mesh.backup(&backup).unwrap();
-    assert!(matches!(
-        mesh.backup(&backup),
-        Err(Error::Store(StoreError::Exists { .. }))
-    ));
-    // A raw copy of the live file, as `cp` would take it.
-    let raw = db_path(&dir, "raw-copy.redb");
-    std::fs::copy(&path, &raw).unwrap();
-    mesh.append_app("note", b"after the backup").unwrap();
-
-    let copy = Mesh::open_read_only(&backup).unwrap();
-    assert_eq!(copy.state().len(), 6);
-    assert!(!copy.report().verified_private_copy);
-    let before = file_hash(&raw);
-    let raw_view = Mesh::open_read_only(&raw).unwrap();
-    assert_eq!(raw_view.state().len(), 6);
-    assert!(
-        raw_view.report().verified_private_copy,
-        "a copy of a live file needs recovery, done on a private copy"
-    );
-    drop(raw_view);
-    assert_eq!(file_hash(&raw), before, "the original copy is untouched");
-}
-
-#[test]
-fn bad_files_give_clear_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    let missing = db_path(&dir, "missing.redb");
-    let error = Mesh::open_read_only(&missing).unwrap_err();
-    assert!(
-        matches!(error, Error::Store(StoreError::NotFound { .. })),
-        "{error}"
-    );
-    assert!(matches!(
-        Mesh::open(&missing, keys(1)),
-        Err(Error::Store(StoreError::NotFound { .. }))
-    ));
-
-    let text = db_path(&dir, "text.redb");
-    std::fs::write(&text, b"hello, this is not a database").unwrap();
-    let error = Mesh::open_read_only(&text).unwrap_err();
-    assert!(
-        matches!(error, Error::Store(StoreError::NotMeshlog { .. })),
-        "{error}"
-    );
-    assert!(!error.is_verification_failure());
-
-    let other = db_path(&dir, "other.redb");
-    drop(redb::Database::create(&other).unwrap());
-    let error = Mesh::open_read_only(&other).unwrap_err();
-    assert!(
-        matches!(error, Error::Store(StoreError::NotMeshlog { .. })),
-        "{error}"
-    );
-
-    let existing = sample_chain(&dir, "a.redb", "ops");
-    assert!(matches!(
-        Mesh::create(&existing, keys(1), "again"),
-        Err(Error::Store(StoreError::Exists { .. }))
-    ));
-}
-
-#[test]
-fn a_forged_envelope_copy_fails_cleanly_never_garbage() {
-    // The founder tampers with nothing, but a member whose DH key in the
-    // roster is not its own gets a typed error, not garbage.
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir, "mesh.redb");
-    let mut mesh = options(1).create(&path, keys(1), "ops").unwrap();
-    mesh.set_enabled(true).unwrap();
-    let mut impostor = keys(2).public();
-    impostor.dh = keys(3).public().dh;
-    mesh.add_member(impostor, Role::Member).unwrap();
-    drop(mesh);
-    let member = Mesh::open(&path, keys(2)).unwrap();
-    assert!(matches!(
-        member.epoch_secret(1),
-        Err(Error::DhKeyMismatch { epoch: 1, .. })
-    ));
-    assert!(matches!(
-        member.event(2).unwrap().event().body,
-        Body::Rotate(_)
-    ));
-    // The holder of the substituted DH key is not the member: it has no
-    // signing key for the roster entry and its own id is not a recipient.
-    drop(member);
-    let outsider = Mesh::open(&path, keys(3)).unwrap();
-    assert!(matches!(
-        outsider.epoch_secret(1),
-        Err(Error::NotAMember { epoch: 1, .. })
-    ));
-}
-
-/// `find` answers from an index kept in memory: it must know every event
-/// however it arrived (single appends, batches, rotations, a join, an ingest,
-/// a reopen) and nothing else.
-#[test]
-fn find_knows_every_event_however_it_arrived() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir, "find.redb");
-    let mut founder = options(1).create(&path, keys(1), "find").unwrap();
-    founder.set_enabled(true).unwrap();
-    founder.add_member(keys(2).public(), Role::Member).unwrap();
-    founder.append_app("one", b"1").unwrap();
-    founder
-        .append_apps((0..50u8).map(|_| ("many", &b"x"[..])))
-        .unwrap();
-    let peer_path = db_path(&dir, "peer.redb");
-    // An auditor in no roster may join and ingest without enabling itself.
-    let mut peer = Mesh::join(&peer_path, keys(3), &founder.export_since(0).unwrap()).unwrap();
-    founder.rotate("fresh secret").unwrap();
-    founder.append_app("two", b"2").unwrap();
-    peer.ingest(&founder.export_since(0).unwrap()).unwrap();
-
-    let hashes: Vec<_> = (0..founder.state().len())
-        .map(|seq| founder.event(seq).unwrap().hash())
-        .collect();
-    let check = |mesh: &Mesh, who: &str| {
-        for (seq, hash) in hashes.iter().enumerate() {
-            assert_eq!(
-                mesh.find(*hash).unwrap(),
-                Some(seq as u64),
-                "{who}: seq {seq}"
-            );
-        }
-        let unknown = meshlog::EventHash::from_bytes([0xab; 32]);
-        assert_eq!(mesh.find(unknown).unwrap(), None, "{who}");
+    let Ok((current, current_secret)) = founder.current_secret() else {
+        panic!("the founder reads the current secret")
     };
-    check(&founder, "founder, as written");
-    check(&peer, "peer, joined then ingested");
-    drop(founder);
-    drop(peer);
-    check(&Mesh::open(&path, keys(1)).unwrap(), "founder, reopened");
-    check(
-        &Mesh::open_read_only(&peer_path).unwrap(),
-        "peer, read-only",
+    assert_eq!(current, refreshed);
+    assert_eq!(current_secret.expose(), &secrets[5]);
+
+    // Bob, on his own file, joined after his removal: he recovers the
+    // epochs he was in and no later one.
+    let mut bob = join(&founder, &db_path(&dir, "bob.redb"), 3);
+    assert_eq!(bob.digest(), founder.digest());
+    assert_eq!(secret(&bob, added_bob), secrets[2]);
+    assert_eq!(secret(&bob, promoted), secrets[3]);
+    for epoch in [genesis, added_alice, removed, refreshed] {
+        let error = common::refused(bob.epoch_secret(epoch));
+        assert!(
+            matches!(error, meshlog::Error::Secret(_)),
+            "{epoch}: {error}"
+        );
+        assert_eq!(error.class(), ErrorClass::Refusal, "{error}");
+    }
+    assert!(bob.current_secret().is_err());
+    // Nor may he write: no epoch he may write under holds him.
+    let (len, digest) = (bob.len(), bob.digest());
+    let error = bob.append_app("note", b"still here?").unwrap_err();
+    assert!(matches!(error, meshlog::Error::WaitsForMerge), "{error}");
+    assert_eq!(error.class(), ErrorClass::Refusal);
+    assert_eq!((bob.len(), bob.digest()), (len, digest));
+
+    // Alice reads every epoch from her addition on, and as an admin may
+    // rotate once enabled; the founder takes her rotation as current.
+    let mut alice = join(&founder, &db_path(&dir, "alice.redb"), 2);
+    assert!(alice.epoch_secret(genesis).is_err());
+    for (i, epoch) in hashes.iter().enumerate().skip(1) {
+        assert_eq!(secret(&alice, *epoch), secrets[i]);
+    }
+    alice.set_enabled(true).unwrap();
+    let hers = alice.refresh("alice's turn").unwrap();
+    assert_eq!(send(&alice, &mut founder).added, 2);
+    assert_eq!(founder.current_epoch(), Some(hers));
+    assert_eq!(secret(&founder, hers), secret(&alice, hers));
+    assert_eq!(
+        founder.epoch(hers).map(|e| e.author),
+        Some(alice_id),
+        "the epoch names its author"
     );
+
+    // Reopening verifies everything and rebuilds the same state.
+    let digest = founder.digest();
+    drop(founder);
+    let audit = Mesh::open_read_only(&path).unwrap();
+    assert_eq!(audit.digest(), digest);
+    assert_eq!(audit.current_epoch(), Some(hers));
+}
+
+/// Founder (owner) and a second admin, each on its own file, both enabled
+/// and holding the same events.
+fn owner_and_admin(dir: &tempfile::TempDir) -> (Mesh, Mesh) {
+    let mut founder = options(1)
+        .create(db_path(dir, "founder.redb"), keys(1), "peers")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder.add_member(package(2), Role::Admin).unwrap();
+    let mut admin = join(&founder, &db_path(dir, "admin.redb"), 2);
+    admin.set_enabled(true).unwrap();
+    send(&admin, &mut founder);
+    assert_eq!(admin.digest(), founder.digest());
+    (founder, admin)
+}
+
+#[test]
+fn two_admins_rotating_concurrently_need_a_merge_and_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut founder, mut admin) = owner_and_admin(&dir);
+    let ours = founder.add_member(package(5), Role::Member).unwrap();
+    let theirs = admin.add_member(package(6), Role::Member).unwrap();
+
+    let into_founder = send(&admin, &mut founder);
+    assert_eq!(into_founder.added, 1);
+    assert!(into_founder.needs_merge);
+    let into_admin = send(&founder, &mut admin);
+    assert_eq!(into_admin.added, 1);
+    assert!(into_admin.needs_merge);
+
+    let mut tips = vec![ours, theirs];
+    tips.sort();
+    for mesh in [&founder, &admin] {
+        assert!(mesh.needs_merge());
+        assert_eq!(mesh.current_epoch(), None);
+        assert_eq!(mesh.tips(), tips.as_slice());
+        // Both additions apply: R* holds both new members, which neither
+        // tip's own roster does, so neither tip is current; both tips'
+        // members lie within R*, so the smaller is the writer epoch.
+        assert_eq!(
+            roles(mesh),
+            expected_roles(vec![
+                (1, Role::Owner),
+                (2, Role::Admin),
+                (5, Role::Member),
+                (6, Role::Member)
+            ])
+        );
+        assert_eq!(mesh.writer_epoch(), Some(tips[0]));
+    }
+    assert_eq!(
+        founder.digest(),
+        admin.digest(),
+        "the same set, the same state"
+    );
+
+    // Apps still go out while the merge is pending, under the writer epoch.
+    let pending = admin.append_app("note", b"during the fork").unwrap();
+    let merge = founder.merge().unwrap().expect("a merge is needed");
+    assert_eq!(founder.epoch(merge).unwrap().parents, tips);
+    exchange(&mut founder, &mut admin);
+    for mesh in [&founder, &admin] {
+        assert!(!mesh.needs_merge());
+        assert_eq!(mesh.current_epoch(), Some(merge));
+        assert_eq!(mesh.tips(), &[merge]);
+        assert_eq!(status(mesh, pending), Some(EventStatus::Superseded));
+    }
+    assert_eq!(founder.digest(), admin.digest());
+    assert_eq!(admin.merge().unwrap(), None, "nothing left to merge");
+    assert_eq!(secret(&founder, merge), secret(&admin, merge));
+
+    // Both new members read the merged epoch.
+    for n in [5, 6] {
+        let peer = join(&founder, &db_path(&dir, &format!("m{n}.redb")), n);
+        assert_eq!(secret(&peer, merge), secret(&founder, merge), "member {n}");
+    }
+
+    let digest = founder.digest();
+    drop((founder, admin));
+    for name in ["founder.redb", "admin.redb"] {
+        let reopened = Mesh::open_read_only(db_path(&dir, name)).unwrap();
+        assert_eq!(reopened.digest(), digest, "{name}");
+    }
+}
+
+/// SPEC.md §5.6 P2: an admin's rotation concurrent with an owner's
+/// demotion of that admin is void, so the member it removed stays.
+#[test]
+fn an_owner_demoting_an_admin_voids_that_admins_concurrent_removal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut founder, mut admin) = owner_and_admin(&dir);
+    let (admin_id, troll_id) = (keys(2).member_id(), keys(3).member_id());
+    founder.add_member(package(3), Role::Member).unwrap();
+    send(&founder, &mut admin);
+
+    let removal = admin.remove_member(troll_id).unwrap();
+    assert!(admin.roster().get(troll_id).is_none(), "before the sync");
+    let demotion = founder.set_role(admin_id, Role::Member).unwrap();
+    exchange(&mut founder, &mut admin);
+
+    for mesh in [&founder, &admin] {
+        let void = mesh.epoch(removal).unwrap();
+        assert!(!void.applied, "the demoted admin's rotation is void");
+        assert!(mesh.epoch(demotion).unwrap().applied);
+        assert_eq!(
+            roles(mesh),
+            expected_roles(vec![(1, Role::Owner), (2, Role::Member), (3, Role::Member)]),
+            "the troll stays, and the admin is a member"
+        );
+        assert_eq!(mesh.current_epoch(), Some(demotion));
+        assert!(!mesh.needs_merge(), "a void rotation is no tip");
+        assert_eq!(status(mesh, removal), Some(EventStatus::VoidEpoch));
+    }
+    assert_eq!(founder.digest(), admin.digest());
+
+    // The former admin can no longer rotate; nothing is written.
+    let (len, digest) = (admin.len(), admin.digest());
+    let error = admin.refresh("still in charge?").unwrap_err();
+    assert_eq!(error.class(), ErrorClass::Refusal, "{error}");
+    assert_eq!(
+        error.rejection().map(|r| r.rule.id()),
+        Some("E7"),
+        "{error}"
+    );
+    assert_eq!((admin.len(), admin.digest()), (len, digest));
+}
+
+#[test]
+fn members_writing_on_two_files_concurrently_converge() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = options(1)
+        .create(db_path(&dir, "founder.redb"), keys(1), "chat")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder.add_member(package(2), Role::Member).unwrap();
+    let mut member = join(&founder, &db_path(&dir, "member.redb"), 2);
+    member.set_enabled(true).unwrap();
+
+    let mut written = Vec::new();
+    for i in 0..5u8 {
+        written.push(founder.append_app("note", &[b'f', i]).unwrap());
+        written.push(member.append_app("note", &[b'm', i]).unwrap());
+    }
+    exchange(&mut founder, &mut member);
+    assert_eq!(founder.digest(), member.digest());
+    assert_eq!(founder.len(), member.len());
+    for hash in &written {
+        for mesh in [&founder, &member] {
+            let event = mesh.event(*hash).expect("every write is everywhere");
+            assert_eq!(event.hash(), *hash);
+            assert_eq!(status(mesh, *hash), Some(EventStatus::Current));
+        }
+    }
+    assert!(founder.equivocations().is_empty());
+    assert!(!founder.needs_merge(), "app events never need a merge");
+    assert_eq!(
+        founder.is_member_enabled(keys(2).member_id()),
+        member.is_enabled()
+    );
+}
+
+/// One author writing two events at one position of its feed (here, from
+/// a restored copy of its own file) is an equivocation: both are kept, as
+/// evidence, and every peer reports it.
+#[test]
+fn an_author_writing_on_two_copies_of_its_file_is_kept_as_evidence() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = db_path(&dir, "founder.redb");
+    let mut founder = options(1).create(&path, keys(1), "evidence").unwrap();
+    founder.set_enabled(true).unwrap();
+    let copy = db_path(&dir, "copy.redb");
+    founder.backup(&copy).unwrap();
+    let mut twin = options(9).open(&copy, keys(1)).unwrap();
+    assert_eq!(twin.digest(), founder.digest());
+
+    let one = founder.append_app("note", b"one story").unwrap();
+    let two = twin.append_app("note", b"another story").unwrap();
+    let seq = founder.event(one).unwrap().event().seq;
+    assert_eq!(twin.event(two).unwrap().event().seq, seq);
+    assert!(founder.equivocations().is_empty());
+
+    assert_eq!(
+        send(&twin, &mut founder).added,
+        1,
+        "the other story is kept"
+    );
+    let evidence = founder.equivocations();
+    assert_eq!(evidence.len(), 1);
+    let mut expected = vec![one, two];
+    expected.sort();
+    assert_eq!(evidence[0].events, expected, "both, in hash order");
+    assert_eq!(
+        (evidence[0].author, evidence[0].seq),
+        (keys(1).member_id(), seq)
+    );
+    assert!(founder.event(one).is_some() && founder.event(two).is_some());
+
+    send(&founder, &mut twin);
+    assert_eq!(twin.equivocations(), evidence, "every peer sees the same");
+    assert_eq!(twin.digest(), founder.digest());
+
+    // The evidence survives reopening, re-verified.
+    let digest = founder.digest();
+    drop(founder);
+    let reopened = Mesh::open_read_only(&path).unwrap();
+    assert_eq!(reopened.equivocations(), evidence);
+    assert_eq!(reopened.digest(), digest);
+
+    // The same stories reach a third peer through one batch.
+    let third = options(3)
+        .join(
+            db_path(&dir, "third.redb"),
+            keys(3),
+            &carried(&reopened.export_all()),
+        )
+        .unwrap();
+    assert_eq!(third.equivocations(), evidence);
 }

@@ -1,276 +1,238 @@
-//! Opening a file verifies its chain in parallel (signatures checked in
-//! parallel after an in-order pass of every other rule). These tests hold it
-//! to the verdict of the plain path, the reducer applied event by event, on
-//! chains longer than one verification chunk and on hostile signatures.
+//! Bulk verification (open, join, ingest: the rules over chunks of 4,096
+//! events, their signatures checked afterwards in parallel batches of 512,
+//! SPEC.md §8) against the plain path, one record per ingest: on files
+//! longer than one chunk, with bad signatures in several chunks, and with
+//! signatures that verifiers disagree on unless they all follow ZIP-215.
 
 mod common;
 
-use common::{db_path, edit_events, keys, options, record, torsioned_signature};
-use meshlog::{Error, Mesh, MeshState, Rejection, Role, SignedEvent};
+use std::path::{Path, PathBuf};
 
-/// The plain path: every stored record through the reducer, in order.
-fn sequential_verdict(path: &std::path::Path, len: u64) -> Result<(), Rejection> {
-    let mut state = MeshState::default();
-    for seq in 0..len {
-        let record = record(path, seq);
-        let event = SignedEvent::from_record(&record).map_err(|e| Rejection {
-            seq,
-            hash: meshlog::EventHash::ZERO,
-            rule: meshlog::Rule::Malformed(e),
-        })?;
-        state
-            .reduce(&event)
-            .map_err(|rejection| Rejection { seq, ..rejection })?;
-    }
-    Ok(())
+use common::{batch_of, dump, edit_events, fast_tempdir, keys, options, record, record_hash};
+use meshlog::{Error, EventHash, Mesh};
+
+/// Events past one verification chunk (4,096) and many signature batches.
+const APPS: usize = 5_000;
+
+/// A founder's file: genesis, enable, then `APPS` app events in one
+/// transaction. Returns its path and its records in stored order.
+fn long_file(dir: &tempfile::TempDir) -> (PathBuf, Vec<Vec<u8>>) {
+    let path = dir.path().join("long.redb");
+    let mut mesh = options(1).create(&path, keys(1), "long").unwrap();
+    mesh.set_enabled(true).unwrap();
+    let payloads: Vec<[u8; 8]> = (0..APPS as u64).map(u64::to_le_bytes).collect();
+    mesh.append_apps(payloads.iter().map(|p| ("tick", &p[..])))
+        .unwrap();
+    let records = mesh.export_all().records().to_vec();
+    assert_eq!(records.len(), APPS + 2);
+    drop(mesh);
+    (path, records)
 }
 
-fn parallel_verdict(path: &std::path::Path) -> Result<(), Rejection> {
+/// The verdict of opening the file: bulk.
+fn bulk(path: &Path) -> Result<meshlog::StateDigest, EventHash> {
     match Mesh::open_read_only(path) {
-        Ok(_) => Ok(()),
-        Err(Error::Rejected(rejection)) => Err(rejection),
+        Ok(mesh) => Ok(mesh.digest()),
+        Err(Error::Rejected(rejection)) => {
+            assert_eq!(rejection.rule.id(), "V6", "{rejection}");
+            Err(rejection.hash)
+        }
         Err(other) => panic!("unexpected error {other}"),
     }
 }
 
-/// A chain longer than one verification chunk (4096 events).
-fn long_chain(dir: &tempfile::TempDir) -> (std::path::PathBuf, u64) {
-    let path = db_path(dir, "long.redb");
-    let mut mesh = options(1).create(&path, keys(1), "long").unwrap();
-    mesh.set_enabled(true).unwrap();
-    mesh.add_member(keys(2).public(), Role::Admin).unwrap();
-    let items: Vec<(String, Vec<u8>)> = (0..5000u32)
-        .map(|i| ("tick".into(), i.to_le_bytes().to_vec()))
+/// The verdict of the plain path: a peer joined from the first `from`
+/// stored records (a valid prefix), then each record up to `until` in its
+/// own ingest, stopping at the first refused; the peer's digest if none is.
+fn one_by_one(
+    path: &Path,
+    (from, until): (usize, usize),
+    dir: &tempfile::TempDir,
+) -> Result<meshlog::StateDigest, EventHash> {
+    let records: Vec<Vec<u8>> = dump(path)
+        .into_iter()
+        .filter(|row| row.0 == "events")
+        .map(|row| row.2)
         .collect();
-    mesh.append_apps(items.iter().map(|(k, p)| (k.as_str(), p.as_slice())))
+    let group = meshlog::GroupId::from_bytes(*record_hash(&records[0]).as_bytes());
+    let peer_path = dir.path().join(format!("peer-{}.redb", rand_suffix()));
+    let mut peer = options(2)
+        .join(
+            &peer_path,
+            keys(2),
+            &batch_of(group, records[..from].to_vec()),
+        )
         .unwrap();
-    let len = mesh.state().len();
-    (path, len)
-}
-
-/// Re-signs the event at `seq` after `edit`, with `signer`'s key.
-fn resign(path: &std::path::Path, seq: u64, signer: u8, edit: impl FnOnce(&mut meshlog::Event)) {
-    let mut event = SignedEvent::from_record(&record(path, seq))
-        .unwrap()
-        .event()
-        .clone();
-    edit(&mut event);
-    let forged = SignedEvent::sign(event, &keys(signer)).to_record();
-    edit_events(path, |events| {
-        events.insert(seq, forged.as_slice()).unwrap();
-    });
-}
-
-fn flip_signature(path: &std::path::Path, seq: u64) {
-    let mut bad = record(path, seq);
-    bad[3] ^= 0x20;
-    edit_events(path, |events| {
-        events.insert(seq, bad.as_slice()).unwrap();
-    });
-}
-
-#[test]
-fn a_long_valid_chain_verifies_on_both_paths() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, len) = long_chain(&dir);
-    assert_eq!(parallel_verdict(&path), Ok(()));
-    assert_eq!(sequential_verdict(&path, len), Ok(()));
-    assert_eq!(Mesh::open_read_only(&path).unwrap().state().len(), len);
-}
-
-#[test]
-fn the_first_failing_event_wins_across_chunks_and_rules() {
-    let dir = tempfile::tempdir().unwrap();
-    let (pristine, len) = long_chain(&dir);
-    let bytes = std::fs::read(&pristine).unwrap();
-    type Tamper = Box<dyn Fn(&std::path::Path)>;
-    let cases: Vec<(&str, Tamper)> = vec![
-        (
-            "bad signature late in the second chunk",
-            Box::new(|p| flip_signature(p, 4500)),
-        ),
-        (
-            "bad signature, then a rule broken later",
-            Box::new(|p| {
-                flip_signature(p, 100);
-                resign(p, 4200, 2, |e| e.time = 1);
-            }),
-        ),
-        (
-            "a rule broken, then a bad signature later",
-            Box::new(|p| {
-                // An app event by the (enabled) founder re-signed by member 2 while
-                // claiming to be member 2, who is disabled: R11 at 200.
-                resign(p, 200, 2, |e| e.author = keys(2).member_id());
-                flip_signature(p, 300);
-            }),
-        ),
-        (
-            "R10 comes before R11 on the same event",
-            Box::new(|p| {
-                resign(p, 250, 3, |e| e.author = keys(2).member_id());
-            }),
-        ),
-        (
-            "bad signature at the last event of the first chunk",
-            Box::new(|p| flip_signature(p, 4095)),
-        ),
-        (
-            "bad signature at the first event of the second chunk",
-            Box::new(|p| flip_signature(p, 4096)),
-        ),
-    ];
-    for (name, tamper) in cases {
-        std::fs::write(&pristine, &bytes).unwrap();
-        tamper(&pristine);
-        let parallel = parallel_verdict(&pristine);
-        let sequential = sequential_verdict(&pristine, len);
-        assert!(parallel.is_err(), "{name}: accepted");
-        assert_eq!(
-            parallel.as_ref().map_err(|r| (r.seq, r.rule.code())),
-            sequential.as_ref().map_err(|r| (r.seq, r.rule.code())),
-            "{name}"
-        );
-    }
-}
-
-/// Signatures that lax ed25519 verifiers accept: ZIP-215 (a canonical `S`, the
-/// cofactored equation), which both paths use, refuses them, and a weak key
-/// is refused when a roster would admit it.
-#[test]
-fn hostile_signatures_get_one_verdict() {
-    use curve25519_dalek::scalar::Scalar;
-    let dir = tempfile::tempdir().unwrap();
-    let path = db_path(&dir, "short.redb");
-    let mut mesh = options(1).create(&path, keys(1), "sigs").unwrap();
-    mesh.set_enabled(true).unwrap();
-    mesh.add_member(keys(2).public(), Role::Member).unwrap();
-    mesh.append_app("note", b"target").unwrap();
-    drop(mesh);
-    let pristine = std::fs::read(&path).unwrap();
-    let original = record(&path, 3);
-
-    // S + L: the same point equation, a non-canonical scalar.
-    let mut non_canonical_s = original.clone();
-    let s: [u8; 32] = non_canonical_s[32..64].try_into().unwrap();
-    assert!(bool::from(Scalar::from_canonical_bytes(s).is_some()));
-    let mut sum = [0u8; 32];
-    let mut carry = 0u16;
-    // The group order L, little-endian.
-    let order: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
-    ];
-    for i in 0..32 {
-        let total = u16::from(non_canonical_s[32 + i]) + u16::from(order[i]) + carry;
-        sum[i] = total as u8;
-        carry = total >> 8;
-    }
-    non_canonical_s[32..64].copy_from_slice(&sum);
-
-    // R replaced by the identity (a small-order point) and S by zero.
-    let mut small_order_r = original.clone();
-    small_order_r[..64].fill(0);
-    small_order_r[0] = 1;
-
-    for (name, record) in [("S + L", non_canonical_s), ("small-order R", small_order_r)] {
-        std::fs::write(&path, &pristine).unwrap();
-        edit_events(&path, |events| {
-            events.insert(3, record.as_slice()).unwrap();
-        });
-        let parallel = parallel_verdict(&path).unwrap_err();
-        let sequential = sequential_verdict(&path, 4).unwrap_err();
-        assert_eq!((parallel.seq, parallel.rule.code()), (3, "R10"), "{name}");
-        assert_eq!(
-            (sequential.seq, sequential.rule.code()),
-            (3, "R10"),
-            "{name}"
-        );
-    }
-
-    // A weak (small-order) signing key admitted by a re-signed rotation: the
-    // identity point "verifies" forged signatures under non-strict checks.
-    std::fs::write(&path, &pristine).unwrap();
-    resign(&path, 2, 1, |event| {
-        if let meshlog::Body::Rotate(rotate) = &mut event.body {
-            let mut identity = [0u8; 32];
-            identity[0] = 1;
-            let entry = rotate
-                .roster
-                .iter_mut()
-                .find(|e| e.id == keys(2).member_id())
-                .unwrap();
-            entry.keys.signing = meshlog::SigningPublicKey::from_bytes(identity);
-            entry.id = meshlog::MemberId::of(&entry.keys.signing);
-            rotate.roster.sort_by_key(|e| e.id);
-            rotate.envelope.wrapped.iter_mut().for_each(|w| {
-                if w.member == keys(2).member_id() {
-                    w.member =
-                        meshlog::MemberId::of(&meshlog::SigningPublicKey::from_bytes(identity));
-                }
-            });
-            rotate.envelope.wrapped.sort_by_key(|w| w.member);
+    for record in &records[from..until.min(records.len())] {
+        match peer.ingest(&batch_of(group, vec![record.clone()])) {
+            Ok(ingested) => assert_eq!(ingested.added, 1),
+            Err(Error::Rejected(rejection)) => {
+                assert_eq!(rejection.rule.id(), "V6", "{rejection}");
+                return Err(rejection.hash);
+            }
+            Err(other) => panic!("unexpected error {other}"),
         }
-    });
-    let parallel = parallel_verdict(&path).unwrap_err();
-    let sequential = sequential_verdict(&path, 4).unwrap_err();
-    assert_eq!((parallel.seq, parallel.rule.code()), (2, "R18"));
-    assert_eq!((sequential.seq, sequential.rule.code()), (2, "R18"));
+    }
+    Ok(peer.digest())
 }
 
-/// Signatures whose `R` has a small-order component: `verify_strict` refuses
-/// them, and an uncofactored batch accepts them one time in eight, so a file
-/// could verify for one reader and not another. Under ZIP-215 the single check
-/// (the reducer, event by event) and the batched check (`join`, like open and
-/// ingest) give one verdict. The forged event is the last of a chain longer
-/// than a verification chunk, so it is checked inside a batch of hundreds.
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Replaces the signature of the stored record at `position`.
+fn resign(path: &Path, position: u64, signature: [u8; 64]) {
+    let mut stored = record(path, position);
+    stored[..64].copy_from_slice(&signature);
+    edit_events(path, |events| {
+        events.insert(position, stored.as_slice()).unwrap();
+    });
+}
+
+fn flip_signature(path: &Path, position: u64) {
+    let mut stored = record(path, position);
+    stored[40] ^= 0x10;
+    edit_events(path, |events| {
+        events.insert(position, stored.as_slice()).unwrap();
+    });
+}
+
+#[test]
+fn the_first_bad_signature_is_named_alike_across_chunks() {
+    let dir = fast_tempdir();
+    let (path, records) = long_file(&dir);
+    let pristine = std::fs::read(&path).unwrap();
+    let digest = bulk(&path).expect("a long valid file verifies");
+    let hash = |position: usize| record_hash(&records[position]);
+
+    // One bad signature in the second chunk; then one in each chunk; then
+    // two in one signature batch of the first.
+    let cases: [(&[u64], usize); 3] = [
+        (&[4_500], 4_500),
+        (&[4_500, 1_000], 1_000),
+        (&[700, 600], 600),
+    ];
+    for (bad, named) in cases {
+        std::fs::write(&path, &pristine).unwrap();
+        for position in bad {
+            flip_signature(&path, *position);
+        }
+        assert_eq!(bulk(&path), Err(hash(named)), "bulk, bad at {bad:?}");
+        // The plain path from just before the first bad record.
+        let from = *bad.iter().min().unwrap() as usize - 3;
+        assert_eq!(
+            one_by_one(&path, (from, from + 10), &dir),
+            Err(hash(named)),
+            "one by one, bad at {bad:?}"
+        );
+    }
+    std::fs::write(&path, &pristine).unwrap();
+    assert_eq!(one_by_one(&path, (APPS - 8, usize::MAX), &dir), Ok(digest));
+}
+
+/// The later half of a long batch first: every record of it waits, across
+/// a chunk boundary, until the earlier half is taken in the same join.
+#[test]
+fn a_peer_joins_from_a_long_batch_whose_halves_are_swapped() {
+    let dir = fast_tempdir();
+    let (path, mut records) = long_file(&dir);
+    let digest = bulk(&path).unwrap();
+    let group = meshlog::GroupId::from_bytes(*record_hash(&records[0]).as_bytes());
+    records.rotate_left(APPS / 2);
+    let peer = options(2)
+        .join(
+            dir.path().join("swapped.redb"),
+            keys(2),
+            &batch_of(group, records),
+        )
+        .unwrap();
+    assert_eq!(peer.len(), APPS + 2);
+    assert_eq!(peer.digest(), digest);
+    drop(peer);
+    let reopened = Mesh::open_read_only(dir.path().join("swapped.redb")).unwrap();
+    assert_eq!(reopened.digest(), digest, "stored in an order that reopens");
+}
+
+/// A signature by the key of `seed` over an event's `bytes` (the message of
+/// SPEC.md §3.4) whose `R` carries the small-order point
+/// `EIGHT_TORSION[torsion]`, with `s_offset` added to `S`. Only the key's
+/// holder can make one; ed25519 verifiers disagree on it unless they all
+/// use the cofactored equation, as ZIP-215 does.
+fn torsioned_signature(seed: [u8; 32], bytes: &[u8], torsion: usize, s_offset: u64) -> [u8; 64] {
+    use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest, Sha512};
+
+    let message = [&b"meshlog v3 event signature\0"[..], bytes].concat();
+    let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+    let expanded = Sha512::digest(seed);
+    let mut clamped: [u8; 32] = expanded[..32].try_into().unwrap();
+    clamped[0] &= 248;
+    clamped[31] &= 127;
+    clamped[31] |= 64;
+    let a = Scalar::from_bytes_mod_order(clamped);
+    assert_eq!(
+        (a * ED25519_BASEPOINT_POINT).compress().to_bytes(),
+        public.to_bytes()
+    );
+    let r = Scalar::from_bytes_mod_order_wide(&Sha512::digest(&message).into());
+    let big_r = (r * ED25519_BASEPOINT_POINT + EIGHT_TORSION[torsion]).compress();
+    let mut hasher = Sha512::new();
+    hasher.update(big_r.as_bytes());
+    hasher.update(public.as_bytes());
+    hasher.update(&message);
+    let k = Scalar::from_bytes_mod_order_wide(&hasher.finalize().into());
+    let s = r + k * a + Scalar::from(s_offset);
+    let mut bytes = [0u8; 64];
+    bytes[..32].copy_from_slice(big_r.as_bytes());
+    bytes[32..].copy_from_slice(s.as_bytes());
+    bytes
+}
+
+/// Torsioned signatures by the real author verify under ZIP-215 alone (a
+/// one-record ingest) and amid a full signature batch (open): the same
+/// event, the same hash, the same state. With `S` off by one they are
+/// refused by both, naming the event.
 #[test]
 fn single_and_batched_checks_agree_on_torsioned_signatures() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, len) = long_chain(&dir);
-    let pristine = Mesh::open(&path, keys(1))
-        .unwrap()
-        .export_since(0)
-        .unwrap()
-        .to_bytes();
-    let last = len - 1;
-    let original = record(&path, last);
-    let (_, bytes) = original.split_at(64);
-    let at = pristine
-        .windows(original.len())
-        .position(|window| window == original.as_slice())
-        .unwrap();
+    let dir = fast_tempdir();
+    let (path, records) = long_file(&dir);
+    let pristine = std::fs::read(&path).unwrap();
+    let digest = bulk(&path).unwrap();
+    for torsion in 1..8 {
+        let position = 1_000 + torsion as u64;
+        let original = &records[position as usize];
+        let valid = torsioned_signature([1; 32], &original[64..], torsion, 0);
+        assert!(
+            ed25519_dalek::VerifyingKey::from_bytes(keys(1).public().signing.as_bytes())
+                .unwrap()
+                .verify_strict(
+                    &[&b"meshlog v3 event signature\0"[..], &original[64..]].concat(),
+                    &ed25519_dalek::Signature::from_bytes(&valid)
+                )
+                .is_err(),
+            "a strict verifier refuses it"
+        );
+        std::fs::write(&path, &pristine).unwrap();
+        resign(&path, position, valid);
+        assert_eq!(bulk(&path), Ok(digest), "torsion {torsion}, batched");
+        let at = position as usize;
+        assert!(
+            one_by_one(&path, (at, at + 1), &dir).is_ok(),
+            "torsion {torsion}, alone"
+        );
 
-    let cases = [
-        ("order-8 component in R", 1, 0, Ok(())),
-        ("order-4 component in R", 2, 0, Ok(())),
-        ("order-2 component in R", 4, 0, Ok(())),
-        ("order-8 component in R, S off by one", 1, 1, Err("R10")),
-        ("torsion-free R, S off by one", 0, 1, Err("R10")),
-    ];
-    for (index, (name, torsion, s_offset, expected)) in cases.into_iter().enumerate() {
-        let signature = torsioned_signature([1; 32], bytes, torsion, s_offset);
-        let mut forged = pristine.clone();
-        forged[at..at + 64].copy_from_slice(&signature);
-        let batch = meshlog::Batch::from_bytes(&forged).unwrap();
-
-        let joined = db_path(&dir, &format!("joined-{index}.redb"));
-        let batched = match Mesh::join(&joined, keys(3), &batch) {
-            Ok(mesh) => {
-                assert_eq!(mesh.state().len(), len, "{name}");
-                Ok(())
-            }
-            Err(Error::Rejected(rejection)) => Err((rejection.seq, rejection.rule.code())),
-            Err(other) => panic!("{name}: unexpected error {other}"),
-        };
-        let mut state = MeshState::default();
-        let single = batch
-            .events()
-            .try_for_each(|(_, event)| state.reduce(&event.unwrap()).map(|_| ()))
-            .map_err(|rejection| (rejection.seq, rejection.rule.code()));
-
-        let expected = expected.map_err(|code| (last, code));
-        assert_eq!(batched, expected, "{name}: batched path");
-        assert_eq!(single, expected, "{name}: single path");
+        let invalid = torsioned_signature([1; 32], &original[64..], torsion, 1);
+        std::fs::write(&path, &pristine).unwrap();
+        resign(&path, position, invalid);
+        let hash = record_hash(original);
+        assert_eq!(bulk(&path), Err(hash), "torsion {torsion}, S + 1, batched");
+        assert_eq!(
+            one_by_one(&path, (at, at + 1), &dir),
+            Err(hash),
+            "torsion {torsion}, S + 1, alone"
+        );
     }
 }

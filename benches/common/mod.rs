@@ -1,11 +1,19 @@
-//! Bench fixtures: chains built once and cached under `target/bench-cache/`,
-//! so that `cargo bench` spends its time measuring, not building.
+//! Bench fixtures and floors.
+//!
+//! Large meshes are built once per shape and format and cached under
+//! `target/bench-cache/` (a cached file is used only if it opens, verified,
+//! with the expected number of events), so that `cargo bench` spends its
+//! time measuring. They are built in a scratch folder in `/dev/shm` where
+//! there is one: building makes each event durable on its own, and a
+//! sync to RAM costs little, so a 100k-event fixture takes seconds, not minutes.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
-use meshlog::{LocalKeys, Mesh, MeshOptions, Role, RosterEntry};
+use meshlog::{Batch, Change, LocalKeys, Mesh, MeshOptions, Role};
+use rayon::prelude::*;
 
+/// Keys of bench member `n`, from fixed bytes.
 pub fn keys(n: u32) -> LocalKeys {
     let mut seed = [0u8; 32];
     seed[..4].copy_from_slice(&n.to_le_bytes());
@@ -15,9 +23,18 @@ pub fn keys(n: u32) -> LocalKeys {
     LocalKeys::from_secret_bytes(&seed, &dh)
 }
 
+/// A fixed generator and clock, so that fixtures are the same every run.
 pub fn options() -> MeshOptions {
+    options_for(0)
+}
+
+/// [`options`] for the copy of bench member `n`: its own generator, so
+/// that two copies never draw the same secrets.
+pub fn options_for(n: u32) -> MeshOptions {
+    let mut seed = [42u8; 32];
+    seed[..4].copy_from_slice(&n.to_le_bytes());
     MeshOptions::new()
-        .insecure_seed([42; 32])
+        .insecure_seed(seed)
         .clock(|| 1_800_000_000)
 }
 
@@ -27,74 +44,269 @@ pub fn cache_dir() -> PathBuf {
     dir
 }
 
-/// The founder (keys 0, admin) and members 1..size.
-pub fn roster(size: u32) -> Vec<RosterEntry> {
-    let mut roster: Vec<RosterEntry> = (0..size)
-        .map(|n| {
-            let keys = keys(n).public();
-            RosterEntry {
-                id: keys.member_id(),
-                keys,
-                role: if n == 0 { Role::Admin } else { Role::Member },
-            }
-        })
-        .collect();
-    roster.sort_by_key(|entry| entry.id);
-    roster
+/// A folder to build fixtures in: in RAM if the machine has `/dev/shm`.
+pub fn scratch_dir() -> tempfile::TempDir {
+    let shm = Path::new("/dev/shm");
+    if shm.is_dir()
+        && let Ok(dir) = tempfile::tempdir_in(shm)
+    {
+        return dir;
+    }
+    tempfile::tempdir().expect("temporary folder")
 }
 
-/// A new mesh in `dir` whose founder is enabled and whose roster has `members`.
-pub fn mesh_with_roster(dir: &tempfile::TempDir, members: u32) -> Mesh {
-    let mut mesh = options()
-        .create(dir.path().join("mesh.redb"), keys(0), "bench")
-        .expect("create");
+/// The additions that make bench members `1..members` members, and those
+/// in `admins` admins.
+pub fn additions(members: u32, admins: &[u32]) -> Vec<Change> {
+    (1..members)
+        .into_par_iter()
+        .map(|n| Change::Add {
+            package: keys(n).package(),
+            role: if admins.contains(&n) {
+                Role::Admin
+            } else {
+                Role::Member
+            },
+        })
+        .collect()
+}
+
+/// A new mesh at `path` whose founder (bench member 0, owner) is enabled
+/// and whose roster holds bench members `0..members`, `admins` among them
+/// admins: one rotation adds them all.
+pub fn mesh_with_members(path: &Path, members: u32, admins: &[u32]) -> Mesh {
+    let mut mesh = options().create(path, keys(0), "bench").expect("create");
     mesh.set_enabled(true).expect("enable");
-    mesh.rotate_to(roster(members), "setup").expect("roster");
+    if members > 1 {
+        mesh.rotate(additions(members, admins), "setup")
+            .expect("roster");
+    }
     mesh
 }
 
-/// A chain of `len` events: mostly app events of 64 bytes, a rotation every
-/// `rotate_every` events, rosters of `members`. Built once per shape and
-/// format version, then copied from the cache.
-pub fn chain(len: u64, rotate_every: u64, members: u32) -> PathBuf {
-    let name = format!(
-        "chain-v{}-s{}-{len}-{rotate_every}-{members}.redb",
-        meshlog::FORMAT_VERSION,
-        meshlog::STORE_FORMAT
-    );
-    let cached = cache_dir().join(&name);
-    if Mesh::open_read_only(&cached).is_ok_and(|mesh| mesh.state().len() == len) {
-        return cached;
-    }
-    let _ = std::fs::remove_file(&cached);
+/// `path` copied into the cache as `name`, replacing what was there.
+fn cache(path: &Path, name: &str) -> PathBuf {
+    let cached = cache_dir().join(name);
     let building = cache_dir().join(format!("{name}.building"));
-    let _ = std::fs::remove_file(&building);
-    let mut mesh = options()
-        .create(&building, keys(0), "bench")
-        .expect("create");
-    mesh.set_enabled(true).expect("enable");
-    let payload = [0x42u8; 64];
-    while mesh.state().len() < len {
-        let left = len - mesh.state().len();
-        let since_rotation = mesh.state().len() % rotate_every;
-        if since_rotation == 0 && left > 0 {
-            mesh.rotate_to(roster(members), "bench").expect("rotate");
-            continue;
-        }
-        let run = (rotate_every - since_rotation).min(left).min(1000);
-        let items = (0..run).map(|_| ("bench", &payload[..]));
-        mesh.append_apps(items).expect("append");
-    }
-    drop(mesh);
+    std::fs::copy(path, &building).expect("copy into the cache");
     std::fs::rename(&building, &cached).expect("cache");
     cached
 }
 
-/// A private copy of a cached chain.
-pub fn copy_of(path: &Path, dir: &tempfile::TempDir) -> PathBuf {
-    let copy = dir.path().join("copy.redb");
+/// Whether `path` opens, verified, with `len` events.
+fn holds(path: &Path, len: usize) -> bool {
+    Mesh::open_read_only(path).is_ok_and(|mesh| mesh.len() == len)
+}
+
+fn fixture_name(shape: &str) -> String {
+    format!(
+        "{shape}-v{}-s{}.redb",
+        meshlog::FORMAT_VERSION,
+        meshlog::STORE_FORMAT
+    )
+}
+
+/// A mesh of `len` events written by `authors` members (bench members
+/// `0..authors`; the founder owner, the rest members), and the same mesh
+/// before any of their feed events.
+pub struct Feeds {
+    /// The founder's genesis, enable and the rotation adding the others.
+    pub base: PathBuf,
+    /// Everything: each member enables itself and writes app events of 64
+    /// bytes, about as many as the others; the founder also refreshes the
+    /// epoch every 1,000 of its own events.
+    pub full: PathBuf,
+    pub len: usize,
+}
+
+/// Events of the base: genesis, enable, the rotation adding the members.
+const BASE_EVENTS: usize = 3;
+
+/// The [`Feeds`] fixture of `len` events by `authors` authors.
+pub fn feeds(len: usize, authors: u32) -> Feeds {
+    let full_name = fixture_name(&format!("feeds-{len}-{authors}"));
+    let base_name = fixture_name(&format!("feeds-{len}-{authors}-base"));
+    let (full, base) = (cache_dir().join(&full_name), cache_dir().join(&base_name));
+    if holds(&base, BASE_EVENTS) && holds(&full, len) {
+        return Feeds { base, full, len };
+    }
+    let started = std::time::Instant::now();
+    let scratch = scratch_dir();
+    let founder_path = scratch.path().join("founder.redb");
+    let mut founder = mesh_with_members(&founder_path, authors, &[]);
+    let base_path = scratch.path().join("base.redb");
+    founder.backup(&base_path).expect("backup");
+    let everything = founder.export_all();
+    let per_author = (len - BASE_EVENTS) / authors as usize;
+    let payload = [0x42u8; 64];
+    // Each member writes its feed in its own copy, which the founder then
+    // takes in one batch.
+    for n in 1..authors {
+        let path = scratch.path().join(format!("member-{n}.redb"));
+        let mut member = options().join(&path, keys(n), &everything).expect("join");
+        member.set_enabled(true).expect("enable");
+        for _ in 1..per_author {
+            member.append_app("bench", &payload).expect("append");
+        }
+        founder
+            .ingest(&member.export(&founder.frontier()))
+            .expect("ingest");
+        drop(member);
+        std::fs::remove_file(&path).expect("remove member copy");
+    }
+    let mut own = 0u64;
+    while founder.len() < len {
+        own += 1;
+        if own.is_multiple_of(1000) {
+            founder.refresh("bench").expect("refresh");
+        } else {
+            founder.append_app("bench", &payload).expect("append");
+        }
+    }
+    drop(founder);
+    let base = cache(&base_path, &base_name);
+    let full = cache(&founder_path, &full_name);
+    eprintln!(
+        "built the {len}-event fixture of {authors} authors in {:?}",
+        started.elapsed()
+    );
+    Feeds { base, full, len }
+}
+
+/// A mesh of `len` events, its roster bench members `0..members`: the
+/// founder's app events of 64 bytes, and `rotations` rotations spread
+/// evenly (the first adds the members, the others refresh the epoch).
+pub fn epochs(len: usize, members: u32, rotations: usize) -> PathBuf {
+    let name = fixture_name(&format!("epochs-{len}-{members}-{rotations}"));
+    let cached = cache_dir().join(&name);
+    if holds(&cached, len) {
+        return cached;
+    }
+    let started = std::time::Instant::now();
+    let scratch = scratch_dir();
+    let path = scratch.path().join("epochs.redb");
+    let mut mesh = options().create(&path, keys(0), "bench").expect("create");
+    mesh.set_enabled(true).expect("enable");
+    mesh.rotate(additions(members, &[]), "setup")
+        .expect("roster");
+    let every = len / rotations;
+    let payload = [0x42u8; 64];
+    while mesh.len() < len {
+        if mesh.len().is_multiple_of(every) {
+            mesh.refresh("bench").expect("refresh");
+        } else {
+            mesh.append_app("bench", &payload).expect("append");
+        }
+    }
+    drop(mesh);
+    let cached = cache(&path, &name);
+    eprintln!(
+        "built the {len}-event fixture with {rotations} rotations of {members} in {:?}",
+        started.elapsed()
+    );
+    cached
+}
+
+/// A private copy of a file, named `name` in `dir`.
+pub fn copy_of(path: &Path, dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    let copy = dir.path().join(name);
     std::fs::copy(path, &copy).expect("copy");
     copy
+}
+
+/// What a peer at `base` lacks of `full`, as one batch.
+pub fn batch_between(base: &Path, full: &Path) -> Batch {
+    let base = Mesh::open_read_only(base).expect("base verifies");
+    let full = Mesh::open_read_only(full).expect("full verifies");
+    full.export(&base.frontier())
+}
+
+/// The floor of verifying events: their signatures checked as meshlog
+/// checks them (ZIP-215, batches of 512 spread over every core), each
+/// batch item built in the timed part as meshlog builds it (the challenge
+/// hash is computed then). The messages (label and event bytes) are
+/// prepared beforehand.
+pub struct SignatureFloor {
+    checks: Vec<(ed25519_zebra::VerificationKeyBytes, [u8; 64], Vec<u8>)>,
+}
+
+impl SignatureFloor {
+    /// The checks of `events`, signed by bench members `0..authors`.
+    pub fn new<'a>(
+        events: impl Iterator<Item = &'a meshlog::SignedEvent>,
+        authors: u32,
+    ) -> SignatureFloor {
+        let prefix: Vec<u8> = meshlog::DOMAIN_LABELS
+            .iter()
+            .find(|(name, _)| *name == "EVENT_SIGNATURE")
+            .map(|(_, label)| [label.as_bytes(), &[0]].concat())
+            .expect("the event signature label");
+        let keys: std::collections::HashMap<meshlog::MemberId, _> = (0..authors)
+            .map(|n| {
+                let public = keys(n).public();
+                (
+                    public.member_id(),
+                    ed25519_zebra::VerificationKeyBytes::from(*public.signing.as_bytes()),
+                )
+            })
+            .collect();
+        let checks = events
+            .map(|event| {
+                let record = event.to_record();
+                let (signature, bytes) = record.split_at(meshlog::SIGNATURE_LEN);
+                let key = keys[&event.event().author];
+                let signature: [u8; 64] = signature.try_into().expect("64 bytes");
+                (key, signature, [&prefix[..], bytes].concat())
+            })
+            .collect();
+        SignatureFloor { checks }
+    }
+
+    pub fn len(&self) -> usize {
+        self.checks.len()
+    }
+
+    /// Verifies every signature; panics if one fails.
+    pub fn verify(&self) {
+        let ok = self.checks.par_chunks(512).all(|chunk| {
+            let mut verifier = ed25519_zebra::batch::Verifier::new();
+            for (key, signature, message) in chunk {
+                verifier.queue((
+                    *key,
+                    ed25519_zebra::Signature::from_bytes(signature),
+                    &message[..],
+                ));
+            }
+            verifier.verify(rand::rng()).is_ok()
+        });
+        assert!(ok, "a signature of the fixture does not verify");
+    }
+}
+
+/// The floor of wrapping a secret to `recipients`: one ephemeral key, then
+/// one X25519 agreement a recipient, spread over every core as meshlog
+/// spreads them.
+pub struct WrapFloor {
+    recipients: Vec<x25519_dalek::PublicKey>,
+}
+
+impl WrapFloor {
+    /// The DH keys of bench members `members`.
+    pub fn new(members: impl IntoIterator<Item = u32>) -> WrapFloor {
+        let recipients = members
+            .into_iter()
+            .map(|n| x25519_dalek::PublicKey::from(*keys(n).public().dh.as_bytes()))
+            .collect();
+        WrapFloor { recipients }
+    }
+
+    pub fn agree(&self) -> Vec<[u8; 32]> {
+        let ephemeral = x25519_dalek::StaticSecret::random_from_rng(&mut rand::rng());
+        self.recipients
+            .par_iter()
+            .map(|recipient| *ephemeral.diffie_hellman(recipient).as_bytes())
+            .collect()
+    }
 }
 
 /// A bare redb file opened as meshlog opens its files (single-writer mode, a
@@ -126,6 +338,43 @@ impl BareCommits {
             .insert(self.seq, value)
             .expect("insert");
         txn.commit().expect("commit");
+    }
+}
+
+/// The floor of one durable frame, as meshlog's journal writes an event
+/// (SPEC.md §9.6): the record written in place into a preallocated file,
+/// then `fdatasync`. No checksum, no checkpoint: only the disk's part.
+pub struct SyncFloor {
+    file: std::fs::File,
+    end: u64,
+}
+
+/// Bytes preallocated, as the journal preallocates them.
+const SYNC_FLOOR_BYTES: u64 = 1 << 20;
+
+impl SyncFloor {
+    pub fn create(dir: &tempfile::TempDir) -> SyncFloor {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("floor.journal"))
+            .expect("journal floor");
+        std::os::unix::fs::FileExt::write_all_at(&file, &vec![0; SYNC_FLOOR_BYTES as usize], 0)
+            .expect("preallocate");
+        file.sync_all().expect("sync");
+        SyncFloor { file, end: 0 }
+    }
+
+    /// `record` written after the last one (from the start again once the
+    /// preallocated bytes are used), durable on return.
+    pub fn write(&mut self, record: &[u8]) {
+        if self.end + record.len() as u64 > SYNC_FLOOR_BYTES {
+            self.end = 0;
+        }
+        std::os::unix::fs::FileExt::write_all_at(&self.file, record, self.end).expect("write");
+        self.file.sync_data().expect("sync");
+        self.end += record.len() as u64;
     }
 }
 

@@ -1,3 +1,3 @@
 #![no_main]
-//! A valid DB file with arbitrary byte changes, opened read-only.
-libfuzzer_sys::fuzz_target!(|mutations: Vec<(u32, u8)>| meshlog::fuzzing::open(&mutations));
+//! A mutated file, or mutated records in a fresh file: refused or valid.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| meshlog::fuzzing::open(data));
