@@ -273,9 +273,11 @@ impl Error {
             | Error::Incomplete { .. }
             | Error::RolledBack { .. }
             | Error::Secret(SecretError::Envelope(_))
-            | Error::Store(StoreError::ProjectionMismatch { .. } | StoreError::Corrupt { .. }) => {
-                ErrorClass::VerificationFailure
-            }
+            | Error::Store(
+                StoreError::ProjectionMismatch { .. }
+                | StoreError::Tampered { .. }
+                | StoreError::Corrupt { .. },
+            ) => ErrorClass::VerificationFailure,
             Error::Refused(_)
             | Error::WaitsForMerge
             | Error::Secret(SecretError::NotARecipient { .. }) => ErrorClass::Refusal,
