@@ -247,6 +247,14 @@ pub enum Error {
     /// An epoch secret could not be recovered.
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// The local member is not in `R*`: removed, or not added yet. It may
+    /// still read, verify and sync, and recover the secrets of the epochs
+    /// it was in.
+    #[error("member {member} is not in the mesh's roster: removed, or not added yet")]
+    NotInRoster {
+        /// The local member.
+        member: crate::ids::MemberId,
+    },
     /// No epoch the local member may write under until an admin merges:
     /// its feed has moved past every epoch whose roster holds it, or it is
     /// in no epoch of the current resolution.
@@ -279,6 +287,7 @@ impl Error {
                 | StoreError::Corrupt { .. },
             ) => ErrorClass::VerificationFailure,
             Error::Refused(_)
+            | Error::NotInRoster { .. }
             | Error::WaitsForMerge
             | Error::Secret(SecretError::NotARecipient { .. }) => ErrorClass::Refusal,
             Error::Store(_)

@@ -541,10 +541,21 @@ impl Mesh {
 
     fn write_under_epoch(&mut self, body: impl FnOnce(EventHash) -> Body) -> Result<EventHash> {
         let keys = writer(&self.keys, self.read_only)?;
-        let epoch = epoch_to_write(&self.ledger, keys.member_id()).ok_or(Error::WaitsForMerge)?;
+        let epoch = self.epoch_for(keys.member_id())?;
         let time = (self.clock)();
         let signed = self.ledger.sign_next(keys, time, body(epoch));
         self.add(signed)
+    }
+
+    /// The epoch `member` writes under now, or why there is none.
+    fn epoch_for(&self, member: MemberId) -> Result<EventHash> {
+        epoch_to_write(&self.ledger, member).ok_or_else(|| {
+            if self.roster().contains(member) {
+                Error::WaitsForMerge
+            } else {
+                Error::NotInRoster { member }
+            }
+        })
     }
 
     /// Turns the local member's flag on or off. A disabled member may only
@@ -570,7 +581,7 @@ impl Mesh {
         records: impl IntoIterator<Item = (&'a str, &'a [u8])>,
     ) -> Result<Vec<EventHash>> {
         let keys = writer(&self.keys, self.read_only)?;
-        let epoch = epoch_to_write(&self.ledger, keys.member_id()).ok_or(Error::WaitsForMerge)?;
+        let epoch = self.epoch_for(keys.member_id())?;
         let (mut seq, mut prev, _) = self.ledger.state().next_position(keys.member_id());
         let mut made: Vec<Vec<u8>> = Vec::new();
         let mut hashes = Vec::new();

@@ -156,8 +156,8 @@ pub(crate) enum Verdict {
 /// Why an epoch secret could not be recovered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
-    /// No such rotation.
-    #[error("no epoch {0}")]
+    /// No rotation (or genesis) of that hash.
+    #[error("no epoch {0}: no rotation of that hash")]
     UnknownEpoch(EventHash),
     /// The member is not in that epoch's own roster, or not with these keys.
     #[error("member {member} is not a recipient of epoch {epoch}")]
@@ -606,6 +606,12 @@ impl Ledger {
             .records
             .get(&epoch)
             .ok_or(SecretError::UnknownEpoch(epoch))?;
+        if !matches!(
+            record.event().body,
+            Body::Genesis { .. } | Body::Rotate { .. }
+        ) {
+            return Err(SecretError::UnknownEpoch(epoch));
+        }
         let member = keys.member_id();
         let not_recipient = SecretError::NotARecipient { epoch, member };
         let wrapped_to = self

@@ -346,7 +346,11 @@ fn secrets_of_epochs_the_member_is_not_in() {
     assert_eq!(error.class(), ErrorClass::CouldNotRun);
     let note = founder.append_app("note", b"x").unwrap();
     let error = common::refused(founder.epoch_secret(note));
-    assert!(matches!(error, Error::Secret(_)), "{error}");
+    assert!(
+        matches!(error, Error::Secret(meshlog::SecretError::UnknownEpoch(h)) if h == note),
+        "{error}"
+    );
+    assert_eq!(error.class(), ErrorClass::CouldNotRun);
 
     // A mesh opened without keys recovers nothing.
     drop(member);

@@ -137,7 +137,10 @@ fn build(path: &Path, ops: &[Op]) -> Snapshot {
                     "step {step} {op:?}: {error}"
                 );
                 assert!(
-                    matches!(error, Error::Refused(_) | Error::WaitsForMerge),
+                    matches!(
+                        error,
+                        Error::Refused(_) | Error::WaitsForMerge | Error::NotInRoster { .. }
+                    ),
                     "{error}"
                 );
                 assert_eq!(snapshot(&mesh), before, "a refused write changes nothing");

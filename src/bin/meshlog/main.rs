@@ -291,6 +291,7 @@ fn error_json(error: &meshlog::Error) -> Value {
         Error::RolledBack { .. } => "rolled-back",
         Error::Secret(_) => "secret",
         Error::WaitsForMerge => "waits-for-merge",
+        Error::NotInRoster { .. } => "not-in-roster",
         Error::ReadOnly => "read-only",
         _ => "other",
     };
