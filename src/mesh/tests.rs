@@ -112,7 +112,7 @@ fn concurrent_writers_on_two_files_converge() {
     let dir = tempfile::tempdir().unwrap();
     let (f, bob) = (keys(0), keys(1));
     let mut founder = settings(1)
-        .create(&dir.path().join("f"), keys(0), "ops")
+        .create(dir.path().join("f"), keys(0), "ops")
         .unwrap();
     founder.set_enabled(true).unwrap();
     founder
@@ -132,8 +132,8 @@ fn concurrent_writers_on_two_files_converge() {
 
     let digest = founder.digest();
     drop((founder, peer));
-    let founder = settings(3).open(&dir.path().join("f"), f).unwrap();
-    let peer = settings(4).open(&dir.path().join("b"), bob).unwrap();
+    let founder = settings(3).open(dir.path().join("f"), f).unwrap();
+    let peer = settings(4).open(dir.path().join("b"), bob).unwrap();
     assert_eq!(founder.digest(), digest);
     assert_eq!(peer.digest(), digest);
 }
@@ -143,7 +143,7 @@ fn concurrent_rotations_need_a_merge_and_the_merge_converges() {
     let dir = tempfile::tempdir().unwrap();
     let (carol, dave, erin) = (keys(1), keys(2), keys(3));
     let mut founder = settings(1)
-        .create(&dir.path().join("f"), keys(0), "ops")
+        .create(dir.path().join("f"), keys(0), "ops")
         .unwrap();
     founder.set_enabled(true).unwrap();
     founder
@@ -222,7 +222,7 @@ fn a_batch_with_one_invalid_record_is_refused_whole() {
 fn join_refuses_no_genesis_or_a_foreign_header_and_makes_no_file() {
     let dir = tempfile::tempdir().unwrap();
     let mut founder = settings(1)
-        .create(&dir.path().join("f"), keys(0), "ops")
+        .create(dir.path().join("f"), keys(0), "ops")
         .unwrap();
     founder.set_enabled(true).unwrap();
     let records = founder.export(&Frontier::default()).records().to_vec();
@@ -352,7 +352,7 @@ fn edit(path: &Path, change: impl FnOnce(&redb::WriteTransaction)) {
 fn batches_backups_checkpoints_and_statuses() {
     let dir = tempfile::tempdir().unwrap();
     let mut founder = settings(1)
-        .create(&dir.path().join("f"), keys(0), "ops")
+        .create(dir.path().join("f"), keys(0), "ops")
         .unwrap();
     founder.set_enabled(true).unwrap();
     let r1 = founder
@@ -551,11 +551,11 @@ fn a_file_older_than_its_journal_is_not_opened() {
 fn a_journal_of_another_mesh_is_not_replayed() {
     let dir = tempfile::tempdir().unwrap();
     let mut first = settings(1)
-        .create(&dir.path().join("a"), keys(0), "a")
+        .create(dir.path().join("a"), keys(0), "a")
         .unwrap();
     first.set_enabled(true).unwrap();
     let mut second = settings(2)
-        .create(&dir.path().join("b"), keys(1), "b")
+        .create(dir.path().join("b"), keys(1), "b")
         .unwrap();
     second.set_enabled(true).unwrap();
     let digest = second.digest();
