@@ -1542,6 +1542,27 @@ fn a_file_not_closed_cleanly_is_verified_in_a_private_copy() {
 }
 
 #[test]
+fn events_a_live_writer_holds_in_its_journal_are_verified_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let mut live = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+    live.append_app("note", b"in the journal").unwrap();
+    live.append_app("note", b"and this").unwrap();
+    // Another process audits the live file: the two notes are in the
+    // journal beside it, not yet in the file, and count all the same.
+    let report = verified(&db);
+    assert_eq!(report["events"], SAMPLE_EVENTS + 2, "{report}");
+    assert_eq!(report["journaled"], 2, "{report}");
+    assert_eq!(report["digest"], live.digest().to_string());
+    let text = ok(&["verify", s(&db)]).stdout;
+    assert!(field(&text, "journal").starts_with("2 events"), "{text}");
+    live.close().unwrap();
+    let report = verified(&db);
+    assert_eq!(report["journaled"], 0, "the close wrote them into the file");
+    assert_eq!(report["events"], SAMPLE_EVENTS + 2);
+}
+
+#[test]
 fn demo_builds_two_copies_that_converge_and_verify() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("demo");

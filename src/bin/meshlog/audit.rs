@@ -17,7 +17,9 @@ use meshlog::{
 };
 use serde_json::{Value, json};
 
-use crate::{Verdict, epoch_line, format_time, print_lines, progress, shorts, shown, strings};
+use crate::{
+    Verdict, epoch_line, format_time, plural, print_lines, progress, shorts, shown, strings,
+};
 
 pub(crate) const VERIFY_AFTER_HELP: &str = "\
 Opening verifies every event (strict decoding, signature, feed rules, the
@@ -41,6 +43,7 @@ checkpoint file).
 
 --json prints one object:
   path, ok (bool), verified_private_copy (bool),
+  journaled (events verified from the journal beside the file, SPEC.md §9.6),
   group, name, founder, events, digest,
   current_epoch (null when the mesh needs a merge), needs_merge (bool),
   writer_epoch, tips [hash], members (size of R*), enabled_members,
@@ -153,6 +156,7 @@ pub(crate) struct ShowArgs {
 /// What a verified file looks like.
 struct Summary {
     private_copy: bool,
+    journaled: usize,
     group: String,
     name: String,
     founder: MemberId,
@@ -218,6 +222,7 @@ pub(crate) fn verify_file(
     let roster = mesh.roster();
     report.summary = Some(Summary {
         private_copy: mesh.report().verified_private_copy,
+        journaled: mesh.report().journaled,
         group: mesh.group().to_string(),
         name: mesh.group_name().to_owned(),
         founder: mesh.founder(),
@@ -258,6 +263,7 @@ impl VerifyReport {
             "path": shown(&self.path),
             "ok": self.is_ok(),
             "verified_private_copy": s.map(|s| s.private_copy),
+            "journaled": s.map(|s| s.journaled),
             "group": s.map(|s| s.group.clone()),
             "name": s.map(|s| s.name.clone()),
             "founder": s.map(|s| s.founder.to_string()),
@@ -327,6 +333,16 @@ impl VerifyReport {
                     "no: the file itself was verified".to_owned()
                 },
             ));
+            if s.journaled > 0 {
+                lines.push((
+                    "journal",
+                    format!(
+                        "{} beyond the file, in its journal (a writer between checkpoints, \
+                         or one that crashed), verified with the rest",
+                        format!("{} event{}", s.journaled, plural(s.journaled))
+                    ),
+                ));
+            }
         }
         if let Some(e) = &self.expect {
             if e.missing.is_empty() {
@@ -381,10 +397,6 @@ fn equivocation_json(e: &Equivocation) -> Value {
         "seq": e.seq,
         "events": strings(&e.events),
     })
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// `meshlog verify`.

@@ -389,6 +389,11 @@ fn format_time(unix: u64) -> String {
         .unwrap_or_else(|| format!("@{unix}"))
 }
 
+/// "s" unless there is one.
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
 /// The path as the user should type it again.
 fn shown(path: &Path) -> String {
     path.display().to_string()

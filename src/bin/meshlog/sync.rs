@@ -12,7 +12,7 @@ use clap::Args;
 use meshlog::{Batch, Ingested, Mesh, Role};
 use serde_json::{Value, json};
 
-use crate::{Verdict, epoch_line, load_keys, print_lines, shown};
+use crate::{Verdict, epoch_line, load_keys, plural, print_lines, shown};
 
 pub(crate) const FRONTIER_AFTER_HELP: &str = "\
 Writes what DB holds (the heads of every member's feed) to OUT, a small file
@@ -161,10 +161,6 @@ pub(crate) struct IngestArgs {
 fn read_batch(path: &Path) -> anyhow::Result<Result<Batch, meshlog::Error>> {
     let bytes = crate::read_input(path, "batch")?;
     Ok(Batch::from_bytes(&bytes).map_err(meshlog::Error::from))
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// `meshlog frontier`.
