@@ -337,9 +337,10 @@ impl VerifyReport {
                 lines.push((
                     "journal",
                     format!(
-                        "{} beyond the file, in its journal (a writer between checkpoints, \
-                         or one that crashed), verified with the rest",
-                        format!("{} event{}", s.journaled, plural(s.journaled))
+                        "{} event{} beyond the file, in its journal (a writer between \
+                         checkpoints, or one that crashed), verified with the rest",
+                        s.journaled,
+                        plural(s.journaled)
                     ),
                 ));
             }
