@@ -710,10 +710,11 @@ impl Mesh {
         )
     }
 
-    /// Takes a peer's batch, its records in any order: all are verified (on
-    /// a copy of the state) before any is written, one invalid record
-    /// refuses the whole batch, and the new ones are written in one
-    /// transaction. The batch must be of this group.
+    /// Takes a peer's batch, its records in any order: all are verified
+    /// before any is written, one invalid record refuses the whole batch
+    /// and leaves the mesh as it was, and the new ones are written in one
+    /// transaction. The batch must be of this group. The cost is that of
+    /// the batch, not of the mesh: a refused batch is undone, not copied.
     pub fn ingest(&mut self, batch: &Batch) -> Result<Ingested> {
         if batch.group() != self.ledger.group() {
             return Err(Error::ForeignBatch {
