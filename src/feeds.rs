@@ -513,6 +513,11 @@ impl MeshState {
         );
     }
 
+    /// Makes room for `additional` more events.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.events.reserve(additional);
+    }
+
     /// Forgets `hash`, which must be the newest event held, as if it had
     /// never been committed (a refused batch is undone newest first).
     pub(crate) fn forget(&mut self, hash: EventHash) {

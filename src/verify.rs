@@ -443,6 +443,11 @@ impl Ledger {
             .enumerate()
             .map(|(index, decoded)| decoded.map(|event| (index, event)))
             .collect::<Result<VecDeque<_>, _>>()?;
+        // Room for every record up front: growing the maps as they fill
+        // would move every event held so far at each doubling.
+        self.records.reserve(queue.len());
+        self.order.reserve(queue.len());
+        self.state.reserve(queue.len());
         // The signatures of one chunk are checked (in parallel batches)
         // while the rules run over the next: the two take about as long.
         let mut in_flight: Vec<(SignedEvent, SigningPublicKey)> = Vec::new();
