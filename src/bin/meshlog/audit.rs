@@ -427,17 +427,6 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     })
 }
 
-/// The kind of an event, as `log` names it.
-fn kind(body: &Body) -> &'static str {
-    match body {
-        Body::Genesis { .. } => "genesis",
-        Body::Rotate { .. } => "rotate",
-        Body::SetEnabled { enabled: true, .. } => "enable",
-        Body::SetEnabled { enabled: false, .. } => "disable",
-        Body::App { .. } => "app",
-        Body::Keys { .. } => "keys",
-    }
-}
 
 /// The epoch an event opens (genesis, rotation) or was written under.
 fn epoch_of(event: &SignedEvent) -> EventHash {
@@ -588,7 +577,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
                 "prev": fields.prev.to_string(),
                 "time": fields.time,
                 "time_rfc3339": format_time(fields.time),
-                "kind": kind(&fields.body),
+                "kind": fields.body.kind_name(),
                 "epoch": epoch_of(entry.event).to_string(),
                 "status": entry.status.map(|status| status.to_string()),
             });
@@ -602,7 +591,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
                 entry.event.hash().short(),
                 fields.author.short(),
                 fields.seq,
-                kind(&fields.body),
+                fields.body.kind_name(),
                 epoch_of(entry.event).short(),
                 status,
                 summary
