@@ -15,7 +15,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
@@ -37,6 +36,21 @@ const PREALLOCATED: u64 = 1 << 20;
 pub(crate) const CHECKPOINT_FRAMES: usize = 256;
 /// Largest record a frame may hold.
 const MAX_RECORD: usize = SIGNATURE_LEN + limits::MAX_EVENT_BYTES;
+
+/// Writes `bytes` at `offset` of `file`.
+#[cfg(unix)]
+fn write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.write_all_at(bytes, offset)
+}
+
+/// Writes `bytes` at `offset` of `file`.
+#[cfg(not(unix))]
+fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(bytes)
+}
 
 /// The journal's path beside the database at `path`.
 pub(crate) fn path_beside(path: &Path) -> PathBuf {
@@ -188,8 +202,7 @@ impl Journal {
             .map_err(&io)?;
         if file.metadata().map_err(&io)?.len() < PREALLOCATED {
             file.set_len(0).map_err(&io)?;
-            file.write_all_at(&vec![0u8; PREALLOCATED as usize], 0)
-                .map_err(&io)?;
+            write_at(&file, &vec![0u8; PREALLOCATED as usize], 0).map_err(&io)?;
         }
         let mut journal = Journal {
             file,
@@ -217,7 +230,7 @@ impl Journal {
         header.extend_from_slice(&salt.to_le_bytes());
         header.extend_from_slice(&header_check(&self.group, base, salt));
         let io = io_error(&self.path);
-        self.file.write_all_at(&header, 0).map_err(&io)?;
+        write_at(&self.file, &header, 0).map_err(&io)?;
         self.file.sync_data().map_err(&io)?;
         self.salt = salt;
         self.end = HEADER_LEN;
@@ -241,7 +254,7 @@ impl Journal {
         frame.extend_from_slice(record);
         frame.extend_from_slice(&frame_check(self.salt, record));
         let io = io_error(&self.path);
-        self.file.write_all_at(&frame, self.end).map_err(&io)?;
+        write_at(&self.file, &frame, self.end).map_err(&io)?;
         self.file.sync_data().map_err(&io)?;
         self.end += frame.len() as u64;
         self.frames += 1;

@@ -427,7 +427,6 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
     })
 }
 
-
 /// The epoch an event opens (genesis, rotation) or was written under.
 fn epoch_of(event: &SignedEvent) -> EventHash {
     match &event.event().body {
