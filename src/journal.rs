@@ -52,6 +52,23 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
+/// Makes the entry of `path` in its folder durable.
+#[cfg(unix)]
+fn sync_folder_of(path: &Path) -> std::io::Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    File::open(folder)?.sync_all()
+}
+
+/// Makes the entry of `path` in its folder durable (where the platform
+/// offers no way to, the file's own sync has to do).
+#[cfg(not(unix))]
+fn sync_folder_of(_path: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
 /// The journal's path beside the database at `path`.
 pub(crate) fn path_beside(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -214,8 +231,11 @@ impl Journal {
         };
         journal.start_over(base)?;
         // The file's length and its preallocated pages are durable before
-        // any frame relies on them.
+        // any frame relies on them, and so is its name in the folder: a
+        // journal that vanished with a power cut would take acknowledged
+        // events with it.
         journal.file.sync_all().map_err(&io)?;
+        sync_folder_of(path).map_err(&io)?;
         Ok(journal)
     }
 
