@@ -608,11 +608,24 @@ impl MeshState {
                 .all(|hash| self.events.get(hash).is_some_and(|held| held.enabled))
     }
 
-    /// The feed events `author` would build on: its head if it has one
-    /// head, and the epochs its feed acknowledged there.
+    /// The position `author` would write at next: after its head (the
+    /// longest, if its feed forked), with the epochs its feed acknowledged
+    /// there.
     pub(crate) fn next_position(&self, author: MemberId) -> (u64, EventHash, Vec<EventHash>) {
-        let heads = self.heads(author);
-        match heads.first().and_then(|hash| self.events.get(hash)) {
+        // Its longest branch (the smallest hash among equals): a copy that
+        // took a fork of its own feed goes on from its newest event rather
+        // than signing again at positions it holds.
+        let newest = self
+            .heads(author)
+            .into_iter()
+            .filter_map(|hash| self.events.get(&hash))
+            .max_by(|a, b| {
+                a.event
+                    .seq
+                    .cmp(&b.event.seq)
+                    .then_with(|| b.event.hash.cmp(&a.event.hash))
+            });
+        match newest {
             Some(held) => (
                 held.event.seq.saturating_add(1),
                 held.event.hash,

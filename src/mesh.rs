@@ -559,9 +559,23 @@ impl Mesh {
     }
 
     /// Turns the local member's flag on or off. A disabled member may only
-    /// enable itself (F5).
+    /// enable itself (F5). A flag names the writer epoch when it can, and
+    /// otherwise any epoch whose own roster holds the member (F3, F4), so
+    /// that a disabled admin can turn itself on, and then merge, while the
+    /// mesh waits for a merge.
     pub fn set_enabled(&mut self, enabled: bool) -> Result<EventHash> {
-        self.write_under_epoch(|epoch| Body::SetEnabled { epoch, enabled })
+        let keys = writer(&self.keys, self.read_only)?;
+        let member = keys.member_id();
+        // A member outside `R*` has nothing to turn on or off.
+        let epoch = match epoch_for_flag(&self.ledger, member) {
+            Some(epoch) if self.roster().contains(member) => epoch,
+            _ => self.epoch_for(member)?,
+        };
+        let time = (self.clock)();
+        let signed = self
+            .ledger
+            .sign_next(keys, time, Body::SetEnabled { epoch, enabled });
+        self.add(signed)
     }
 
     /// Appends an application record under the writer epoch.
@@ -869,6 +883,33 @@ pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventH
         .writer
         .filter(writable)
         .or_else(|| resolution.tips.iter().copied().find(writable))
+}
+
+/// The epoch a flag change by `member` names: the epoch it writes under,
+/// or else the smallest-hash tip whose own roster holds it, or else the
+/// newest epoch its feed acknowledged; each passes F3 and F4. `None`: the
+/// member is in no epoch it may name.
+pub(crate) fn epoch_for_flag(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
+    epoch_to_write(ledger, member).or_else(|| {
+        let state = ledger.state();
+        let graph = state.graph();
+        let (_, _, acknowledged) = state.next_position(member);
+        let may_name = |epoch: &EventHash| {
+            !acknowledged
+                .iter()
+                .any(|known| graph.is_ancestor(*epoch, *known))
+                && graph
+                    .own_roster(*epoch)
+                    .is_some_and(|roster| roster.get(member).is_some())
+        };
+        ledger
+            .resolution()
+            .tips
+            .iter()
+            .copied()
+            .find(may_name)
+            .or_else(|| acknowledged.iter().copied().find(may_name))
+    })
 }
 
 #[cfg(test)]

@@ -685,3 +685,66 @@ fn a_refused_batch_leaves_the_mesh_as_it_was() {
         twin.digest()
     );
 }
+
+#[test]
+fn a_disabled_admin_turns_itself_on_and_merges_while_writes_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = settings(1)
+        .create(dir.path().join("f"), keys(0), "ops")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .rotate(
+            vec![
+                add(&keys(1), Role::Admin),
+                add(&keys(2), Role::Member),
+                add(&keys(3), Role::Member),
+            ],
+            "team",
+        )
+        .unwrap();
+    let mut admin = joined(&dir, "a", 1, &founder, 2);
+    admin.set_enabled(true).unwrap();
+    exchange(&mut founder, &mut admin);
+    // Concurrent removals: each tip's own roster holds someone R* lacks.
+    founder.remove_member(keys(2).member_id()).unwrap();
+    admin.remove_member(keys(3).member_id()).unwrap();
+    admin.set_enabled(false).unwrap();
+    exchange(&mut founder, &mut admin);
+    assert!(admin.needs_merge());
+    assert_eq!(admin.writer_epoch(), None);
+    assert!(matches!(
+        admin.append_app("note", b"waits"),
+        Err(Error::WaitsForMerge)
+    ));
+    assert!(matches!(admin.merge(), Err(Error::Refused(_))), "disabled");
+    // Turning itself on names a tip that holds it; then it merges.
+    admin.set_enabled(true).unwrap();
+    let merge = admin.merge().unwrap().expect("a merge is needed");
+    assert_eq!(admin.current_epoch(), Some(merge));
+    admin.append_app("note", b"after the merge").unwrap();
+}
+
+#[test]
+fn a_copy_holding_a_fork_of_its_own_feed_goes_on_from_its_newest_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut founder = settings(1).create(&path, keys(0), "ops").unwrap();
+    founder.set_enabled(true).unwrap();
+    let restored = dir.path().join("restored");
+    founder.backup(&restored).unwrap();
+    for n in 0..4u8 {
+        founder.append_app("note", &[n]).unwrap();
+    }
+    // An old backup of the same member writes at a position the live copy
+    // holds: a fork, taken by the live copy.
+    let mut old = settings(2).open(&restored, keys(0)).unwrap();
+    old.append_app("note", b"from the backup").unwrap();
+    // Forked feeds meet in two exchanges (SPEC.md §7.1).
+    old.ingest(&founder.export(&old.frontier())).unwrap();
+    founder.ingest(&old.export(&founder.frontier())).unwrap();
+    assert_eq!(founder.equivocations().len(), 1);
+    let next = founder.append_app("note", b"next").unwrap();
+    assert_eq!(founder.event(next).unwrap().seq(), 6, "after seq 5");
+    assert_eq!(founder.equivocations().len(), 1, "no new fork");
+}
