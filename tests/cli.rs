@@ -204,7 +204,7 @@ fn varint(out: &mut Vec<u8>, mut value: u64) {
     }
 }
 
-/// The bytes of a batch (SPEC-v3.md §7): magic, version 2, the group,
+/// The bytes of a batch (SPEC.md §7.2): magic, version 2, the group,
 /// the records. Lets a test build batches the CLI never writes.
 fn batch_bytes(group: &[u8; 32], records: &[Vec<u8>]) -> Vec<u8> {
     let mut out = b"mlbatch\0".to_vec();

@@ -67,7 +67,7 @@ Each line: the event's short hash, its author (short id), its seq in the
 author's feed, its kind (genesis, rotate, enable, disable, app, keys), the
 epoch it opens or was written under (short hash), its status, and a summary.
 
-Status (SPEC-v3.md §6.2), under the current resolution:
+Status (SPEC.md §6.2), under the current resolution:
   current               written under the epoch writers use now, or is it
   superseded            written under an applied epoch writers moved past
   void epoch            a void rotation, or written under one
