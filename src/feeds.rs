@@ -253,6 +253,57 @@ struct Held {
     acknowledged: Arc<[EventHash]>,
 }
 
+/// The events at one position of a feed: one, unless its author
+/// equivocated. (One event a position is the rule, and needs no set.)
+#[derive(Clone, Debug)]
+enum Position {
+    One(EventHash),
+    Many(BTreeSet<EventHash>),
+}
+
+impl Position {
+    fn add(&mut self, hash: EventHash) {
+        match self {
+            Position::One(held) if *held == hash => {}
+            Position::One(held) => *self = Position::Many(BTreeSet::from([*held, hash])),
+            Position::Many(set) => {
+                set.insert(hash);
+            }
+        }
+    }
+
+    /// Takes `hash` out; whether the position is empty then.
+    fn take_out(&mut self, hash: EventHash) -> bool {
+        match self {
+            Position::One(held) => *held == hash,
+            Position::Many(set) => {
+                set.remove(&hash);
+                match set.len() {
+                    0 => true,
+                    1 => {
+                        if let Some(&last) = set.first() {
+                            *self = Position::One(last);
+                        }
+                        false
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+
+    fn events(&self) -> Vec<EventHash> {
+        match self {
+            Position::One(hash) => vec![*hash],
+            Position::Many(set) => set.iter().copied().collect(),
+        }
+    }
+
+    fn is_fork(&self) -> bool {
+        matches!(self, Position::Many(set) if set.len() > 1)
+    }
+}
+
 /// The accepted events of one mesh and what they imply.
 #[derive(Clone)]
 pub(crate) struct MeshState {
@@ -260,7 +311,7 @@ pub(crate) struct MeshState {
     events: HashMap<EventHash, Held>,
     /// Each author's events by position; more than one at a position is an
     /// equivocation.
-    feeds: BTreeMap<MemberId, BTreeMap<u64, BTreeSet<EventHash>>>,
+    feeds: BTreeMap<MemberId, BTreeMap<u64, Position>>,
     /// Each author's heads: its events no other of its events follows,
     /// kept as events arrive (an event's `prev` is always held first).
     heads: BTreeMap<MemberId, BTreeSet<EventHash>>,
@@ -501,8 +552,8 @@ impl MeshState {
             .entry(event.author)
             .or_default()
             .entry(event.seq)
-            .or_default()
-            .insert(event.hash);
+            .and_modify(|position| position.add(event.hash))
+            .or_insert(Position::One(event.hash));
         self.events.insert(
             event.hash,
             Held {
@@ -529,11 +580,10 @@ impl MeshState {
             self.graph.forget_newest(hash);
         }
         if let Some(feed) = self.feeds.get_mut(&event.author) {
-            if let Some(at) = feed.get_mut(&event.seq) {
-                at.remove(&hash);
-                if at.is_empty() {
-                    feed.remove(&event.seq);
-                }
+            if let Some(at) = feed.get_mut(&event.seq)
+                && at.take_out(hash)
+            {
+                feed.remove(&event.seq);
             }
             if feed.is_empty() {
                 self.feeds.remove(&event.author);
@@ -547,7 +597,7 @@ impl MeshState {
                 .get(&event.author)
                 .and_then(|feed| feed.get(&event.seq))
                 .is_some_and(|siblings| {
-                    siblings.iter().any(|sibling| {
+                    siblings.events().iter().any(|sibling| {
                         self.events
                             .get(sibling)
                             .is_some_and(|held| held.event.prev == event.prev)
@@ -569,11 +619,11 @@ impl MeshState {
         let mut found = Vec::new();
         for (author, feed) in &self.feeds {
             for (seq, events) in feed {
-                if events.len() > 1 {
+                if events.is_fork() {
                     found.push(Equivocation {
                         author: *author,
                         seq: *seq,
-                        events: events.iter().copied().collect(),
+                        events: events.events(),
                     });
                 }
             }
@@ -586,7 +636,7 @@ impl MeshState {
     pub(crate) fn feed_extent(&self, author: MemberId) -> Option<(u64, bool)> {
         let feed = self.feeds.get(&author)?;
         let (last, _) = feed.last_key_value()?;
-        Some((*last, feed.values().any(|events| events.len() > 1)))
+        Some((*last, feed.values().any(Position::is_fork)))
     }
 
     /// The events of `author`'s feed that no other of its events follows.
