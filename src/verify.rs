@@ -21,7 +21,8 @@ use crate::error::Error;
 use crate::event::{DecodeError, Envelope};
 use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
 use crate::keys::LocalKeys;
-use crate::labels::limits;
+use crate::labels::{self, limits};
+use crate::signature::SIGNATURE_LEN;
 
 /// An event refused, naming it and the rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -450,11 +451,11 @@ impl Ledger {
         self.state.reserve(queue.len());
         // The signatures of one chunk are checked (in parallel batches)
         // while the rules run over the next: the two take about as long.
-        let mut in_flight: Vec<(SignedEvent, SigningPublicKey)> = Vec::new();
+        let mut in_flight: Vec<Owed> = Vec::new();
         while !queue.is_empty() {
             let to_check = std::mem::take(&mut in_flight);
             let (bad, taken) = rayon::join(
-                || first_bad(&to_check),
+                || first_bad(records, &to_check),
                 || self.take_chunk(&mut queue, take),
             );
             if let Some(rejection) = bad {
@@ -462,7 +463,7 @@ impl Ledger {
             }
             in_flight = taken?;
         }
-        if let Some(rejection) = first_bad(&in_flight) {
+        if let Some(rejection) = first_bad(records, &in_flight) {
             return Err(rejection.into());
         }
         // What still waits names something neither the records nor this
@@ -511,7 +512,7 @@ impl Ledger {
         &mut self,
         queue: &mut VecDeque<(usize, SignedEvent)>,
         take: &mut Take,
-    ) -> Result<Vec<(SignedEvent, SigningPublicKey)>, Rejection> {
+    ) -> Result<Vec<Owed>, Rejection> {
         let mut owed = Vec::with_capacity(TAKE_CHUNK.min(queue.len()));
         for _ in 0..TAKE_CHUNK {
             let Some((index, signed)) = queue.pop_front() else {
@@ -533,7 +534,15 @@ impl Ledger {
             match self.verify_deferring(signed)? {
                 (Verdict::Verified(verified), key) => {
                     if let Some(key) = key {
-                        owed.push((verified.signed().clone(), key));
+                        // The record's own bytes are checked later: no copy.
+                        let event = verified.signed().event();
+                        owed.push(Owed {
+                            index,
+                            key,
+                            hash,
+                            author: event.author,
+                            seq: event.seq,
+                        });
                     }
                     take.stale |= self.take(*verified, &mut take.new_keys);
                     if let Some(released) = take.waiting.remove(&hash) {
@@ -864,18 +873,67 @@ fn rotation_binding(
 const TAKE_CHUNK: usize = 4096;
 
 /// The first event of `checks` whose signature fails, as a rejection.
-fn first_bad(checks: &[(SignedEvent, SigningPublicKey)]) -> Option<Rejection> {
-    let refs: Vec<(&SignedEvent, SigningPublicKey)> =
-        checks.iter().map(|(signed, key)| (signed, *key)).collect();
+fn first_bad(records: &[Vec<u8>], checks: &[Owed]) -> Option<Rejection> {
+    let signed: Vec<StoredSignature<'_>> = checks
+        .iter()
+        .map(|owed| StoredSignature(records.get(owed.index).map_or(&[][..], Vec::as_slice)))
+        .collect();
+    let refs: Vec<(&StoredSignature<'_>, SigningPublicKey)> = signed
+        .iter()
+        .zip(checks)
+        .map(|(stored, owed)| (stored, owed.key))
+        .collect();
     let bad = crate::signature::first_bad_signature(&refs)?;
-    let (signed, _) = checks.get(bad)?;
-    let event = signed.event();
+    let owed = checks.get(bad)?;
     Some(Rejection {
-        hash: signed.hash(),
-        author: event.author,
-        seq: event.seq,
-        rule: Box::new(Rule::BadSignature(event.author)),
+        hash: owed.hash,
+        author: owed.author,
+        seq: owed.seq,
+        rule: Box::new(Rule::BadSignature(owed.author)),
     })
+}
+
+/// A signature check a bulk take owes: which record, under which key, and
+/// what names the event if it fails.
+struct Owed {
+    index: usize,
+    key: SigningPublicKey,
+    hash: EventHash,
+    author: MemberId,
+    seq: u64,
+}
+
+/// A stored record (`signature || event bytes`, which decoded), as a
+/// signature to check.
+struct StoredSignature<'a>(&'a [u8]);
+
+impl StoredSignature<'_> {
+    fn parts(&self) -> ([u8; SIGNATURE_LEN], &[u8]) {
+        match self.0.split_first_chunk::<SIGNATURE_LEN>() {
+            Some((signature, bytes)) => (*signature, bytes),
+            None => ([0; SIGNATURE_LEN], &[]),
+        }
+    }
+}
+
+impl crate::signature::Signed for StoredSignature<'_> {
+    fn is_signed_by(&self, key: &SigningPublicKey) -> bool {
+        let (signature, bytes) = self.parts();
+        crate::signature::verifies(
+            key,
+            &signature,
+            &crate::signature::labelled_message(labels::EVENT_SIGNATURE, bytes),
+        )
+    }
+
+    fn batch_item(&self, key: &SigningPublicKey) -> ed25519_zebra::batch::Item {
+        let (signature, bytes) = self.parts();
+        crate::signature::batch_item_of(
+            key,
+            &signature,
+            &crate::signature::labelled_message(labels::EVENT_SIGNATURE, bytes),
+        )
+    }
 }
 
 /// V1: a record that does not decode, named by the hash of its bytes.
