@@ -37,8 +37,73 @@ pub(crate) fn decode_exact<T: DeserializeOwned + Serialize>(bytes: &[u8]) -> Res
     if !rest.is_empty() {
         return Err(CodecError::TrailingBytes(rest.len()));
     }
-    if encode(&value) != bytes {
+    if !encodes_to(&value, bytes) {
         return Err(CodecError::NonCanonical);
     }
     Ok(value)
+}
+
+/// Whether `value` encodes to exactly `bytes`: compared as the encoder
+/// writes, with no buffer, stopping at the first byte that differs.
+fn encodes_to<T: Serialize + ?Sized>(value: &T, bytes: &[u8]) -> bool {
+    let same = Same {
+        expected: bytes,
+        at: 0,
+    };
+    postcard::serialize_with_flavor(value, same).unwrap_or(false)
+}
+
+/// A postcard output that compares what is written with expected bytes.
+struct Same<'a> {
+    expected: &'a [u8],
+    at: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Same<'_> {
+    type Output = bool;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        let end = self.at.saturating_add(data.len());
+        match self.expected.get(self.at..end) {
+            Some(expected) if expected == data => {
+                self.at = end;
+                Ok(())
+            }
+            // Any error stops the encoder; the bytes differ.
+            _ => Err(postcard::Error::SerializeBufferFull),
+        }
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.try_extend(&[data])
+    }
+
+    fn finalize(self) -> postcard::Result<bool> {
+        Ok(self.at == self.expected.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_bytes_and_only_those_are_accepted() {
+        let pair = (300u64, String::from("x"));
+        let bytes = encode(&pair);
+        assert_eq!(decode_exact::<(u64, String)>(&bytes), Ok(pair.clone()));
+        assert!(encodes_to(&pair, &bytes));
+        // An over-long varint for 300 decodes to the same value.
+        let mut overlong = vec![0xac, 0x82, 0x00];
+        overlong.extend_from_slice(&bytes[2..]);
+        assert_eq!(
+            decode_exact::<(u64, String)>(&overlong),
+            Err(CodecError::NonCanonical)
+        );
+        // Fewer or more bytes than the encoding: never the same.
+        assert!(!encodes_to(&pair, &bytes[..bytes.len() - 1]));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(!encodes_to(&pair, &longer));
+    }
 }
