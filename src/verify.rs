@@ -179,10 +179,9 @@ pub(crate) struct Ledger {
     group: GroupId,
     founder: MemberId,
     state: MeshState,
-    records: HashMap<EventHash, SignedEvent>,
-    /// Hashes in the order they were added: an order in which every event
-    /// comes after what it names.
-    order: Vec<EventHash>,
+    events: Vec<SignedEvent>,
+    /// Where each held event is in `events`.
+    index: HashMap<EventHash, usize>,
     /// Each member's signing key, from the packages of held events (a member
     /// id is the hash of its signing key, so a member has one).
     signing_keys: HashMap<MemberId, SigningPublicKey>,
@@ -228,8 +227,8 @@ impl Ledger {
             founder: event.author,
             state,
             signing_keys: HashMap::from_iter([(event.author, founder.keys.signing)]),
-            order: vec![genesis.hash()],
-            records: HashMap::from_iter([(genesis.hash(), genesis)]),
+            index: HashMap::from_iter([(genesis.hash(), 0)]),
+            events: vec![genesis],
         })
     }
 
@@ -258,25 +257,23 @@ impl Ledger {
 
     /// The records taken after the first `len`, in the order taken.
     pub(crate) fn records_since(&self, len: usize) -> impl Iterator<Item = &SignedEvent> {
-        self.order
-            .get(len..)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|hash| self.records.get(hash))
+        self.events.get(len..).unwrap_or_default().iter()
     }
 
     /// How many events the ledger holds.
     pub(crate) fn len(&self) -> usize {
-        self.order.len()
+        self.events.len()
     }
 
     /// The record of `hash`, if held.
     pub(crate) fn record(&self, hash: EventHash) -> Option<&SignedEvent> {
-        self.records.get(&hash)
+        self.index
+            .get(&hash)
+            .and_then(|&position| self.events.get(position))
     }
 
     pub(crate) fn contains(&self, hash: EventHash) -> bool {
-        self.records.contains_key(&hash)
+        self.index.contains_key(&hash)
     }
 
     #[cfg(any(test, feature = "fuzzing"))]
@@ -310,7 +307,7 @@ impl Ledger {
         signed: SignedEvent,
         signatures: Signatures,
     ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
-        if self.records.contains_key(&signed.hash()) {
+        if self.index.contains_key(&signed.hash()) {
             return Ok((Verdict::Known, None));
         }
         let verified =
@@ -378,7 +375,7 @@ impl Ledger {
     /// What `event` names that this ledger does not hold yet: its `prev`,
     /// then the epochs it names, in order (SPEC.md §4.2).
     fn first_missing(&self, event: &Event) -> Option<Missing> {
-        if event.seq > 0 && !self.records.contains_key(&event.prev) {
+        if event.seq > 0 && !self.index.contains_key(&event.prev) {
             return Some(Missing::Prev(event.prev));
         }
         let graph = self.state.graph();
@@ -407,7 +404,7 @@ impl Ledger {
     /// [`Self::take_all`], returning what [`Self::undo`] needs to forget
     /// what it took, should writing it fail.
     pub(crate) fn take_batch(&mut self, records: &[Vec<u8>]) -> Result<Taken, Error> {
-        let start = self.order.len();
+        let start = self.events.len();
         let mut take = Take::default();
         match self.take_all_into(records, &mut take) {
             Ok(known) => Ok(Taken {
@@ -446,8 +443,8 @@ impl Ledger {
             .collect::<Result<VecDeque<_>, _>>()?;
         // Room for every record up front: growing the maps as they fill
         // would move every event held so far at each doubling.
-        self.records.reserve(queue.len());
-        self.order.reserve(queue.len());
+        self.index.reserve(queue.len());
+        self.events.reserve(queue.len());
         self.state.reserve(queue.len());
         // The signatures of one chunk are checked (in parallel batches)
         // while the rules run over the next: the two take about as long.
@@ -490,12 +487,12 @@ impl Ledger {
     /// and the signing keys they introduced: the ledger is as it was, so a
     /// refused batch costs what it took rather than a copy of the ledger.
     fn forget_since(&mut self, len: usize, new_keys: &[MemberId]) {
-        while self.order.len() > len {
-            let Some(hash) = self.order.pop() else {
+        while self.events.len() > len {
+            let Some(event) = self.events.pop() else {
                 break;
             };
-            self.records.remove(&hash);
-            self.state.forget(hash);
+            self.index.remove(&event.hash());
+            self.state.forget(event.hash());
         }
         for member in new_keys {
             self.signing_keys.remove(member);
@@ -574,7 +571,7 @@ impl Ledger {
     /// §5.2), so a bulk take resolves once, at its end.
     fn take(&mut self, verified: Verified, new_keys: &mut Vec<MemberId>) -> bool {
         let Verified { signed, checked } = verified;
-        if self.records.contains_key(&signed.hash()) {
+        if self.index.contains_key(&signed.hash()) {
             return false;
         }
         for package in signed.event().body.packages() {
@@ -588,8 +585,8 @@ impl Ledger {
         }
         self.state.commit(checked);
         let rotation = matches!(signed.event().body, Body::Rotate { .. });
-        self.order.push(signed.hash());
-        self.records.insert(signed.hash(), signed);
+        self.index.insert(signed.hash(), self.events.len());
+        self.events.push(signed);
         rotation
     }
 
@@ -616,10 +613,7 @@ impl Ledger {
         epoch: EventHash,
         keys: &LocalKeys,
     ) -> Result<EpochSecret, SecretError> {
-        let record = self
-            .records
-            .get(&epoch)
-            .ok_or(SecretError::UnknownEpoch(epoch))?;
+        let record = self.record(epoch).ok_or(SecretError::UnknownEpoch(epoch))?;
         if !matches!(
             record.event().body,
             Body::Genesis { .. } | Body::Rotate { .. }
