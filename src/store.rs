@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 
 use redb::{ReadableTable, TableDefinition, WriteTransaction};
 
-use super::event::{SignedEvent, event_hash};
+use super::event::SignedEvent;
 use super::verify::{Ledger, malformed};
 use crate::error::{Error, Mismatch, StoreError};
 use crate::labels::STORE_FORMAT;
@@ -159,12 +159,8 @@ impl Store {
         // One pass, signatures in parallel batches. Each stored event comes
         // after what it names, and once: the ledger must take them in the
         // stored order, none twice.
-        let known = ledger.take_all(rest)?;
-        let in_order = ledger
-            .records()
-            .map(SignedEvent::hash)
-            .eq(records.iter().map(|record| record_hash(record)));
-        if known != 0 || !in_order {
+        let taken = ledger.take_batch(rest)?;
+        if taken.known != 0 || !taken.in_order {
             return Err(tampered("an event stored before what it names, or twice").into());
         }
         if group.as_slice() != ledger.group().as_bytes() {
@@ -301,11 +297,4 @@ fn first_difference(
             (Some(a), Some(b)) if a != b => Some((key.clone(), Mismatch::Differs)),
             _ => None,
         })
-}
-
-/// The hash a stored record is known by, from its event bytes.
-fn record_hash(record: &[u8]) -> crate::ids::EventHash {
-    record
-        .get(crate::signature::SIGNATURE_LEN..)
-        .map_or(crate::ids::EventHash::ZERO, event_hash)
 }

@@ -112,6 +112,9 @@ impl Rule {
 pub(crate) struct Taken {
     /// Records the ledger held already.
     pub(crate) known: usize,
+    /// Whether every record was taken in the order given (none had to wait
+    /// for one after it).
+    pub(crate) in_order: bool,
     start: usize,
     new_keys: Vec<MemberId>,
     rotations: bool,
@@ -129,6 +132,11 @@ struct Take {
     stale: bool,
     /// Members whose signing keys the records taken so far introduced.
     new_keys: Vec<MemberId>,
+    /// The position of the record taken last, in the records given.
+    last: Option<usize>,
+    /// Whether a record was taken after one that came later in the records
+    /// given.
+    reordered: bool,
 }
 
 /// An event every check passed: only [`Ledger::verify`] builds one.
@@ -409,6 +417,7 @@ impl Ledger {
         match self.take_all_into(records, &mut take) {
             Ok(known) => Ok(Taken {
                 known,
+                in_order: !take.reordered,
                 start,
                 new_keys: take.new_keys,
                 rotations: take.stale,
@@ -542,6 +551,8 @@ impl Ledger {
                         });
                     }
                     take.stale |= self.take(*verified, &mut take.new_keys);
+                    take.reordered |= take.last.is_some_and(|last| index < last);
+                    take.last = Some(index);
                     if let Some(released) = take.waiting.remove(&hash) {
                         queue.extend(
                             released
