@@ -862,22 +862,38 @@ fn replay_journal(path: &Path, ledger: &mut Ledger, stored: u64) -> Result<Vec<S
     Ok(ledger.records_since(before).cloned().collect())
 }
 
+/// Whether `member` may name `epoch` by the rules alone: its own roster
+/// holds the member (F3), and it is no ancestor of an epoch the member's
+/// feed acknowledged (F4).
+fn may_name(
+    ledger: &Ledger,
+    member: MemberId,
+    acknowledged: &[EventHash],
+    epoch: EventHash,
+) -> bool {
+    let graph = ledger.state().graph();
+    !acknowledged
+        .iter()
+        .any(|known| graph.is_ancestor(epoch, *known))
+        && graph
+            .own_roster(epoch)
+            .is_some_and(|roster| roster.get(member).is_some())
+}
+
 /// The epoch `member` writes under now (SPEC.md §5.5): the writer epoch,
 /// or, if its feed has moved past that one (§4.3), the smallest-hash other
 /// tip whose members are all in `R*` and whose roster holds it. `None`: it
 /// waits for a merge.
 pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
-    let state = ledger.state();
-    let graph = state.graph();
     let resolution = ledger.resolution();
-    let (_, _, acknowledged) = state.next_position(member);
+    let (_, _, acknowledged) = ledger.state().next_position(member);
     let writable = |epoch: &EventHash| {
-        !acknowledged
-            .iter()
-            .any(|known| graph.is_ancestor(*epoch, *known))
-            && graph.own_roster(*epoch).is_some_and(|roster| {
-                roster.get(member).is_some() && roster.ids_within(&resolution.roster)
-            })
+        may_name(ledger, member, &acknowledged, *epoch)
+            && ledger
+                .state()
+                .graph()
+                .own_roster(*epoch)
+                .is_some_and(|roster| roster.ids_within(&resolution.roster))
     };
     resolution
         .writer
@@ -891,24 +907,15 @@ pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventH
 /// member is in no epoch it may name.
 pub(crate) fn epoch_for_flag(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
     epoch_to_write(ledger, member).or_else(|| {
-        let state = ledger.state();
-        let graph = state.graph();
-        let (_, _, acknowledged) = state.next_position(member);
-        let may_name = |epoch: &EventHash| {
-            !acknowledged
-                .iter()
-                .any(|known| graph.is_ancestor(*epoch, *known))
-                && graph
-                    .own_roster(*epoch)
-                    .is_some_and(|roster| roster.get(member).is_some())
-        };
+        let (_, _, acknowledged) = ledger.state().next_position(member);
+        let named = |epoch: &EventHash| may_name(ledger, member, &acknowledged, *epoch);
         ledger
             .resolution()
             .tips
             .iter()
             .copied()
-            .find(may_name)
-            .or_else(|| acknowledged.iter().copied().find(may_name))
+            .find(named)
+            .or_else(|| acknowledged.iter().copied().find(named))
     })
 }
 
