@@ -616,16 +616,10 @@ impl Mesh {
         }
         // Verified together, signatures in parallel batches; a rule broken
         // is the rules refusing the local member.
-        let before = self.ledger.len();
-        let taken = self.ledger.take_batch(&made).map_err(|error| match error {
+        self.take_and_write(&made).map_err(|error| match error {
             Error::Rejected(rejection) => Error::Refused(rejection),
             other => other,
         })?;
-        let new: Vec<SignedEvent> = self.ledger.records_since(before).cloned().collect();
-        if let Err(error) = self.write_through(&new) {
-            self.ledger.undo(taken);
-            return Err(error);
-        }
         Ok(hashes)
     }
 
@@ -743,24 +737,30 @@ impl Mesh {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
-        // Taken straight into the ledger: a refused batch is undone there,
-        // and so is one the file could not take.
+        let (known, added) = self.take_and_write(records)?;
+        Ok(Ingested {
+            added,
+            known,
+            needs_merge: self.needs_merge(),
+        })
+    }
+
+    /// Takes `records` straight into the ledger and writes the new ones,
+    /// with what the journal holds, into the file in one transaction. A
+    /// refused batch is undone in the ledger, and so is one the file could
+    /// not take. Returns how many records were known and how many added.
+    fn take_and_write(&mut self, records: &[Vec<u8>]) -> Result<(usize, usize)> {
         let before = self.ledger.len();
         let taken = self.ledger.take_batch(records)?;
         let known = taken.known;
         let new: Vec<SignedEvent> = self.ledger.records_since(before).cloned().collect();
-        let added = new.len();
         if !new.is_empty()
             && let Err(error) = self.write_through(&new)
         {
             self.ledger.undo(taken);
             return Err(error);
         }
-        Ok(Ingested {
-            added,
-            known,
-            needs_merge: self.needs_merge(),
-        })
+        Ok((known, new.len()))
     }
 
     /// Writes `new` (the ledger's newest events), with what the journal
@@ -784,13 +784,7 @@ impl Mesh {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let refs: Vec<&SignedEvent> = self.pending.iter().collect();
-        self.store.append(&refs, Some(&self.ledger))?;
-        self.pending.clear();
-        if let Some(journal) = self.journal.as_mut() {
-            journal.start_over(self.store.len())?;
-        }
-        Ok(())
+        self.write_through(&[])
     }
 
     /// Checkpoints ([`Mesh::checkpoint`]) and closes the file. Dropping a
