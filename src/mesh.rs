@@ -22,7 +22,7 @@ use crate::journal::{self, Journal};
 use crate::keys::LocalKeys;
 use crate::redb_file::RedbFile;
 use crate::store::Store;
-use crate::verify::{Ledger, Verdict};
+use crate::verify::{Ledger, MadeHere, Verdict};
 
 type Clock = Box<dyn FnMut() -> u64 + Send>;
 
@@ -513,9 +513,9 @@ impl Mesh {
     /// Verifies, writes and takes one event made here: the file first, so
     /// that what the state holds is always on disk. A rule the event breaks
     /// is the rules refusing the local member: [`Error::Refused`].
-    fn add(&mut self, signed: SignedEvent) -> Result<EventHash> {
-        let hash = signed.hash();
-        match self.ledger.verify(signed).map_err(Error::Refused)? {
+    fn add(&mut self, made: MadeHere) -> Result<EventHash> {
+        let hash = made.signed().hash();
+        match self.ledger.verify_made_here(made).map_err(Error::Refused)? {
             Verdict::Verified(verified) => {
                 let record = verified.signed().clone();
                 let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
@@ -606,7 +606,11 @@ impl Mesh {
                 kind: kind.to_owned(),
                 payload: payload.to_vec(),
             };
-            let signed = self.ledger.sign_at(keys, seq, prev, time, body);
+            // Checked with the others, signatures included, below.
+            let signed = self
+                .ledger
+                .sign_at(keys, seq, prev, time, body)
+                .into_signed();
             (seq, prev) = (seq.saturating_add(1), signed.hash());
             hashes.push(signed.hash());
             made.push(signed.to_record());

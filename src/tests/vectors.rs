@@ -118,7 +118,8 @@ fn computed() -> Vec<(String, String)> {
             tick(),
             &mut rng,
         )
-        .unwrap();
+        .unwrap()
+        .into_signed();
     let rf_hash = rf.hash();
     ledger.insert(rf).unwrap();
     let rf = rf_hash;

@@ -232,6 +232,37 @@ fn a_forged_signature_is_refused_by_name() {
     assert_eq!(rejection.seq, seq);
 }
 
+/// An event made here is not verified again, but the key that signed it
+/// must be its author's: a key file whose signing key is not the one the
+/// mesh holds for its member is refused, as a forged signature would be.
+#[test]
+fn an_event_made_here_must_be_signed_by_its_authors_key() {
+    let mut rng = StdRng::seed_from_u64(4);
+    let (mut founder, r1) = founded(&mut rng);
+    let body = Body::App {
+        epoch: r1,
+        kind: "note".into(),
+        payload: b"mine".to_vec(),
+    };
+    let made = founder.sign_next(&keys(0), 5, body);
+    // The same event, claimed as signed by bob's key.
+    let claimed = MadeHere {
+        signed: made.signed().clone(),
+        signer: keys(2).public().signing,
+    };
+    let hash = made.signed().hash();
+    let rejection = founder.verify_made_here(claimed).err().unwrap();
+    assert_eq!(*rejection.rule, Rule::BadSignature(keys(0).member_id()));
+    assert_eq!(rejection.hash, hash);
+    assert!(!founder.contains(hash));
+    // Its real signer passes, and the event is taken.
+    match founder.verify_made_here(made).unwrap() {
+        Verdict::Verified(verified) => founder.commit(*verified),
+        _ => panic!("a fresh event made here must verify"),
+    }
+    assert!(founder.contains(hash));
+}
+
 #[test]
 fn an_admin_cannot_wrap_a_members_secret_to_its_own_key() {
     let mut rng = StdRng::seed_from_u64(4);
