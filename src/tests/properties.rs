@@ -198,6 +198,75 @@ fn check_guarantees(graph: &EpochGraph, rotations: &[Rotation], res: &Resolution
     }
 }
 
+/// The founder adds admins 1, 2 and members 3, 4; then every rotation of
+/// `ops` the graph accepts. Returns the graph and the accepted rotations, in
+/// the order taken.
+fn history(ops: &[Op]) -> (EpochGraph, Vec<Rotation>) {
+    let mut graph = genesis();
+    let mut rotations = vec![Rotation {
+        hash: hash("setup"),
+        author: id(0),
+        parents: vec![graph.genesis()],
+        changes: {
+            let mut c = vec![
+                Change::Add {
+                    package: package(1),
+                    role: Role::Admin,
+                },
+                Change::Add {
+                    package: package(2),
+                    role: Role::Admin,
+                },
+                Change::Add {
+                    package: package(3),
+                    role: Role::Member,
+                },
+                Change::Add {
+                    package: package(4),
+                    role: Role::Member,
+                },
+            ];
+            c.sort_by_key(Change::member);
+            c
+        },
+    }];
+    assert!(graph.insert(rotations[0].clone()).is_ok());
+    for (n, op) in ops.iter().enumerate() {
+        let accepted: Vec<EventHash> = rotations.iter().map(|r| r.hash).collect();
+        let rotation = rotation(
+            graph.genesis(),
+            &accepted,
+            |a, d| graph.is_ancestor(a, d),
+            n,
+            op,
+        );
+        if graph.insert(rotation.clone()).is_ok() {
+            rotations.push(rotation);
+        }
+    }
+    (graph, rotations)
+}
+
+/// The largest set of rotations that are void, by authors absent from
+/// `R*`, and parents of none but each other (SPEC.md §13): `rotations` in
+/// an order parents come first, scanned from the newest.
+fn left_out(rotations: &[Rotation], res: &Resolution) -> std::collections::BTreeSet<EventHash> {
+    let mut out = std::collections::BTreeSet::new();
+    for (i, r) in rotations.iter().enumerate().rev() {
+        let candidate =
+            res.statuses.get(&r.hash) == Some(&Status::Void) && !res.roster.contains(r.author);
+        let children_out = rotations
+            .iter()
+            .skip(i + 1)
+            .filter(|c| c.parents.contains(&r.hash))
+            .all(|c| out.contains(&c.hash));
+        if candidate && children_out {
+            out.insert(r.hash);
+        }
+    }
+    out
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
@@ -207,31 +276,7 @@ proptest! {
         first_keys in prop::collection::vec(any::<u32>(), 40),
         second_keys in prop::collection::vec(any::<u32>(), 40),
     ) {
-        // Membership first: the founder adds admins 1, 2 and members 3, 4.
-        let mut graph = genesis();
-        let mut rotations = vec![Rotation {
-            hash: hash("setup"),
-            author: id(0),
-            parents: vec![graph.genesis()],
-            changes: {
-                let mut c = vec![
-                    Change::Add { package: package(1), role: Role::Admin },
-                    Change::Add { package: package(2), role: Role::Admin },
-                    Change::Add { package: package(3), role: Role::Member },
-                    Change::Add { package: package(4), role: Role::Member },
-                ];
-                c.sort_by_key(Change::member);
-                c
-            },
-        }];
-        prop_assert!(graph.insert(rotations[0].clone()).is_ok());
-        for (n, op) in ops.iter().enumerate() {
-            let accepted: Vec<EventHash> = rotations.iter().map(|r| r.hash).collect();
-            let rotation = rotation(graph.genesis(), &accepted, |a, d| graph.is_ancestor(a, d), n, op);
-            if graph.insert(rotation.clone()).is_ok() {
-                rotations.push(rotation);
-            }
-        }
+        let (mut graph, rotations) = history(&ops);
         let resolution = graph.resolve();
         check_guarantees(&graph, &rotations, &resolution);
 
@@ -263,5 +308,28 @@ proptest! {
                 prop_assert_eq!(merged.statuses.get(hash), Some(status));
             }
         }
+    }
+
+    /// What SPEC.md §13 claims of the rotations a bound could leave out:
+    /// without them, `R*`, the tips, the current and writer epochs and every
+    /// other status are unchanged, and nothing more would be left out.
+    #[test]
+    fn leaving_out_void_leaves_of_absent_authors_changes_nothing_else(
+        ops in prop::collection::vec(op(), 4..40),
+    ) {
+        let (graph, rotations) = history(&ops);
+        let resolution = graph.resolve();
+        let out = left_out(&rotations, &resolution);
+        let kept: Vec<&Rotation> = rotations.iter().filter(|r| !out.contains(&r.hash)).collect();
+        let without = replay(&kept).resolve();
+        prop_assert_eq!(&without.roster, &resolution.roster);
+        prop_assert_eq!(&without.tips, &resolution.tips);
+        prop_assert_eq!(without.current, resolution.current);
+        prop_assert_eq!(without.writer, resolution.writer);
+        for r in &kept {
+            prop_assert_eq!(without.statuses.get(&r.hash), resolution.statuses.get(&r.hash));
+        }
+        let kept: Vec<Rotation> = kept.into_iter().cloned().collect();
+        prop_assert!(left_out(&kept, &without).is_empty());
     }
 }

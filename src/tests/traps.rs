@@ -732,3 +732,45 @@ fn malformed_rotations_are_refused() {
     assert_eq!(graph.len(), 2);
     assert_eq!(graph.frontier(), vec![hash("R")]);
 }
+
+/// Why peers may not simply leave out the feeds of authors absent from `R*`
+/// (SPEC.md §13): such an author can hold an applied rotation that nothing
+/// descends from, and leaving it out changes `R*` for everyone else.
+///
+/// F demotes admin a; admin b promotes a again, and a, on b's rotation,
+/// removes member x; concurrently with b's promotion, admin c removes a (a
+/// member entry in c's base). Removal wins among the surviving candidates,
+/// so a is absent from `R*`; yet no owner's rotation is concurrent with a's,
+/// so a's rotation applies and x is removed. A copy without a's rotation
+/// would keep x.
+#[test]
+fn an_author_absent_from_the_roster_can_hold_an_applied_leaf() {
+    let (a, b, c, x) = (1, 2, 3, 4);
+    let mut h = History::new();
+    h.rotate(
+        "R1",
+        F,
+        &["G"],
+        vec![add(a, Admin), add(b, Admin), add(c, Admin), add(x, Member)],
+    );
+    h.rotate("O", F, &["R1"], vec![set_role(a, Member)]);
+    h.rotate("P", b, &["O"], vec![set_role(a, Admin)]);
+    let q = h.rotate("Q", c, &["O"], vec![remove(a)]);
+    let ra = h.rotate("Ra", a, &["P"], vec![remove(x)]);
+    let res = resolve_in_every_order(&h);
+    assert!(void_rotations(&res).is_empty());
+    assert!(void_changes(&res).is_empty());
+    assert_eq!(
+        roles(&res),
+        expect_roles(&[(F, Owner), (b, Admin), (c, Admin)])
+    );
+    // a's rotation is a tip: nothing descends from it.
+    assert_eq!(res.tips, sorted(vec![ra, q]));
+    // Without it, x stays: the roster depends on the absent author's feed.
+    let without: Vec<&Rotation> = h.rotations().iter().filter(|r| r.hash != ra).collect();
+    let partial = build(without).resolve();
+    assert_eq!(
+        roles(&partial),
+        expect_roles(&[(F, Owner), (b, Admin), (c, Admin), (x, Member)])
+    );
+}
