@@ -709,8 +709,16 @@ impl MeshState {
     /// A digest of the accepted set and its resolution: equal for every
     /// peer holding the same events (SPEC.md §6.3). Costs one hash over
     /// every event hash, so it is computed on demand.
-    pub(crate) fn digest(&self, resolution: &Resolution) -> StateDigest {
-        let mut hashes: Vec<&EventHash> = self.events.keys().collect();
+    pub(crate) fn digest(
+        &self,
+        resolution: &Resolution,
+        left_out: &crate::left_out::LeftOut,
+    ) -> StateDigest {
+        let mut hashes: Vec<&EventHash> = self
+            .events
+            .keys()
+            .filter(|hash| !left_out.contains(**hash))
+            .collect();
         hashes.sort();
         let mut hasher = blake3::Hasher::new_derive_key(crate::labels::STATE_DIGEST);
         hasher.update(self.graph.genesis().as_bytes());
@@ -722,6 +730,9 @@ impl MeshState {
         // information for an honest peer; it makes a peer whose resolution
         // code differs show a different digest.
         for (hash, status) in &resolution.statuses {
+            if left_out.contains(*hash) {
+                continue;
+            }
             hasher.update(hash.as_bytes());
             hasher.update(&[u8::from(matches!(
                 status,
@@ -1049,7 +1060,8 @@ mod tests {
         }
         // "a2" waited for R2 in the backward order; offer it again.
         assert_eq!(backward.insert(extra[2].clone()), Ok(Insert::New));
-        let digest = |s: &MeshState| s.digest(&s.graph().resolve());
+        let none = crate::left_out::LeftOut::default();
+        let digest = |s: &MeshState| s.digest(&s.graph().resolve(), &none);
         assert_eq!(digest(&forward), digest(&backward));
         assert_ne!(digest(&forward), digest(&mesh()));
     }

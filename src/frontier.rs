@@ -28,12 +28,19 @@ impl Frontier {
 }
 
 impl Ledger {
-    /// This ledger's frontier.
+    /// This ledger's frontier: the heads of each feed among the events not
+    /// left out (SPEC.md §6.4, §7.1), so that two peers holding the same
+    /// events but those state the same frontier.
     pub(crate) fn frontier(&self) -> Frontier {
         let state = self.state();
+        let left_out = self.left_out();
         let mut heads: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
+        let mut cut: HashSet<MemberId> = HashSet::new();
         for record in self.records() {
             let author = record.event().author;
+            if left_out.contains(record.hash()) {
+                cut.insert(author);
+            }
             if heads.contains_key(&author) {
                 continue;
             }
@@ -44,6 +51,31 @@ impl Ledger {
                 .map(|head| (head.event().seq, head.hash()))
                 .collect();
             heads.insert(author, feed);
+        }
+        // A feed with events left out: its heads among the rest, the events
+        // no other event of the feed left in follows. Every event before
+        // one left in is left in.
+        for author in cut {
+            let feed: Vec<&SignedEvent> = self
+                .records()
+                .filter(|r| r.event().author == author && !left_out.contains(r.hash()))
+                .collect();
+            let followed: HashSet<EventHash> = feed
+                .iter()
+                .filter(|r| r.event().seq > 0)
+                .map(|r| r.event().prev)
+                .collect();
+            let mut live: Vec<(u64, EventHash)> = feed
+                .iter()
+                .filter(|r| !followed.contains(&r.hash()))
+                .map(|r| (r.event().seq, r.hash()))
+                .collect();
+            live.sort_by_key(|(_, hash)| *hash);
+            if live.is_empty() {
+                heads.remove(&author);
+            } else {
+                heads.insert(author, live);
+            }
         }
         Frontier { heads }
     }
@@ -91,9 +123,12 @@ impl Ledger {
                 }
             }
         }
+        let left_out = self.left_out();
         self.records()
             .filter(|record| {
-                !covered.contains(&record.hash()) && !passed.contains(&record.event().author)
+                !covered.contains(&record.hash())
+                    && !passed.contains(&record.event().author)
+                    && !left_out.contains(record.hash())
             })
             .collect()
     }

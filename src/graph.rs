@@ -589,6 +589,29 @@ impl EpochGraph {
         frontier
     }
 
+    /// [`Self::frontier`] of the rotations not left out (SPEC.md §6.4):
+    /// what a rotation made here names. Every ancestor of a rotation not
+    /// left out is not left out either.
+    pub(crate) fn frontier_without(&self, left_out: &crate::left_out::LeftOut) -> Vec<EventHash> {
+        if left_out.is_empty() {
+            return self.frontier();
+        }
+        let kept = |node: &&Node| !left_out.contains(node.rotation.hash);
+        let mut covered = BitSet::new();
+        for node in self.nodes.iter().filter(kept) {
+            covered.union_with(&node.ancestors);
+        }
+        let mut frontier: Vec<EventHash> = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(i, node)| kept(node) && !covered.contains(*i))
+            .map(|(_, node)| node.rotation.hash)
+            .collect();
+        frontier.sort();
+        frontier
+    }
+
     #[cfg(test)]
     /// Accepts a rotation whose parents are all accepted (SPEC.md §5.2):
     /// [`Self::prepare`], then [`Self::commit`].

@@ -75,6 +75,7 @@ mod ids;
 mod journal;
 mod keys;
 mod labels;
+mod left_out;
 mod mesh;
 mod redb_file;
 mod signature;

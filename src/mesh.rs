@@ -165,7 +165,7 @@ impl MeshOptions {
                 theirs: batch.group(),
             });
         }
-        ledger.take_all(records)?;
+        ledger.take_batch_leaving_out(records)?;
         let (store, journal) = create_file(path.as_ref(), &ledger)?;
         Ok(Mesh::with(
             store,
@@ -186,6 +186,10 @@ pub struct Ingested {
     pub added: usize,
     /// Events it held already.
     pub known: usize,
+    /// Valid events not taken, because a peer may leave them out (SPEC.md
+    /// §6.4): signed by authors absent from the roster on top of void
+    /// rotations, and needed by nothing else.
+    pub left_out: usize,
     /// Whether the mesh now needs a merge (SPEC.md §5.5): an admin's
     /// [`Mesh::merge`] makes one.
     pub needs_merge: bool,
@@ -244,6 +248,11 @@ pub struct LogEntry<'a> {
     /// Its status in the current resolution (SPEC.md §6.2); `None` for the
     /// genesis and rotations, whose standing [`Mesh::epoch`] gives.
     pub status: Option<EventStatus>,
+    /// Whether a peer may leave it out (SPEC.md §6.4): signed by an author
+    /// absent from `R*` on top of a void rotation, and needed by no other
+    /// event. Such an event is not in the digest, not exported, and not
+    /// taken by [`Mesh::ingest`]; a file that took it earlier keeps it.
+    pub left_out: bool,
 }
 
 /// A mesh on one redb file: the local member's copy of the group.
@@ -500,13 +509,16 @@ impl Mesh {
     }
 
     /// Every event in the order the file holds them, with its status under
-    /// the current resolution (SPEC.md §6.2).
+    /// the current resolution (SPEC.md §6.2) and whether a peer may leave
+    /// it out (§6.4).
     pub fn log(&self) -> impl Iterator<Item = LogEntry<'_>> {
         let state = self.ledger.state();
         let resolution = self.ledger.resolution();
+        let left_out = self.ledger.left_out();
         self.ledger.records().map(move |record| LogEntry {
             event: record,
             status: state.status(record.hash(), resolution),
+            left_out: left_out.contains(record.hash()),
         })
     }
 
@@ -714,11 +726,17 @@ impl Mesh {
         Batch::new(self.ledger.group(), records)
     }
 
-    /// A batch of every record, for a new peer's [`Mesh::join`].
+    /// A batch of every record but those a peer may leave out (SPEC.md
+    /// §6.4), for a new peer's [`Mesh::join`].
     pub fn export_all(&self) -> Batch {
+        let left_out = self.ledger.left_out();
         Batch::new(
             self.ledger.group(),
-            self.ledger.records().map(SignedEvent::to_record).collect(),
+            self.ledger
+                .records()
+                .filter(|record| !left_out.contains(record.hash()))
+                .map(SignedEvent::to_record)
+                .collect(),
         )
     }
 
@@ -741,10 +759,11 @@ impl Mesh {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
-        let (known, added) = self.take_and_write(records)?;
+        let (known, added, left_out) = self.take_and_write(records)?;
         Ok(Ingested {
             added,
             known,
+            left_out,
             needs_merge: self.needs_merge(),
         })
     }
@@ -752,10 +771,11 @@ impl Mesh {
     /// Takes `records` straight into the ledger and writes the new ones,
     /// with what the journal holds, into the file in one transaction. A
     /// refused batch is undone in the ledger, and so is one the file could
-    /// not take. Returns how many records were known and how many added.
-    fn take_and_write(&mut self, records: &[Vec<u8>]) -> Result<(usize, usize)> {
+    /// not take. New records a peer may leave out (SPEC.md §6.4) are not
+    /// taken. Returns how many records were known, added and left out.
+    fn take_and_write(&mut self, records: &[Vec<u8>]) -> Result<(usize, usize, usize)> {
         let before = self.ledger.len();
-        let taken = self.ledger.take_batch(records)?;
+        let (taken, left_out) = self.ledger.take_batch_leaving_out(records)?;
         let known = taken.known;
         let new: Vec<SignedEvent> = self.ledger.records_since(before).cloned().collect();
         if !new.is_empty()
@@ -764,7 +784,7 @@ impl Mesh {
             self.ledger.undo(taken);
             return Err(error);
         }
-        Ok((known, new.len()))
+        Ok((known, new.len(), left_out))
     }
 
     /// Writes `new` (the ledger's newest events), with what the journal

@@ -24,6 +24,7 @@ use crate::event::{DecodeError, Envelope};
 use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
 use crate::keys::LocalKeys;
 use crate::labels::{self, limits};
+use crate::left_out::LeftOut;
 use crate::signature::SIGNATURE_LEN;
 
 /// An event refused, naming it and the rule.
@@ -255,9 +256,26 @@ impl Ledger {
         &self.resolution
     }
 
-    /// The state digest (SPEC.md §6.3).
+    /// The state digest (SPEC.md §6.3): of the events not left out.
     pub(crate) fn digest(&self) -> crate::ids::StateDigest {
-        self.state.digest(&self.resolution)
+        self.state.digest(&self.resolution, &self.left_out())
+    }
+
+    /// The held events a peer may leave out (SPEC.md §6.4).
+    pub(crate) fn left_out(&self) -> LeftOut {
+        // Nothing is, unless an author absent from R* has a void rotation:
+        // a look at the rotations, not at every event.
+        let resolution = &self.resolution;
+        let any = resolution.statuses.iter().any(|(hash, status)| {
+            *status == graph::Status::Void
+                && self
+                    .record(*hash)
+                    .is_some_and(|r| !resolution.roster.contains(r.event().author))
+        });
+        if !any {
+            return LeftOut::default();
+        }
+        LeftOut::of(&self.events, resolution)
     }
 
     /// Every held record, in the order added: each after what it names.
@@ -444,6 +462,34 @@ impl Ledger {
                 Err(error)
             }
         }
+    }
+
+    /// [`Self::take_batch`], but the new records that would be left out
+    /// (SPEC.md §6.4) are not taken: the batch is checked whole, then taken
+    /// again without them. Returns also how many were left out.
+    pub(crate) fn take_batch_leaving_out(
+        &mut self,
+        records: &[Vec<u8>],
+    ) -> Result<(Taken, usize), Error> {
+        let taken = self.take_batch(records)?;
+        let left_out = self.left_out();
+        let new = self.events.get(taken.start..).unwrap_or_default();
+        if !new.iter().any(|event| left_out.contains(event.hash())) {
+            return Ok((taken, 0));
+        }
+        let keep: Vec<Vec<u8>> = new
+            .iter()
+            .filter(|event| !left_out.contains(event.hash()))
+            .map(SignedEvent::to_record)
+            .collect();
+        let dropped = new.len() - keep.len();
+        let known = taken.known;
+        self.undo(taken);
+        // Leaving them out changes nothing else (SPEC.md §6.4), so the
+        // rest is taken as it was the first time.
+        let mut taken = self.take_batch(&keep)?;
+        taken.known = known;
+        Ok((taken, dropped))
     }
 
     /// Forgets what a [`Self::take_batch`] took; nothing may have been
@@ -824,7 +870,7 @@ impl Ledger {
         time: u64,
         rng: &mut R,
     ) -> Result<MadeHere, Rejection> {
-        let mut parents = self.state.graph().frontier();
+        let mut parents = self.state.graph().frontier_without(&self.left_out());
         parents.truncate(graph::MAX_PARENTS);
         self.make_rotation_on(keys, parents, changes, reason, time, rng)
     }

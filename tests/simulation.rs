@@ -130,6 +130,8 @@ struct Stats {
     repartitions: usize,
     converge_syncs: usize,
     heal_rounds: usize,
+    /// Events made that every peer holding them leaves out at the end.
+    left_out: usize,
 }
 
 struct Sim {
@@ -357,7 +359,7 @@ impl Sim {
             panic!("seed {seed}: peer {into} refused peer {from}'s batch: {error}")
         });
         assert_eq!(
-            ingested.added + ingested.known,
+            ingested.added + ingested.known + ingested.left_out,
             batch.len(),
             "seed {seed}: peer {into} did not account for every record"
         );
@@ -793,23 +795,40 @@ impl Sim {
         let everyone: Vec<usize> = (0..=PUPPET).filter(|&n| self.has(n)).collect();
         let reference = self.mesh(FOUNDER);
         let digest = reference.digest();
-        let len = reference.len();
+        let live = live_events(reference);
         let roster = reference.roster().clone();
 
-        // One state everywhere, every event everywhere.
+        // One state everywhere, and the same events in it everywhere: every
+        // event is held by every peer, or left out (SPEC.md §6.4) by every
+        // peer that holds it; and every honest event is held everywhere.
         for &n in &everyone {
             let mesh = self.mesh(n);
-            assert_eq!(mesh.len(), len, "seed {seed}: peer {n}'s event count");
             assert_eq!(mesh.digest(), digest, "seed {seed}: peer {n}'s digest");
             assert_eq!(mesh.roster(), &roster, "seed {seed}: peer {n}'s R*");
-            for hash in &self.made {
-                assert!(
-                    mesh.event(*hash).is_some(),
-                    "seed {seed}: peer {n} lacks event {hash}"
-                );
+            assert_eq!(live_events(mesh), live, "seed {seed}: peer {n}'s events");
+            for hash in &self.honest {
+                if !live.contains(hash) {
+                    let held = everyone.iter().find_map(|&m| {
+                        self.mesh(m)
+                            .log()
+                            .find(|e| e.event.hash() == *hash)
+                            .map(|e| {
+                                format!(
+                                    "{:?} {:?} left out {}",
+                                    e.event.event(),
+                                    e.status,
+                                    e.left_out
+                                )
+                            })
+                    });
+                    panic!("seed {seed}: peer {n} lacks honest event {hash}: {held:?}");
+                }
             }
         }
-        assert_eq!(len, self.made.len(), "seed {seed}: events nobody made");
+        assert!(
+            live.iter().all(|hash| self.made.contains(hash)),
+            "seed {seed}: events nobody made"
+        );
 
         // A current epoch, whose own roster is R*.
         let current = reference
@@ -868,9 +887,14 @@ impl Sim {
             );
         }
 
-        // Every backdated rotation is void, and never a tip.
+        // Every backdated rotation is void, and never a tip; one the
+        // reference does not hold is left out wherever it is held (checked
+        // above: it is in no peer's events).
         for hash in &self.backdated {
-            let epoch = reference.epoch(*hash).expect("a backdated rotation");
+            let Some(epoch) = reference.epoch(*hash) else {
+                assert!(!live.contains(hash), "seed {seed}");
+                continue;
+            };
             assert!(
                 !epoch.applied,
                 "seed {seed}: backdated rotation {hash} by {} applies",
@@ -910,7 +934,13 @@ impl Sim {
 
         // Each epoch's secret opens for exactly its own roster, the same
         // secret for all of them; every peer sees the same epoch.
-        let epochs = reference.epochs();
+        // (Left-out rotations are left out of this: not every peer holds
+        // them.)
+        let epochs: Vec<_> = reference
+            .epochs()
+            .into_iter()
+            .filter(|epoch| live.contains(&epoch.hash))
+            .collect();
         let mut void = 0;
         for epoch in &epochs {
             if !epoch.applied {
@@ -964,6 +994,9 @@ impl Sim {
             }
         }
         match (self.fork_against, self.forked) {
+            // A fork F's copy made on top of its void rotations may be
+            // left out, and then no peer need hold both branches.
+            (Some(first), Some(second)) if !(live.contains(&first) && live.contains(&second)) => {}
             (Some(first), Some(second)) => {
                 let seq = reference.event(first).expect("held").seq();
                 assert_eq!(reference.event(second).expect("held").seq(), seq);
@@ -987,7 +1020,7 @@ impl Sim {
             self.reopen(n);
         }
         Figures {
-            events: len,
+            events: live.len(),
             honest: self.honest.len(),
             rotations: epochs.len() - 1,
             void,
@@ -1026,15 +1059,17 @@ fn run(seed: u64) -> usize {
     let before = sim.stats.syncs;
     sim.quiesce();
     let figures = sim.check();
+    sim.stats.left_out = sim.made.len() - figures.events;
     let s = &sim.stats;
     println!(
-        "seed {seed}: {} events ({} by honest peers), {} rotations ({} void; {} backdated by F{}, \
+        "seed {seed}: {} events ({} by honest peers; {} left out), {} rotations ({} void; {} backdated by F{}, \
          which fooled {} honest peers until the firing reached them), {} forks of feeds ({} made by F's copy after it took its own fork), {} merges, \
          {} writes and refusals {:?}, {} syncs, {} reopens, {} partitionings; converged in {} syncs \
          over {} heal rounds; R* of {} ({} removed by honest hands, {} owner grants, {} admin-on-admin \
          tries); statuses {:?}; {:.1?}",
         figures.events,
         figures.honest,
+        s.left_out,
         figures.rotations,
         figures.void,
         figures.backdated,
@@ -1081,4 +1116,12 @@ fn twenty_peers_on_files_converge_under_partitions_and_a_fired_admin() {
             "seed {seed}: the fired admin never backdated a rotation"
         );
     }
+}
+
+/// The events `mesh` holds and does not leave out (SPEC.md §6.4).
+fn live_events(mesh: &Mesh) -> BTreeSet<EventHash> {
+    mesh.log()
+        .filter(|entry| !entry.left_out)
+        .map(|entry| entry.event.hash())
+        .collect()
 }

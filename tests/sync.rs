@@ -356,3 +356,70 @@ mod convergence {
         }
     }
 }
+
+/// SPEC.md §6.4: a fired admin's backdated rotations past its first eight,
+/// and what it wrote on them, are left out by every peer that knows of the
+/// firing: checked when offered, not taken, not sent, not in the digest. A
+/// peer that took them before it knew keeps them, marked, with the same
+/// digest. Adding the admin back brings them back, and they travel again.
+#[test]
+fn a_fired_admins_backdated_rotations_are_left_out_where_the_firing_is_known() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = three_peers(&dir);
+    let [founder, admin, member] = &mut peers[..] else {
+        unreachable!()
+    };
+    let admin_id = admin.member_id().unwrap();
+    // The admin, apart, refreshes ten times and writes on its own epoch;
+    // meanwhile the founder fires it.
+    let mut rotations = Vec::new();
+    for _ in 0..10 {
+        rotations.push(admin.refresh("apart").unwrap());
+    }
+    let note = admin.append_app("note", b"on my own epoch").unwrap();
+    // Its first eight void rotations are kept; the rest, and the note
+    // written on the last, are left out.
+    let (kept, mut backdated) = (rotations[..8].to_vec(), rotations[8..].to_vec());
+    backdated.push(note);
+    founder.remove_member(admin_id).unwrap();
+
+    // The member takes the admin's events first, then the firing.
+    let first = send(admin, member);
+    assert_eq!((first.added, first.left_out), (11, 0));
+    send(founder, member);
+    // The founder knows: every one is checked, three are not taken.
+    let offered = send(admin, founder);
+    assert_eq!((offered.added, offered.left_out), (8, 3));
+    for hash in &backdated {
+        assert!(founder.event(*hash).is_none());
+        let entry = member.log().find(|e| e.event.hash() == *hash).unwrap();
+        assert!(entry.left_out, "{hash} is not left out");
+    }
+    for hash in &kept {
+        assert!(!founder.epoch(*hash).unwrap().applied);
+        let entry = member.log().find(|e| e.event.hash() == *hash).unwrap();
+        assert!(!entry.left_out);
+    }
+    assert_eq!(member.digest(), founder.digest());
+    assert_eq!(member.frontier(), founder.frontier());
+    assert!(member.export(&founder.frontier()).is_empty());
+    let everything = member.export_all();
+    assert_eq!(everything.len(), founder.len());
+    // A newcomer joining from the member gets the founder's state.
+    let newcomer = join(member, &db_path(&dir, "newcomer.redb"), 4);
+    assert_eq!(newcomer.digest(), founder.digest());
+    assert_eq!(newcomer.len(), founder.len());
+
+    // The founder adds the admin back: its events are no longer left out,
+    // and the founder, which lacks them, takes them from the member.
+    founder.add_member(package(2), Role::Admin).unwrap();
+    send(founder, member);
+    for hash in &backdated {
+        let entry = member.log().find(|e| e.event.hash() == *hash).unwrap();
+        assert!(!entry.left_out);
+    }
+    let back = send(member, founder);
+    assert_eq!((back.added, back.left_out), (3, 0));
+    assert_eq!(member.digest(), founder.digest());
+    assert!(!founder.epoch(backdated[0]).unwrap().applied);
+}

@@ -248,13 +248,29 @@ fn history(ops: &[Op]) -> (EpochGraph, Vec<Rotation>) {
 }
 
 /// The largest set of rotations that are void, by authors absent from
-/// `R*`, and parents of none but each other (SPEC.md §13): `rotations` in
-/// an order parents come first, scanned from the newest.
-fn left_out(rotations: &[Rotation], res: &Resolution) -> std::collections::BTreeSet<EventHash> {
+/// `R*`, past each author's first `kept` such rotations, and parents of none
+/// but each other (SPEC.md §6.4): `rotations` in an order parents come
+/// first, scanned from the newest.
+fn left_out(
+    rotations: &[Rotation],
+    res: &Resolution,
+    kept: usize,
+) -> std::collections::BTreeSet<EventHash> {
+    let is_candidate = |r: &Rotation| {
+        res.statuses.get(&r.hash) == Some(&Status::Void) && !res.roster.contains(r.author)
+    };
+    let mut exempt = std::collections::BTreeSet::new();
+    let mut seen: std::collections::BTreeMap<crate::ids::MemberId, usize> = Default::default();
+    for r in rotations.iter().filter(|r| is_candidate(r)) {
+        let count = seen.entry(r.author).or_default();
+        if *count < kept {
+            exempt.insert(r.hash);
+        }
+        *count += 1;
+    }
     let mut out = std::collections::BTreeSet::new();
     for (i, r) in rotations.iter().enumerate().rev() {
-        let candidate =
-            res.statuses.get(&r.hash) == Some(&Status::Void) && !res.roster.contains(r.author);
+        let candidate = is_candidate(r) && !exempt.contains(&r.hash);
         let children_out = rotations
             .iter()
             .skip(i + 1)
@@ -319,17 +335,20 @@ proptest! {
     ) {
         let (graph, rotations) = history(&ops);
         let resolution = graph.resolve();
-        let out = left_out(&rotations, &resolution);
-        let kept: Vec<&Rotation> = rotations.iter().filter(|r| !out.contains(&r.hash)).collect();
-        let without = replay(&kept).resolve();
-        prop_assert_eq!(&without.roster, &resolution.roster);
-        prop_assert_eq!(&without.tips, &resolution.tips);
-        prop_assert_eq!(without.current, resolution.current);
-        prop_assert_eq!(without.writer, resolution.writer);
-        for r in &kept {
-            prop_assert_eq!(without.statuses.get(&r.hash), resolution.statuses.get(&r.hash));
+        // Every such rotation, and all but each author's first.
+        for exempt in [0, 1] {
+            let out = left_out(&rotations, &resolution, exempt);
+            let kept: Vec<&Rotation> = rotations.iter().filter(|r| !out.contains(&r.hash)).collect();
+            let without = replay(&kept).resolve();
+            prop_assert_eq!(&without.roster, &resolution.roster);
+            prop_assert_eq!(&without.tips, &resolution.tips);
+            prop_assert_eq!(without.current, resolution.current);
+            prop_assert_eq!(without.writer, resolution.writer);
+            for r in &kept {
+                prop_assert_eq!(without.statuses.get(&r.hash), resolution.statuses.get(&r.hash));
+            }
+            let kept: Vec<Rotation> = kept.into_iter().cloned().collect();
+            prop_assert!(left_out(&kept, &without, exempt).is_empty());
         }
-        let kept: Vec<Rotation> = kept.into_iter().cloned().collect();
-        prop_assert!(left_out(&kept, &without).is_empty());
     }
 }

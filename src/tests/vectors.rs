@@ -167,7 +167,13 @@ fn computed() -> Vec<(String, String)> {
         .collect::<Vec<_>>()
         .join(" ");
     push("merge.roster", roster);
-    push("merge.digest", ledger.state().digest(&after).to_string());
+    push(
+        "merge.digest",
+        ledger
+            .state()
+            .digest(&after, &ledger.left_out())
+            .to_string(),
+    );
     out
 }
 

@@ -70,7 +70,7 @@ impl IntoEventHash for GroupId {
 }
 
 fn digest(ledger: &Ledger) -> crate::ids::StateDigest {
-    ledger.state().digest(&ledger.state().graph().resolve())
+    ledger.digest()
 }
 
 fn enable(ledger: &mut Ledger, member: &LocalKeys, epoch: EventHash) -> EventHash {

@@ -72,10 +72,16 @@ Status (SPEC.md §6.2), under the current resolution:
   superseded            written under an applied epoch writers moved past
   void epoch            a void rotation, or written under one
   author not in roster  its author has been removed since
+  …, left out           (after either of the last two) signed by an author
+                        outside R* on a void rotation and needed by no
+                        other event: not in the digest, not exported, not
+                        taken from peers (SPEC.md §6.4)
 A rotation also says applied or void, and which of its changes are void.
 
 --json prints one object per line (JSON Lines), with the fields:
-  hash, author, seq, prev, time, time_rfc3339, kind, epoch, status, and by
+  hash, author, seq, prev, time, time_rfc3339, kind, epoch, status,
+  left_out (bool: signed outside R* on a void rotation and needed by no
+  other event, so not in the digest nor exported, SPEC.md §6.4), and by
   kind: genesis: group_name, founder;
   rotate: applied (bool), void_changes [position], parents [hash],
           changes [{change, member, role, void}], reason;
@@ -565,9 +571,12 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
             continue;
         }
         let (summary, details) = describe(entry.event, &epochs);
-        let status = entry
+        let mut status = entry
             .status
             .map_or_else(|| "-".to_owned(), |status| status.to_string());
+        if entry.left_out {
+            status.push_str(", left out");
+        }
         let line = if args.json {
             let mut object = json!({
                 "hash": entry.event.hash().to_string(),
@@ -579,6 +588,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
                 "kind": fields.body.kind_name(),
                 "epoch": epoch_of(entry.event).to_string(),
                 "status": entry.status.map(|status| status.to_string()),
+                "left_out": entry.left_out,
             });
             if let (Some(object), Value::Object(details)) = (object.as_object_mut(), details) {
                 object.extend(details);

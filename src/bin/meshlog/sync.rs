@@ -87,7 +87,9 @@ Exit codes: 0 ingested (also when nothing was new), 1 refused as above
 elsewhere, bad arguments).
 
 --json prints one object:
-  ok (bool), batch_events, added, known, needs_merge (bool, after the
+  ok (bool), batch_events, added, known, left_out (valid events not
+  taken: signed by authors outside the roster on void rotations, SPEC.md
+  §6.4), needs_merge (bool, after the
   ingest and any merge), merged (the merge's hash, or null), current_epoch,
   digest,
   error: null, or {class, kind, message} with kind one of
@@ -373,6 +375,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
             "batch_events": batch.len(),
             "added": ingested.added,
             "known": ingested.known,
+            "left_out": ingested.left_out,
             "needs_merge": mesh.needs_merge(),
             "merged": merged.map(|h| h.to_string()),
             "current_epoch": mesh.current_epoch().map(|h| h.to_string()),
@@ -398,6 +401,15 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
         ("added", ingested.added.to_string()),
         ("known", format!("{} (already held)", ingested.known)),
     ];
+    if ingested.left_out > 0 {
+        lines.push((
+            "left out",
+            format!(
+                "{} (valid, but signed outside the roster on void rotations: not taken, SPEC.md §6.4)",
+                ingested.left_out
+            ),
+        ));
+    }
     if let Some(merge) = merged {
         lines.push(("merged", format!("{merge} (the tips, now one epoch)")));
     } else if mesh.needs_merge() {

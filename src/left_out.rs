@@ -1,0 +1,129 @@
+//! The events a peer may leave out (SPEC.md §6.4): what a fired admin, its
+//! puppets and anyone else outside `R*` signed on top of void rotations,
+//! which no one else builds on.
+//!
+//! Leaving them out changes nothing else: not `R*`, not any other status,
+//! not which event another needs. So the state's digest covers the rest,
+//! exports send the rest, and a batch's left-out events are not taken: a
+//! removed admin's backdated rotations cost each peer that already knows of
+//! the removal their checks once, and no storage.
+
+use std::collections::BTreeMap;
+
+use foldhash::HashSet;
+
+use crate::event::{Body, Event, SignedEvent};
+use crate::graph::Resolution;
+use crate::ids::{EventHash, MemberId};
+
+/// How many void rotations of each author absent from `R*` are never left
+/// out: its first, by `(seq, hash)`. An admin removed while it rotated
+/// keeps those few (SPEC.md §6.4); a fired admin that backdates without end
+/// costs each peer at most this many rotations.
+pub(crate) const KEPT_VOID_ROTATIONS: usize = 8;
+
+/// The hashes of the events left out of a set under its resolution.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct LeftOut(HashSet<EventHash>);
+
+impl LeftOut {
+    /// Whether `hash` is left out.
+    pub(crate) fn contains(&self, hash: EventHash) -> bool {
+        self.0.contains(&hash)
+    }
+
+    /// Whether none is.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The largest set `L` of `events` such that each event of `L`:
+    /// - is by an author absent from `R*`;
+    /// - is a void rotation beyond its author's first
+    ///   [`KEPT_VOID_ROTATIONS`] (by `(seq, hash)`), or names (as `prev`,
+    ///   epoch or parent) an event of `L`;
+    /// - is named by no event outside `L`.
+    ///
+    /// `events` must come parents first (every event after what it names),
+    /// as a ledger holds them. The set is the greatest fixed point of those
+    /// three conditions, reached by removing from every event of an absent
+    /// author, in turns, those that are not grounded in a void rotation (a
+    /// pass in order) and those another event outside needs (a pass in
+    /// reverse), until neither removes anything.
+    pub(crate) fn of(events: &[SignedEvent], resolution: &Resolution) -> LeftOut {
+        let absent = |event: &Event| !resolution.roster.contains(event.author);
+        let void_rotation = |signed: &SignedEvent| {
+            matches!(signed.event().body, Body::Rotate { .. })
+                && !resolution.is_applied(signed.hash())
+        };
+        // Each absent author's void rotations by (seq, hash); past the
+        // first few, they ground the set. Without any, nothing is left out:
+        // the common case costs one pass.
+        let mut by_author: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
+        for signed in events {
+            let event = signed.event();
+            if absent(event) && void_rotation(signed) {
+                by_author
+                    .entry(event.author)
+                    .or_default()
+                    .push((event.seq, signed.hash()));
+            }
+        }
+        let grounds: HashSet<EventHash> = by_author
+            .into_values()
+            .flat_map(|mut rotations| {
+                rotations.sort_unstable();
+                rotations.into_iter().skip(KEPT_VOID_ROTATIONS)
+            })
+            .map(|(_, hash)| hash)
+            .collect();
+        if grounds.is_empty() {
+            return LeftOut::default();
+        }
+        let grounds_it = |signed: &SignedEvent| grounds.contains(&signed.hash());
+        let mut set: HashSet<EventHash> = events
+            .iter()
+            .filter(|e| absent(e.event()))
+            .map(SignedEvent::hash)
+            .collect();
+        loop {
+            let mut changed = false;
+            for signed in events {
+                let hash = signed.hash();
+                if set.contains(&hash)
+                    && !grounds_it(signed)
+                    && !names(signed.event()).any(|named| set.contains(&named))
+                {
+                    set.remove(&hash);
+                    changed = true;
+                }
+            }
+            for signed in events.iter().rev() {
+                if set.contains(&signed.hash()) {
+                    continue;
+                }
+                for named in names(signed.event()) {
+                    changed |= set.remove(&named);
+                }
+            }
+            if !changed {
+                return LeftOut(set);
+            }
+        }
+    }
+}
+
+/// What an event names: its `prev` (past `seq` 0), then its epochs.
+fn names(event: &Event) -> impl Iterator<Item = EventHash> + '_ {
+    let epochs: &[EventHash] = match &event.body {
+        Body::Rotate { parents, .. } => parents,
+        Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
+            std::slice::from_ref(epoch)
+        }
+        Body::Genesis { .. } => &[],
+    };
+    (event.seq > 0)
+        .then_some(event.prev)
+        .into_iter()
+        .chain(epochs.iter().copied())
+}
