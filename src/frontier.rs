@@ -28,20 +28,33 @@ impl Frontier {
 }
 
 impl Ledger {
-    /// This ledger's frontier: the heads of each feed among the events not
-    /// left out (SPEC.md §6.4, §7.1), so that two peers holding the same
-    /// events but those state the same frontier.
+    /// This ledger's frontier: the heads of each feed among the events it
+    /// does not leave out (SPEC.md §6.4, §7.1), so that two peers whose
+    /// events outside their left-out sets are the same state the same
+    /// frontier, whatever left-out events each holds.
     pub(crate) fn frontier(&self) -> Frontier {
         let state = self.state();
         let left_out = self.left_out();
         let mut heads: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
-        let mut cut: HashSet<MemberId> = HashSet::new();
+        // Feeds with events left out, with their events left in.
+        let mut cut: BTreeMap<MemberId, Vec<&SignedEvent>> = BTreeMap::new();
+        if !left_out.is_empty() {
+            for record in self.records() {
+                if left_out.contains(record.hash()) {
+                    cut.entry(record.event().author).or_default();
+                }
+            }
+            for record in self.records() {
+                if let Some(kept) = cut.get_mut(&record.event().author)
+                    && !left_out.contains(record.hash())
+                {
+                    kept.push(record);
+                }
+            }
+        }
         for record in self.records() {
             let author = record.event().author;
-            if left_out.contains(record.hash()) {
-                cut.insert(author);
-            }
-            if heads.contains_key(&author) {
+            if heads.contains_key(&author) || cut.contains_key(&author) {
                 continue;
             }
             let feed = state
@@ -53,13 +66,9 @@ impl Ledger {
             heads.insert(author, feed);
         }
         // A feed with events left out: its heads among the rest, the events
-        // no other event of the feed left in follows. Every event before
-        // one left in is left in.
-        for author in cut {
-            let feed: Vec<&SignedEvent> = self
-                .records()
-                .filter(|r| r.event().author == author && !left_out.contains(r.hash()))
-                .collect();
+        // no other event of the feed left in follows. (Every event before
+        // one left in is left in.)
+        for (author, feed) in cut {
             let followed: HashSet<EventHash> = feed
                 .iter()
                 .filter(|r| r.event().seq > 0)
@@ -71,9 +80,7 @@ impl Ledger {
                 .map(|r| (r.event().seq, r.hash()))
                 .collect();
             live.sort_by_key(|(_, hash)| *hash);
-            if live.is_empty() {
-                heads.remove(&author);
-            } else {
+            if !live.is_empty() {
                 heads.insert(author, live);
             }
         }

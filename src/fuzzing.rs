@@ -350,6 +350,57 @@ pub fn reducer(data: &[u8]) {
     bulk.take_all(&shuffled)
         .expect("records every peer accepted verify in bulk");
     assert_same_state(&bulk, &union, "the bulk rebuild");
+    without_some_left_out(&union, &records, &mut SplitMix::from(seed));
+}
+
+/// SPEC.md §6.4: a peer holding the union without some of the events it
+/// leaves out (any subset of them, with whatever names what it drops) has
+/// the same digest and frontier, and leaves out exactly the rest.
+fn without_some_left_out(union: &Ledger, records: &[SignedEvent], rng: &mut SplitMix) {
+    let left_out = union.left_out();
+    if left_out.is_empty() {
+        return;
+    }
+    let mut dropped: BTreeSet<EventHash> = BTreeSet::new();
+    for record in records {
+        let event = record.event();
+        let names_dropped = (event.seq > 0 && dropped.contains(&event.prev))
+            || named_epochs(event).iter().any(|e| dropped.contains(e));
+        if names_dropped {
+            assert!(
+                left_out.contains(record.hash()),
+                "an event outside the left-out set names one in it"
+            );
+        }
+        if names_dropped || (left_out.contains(record.hash()) && rng.below(2) == 0) {
+            dropped.insert(record.hash());
+        }
+    }
+    let kept: Vec<SignedEvent> = records
+        .iter()
+        .skip(1)
+        .filter(|record| !dropped.contains(&record.hash()))
+        .cloned()
+        .collect();
+    let partial = one_by_one(&records[0], kept);
+    assert_eq!(
+        partial.digest(),
+        union.digest(),
+        "left-out events changed the digest"
+    );
+    assert_eq!(
+        partial.frontier().to_bytes(),
+        union.frontier().to_bytes(),
+        "left-out events changed the frontier"
+    );
+    assert_eq!(partial.resolution().roster, union.resolution().roster);
+    for record in partial.records() {
+        assert_eq!(
+            partial.left_out().contains(record.hash()),
+            left_out.contains(record.hash()),
+            "another left-out set"
+        );
+    }
 }
 
 /// Every record of `records`, in an order in which each comes after what
@@ -924,6 +975,28 @@ fn member(n: u8) -> crate::ids::MemberId {
 
 #[cfg(test)]
 mod tests {
+    /// The reducer target on seeded random inputs, counting how many reach
+    /// events left out (SPEC.md §6.4), so that `cargo test` runs its
+    /// left-out check too.
+    #[test]
+    fn the_reducer_holds_on_random_histories_some_with_events_left_out() {
+        let mut rng = super::SplitMix::from([7; 32]);
+        let mut with_left_out = 0;
+        for _ in 0..48 {
+            let data: Vec<u8> = (0..400).map(|_| rng.below(256) as u8).collect();
+            super::reducer(&data);
+            let mut history = super::History::new();
+            history.run(&mut arbitrary::Unstructured::new(&data));
+            let mut union = history.peers[0].clone();
+            for peer in &history.peers[1..] {
+                super::sync(&mut union, peer);
+            }
+            with_left_out += usize::from(!union.left_out().is_empty());
+        }
+        eprintln!("random histories with events left out: {with_left_out} of 48");
+        assert!(with_left_out > 0, "no random history left anything out");
+    }
+
     #[test]
     fn fuzz_entry_points_run_on_plain_inputs() {
         super::converge(&[]);

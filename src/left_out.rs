@@ -8,19 +8,11 @@
 //! removed admin's backdated rotations cost each peer that already knows of
 //! the removal their checks once, and no storage.
 
-use std::collections::BTreeMap;
-
 use foldhash::HashSet;
 
 use crate::event::{Body, Event, SignedEvent};
 use crate::graph::Resolution;
-use crate::ids::{EventHash, MemberId};
-
-/// How many void rotations of each author absent from `R*` are never left
-/// out: its first, by `(seq, hash)`. An admin removed while it rotated
-/// keeps those few (SPEC.md §6.4); a fired admin that backdates without end
-/// costs each peer at most this many rotations.
-pub(crate) const KEPT_VOID_ROTATIONS: usize = 8;
+use crate::ids::EventHash;
 
 /// The hashes of the events left out of a set under its resolution.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,9 +31,8 @@ impl LeftOut {
 
     /// The largest set `L` of `events` such that each event of `L`:
     /// - is by an author absent from `R*`;
-    /// - is a void rotation beyond its author's first
-    ///   [`KEPT_VOID_ROTATIONS`] (by `(seq, hash)`), or names (as `prev`,
-    ///   epoch or parent) an event of `L`;
+    /// - is a void rotation, or names (as `prev`, epoch or parent) an event
+    ///   of `L`;
     /// - is named by no event outside `L`.
     ///
     /// `events` must come parents first (every event after what it names),
@@ -52,35 +43,17 @@ impl LeftOut {
     /// reverse), until neither removes anything.
     pub(crate) fn of(events: &[SignedEvent], resolution: &Resolution) -> LeftOut {
         let absent = |event: &Event| !resolution.roster.contains(event.author);
-        let void_rotation = |signed: &SignedEvent| {
+        let grounds_it = |signed: &SignedEvent| {
             matches!(signed.event().body, Body::Rotate { .. })
                 && !resolution.is_applied(signed.hash())
         };
-        // Each absent author's void rotations by (seq, hash); past the
-        // first few, they ground the set. Without any, nothing is left out:
-        // the common case costs one pass.
-        let mut by_author: BTreeMap<MemberId, Vec<(u64, EventHash)>> = BTreeMap::new();
-        for signed in events {
-            let event = signed.event();
-            if absent(event) && void_rotation(signed) {
-                by_author
-                    .entry(event.author)
-                    .or_default()
-                    .push((event.seq, signed.hash()));
-            }
-        }
-        let grounds: HashSet<EventHash> = by_author
-            .into_values()
-            .flat_map(|mut rotations| {
-                rotations.sort_unstable();
-                rotations.into_iter().skip(KEPT_VOID_ROTATIONS)
-            })
-            .map(|(_, hash)| hash)
-            .collect();
-        if grounds.is_empty() {
+        // Nothing is left out without a void rotation by an absent author.
+        if !events
+            .iter()
+            .any(|signed| absent(signed.event()) && grounds_it(signed))
+        {
             return LeftOut::default();
         }
-        let grounds_it = |signed: &SignedEvent| grounds.contains(&signed.hash());
         let mut set: HashSet<EventHash> = events
             .iter()
             .filter(|e| absent(e.event()))

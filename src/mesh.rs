@@ -187,8 +187,8 @@ pub struct Ingested {
     /// Events it held already.
     pub known: usize,
     /// Valid events not taken, because a peer may leave them out (SPEC.md
-    /// §6.4): signed by authors absent from the roster on top of void
-    /// rotations, and needed by nothing else.
+    /// §6.4): void rotations of authors absent from the roster, what such
+    /// authors wrote on them, and named by nothing else.
     pub left_out: usize,
     /// Whether the mesh now needs a merge (SPEC.md §5.5): an admin's
     /// [`Mesh::merge`] makes one.
@@ -248,9 +248,9 @@ pub struct LogEntry<'a> {
     /// Its status in the current resolution (SPEC.md §6.2); `None` for the
     /// genesis and rotations, whose standing [`Mesh::epoch`] gives.
     pub status: Option<EventStatus>,
-    /// Whether a peer may leave it out (SPEC.md §6.4): signed by an author
-    /// absent from `R*` on top of a void rotation, and needed by no other
-    /// event. Such an event is not in the digest, not exported, and not
+    /// Whether a peer may leave it out (SPEC.md §6.4): a void rotation of
+    /// an author absent from `R*`, or written by one on such a rotation,
+    /// and named by no event that is not left out. Such an event is not in the digest, not exported, and not
     /// taken by [`Mesh::ingest`]; a file that took it earlier keeps it.
     pub left_out: bool,
 }

@@ -198,6 +198,9 @@ pub(crate) struct Ledger {
     signing_keys: HashMap<MemberId, SigningPublicKey>,
     /// The graph's resolution, recomputed when a rotation is added.
     resolution: Resolution,
+    /// The events left out (SPEC.md §6.4), computed when first asked for
+    /// after a change: digests, frontiers and exports all read it.
+    left_out: std::sync::OnceLock<LeftOut>,
 }
 
 impl Ledger {
@@ -234,6 +237,7 @@ impl Ledger {
         let state = MeshState::new(feed_event).map_err(|e| reject(e.into()))?;
         Ok(Ledger {
             resolution: state.graph().resolve(),
+            left_out: std::sync::OnceLock::new(),
             group: genesis.hash().into(),
             founder: event.author,
             state,
@@ -258,24 +262,27 @@ impl Ledger {
 
     /// The state digest (SPEC.md §6.3): of the events not left out.
     pub(crate) fn digest(&self) -> crate::ids::StateDigest {
-        self.state.digest(&self.resolution, &self.left_out())
+        self.state.digest(&self.resolution, self.left_out())
     }
 
     /// The held events a peer may leave out (SPEC.md §6.4).
-    pub(crate) fn left_out(&self) -> LeftOut {
-        // Nothing is, unless an author absent from R* has a void rotation:
-        // a look at the rotations, not at every event.
-        let resolution = &self.resolution;
-        let any = resolution.statuses.iter().any(|(hash, status)| {
-            *status == graph::Status::Void
-                && self
-                    .record(*hash)
-                    .is_some_and(|r| !resolution.roster.contains(r.event().author))
-        });
-        if !any {
-            return LeftOut::default();
-        }
-        LeftOut::of(&self.events, resolution)
+    pub(crate) fn left_out(&self) -> &LeftOut {
+        self.left_out.get_or_init(|| {
+            // Nothing is, unless an author absent from R* has a void
+            // rotation: a look at the rotations, not at every event.
+            let resolution = &self.resolution;
+            let any = resolution.statuses.iter().any(|(hash, status)| {
+                *status == graph::Status::Void
+                    && self
+                        .record(*hash)
+                        .is_some_and(|r| !resolution.roster.contains(r.event().author))
+            });
+            if any {
+                LeftOut::of(&self.events, resolution)
+            } else {
+                LeftOut::default()
+            }
+        })
     }
 
     /// Every held record, in the order added: each after what it names.
@@ -472,7 +479,7 @@ impl Ledger {
         records: &[Vec<u8>],
     ) -> Result<(Taken, usize), Error> {
         let taken = self.take_batch(records)?;
-        let left_out = self.left_out();
+        let left_out = self.left_out().clone();
         let new = self.events.get(taken.start..).unwrap_or_default();
         if !new.iter().any(|event| left_out.contains(event.hash())) {
             return Ok((taken, 0));
@@ -498,6 +505,7 @@ impl Ledger {
         self.forget_since(taken.start, &taken.new_keys);
         if taken.rotations {
             self.resolution = self.state.graph().resolve();
+            self.left_out.take();
         }
     }
 
@@ -551,6 +559,7 @@ impl Ledger {
         }
         if take.stale {
             self.resolution = self.state.graph().resolve();
+            self.left_out.take();
         }
         Ok(take.known)
     }
@@ -559,6 +568,7 @@ impl Ledger {
     /// and the signing keys they introduced: the ledger is as it was, so a
     /// refused batch costs what it took rather than a copy of the ledger.
     fn forget_since(&mut self, len: usize, new_keys: &[MemberId]) {
+        self.left_out.take();
         while self.events.len() > len {
             let Some(event) = self.events.pop() else {
                 break;
@@ -636,6 +646,7 @@ impl Ledger {
     pub(crate) fn commit(&mut self, verified: Verified) {
         if self.take(verified, &mut Vec::new()) {
             self.resolution = self.state.graph().resolve();
+            self.left_out.take();
         }
     }
 
@@ -658,6 +669,7 @@ impl Ledger {
             }
         }
         self.state.commit(checked);
+        self.left_out.take();
         let rotation = matches!(signed.event().body, Body::Rotate { .. });
         self.index.insert(signed.hash(), self.events.len());
         self.events.push(signed);
@@ -870,7 +882,7 @@ impl Ledger {
         time: u64,
         rng: &mut R,
     ) -> Result<MadeHere, Rejection> {
-        let mut parents = self.state.graph().frontier_without(&self.left_out());
+        let mut parents = self.state.graph().frontier_without(self.left_out());
         parents.truncate(graph::MAX_PARENTS);
         self.make_rotation_on(keys, parents, changes, reason, time, rng)
     }

@@ -326,7 +326,7 @@ proptest! {
         }
     }
 
-    /// What SPEC.md §13 claims of the rotations a bound could leave out:
+    /// What SPEC.md §6.4 claims of the rotations it leaves out:
     /// without them, `R*`, the tips, the current and writer epochs and every
     /// other status are unchanged, and nothing more would be left out.
     #[test]

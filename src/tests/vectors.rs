@@ -171,7 +171,7 @@ fn computed() -> Vec<(String, String)> {
         "merge.digest",
         ledger
             .state()
-            .digest(&after, &ledger.left_out())
+            .digest(&after, ledger.left_out())
             .to_string(),
     );
     out

@@ -476,3 +476,71 @@ fn take_all_names_what_waits_for_an_event_nobody_sent() {
     assert_eq!(copy.take_all(&both).unwrap(), 0);
     assert_eq!(copy.digest(), other.digest());
 }
+
+/// SPEC.md §6.4: a fired admin's void rotations are left out where the
+/// firing is known, unless an admin still present built on them before it
+/// knew: then they stay, with everything they name, and travel with what
+/// names them.
+#[test]
+fn left_out_rotations_stay_when_a_present_admin_built_on_them() {
+    let mut rng = StdRng::seed_from_u64(9);
+    let (f, carol, dave) = (keys(0), keys(1), keys(3));
+    let (mut founder, _) = founded(&mut rng);
+    let r2 = founder
+        .rotate(&f, vec![add(&dave, Role::Admin)], "dave", 2, &mut rng)
+        .unwrap();
+    let mut fired = joined(&founder);
+    let mut other = joined(&founder);
+    enable(&mut fired, &carol, r2);
+    enable(&mut other, &dave, r2);
+    // Apart: carol refreshes nine times while F fires her.
+    let refreshes: Vec<EventHash> = (0..9)
+        .map(|n| {
+            fired
+                .rotate(&carol, vec![], "apart", 3 + n, &mut rng)
+                .unwrap()
+        })
+        .collect();
+    founder
+        .rotate(
+            &f,
+            vec![Change::Remove {
+                member: carol.member_id(),
+            }],
+            "fired",
+            3,
+            &mut rng,
+        )
+        .unwrap();
+    let lacking = |into: &Ledger, from: &Ledger| -> Vec<Vec<u8>> {
+        from.records()
+            .filter(|r| !into.contains(r.hash()))
+            .map(SignedEvent::to_record)
+            .collect()
+    };
+
+    // F takes carol's feed: her flag, written on an applied epoch, is
+    // taken; her refreshes are checked, and not taken.
+    let (taken, left_out) = founder
+        .take_batch_leaving_out(&lacking(&founder, &fired))
+        .unwrap();
+    assert_eq!((left_out, taken.known), (9, 0));
+    assert!(refreshes.iter().all(|r| !founder.contains(*r)));
+    assert!(founder.left_out().is_empty());
+
+    // Dave took carol's refreshes before he heard of the firing, and
+    // refreshed on them: his rotation names the last.
+    sync(&mut other, &fired);
+    let on_top = other
+        .rotate(&dave, vec![], "dave's refresh", 20, &mut rng)
+        .unwrap();
+    sync(&mut other, &founder);
+    assert!(other.left_out().is_empty(), "dave's rotation needs them");
+    // F takes dave's rotation, and carol's refreshes with it.
+    let (_, left_out) = founder
+        .take_batch_leaving_out(&lacking(&founder, &other))
+        .unwrap();
+    assert_eq!(left_out, 0);
+    assert!(refreshes.iter().all(|r| founder.contains(*r)) && founder.contains(on_top));
+    assert_eq!(digest(&founder), digest(&other));
+}
