@@ -6,7 +6,7 @@
 //! not which event another needs. So the state's digest covers the rest,
 //! exports send the rest, and a batch's left-out events are not taken: a
 //! removed admin's backdated rotations cost each peer that already knows of
-//! the removal their checks once, and no storage.
+//! the removal their checks when offered, and no storage.
 
 use foldhash::HashSet;
 
