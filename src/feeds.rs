@@ -706,9 +706,10 @@ impl MeshState {
         })
     }
 
-    /// A digest of the accepted set and its resolution: equal for every
-    /// peer holding the same events (SPEC.md §6.3). Costs one hash over
-    /// every event hash, so it is computed on demand.
+    /// A digest of the accepted events not left out and the resolution:
+    /// equal for peers holding the same events outside those left out
+    /// (SPEC.md §6.3, §6.4). Costs one hash over every such event hash, so
+    /// it is computed on demand.
     pub(crate) fn digest(
         &self,
         resolution: &Resolution,

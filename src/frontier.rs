@@ -7,8 +7,9 @@ use super::event::SignedEvent;
 use super::verify::Ledger;
 use crate::ids::{EventHash, MemberId};
 
-/// What a peer holds: the position and hash of each head of each feed. It
-/// is also a checkpoint: every later state of the same file holds it
+/// What a peer holds: the position and hash of each head of each feed,
+/// among the events it does not leave out (SPEC.md §6.4). It is also a
+/// checkpoint: every later state of the same file holds it
 /// ([`crate::Mesh::expect`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Frontier {
@@ -101,8 +102,9 @@ impl Ledger {
     }
 
     /// Every held event a peer with `frontier` may lack, in the order held
-    /// (each after what it names). Left out: the peer's heads that this
-    /// ledger holds and their `prev` chains; and a whole feed when the peer
+    /// (each after what it names). Not sent: the events this ledger leaves
+    /// out (SPEC.md §6.4); the peer's heads that this ledger holds and their
+    /// `prev` chains; and a whole feed when the peer
     /// is ahead on it (a head this ledger does not hold, past every event it
     /// holds of that feed) while this ledger knows no fork of it. A head
     /// this ledger does not hold at or below its own last position means

@@ -575,7 +575,8 @@ impl EpochGraph {
     }
 
     /// The accepted rotations nothing accepted descends from, in hash order:
-    /// the parents a new rotation by a peer holding this graph names.
+    /// the parents a new rotation names when nothing is left out (else
+    /// [`Self::frontier_without`]).
     pub(crate) fn frontier(&self) -> Vec<EventHash> {
         let mut covered = BitSet::new();
         for node in &self.nodes {

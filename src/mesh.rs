@@ -1,7 +1,8 @@
 //! [`Mesh`]: the public handle on one redb file. Open, write, sync, query.
 //!
-//! Data flows one way: a call makes and signs an event, the ledger verifies
-//! it into a proof, the store writes it with its projection rows in one
+//! Data flows one way: a call makes and signs an event, the ledger checks
+//! it into a proof (comparing its signer's key rather than verifying the
+//! signature it just made, SPEC.md §8), the store writes it with its projection rows in one
 //! transaction, and only then does the in-memory state take it. Open, join
 //! and ingest all go through the same verification, once per event.
 
@@ -146,7 +147,8 @@ impl MeshOptions {
     /// Makes a new peer's file from a batch that holds the genesis, its
     /// records in any order. Every record is verified first, and the
     /// header's group must be the genesis's (SPEC.md §7); on any failure no
-    /// file is created. Keys that no roster lists yet are allowed (an admin
+    /// file is created. Records a peer may leave out (SPEC.md §6.4) are not
+    /// taken. Keys that no roster lists yet are allowed (an admin
     /// may add the member later); [`Mesh::epoch_secret`] then refuses.
     pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
         if batch.is_empty() {
@@ -245,8 +247,9 @@ pub struct EpochInfo {
 pub struct LogEntry<'a> {
     /// The event.
     pub event: &'a SignedEvent,
-    /// Its status in the current resolution (SPEC.md §6.2); `None` for the
-    /// genesis and rotations, whose standing [`Mesh::epoch`] gives.
+    /// Its status in the current resolution (SPEC.md §6.2): `Some` for every
+    /// event the mesh holds; a rotation's standing is also in
+    /// [`Mesh::epoch`].
     pub status: Option<EventStatus>,
     /// Whether a peer may leave it out (SPEC.md §6.4): a void rotation of
     /// an author absent from `R*`, or written by one on such a rotation,
@@ -410,8 +413,9 @@ impl Mesh {
         self.ledger.len() == 0
     }
 
-    /// The state digest: a function of the set of events held (SPEC.md
-    /// §6.3). Peers that hold the same events have the same digest.
+    /// The state digest: a function of the events held but those left out
+    /// (SPEC.md §6.3, §6.4). Peers that hold the same events outside those
+    /// left out have the same digest.
     pub fn digest(&self) -> StateDigest {
         self.ledger.digest()
     }
@@ -708,14 +712,15 @@ impl Mesh {
         Ok((epoch, self.epoch_secret(epoch)?))
     }
 
-    /// What this mesh holds, for a peer to send what it lacks; recorded, it
-    /// is a checkpoint for [`Mesh::expect`] (SPEC.md §7).
+    /// What this mesh holds but the events it leaves out (SPEC.md §6.4),
+    /// for a peer to send what it lacks; recorded, it is a checkpoint for
+    /// [`Mesh::expect`] (SPEC.md §7).
     pub fn frontier(&self) -> Frontier {
         self.ledger.frontier()
     }
 
     /// A batch of every record a peer with `frontier` may lack, each after
-    /// what it names (SPEC.md §7).
+    /// what it names, but those this mesh leaves out (SPEC.md §6.4, §7).
     pub fn export(&self, frontier: &Frontier) -> Batch {
         let records = self
             .ledger
@@ -742,8 +747,9 @@ impl Mesh {
 
     /// Takes a peer's batch, its records in any order: all are verified
     /// before any is written, one invalid record refuses the whole batch
-    /// and leaves the mesh as it was, and the new ones are written in one
-    /// transaction. The batch must be of this group. The cost is that of
+    /// and leaves the mesh as it was, and the new ones but those a peer may
+    /// leave out (counted in [`Ingested::left_out`], SPEC.md §6.4) are
+    /// written in one transaction. The batch must be of this group. The cost is that of
     /// the batch, not of the mesh: a refused batch is undone, not copied.
     pub fn ingest(&mut self, batch: &Batch) -> Result<Ingested> {
         if batch.group() != self.ledger.group() {

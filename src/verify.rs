@@ -1,8 +1,11 @@
 //! The v3 verification pipeline: signed bytes in, a proof out (SPEC.md
 //! §4.2, §5.2, §8).
 //!
-//! [`Ledger::verify`] runs every check on one event against what the ledger
-//! holds and returns a [`Verified`], which only it can build;
+//! One pass (`Ledger::verify_with`, reached through
+//! [`Ledger::verify_made_here`] for an event made here and
+//! [`Ledger::take_all`] for records in bulk) runs every check on one event
+//! against what the ledger holds and returns a [`Verified`], which only it
+//! can build;
 //! [`Ledger::commit`] takes nothing else. Events made here, open, join and
 //! ingest all share this one pass, so no event is ever checked twice; an
 //! event made here ([`MadeHere`]) has its signer's key compared with its
@@ -142,7 +145,7 @@ struct Take {
     reordered: bool,
 }
 
-/// An event every check passed: only [`Ledger::verify`] builds one.
+/// An event every check passed: only the pipeline builds one.
 pub(crate) struct Verified {
     signed: SignedEvent,
     checked: Checked,
@@ -155,7 +158,7 @@ impl Verified {
     }
 }
 
-/// What [`Ledger::verify`] found.
+/// What the pipeline found.
 pub(crate) enum Verdict {
     /// Passed; [`Ledger::commit`] adds it.
     Verified(Box<Verified>),
@@ -330,7 +333,7 @@ impl Ledger {
     /// [`Self::verify`] for an event signed here: the author's key is
     /// compared with the key that signed it instead of verifying the
     /// signature again, which is what the check would establish (SPEC.md
-    /// §8: V4 holds by construction).
+    /// §8: V6 holds by construction).
     pub(crate) fn verify_made_here(&mut self, made: MadeHere) -> Result<Verdict, Rejection> {
         let MadeHere { signed, signer } = made;
         self.verify_with(signed, Signatures::MadeHere(signer))
@@ -872,7 +875,8 @@ impl Ledger {
         self.insert_made_here(signed)
     }
 
-    /// The next rotation of `keys`'s feed on this ledger's frontier, signed,
+    /// The next rotation of `keys`'s feed on this ledger's frontier of
+    /// rotations not left out (SPEC.md §5.1, §6.4), signed,
     /// its secret wrapped to its own roster; not yet added.
     pub(crate) fn make_rotation<R: CryptoRng + ?Sized>(
         &mut self,
@@ -1058,8 +1062,8 @@ pub(crate) fn malformed(record: &[u8], error: DecodeError) -> Rejection {
     }
 }
 
-/// Whether [`Ledger::verify_with`] checks signatures or leaves them to a
-/// batch.
+/// Whether [`Ledger::verify_with`] checks signatures, leaves them to a
+/// batch, or compares the key that signed an event made here.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Signatures {
     #[cfg(any(test, feature = "fuzzing"))]

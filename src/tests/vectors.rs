@@ -169,10 +169,7 @@ fn computed() -> Vec<(String, String)> {
     push("merge.roster", roster);
     push(
         "merge.digest",
-        ledger
-            .state()
-            .digest(&after, ledger.left_out())
-            .to_string(),
+        ledger.state().digest(&after, ledger.left_out()).to_string(),
     );
     out
 }

@@ -30,7 +30,8 @@ and verified there; the report says so, and the original is never touched.
 A refused file is reported with the rule's id (V1-V9, F1-F7, E1-E8) and the
 event: its hash, its author and its position (seq) in the author's feed.
 
---checkpoint OUT writes the file's frontier (the heads of every feed) to
+--checkpoint OUT writes the file's frontier (the heads of every feed, among
+the events not left out, SPEC.md §6.4) to
 OUT, once the file verified. Keep it: every later state of the same file
 holds every head it lists.
 --expect CHECKPOINT checks that the file still holds such a checkpoint. A
@@ -72,10 +73,11 @@ Status (SPEC.md §6.2), under the current resolution:
   superseded            written under an applied epoch writers moved past
   void epoch            a void rotation, or written under one
   author not in roster  its author has been removed since
-  …, left out           (after either of the last two) signed by an author
-                        outside R* on a void rotation and needed by no
-                        other event: not in the digest, not exported, not
-                        taken from peers (SPEC.md §6.4)
+  author not in roster, left out
+                        a void rotation of an author outside R*, or written
+                        by one on such a rotation, and named by no event
+                        left in: not in the digest, not exported, not taken
+                        from peers (SPEC.md §6.4)
 A rotation also says applied or void, and which of its changes are void.
 
 --json prints one object per line (JSON Lines), with the fields:

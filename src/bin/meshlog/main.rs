@@ -48,7 +48,7 @@ Exit codes:
      file, bad arguments
 
 `export` refuses to write an empty batch (exit 1): when the peer's frontier
-already covers every event, there is nothing to send.
+already covers every event this file would send, there is nothing to send.
 
 Audit commands (verify, log, show) need no keys and never change a byte of
 the file; like backup, secret, frontier and export they open it read-only, so
@@ -57,8 +57,9 @@ Operator commands need the acting member's key file.
 
 Sync is by frontier: a peer writes what it holds (`meshlog frontier`), the
 other exports what that frontier lacks (`meshlog export --frontier`), and the
-peer ingests the batch (all or nothing). Concurrent writes on two copies are
-ordinary: both sides end with the same events and the same digest.
+peer ingests the batch (checked all or nothing; events left out, SPEC.md
+§6.4, are not taken). Concurrent writes on two copies are ordinary: both
+sides end with the same events, but those left out, and the same digest.
 
 Examples:
   meshlog demo ./demo
@@ -138,7 +139,8 @@ enum Command {
     /// Make a new peer's file from a batch that holds the genesis.
     #[command(after_help = sync::JOIN_AFTER_HELP)]
     Join(sync::JoinArgs),
-    /// Verify a peer's batch and add the events this file lacks.
+    /// Verify a peer's batch and add the events this file lacks (but those
+    /// left out, SPEC.md §6.4).
     #[command(after_help = sync::INGEST_AFTER_HELP)]
     Ingest(sync::IngestArgs),
 }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use crate::{Verdict, epoch_line, load_keys, plural, print_lines, shown};
 
 pub(crate) const FRONTIER_AFTER_HELP: &str = "\
-Writes what DB holds (the heads of every member's feed) to OUT, a small file
+Writes what DB holds (the heads of every member's feed, among the events it
+does not leave out, SPEC.md §6.4) to OUT, a small file
 to hand to a peer, who exports what it lacks with `meshlog export --frontier`.
 DB is opened read-only. OUT must not exist.
 
@@ -25,11 +26,13 @@ Examples:
 
 pub(crate) const EXPORT_AFTER_HELP: &str = "\
 Writes to OUT a batch of the events of DB that a peer with the frontier FILE
-lacks, in an order in which each event comes after what it names. Without
---frontier: every event, for a new peer (`meshlog join`). DB is opened
+lacks, in an order in which each event comes after what it names, but the
+events DB leaves out (SPEC.md §6.4). Without --frontier: every event not
+left out, for a new peer (`meshlog join`). DB is opened
 read-only and may be live; OUT must not exist.
 
-When the peer's frontier covers every event of DB there is nothing to send:
+When the peer's frontier covers every event DB would send there is nothing
+to send:
 export refuses to write an empty batch, says so on stderr (\"nothing to
 send\") and exits 1. An empty batch would only hide that the peer is up to
 date, or that the wrong frontier was given.
@@ -39,7 +42,7 @@ verification, 2 could not run (no such file, OUT exists, FILE is not a
 frontier).
 
 Examples:
-  meshlog export team.redb all.batch                      # everything, for a new peer
+  meshlog export team.redb all.batch                      # everything not left out, for a new peer
   meshlog export team.redb --frontier bob.frontier to-bob.batch";
 
 pub(crate) const JOIN_AFTER_HELP: &str = "\
@@ -73,8 +76,9 @@ Examples:
   meshlog enable bob.redb --keys bob.keys";
 
 pub(crate) const INGEST_AFTER_HELP: &str = "\
-Verifies BATCH against DB and adds the events DB lacks, in any order, all or
-nothing: one event that breaks a rule refuses the whole batch (named with the
+Verifies BATCH against DB and adds the events DB lacks but those left out
+(SPEC.md §6.4: checked, not taken), in any order, checked all or nothing: one
+event that breaks a rule refuses the whole batch (named with the
 rule's id, the event's hash, author and seq), and so does a batch whose
 events wait for events neither it nor DB holds (incomplete). Events DB holds
 already are skipped, so batches may overlap and repeat. Concurrent writes are
@@ -118,7 +122,8 @@ pub(crate) struct FrontierArgs {
 pub(crate) struct ExportArgs {
     /// The meshlog file.
     db: PathBuf,
-    /// The peer's frontier (`meshlog frontier`); without it, everything.
+    /// The peer's frontier (`meshlog frontier`); without it, everything not
+    /// left out.
     #[arg(long, value_name = "FILE")]
     frontier: Option<PathBuf>,
     /// The batch file to write (must not exist).
@@ -197,12 +202,12 @@ pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Verdict> {
     };
     let peer = match &args.frontier {
         Some(path) => format!("a peer with the frontier {}", shown(path)),
-        None => "a new peer: everything from the genesis".to_owned(),
+        None => "a new peer: everything not left out, from the genesis".to_owned(),
     };
     if batch.is_empty() {
         eprintln!(
-            "error: nothing to send: {peer} holds every event of {} ({} events); no file \
-             written",
+            "error: nothing to send: {peer} holds every event {} would send ({} events held); \
+             no file written",
             shown(&args.db),
             mesh.len()
         );
