@@ -687,6 +687,20 @@ impl Mesh {
         self.rotate(Vec::new(), reason)
     }
 
+    /// Whether [`Mesh::merge`] (or any rotation) by the local member would
+    /// pass the rules now: this handle writes, and the local member is
+    /// enabled (F5) and an admin or owner of `R*`, which is its role in the
+    /// resolution of the frontier a rotation made here names (E7, SPEC.md
+    /// §5.2). It says nothing of whether a merge is needed.
+    pub fn may_merge(&self) -> bool {
+        !self.read_only
+            && self.is_enabled()
+            && self
+                .member_id()
+                .and_then(|member| self.roster().role_of(member))
+                .is_some_and(|role| matches!(role, Role::Admin | Role::Owner))
+    }
+
     /// Merges the tips if the mesh needs a merge; `None` if it does not.
     pub fn merge(&mut self) -> Result<Option<EventHash>> {
         if !self.needs_merge() {

@@ -426,3 +426,40 @@ fn a_fired_admins_backdated_rotations_are_left_out_where_the_firing_is_known() {
     assert_eq!(member.digest(), founder.digest());
     assert!(!founder.epoch(backdated[0]).unwrap().applied);
 }
+
+/// `Mesh::may_merge` says what the rules would say of a merge by the local
+/// member (SPEC.md §5.2 E7, F5): an enabled admin or owner of `R*` may, a
+/// member may not, nor a disabled admin, nor a read-only handle; and a
+/// merge it allows is not refused.
+#[test]
+fn may_merge_says_what_the_rules_would_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut peers = three_peers(&dir);
+    let [founder, admin, member] = &mut peers[..] else {
+        unreachable!()
+    };
+    assert!(founder.may_merge());
+    assert!(admin.may_merge());
+    assert!(!member.may_merge());
+
+    // Concurrent additions: the mesh needs a merge everywhere.
+    founder.add_member(package(4), Role::Member).unwrap();
+    admin.add_member(package(5), Role::Member).unwrap();
+    exchange(founder, admin);
+    send(founder, member);
+    assert!(member.needs_merge());
+    assert!(!member.may_merge());
+    assert!(matches!(member.merge(), Err(Error::Refused(_))));
+
+    // A disabled admin may not, until it enables itself again.
+    admin.set_enabled(false).unwrap();
+    assert!(!admin.may_merge());
+    admin.set_enabled(true).unwrap();
+    assert!(admin.may_merge());
+    assert!(admin.merge().unwrap().is_some());
+
+    let path = db_path(&dir, "p0.redb");
+    drop(peers);
+    let audit = Mesh::open_read_only(&path).unwrap();
+    assert!(!audit.may_merge());
+}

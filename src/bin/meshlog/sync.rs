@@ -360,10 +360,9 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
         Ok(ingested) => ingested,
         Err(error) => return failed(args.json, refused_fields, error),
     };
-    // The merge: only when asked, needed, and the member's role allows it;
-    // otherwise the report says who must make it.
-    let (role, enabled) = standing(&mesh);
-    let may_merge = enabled && matches!(role, Some(Role::Admin | Role::Owner));
+    // The merge: only when asked, needed, and the rules allow it (the
+    // library says); otherwise the report says who must make it.
+    let may_merge = mesh.may_merge();
     // The ingest is written whatever becomes of the merge: report it first,
     // then a refused merge.
     let (merged, merge_error) = if args.merge && ingested.needs_merge && may_merge {
