@@ -506,6 +506,18 @@ impl Event {
         codec::decode_exact(bytes).map_err(|e: CodecError| DecodeError::from(e))
     }
 
+    /// The epochs the event names (SPEC.md §4.1): a rotation's parents, the
+    /// epoch any other event but the genesis is written under.
+    pub(crate) fn named_epochs(&self) -> &[EventHash] {
+        match &self.body {
+            Body::Rotate { parents, .. } => parents,
+            Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
+                std::slice::from_ref(epoch)
+            }
+            Body::Genesis { .. } => &[],
+        }
+    }
+
     /// The epoch an event other than a rotation or genesis is written under.
     pub fn epoch(&self) -> Option<EventHash> {
         match &self.body {

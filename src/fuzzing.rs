@@ -35,6 +35,7 @@ use crate::graph::Role;
 use crate::ids::{EventHash, GroupId, StateDigest};
 use crate::keys::LocalKeys;
 use crate::mesh::epoch_to_write;
+use crate::split_mix::SplitMix;
 use crate::store::projection_rows;
 use crate::verify::{Ledger, Verdict};
 use crate::{Mesh, MeshOptions};
@@ -365,7 +366,7 @@ fn without_some_left_out(union: &Ledger, records: &[SignedEvent], rng: &mut Spli
     for record in records {
         let event = record.event();
         let names_dropped = (event.seq > 0 && dropped.contains(&event.prev))
-            || named_epochs(event).iter().any(|e| dropped.contains(e));
+            || event.named_epochs().iter().any(|e| dropped.contains(e));
         if names_dropped {
             assert!(
                 left_out.contains(record.hash()),
@@ -418,30 +419,19 @@ fn causal_order(
             .filter(|&i| {
                 let event = pending[i].event();
                 let prev_held = event.seq == 0 || placed.contains(&event.prev);
-                prev_held && named_epochs(event).iter().all(|e| placed.contains(e))
+                prev_held && event.named_epochs().iter().all(|e| placed.contains(e))
             })
             .collect();
         assert!(
             !ready.is_empty(),
             "the union is not closed under what it names"
         );
-        let pick = ready[rng.below(ready.len())];
+        let pick = ready[rng.index(ready.len())];
         let record = pending.swap_remove(pick);
         placed.insert(record.hash());
         order.push(record.clone());
     }
     order
-}
-
-/// The epochs an event names (SPEC.md §4.1).
-fn named_epochs(event: &Event) -> Vec<EventHash> {
-    match &event.body {
-        Body::Rotate { parents, .. } => parents.clone(),
-        Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
-            vec![*epoch]
-        }
-        Body::Genesis { .. } => Vec::new(),
-    }
 }
 
 /// A ledger built one event at a time from `genesis` and `records`, in
@@ -534,39 +524,6 @@ fn assert_same_state(got: &Ledger, want: &Ledger, how: &str) {
                     .map(|secret| *secret.expose())
             };
             assert_eq!(secret(got), secret(want), "{how}: who recovers the secret");
-        }
-    }
-}
-
-/// A small seeded generator (SplitMix64) for the random orders.
-struct SplitMix(u64);
-
-impl From<[u8; 32]> for SplitMix {
-    fn from(seed: [u8; 32]) -> SplitMix {
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&seed[..8]);
-        SplitMix(u64::from_le_bytes(first))
-    }
-}
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A number below `n` (> 0).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn shuffle<T>(&mut self, items: &mut [T]) {
-        for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
-            items.swap(i, j);
         }
     }
 }

@@ -577,26 +577,15 @@ impl EpochGraph {
     /// The accepted rotations nothing accepted descends from, in hash order:
     /// the parents a new rotation names when nothing is left out (else
     /// [`Self::frontier_without`]).
+    #[cfg(test)]
     pub(crate) fn frontier(&self) -> Vec<EventHash> {
-        let mut covered = BitSet::new();
-        for node in &self.nodes {
-            covered.union_with(&node.ancestors);
-        }
-        let mut frontier: Vec<EventHash> = (0..self.nodes.len())
-            .filter(|&i| !covered.contains(i))
-            .filter_map(|i| self.nodes.get(i).map(|node| node.rotation.hash))
-            .collect();
-        frontier.sort();
-        frontier
+        self.frontier_without(&crate::left_out::LeftOut::default())
     }
 
     /// [`Self::frontier`] of the rotations not left out (SPEC.md §6.4):
     /// what a rotation made here names. Every ancestor of a rotation not
     /// left out is not left out either.
     pub(crate) fn frontier_without(&self, left_out: &crate::left_out::LeftOut) -> Vec<EventHash> {
-        if left_out.is_empty() {
-            return self.frontier();
-        }
         let kept = |node: &&Node| !left_out.contains(node.rotation.hash);
         let mut covered = BitSet::new();
         for node in self.nodes.iter().filter(kept) {

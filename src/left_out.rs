@@ -47,13 +47,8 @@ impl LeftOut {
             matches!(signed.event().body, Body::Rotate { .. })
                 && !resolution.is_applied(signed.hash())
         };
-        // Nothing is left out without a void rotation by an absent author.
-        if !events
-            .iter()
-            .any(|signed| absent(signed.event()) && grounds_it(signed))
-        {
-            return LeftOut::default();
-        }
+        // (Without a void rotation by an absent author the first pass
+        // empties the set; `Ledger::left_out` skips that case cheaply.)
         let mut set: HashSet<EventHash> = events
             .iter()
             .filter(|e| absent(e.event()))
@@ -88,15 +83,8 @@ impl LeftOut {
 
 /// What an event names: its `prev` (past `seq` 0), then its epochs.
 fn names(event: &Event) -> impl Iterator<Item = EventHash> + '_ {
-    let epochs: &[EventHash] = match &event.body {
-        Body::Rotate { parents, .. } => parents,
-        Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
-            std::slice::from_ref(epoch)
-        }
-        Body::Genesis { .. } => &[],
-    };
     (event.seq > 0)
         .then_some(event.prev)
         .into_iter()
-        .chain(epochs.iter().copied())
+        .chain(event.named_epochs().iter().copied())
 }

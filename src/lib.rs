@@ -79,6 +79,8 @@ mod left_out;
 mod mesh;
 mod redb_file;
 mod signature;
+#[cfg(any(test, feature = "fuzzing"))]
+mod split_mix;
 mod store;
 mod verify;
 

@@ -432,14 +432,8 @@ impl Ledger {
             return Some(Missing::Prev(event.prev));
         }
         let graph = self.state.graph();
-        let named: &[EventHash] = match &event.body {
-            Body::Rotate { parents, .. } => parents,
-            Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
-                std::slice::from_ref(epoch)
-            }
-            Body::Genesis { .. } => &[],
-        };
-        named
+        event
+            .named_epochs()
             .iter()
             .find(|epoch| !graph.contains(**epoch))
             .map(|epoch| Missing::Epoch(*epoch))

@@ -28,27 +28,9 @@ const FIRED: u8 = 4;
 /// Not a peer: the fired admin's sock puppet, whose keys it holds.
 const PUPPET: u8 = 40;
 
-/// SplitMix64: small, seedable, and the same everywhere (shared with the
-/// file-level test in `mesh/files.rs`).
-pub(crate) struct Rng(pub(crate) u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    pub(crate) fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
+/// The seeded generator (shared with the file-level test in
+/// `mesh/files.rs`).
+pub(crate) use crate::split_mix::SplitMix as Rng;
 
 #[derive(Default, Debug)]
 struct Stats {

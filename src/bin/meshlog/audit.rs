@@ -437,12 +437,7 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
 
 /// The epoch an event opens (genesis, rotation) or was written under.
 fn epoch_of(event: &SignedEvent) -> EventHash {
-    match &event.event().body {
-        Body::Genesis { .. } | Body::Rotate { .. } => event.hash(),
-        Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
-            *epoch
-        }
-    }
+    event.event().epoch().unwrap_or_else(|| event.hash())
 }
 
 /// One change of a rotation: its name, the member, the role if any.
