@@ -35,6 +35,12 @@ impl EpochSecret {
         EpochSecret(bytes)
     }
 
+    /// A secret of given bytes, for tests and test vectors.
+    #[cfg(test)]
+    pub(crate) fn from_bytes_for_test(bytes: [u8; 32]) -> EpochSecret {
+        EpochSecret(bytes)
+    }
+
     /// The secret bytes. Keep the borrow short; copy into zeroizing storage if needed.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0

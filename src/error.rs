@@ -7,6 +7,7 @@ use crate::batch::BatchError;
 use crate::feeds::Missing;
 use crate::ids::{EventHash, GroupId};
 use crate::keys::KeyError;
+use crate::seal::SealError;
 use crate::verify::{Rejection, SecretError};
 
 /// Result with meshlog's [`Error`].
@@ -260,6 +261,16 @@ pub enum Error {
     /// in no epoch of the current resolution.
     #[error("no epoch to write under until an admin merges the mesh")]
     WaitsForMerge,
+    /// A message could not be sealed or opened (SPEC.md §16).
+    #[error(transparent)]
+    Seal(#[from] SealError),
+    /// The local member's flag is off: a disabled member does not seal
+    /// (it writes no event either, F5).
+    #[error("member {member} is disabled; enable it to seal messages")]
+    Disabled {
+        /// The local member.
+        member: crate::ids::MemberId,
+    },
     /// The mesh was opened read-only.
     #[error("the mesh is open read-only")]
     ReadOnly,
@@ -281,6 +292,13 @@ impl Error {
             | Error::Incomplete { .. }
             | Error::RolledBack { .. }
             | Error::Secret(SecretError::Envelope(_))
+            | Error::Seal(
+                SealError::DecryptFailed { .. }
+                | SealError::InvalidContent(_)
+                | SealError::UnknownSender { .. }
+                | SealError::BadSignature { .. }
+                | SealError::SenderMismatch { .. },
+            )
             | Error::Store(
                 StoreError::ProjectionMismatch { .. }
                 | StoreError::Tampered { .. }
@@ -289,12 +307,22 @@ impl Error {
             Error::Refused(_)
             | Error::NotInRoster { .. }
             | Error::WaitsForMerge
+            | Error::Disabled { .. }
+            | Error::Seal(SealError::NotAMember { .. })
             | Error::Secret(SecretError::NotARecipient { .. }) => ErrorClass::Refusal,
             Error::Store(_)
             | Error::Keys(_)
             | Error::Secret(SecretError::UnknownEpoch(_))
             | Error::ReadOnly
-            | Error::NoKeys => ErrorClass::CouldNotRun,
+            | Error::NoKeys
+            | Error::Seal(
+                SealError::Malformed(_)
+                | SealError::TooLarge { .. }
+                | SealError::ForeignGroup { .. }
+                | SealError::UnknownEpoch(_)
+                | SealError::NotSealed(_)
+                | SealError::Randomness,
+            ) => ErrorClass::CouldNotRun,
         }
     }
 

@@ -214,6 +214,19 @@ pub enum Body {
         /// The package.
         package: SignedPackage,
     },
+    /// Tag 5: an application record sealed under the epoch's secret
+    /// (SPEC.md §16.5): anyone checks that it is a sealed message of this
+    /// group and epoch with `kind` as its associated data; only the epoch's
+    /// members read it.
+    SealedApp {
+        /// The epoch written under, and sealed in.
+        epoch: EventHash,
+        /// 1 to [`limits::MAX_APP_KIND`] bytes, in the clear.
+        kind: String,
+        /// The sealed message (SPEC.md §16.1), at most
+        /// [`limits::MAX_SEALED_APP`] bytes.
+        sealed: Vec<u8>,
+    },
 }
 
 /// One change of a rotation, as encoded.
@@ -294,6 +307,7 @@ impl Body {
             Body::SetEnabled { enabled: false, .. } => "disable",
             Body::App { .. } => "app",
             Body::Keys { .. } => "keys",
+            Body::SealedApp { .. } => "sealed",
         }
     }
 
@@ -303,7 +317,7 @@ impl Body {
             Body::Genesis { founder, .. } => vec![founder],
             Body::Rotate { changes, .. } => changes.iter().filter_map(Change::package).collect(),
             Body::Keys { package, .. } => vec![package],
-            Body::SetEnabled { .. } | Body::App { .. } => Vec::new(),
+            Body::SetEnabled { .. } | Body::App { .. } | Body::SealedApp { .. } => Vec::new(),
         }
     }
 }
@@ -511,9 +525,10 @@ impl Event {
     pub(crate) fn named_epochs(&self) -> &[EventHash] {
         match &self.body {
             Body::Rotate { parents, .. } => parents,
-            Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
-                std::slice::from_ref(epoch)
-            }
+            Body::SetEnabled { epoch, .. }
+            | Body::App { epoch, .. }
+            | Body::Keys { epoch, .. }
+            | Body::SealedApp { epoch, .. } => std::slice::from_ref(epoch),
             Body::Genesis { .. } => &[],
         }
     }
@@ -521,9 +536,10 @@ impl Event {
     /// The epoch an event other than a rotation or genesis is written under.
     pub fn epoch(&self) -> Option<EventHash> {
         match &self.body {
-            Body::SetEnabled { epoch, .. } | Body::App { epoch, .. } | Body::Keys { epoch, .. } => {
-                Some(*epoch)
-            }
+            Body::SetEnabled { epoch, .. }
+            | Body::App { epoch, .. }
+            | Body::Keys { epoch, .. }
+            | Body::SealedApp { epoch, .. } => Some(*epoch),
             Body::Genesis { .. } | Body::Rotate { .. } => None,
         }
     }
@@ -646,7 +662,9 @@ impl SignedEvent {
                 epoch: *epoch,
                 enabled: *enabled,
             },
-            Body::App { epoch, .. } => feeds::Body::App { epoch: *epoch },
+            Body::App { epoch, .. } | Body::SealedApp { epoch, .. } => {
+                feeds::Body::App { epoch: *epoch }
+            }
             Body::Keys { epoch, package } => feeds::Body::Keys {
                 epoch: *epoch,
                 package: package.verify()?,

@@ -50,6 +50,19 @@ const PEERS: usize = FOUNDED as usize;
 /// Operations read from one input, at most.
 const MAX_OPS: usize = 48;
 
+/// Bytes laid out as a sealed message of `group` and `epoch` with `kind` as
+/// associated data (SPEC.md §16.1), with an all-zero ciphertext and tag.
+fn sealed_layout(group: crate::GroupId, epoch: crate::EventHash, kind: &str) -> Vec<u8> {
+    let mut bytes = crate::SEALED_MAGIC.to_vec();
+    bytes.extend_from_slice(group.as_bytes());
+    bytes.extend_from_slice(epoch.as_bytes());
+    bytes.extend_from_slice(&[0; 32]);
+    bytes.extend_from_slice(&(kind.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(kind.as_bytes());
+    bytes.resize(bytes.len() + crate::SEALED_OVERHEAD, 0);
+    bytes
+}
+
 fn keys(n: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[n + 1; 32], &[n + 101; 32])
 }
@@ -211,6 +224,15 @@ impl History {
         let written = match op {
             0..=2 => epoch_to_write(ledger, k.member_id()).map(|epoch| {
                 let body = match op {
+                    // A sealed app event's payload as an auditor sees it
+                    // (SPEC.md §16.5, V10): a sealed message's layout, of
+                    // this group and epoch, with the kind as associated
+                    // data; what it encrypts only members can check.
+                    0 if u.arbitrary().unwrap_or(false) => Body::SealedApp {
+                        epoch,
+                        kind: "note".into(),
+                        sealed: sealed_layout(ledger.group(), epoch, "note"),
+                    },
                     0 => Body::App {
                         epoch,
                         kind: "note".into(),

@@ -107,6 +107,13 @@ hex_newtype!(
     32
 );
 
+hex_newtype!(
+    /// A sealed message's id: a labelled hash of what its sender signed
+    /// (SPEC.md §16.4), the same for every copy of the message.
+    MessageId,
+    32
+);
+
 impl EventHash {
     /// The `prev` of a genesis event.
     pub const ZERO: EventHash = EventHash([0; 32]);

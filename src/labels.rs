@@ -19,6 +19,19 @@ pub(crate) const STATE_DIGEST: &str = "meshlog v3 state digest";
 /// blake3 `derive_key` context for the checks of the journal's header and
 /// frames (SPEC.md §9.6).
 pub(crate) const JOURNAL_CHECK: &str = "meshlog v3 journal check";
+/// blake3 `derive_key` context for the key of an epoch's sealed messages
+/// (SPEC.md §16.2).
+pub(crate) const SEALED_EPOCH_KEY: &str = "meshlog v3 sealed epoch key";
+/// blake3 `derive_key` context for the key of one sealed message, from its
+/// epoch's key and its salt (SPEC.md §16.2).
+pub(crate) const SEALED_MESSAGE_KEY: &str = "meshlog v3 sealed message key";
+/// blake3 `derive_key` context for the digest a sender signs (SPEC.md §16.2).
+pub(crate) const SEALED_CONTENT: &str = "meshlog v3 sealed content";
+/// Prefix of the bytes a sender signs for a sealed message: the label, then
+/// one NUL byte.
+pub(crate) const SEALED_SIGNATURE: &[u8] = b"meshlog v3 sealed signature\0";
+/// blake3 `derive_key` context for a sealed message's id (SPEC.md §16.4).
+pub(crate) const SEALED_ID: &str = "meshlog v3 sealed id";
 /// blake3 `derive_key` context for a member id (truncated to 16 bytes).
 pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
 /// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
@@ -41,6 +54,11 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("ROTATION_BINDING", ROTATION_BINDING),
     ("STATE_DIGEST", STATE_DIGEST),
     ("JOURNAL_CHECK", JOURNAL_CHECK),
+    ("SEALED_EPOCH_KEY", SEALED_EPOCH_KEY),
+    ("SEALED_MESSAGE_KEY", SEALED_MESSAGE_KEY),
+    ("SEALED_CONTENT", SEALED_CONTENT),
+    ("SEALED_SIGNATURE", "meshlog v3 sealed signature"),
+    ("SEALED_ID", SEALED_ID),
     ("MEMBER_ID", MEMBER_ID),
     ("WRAP_KEY", WRAP_KEY),
     ("SECRET_COMMITMENT", SECRET_COMMITMENT),
@@ -69,6 +87,18 @@ pub mod limits {
     pub const MAX_APP_KIND: usize = 64;
     /// Largest application payload.
     pub const MAX_APP_PAYLOAD: usize = 64 * 1024;
+    /// Largest plaintext of a sealed message (SPEC.md §16.1).
+    pub const MAX_SEALED_PLAINTEXT: usize = 16 * 1024 * 1024;
+    /// Largest associated data of a sealed message.
+    pub const MAX_SEALED_AD: usize = 64 * 1024;
+    /// Largest encrypted part of a sealed message (sender, signature,
+    /// length, plaintext and padding): room for Padmé's at most 12% over
+    /// the largest plaintext.
+    pub const MAX_SEALED_INNER: usize = MAX_SEALED_PLAINTEXT + MAX_SEALED_PLAINTEXT / 8;
+    /// Largest sealed message a sealed app event carries (SPEC.md §3.2):
+    /// a payload of up to [`MAX_APP_PAYLOAD`] bytes, padded, with its kind
+    /// as associated data.
+    pub const MAX_SEALED_APP: usize = MAX_APP_PAYLOAD + 16 * 1024;
 }
 
 #[cfg(test)]

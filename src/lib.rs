@@ -78,6 +78,7 @@ mod labels;
 mod left_out;
 mod mesh;
 mod redb_file;
+mod seal;
 mod signature;
 #[cfg(any(test, feature = "fuzzing"))]
 mod split_mix;
@@ -98,11 +99,12 @@ pub use feeds::{Equivocation, EventStatus, FeedError, Missing};
 pub use frontier::Frontier;
 pub use graph::{GraphError, ParseRoleError, Role, Roster, RosterEntry};
 pub use ids::{
-    DhPublicKey, EventHash, GroupId, MemberId, ParseHexError, SecretCommitment, SigningPublicKey,
-    StateDigest,
+    DhPublicKey, EventHash, GroupId, MemberId, MessageId, ParseHexError, SecretCommitment,
+    SigningPublicKey, StateDigest,
 };
 pub use keys::{KeyError, LocalKeys};
 pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
 pub use mesh::{EpochInfo, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
+pub use seal::{Opened, Padding, SEALED_MAGIC, SEALED_OVERHEAD, SealError, Sealed};
 pub use signature::SIGNATURE_LEN;
 pub use verify::{Rejection, Rule, SecretError};

@@ -274,6 +274,11 @@ pub struct Mesh {
     read_only: bool,
     verified_private_copy: bool,
     opened_with: usize,
+    /// The keys of the epochs whose messages the local member sealed or
+    /// opened, derived from their secrets: in memory only, zeroized on
+    /// drop (SPEC.md §16.2).
+    epoch_keys:
+        std::sync::Mutex<foldhash::HashMap<EventHash, std::sync::Arc<crate::seal::EpochKey>>>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -332,6 +337,7 @@ impl Mesh {
             keys,
             rng,
             clock: clock.unwrap_or_else(|| Box::new(system_time)),
+            epoch_keys: std::sync::Mutex::default(),
         }
     }
 
@@ -959,5 +965,6 @@ pub(crate) fn epoch_for_flag(ledger: &Ledger, member: MemberId) -> Option<EventH
 
 #[cfg(test)]
 mod files;
+mod sealing;
 #[cfg(test)]
 mod tests;

@@ -89,6 +89,12 @@ pub enum Rule {
     /// V9: the envelope's recipients are not exactly the own roster.
     #[error("the envelope's recipients differ from the rotation's own roster at position {0}")]
     EnvelopeRecipients(usize),
+    /// V10: a sealed app event's payload is not a sealed message of the
+    /// event's group and epoch with the event's kind as associated data.
+    #[error(
+        "its sealed payload is not a message of its group and epoch with its kind as associated data: {0}"
+    )]
+    SealedPayload(crate::seal::SealError),
     /// An event made here names an event this ledger does not hold (a
     /// caller's mistake; events from peers wait instead).
     #[error("names {0:?}, which this ledger does not hold")]
@@ -96,7 +102,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    /// The rule's id in SPEC.md §8 (V1–V9), or the feed or graph rule's
+    /// The rule's id in SPEC.md §8 (V1–V10), or the feed or graph rule's
     /// (F1–F7, E1–E8) when the event breaks one of those (V7).
     pub fn id(&self) -> &'static str {
         match self {
@@ -109,6 +115,7 @@ impl Rule {
             Rule::Feed(error) => error.id(),
             Rule::WeakEphemeralKey => "V8",
             Rule::EnvelopeRecipients(_) => "V9",
+            Rule::SealedPayload(_) => "V10",
             Rule::NamesUnknown(_) => "V7",
         }
     }
@@ -379,6 +386,7 @@ impl Ledger {
             }));
         }
         check_limits(event).map_err(reject)?;
+        check_sealed(event).map_err(reject)?;
         // A known author's signature is checked before anything costly, so
         // a forged rotation costs one signature check: no package checks,
         // no resolution. An author the ledger has no key for is in no epoch
@@ -1109,8 +1117,44 @@ fn check_limits(event: &Event) -> Result<(), Rule> {
             check_len("app kind", kind.len(), 1, limits::MAX_APP_KIND)?;
             check_len("app payload", payload.len(), 0, limits::MAX_APP_PAYLOAD)
         }
+        Body::SealedApp { kind, sealed, .. } => {
+            check_len("app kind", kind.len(), 1, limits::MAX_APP_KIND)?;
+            check_len(
+                "sealed app payload",
+                sealed.len(),
+                0,
+                limits::MAX_SEALED_APP,
+            )
+        }
         Body::SetEnabled { .. } | Body::Keys { .. } => Ok(()),
     }
+}
+
+/// V10: what anyone can check of a sealed app event without a key
+/// (SPEC.md §16.5): its payload is laid out as a sealed message, of the
+/// event's group and epoch, with the event's kind as associated data.
+fn check_sealed(event: &Event) -> Result<(), Rule> {
+    let Body::SealedApp {
+        epoch,
+        kind,
+        sealed,
+        ..
+    } = &event.body
+    else {
+        return Ok(());
+    };
+    let sealed = crate::seal::Sealed::from_bytes(sealed).map_err(Rule::SealedPayload)?;
+    let mismatch = |what| Rule::SealedPayload(crate::seal::SealError::Malformed(what));
+    if sealed.group() != event.group {
+        return Err(mismatch("sealed in another group than the event's"));
+    }
+    if sealed.epoch() != *epoch {
+        return Err(mismatch("sealed in another epoch than the event's"));
+    }
+    if sealed.associated_data() != kind.as_bytes() {
+        return Err(mismatch("its associated data is not the event's kind"));
+    }
+    Ok(())
 }
 
 /// V8, V9: an admissible ephemeral key, and one wrapped copy for each

@@ -27,7 +27,7 @@ epoch graph's rules) and every stored projection row against the events. A
 file that was not closed cleanly is recovered in a private temporary copy
 and verified there; the report says so, and the original is never touched.
 
-A refused file is reported with the rule's id (V1-V9, F1-F7, E1-E8) and the
+A refused file is reported with the rule's id (V1-V10, F1-F7, E1-E8) and the
 event: its hash, its author and its position (seq) in the author's feed.
 
 --checkpoint OUT writes the file's frontier (the heads of every feed, among
@@ -65,8 +65,11 @@ Examples:
 
 pub(crate) const LOG_AFTER_HELP: &str = "\
 Each line: the event's short hash, its author (short id), its seq in the
-author's feed, its kind (genesis, rotate, enable, disable, app, keys), the
-epoch it opens or was written under (short hash), its status, and a summary.
+author's feed, its kind (genesis, rotate, enable, disable, app, keys,
+sealed: a sealed app event), the epoch it opens or was written under (short hash), its
+status, and a summary. A sealed app event shows its kind and padded size;
+with --keys, a member of its epoch also sees its plaintext (opened and its
+sender checked, SPEC.md §16.5), or why it does not open.
 
 Status (SPEC.md §6.2), under the current resolution:
   current               written under the epoch writers use now, or is it
@@ -87,12 +90,17 @@ A rotation also says applied or void, and which of its changes are void.
   kind: genesis: group_name, founder;
   rotate: applied (bool), void_changes [position], parents [hash],
           changes [{change, member, role, void}], reason;
-  enable/disable: enabled; app: app_kind, payload_bytes; keys: counter
+  enable/disable: enabled; app: app_kind, payload_bytes; keys: counter;
+  sealed: app_kind, sealed_bytes, and with --keys either opened
+          {sender, epoch, epoch_applied, id, associated_data_hex,
+          associated_data, bytes, plaintext_hex, text (when UTF-8)} or
+          open_error
 
 Examples:
   meshlog log mesh.redb
   meshlog log mesh.redb --author 3fa2c901 --limit 20
-  meshlog log mesh.redb --json | jq .status";
+  meshlog log mesh.redb --json | jq .status
+  meshlog log mesh.redb --keys alice.keys";
 
 pub(crate) const SHOW_AFTER_HELP: &str = "\
 Without --epoch: the resolved roster R* (every member with its role, flag
@@ -146,6 +154,9 @@ pub(crate) struct LogArgs {
     /// Only this author's events (an id or a unique prefix of 8+ digits).
     #[arg(long, value_name = "ID")]
     author: Option<String>,
+    /// A member's key file: open the sealed app events of its epochs.
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
 }
 
 /// Arguments of `meshlog show`.
@@ -532,13 +543,54 @@ fn describe(event: &SignedEvent, epochs: &HashMap<EventHash, EpochInfo>) -> (Str
             format!("new key package, counter {}", package.counter()),
             json!({"counter": package.counter()}),
         ),
+        Body::SealedApp { kind, sealed, .. } => (
+            format!("{kind:?}, sealed, {} bytes", sealed.len()),
+            json!({"app_kind": kind, "sealed_bytes": sealed.len()}),
+        ),
     }
+}
+
+/// What a member's key opens of a sealed app event: a summary to append
+/// and the JSON fields to add.
+fn opened_parts(mesh: &Mesh, event: &SignedEvent) -> Option<(String, Value)> {
+    if !matches!(event.event().body, Body::SealedApp { .. }) {
+        return None;
+    }
+    Some(match mesh.open_event(event.hash()) {
+        Ok(opened) => {
+            let mut fields = crate::sealing::opened_json(&opened);
+            if let Some(object) = fields.as_object_mut() {
+                object.insert(
+                    "plaintext_hex".into(),
+                    json!(hex::encode(&opened.plaintext)),
+                );
+                if let Ok(text) = std::str::from_utf8(&opened.plaintext) {
+                    object.insert("text".into(), json!(text));
+                }
+            }
+            let shown = String::from_utf8_lossy(&opened.plaintext);
+            let mut preview: String = shown.chars().take(60).collect();
+            if preview.len() < shown.len() {
+                preview.push('…');
+            }
+            (format!(": opened {preview:?}"), json!({"opened": fields}))
+        }
+        Err(error) => (
+            format!(": does not open ({error})"),
+            json!({"open_error": error.to_string()}),
+        ),
+    })
 }
 
 /// `meshlog log`.
 pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
     use std::io::{IsTerminal, Write};
-    let mesh = crate::open_read_only(&args.db, None)?;
+    let keys = match &args.keys {
+        Some(path) => Some(crate::load_keys(path)?),
+        None => None,
+    };
+    let opens = keys.is_some();
+    let mesh = crate::open_read_only(&args.db, keys)?;
     let author = match &args.author {
         Some(text) => Some(crate::resolve_member(&mesh, text)?),
         None => None,
@@ -567,7 +619,13 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
         if author.is_some_and(|author| author != fields.author) {
             continue;
         }
-        let (summary, details) = describe(entry.event, &epochs);
+        let (mut summary, mut details) = describe(entry.event, &epochs);
+        if let Some((opened, fields)) = opens.then(|| opened_parts(&mesh, entry.event)).flatten() {
+            summary.push_str(&opened);
+            if let (Some(details), Value::Object(fields)) = (details.as_object_mut(), fields) {
+                details.extend(fields);
+            }
+        }
         let mut status = entry
             .status
             .map_or_else(|| "-".to_owned(), |status| status.to_string());

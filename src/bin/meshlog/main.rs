@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 mod audit;
 mod demo;
 mod operator;
+mod sealing;
 mod sync;
 
 /// Logs longer than this get a progress bar while the CLI walks them.
@@ -41,8 +42,9 @@ Exit codes:
      events break a rule, an incomplete batch, a rolled-back file) or a
      refusal (the rules say no to a change by the local member: its
      role, a disabled member, a write that waits for a merge, a secret of an
-     epoch it is not in); nothing was written. A refused event is named with
-     the rule's id (V1-V9, F1-F7, E1-E8), its hash, author and seq
+     epoch it is not in); nothing was written. For open: a sealed message
+     altered, forged, or of an epoch the member is not in. A refused event is named with
+     the rule's id (V1-V10, F1-F7, E1-E8), its hash, author and seq
   2  the command could not run: no such file, not a meshlog file (or a file
      of an older format), the file is open for writing elsewhere, a bad key
      file, bad arguments
@@ -130,6 +132,12 @@ enum Command {
     /// Write a verified, consistent copy of a file to a new file.
     #[command(after_help = operator::BACKUP_AFTER_HELP)]
     Backup(operator::BackupArgs),
+    /// Seal a message for the members of the current epoch.
+    #[command(after_help = sealing::SEAL_AFTER_HELP)]
+    Seal(sealing::SealArgs),
+    /// Open a sealed message: check its sender and print its plaintext.
+    #[command(after_help = sealing::OPEN_AFTER_HELP)]
+    Open(sealing::OpenArgs),
     /// Write what a file holds (its frontier), for a peer to export against.
     #[command(after_help = sync::FRONTIER_AFTER_HELP)]
     Frontier(sync::FrontierArgs),
@@ -173,6 +181,8 @@ fn main() -> ExitCode {
         Command::Append(args) => operator::append(&args),
         Command::Secret(args) => operator::secret(&args),
         Command::Backup(args) => operator::backup(&args),
+        Command::Seal(args) => sealing::seal(&args),
+        Command::Open(args) => sealing::open(&args),
         Command::Frontier(args) => sync::frontier(&args),
         Command::Export(args) => sync::export(&args),
         Command::Join(args) => sync::join(&args),
@@ -295,6 +305,8 @@ fn error_json(error: &meshlog::Error) -> Value {
         Error::WaitsForMerge => "waits-for-merge",
         Error::NotInRoster { .. } => "not-in-roster",
         Error::ReadOnly => "read-only",
+        Error::Seal(_) => "sealed-message",
+        Error::Disabled { .. } => "disabled",
         _ => "other",
     };
     let mut object = json!({

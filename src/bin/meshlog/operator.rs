@@ -109,9 +109,14 @@ The acting member must be enabled. KIND is 1 to 64 bytes; the payload at most
 64 KiB. The event is written under the current epoch (or, while the mesh
 needs a merge, the writer epoch).
 
+--sealed seals the payload under that epoch's secret (SPEC.md §16.5): anyone
+with the file still checks every signature and rule and sees KIND and the
+padded size; only the epoch's members read it (`meshlog log --keys`).
+
 Examples:
   meshlog append team.redb --keys alice.keys --kind note --payload \"deployed\"
-  meshlog append team.redb --keys alice.keys --kind report --payload-file report.json";
+  meshlog append team.redb --keys alice.keys --kind report --payload-file report.json
+  meshlog append team.redb --keys alice.keys --kind secret-note --sealed --payload \"rotate the db password\"";
 
 pub(crate) const BACKUP_AFTER_HELP: &str = "\
 Verifies DB and writes a copy to OUT, which must not exist: the same events in
@@ -278,6 +283,9 @@ pub(crate) struct AppendArgs {
     /// Read the payload from a file.
     #[arg(long, value_name = "F")]
     payload_file: Option<PathBuf>,
+    /// Seal the payload: only the epoch's members can read it.
+    #[arg(long)]
+    sealed: bool,
 }
 
 /// Arguments of `meshlog backup`.
@@ -469,10 +477,14 @@ pub(crate) fn append(args: &AppendArgs) -> anyhow::Result<Verdict> {
         (None, None) => bail!("give --payload or --payload-file"),
     };
     let mut mesh = open_as(&args.actor)?;
-    let event = mesh.append_app(&args.kind, &payload)?;
+    let (event, sealed) = if args.sealed {
+        (mesh.append_sealed(&args.kind, &payload)?, "sealed, ")
+    } else {
+        (mesh.append_app(&args.kind, &payload)?, "")
+    };
     print_done(
         &mesh,
-        format!("appended {:?} ({} bytes)", args.kind, payload.len()),
+        format!("appended {:?} ({sealed}{} bytes)", args.kind, payload.len()),
         event,
     );
     Ok(Verdict::Ok)

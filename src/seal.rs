@@ -1,0 +1,548 @@
+//! Sealed messages: encryption under an epoch secret that names its sender
+//! and cannot be forged by another member (SPEC.md §16).
+//!
+//! ```text
+//! header   = "ml3s" || group (32) || epoch (32) || salt (32) || ad_len (u32 LE) || ad
+//! digest   = derive_key(SEALED_CONTENT, header || sender || le64(len(plaintext)) || plaintext)
+//! inner    = sender (16) || ed25519(SEALED_SIGNATURE || 0x00 || digest) (64)
+//!            || u32 LE len(plaintext) || plaintext || zeros (padding)
+//! epoch_key   = derive_key(SEALED_EPOCH_KEY, epoch_secret || group || epoch)
+//! message_key = derive_key(SEALED_MESSAGE_KEY, epoch_key || salt)
+//! sealed   = header || ChaCha20-Poly1305(message_key, nonce = 0^12, aad = header, inner)
+//! ```
+//!
+//! Every message draws a fresh 32-byte salt from the operating system, so
+//! every message has its own key, and the fixed nonce is never used twice
+//! with one key: no counter to lose in a crash, a restart or a copied file.
+//! The sender signs the digest inside the encryption, so an outsider learns
+//! the group, the epoch, the associated data and the padded length, not
+//! who sent it; and a member, who knows the epoch secret and so every
+//! message key, still cannot make a message that opens as another's.
+
+use std::num::NonZeroU32;
+
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
+use ed25519_dalek::Signer;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::envelope::EpochSecret;
+use crate::ids::{EventHash, GroupId, MemberId, MessageId, SigningPublicKey};
+use crate::keys::LocalKeys;
+use crate::labels::{self, limits};
+use crate::signature::{self, SIGNATURE_LEN};
+
+/// First bytes of every sealed message: "meshlog v3 sealed".
+pub const SEALED_MAGIC: [u8; 4] = *b"ml3s";
+/// Bytes of the header before the associated data.
+const FIXED_HEADER: usize = 4 + 32 + 32 + 32 + 4;
+/// The AEAD tag.
+const TAG_LEN: usize = 16;
+/// Bytes of the inner part before the plaintext.
+const INNER_HEADER: usize = 16 + SIGNATURE_LEN + 4;
+/// Offset of the salt in the header.
+const SALT_AT: usize = 4 + 32 + 32;
+
+/// Bytes a sealed message adds to its plaintext and associated data,
+/// before padding.
+pub const SEALED_OVERHEAD: usize = FIXED_HEADER + INNER_HEADER + TAG_LEN;
+
+/// Why a message could not be sealed or opened. No variant carries a byte
+/// of plaintext.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The bytes are not a sealed message of this format: too short, a
+    /// wrong magic, or lengths that do not add up.
+    #[error("not a sealed message: {0}")]
+    Malformed(&'static str),
+    /// A size limit, checked before anything is allocated.
+    #[error("{what} has {len} bytes, more than the {max} a sealed message allows")]
+    TooLarge {
+        /// Which part.
+        what: &'static str,
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// The message was sealed in another group.
+    #[error("the message was sealed in group {found}, not in this mesh's group {expected}")]
+    ForeignGroup {
+        /// This mesh's group.
+        expected: GroupId,
+        /// The group the message names.
+        found: GroupId,
+    },
+    /// The message names an epoch this mesh does not hold (sync first).
+    #[error("the message was sealed in epoch {0}, which this mesh does not hold")]
+    UnknownEpoch(EventHash),
+    /// The local member is not in the roster of the message's epoch, so it
+    /// holds no key for it.
+    #[error(
+        "member {member} is not in the roster of epoch {epoch}, in which the message was sealed"
+    )]
+    NotAMember {
+        /// The epoch.
+        epoch: EventHash,
+        /// The local member.
+        member: MemberId,
+    },
+    /// The AEAD did not verify: the message was altered, or sealed under
+    /// another key.
+    #[error("the message does not decrypt under epoch {epoch}'s key: altered, or not sealed in it")]
+    DecryptFailed {
+        /// The epoch.
+        epoch: EventHash,
+    },
+    /// It decrypted, but what it holds is not laid out as a sender seals
+    /// it (a length past the end, or padding that is not zeros).
+    #[error("the message decrypts, but its content is not well formed: {0}")]
+    InvalidContent(&'static str),
+    /// The sender it names was not in the roster of the message's epoch.
+    #[error("the message names sender {sender}, who is not in the roster of epoch {epoch}")]
+    UnknownSender {
+        /// The sender named.
+        sender: MemberId,
+        /// The epoch.
+        epoch: EventHash,
+    },
+    /// The sender's signature does not verify: a member forged it.
+    #[error("the signature of sender {sender} does not verify: the message is forged")]
+    BadSignature {
+        /// The sender named.
+        sender: MemberId,
+    },
+    /// A sealed app event's message names another sender than the
+    /// event's author.
+    #[error("the sealed app event is by {author}, but its message names sender {sender}")]
+    SenderMismatch {
+        /// The event's author.
+        author: MemberId,
+        /// The sender the message names.
+        sender: MemberId,
+    },
+    /// The event is not a sealed app event.
+    #[error("event {0} is not a sealed app event")]
+    NotSealed(EventHash),
+    /// The operating system gave no randomness for the salt.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+}
+
+/// How a sealed message hides its plaintext's length (SPEC.md §16.3). The
+/// padding is zeros inside the encryption, checked on opening.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Padding {
+    /// No padding: the length shows.
+    None,
+    /// Padmé (Nikitin et al., PURBs): at most 12% more bytes, and a length
+    /// shows only its top bits (a message of 1,000 to 1,023 bytes, say,
+    /// looks like any other of them).
+    #[default]
+    Padme,
+    /// Up to the next multiple of this many bytes.
+    Multiple(NonZeroU32),
+}
+
+impl Padding {
+    /// The padded length of `len` inner bytes.
+    fn apply(self, len: usize) -> Option<usize> {
+        match self {
+            Padding::None => Some(len),
+            Padding::Padme => Some(padme(len)),
+            Padding::Multiple(block) => {
+                let block = block.get() as usize;
+                len.checked_next_multiple_of(block)
+            }
+        }
+    }
+}
+
+/// Padmé: `len` rounded up so that only its top `log2(log2(len)) + 1`
+/// bits may be non-zero.
+fn padme(len: usize) -> usize {
+    if len < 2 {
+        return len;
+    }
+    let exponent = usize::BITS - 1 - len.leading_zeros();
+    let significant = u32::BITS - exponent.leading_zeros();
+    let mask = (1usize << (exponent - significant)) - 1;
+    (len + mask) & !mask
+}
+
+/// A sealed message, as it travels (SPEC.md §16.1). Parsing checks the
+/// outer layout only; [`crate::Mesh::open_sealed`] checks the rest.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Sealed {
+    bytes: Vec<u8>,
+    ad_len: usize,
+}
+
+impl std::fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("group", &self.group())
+            .field("epoch", &self.epoch())
+            .field("len", &self.bytes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads 32 bytes at `at`.
+fn array32(bytes: &[u8], at: usize) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    if let Some(part) = bytes.get(at..at + 32) {
+        out.copy_from_slice(part);
+    }
+    out
+}
+
+impl Sealed {
+    /// Largest sealed message: its fixed header, the largest associated
+    /// data, the largest padded inner part and the tag.
+    pub const MAX_BYTES: usize =
+        FIXED_HEADER + limits::MAX_SEALED_AD + limits::MAX_SEALED_INNER + TAG_LEN;
+
+    /// Parses a sealed message. Its length is checked before any byte is
+    /// copied; then its magic and lengths.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Sealed, SealError> {
+        let (ad_len, inner_len) = Self::layout(bytes)?;
+        let _ = inner_len;
+        Ok(Sealed {
+            bytes: bytes.to_vec(),
+            ad_len,
+        })
+    }
+
+    /// Like [`Sealed::from_bytes`], taking the buffer.
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Sealed, SealError> {
+        let (ad_len, _) = Self::layout(&bytes)?;
+        Ok(Sealed { bytes, ad_len })
+    }
+
+    /// The associated data's and the inner part's lengths, if `bytes` is
+    /// laid out as a sealed message.
+    fn layout(bytes: &[u8]) -> Result<(usize, usize), SealError> {
+        if bytes.len() > Self::MAX_BYTES {
+            return Err(SealError::TooLarge {
+                what: "the sealed message",
+                len: bytes.len(),
+                max: Self::MAX_BYTES,
+            });
+        }
+        let fixed = bytes
+            .get(..FIXED_HEADER)
+            .ok_or(SealError::Malformed("shorter than its header"))?;
+        if fixed.get(..4) != Some(&SEALED_MAGIC[..]) {
+            return Err(SealError::Malformed("wrong magic (not \"ml3s\")"));
+        }
+        let mut ad_len = [0u8; 4];
+        ad_len.copy_from_slice(fixed.get(FIXED_HEADER - 4..).unwrap_or(&[0; 4]));
+        let ad_len = u32::from_le_bytes(ad_len) as usize;
+        if ad_len > limits::MAX_SEALED_AD {
+            return Err(SealError::TooLarge {
+                what: "the associated data",
+                len: ad_len,
+                max: limits::MAX_SEALED_AD,
+            });
+        }
+        let inner_len = bytes
+            .len()
+            .checked_sub(FIXED_HEADER + ad_len + TAG_LEN)
+            .ok_or(SealError::Malformed("shorter than its associated data"))?;
+        if inner_len < INNER_HEADER {
+            return Err(SealError::Malformed("no room for a sender and a signature"));
+        }
+        Ok((ad_len, inner_len))
+    }
+
+    /// The bytes, as sent.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The bytes, as sent.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.bytes.clone()
+    }
+
+    /// The group it was sealed in.
+    pub fn group(&self) -> GroupId {
+        GroupId::from_bytes(array32(&self.bytes, 4))
+    }
+
+    /// The epoch it was sealed in: its rotation's hash.
+    pub fn epoch(&self) -> EventHash {
+        EventHash::from_bytes(array32(&self.bytes, 36))
+    }
+
+    /// The associated data: bound to the message, not encrypted.
+    pub fn associated_data(&self) -> &[u8] {
+        self.bytes
+            .get(FIXED_HEADER..FIXED_HEADER + self.ad_len)
+            .unwrap_or_default()
+    }
+
+    /// How many bytes the encrypted part holds (sender, signature, length,
+    /// plaintext and padding): what an outsider learns of the size.
+    pub fn padded_len(&self) -> usize {
+        self.bytes.len() - FIXED_HEADER - self.ad_len - TAG_LEN
+    }
+
+    fn header(&self) -> &[u8] {
+        self.bytes
+            .get(..FIXED_HEADER + self.ad_len)
+            .unwrap_or_default()
+    }
+
+    fn salt(&self) -> [u8; 32] {
+        array32(&self.bytes, SALT_AT)
+    }
+}
+
+/// A message opened: every check passed (SPEC.md §16.4).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Opened {
+    /// Who sealed it: a member of the epoch's roster, whose signature holds.
+    pub sender: MemberId,
+    /// The epoch it was sealed in.
+    pub epoch: EventHash,
+    /// Whether that epoch applies in the current resolution (SPEC.md
+    /// §5.3). A void epoch's secret was chosen by a rotation that lost (a
+    /// fired admin's, say): an application that must not trust such an
+    /// epoch's members checks this.
+    pub epoch_applied: bool,
+    /// The associated data, as sealed.
+    pub associated_data: Vec<u8>,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The message's id: a labelled hash of what the sender signed, the
+    /// same for every copy of the message.
+    pub id: MessageId,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Opened")
+            .field("sender", &self.sender)
+            .field("epoch", &self.epoch)
+            .field("epoch_applied", &self.epoch_applied)
+            .field("id", &self.id)
+            .field(
+                "plaintext",
+                &format_args!("<{} bytes>", self.plaintext.len()),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key of one epoch's sealed messages, derived from its secret; what
+/// a mesh keeps in memory (never on disk) so that opening a message costs
+/// no key agreement.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct EpochKey([u8; 32]);
+
+impl EpochKey {
+    pub(crate) fn derive(secret: &EpochSecret, group: GroupId, epoch: EventHash) -> EpochKey {
+        let mut hasher = blake3::Hasher::new_derive_key(labels::SEALED_EPOCH_KEY);
+        hasher
+            .update(secret.expose())
+            .update(group.as_bytes())
+            .update(epoch.as_bytes());
+        let key = EpochKey(*hasher.finalize().as_bytes());
+        hasher.zeroize();
+        key
+    }
+
+    fn cipher(&self, salt: &[u8; 32]) -> ChaCha20Poly1305 {
+        let mut hasher = blake3::Hasher::new_derive_key(labels::SEALED_MESSAGE_KEY);
+        hasher.update(&self.0).update(salt);
+        let key = Zeroizing::new(*hasher.finalize().as_bytes());
+        hasher.zeroize();
+        ChaCha20Poly1305::new(&Key::from(*key))
+    }
+}
+
+/// What the sender signs (through [`signed_message`]).
+fn content_digest(header: &[u8], sender: MemberId, plaintext: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(labels::SEALED_CONTENT);
+    hasher
+        .update(header)
+        .update(sender.as_bytes())
+        .update(&(plaintext.len() as u64).to_le_bytes());
+    if plaintext.len() >= 128 * 1024 {
+        // Large messages hash on every core (the same hash).
+        hasher.update_rayon(plaintext);
+    } else {
+        hasher.update(plaintext);
+    }
+    *hasher.finalize().as_bytes()
+}
+
+fn signed_message(digest: &[u8; 32]) -> Vec<u8> {
+    signature::labelled_message(labels::SEALED_SIGNATURE, digest)
+}
+
+fn message_id(digest: &[u8; 32]) -> MessageId {
+    let hash = blake3::Hasher::new_derive_key(labels::SEALED_ID)
+        .update(digest)
+        .finalize();
+    MessageId::from_bytes(*hash.as_bytes())
+}
+
+/// Seals `plaintext` under `epoch_key` as `sender`, with `salt` (fresh from
+/// the operating system; fixed only in test vectors).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn seal(
+    epoch_key: &EpochKey,
+    group: GroupId,
+    epoch: EventHash,
+    sender: &LocalKeys,
+    salt: [u8; 32],
+    plaintext: &[u8],
+    associated_data: &[u8],
+    padding: Padding,
+) -> Result<Sealed, SealError> {
+    if plaintext.len() > limits::MAX_SEALED_PLAINTEXT {
+        return Err(SealError::TooLarge {
+            what: "the plaintext",
+            len: plaintext.len(),
+            max: limits::MAX_SEALED_PLAINTEXT,
+        });
+    }
+    if associated_data.len() > limits::MAX_SEALED_AD {
+        return Err(SealError::TooLarge {
+            what: "the associated data",
+            len: associated_data.len(),
+            max: limits::MAX_SEALED_AD,
+        });
+    }
+    let inner_len = INNER_HEADER + plaintext.len();
+    let padded = padding
+        .apply(inner_len)
+        .filter(|padded| *padded <= limits::MAX_SEALED_INNER)
+        .ok_or(SealError::TooLarge {
+            what: "the padded message",
+            len: inner_len,
+            max: limits::MAX_SEALED_INNER,
+        })?;
+    let header_len = FIXED_HEADER + associated_data.len();
+    let mut bytes = Vec::with_capacity(header_len + padded + TAG_LEN);
+    bytes.extend_from_slice(&SEALED_MAGIC);
+    bytes.extend_from_slice(group.as_bytes());
+    bytes.extend_from_slice(epoch.as_bytes());
+    bytes.extend_from_slice(&salt);
+    bytes.extend_from_slice(&(associated_data.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(associated_data);
+    let member = sender.member_id();
+    let digest = content_digest(&bytes, member, plaintext);
+    let signature = sender
+        .signing_key()
+        .sign(&signed_message(&digest))
+        .to_bytes();
+    bytes.extend_from_slice(member.as_bytes());
+    bytes.extend_from_slice(&signature);
+    bytes.extend_from_slice(&(plaintext.len() as u32).to_le_bytes());
+    bytes.extend_from_slice(plaintext);
+    bytes.resize(header_len + padded, 0);
+    let (header, inner) = bytes.split_at_mut(header_len);
+    let tag = epoch_key
+        .cipher(&salt)
+        .encrypt_inout_detached(&Nonce::default(), header, inner.into())
+        .map_err(|_| SealError::TooLarge {
+            what: "the padded message",
+            len: padded,
+            max: limits::MAX_SEALED_INNER,
+        })?;
+    bytes.extend_from_slice(&tag);
+    Ok(Sealed {
+        bytes,
+        ad_len: associated_data.len(),
+    })
+}
+
+/// A message decrypted under its epoch's key whose signature is not yet
+/// checked: it never leaves this module but through [`Decrypted::verify`].
+pub(crate) struct Decrypted {
+    /// The sender it names.
+    pub(crate) sender: MemberId,
+    signature: [u8; SIGNATURE_LEN],
+    /// The inner part (sender, signature, length, plaintext, padding),
+    /// zeroized unless it is returned.
+    inner: Zeroizing<Vec<u8>>,
+    plaintext_len: usize,
+    digest: [u8; 32],
+}
+
+/// Decrypts `sealed` under `epoch_key` and checks the inner layout.
+pub(crate) fn decrypt(epoch_key: &EpochKey, sealed: &Sealed) -> Result<Decrypted, SealError> {
+    let epoch = sealed.epoch();
+    let header = sealed.header();
+    let body = sealed.bytes.get(header.len()..).unwrap_or_default();
+    let (ciphertext, tag) = body
+        .split_last_chunk::<TAG_LEN>()
+        .ok_or(SealError::Malformed("no tag"))?;
+    let mut inner = Zeroizing::new(ciphertext.to_vec());
+    epoch_key
+        .cipher(&sealed.salt())
+        .decrypt_inout_detached(
+            &Nonce::default(),
+            header,
+            inner.as_mut_slice().into(),
+            &Tag::from(*tag),
+        )
+        .map_err(|_| SealError::DecryptFailed { epoch })?;
+    let (sender, rest) = inner
+        .split_first_chunk::<16>()
+        .ok_or(SealError::InvalidContent("no sender"))?;
+    let (signature, rest) = rest
+        .split_first_chunk::<SIGNATURE_LEN>()
+        .ok_or(SealError::InvalidContent("no signature"))?;
+    let (len, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or(SealError::InvalidContent("no length"))?;
+    let plaintext_len = u32::from_le_bytes(*len) as usize;
+    let (plaintext, padding) = (
+        rest.get(..plaintext_len)
+            .ok_or(SealError::InvalidContent("a length past the end"))?,
+        rest.get(plaintext_len..).unwrap_or_default(),
+    );
+    if padding.iter().any(|byte| *byte != 0) {
+        return Err(SealError::InvalidContent("padding that is not zeros"));
+    }
+    let sender = MemberId::from_bytes(*sender);
+    let digest = content_digest(header, sender, plaintext);
+    let signature = *signature;
+    Ok(Decrypted {
+        sender,
+        signature,
+        inner,
+        plaintext_len,
+        digest,
+    })
+}
+
+impl Decrypted {
+    /// Checks the signature under the sender's key; only then gives out the
+    /// plaintext and the id.
+    pub(crate) fn verify(self, key: &SigningPublicKey) -> Result<(Vec<u8>, MessageId), SealError> {
+        if !signature::verifies(key, &self.signature, &signed_message(&self.digest)) {
+            return Err(SealError::BadSignature {
+                sender: self.sender,
+            });
+        }
+        let start = INNER_HEADER;
+        let plaintext = self
+            .inner
+            .get(start..start + self.plaintext_len)
+            .unwrap_or_default()
+            .to_vec();
+        Ok((plaintext, message_id(&self.digest)))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,395 @@
+use super::*;
+
+use ed25519_dalek::Signer;
+
+use crate::envelope::EpochSecret;
+
+const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md");
+const BEGIN: &str = "<!-- sealed-vectors:begin -->\n```text\n";
+const END: &str = "```\n<!-- sealed-vectors:end -->";
+
+fn keys(seed: u8) -> LocalKeys {
+    LocalKeys::from_secret_bytes(&[seed; 32], &[seed + 100; 32])
+}
+
+fn hex32(text: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(text, &mut out).unwrap();
+    out
+}
+
+/// An epoch key of a made-up epoch.
+fn fixture() -> (EpochKey, GroupId, EventHash) {
+    let secret = EpochSecret::from_bytes_for_test([0x11; 32]);
+    let group = GroupId::from_bytes([0x22; 32]);
+    let epoch = EventHash::from_bytes([0x33; 32]);
+    (EpochKey::derive(&secret, group, epoch), group, epoch)
+}
+
+fn sealed_by(sender: &LocalKeys, plaintext: &[u8], ad: &[u8], padding: Padding) -> Sealed {
+    let (key, group, epoch) = fixture();
+    seal(
+        &key, group, epoch, sender, [0x44; 32], plaintext, ad, padding,
+    )
+    .unwrap()
+}
+
+fn open_as(sealed: &Sealed, sender_key: &SigningPublicKey) -> Result<Vec<u8>, SealError> {
+    let (key, _, _) = fixture();
+    let decrypted = decrypt(&key, sealed)?;
+    decrypted.verify(sender_key).map(|(plaintext, _)| plaintext)
+}
+
+/// Encrypts `inner` under `header` as a member can: every member holds the
+/// epoch key, so every member can make the AEAD verify.
+fn reencrypted(header: &[u8], inner: &[u8]) -> Sealed {
+    let (key, _, _) = fixture();
+    let mut bytes = header.to_vec();
+    let mut body = inner.to_vec();
+    let salt = array32(header, SALT_AT);
+    let tag = key
+        .cipher(&salt)
+        .encrypt_inout_detached(&Nonce::default(), header, body.as_mut_slice().into())
+        .unwrap();
+    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&tag);
+    Sealed::from_vec(bytes).unwrap()
+}
+
+/// The header and the decrypted inner part of `sealed`.
+fn parts(sealed: &Sealed) -> (Vec<u8>, Vec<u8>) {
+    parts_under(&fixture().0, sealed)
+}
+
+fn parts_under(key: &EpochKey, sealed: &Sealed) -> (Vec<u8>, Vec<u8>) {
+    let decrypted = decrypt(key, sealed).unwrap();
+    (sealed.header().to_vec(), decrypted.inner.to_vec())
+}
+
+#[test]
+fn a_sealed_message_opens_under_its_senders_key_only() {
+    let alice = keys(1);
+    let sealed = sealed_by(&alice, b"hello", b"ad", Padding::Padme);
+    assert_eq!(sealed.group(), GroupId::from_bytes([0x22; 32]));
+    assert_eq!(sealed.epoch(), EventHash::from_bytes([0x33; 32]));
+    assert_eq!(sealed.associated_data(), b"ad");
+    let alice_key = alice.public().signing;
+    assert_eq!(open_as(&sealed, &alice_key).unwrap(), b"hello");
+    // Checked under another member's key, the signature fails.
+    let bob_key = keys(2).public().signing;
+    assert_eq!(
+        open_as(&sealed, &bob_key),
+        Err(SealError::BadSignature {
+            sender: alice.member_id()
+        })
+    );
+}
+
+#[test]
+fn a_member_cannot_make_a_message_that_opens_as_another_members() {
+    let (alice, mallory) = (keys(1), keys(2));
+    let alice_key = alice.public().signing;
+    let genuine = sealed_by(&alice, b"pay 10 to bob", b"", Padding::None);
+    let (header, inner) = parts(&genuine);
+
+    // 1. Mallory keeps Alice's sender id and signature and changes the
+    //    plaintext (same length): the AEAD verifies (Mallory holds the
+    //    key), the signature does not.
+    let mut changed = inner.clone();
+    let text_at = INNER_HEADER;
+    changed[text_at..text_at + 6].copy_from_slice(b"pay 99");
+    let forged = reencrypted(&header, &changed);
+    assert_eq!(
+        open_as(&forged, &alice_key),
+        Err(SealError::BadSignature {
+            sender: alice.member_id()
+        })
+    );
+
+    // 2. Mallory signs a message of her own and names Alice as sender.
+    let mut own = inner.clone();
+    let digest = content_digest(&header, alice.member_id(), b"pay 10 to bob");
+    let signature = mallory.signing_key().sign(&signed_message(&digest));
+    own[16..16 + SIGNATURE_LEN].copy_from_slice(&signature.to_bytes());
+    assert!(matches!(
+        open_as(&reencrypted(&header, &own), &alice_key),
+        Err(SealError::BadSignature { .. })
+    ));
+
+    // 3. Mallory moves Alice's signed content under another header (other
+    //    associated data): the digest covers the header.
+    let mut other_header = header.clone();
+    other_header[FIXED_HEADER - 4..FIXED_HEADER].copy_from_slice(&3u32.to_le_bytes());
+    other_header.extend_from_slice(b"new");
+    assert!(matches!(
+        open_as(&reencrypted(&other_header, &inner), &alice_key),
+        Err(SealError::BadSignature { .. })
+    ));
+
+    // 4. Mallory relabels the message with her own id, keeping Alice's
+    //    signature: it does not verify under Mallory's key either.
+    let mut relabelled = inner.clone();
+    relabelled[..16].copy_from_slice(mallory.member_id().as_bytes());
+    assert!(matches!(
+        open_as(
+            &reencrypted(&header, &relabelled),
+            &mallory.public().signing
+        ),
+        Err(SealError::BadSignature { .. })
+    ));
+
+    // The unchanged parts, re-encrypted, still open: the checks above
+    // failed for what was changed, not for being re-encrypted.
+    assert_eq!(
+        open_as(&reencrypted(&header, &inner), &alice_key).unwrap(),
+        b"pay 10 to bob"
+    );
+}
+
+#[test]
+fn every_altered_byte_is_refused() {
+    let alice = keys(1);
+    let key = alice.public().signing;
+    let sealed = sealed_by(&alice, b"short message", b"ad", Padding::None);
+    for at in 0..sealed.as_bytes().len() {
+        let mut bytes = sealed.to_bytes();
+        bytes[at] ^= 0x01;
+        let outcome = Sealed::from_vec(bytes).and_then(|altered| open_as(&altered, &key));
+        assert!(outcome.is_err(), "a flip of byte {at} went unnoticed");
+    }
+}
+
+#[test]
+fn content_that_decrypts_but_is_not_well_formed_is_refused() {
+    let alice = keys(1);
+    let key = alice.public().signing;
+    let sealed = sealed_by(
+        &alice,
+        b"0123456789",
+        b"",
+        Padding::Multiple(NonZeroU32::new(64).unwrap()),
+    );
+    let (header, inner) = parts(&sealed);
+    assert_eq!(inner.len(), 128, "84 + 10 bytes padded to 64s");
+    let mut padding = inner.clone();
+    *padding.last_mut().unwrap() = 1;
+    assert_eq!(
+        open_as(&reencrypted(&header, &padding), &key),
+        Err(SealError::InvalidContent("padding that is not zeros"))
+    );
+    let mut length = inner.clone();
+    length[80..84].copy_from_slice(&1000u32.to_le_bytes());
+    assert_eq!(
+        open_as(&reencrypted(&header, &length), &key),
+        Err(SealError::InvalidContent("a length past the end"))
+    );
+    // The padded one, untouched, opens.
+    assert_eq!(open_as(&sealed, &key).unwrap(), b"0123456789");
+}
+
+#[test]
+fn parsing_checks_size_first_then_layout() {
+    assert!(matches!(
+        Sealed::from_bytes(&vec![0u8; Sealed::MAX_BYTES + 1]),
+        Err(SealError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        Sealed::from_bytes(b"ml3s"),
+        Err(SealError::Malformed(_))
+    ));
+    let sealed = sealed_by(&keys(1), b"x", b"", Padding::None);
+    let mut wrong_magic = sealed.to_bytes();
+    wrong_magic[0] = b'x';
+    assert!(matches!(
+        Sealed::from_vec(wrong_magic),
+        Err(SealError::Malformed(_))
+    ));
+    let mut long_ad = sealed.to_bytes();
+    long_ad[FIXED_HEADER - 4..FIXED_HEADER]
+        .copy_from_slice(&(limits::MAX_SEALED_AD as u32 + 1).to_le_bytes());
+    assert!(matches!(
+        Sealed::from_vec(long_ad),
+        Err(SealError::TooLarge { .. })
+    ));
+    let mut past_end = sealed.to_bytes();
+    past_end[FIXED_HEADER - 4..FIXED_HEADER].copy_from_slice(&10_000u32.to_le_bytes());
+    assert!(matches!(
+        Sealed::from_vec(past_end),
+        Err(SealError::Malformed(_))
+    ));
+    // Cut before the inner part's fixed fields: no sender to name.
+    let cut = &sealed.as_bytes()[..FIXED_HEADER + 16 + 16];
+    assert!(matches!(
+        Sealed::from_bytes(cut),
+        Err(SealError::Malformed(_))
+    ));
+}
+
+#[test]
+fn sealing_refuses_what_exceeds_the_limits() {
+    let (key, group, epoch) = fixture();
+    let alice = keys(1);
+    let big_ad = vec![0u8; limits::MAX_SEALED_AD + 1];
+    assert!(matches!(
+        seal(
+            &key,
+            group,
+            epoch,
+            &alice,
+            [0; 32],
+            b"",
+            &big_ad,
+            Padding::None
+        ),
+        Err(SealError::TooLarge { .. })
+    ));
+    let huge_block = Padding::Multiple(NonZeroU32::new(u32::MAX).unwrap());
+    assert!(matches!(
+        seal(&key, group, epoch, &alice, [0; 32], b"", b"", huge_block),
+        Err(SealError::TooLarge { .. })
+    ));
+}
+
+#[test]
+fn padme_pads_by_at_most_twelve_percent_and_hides_low_bits() {
+    assert_eq!(padme(0), 0);
+    assert_eq!(padme(1), 1);
+    assert_eq!(padme(84), 88);
+    assert_eq!(padme(1000), 1024);
+    assert_eq!(padme(1025), 1088);
+    for len in 2..200_000usize {
+        let padded = padme(len);
+        assert!(padded >= len);
+        assert!((padded - len) * 100 <= len * 12, "{len} padded to {padded}");
+        assert_eq!(padme(padded), padded, "padding is idempotent at {len}");
+    }
+    // All lengths of 1,000 to 1,024 look alike.
+    assert!((1000..=1024).all(|len| padme(len) == 1024));
+}
+
+#[test]
+fn each_message_has_its_own_key_and_the_id_ignores_padding() {
+    let alice = keys(1);
+    let (key, group, epoch) = fixture();
+    let one = seal(
+        &key,
+        group,
+        epoch,
+        &alice,
+        [1; 32],
+        b"same",
+        b"",
+        Padding::None,
+    )
+    .unwrap();
+    let two = seal(
+        &key,
+        group,
+        epoch,
+        &alice,
+        [2; 32],
+        b"same",
+        b"",
+        Padding::None,
+    )
+    .unwrap();
+    // Another salt: another key, so other ciphertext for the same plaintext.
+    assert_ne!(
+        one.as_bytes()[FIXED_HEADER..],
+        two.as_bytes()[FIXED_HEADER..]
+    );
+    let padded = seal(
+        &key,
+        group,
+        epoch,
+        &alice,
+        [1; 32],
+        b"same",
+        b"",
+        Padding::Padme,
+    )
+    .unwrap();
+    let signing = alice.public().signing;
+    let id = |sealed: &Sealed| decrypt(&key, sealed).unwrap().verify(&signing).unwrap().1;
+    assert_eq!(id(&one), id(&padded), "one message, padded or not");
+    assert_ne!(id(&one), id(&two), "two messages");
+}
+
+fn computed_vectors() -> Vec<(String, String)> {
+    // The inputs come from SPEC.md §14's history: R1's secret, the group
+    // and R1's hash; the admin seals.
+    let secret = hex32("46f1dbe4db85c9f2c487d284ced17fb1b82c6f873fbe3c6ec2b9b52c546765eb");
+    let group = GroupId::from_bytes(hex32(
+        "62d661aeadd6df12f0d6d51a19a4c3dfdc8ef3613d52c480f081ddd2c7b1f1c7",
+    ));
+    let epoch = EventHash::from_bytes(hex32(
+        "d6221bb9df34624f57462eb8f31114201a2ff33349392c02576240022c5e201b",
+    ));
+    let admin = keys(2);
+    let salt = [0x5a; 32];
+    let (plaintext, ad) = (b"a sealed message".as_slice(), b"vectors".as_slice());
+    let epoch_key = EpochKey::derive(&EpochSecret::from_bytes_for_test(secret), group, epoch);
+    let mut message_key = blake3::Hasher::new_derive_key(labels::SEALED_MESSAGE_KEY);
+    message_key.update(&epoch_key.0).update(&salt);
+    let sealed = seal(
+        &epoch_key,
+        group,
+        epoch,
+        &admin,
+        salt,
+        plaintext,
+        ad,
+        Padding::Padme,
+    )
+    .unwrap();
+    let (header, inner) = parts_under(&epoch_key, &sealed);
+    let digest = content_digest(&header, admin.member_id(), plaintext);
+    let id = decrypt(&epoch_key, &sealed)
+        .unwrap()
+        .verify(&admin.public().signing)
+        .unwrap()
+        .1;
+    let mut out = Vec::new();
+    let mut push = |name: &str, value: String| out.push((name.to_owned(), value));
+    push("sealed.salt", hex::encode(salt));
+    push("sealed.plaintext", hex::encode(plaintext));
+    push("sealed.associated_data", hex::encode(ad));
+    push("sealed.epoch_key", hex::encode(epoch_key.0));
+    push(
+        "sealed.message_key",
+        message_key.finalize().to_hex().to_string(),
+    );
+    push("sealed.digest", hex::encode(digest));
+    push(
+        "sealed.signature",
+        hex::encode(&inner[16..16 + SIGNATURE_LEN]),
+    );
+    push("sealed.inner", hex::encode(&inner));
+    push("sealed.bytes", hex::encode(sealed.as_bytes()));
+    push("sealed.id", id.to_string());
+    out
+}
+
+/// SPEC.md §16.6's vectors, recomputed. After a deliberate change,
+/// regenerate them with `MESHLOG_UPDATE_VECTORS=1 cargo test --lib
+/// seal::tests::spec` and review the diff.
+#[test]
+fn spec_sealed_vectors_match() {
+    let text: String = computed_vectors()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect();
+    let spec = std::fs::read_to_string(SPEC).unwrap();
+    let start = spec.find(BEGIN).expect("vector block begins") + BEGIN.len();
+    let end = spec.find(END).expect("vector block ends");
+    if std::env::var_os("MESHLOG_UPDATE_VECTORS").is_some() {
+        let updated = format!("{}{}{}", &spec[..start], text, &spec[end..]);
+        std::fs::write(SPEC, updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        &spec[start..end],
+        text,
+        "SPEC.md §16.6's vectors differ from the code"
+    );
+}
