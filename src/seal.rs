@@ -21,6 +21,7 @@
 
 use std::num::NonZeroU32;
 
+use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use ed25519_dalek::Signer;
@@ -485,15 +486,14 @@ pub(crate) fn decrypt(epoch_key: &EpochKey, sealed: &Sealed) -> Result<Decrypted
     let (ciphertext, tag) = body
         .split_last_chunk::<TAG_LEN>()
         .ok_or(SealError::Malformed("no tag"))?;
-    let mut inner = Zeroizing::new(ciphertext.to_vec());
+    // Decrypted straight from the message into a buffer of its own: no
+    // copy of the ciphertext first.
+    let mut inner = Zeroizing::new(vec![0u8; ciphertext.len()]);
+    let buffers = InOutBuf::new(ciphertext, inner.as_mut_slice())
+        .map_err(|_| SealError::Malformed("buffer lengths differ"))?;
     epoch_key
         .cipher(&sealed.salt())
-        .decrypt_inout_detached(
-            &Nonce::default(),
-            header,
-            inner.as_mut_slice().into(),
-            &Tag::from(*tag),
-        )
+        .decrypt_inout_detached(&Nonce::default(), header, buffers, &Tag::from(*tag))
         .map_err(|_| SealError::DecryptFailed { epoch })?;
     let (sender, rest) = inner
         .split_first_chunk::<16>()
@@ -534,13 +534,13 @@ impl Decrypted {
                 sender: self.sender,
             });
         }
-        let start = INNER_HEADER;
-        let plaintext = self
-            .inner
-            .get(start..start + self.plaintext_len)
-            .unwrap_or_default()
-            .to_vec();
-        Ok((plaintext, message_id(&self.digest)))
+        let mut inner = self.inner;
+        // The plaintext is the inner part without its fixed fields and its
+        // padding, which are dropped in place.
+        let fixed = INNER_HEADER.min(inner.len());
+        inner.drain(..fixed);
+        inner.truncate(self.plaintext_len);
+        Ok((std::mem::take(&mut *inner), message_id(&self.digest)))
     }
 }
 
