@@ -19,7 +19,10 @@ fi
 (cd .. && cargo run --quiet --example fuzz_corpus --features fuzzing -- fuzz/corpus)
 
 cargo +nightly fuzz build
-for target in reducer decode open converge; do
+for target in reducer decode open converge sealed; do
+    # The corpus example seeds the first four targets only (sealed makes
+    # its real messages itself); a target without seeds starts empty.
+    mkdir -p "corpus/${target}"
     log="$(mktemp)"
     echo "==> fuzz ${target} for ${seconds}s"
     if ! cargo +nightly fuzz run "${target}" "corpus/${target}" -- \

@@ -44,6 +44,12 @@
 //! let secret = alice.epoch_secret(epoch)?;
 //! assert_eq!(secret.expose(), founder.epoch_secret(epoch)?.expose());
 //!
+//! // Members seal messages for each other under it (SPEC.md §16): the
+//! // reader learns which member sealed one, and no other member can forge it.
+//! let sealed = alice.seal(b"deploy at 5", b"ops")?;
+//! let opened = founder.open_sealed(&sealed)?;
+//! assert_eq!((opened.sender, opened.plaintext.as_slice()), (alice.member_id().unwrap(), &b"deploy at 5"[..]));
+//!
 //! // Reopening verifies every event and projection again.
 //! let digest = founder.digest();
 //! drop(founder);

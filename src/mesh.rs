@@ -803,14 +803,14 @@ impl Mesh {
         let before = self.ledger.len();
         let (taken, left_out) = self.ledger.take_batch_leaving_out(records)?;
         let known = taken.known;
-        let new: Vec<SignedEvent> = self.ledger.records_since(before).cloned().collect();
-        if !new.is_empty()
-            && let Err(error) = self.write_through(&new)
+        let added = self.ledger.len() - before;
+        if added > 0
+            && let Err(error) = self.write_since(before)
         {
             self.ledger.undo(taken);
             return Err(error);
         }
-        Ok((known, new.len(), left_out))
+        Ok((known, added, left_out))
     }
 
     /// Writes `new` (the ledger's newest events), with what the journal
@@ -819,6 +819,23 @@ impl Mesh {
     fn write_through(&mut self, new: &[SignedEvent]) -> Result<()> {
         let refs: Vec<&SignedEvent> = self.pending.iter().chain(new.iter()).collect();
         self.store.append(&refs, Some(&self.ledger))?;
+        self.written()
+    }
+
+    /// [`Mesh::write_through`] of the events the ledger took since it held
+    /// `len`, read in place rather than copied.
+    fn write_since(&mut self, len: usize) -> Result<()> {
+        let refs: Vec<&SignedEvent> = self
+            .pending
+            .iter()
+            .chain(self.ledger.records_since(len))
+            .collect();
+        self.store.append(&refs, Some(&self.ledger))?;
+        self.written()
+    }
+
+    /// The file now holds what the journal held: it starts over.
+    fn written(&mut self) -> Result<()> {
         self.pending.clear();
         if let Some(journal) = self.journal.as_mut() {
             journal.start_over(self.store.len())?;

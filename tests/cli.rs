@@ -1687,3 +1687,245 @@ fn readme_two_peers_script_converges() {
     assert_eq!(founder["events"], 5);
     assert_eq!(founder["enabled_members"], 2);
 }
+
+#[test]
+fn seal_and_open_carry_a_message_between_two_copies() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db,
+        founder,
+        alice,
+        bob,
+    } = sample(dir.path());
+    // Bob reads from his own copy of the mesh.
+    let bobs_copy = dir.path().join("bob.redb");
+    ok(&["backup", s(&db), s(&bobs_copy)]);
+    let plaintext = dir.path().join("plan.txt");
+    std::fs::write(&plaintext, "deploy at five").unwrap();
+    let sealed = dir.path().join("plan.sealed");
+    let out = ok(&[
+        "seal",
+        s(&db),
+        "--keys",
+        s(&alice),
+        s(&plaintext),
+        "-o",
+        s(&sealed),
+        "--ad",
+        "ops",
+    ]);
+    assert!(out.stderr.contains("sealed 14 bytes"), "{}", out.stderr);
+    let bytes = std::fs::read(&sealed).unwrap();
+    assert!(bytes.starts_with(&meshlog::SEALED_MAGIC));
+    assert!(
+        !bytes.windows(14).any(|window| window == b"deploy at five"),
+        "the plaintext is not in the sealed file"
+    );
+
+    let opened = json(
+        &ok(&[
+            "open",
+            s(&bobs_copy),
+            "--keys",
+            s(&bob),
+            s(&sealed),
+            "--json",
+        ])
+        .stdout,
+    );
+    assert_eq!(opened["sender"], member_id(&alice));
+    assert_eq!(opened["text"], "deploy at five");
+    assert_eq!(opened["plaintext_hex"], hex::encode("deploy at five"));
+    assert_eq!(opened["associated_data"], "ops");
+    assert_eq!(opened["bytes"], 14);
+    assert_eq!(opened["epoch_applied"], true);
+    let current = Mesh::open_read_only(&db).unwrap().current_epoch().unwrap();
+    assert_eq!(opened["epoch"], current.to_string());
+    // Without --json: the plaintext alone on stdout, the sender on stderr;
+    // the same message id from the other copy.
+    let out = ok(&["open", s(&db), "--keys", s(&founder), s(&sealed)]);
+    assert_eq!(out.stdout, "deploy at five");
+    assert!(out.stderr.contains(&member_id(&alice)), "{}", out.stderr);
+    let again = json(&ok(&["open", s(&db), "--keys", s(&founder), s(&sealed), "--json"]).stdout);
+    assert_eq!(again["id"], opened["id"]);
+
+    // Through stdin and stdout, unpadded: the overhead and nothing more.
+    let piped = meshlog()
+        .args(["seal", s(&db), "--keys", s(&bob), "--padding", "none"])
+        .write_stdin("from stdin")
+        .output()
+        .unwrap();
+    assert!(
+        piped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+    assert_eq!(
+        piped.stdout.len(),
+        meshlog::SEALED_OVERHEAD + "from stdin".len()
+    );
+    let out = meshlog()
+        .args(["open", s(&bobs_copy), "--keys", s(&alice)])
+        .write_stdin(piped.stdout)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"from stdin");
+
+    // An altered message: exit 1, and no byte of plaintext.
+    let mut altered_bytes = bytes.clone();
+    *altered_bytes.last_mut().unwrap() ^= 1;
+    let altered = dir.path().join("altered.sealed");
+    std::fs::write(&altered, &altered_bytes).unwrap();
+    let out = refused(&["open", s(&db), "--keys", s(&bob), s(&altered)]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains("does not decrypt"), "{}", out.stderr);
+    // Not a sealed message at all: exit 2.
+    could_not_run(&["open", s(&db), "--keys", s(&bob), s(&plaintext)]);
+
+    // Bob removed: a message sealed after does not open for him (exit 1);
+    // the one sealed while he was in still does.
+    let bob_id = member_id(&bob);
+    ok(&["remove", s(&db), "--keys", s(&founder), "--member", &bob_id]);
+    let after = dir.path().join("after.sealed");
+    ok(&[
+        "seal",
+        s(&db),
+        "--keys",
+        s(&founder),
+        s(&plaintext),
+        "-o",
+        s(&after),
+    ]);
+    let out = refused(&["open", s(&db), "--keys", s(&bob), s(&after)]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains("not in the roster"), "{}", out.stderr);
+    assert_eq!(
+        ok(&["open", s(&db), "--keys", s(&bob), s(&sealed)]).stdout,
+        "deploy at five"
+    );
+    // His old copy does not hold the new epoch: sync first (exit 2).
+    let out = could_not_run(&["open", s(&bobs_copy), "--keys", s(&alice), s(&after)]);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+#[test]
+fn a_sealed_append_shows_as_sealed_in_the_log_and_opens_with_a_members_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db,
+        founder,
+        alice,
+        bob,
+    } = sample(dir.path());
+    let secret = "rotate the db password";
+    let out = ok(&[
+        "append",
+        s(&db),
+        "--keys",
+        s(&alice),
+        "--kind",
+        "secret-note",
+        "--sealed",
+        "--payload",
+        secret,
+    ]);
+    assert!(out.stdout.contains("sealed"), "{}", out.stdout);
+    let note = field(&out.stdout, "event");
+    /// The line of `event` in a text log.
+    fn line_of(text: &str, event: &str) -> String {
+        text.lines()
+            .find(|line| line.starts_with(&event[..8]))
+            .unwrap_or_else(|| panic!("no line for {event} in:\n{text}"))
+            .to_owned()
+    }
+
+    // Without keys: the kind and the size, not the plaintext.
+    let text = ok(&["log", s(&db)]).stdout;
+    let line = line_of(&text, &note);
+    assert!(line.contains("  sealed  "), "{line}");
+    assert!(line.contains("\"secret-note\", sealed"), "{line}");
+    assert!(!text.contains(secret), "{text}");
+    let lines: Vec<Value> = ok(&["log", s(&db), "--json"])
+        .stdout
+        .lines()
+        .map(json)
+        .collect();
+    let entry = lines
+        .iter()
+        .find(|line| line["hash"] == note.as_str())
+        .unwrap();
+    assert_eq!(entry["kind"], "sealed");
+    assert_eq!(entry["app_kind"], "secret-note");
+    assert!(entry["sealed_bytes"].as_u64().unwrap() > secret.len() as u64);
+    assert!(entry["opened"].is_null(), "{entry}");
+
+    // With a member's keys: opened, its sender the author.
+    let text = ok(&["log", s(&db), "--keys", s(&founder)]).stdout;
+    let line = line_of(&text, &note);
+    assert!(line.contains(&format!("opened {secret:?}")), "{line}");
+    let lines: Vec<Value> = ok(&["log", s(&db), "--json", "--keys", s(&founder)])
+        .stdout
+        .lines()
+        .map(json)
+        .collect();
+    let entry = lines
+        .iter()
+        .find(|line| line["hash"] == note.as_str())
+        .unwrap();
+    assert_eq!(entry["opened"]["sender"], member_id(&alice));
+    assert_eq!(entry["opened"]["text"], secret);
+    assert_eq!(entry["opened"]["associated_data"], "secret-note");
+
+    // Bob removed, then another sealed note: his keys open the first, not
+    // the second; the log still lists both and exits 0.
+    let bob_id = member_id(&bob);
+    ok(&["remove", s(&db), "--keys", s(&founder), "--member", &bob_id]);
+    let later = append_sealed(&db, &alice, "after bob left");
+    let text = ok(&["log", s(&db), "--keys", s(&bob)]).stdout;
+    assert!(
+        line_of(&text, &note).contains(&format!("opened {secret:?}")),
+        "{text}"
+    );
+    let line = line_of(&text, &later);
+    assert!(line.contains("does not open"), "{line}");
+    assert!(!line.contains("after bob left"), "{line}");
+    let lines: Vec<Value> = ok(&["log", s(&db), "--json", "--keys", s(&bob)])
+        .stdout
+        .lines()
+        .map(json)
+        .collect();
+    let entry = lines
+        .iter()
+        .find(|line| line["hash"] == later.as_str())
+        .unwrap();
+    assert!(entry["opened"].is_null(), "{entry}");
+    assert!(
+        entry["open_error"]
+            .as_str()
+            .is_some_and(|error| error.contains("not in the roster")),
+        "{entry}"
+    );
+    // Auditing needs no keys: the file verifies with its sealed events.
+    assert_eq!(verified(&db)["events"], SAMPLE_EVENTS + 3);
+}
+
+/// `meshlog append --sealed`, which must succeed; returns the event's hash.
+fn append_sealed(db: &Path, keys: &Path, payload: &str) -> String {
+    let out = ok(&[
+        "append",
+        s(db),
+        "--keys",
+        s(keys),
+        "--kind",
+        "note",
+        "--sealed",
+        "--payload",
+        payload,
+    ]);
+    field(&out.stdout, "event")
+}
