@@ -274,11 +274,8 @@ pub struct Mesh {
     read_only: bool,
     verified_private_copy: bool,
     opened_with: usize,
-    /// The keys of the epochs whose messages the local member sealed or
-    /// opened, derived from their secrets: in memory only, zeroized on
-    /// drop (SPEC.md §16.2).
-    epoch_keys:
-        std::sync::Mutex<foldhash::HashMap<EventHash, std::sync::Arc<crate::seal::EpochKey>>>,
+    /// The keys sealed messages need, kept in memory only (SPEC.md §16).
+    seal_keys: std::sync::Mutex<sealing::SealKeys>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -337,7 +334,7 @@ impl Mesh {
             keys,
             rng,
             clock: clock.unwrap_or_else(|| Box::new(system_time)),
-            epoch_keys: std::sync::Mutex::default(),
+            seal_keys: std::sync::Mutex::default(),
         }
     }
 

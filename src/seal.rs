@@ -8,12 +8,16 @@
 //!            || u32 LE len(plaintext) || plaintext || zeros (padding)
 //! epoch_key   = derive_key(SEALED_EPOCH_KEY, epoch_secret || group || epoch)
 //! message_key = derive_key(SEALED_MESSAGE_KEY, epoch_key || salt)
-//! sealed   = header || ChaCha20-Poly1305(message_key, nonce = 0^12, aad = header, inner)
+//! segment i   = the inner part's bytes [64 KiB × i, 64 KiB × (i + 1))
+//! sealed   = header || for each segment i: ChaCha20-Poly1305(message_key,
+//!            nonce = be88(i) || last, aad = header, segment i) with its tag
 //! ```
 //!
 //! Every message draws a fresh 32-byte salt from the operating system, so
-//! every message has its own key, and the fixed nonce is never used twice
-//! with one key: no counter to lose in a crash, a restart or a copied file.
+//! every message has its own key, and a nonce (a segment's number and
+//! whether it is the last, as in age's STREAM) is never used twice with one
+//! key: no counter to lose in a crash, a restart or a copied file. The
+//! segments are sealed and opened on every core.
 //! The sender signs the digest inside the encryption, so an outsider learns
 //! the group, the epoch, the associated data and the padded length, not
 //! who sent it; and a member, who knows the epoch secret and so every
@@ -25,6 +29,7 @@ use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce, Tag};
 use ed25519_dalek::Signer;
+use rayon::prelude::*;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::envelope::EpochSecret;
@@ -43,6 +48,43 @@ const TAG_LEN: usize = 16;
 const INNER_HEADER: usize = 16 + SIGNATURE_LEN + 4;
 /// Offset of the salt in the header.
 const SALT_AT: usize = 4 + 32 + 32;
+/// Bytes of the inner part in one segment; the last holds 1 to as many.
+const SEGMENT: usize = 64 * 1024;
+/// Plaintexts from this size on are hashed on every core.
+const PARALLEL_FROM: usize = 128 * 1024;
+/// A full segment as sealed: its bytes and its tag.
+const SEALED_SEGMENT: usize = SEGMENT + TAG_LEN;
+
+/// How many bytes the inner part of `inner_len` bytes takes sealed: each
+/// segment with its tag.
+fn sealed_inner_len(inner_len: usize) -> usize {
+    inner_len + TAG_LEN * inner_len.div_ceil(SEGMENT)
+}
+
+/// The inner part's length, from its length sealed; `None` when no inner
+/// part seals to that many bytes (a last segment of at most 16 bytes).
+fn inner_len_of(sealed_len: usize) -> Option<usize> {
+    let (full, rest) = (sealed_len / SEALED_SEGMENT, sealed_len % SEALED_SEGMENT);
+    match rest {
+        0 => Some(full * SEGMENT),
+        1..=TAG_LEN => None,
+        _ => Some(full * SEGMENT + rest - TAG_LEN),
+    }
+}
+
+/// The nonce of segment `index`: its number, big-endian in 11 bytes, then
+/// 1 for the last segment and 0 for the others.
+fn segment_nonce(index: usize, last: bool) -> Nonce {
+    let mut nonce = [0u8; 12];
+    let number = (index as u64).to_be_bytes();
+    if let Some(low) = nonce.get_mut(3..11) {
+        low.copy_from_slice(&number);
+    }
+    if let Some(flag) = nonce.get_mut(11) {
+        *flag = u8::from(last);
+    }
+    Nonce::from(nonce)
+}
 
 /// Bytes a sealed message adds to its plaintext and associated data,
 /// before padding.
@@ -202,9 +244,11 @@ fn array32(bytes: &[u8], at: usize) -> [u8; 32] {
 
 impl Sealed {
     /// Largest sealed message: its fixed header, the largest associated
-    /// data, the largest padded inner part and the tag.
-    pub const MAX_BYTES: usize =
-        FIXED_HEADER + limits::MAX_SEALED_AD + limits::MAX_SEALED_INNER + TAG_LEN;
+    /// data, and the largest padded inner part with a tag for each segment.
+    pub const MAX_BYTES: usize = FIXED_HEADER
+        + limits::MAX_SEALED_AD
+        + limits::MAX_SEALED_INNER
+        + TAG_LEN * limits::MAX_SEALED_INNER.div_ceil(SEGMENT);
 
     /// Parses a sealed message. Its length is checked before any byte is
     /// copied; then its magic and lengths.
@@ -249,12 +293,22 @@ impl Sealed {
                 max: limits::MAX_SEALED_AD,
             });
         }
-        let inner_len = bytes
+        let sealed_len = bytes
             .len()
-            .checked_sub(FIXED_HEADER + ad_len + TAG_LEN)
+            .checked_sub(FIXED_HEADER + ad_len)
             .ok_or(SealError::Malformed("shorter than its associated data"))?;
+        let inner_len = inner_len_of(sealed_len).ok_or(SealError::Malformed(
+            "a last segment with no byte besides its tag",
+        ))?;
         if inner_len < INNER_HEADER {
             return Err(SealError::Malformed("no room for a sender and a signature"));
+        }
+        if inner_len > limits::MAX_SEALED_INNER {
+            return Err(SealError::TooLarge {
+                what: "the encrypted part",
+                len: inner_len,
+                max: limits::MAX_SEALED_INNER,
+            });
         }
         Ok((ad_len, inner_len))
     }
@@ -289,7 +343,7 @@ impl Sealed {
     /// How many bytes the encrypted part holds (sender, signature, length,
     /// plaintext and padding): what an outsider learns of the size.
     pub fn padded_len(&self) -> usize {
-        self.bytes.len() - FIXED_HEADER - self.ad_len - TAG_LEN
+        inner_len_of(self.bytes.len() - FIXED_HEADER - self.ad_len).unwrap_or(0)
     }
 
     fn header(&self) -> &[u8] {
@@ -374,7 +428,7 @@ fn content_digest(header: &[u8], sender: MemberId, plaintext: &[u8]) -> [u8; 32]
         .update(header)
         .update(sender.as_bytes())
         .update(&(plaintext.len() as u64).to_le_bytes());
-    if plaintext.len() >= 128 * 1024 {
+    if plaintext.len() >= PARALLEL_FROM {
         // Large messages hash on every core (the same hash).
         hasher.update_rayon(plaintext);
     } else {
@@ -430,39 +484,116 @@ pub(crate) fn seal(
             len: inner_len,
             max: limits::MAX_SEALED_INNER,
         })?;
-    let header_len = FIXED_HEADER + associated_data.len();
-    let mut bytes = Vec::with_capacity(header_len + padded + TAG_LEN);
-    bytes.extend_from_slice(&SEALED_MAGIC);
-    bytes.extend_from_slice(group.as_bytes());
-    bytes.extend_from_slice(epoch.as_bytes());
-    bytes.extend_from_slice(&salt);
-    bytes.extend_from_slice(&(associated_data.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(associated_data);
+    let mut header = Vec::with_capacity(FIXED_HEADER + associated_data.len());
+    header.extend_from_slice(&SEALED_MAGIC);
+    header.extend_from_slice(group.as_bytes());
+    header.extend_from_slice(epoch.as_bytes());
+    header.extend_from_slice(&salt);
+    header.extend_from_slice(&(associated_data.len() as u32).to_le_bytes());
+    header.extend_from_slice(associated_data);
     let member = sender.member_id();
-    let digest = content_digest(&bytes, member, plaintext);
+    let mut bytes = vec![0u8; header.len() + sealed_inner_len(padded)];
+    let (head, body) = bytes.split_at_mut(header.len());
+    head.copy_from_slice(&header);
+    // The inner part is laid out in place, in the segments' slots, so that
+    // the segments are sealed where they lie; a large message is hashed
+    // while it is copied in.
+    let lay_out = |body: &mut [u8]| {
+        place_inner(
+            body,
+            INNER_HEADER - 4,
+            &(plaintext.len() as u32).to_le_bytes(),
+        );
+        place_inner(body, INNER_HEADER, plaintext);
+    };
+    let digest = if plaintext.len() >= PARALLEL_FROM {
+        rayon::join(
+            || content_digest(&header, member, plaintext),
+            || lay_out(body),
+        )
+        .0
+    } else {
+        lay_out(body);
+        content_digest(&header, member, plaintext)
+    };
     let signature = sender
         .signing_key()
         .sign(&signed_message(&digest))
         .to_bytes();
-    bytes.extend_from_slice(member.as_bytes());
-    bytes.extend_from_slice(&signature);
-    bytes.extend_from_slice(&(plaintext.len() as u32).to_le_bytes());
-    bytes.extend_from_slice(plaintext);
-    bytes.resize(header_len + padded, 0);
-    let (header, inner) = bytes.split_at_mut(header_len);
-    let tag = epoch_key
-        .cipher(&salt)
-        .encrypt_inout_detached(&Nonce::default(), header, inner.into())
-        .map_err(|_| SealError::TooLarge {
-            what: "the padded message",
-            len: padded,
-            max: limits::MAX_SEALED_INNER,
-        })?;
-    bytes.extend_from_slice(&tag);
+    place_inner(body, 0, member.as_bytes());
+    place_inner(body, 16, &signature);
+    seal_in_place(&epoch_key.cipher(&salt), &header, body).map_err(|()| SealError::TooLarge {
+        what: "the padded message",
+        len: padded,
+        max: limits::MAX_SEALED_INNER,
+    })?;
     Ok(Sealed {
         bytes,
         ad_len: associated_data.len(),
     })
+}
+
+/// Copies `bytes` to offset `at` of the inner part, into the slots the
+/// segments of `body` keep for it (each segment's bytes, then its tag).
+fn place_inner(body: &mut [u8], at: usize, bytes: &[u8]) {
+    let mut done = 0;
+    while done < bytes.len() {
+        let offset = at + done;
+        let (segment, within) = (offset / SEGMENT, offset % SEGMENT);
+        let room = SEGMENT - within;
+        let take = room.min(bytes.len() - done);
+        let start = segment * SEALED_SEGMENT + within;
+        if let (Some(slot), Some(part)) = (
+            body.get_mut(start..start + take),
+            bytes.get(done..done + take),
+        ) {
+            slot.copy_from_slice(part);
+        }
+        done += take;
+    }
+}
+
+/// Seals, in place, each segment of `body` (its bytes, then room for its
+/// tag), on every core when there are several.
+fn seal_in_place(cipher: &ChaCha20Poly1305, header: &[u8], body: &mut [u8]) -> Result<(), ()> {
+    let count = body.len().div_ceil(SEALED_SEGMENT);
+    let seal_segment = |(index, segment): (usize, &mut [u8])| {
+        let split = segment.len().checked_sub(TAG_LEN).ok_or(())?;
+        let (data, tag) = segment.split_at_mut(split);
+        let made = cipher
+            .encrypt_inout_detached(
+                &segment_nonce(index, index + 1 == count),
+                header,
+                data.into(),
+            )
+            .map_err(|_| ())?;
+        tag.copy_from_slice(&made);
+        Ok(())
+    };
+    if count > 1 {
+        body.par_chunks_mut(SEALED_SEGMENT)
+            .enumerate()
+            .try_for_each(seal_segment)
+    } else {
+        body.chunks_mut(SEALED_SEGMENT)
+            .enumerate()
+            .try_for_each(seal_segment)
+    }
+}
+
+/// A sender's signing key, decoded once (decoding a point costs about a
+/// third of a verification) and kept by the mesh: what a sealed message's
+/// signature is verified under, by ZIP-215 (SPEC.md §2.1).
+#[derive(Clone, Copy)]
+pub(crate) struct SenderKey(ed25519_zebra::VerificationKey);
+
+impl SenderKey {
+    /// The key, if it decodes (a roster admits only keys that do).
+    pub(crate) fn decode(key: &SigningPublicKey) -> Option<SenderKey> {
+        ed25519_zebra::VerificationKey::try_from(*key.as_bytes())
+            .ok()
+            .map(SenderKey)
+    }
 }
 
 /// A message decrypted under its epoch's key whose signature is not yet
@@ -483,18 +614,36 @@ pub(crate) fn decrypt(epoch_key: &EpochKey, sealed: &Sealed) -> Result<Decrypted
     let epoch = sealed.epoch();
     let header = sealed.header();
     let body = sealed.bytes.get(header.len()..).unwrap_or_default();
-    let (ciphertext, tag) = body
-        .split_last_chunk::<TAG_LEN>()
-        .ok_or(SealError::Malformed("no tag"))?;
+    let inner_len = inner_len_of(body.len()).ok_or(SealError::Malformed("no tag"))?;
     // Decrypted straight from the message into a buffer of its own: no
     // copy of the ciphertext first.
-    let mut inner = Zeroizing::new(vec![0u8; ciphertext.len()]);
-    let buffers = InOutBuf::new(ciphertext, inner.as_mut_slice())
-        .map_err(|_| SealError::Malformed("buffer lengths differ"))?;
-    epoch_key
-        .cipher(&sealed.salt())
-        .decrypt_inout_detached(&Nonce::default(), header, buffers, &Tag::from(*tag))
-        .map_err(|_| SealError::DecryptFailed { epoch })?;
+    let mut inner = Zeroizing::new(vec![0u8; inner_len]);
+    let cipher = epoch_key.cipher(&sealed.salt());
+    let count = inner_len.div_ceil(SEGMENT);
+    let open_segment = |(index, (sealed, plain)): (usize, (&[u8], &mut [u8]))| {
+        let (ciphertext, tag) = sealed.split_last_chunk::<TAG_LEN>().ok_or(())?;
+        let buffers = InOutBuf::new(ciphertext, plain).map_err(|_| ())?;
+        cipher
+            .decrypt_inout_detached(
+                &segment_nonce(index, index + 1 == count),
+                header,
+                buffers,
+                &Tag::from(*tag),
+            )
+            .map_err(|_| ())
+    };
+    let opened = if count > 1 {
+        body.par_chunks(SEALED_SEGMENT)
+            .zip(inner.par_chunks_mut(SEGMENT))
+            .enumerate()
+            .try_for_each(open_segment)
+    } else {
+        body.chunks(SEALED_SEGMENT)
+            .zip(inner.chunks_mut(SEGMENT))
+            .enumerate()
+            .try_for_each(open_segment)
+    };
+    opened.map_err(|()| SealError::DecryptFailed { epoch })?;
     let (sender, rest) = inner
         .split_first_chunk::<16>()
         .ok_or(SealError::InvalidContent("no sender"))?;
@@ -528,8 +677,13 @@ pub(crate) fn decrypt(epoch_key: &EpochKey, sealed: &Sealed) -> Result<Decrypted
 impl Decrypted {
     /// Checks the signature under the sender's key; only then gives out the
     /// plaintext and the id.
-    pub(crate) fn verify(self, key: &SigningPublicKey) -> Result<(Vec<u8>, MessageId), SealError> {
-        if !signature::verifies(key, &self.signature, &signed_message(&self.digest)) {
+    pub(crate) fn verify(self, key: &SenderKey) -> Result<(Vec<u8>, MessageId), SealError> {
+        let signature = ed25519_dalek::Signature::from_bytes(&self.signature);
+        if key
+            .0
+            .verify(&signature, &signed_message(&self.digest))
+            .is_err()
+        {
             return Err(SealError::BadSignature {
                 sender: self.sender,
             });

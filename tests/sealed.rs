@@ -115,16 +115,25 @@ fn cipher_for(member: &Mesh, header: &[u8]) -> ChaCha20Poly1305 {
     ChaCha20Poly1305::new(&Key::from(*message_key.as_bytes()))
 }
 
+/// The nonce of a message's only segment (SPEC.md §16.2): segment 0, the
+/// last. The messages these tests forge are shorter than one segment.
+fn only_segment() -> Nonce {
+    let mut nonce = [0u8; 12];
+    nonce[11] = 1;
+    Nonce::from(nonce)
+}
+
 /// `sealed` as a member of its epoch sees it: its header, and its inner
 /// part decrypted (sender, signature, length, plaintext, padding).
 fn decrypted(member: &Mesh, sealed: &Sealed) -> (Vec<u8>, Vec<u8>) {
     let bytes = sealed.as_bytes();
     let (header, body) = bytes.split_at(FIXED_HEADER + sealed.associated_data().len());
+    assert!(body.len() <= 64 * 1024 + TAG_LEN, "one segment");
     let (ciphertext, tag) = body.split_last_chunk::<TAG_LEN>().expect("a tag");
     let mut inner = ciphertext.to_vec();
     cipher_for(member, header)
         .decrypt_inout_detached(
-            &Nonce::default(),
+            &only_segment(),
             header,
             inner.as_mut_slice().into(),
             &Tag::from(*tag),
@@ -138,7 +147,7 @@ fn decrypted(member: &Mesh, sealed: &Sealed) -> (Vec<u8>, Vec<u8>) {
 fn resealed(member: &Mesh, header: &[u8], inner: &[u8]) -> Sealed {
     let mut body = inner.to_vec();
     let tag = cipher_for(member, header)
-        .encrypt_inout_detached(&Nonce::default(), header, body.as_mut_slice().into())
+        .encrypt_inout_detached(&only_segment(), header, body.as_mut_slice().into())
         .expect("encrypt");
     let mut bytes = header.to_vec();
     bytes.extend_from_slice(&body);
@@ -834,10 +843,14 @@ fn bytes_that_are_not_a_sealed_message_are_refused_by_their_layout() {
         matches!(result, Err(SealError::TooLarge { len, max, .. }) if len == limits::MAX_SEALED_AD + 1 && max == limits::MAX_SEALED_AD),
         "{result:?}"
     );
-    // A message over the largest size (about 19 MB).
+    // A message over the largest size (about 19 MB): the largest inner
+    // part with a tag for each of its 64 KiB segments.
     assert_eq!(
         Sealed::MAX_BYTES,
-        FIXED_HEADER + limits::MAX_SEALED_AD + limits::MAX_SEALED_INNER + TAG_LEN
+        FIXED_HEADER
+            + limits::MAX_SEALED_AD
+            + limits::MAX_SEALED_INNER
+            + TAG_LEN * limits::MAX_SEALED_INNER.div_ceil(64 * 1024)
     );
     let mut oversized = vec![0u8; Sealed::MAX_BYTES + 1];
     oversized[..4].copy_from_slice(&SEALED_MAGIC);

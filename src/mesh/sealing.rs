@@ -10,10 +10,20 @@ use super::{Mesh, writer};
 use crate::error::{Error, Result};
 use crate::event::Body;
 use crate::graph::Status;
-use crate::ids::EventHash;
+use crate::ids::{EventHash, SigningPublicKey};
 use crate::keys::LocalKeys;
 use crate::labels::limits;
-use crate::seal::{self, EpochKey, Opened, Padding, SealError, Sealed};
+use crate::seal::{self, EpochKey, Opened, Padding, SealError, Sealed, SenderKey};
+
+/// What opening and sealing keep between calls, in memory only: the
+/// keys of the epochs whose messages the local member sealed or opened
+/// (derived from their secrets, zeroized on drop), so that a message costs
+/// no key agreement, and the senders' signing keys, decoded.
+#[derive(Default)]
+pub(crate) struct SealKeys {
+    epochs: foldhash::HashMap<EventHash, Arc<EpochKey>>,
+    senders: foldhash::HashMap<SigningPublicKey, SenderKey>,
+}
 
 /// A fresh salt from the operating system, for each message: a
 /// generator in this process could be cloned with it (a fork, a
@@ -95,10 +105,13 @@ impl Mesh {
         let key = self.epoch_key(epoch, keys)?;
         let decrypted = seal::decrypt(&key, sealed)?;
         let sender = decrypted.sender;
-        let sender_key = roster
+        let signing = roster
             .get(sender)
             .map(|entry| entry.keys().signing)
             .ok_or(SealError::UnknownSender { sender, epoch })?;
+        let sender_key = self
+            .sender_key(&signing)
+            .ok_or(SealError::BadSignature { sender })?;
         let (plaintext, id) = decrypted.verify(&sender_key)?;
         Ok(Opened {
             sender,
@@ -188,17 +201,33 @@ impl Mesh {
     /// The key of `epoch`'s messages, recovered once (one key agreement)
     /// and then kept in memory.
     fn epoch_key(&self, epoch: EventHash, keys: &LocalKeys) -> Result<Arc<EpochKey>> {
-        let mut cache = self
-            .epoch_keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(key) = cache.get(&epoch) {
+        let mut cache = self.seal_keys();
+        if let Some(key) = cache.epochs.get(&epoch) {
             return Ok(Arc::clone(key));
         }
         let secret = self.ledger.epoch_secret(epoch, keys)?;
         let key = Arc::new(EpochKey::derive(&secret, self.group(), epoch));
-        cache.insert(epoch, Arc::clone(&key));
+        cache.epochs.insert(epoch, Arc::clone(&key));
         Ok(key)
+    }
+
+    /// A sender's signing key, decoded once.
+    fn sender_key(&self, signing: &SigningPublicKey) -> Option<SenderKey> {
+        let mut cache = self.seal_keys();
+        if let Some(key) = cache.senders.get(signing) {
+            return Some(*key);
+        }
+        let key = SenderKey::decode(signing)?;
+        cache.senders.insert(*signing, key);
+        Some(key)
+    }
+
+    fn seal_keys(&self) -> std::sync::MutexGuard<'_, SealKeys> {
+        // A panic elsewhere cannot leave the keys half-written: each is
+        // inserted whole.
+        self.seal_keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether `epoch` applies in the current resolution (the genesis

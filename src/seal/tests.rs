@@ -37,7 +37,9 @@ fn sealed_by(sender: &LocalKeys, plaintext: &[u8], ad: &[u8], padding: Padding) 
 fn open_as(sealed: &Sealed, sender_key: &SigningPublicKey) -> Result<Vec<u8>, SealError> {
     let (key, _, _) = fixture();
     let decrypted = decrypt(&key, sealed)?;
-    decrypted.verify(sender_key).map(|(plaintext, _)| plaintext)
+    decrypted
+        .verify(&SenderKey::decode(sender_key).unwrap())
+        .map(|(plaintext, _)| plaintext)
 }
 
 /// Encrypts `inner` under `header` as a member can: every member holds the
@@ -45,14 +47,11 @@ fn open_as(sealed: &Sealed, sender_key: &SigningPublicKey) -> Result<Vec<u8>, Se
 fn reencrypted(header: &[u8], inner: &[u8]) -> Sealed {
     let (key, _, _) = fixture();
     let mut bytes = header.to_vec();
-    let mut body = inner.to_vec();
+    let mut body = vec![0u8; sealed_inner_len(inner.len())];
     let salt = array32(header, SALT_AT);
-    let tag = key
-        .cipher(&salt)
-        .encrypt_inout_detached(&Nonce::default(), header, body.as_mut_slice().into())
-        .unwrap();
+    place_inner(&mut body, 0, inner);
+    seal_in_place(&key.cipher(&salt), header, &mut body).unwrap();
     bytes.extend_from_slice(&body);
-    bytes.extend_from_slice(&tag);
     Sealed::from_vec(bytes).unwrap()
 }
 
@@ -310,6 +309,7 @@ fn each_message_has_its_own_key_and_the_id_ignores_padding() {
     )
     .unwrap();
     let signing = alice.public().signing;
+    let signing = SenderKey::decode(&signing).unwrap();
     let id = |sealed: &Sealed| decrypt(&key, sealed).unwrap().verify(&signing).unwrap().1;
     assert_eq!(id(&one), id(&padded), "one message, padded or not");
     assert_ne!(id(&one), id(&two), "two messages");
@@ -346,7 +346,7 @@ fn computed_vectors() -> Vec<(String, String)> {
     let digest = content_digest(&header, admin.member_id(), plaintext);
     let id = decrypt(&epoch_key, &sealed)
         .unwrap()
-        .verify(&admin.public().signing)
+        .verify(&SenderKey::decode(&admin.public().signing).unwrap())
         .unwrap()
         .1;
     let mut out = Vec::new();
@@ -392,4 +392,62 @@ fn spec_sealed_vectors_match() {
         text,
         "SPEC.md §16.6's vectors differ from the code"
     );
+}
+
+#[test]
+fn segment_lengths_map_one_to_one() {
+    for inner in (1..4 * SEGMENT + 3).step_by(97).chain([
+        SEGMENT - 1,
+        SEGMENT,
+        SEGMENT + 1,
+        2 * SEGMENT,
+        2 * SEGMENT + 1,
+    ]) {
+        assert_eq!(
+            inner_len_of(sealed_inner_len(inner)),
+            Some(inner),
+            "{inner}"
+        );
+    }
+    // A last segment of a tag alone, or less, is no segment.
+    for rest in 1..=TAG_LEN {
+        assert_eq!(inner_len_of(SEALED_SEGMENT + rest), None);
+    }
+    assert_eq!(inner_len_of(SEALED_SEGMENT), Some(SEGMENT));
+}
+
+#[test]
+fn segments_cannot_be_reordered_dropped_or_added() {
+    let alice = keys(1);
+    let key = alice.public().signing;
+    let plaintext: Vec<u8> = (0..3 * SEGMENT).map(|n| n as u8).collect();
+    let sealed = sealed_by(&alice, &plaintext, b"ad", Padding::None);
+    assert_eq!(sealed.padded_len(), INNER_HEADER + plaintext.len());
+    assert_eq!(
+        open_as(&sealed, &key).unwrap(),
+        plaintext,
+        "four segments open"
+    );
+    let header = sealed.header().len();
+    let segment = |bytes: &[u8], n: usize| {
+        bytes[header + n * SEALED_SEGMENT..header + (n + 1) * SEALED_SEGMENT].to_vec()
+    };
+    let bytes = sealed.to_bytes();
+    // Two full segments swapped.
+    let mut swapped = bytes.clone();
+    let (first, second) = (segment(&bytes, 0), segment(&bytes, 1));
+    swapped[header..header + SEALED_SEGMENT].copy_from_slice(&second);
+    swapped[header + SEALED_SEGMENT..header + 2 * SEALED_SEGMENT].copy_from_slice(&first);
+    // The last segment dropped: the one before it was not sealed as last.
+    let dropped = bytes[..header + 3 * SEALED_SEGMENT].to_vec();
+    // A full segment repeated at the end.
+    let mut added = bytes.clone();
+    added.extend_from_slice(&second);
+    for (what, altered) in [("swapped", swapped), ("dropped", dropped), ("added", added)] {
+        let outcome = Sealed::from_vec(altered).and_then(|altered| open_as(&altered, &key));
+        assert!(
+            matches!(outcome, Err(SealError::DecryptFailed { .. })),
+            "{what}: {outcome:?}"
+        );
+    }
 }

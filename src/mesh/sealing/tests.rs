@@ -120,7 +120,7 @@ fn opening_needs_keys_and_caches_one_key_per_epoch() {
     assert_ne!(first.epoch(), second.epoch());
     assert_eq!(founder.open_sealed(&first).unwrap().plaintext, b"one");
     assert_eq!(founder.open_sealed(&second).unwrap().plaintext, b"two");
-    assert_eq!(founder.epoch_keys.lock().unwrap().len(), 2);
+    assert_eq!(founder.seal_keys().epochs.len(), 2);
     // The member does not hold the refresh yet: an unknown epoch.
     assert!(matches!(
         member.open_sealed(&second),
