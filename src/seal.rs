@@ -654,6 +654,9 @@ pub(crate) fn decrypt(epoch_key: &EpochKey, sealed: &Sealed) -> Result<Decrypted
         .split_first_chunk::<4>()
         .ok_or(SealError::InvalidContent("no length"))?;
     let plaintext_len = u32::from_le_bytes(*len) as usize;
+    if plaintext_len > limits::MAX_SEALED_PLAINTEXT {
+        return Err(SealError::InvalidContent("a plaintext over the limit"));
+    }
     let (plaintext, padding) = (
         rest.get(..plaintext_len)
             .ok_or(SealError::InvalidContent("a length past the end"))?,

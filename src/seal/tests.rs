@@ -182,6 +182,12 @@ fn content_that_decrypts_but_is_not_well_formed_is_refused() {
         open_as(&reencrypted(&header, &length), &key),
         Err(SealError::InvalidContent("a length past the end"))
     );
+    let mut over = inner.clone();
+    over[80..84].copy_from_slice(&(limits::MAX_SEALED_PLAINTEXT as u32 + 1).to_le_bytes());
+    assert_eq!(
+        open_as(&reencrypted(&header, &over), &key),
+        Err(SealError::InvalidContent("a plaintext over the limit"))
+    );
     // The padded one, untouched, opens.
     assert_eq!(open_as(&sealed, &key).unwrap(), b"0123456789");
 }
@@ -367,6 +373,32 @@ fn computed_vectors() -> Vec<(String, String)> {
     push("sealed.inner", hex::encode(&inner));
     push("sealed.bytes", hex::encode(sealed.as_bytes()));
     push("sealed.id", id.to_string());
+    // A message of two segments, unpadded: too long to print, so its
+    // length and its plain BLAKE3 hash.
+    let long: Vec<u8> = (0..70_000u32).map(|n| (n % 251) as u8).collect();
+    let sealed = seal(
+        &epoch_key,
+        group,
+        epoch,
+        &admin,
+        [0xa5; 32],
+        &long,
+        b"",
+        Padding::None,
+    )
+    .unwrap();
+    let id = decrypt(&epoch_key, &sealed)
+        .unwrap()
+        .verify(&SenderKey::decode(&admin.public().signing).unwrap())
+        .unwrap()
+        .1;
+    push("long.salt", hex::encode([0xa5; 32]));
+    push("long.len", sealed.as_bytes().len().to_string());
+    push(
+        "long.blake3",
+        blake3::hash(sealed.as_bytes()).to_hex().to_string(),
+    );
+    push("long.id", id.to_string());
     out
 }
 

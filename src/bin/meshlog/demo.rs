@@ -7,9 +7,9 @@
 //! member while the admin adds another, and both post a note. The two
 //! copies sync by frontier, export and ingest, as `meshlog` does between
 //! machines; the founder merges the two concurrent rotations, and both
-//! copies end with the same digest. Then a table shows who can read which
-//! epoch's secret, and the founder's copy is verified as `meshlog verify`
-//! does.
+//! copies end with the same digest; the founder posts a sealed note. Then a
+//! table shows who can read which epoch's secret, each person tries to open
+//! the note, and the founder's copy is verified as `meshlog verify` does.
 
 use std::path::{Path, PathBuf};
 
@@ -121,7 +121,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
     let step = |what: String| println!("  • {what}");
     // What each epoch is, in the words of the walk-through, for the table.
     let mut labels: Vec<(EventHash, &str)> = Vec::new();
-    let (merge, digests) = {
+    let (merge, digests, note) = {
         let mut ours = Mesh::create(&founder_db, founder.keys()?, "demo team")?;
         ours.set_enabled(true)?;
         step(
@@ -196,6 +196,12 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
                 merge.short()
             ));
         }
+        let note = ours.append_sealed("note", b"the deploy key rotates on friday")?;
+        step(format!(
+            "founder posts a sealed note ({}): the file shows its kind and size, and only \
+             the members of its epoch can read it",
+            note.short()
+        ));
         let to_alice = sync(&ours, &mut theirs)?;
         step(format!(
             "the founder's copy sends what alice's frontier lacks: {to_alice} events"
@@ -217,12 +223,15 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
             .map(|(id, entry)| format!("{} ({})", name_of(*id), entry.role()))
             .collect();
         step(format!("the resolved roster R*: {}", roster.join(", ")));
-        (merge, digests)
+        (merge, digests, note)
         // Both meshes close here: a file has one handle per process.
     };
 
     println!();
     print_secret_table(&founder_db, &people, &labels)?;
+
+    println!();
+    print_sealed_note(&founder_db, &people, note)?;
 
     println!();
     println!("Verifying founder.redb, as `meshlog verify` does:");
@@ -255,6 +264,31 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
     } else {
         Verdict::Failed
     })
+}
+
+/// Tries to open the sealed note with each person's keys.
+fn print_sealed_note(db: &Path, people: &[Person], note: EventHash) -> anyhow::Result<()> {
+    println!(
+        "Who can open the founder's sealed note {} (SPEC.md §16):",
+        note.short()
+    );
+    for person in people {
+        let mesh = MeshOptions::new().open_read_only(db, Some(person.keys()?))?;
+        let line = match mesh.open_event(note) {
+            Ok(opened) => format!(
+                "✓ {:?}, sealed by {}",
+                String::from_utf8_lossy(&opened.plaintext),
+                if Some(opened.sender) == mesh.founder().into() {
+                    "the founder".to_owned()
+                } else {
+                    opened.sender.short()
+                }
+            ),
+            Err(error) => format!("✗ {error}"),
+        };
+        println!("  {:<9}{line}", person.name);
+    }
+    Ok(())
 }
 
 /// Width of one cell of the secret table.
