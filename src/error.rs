@@ -321,6 +321,7 @@ impl Error {
                 | SealError::ForeignGroup { .. }
                 | SealError::UnknownEpoch(_)
                 | SealError::NotSealed(_)
+                | SealError::WrongContext { .. }
                 | SealError::Randomness,
             ) => ErrorClass::CouldNotRun,
         }

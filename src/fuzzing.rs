@@ -53,7 +53,7 @@ const MAX_OPS: usize = 48;
 /// Bytes laid out as a sealed message of `group` and `epoch` with `kind` as
 /// associated data (SPEC.md §16.1), with an all-zero ciphertext and tag.
 fn sealed_layout(group: crate::GroupId, epoch: crate::EventHash, kind: &str) -> Vec<u8> {
-    let mut bytes = crate::SEALED_MAGIC.to_vec();
+    let mut bytes = crate::SEALED_APP_MAGIC.to_vec();
     bytes.extend_from_slice(group.as_bytes());
     bytes.extend_from_slice(epoch.as_bytes());
     bytes.extend_from_slice(&[0; 32]);

@@ -111,6 +111,8 @@ pub use ids::{
 pub use keys::{KeyError, LocalKeys};
 pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
 pub use mesh::{EpochInfo, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
-pub use seal::{Opened, Padding, SEALED_MAGIC, SEALED_OVERHEAD, SealError, Sealed};
+pub use seal::{
+    Opened, Padding, SEALED_APP_MAGIC, SEALED_MAGIC, SEALED_OVERHEAD, SealError, Sealed,
+};
 pub use signature::SIGNATURE_LEN;
 pub use verify::{Rejection, Rule, SecretError};

@@ -2,9 +2,10 @@
 //! and cannot be forged by another member (SPEC.md §16).
 //!
 //! ```text
-//! header   = "ml3s" || group (32) || epoch (32) || salt (32) || ad_len (u32 LE) || ad
+//! header   = magic || group (32) || epoch (32) || salt (32) || ad_len (u32 LE) || ad
+//!            (magic: "ml3s" for a message, "ml3a" for a sealed app event's payload)
 //! digest   = derive_key(SEALED_CONTENT, header || sender || le64(len(plaintext)) || plaintext)
-//! inner    = sender (16) || ed25519(SEALED_SIGNATURE || 0x00 || digest) (64)
+//! inner    = sender (16) || ed25519(SEALED_SIGNATURE || digest) (64)
 //!            || u32 LE len(plaintext) || plaintext || zeros (padding)
 //! epoch_key   = derive_key(SEALED_EPOCH_KEY, epoch_secret || group || epoch)
 //! message_key = derive_key(SEALED_MESSAGE_KEY, epoch_key || salt)
@@ -38,8 +39,31 @@ use crate::keys::LocalKeys;
 use crate::labels::{self, limits};
 use crate::signature::{self, SIGNATURE_LEN};
 
-/// First bytes of every sealed message: "meshlog v3 sealed".
+/// First bytes of a sealed message: "meshlog v3 sealed".
 pub const SEALED_MAGIC: [u8; 4] = *b"ml3s";
+/// First bytes of a sealed app event's payload (SPEC.md §16.5): the same
+/// layout under another magic, which the digest and the AEAD cover, so that
+/// a payload lifted from a file never opens as a message, nor a message as
+/// a payload.
+pub const SEALED_APP_MAGIC: [u8; 4] = *b"ml3a";
+
+/// What sealed bytes are: a message, or a sealed app event's payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Context {
+    /// [`SEALED_MAGIC`]: opened by [`crate::Mesh::open_sealed`].
+    Message,
+    /// [`SEALED_APP_MAGIC`]: opened by [`crate::Mesh::open_event`].
+    App,
+}
+
+impl Context {
+    fn magic(self) -> [u8; 4] {
+        match self {
+            Context::Message => SEALED_MAGIC,
+            Context::App => SEALED_APP_MAGIC,
+        }
+    }
+}
 /// Bytes of the header before the associated data.
 const FIXED_HEADER: usize = 4 + 32 + 32 + 32 + 4;
 /// The AEAD tag.
@@ -156,6 +180,16 @@ pub enum SealError {
         /// The sender named.
         sender: MemberId,
     },
+    /// The bytes are a sealed app event's payload where a message was
+    /// expected, or the other way round: a payload lifted from a file is
+    /// not a message its author sent.
+    #[error("the bytes are {found}, not {expected}")]
+    WrongContext {
+        /// What they are.
+        found: &'static str,
+        /// What the call opens.
+        expected: &'static str,
+    },
     /// A sealed app event's message names another sender than the
     /// event's author.
     #[error("the sealed app event is by {author}, but its message names sender {sender}")]
@@ -181,7 +215,7 @@ pub enum Padding {
     /// No padding: the length shows.
     None,
     /// Padmé (Nikitin et al., PURBs): at most 12% more bytes, and a length
-    /// shows only its top bits (a message of 1,000 to 1,023 bytes, say,
+    /// shows only its top bits (an inner part of 1,000 to 1,024 bytes, say,
     /// looks like any other of them).
     #[default]
     Padme,
@@ -220,7 +254,15 @@ fn padme(len: usize) -> usize {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Sealed {
     bytes: Vec<u8>,
+    layout: Layout,
+}
+
+/// Where the parts of checked sealed bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Layout {
+    context: Context,
     ad_len: usize,
+    inner_len: usize,
 }
 
 impl std::fmt::Debug for Sealed {
@@ -253,23 +295,42 @@ impl Sealed {
     /// Parses a sealed message. Its length is checked before any byte is
     /// copied; then its magic and lengths.
     pub fn from_bytes(bytes: &[u8]) -> Result<Sealed, SealError> {
-        let (ad_len, inner_len) = Self::layout(bytes)?;
-        let _ = inner_len;
+        let layout = Self::layout(bytes)?;
         Ok(Sealed {
             bytes: bytes.to_vec(),
-            ad_len,
+            layout,
         })
     }
 
     /// Like [`Sealed::from_bytes`], taking the buffer.
     pub fn from_vec(bytes: Vec<u8>) -> Result<Sealed, SealError> {
-        let (ad_len, _) = Self::layout(&bytes)?;
-        Ok(Sealed { bytes, ad_len })
+        let layout = Self::layout(&bytes)?;
+        Ok(Sealed { bytes, layout })
     }
 
-    /// The associated data's and the inner part's lengths, if `bytes` is
-    /// laid out as a sealed message.
-    fn layout(bytes: &[u8]) -> Result<(usize, usize), SealError> {
+    /// What V10 checks of a sealed app event's payload, without copying
+    /// it (SPEC.md §16.5): its layout, its magic, and its group, epoch
+    /// and associated data, returned.
+    pub(crate) fn app_payload(bytes: &[u8]) -> Result<(GroupId, EventHash, &[u8]), SealError> {
+        let layout = Self::layout(bytes)?;
+        if layout.context != Context::App {
+            return Err(SealError::WrongContext {
+                found: "a sealed message",
+                expected: "a sealed app event's payload",
+            });
+        }
+        let ad = bytes
+            .get(FIXED_HEADER..FIXED_HEADER + layout.ad_len)
+            .unwrap_or_default();
+        Ok((
+            GroupId::from_bytes(array32(bytes, 4)),
+            EventHash::from_bytes(array32(bytes, 36)),
+            ad,
+        ))
+    }
+
+    /// Where the parts of `bytes` are, if it is laid out as sealed bytes.
+    fn layout(bytes: &[u8]) -> Result<Layout, SealError> {
         if bytes.len() > Self::MAX_BYTES {
             return Err(SealError::TooLarge {
                 what: "the sealed message",
@@ -280,9 +341,15 @@ impl Sealed {
         let fixed = bytes
             .get(..FIXED_HEADER)
             .ok_or(SealError::Malformed("shorter than its header"))?;
-        if fixed.get(..4) != Some(&SEALED_MAGIC[..]) {
-            return Err(SealError::Malformed("wrong magic (not \"ml3s\")"));
-        }
+        let context = match fixed.first_chunk::<4>() {
+            Some(&SEALED_MAGIC) => Context::Message,
+            Some(&SEALED_APP_MAGIC) => Context::App,
+            _ => {
+                return Err(SealError::Malformed(
+                    "wrong magic (not \"ml3s\" nor \"ml3a\")",
+                ));
+            }
+        };
         let mut ad_len = [0u8; 4];
         ad_len.copy_from_slice(fixed.get(FIXED_HEADER - 4..).unwrap_or(&[0; 4]));
         let ad_len = u32::from_le_bytes(ad_len) as usize;
@@ -310,7 +377,11 @@ impl Sealed {
                 max: limits::MAX_SEALED_INNER,
             });
         }
-        Ok((ad_len, inner_len))
+        Ok(Layout {
+            context,
+            ad_len,
+            inner_len,
+        })
     }
 
     /// The bytes, as sent.
@@ -336,19 +407,29 @@ impl Sealed {
     /// The associated data: bound to the message, not encrypted.
     pub fn associated_data(&self) -> &[u8] {
         self.bytes
-            .get(FIXED_HEADER..FIXED_HEADER + self.ad_len)
+            .get(FIXED_HEADER..FIXED_HEADER + self.layout.ad_len)
             .unwrap_or_default()
+    }
+
+    /// Whether these are a sealed app event's payload (SPEC.md §16.5)
+    /// rather than a message.
+    pub fn is_app_payload(&self) -> bool {
+        self.layout.context == Context::App
+    }
+
+    pub(crate) fn context(&self) -> Context {
+        self.layout.context
     }
 
     /// How many bytes the encrypted part holds (sender, signature, length,
     /// plaintext and padding): what an outsider learns of the size.
     pub fn padded_len(&self) -> usize {
-        inner_len_of(self.bytes.len() - FIXED_HEADER - self.ad_len).unwrap_or(0)
+        self.layout.inner_len
     }
 
     fn header(&self) -> &[u8] {
         self.bytes
-            .get(..FIXED_HEADER + self.ad_len)
+            .get(..FIXED_HEADER + self.layout.ad_len)
             .unwrap_or_default()
     }
 
@@ -370,6 +451,14 @@ pub struct Opened {
     /// fired admin's, say): an application that must not trust such an
     /// epoch's members checks this.
     pub epoch_applied: bool,
+    /// Whether that epoch is the one the local member writes under now
+    /// (the current epoch, or the writer epoch while a merge is needed):
+    /// false for a message of an earlier epoch, which anyone who was a
+    /// member then, removed since or not, can still seal.
+    pub epoch_current: bool,
+    /// Whether the sender is in the resolved roster `R*` now (SPEC.md
+    /// §5.5): false once it has been removed.
+    pub sender_in_roster: bool,
     /// The associated data, as sealed.
     pub associated_data: Vec<u8>,
     /// The plaintext.
@@ -385,6 +474,8 @@ impl std::fmt::Debug for Opened {
             .field("sender", &self.sender)
             .field("epoch", &self.epoch)
             .field("epoch_applied", &self.epoch_applied)
+            .field("epoch_current", &self.epoch_current)
+            .field("sender_in_roster", &self.sender_in_roster)
             .field("id", &self.id)
             .field(
                 "plaintext",
@@ -434,7 +525,9 @@ fn content_digest(header: &[u8], sender: MemberId, plaintext: &[u8]) -> [u8; 32]
     } else {
         hasher.update(plaintext);
     }
-    *hasher.finalize().as_bytes()
+    let digest = *hasher.finalize().as_bytes();
+    hasher.zeroize();
+    digest
 }
 
 fn signed_message(digest: &[u8; 32]) -> Vec<u8> {
@@ -457,9 +550,9 @@ pub(crate) fn seal(
     epoch: EventHash,
     sender: &LocalKeys,
     salt: [u8; 32],
-    plaintext: &[u8],
-    associated_data: &[u8],
+    (plaintext, associated_data): (&[u8], &[u8]),
     padding: Padding,
+    context: Context,
 ) -> Result<Sealed, SealError> {
     if plaintext.len() > limits::MAX_SEALED_PLAINTEXT {
         return Err(SealError::TooLarge {
@@ -485,7 +578,7 @@ pub(crate) fn seal(
             max: limits::MAX_SEALED_INNER,
         })?;
     let mut header = Vec::with_capacity(FIXED_HEADER + associated_data.len());
-    header.extend_from_slice(&SEALED_MAGIC);
+    header.extend_from_slice(&context.magic());
     header.extend_from_slice(group.as_bytes());
     header.extend_from_slice(epoch.as_bytes());
     header.extend_from_slice(&salt);
@@ -529,7 +622,11 @@ pub(crate) fn seal(
     })?;
     Ok(Sealed {
         bytes,
-        ad_len: associated_data.len(),
+        layout: Layout {
+            context,
+            ad_len: associated_data.len(),
+            inner_len: padded,
+        },
     })
 }
 

@@ -214,7 +214,7 @@ pub(crate) struct Ledger {
 }
 
 impl Ledger {
-    /// A ledger holding only `genesis`, checked in full (SPEC.md §8, V1–V9).
+    /// A ledger holding only `genesis`, checked in full (SPEC.md §8, V1–V10).
     pub(crate) fn found(genesis: SignedEvent) -> Result<Ledger, Rejection> {
         let event = genesis.event();
         let reject = |rule| Rejection {
@@ -1143,15 +1143,16 @@ fn check_sealed(event: &Event) -> Result<(), Rule> {
     else {
         return Ok(());
     };
-    let sealed = crate::seal::Sealed::from_bytes(sealed).map_err(Rule::SealedPayload)?;
+    let (group, sealed_epoch, associated_data) =
+        crate::seal::Sealed::app_payload(sealed).map_err(Rule::SealedPayload)?;
     let mismatch = |what| Rule::SealedPayload(crate::seal::SealError::Malformed(what));
-    if sealed.group() != event.group {
+    if group != event.group {
         return Err(mismatch("sealed in another group than the event's"));
     }
-    if sealed.epoch() != *epoch {
+    if sealed_epoch != *epoch {
         return Err(mismatch("sealed in another epoch than the event's"));
     }
-    if sealed.associated_data() != kind.as_bytes() {
+    if associated_data != kind.as_bytes() {
         return Err(mismatch("its associated data is not the event's kind"));
     }
     Ok(())

@@ -614,7 +614,13 @@ fn a_sealed_app_event_is_audited_without_keys_and_read_by_members_only() {
     send(&alice, &mut founder);
     let by_founder = founder.open_event(note).unwrap();
     assert_eq!((by_founder.sender, by_founder.id), (id(2), opened.id));
-    assert_eq!(founder.open_sealed(&parsed).unwrap().id, opened.id);
+    // Lifted from the file, the payload is not a message its author sent:
+    // it does not open as one (SPEC.md §16.5).
+    assert!(parsed.is_app_payload());
+    assert!(matches!(
+        refused(founder.open_sealed(&parsed)),
+        Error::Seal(SealError::WrongContext { .. })
+    ));
     let reader = MeshOptions::new()
         .open_read_only(&audit_path, Some(keys(1)))
         .unwrap();

@@ -13,7 +13,7 @@ use crate::graph::Status;
 use crate::ids::{EventHash, SigningPublicKey};
 use crate::keys::LocalKeys;
 use crate::labels::limits;
-use crate::seal::{self, EpochKey, Opened, Padding, SealError, Sealed, SenderKey};
+use crate::seal::{self, Context, EpochKey, Opened, Padding, SealError, Sealed, SenderKey};
 
 /// What opening and sealing keep between calls, in memory only: the
 /// keys of the epochs whose messages the local member sealed or opened
@@ -68,9 +68,9 @@ impl Mesh {
             epoch,
             keys,
             fresh_salt()?,
-            plaintext,
-            associated_data,
+            (plaintext, associated_data),
             padding,
+            Context::Message,
         )?;
         Ok(sealed)
     }
@@ -81,8 +81,30 @@ impl Mesh {
     /// names is in that epoch's roster; and the sender's signature holds
     /// (SPEC.md §16.4). A member removed since still opens the messages of
     /// the epochs it was in, and none of the epochs after.
+    ///
+    /// A message of an epoch that is no longer current still opens: its
+    /// sender was a member then. [`Opened::epoch_current`] and
+    /// [`Opened::sender_in_roster`] say whether it still is, for an
+    /// application that must not take, say, a message a removed member
+    /// seals in an old epoch with the keys it kept.
     pub fn open_sealed(&self, sealed: &Sealed) -> Result<Opened> {
+        self.open_in(sealed, Context::Message)
+    }
+
+    /// [`Mesh::open_sealed`] of bytes sealed in `context`.
+    fn open_in(&self, sealed: &Sealed, context: Context) -> Result<Opened> {
         let keys = self.keys.as_ref().ok_or(Error::NoKeys)?;
+        if sealed.context() != context {
+            let name = |context| match context {
+                Context::Message => "a sealed message",
+                Context::App => "a sealed app event's payload",
+            };
+            return Err(SealError::WrongContext {
+                found: name(sealed.context()),
+                expected: name(context),
+            }
+            .into());
+        }
         let group = self.group();
         if sealed.group() != group {
             return Err(SealError::ForeignGroup {
@@ -113,10 +135,13 @@ impl Mesh {
             .sender_key(&signing)
             .ok_or(SealError::BadSignature { sender })?;
         let (plaintext, id) = decrypted.verify(&sender_key)?;
+        let keys_epoch = self.epoch_for(member).ok();
         Ok(Opened {
             sender,
             epoch,
             epoch_applied: self.is_applied(epoch),
+            epoch_current: keys_epoch == Some(epoch),
+            sender_in_roster: self.roster().contains(sender),
             associated_data: sealed.associated_data().to_vec(),
             plaintext,
             id,
@@ -148,9 +173,9 @@ impl Mesh {
             epoch,
             keys,
             fresh_salt()?,
-            plaintext,
-            kind.as_bytes(),
+            (plaintext, kind.as_bytes()),
             Padding::Padme,
+            Context::App,
         )?;
         let time = (self.clock)();
         let signed = self.ledger.sign_next(
@@ -165,8 +190,10 @@ impl Mesh {
         self.add(signed)
     }
 
-    /// Opens the sealed app event `event`: [`Mesh::open_sealed`] on its payload,
-    /// which must also name the event's author as its sender.
+    /// Opens the sealed app event `event`: the checks of
+    /// [`Mesh::open_sealed`] on its payload, which must also name the
+    /// event's author as its sender and hold at most
+    /// [`limits::MAX_APP_PAYLOAD`] bytes of plaintext (SPEC.md §16.5).
     pub fn open_event(&self, event: EventHash) -> Result<Opened> {
         let record = self
             .ledger
@@ -175,7 +202,12 @@ impl Mesh {
         let Body::SealedApp { sealed, .. } = &record.event().body else {
             return Err(SealError::NotSealed(event).into());
         };
-        let opened = self.open_sealed(&Sealed::from_bytes(sealed)?)?;
+        let opened = self.open_in(&Sealed::from_bytes(sealed)?, Context::App)?;
+        if opened.plaintext.len() > limits::MAX_APP_PAYLOAD {
+            return Err(
+                SealError::InvalidContent("a sealed app event's plaintext over the limit").into(),
+            );
+        }
         let author = record.event().author;
         if opened.sender != author {
             return Err(SealError::SenderMismatch {
@@ -201,14 +233,15 @@ impl Mesh {
     /// The key of `epoch`'s messages, recovered once (one key agreement)
     /// and then kept in memory.
     fn epoch_key(&self, epoch: EventHash, keys: &LocalKeys) -> Result<Arc<EpochKey>> {
-        let mut cache = self.seal_keys();
-        if let Some(key) = cache.epochs.get(&epoch) {
+        if let Some(key) = self.seal_keys().epochs.get(&epoch) {
             return Ok(Arc::clone(key));
         }
+        // The key agreement runs outside the lock: other openers go on.
         let secret = self.ledger.epoch_secret(epoch, keys)?;
         let key = Arc::new(EpochKey::derive(&secret, self.group(), epoch));
-        cache.epochs.insert(epoch, Arc::clone(&key));
-        Ok(key)
+        Ok(Arc::clone(
+            self.seal_keys().epochs.entry(epoch).or_insert(key),
+        ))
     }
 
     /// A sender's signing key, decoded once.

@@ -8,6 +8,30 @@ const SPEC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/SPEC.md");
 const BEGIN: &str = "<!-- sealed-vectors:begin -->\n```text\n";
 const END: &str = "```\n<!-- sealed-vectors:end -->";
 
+/// [`seal`] of a message (not an app event's payload).
+#[allow(clippy::too_many_arguments)]
+fn seal_message(
+    key: &EpochKey,
+    group: GroupId,
+    epoch: EventHash,
+    sender: &LocalKeys,
+    salt: [u8; 32],
+    plaintext: &[u8],
+    ad: &[u8],
+    padding: Padding,
+) -> Result<Sealed, SealError> {
+    seal(
+        key,
+        group,
+        epoch,
+        sender,
+        salt,
+        (plaintext, ad),
+        padding,
+        Context::Message,
+    )
+}
+
 fn keys(seed: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[seed; 32], &[seed + 100; 32])
 }
@@ -28,7 +52,7 @@ fn fixture() -> (EpochKey, GroupId, EventHash) {
 
 fn sealed_by(sender: &LocalKeys, plaintext: &[u8], ad: &[u8], padding: Padding) -> Sealed {
     let (key, group, epoch) = fixture();
-    seal(
+    seal_message(
         &key, group, epoch, sender, [0x44; 32], plaintext, ad, padding,
     )
     .unwrap()
@@ -236,7 +260,7 @@ fn sealing_refuses_what_exceeds_the_limits() {
     let alice = keys(1);
     let big_ad = vec![0u8; limits::MAX_SEALED_AD + 1];
     assert!(matches!(
-        seal(
+        seal_message(
             &key,
             group,
             epoch,
@@ -250,7 +274,7 @@ fn sealing_refuses_what_exceeds_the_limits() {
     ));
     let huge_block = Padding::Multiple(NonZeroU32::new(u32::MAX).unwrap());
     assert!(matches!(
-        seal(&key, group, epoch, &alice, [0; 32], b"", b"", huge_block),
+        seal_message(&key, group, epoch, &alice, [0; 32], b"", b"", huge_block),
         Err(SealError::TooLarge { .. })
     ));
 }
@@ -276,7 +300,7 @@ fn padme_pads_by_at_most_twelve_percent_and_hides_low_bits() {
 fn each_message_has_its_own_key_and_the_id_ignores_padding() {
     let alice = keys(1);
     let (key, group, epoch) = fixture();
-    let one = seal(
+    let one = seal_message(
         &key,
         group,
         epoch,
@@ -287,7 +311,7 @@ fn each_message_has_its_own_key_and_the_id_ignores_padding() {
         Padding::None,
     )
     .unwrap();
-    let two = seal(
+    let two = seal_message(
         &key,
         group,
         epoch,
@@ -303,7 +327,7 @@ fn each_message_has_its_own_key_and_the_id_ignores_padding() {
         one.as_bytes()[FIXED_HEADER..],
         two.as_bytes()[FIXED_HEADER..]
     );
-    let padded = seal(
+    let padded = seal_message(
         &key,
         group,
         epoch,
@@ -337,7 +361,7 @@ fn computed_vectors() -> Vec<(String, String)> {
     let epoch_key = EpochKey::derive(&EpochSecret::from_bytes_for_test(secret), group, epoch);
     let mut message_key = blake3::Hasher::new_derive_key(labels::SEALED_MESSAGE_KEY);
     message_key.update(&epoch_key.0).update(&salt);
-    let sealed = seal(
+    let sealed = seal_message(
         &epoch_key,
         group,
         epoch,
@@ -376,7 +400,7 @@ fn computed_vectors() -> Vec<(String, String)> {
     // A message of two segments, unpadded: too long to print, so its
     // length and its plain BLAKE3 hash.
     let long: Vec<u8> = (0..70_000u32).map(|n| (n % 251) as u8).collect();
-    let sealed = seal(
+    let sealed = seal_message(
         &epoch_key,
         group,
         epoch,

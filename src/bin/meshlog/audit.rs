@@ -92,7 +92,8 @@ A rotation also says applied or void, and which of its changes are void.
           changes [{change, member, role, void}], reason;
   enable/disable: enabled; app: app_kind, payload_bytes; keys: counter;
   sealed: app_kind, sealed_bytes, and with --keys either opened
-          {sender, epoch, epoch_applied, id, associated_data_hex,
+          {sender, epoch, epoch_applied, epoch_current, sender_in_roster,
+          id, associated_data_hex,
           associated_data, bytes, plaintext_hex, text (when UTF-8)} or
           open_error
 

@@ -39,10 +39,18 @@ the file holds its epoch, the key file's member is in that epoch's roster,
 the encryption verifies, the sender is in that epoch's roster and its
 signature holds. The sender and epoch go to stderr.
 
---json prints {sender, epoch, epoch_applied, id, associated_data_hex,
-associated_data (when UTF-8), bytes} on stdout, with the plaintext as
-plaintext_hex (and text, when UTF-8) unless -o takes it. epoch_applied is
-false when the epoch lost the resolution (a fired admin's rotation, say).
+--json prints {sender, epoch, epoch_applied, epoch_current,
+sender_in_roster, id, associated_data_hex, associated_data (when UTF-8),
+bytes} on stdout, with the plaintext as plaintext_hex (and text, when
+UTF-8) unless -o takes it. A message that opens is genuine, but may be
+stale, and open says so (a note on stderr; false in the JSON):
+epoch_applied is false when its epoch lost the resolution (a fired admin's
+rotation, say); epoch_current is false for an epoch writers have moved
+past, in which anyone who was a member then can still seal; and
+sender_in_roster is false once the sender has been removed.
+
+A sealed app event's payload lifted from a file does not open here (it is
+not a message its author sent): `meshlog log --keys` reads those.
 
 Exit 1 when the message is altered or forged or the member is not in its
 epoch; 2 when it is not a sealed message, of another group, or of an epoch
@@ -102,11 +110,17 @@ fn read_bounded(input: Option<&Path>, max: usize, what: &str) -> anyhow::Result<
     let mut bytes = Vec::new();
     let limit = max as u64 + 1;
     match input {
-        Some(path) => std::fs::File::open(path)
-            .with_context(|| format!("opening {}", shown(path)))?
-            .take(limit)
-            .read_to_end(&mut bytes)
-            .with_context(|| format!("reading {}", shown(path)))?,
+        Some(path) => {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", shown(path)))?;
+            // Sized once from the file's length: no copy left behind by a
+            // buffer that grows.
+            let len = file.metadata().map_or(0, |metadata| metadata.len());
+            bytes.reserve(usize::try_from(len.min(limit)).unwrap_or(0));
+            file.take(limit)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading {}", shown(path)))?
+        }
         None => std::io::stdin()
             .lock()
             .take(limit)
@@ -193,18 +207,32 @@ pub(crate) fn open(args: &OpenArgs) -> anyhow::Result<Verdict> {
     } else {
         write_out(args.output.as_deref(), &opened.plaintext, true)?;
         eprintln!(
-            "opened {} bytes from {} in epoch {}{}",
+            "opened {} bytes from {} in epoch {}",
             opened.plaintext.len(),
             opened.sender,
             opened.epoch.short(),
-            if opened.epoch_applied {
-                ""
-            } else {
-                " (a void epoch: it lost the resolution)"
-            }
         );
+        for warning in warnings(&opened) {
+            eprintln!("note: {warning}");
+        }
     }
     Ok(Verdict::Ok)
+}
+
+/// What a reader should know about a message that opened: it is genuine,
+/// but may be stale.
+pub(crate) fn warnings(opened: &Opened) -> Vec<&'static str> {
+    let mut warnings = Vec::new();
+    if !opened.epoch_applied {
+        warnings.push("its epoch is void: a rotation that lost the resolution chose its secret");
+    } else if !opened.epoch_current {
+        warnings
+            .push("its epoch is not the current one: anyone who was a member then can seal in it");
+    }
+    if !opened.sender_in_roster {
+        warnings.push("its sender is no longer in the roster");
+    }
+    warnings
 }
 
 /// What was opened, as JSON, without the plaintext.
@@ -213,6 +241,8 @@ pub(crate) fn opened_json(opened: &Opened) -> Value {
         "sender": opened.sender.to_string(),
         "epoch": opened.epoch.to_string(),
         "epoch_applied": opened.epoch_applied,
+        "epoch_current": opened.epoch_current,
+        "sender_in_roster": opened.sender_in_roster,
         "id": opened.id.to_string(),
         "associated_data_hex": hex::encode(&opened.associated_data),
         "bytes": opened.plaintext.len(),
