@@ -61,18 +61,36 @@ impl Mesh {
     ) -> Result<Sealed> {
         let keys = self.keys.as_ref().ok_or(Error::NoKeys)?;
         let epoch = self.sealing_epoch(keys)?;
+        self.seal_in(
+            keys,
+            epoch,
+            (plaintext, associated_data),
+            padding,
+            Context::Message,
+        )
+    }
+
+    /// Seals in `epoch` as `keys`' member, with a fresh salt.
+    fn seal_in(
+        &self,
+        keys: &LocalKeys,
+        epoch: EventHash,
+        content: (&[u8], &[u8]),
+        padding: Padding,
+        context: Context,
+    ) -> Result<Sealed> {
         let key = self.epoch_key(epoch, keys)?;
-        let sealed = seal::seal(
+        let salt = fresh_salt()?;
+        Ok(seal::seal(
             &key,
             self.group(),
             epoch,
             keys,
-            fresh_salt()?,
-            (plaintext, associated_data),
+            salt,
+            content,
             padding,
-            Context::Message,
-        )?;
-        Ok(sealed)
+            context,
+        )?)
     }
 
     /// Opens a sealed message. Before any byte of plaintext is returned:
@@ -166,13 +184,9 @@ impl Mesh {
         let keys = writer(&self.keys, self.read_only)?;
         let member = keys.member_id();
         let epoch = self.epoch_for(member)?;
-        let key = self.epoch_key(epoch, keys)?;
-        let sealed = seal::seal(
-            &key,
-            self.group(),
-            epoch,
+        let sealed = self.seal_in(
             keys,
-            fresh_salt()?,
+            epoch,
             (plaintext, kind.as_bytes()),
             Padding::Padme,
             Context::App,

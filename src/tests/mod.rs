@@ -6,4 +6,4 @@ mod properties;
 mod reference;
 pub(crate) mod simulation;
 pub(crate) mod traps;
-mod vectors;
+pub(crate) mod vectors;

@@ -183,19 +183,24 @@ fn rendered(vectors: &[(String, String)]) -> String {
 
 #[test]
 fn spec_v3_vectors_match() {
-    let text = rendered(&computed());
+    check_spec_block(BEGIN, END, &rendered(&computed()));
+}
+
+/// Compares `text` with SPEC.md's block between `begin` and `end`, or,
+/// with `MESHLOG_UPDATE_VECTORS` set, writes it there (review the diff).
+pub(crate) fn check_spec_block(begin: &str, end: &str, text: &str) {
     let spec = std::fs::read_to_string(SPEC).unwrap();
-    let start = spec.find(BEGIN).expect("vector block begins") + BEGIN.len();
-    let end = spec.find(END).expect("vector block ends");
+    let start = spec.find(begin).expect("vector block begins") + begin.len();
+    let stop = spec.find(end).expect("vector block ends");
     if std::env::var_os("MESHLOG_UPDATE_VECTORS").is_some() {
-        let updated = format!("{}{}{}", &spec[..start], text, &spec[end..]);
+        let updated = format!("{}{}{}", &spec[..start], text, &spec[stop..]);
         std::fs::write(SPEC, updated).unwrap();
         return;
     }
     assert_eq!(
-        &spec[start..end],
+        &spec[start..stop],
         text,
-        "SPEC.md's vectors differ from the code; see this module's docs"
+        "SPEC.md's vectors between {begin:?} and {end:?} differ from the code"
     );
 }
 
