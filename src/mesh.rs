@@ -945,18 +945,25 @@ fn may_name(
 pub(crate) fn epoch_to_write(ledger: &Ledger, member: MemberId) -> Option<EventHash> {
     let resolution = ledger.resolution();
     let (_, _, acknowledged) = ledger.state().next_position(member);
-    let writable = |epoch: &EventHash| {
-        may_name(ledger, member, &acknowledged, *epoch)
-            && ledger
-                .state()
-                .graph()
-                .own_roster(*epoch)
-                .is_some_and(|roster| roster.ids_within(&resolution.roster))
+    let nameable = |epoch: &EventHash| may_name(ledger, member, &acknowledged, *epoch);
+    // The writer epoch's members are all in `R*` by its definition (§5.5),
+    // so only another tip's roster is compared with `R*`: a walk over the
+    // whole roster, which at 1,000 members cost an append more than its
+    // signature.
+    let within = |epoch: &EventHash| {
+        ledger
+            .state()
+            .graph()
+            .own_roster(*epoch)
+            .is_some_and(|roster| roster.ids_within(&resolution.roster))
     };
-    resolution
-        .writer
-        .filter(writable)
-        .or_else(|| resolution.tips.iter().copied().find(writable))
+    resolution.writer.filter(nameable).or_else(|| {
+        resolution
+            .tips
+            .iter()
+            .copied()
+            .find(|epoch| nameable(epoch) && within(epoch))
+    })
 }
 
 /// The epoch a flag change by `member` names: the epoch it writes under,
