@@ -284,6 +284,18 @@ fn array32(bytes: &[u8], at: usize) -> [u8; 32] {
     out
 }
 
+/// The group, epoch and associated data of sealed bytes laid out as
+/// `layout` says.
+fn header_fields(bytes: &[u8], layout: Layout) -> (GroupId, EventHash, &[u8]) {
+    (
+        GroupId::from_bytes(array32(bytes, 4)),
+        EventHash::from_bytes(array32(bytes, 36)),
+        bytes
+            .get(FIXED_HEADER..FIXED_HEADER + layout.ad_len)
+            .unwrap_or_default(),
+    )
+}
+
 impl Sealed {
     /// Largest sealed message: its fixed header, the largest associated
     /// data, and the largest padded inner part with a tag for each segment.
@@ -319,14 +331,7 @@ impl Sealed {
                 expected: "a sealed app event's payload",
             });
         }
-        let ad = bytes
-            .get(FIXED_HEADER..FIXED_HEADER + layout.ad_len)
-            .unwrap_or_default();
-        Ok((
-            GroupId::from_bytes(array32(bytes, 4)),
-            EventHash::from_bytes(array32(bytes, 36)),
-            ad,
-        ))
+        Ok(header_fields(bytes, layout))
     }
 
     /// Where the parts of `bytes` are, if it is laid out as sealed bytes.
@@ -396,19 +401,17 @@ impl Sealed {
 
     /// The group it was sealed in.
     pub fn group(&self) -> GroupId {
-        GroupId::from_bytes(array32(&self.bytes, 4))
+        header_fields(&self.bytes, self.layout).0
     }
 
     /// The epoch it was sealed in: its rotation's hash.
     pub fn epoch(&self) -> EventHash {
-        EventHash::from_bytes(array32(&self.bytes, 36))
+        header_fields(&self.bytes, self.layout).1
     }
 
     /// The associated data: bound to the message, not encrypted.
     pub fn associated_data(&self) -> &[u8] {
-        self.bytes
-            .get(FIXED_HEADER..FIXED_HEADER + self.layout.ad_len)
-            .unwrap_or_default()
+        header_fields(&self.bytes, self.layout).2
     }
 
     /// Whether these are a sealed app event's payload (SPEC.md §16.5)
@@ -711,7 +714,7 @@ pub(crate) fn decrypt(epoch_key: &EpochKey, sealed: &Sealed) -> Result<Decrypted
     let epoch = sealed.epoch();
     let header = sealed.header();
     let body = sealed.bytes.get(header.len()..).unwrap_or_default();
-    let inner_len = inner_len_of(body.len()).ok_or(SealError::Malformed("no tag"))?;
+    let inner_len = sealed.layout.inner_len;
     // Decrypted straight from the message into a buffer of its own: no
     // copy of the ciphertext first.
     let mut inner = Zeroizing::new(vec![0u8; inner_len]);

@@ -559,16 +559,7 @@ fn opened_parts(mesh: &Mesh, event: &SignedEvent) -> Option<(String, Value)> {
     }
     Some(match mesh.open_event(event.hash()) {
         Ok(opened) => {
-            let mut fields = crate::sealing::opened_json(&opened);
-            if let Some(object) = fields.as_object_mut() {
-                object.insert(
-                    "plaintext_hex".into(),
-                    json!(hex::encode(&opened.plaintext)),
-                );
-                if let Ok(text) = std::str::from_utf8(&opened.plaintext) {
-                    object.insert("text".into(), json!(text));
-                }
-            }
+            let fields = crate::sealing::opened_json(&opened, true);
             let shown = String::from_utf8_lossy(&opened.plaintext);
             let mut preview: String = shown.chars().take(60).collect();
             if preview.len() < shown.len() {

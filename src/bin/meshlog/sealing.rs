@@ -191,19 +191,10 @@ pub(crate) fn open(args: &OpenArgs) -> anyhow::Result<Verdict> {
     let sealed = Sealed::from_vec(bytes).map_err(meshlog::Error::from)?;
     let opened = mesh.open_sealed(&sealed)?;
     if args.json {
-        let mut object = opened_json(&opened);
         if let Some(path) = &args.output {
             write_out(Some(path), &opened.plaintext, true)?;
-        } else if let Some(fields) = object.as_object_mut() {
-            fields.insert(
-                "plaintext_hex".into(),
-                json!(hex::encode(&opened.plaintext)),
-            );
-            if let Ok(text) = std::str::from_utf8(&opened.plaintext) {
-                fields.insert("text".into(), json!(text));
-            }
         }
-        println!("{object}");
+        println!("{}", opened_json(&opened, args.output.is_none()));
     } else {
         write_out(args.output.as_deref(), &opened.plaintext, true)?;
         eprintln!(
@@ -235,23 +226,36 @@ pub(crate) fn warnings(opened: &Opened) -> Vec<&'static str> {
     warnings
 }
 
-/// What was opened, as JSON, without the plaintext.
-pub(crate) fn opened_json(opened: &Opened) -> Value {
-    let mut object = json!({
-        "sender": opened.sender.to_string(),
-        "epoch": opened.epoch.to_string(),
-        "epoch_applied": opened.epoch_applied,
-        "epoch_current": opened.epoch_current,
-        "sender_in_roster": opened.sender_in_roster,
-        "id": opened.id.to_string(),
-        "associated_data_hex": hex::encode(&opened.associated_data),
-        "bytes": opened.plaintext.len(),
-    });
-    if let (Some(fields), Ok(text)) = (
-        object.as_object_mut(),
-        std::str::from_utf8(&opened.associated_data),
-    ) {
-        fields.insert("associated_data".into(), json!(text));
+/// What was opened, as JSON; the plaintext too when `with_plaintext`.
+pub(crate) fn opened_json(opened: &Opened, with_plaintext: bool) -> Value {
+    let mut fields = serde_json::Map::new();
+    fields.insert("sender".into(), json!(opened.sender.to_string()));
+    fields.insert("epoch".into(), json!(opened.epoch.to_string()));
+    fields.insert("epoch_applied".into(), json!(opened.epoch_applied));
+    fields.insert("epoch_current".into(), json!(opened.epoch_current));
+    fields.insert("sender_in_roster".into(), json!(opened.sender_in_roster));
+    fields.insert("id".into(), json!(opened.id.to_string()));
+    fields.insert("bytes".into(), json!(opened.plaintext.len()));
+    insert_bytes(
+        &mut fields,
+        ("associated_data_hex", "associated_data"),
+        &opened.associated_data,
+    );
+    if with_plaintext {
+        insert_bytes(&mut fields, ("plaintext_hex", "text"), &opened.plaintext);
     }
-    object
+    Value::Object(fields)
+}
+
+/// `bytes` in hex under `hex_name`, and as text under `text_name` too when
+/// they are UTF-8.
+fn insert_bytes(
+    fields: &mut serde_json::Map<String, Value>,
+    (hex_name, text_name): (&str, &str),
+    bytes: &[u8],
+) {
+    fields.insert(hex_name.into(), json!(hex::encode(bytes)));
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        fields.insert(text_name.into(), json!(text));
+    }
 }
