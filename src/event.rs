@@ -328,7 +328,7 @@ impl Body {
 pub(crate) struct Signature64([u8; 32], [u8; 32]);
 
 impl Signature64 {
-    fn from_bytes(bytes: &[u8; SIGNATURE_LEN]) -> Self {
+    pub(crate) fn from_bytes(bytes: &[u8; SIGNATURE_LEN]) -> Self {
         let (r, s) = bytes.split_at(32);
         let mut halves = ([0u8; 32], [0u8; 32]);
         halves.0.copy_from_slice(r);
@@ -336,7 +336,7 @@ impl Signature64 {
         Self(halves.0, halves.1)
     }
 
-    fn to_bytes(self) -> [u8; SIGNATURE_LEN] {
+    pub(crate) fn to_bytes(self) -> [u8; SIGNATURE_LEN] {
         let mut bytes = [0u8; SIGNATURE_LEN];
         let (r, s) = bytes.split_at_mut(32);
         r.copy_from_slice(&self.0);

@@ -22,6 +22,14 @@ impl Frontier {
         crate::codec::encode(self)
     }
 
+    /// Each head: its author and hash.
+    #[cfg(feature = "net")]
+    pub(crate) fn heads_iter(&self) -> impl Iterator<Item = (MemberId, EventHash)> + '_ {
+        self.heads
+            .iter()
+            .flat_map(|(author, heads)| heads.iter().map(move |(_, hash)| (*author, *hash)))
+    }
+
     /// Strictly decodes a frontier (one value, canonical form).
     pub fn from_bytes(bytes: &[u8]) -> Option<Frontier> {
         crate::codec::decode_exact(bytes).ok()

@@ -125,6 +125,13 @@ impl LocalKeys {
         self.public().member_id()
     }
 
+    /// A second copy of these keys, for a network node's handshakes; both
+    /// are zeroized on drop.
+    #[cfg(feature = "net")]
+    pub(crate) fn duplicate(&self) -> LocalKeys {
+        Self::new(self.signing.clone(), self.dh.clone())
+    }
+
     pub(crate) fn signing_key(&self) -> &SigningKey {
         &self.signing
     }

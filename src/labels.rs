@@ -32,6 +32,14 @@ pub(crate) const SEALED_CONTENT: &str = "meshlog v3 sealed content";
 pub(crate) const SEALED_SIGNATURE: &[u8] = b"meshlog v3 sealed signature\0";
 /// blake3 `derive_key` context for a sealed message's id (SPEC.md §16.4).
 pub(crate) const SEALED_ID: &str = "meshlog v3 sealed id";
+/// The Noise prologue of the network handshake (SPEC.md §17.2): both sides
+/// must use it, so a handshake of another protocol cannot pass for this one.
+#[cfg(feature = "net")]
+pub(crate) const NET_PROLOGUE: &[u8] = b"meshlog v3 net prologue";
+/// Prefix of the bytes a side signs over the handshake hash (SPEC.md
+/// §17.4): the label, then one NUL byte.
+#[cfg(feature = "net")]
+pub(crate) const NET_AUTH: &[u8] = b"meshlog v3 net auth\0";
 /// blake3 `derive_key` context for a member id (truncated to 16 bytes).
 pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
 /// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
@@ -59,6 +67,8 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("SEALED_CONTENT", SEALED_CONTENT),
     ("SEALED_SIGNATURE", "meshlog v3 sealed signature"),
     ("SEALED_ID", SEALED_ID),
+    ("NET_PROLOGUE", "meshlog v3 net prologue"),
+    ("NET_AUTH", "meshlog v3 net auth"),
     ("MEMBER_ID", MEMBER_ID),
     ("WRAP_KEY", WRAP_KEY),
     ("SECRET_COMMITMENT", SECRET_COMMITMENT),

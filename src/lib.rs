@@ -83,6 +83,8 @@ mod keys;
 mod labels;
 mod left_out;
 mod mesh;
+#[cfg(feature = "net")]
+pub mod net;
 mod redb_file;
 mod seal;
 mod signature;

@@ -851,6 +851,12 @@ impl Mesh {
         self.write_through(&[])
     }
 
+    /// The local keys, if the mesh may write with them.
+    #[cfg(feature = "net")]
+    pub(crate) fn local_keys(&self) -> Result<&LocalKeys> {
+        writer(&self.keys, self.read_only)
+    }
+
     /// Checkpoints ([`Mesh::checkpoint`]) and closes the file. Dropping a
     /// mesh checkpoints too, but cannot report a failure; nothing is lost
     /// either way, since the journal keeps what the file lacks.
@@ -989,3 +995,12 @@ mod files;
 mod sealing;
 #[cfg(test)]
 mod tests;
+
+/// Removes a mesh file this process made and the journal beside it, after
+/// a join over the network that it refused (SPEC.md §17.4). Errors are
+/// ignored: the file is then only a valid copy left behind.
+#[cfg(feature = "net")]
+pub(crate) fn remove_file_and_journal(path: &Path) {
+    let _ = std::fs::remove_file(journal::path_beside(path));
+    let _ = std::fs::remove_file(path);
+}

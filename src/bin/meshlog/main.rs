@@ -23,6 +23,7 @@ use serde_json::{Value, json};
 
 mod audit;
 mod demo;
+mod network;
 mod operator;
 mod sealing;
 mod sync;
@@ -80,6 +81,12 @@ Examples:
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// More log lines on stderr (network commands): -v debug, -vv trace.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only warnings and errors in the log on stderr (network commands).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +158,12 @@ enum Command {
     /// left out, SPEC.md §6.4).
     #[command(after_help = sync::INGEST_AFTER_HELP)]
     Ingest(sync::IngestArgs),
+    /// Serve members over the network until stopped (SPEC.md §17).
+    #[command(after_help = network::SERVE_AFTER_HELP)]
+    Serve(network::ServeArgs),
+    /// Sync with peers over the network; with --watch, stay and gossip.
+    #[command(after_help = network::SYNC_AFTER_HELP)]
+    Sync(network::SyncArgs),
 }
 
 /// What a command concluded, once it ran to the end.
@@ -164,6 +177,7 @@ enum Verdict {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    network::init_logging(cli.verbose, cli.quiet);
     let result = match cli.command {
         Command::Demo(args) => demo::run(&args),
         Command::Verify(args) => audit::verify(&args),
@@ -187,6 +201,8 @@ fn main() -> ExitCode {
         Command::Export(args) => sync::export(&args),
         Command::Join(args) => sync::join(&args),
         Command::Ingest(args) => sync::ingest(&args),
+        Command::Serve(args) => network::serve(&args),
+        Command::Sync(args) => network::sync(&args),
     };
     match result {
         Ok(Verdict::Ok) => ExitCode::SUCCESS,
@@ -209,7 +225,11 @@ fn library_error(error: &anyhow::Error) -> Option<&meshlog::Error> {
 /// binary alone (a file it could not read, an argument it could not resolve)
 /// means the command could not run.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    match library_error(error).map(meshlog::Error::class) {
+    let net_class = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<meshlog::net::NetError>())
+        .map(meshlog::net::NetError::class);
+    match net_class.or_else(|| library_error(error).map(meshlog::Error::class)) {
         Some(ErrorClass::VerificationFailure | ErrorClass::Refusal) => 1,
         _ => 2,
     }

@@ -139,7 +139,12 @@ pub(crate) struct JoinArgs {
     #[arg(long, value_name = "FILE")]
     keys: PathBuf,
     /// The batch file, holding the genesis.
-    batch: PathBuf,
+    #[arg(required_unless_present = "peer", conflicts_with = "peer")]
+    batch: Option<PathBuf>,
+    /// Fetch the first copy over the network from a member who serves
+    /// (host:port), instead of from a batch file.
+    #[arg(long, value_name = "ADDR")]
+    peer: Option<String>,
     /// Print JSON (fields listed below).
     #[arg(long)]
     json: bool,
@@ -263,16 +268,27 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
     let keys = load_keys(&args.keys)?;
     let member = keys.member_id();
     let empty = json!({"path": shown(&args.db), "member": member.to_string()});
-    let batch = match read_batch(&args.batch)? {
-        Ok(batch) => batch,
-        Err(error) => return failed(args.json, empty, error),
-    };
-    let joined = crate::with_spinner("verifying every event of the batch…", || {
-        Mesh::join(&args.db, keys, &batch)
-    });
-    let mesh = match joined {
-        Ok(mesh) => mesh,
-        Err(error) => return failed(args.json, empty, error),
+    let mut fetched = None;
+    let mesh = match (&args.peer, &args.batch) {
+        (Some(peer), _) => {
+            let (mesh, report) = crate::network::join(&args.db, keys, peer)?;
+            fetched = Some(report);
+            mesh
+        }
+        (None, Some(batch)) => {
+            let batch = match read_batch(batch)? {
+                Ok(batch) => batch,
+                Err(error) => return failed(args.json, empty, error),
+            };
+            let joined = crate::with_spinner("verifying every event of the batch…", || {
+                Mesh::join(&args.db, keys, &batch)
+            });
+            match joined {
+                Ok(mesh) => mesh,
+                Err(error) => return failed(args.json, empty, error),
+            }
+        }
+        (None, None) => anyhow::bail!("give a batch file or --peer"),
     };
     let (role, enabled) = standing(&mesh);
     if args.json {
@@ -310,6 +326,9 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
         ),
         ("epoch", epoch_line(&mesh)),
     ];
+    if let Some(report) = fetched {
+        lines.insert(1, ("from", report));
+    }
     match role {
         Some(role) => {
             let on = if enabled { "enabled" } else { "disabled" };

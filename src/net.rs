@@ -1,0 +1,718 @@
+//! Sync over the network (SPEC.md §17): members' copies meet over TCP,
+//! authenticate each other by their member keys, and exchange what the
+//! other lacks; with [`watch`] they stay connected and gossip every change.
+//!
+//! Behind the `net` cargo feature (on by default with the CLI), on tokio.
+//!
+//! - **Authentication before anything moves.** Noise XX
+//!   (`Noise_XX_25519_ChaChaPoly_SHA256`) with each member's X25519 key as
+//!   its static key; then each side sends its key package, whose DH key
+//!   must be the static key the other saw, and signs the handshake hash
+//!   with its ed25519 key. A peer is served only if it is a member of the
+//!   current resolved epoch (`R*`), or of the epoch writers name while a
+//!   merge is needed: a newcomer's addition is enough to fetch its first
+//!   copy ([`join`]). A removed member is refused from the moment its
+//!   removal is known, on open connections too.
+//! - **The exchange.** Each side sends its [`Frontier`](crate::Frontier);
+//!   each replies with what the other lacks, in parts, which the other
+//!   verifies and writes as they arrive, exactly as [`Mesh::ingest`] does.
+//! - **Bounded.** Every read has a length limit before it is made and a
+//!   timeout; a server caps its connections; a peer that sends garbage,
+//!   too much, or events that break a rule is cut off, and nothing it sent
+//!   that breaks a rule is written.
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), meshlog::net::NetError> {
+//! use meshlog::net::{self, NetOptions, Node};
+//! use meshlog::{LocalKeys, Mesh};
+//!
+//! let keys = LocalKeys::load("alice.keys").map_err(|e| net::NetError::Mesh(Box::new(e.into())))?;
+//! let mesh = Mesh::open("alice.redb", keys).map_err(|e| net::NetError::Mesh(Box::new(e)))?;
+//! let node = Node::new(mesh, NetOptions::new())?;
+//! let report = net::sync(&node, "192.0.2.7:7447".parse().unwrap()).await?;
+//! println!("pulled {}, pushed {}", report.pulled, report.pushed);
+//! # Ok(()) }
+//! ```
+
+mod handshake;
+mod node;
+mod noise;
+mod session;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tracing::{debug, info, warn};
+
+use crate::batch::Batch;
+use crate::error::{Error, ErrorClass};
+use crate::frontier::Frontier;
+use crate::ids::{GroupId, MemberId};
+use crate::keys::LocalKeys;
+use crate::mesh::Mesh;
+use handshake::{HandshakeError, Side};
+use session::Mode;
+use wire::{MAX_MESSAGE, Message, WireError};
+
+pub use node::{NetOptions, Node, Progress, ProgressFn};
+
+/// What one exchange with a peer moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncReport {
+    /// The peer's address.
+    pub peer: SocketAddr,
+    /// The member the peer proved to be.
+    pub member: MemberId,
+    /// Records the peer sent that were new here, now written.
+    pub pulled: u64,
+    /// Records the peer sent that this mesh held already or left out.
+    pub pulled_known: u64,
+    /// Records sent to the peer.
+    pub pushed: u64,
+    /// Of those, records the peer said were new to it.
+    pub pushed_added: u64,
+    /// Bytes sent, framing and encryption included.
+    pub bytes_sent: u64,
+    /// Bytes received, framing and encryption included.
+    pub bytes_received: u64,
+    /// From connecting to the end.
+    pub elapsed: Duration,
+}
+
+/// Why a connection failed, or was refused.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The network or the operating system failed.
+    #[error("{peer}: {source}")]
+    Io {
+        /// The peer, or the listening address.
+        peer: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The peer said nothing for too long.
+    #[error("{peer}: no message within {}s", waited.as_secs())]
+    Timeout {
+        /// The peer.
+        peer: String,
+        /// How long this side waited.
+        waited: Duration,
+    },
+    /// The peer closed the connection before the exchange ended.
+    #[error("{peer}: the connection closed")]
+    Closed {
+        /// The peer.
+        peer: String,
+    },
+    /// The handshake failed: not Noise, a bad key, or a peer that does not
+    /// prove the member key it names.
+    #[error("{peer}: handshake failed: {detail}")]
+    Handshake {
+        /// The peer.
+        peer: String,
+        /// What failed.
+        detail: String,
+    },
+    /// The peer broke the protocol: a message malformed, too large, or out
+    /// of turn.
+    #[error("{peer}: protocol violation: {detail}")]
+    Protocol {
+        /// The peer.
+        peer: String,
+        /// What it did.
+        detail: String,
+    },
+    /// This side refused the peer: not a member (SPEC.md §17.4).
+    #[error("{peer}: refused: {reason}")]
+    NotAdmitted {
+        /// The peer.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// The peer refused this side, and said why.
+    #[error("{peer}: the peer refused: {reason}")]
+    RefusedByPeer {
+        /// The peer.
+        peer: String,
+        /// What it said.
+        reason: String,
+    },
+    /// The peer serves or syncs another group.
+    #[error("{peer}: the peer is of group {}, this mesh of {ours}", theirs.map_or("(none)".to_string(), |g| g.to_string()))]
+    ForeignGroup {
+        /// The peer.
+        peer: String,
+        /// This mesh's group.
+        ours: GroupId,
+        /// The peer's.
+        theirs: Option<GroupId>,
+    },
+    /// Records the peer sent were refused: nothing of the refused part was
+    /// written.
+    #[error("{peer}: records refused: {source}")]
+    Ingest {
+        /// The peer.
+        peer: String,
+        /// Why, naming the event and rule.
+        source: Box<Error>,
+    },
+    /// The local mesh cannot serve or sync (disabled, read-only, no keys),
+    /// or could not write.
+    #[error(transparent)]
+    Mesh(Box<Error>),
+    /// A task of this process failed.
+    #[error("internal failure: {0}")]
+    Internal(String),
+}
+
+impl NetError {
+    /// The class of the error, as for [`Error::class`]: a peer's invalid
+    /// bytes or events are verification failures, refusals either way are
+    /// refusals, and a network that fails means this could not run.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            NetError::Handshake { .. } | NetError::Protocol { .. } => {
+                ErrorClass::VerificationFailure
+            }
+            NetError::NotAdmitted { .. }
+            | NetError::RefusedByPeer { .. }
+            | NetError::ForeignGroup { .. } => ErrorClass::Refusal,
+            NetError::Ingest { source, .. } | NetError::Mesh(source) => source.class(),
+            NetError::Io { .. }
+            | NetError::Timeout { .. }
+            | NetError::Closed { .. }
+            | NetError::Internal(_) => ErrorClass::CouldNotRun,
+        }
+    }
+
+    /// The library error, when a mesh call failed.
+    pub fn mesh_error(&self) -> Option<&Error> {
+        match self {
+            NetError::Ingest { source, .. } | NetError::Mesh(source) => Some(source),
+            _ => None,
+        }
+    }
+
+    fn wire(peer: &str, error: WireError) -> NetError {
+        let peer = peer.to_string();
+        match error {
+            WireError::Io(source) => NetError::Io { peer, source },
+            WireError::Closed => NetError::Closed { peer },
+            other => NetError::Protocol {
+                peer,
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    fn handshake(peer: &str, error: HandshakeError) -> NetError {
+        match error {
+            HandshakeError::Wire(error) => NetError::wire(peer, error),
+            HandshakeError::Refused(reason) => NetError::RefusedByPeer {
+                peer: peer.to_string(),
+                reason,
+            },
+            other => NetError::Handshake {
+                peer: peer.to_string(),
+                detail: other.to_string(),
+            },
+        }
+    }
+
+    /// What to tell the peer before closing, if this side ends the
+    /// connection for something the peer did.
+    fn reason_for_peer(&self) -> Option<String> {
+        let mut reason = match self {
+            NetError::NotAdmitted { reason, .. } => reason.clone(),
+            NetError::Protocol { detail, .. } => format!("protocol violation: {detail}"),
+            NetError::ForeignGroup { ours, .. } => format!("this peer serves group {ours}"),
+            NetError::Ingest { source, .. } => format!("records refused: {source}"),
+            _ => return None,
+        };
+        reason.truncate(wire::MAX_REASON);
+        while !reason.is_char_boundary(reason.len()) {
+            reason.pop();
+        }
+        Some(reason)
+    }
+}
+
+fn mesh_error(error: Error) -> NetError {
+    NetError::Mesh(Box::new(error))
+}
+
+/// The local member may serve or sync only while enabled (SPEC.md §17.4).
+fn check_enabled(node: &Node) -> Result<(), NetError> {
+    node.with_mesh(|mesh| {
+        if mesh.is_enabled() {
+            Ok(())
+        } else {
+            Err(mesh_error(Error::Disabled {
+                member: node.shared.keys.member_id(),
+            }))
+        }
+    })?
+}
+
+/// Connects to `peer` within the connect timeout.
+async fn connect(peer: SocketAddr, timeout: Duration) -> Result<TcpStream, NetError> {
+    let name = peer.to_string();
+    match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(source)) => Err(NetError::Io { peer: name, source }),
+        Err(_) => Err(NetError::Timeout {
+            peer: name,
+            waited: timeout,
+        }),
+    }
+}
+
+type Halves = (
+    wire::Sender<tokio::net::tcp::OwnedWriteHalf>,
+    wire::Receiver<tokio::net::tcp::OwnedReadHalf>,
+);
+
+/// The initiator's handshake: Noise, our auth, then the responder's,
+/// checked. Returns the transport, the responder's member and its group.
+async fn initiate(
+    stream: TcpStream,
+    keys: &LocalKeys,
+    group: Option<GroupId>,
+    peer: &str,
+) -> Result<(Halves, MemberId, Option<GroupId>), NetError> {
+    let (reader, writer) = stream.into_split();
+    let secured = handshake::secure(
+        reader,
+        writer,
+        keys,
+        Side::Initiator,
+        #[cfg(test)]
+        None,
+    )
+    .await
+    .map_err(|error| NetError::handshake(peer, error))?;
+    let handshake::Secured {
+        mut sender,
+        mut receiver,
+        handshake_hash,
+        remote_static,
+    } = secured;
+    let auth = handshake::auth(keys, Side::Initiator, &handshake_hash, group);
+    sender
+        .send(&Message::Auth(Box::new(auth)))
+        .await
+        .map_err(|error| NetError::wire(peer, error))?;
+    let (member, their_group) = handshake::receive_auth(
+        &mut receiver,
+        Side::Initiator,
+        &handshake_hash,
+        &remote_static,
+    )
+    .await
+    .map_err(|error| NetError::handshake(peer, error))?;
+    Ok(((sender, receiver), member, their_group))
+}
+
+/// One session with `peer` as the initiator.
+async fn dial(node: &Node, peer: SocketAddr, mode: Mode) -> Result<SyncReport, NetError> {
+    let started = Instant::now();
+    let shared = &node.shared;
+    let name = peer.to_string();
+    let group = node.with_mesh(|mesh| mesh.group())?;
+    let stream = connect(peer, shared.options.connect_timeout).await?;
+    let handshake = initiate(stream, &shared.keys, Some(group), &name);
+    let ((sender, receiver), member, theirs) =
+        match tokio::time::timeout(shared.options.handshake_timeout, handshake).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(NetError::Timeout {
+                    peer: name,
+                    waited: shared.options.handshake_timeout,
+                });
+            }
+        };
+    if theirs != Some(group) {
+        return Err(NetError::ForeignGroup {
+            peer: name,
+            ours: group,
+            theirs,
+        });
+    }
+    if let Err(reason) = node.with_mesh(|mesh| session::admits(mesh, member))? {
+        warn!(peer = %name, %member, %reason, "refused the peer");
+        let mut sender = sender;
+        let _ = sender
+            .send(&Message::Refused {
+                reason: reason.clone(),
+            })
+            .await;
+        return Err(NetError::NotAdmitted { peer: name, reason });
+    }
+    info!(peer = %name, %member, "connected");
+    let moved = session::run(
+        shared.clone(),
+        sender,
+        receiver,
+        name,
+        member,
+        mode,
+        shared.stopped(),
+    )
+    .await?;
+    Ok(SyncReport {
+        peer,
+        member,
+        pulled: moved.pulled,
+        pulled_known: moved.pulled_known,
+        pushed: moved.pushed,
+        pushed_added: moved.pushed_added,
+        bytes_sent: moved.bytes_sent,
+        bytes_received: moved.bytes_received,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Exchanges with `peer` once: each side gets what the other held when
+/// they met (SPEC.md §17.5). The local member must be enabled.
+pub async fn sync(node: &Node, peer: SocketAddr) -> Result<SyncReport, NetError> {
+    check_enabled(node)?;
+    dial(node, peer, Mode::Once).await
+}
+
+/// Stays connected to `peer` and gossips: every change of the mesh is
+/// announced, and what the peer announces is fetched. Reconnects after a
+/// failure, waiting longer each time (up to 30 s), until [`Node::stop`].
+/// Returns the error that makes retrying pointless: the local member
+/// disabled, or this side refused by the peer.
+pub async fn watch(node: &Node, peer: SocketAddr) -> Result<(), NetError> {
+    let mut stop = node.shared.stopped();
+    let mut backoff = Duration::from_millis(250);
+    while !node.is_stopped() {
+        check_enabled(node)?;
+        match dial(node, peer, Mode::Stay).await {
+            Ok(report) => {
+                info!(peer = %peer, pulled = report.pulled, pushed = report.pushed, "disconnected");
+                backoff = Duration::from_millis(250);
+            }
+            Err(error @ (NetError::RefusedByPeer { .. } | NetError::ForeignGroup { .. })) => {
+                return Err(error);
+            }
+            Err(error) => warn!(peer = %peer, %error, "sync failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+    Ok(())
+}
+
+/// Serves members who connect to `listener` until [`Node::stop`]: each is
+/// authenticated, checked against the roster, and kept in step with this
+/// mesh as long as it stays connected. At most
+/// [`NetOptions::max_connections`] at once; more are closed on arrival.
+pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
+    check_enabled(node)?;
+    let local = listener
+        .local_addr()
+        .map_or_else(|_| "listener".to_string(), |addr| addr.to_string());
+    let mut stop = node.shared.stopped();
+    let mut sessions = tokio::task::JoinSet::new();
+    info!(listen = %local, "serving");
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, addr) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors, say: wait rather than spin.
+                        warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    }
+                };
+                let Ok(permit) = node.shared.connections.clone().try_acquire_owned() else {
+                    warn!(peer = %addr, limit = node.shared.options.max_connections, "too many connections; closed");
+                    drop(stream);
+                    continue;
+                };
+                let node = node.clone();
+                sessions.spawn(async move {
+                    let _permit = permit;
+                    match answer(&node, stream, addr).await {
+                        Ok(()) => {}
+                        Err(error @ NetError::NotAdmitted { .. }) => warn!(peer = %addr, %error, "refused"),
+                        Err(error) => warn!(peer = %addr, %error, "connection ended"),
+                    }
+                });
+            }
+            Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+            _ = stop.changed() => break,
+        }
+    }
+    info!(listen = %local, "stopping");
+    // Sessions see the stop too; give them a moment to say goodbye.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while sessions.join_next().await.is_some() {}
+    })
+    .await;
+    Ok(())
+}
+
+/// One accepted connection: handshake, admission, then a session.
+async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), NetError> {
+    let shared = &node.shared;
+    let peer = addr.to_string();
+    let _ = stream.set_nodelay(true);
+    let (reader, writer) = stream.into_split();
+    let accept = async {
+        let secured = handshake::secure(
+            reader,
+            writer,
+            &shared.keys,
+            Side::Responder,
+            #[cfg(test)]
+            None,
+        )
+        .await
+        .map_err(|error| NetError::handshake(&peer, error))?;
+        let handshake::Secured {
+            mut sender,
+            mut receiver,
+            handshake_hash,
+            remote_static,
+        } = secured;
+        let (member, theirs) = handshake::receive_auth(
+            &mut receiver,
+            Side::Responder,
+            &handshake_hash,
+            &remote_static,
+        )
+        .await
+        .map_err(|error| NetError::handshake(&peer, error))?;
+        let group = node.with_mesh(|mesh| mesh.group())?;
+        let refusal = if theirs.is_some() && theirs != Some(group) {
+            Some(NetError::ForeignGroup {
+                peer: peer.clone(),
+                ours: group,
+                theirs,
+            })
+        } else {
+            node.with_mesh(|mesh| session::admits(mesh, member))?
+                .err()
+                .map(|reason| NetError::NotAdmitted {
+                    peer: peer.clone(),
+                    reason,
+                })
+        };
+        if let Some(refusal) = refusal {
+            if let Some(reason) = refusal.reason_for_peer() {
+                let _ = sender.send(&Message::Refused { reason }).await;
+            }
+            return Err(refusal);
+        }
+        let auth = handshake::auth(&shared.keys, Side::Responder, &handshake_hash, Some(group));
+        sender
+            .send(&Message::Auth(Box::new(auth)))
+            .await
+            .map_err(|error| NetError::wire(&peer, error))?;
+        Ok((sender, receiver, member, theirs.is_none()))
+    };
+    let (sender, receiver, member, newcomer) =
+        match tokio::time::timeout(shared.options.handshake_timeout, accept).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(NetError::Timeout {
+                    peer,
+                    waited: shared.options.handshake_timeout,
+                });
+            }
+        };
+    info!(peer = %peer, %member, newcomer, "accepted");
+    let moved = session::run(
+        shared.clone(),
+        sender,
+        receiver,
+        peer.clone(),
+        member,
+        Mode::Stay,
+        shared.stopped(),
+    )
+    .await?;
+    info!(peer = %peer, %member, pulled = moved.pulled, pushed = moved.pushed, "peer left");
+    Ok(())
+}
+
+/// A newcomer's first copy: connects to `peer`, a member who serves,
+/// proves the member `keys` are of, and makes the file `path` from what the
+/// peer sends, exactly as [`Mesh::join`] does from a batch. The peer serves
+/// only a member its roster names; the copy must name the peer as a member
+/// too, or the file is removed and the join refused.
+pub async fn join(
+    path: impl AsRef<Path>,
+    keys: LocalKeys,
+    peer: SocketAddr,
+    options: NetOptions,
+) -> Result<(Mesh, SyncReport), NetError> {
+    let started = Instant::now();
+    let path = path.as_ref().to_owned();
+    let name = peer.to_string();
+    let stream = connect(peer, options.connect_timeout).await?;
+    let handshake = initiate(stream, &keys, None, &name);
+    let ((mut sender, mut receiver), member, group) =
+        match tokio::time::timeout(options.handshake_timeout, handshake).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(NetError::Timeout {
+                    peer: name,
+                    waited: options.handshake_timeout,
+                });
+            }
+        };
+    let group = group.ok_or_else(|| NetError::Protocol {
+        peer: name.clone(),
+        detail: "a server that names no group".into(),
+    })?;
+    info!(peer = %name, %member, %group, "connected to fetch a first copy");
+    sender
+        .send(&Message::Frontier(Frontier::default()))
+        .await
+        .map_err(|error| NetError::wire(&name, error))?;
+    let mut mesh: Option<Mesh> = None;
+    let mut keys = Some(keys);
+    let mut expected: Option<u64> = None;
+    let mut total = 0u64;
+    let mut pulled = 0u64;
+    let mut pulled_known = 0u64;
+    loop {
+        let message =
+            match tokio::time::timeout(options.idle_timeout, receiver.recv(MAX_MESSAGE)).await {
+                Ok(result) => result.map_err(|error| NetError::wire(&name, error))?,
+                Err(_) => {
+                    return Err(NetError::Timeout {
+                        peer: name,
+                        waited: options.idle_timeout,
+                    });
+                }
+            };
+        match message {
+            // The server asks too; a newcomer holds nothing to send.
+            Message::Frontier(_) => sender
+                .send(&Message::Records {
+                    remaining: 0,
+                    records: Vec::new(),
+                })
+                .await
+                .map_err(|error| NetError::wire(&name, error))?,
+            Message::Records { remaining, records } => {
+                let count = records.len() as u64;
+                let before = expected.unwrap_or(remaining + count);
+                if before.checked_sub(count) != Some(remaining) {
+                    return Err(NetError::Protocol {
+                        peer: name,
+                        detail: "a reply part that does not add up".into(),
+                    });
+                }
+                if expected.is_none() {
+                    total = before;
+                }
+                expected = Some(remaining);
+                let ingest = |error| NetError::Ingest {
+                    peer: name.clone(),
+                    source: Box::new(error),
+                };
+                let task = match (mesh.take(), keys.take()) {
+                    (None, Some(keys)) => {
+                        let batch = Batch::new(group, records);
+                        let path = path.clone();
+                        tokio::task::spawn_blocking(move || {
+                            Mesh::join(path, keys, &batch).map(|joined| {
+                                let added = joined.len();
+                                (joined, added, count as usize - added)
+                            })
+                        })
+                    }
+                    (Some(mut joined), _) => tokio::task::spawn_blocking(move || {
+                        joined.ingest_records(&records).map(|ingested| {
+                            (joined, ingested.added, ingested.known + ingested.left_out)
+                        })
+                    }),
+                    (None, None) => return Err(NetError::Internal("no keys to join with".into())),
+                };
+                let (joined, added, known) = task
+                    .await
+                    .map_err(|error| NetError::Internal(error.to_string()))?
+                    .map_err(ingest)?;
+                mesh = Some(joined);
+                pulled += added as u64;
+                pulled_known += known as u64;
+                if let Some(progress) = &options.progress {
+                    progress(Progress {
+                        received: total - remaining,
+                        total,
+                    });
+                }
+                if remaining == 0 {
+                    break;
+                }
+            }
+            Message::Ingested { .. } | Message::Ping => {}
+            Message::Refused { reason } => {
+                return Err(NetError::RefusedByPeer { peer: name, reason });
+            }
+            Message::Auth(_) => {
+                return Err(NetError::Protocol {
+                    peer: name,
+                    detail: "a second authentication".into(),
+                });
+            }
+        }
+    }
+    let Some(mesh) = mesh else {
+        return Err(NetError::Protocol {
+            peer: name,
+            detail: "the server sent no events".into(),
+        });
+    };
+    let _ = sender
+        .send(&Message::Ingested {
+            added: pulled,
+            known: pulled_known,
+        })
+        .await;
+    sender.shutdown().await;
+    if let Err(reason) = session::admits(&mesh, member) {
+        drop(mesh);
+        crate::mesh::remove_file_and_journal(&path);
+        warn!(peer = %name, %reason, "the copy does not name the server as a member");
+        return Err(NetError::NotAdmitted { peer: name, reason });
+    }
+    debug!(peer = %name, events = mesh.len(), "joined");
+    Ok((
+        mesh,
+        SyncReport {
+            peer,
+            member,
+            pulled,
+            pulled_known,
+            pushed: 0,
+            pushed_added: 0,
+            bytes_sent: sender.bytes,
+            bytes_received: receiver.bytes,
+            elapsed: started.elapsed(),
+        },
+    ))
+}

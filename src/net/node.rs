@@ -1,0 +1,198 @@
+//! A mesh shared by the connections of one process, and the options they
+//! run under.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, watch};
+
+use super::NetError;
+use crate::keys::LocalKeys;
+use crate::mesh::Mesh;
+
+/// How far a reply being received has come, for a progress bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Progress {
+    /// Records of the reply received so far.
+    pub received: u64,
+    /// Records the reply holds.
+    pub total: u64,
+}
+
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
+
+/// Limits and timeouts of the network protocol (SPEC.md §17.6).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct NetOptions {
+    /// The handshake and both authentications must end within this.
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing for this long is closed.
+    pub idle_timeout: Duration,
+    /// Each side says something at least this often, so that an idle but
+    /// live connection is not closed.
+    pub ping_interval: Duration,
+    /// Connecting must succeed within this.
+    pub connect_timeout: Duration,
+    /// Most connections a server holds at once; more are closed at once.
+    pub max_connections: usize,
+    /// Called as a reply's records arrive.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions {
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(45),
+            ping_interval: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(10),
+            max_connections: 64,
+            progress: None,
+        }
+    }
+}
+
+impl NetOptions {
+    /// The default options.
+    pub fn new() -> NetOptions {
+        NetOptions::default()
+    }
+
+    /// Sets [`NetOptions::progress`].
+    pub fn progress(mut self, progress: impl Fn(Progress) + Send + Sync + 'static) -> NetOptions {
+        self.progress = Some(Arc::new(progress));
+        self
+    }
+}
+
+impl std::fmt::Debug for NetOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetOptions")
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("ping_interval", &self.ping_interval)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
+}
+
+/// What every connection of a [`Node`] shares.
+pub(crate) struct Shared {
+    pub(crate) mesh: Mutex<Mesh>,
+    /// The local member's keys, for handshakes (the mesh holds them too).
+    pub(crate) keys: LocalKeys,
+    /// Counts changes of the mesh; sessions announce each.
+    changes: watch::Sender<u64>,
+    /// Set when the node stops.
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) connections: Arc<Semaphore>,
+    pub(crate) options: NetOptions,
+}
+
+/// The mesh's lock; a poisoned one means a mesh call panicked, which no
+/// input may cause, so it is reported rather than passed over.
+pub(crate) fn lock(mesh: &Mutex<Mesh>) -> Result<MutexGuard<'_, Mesh>, NetError> {
+    mesh.lock()
+        .map_err(|_| NetError::Internal("a mesh call panicked earlier".into()))
+}
+
+impl Shared {
+    /// Runs `f` on the mesh and tells the sessions if it changed.
+    pub(crate) fn with_mesh<T>(&self, f: impl FnOnce(&mut Mesh) -> T) -> Result<T, NetError> {
+        let mut mesh = lock(&self.mesh)?;
+        let before = mesh.len();
+        let out = f(&mut mesh);
+        let changed = mesh.len() != before;
+        drop(mesh);
+        if changed {
+            self.changes.send_modify(|count| *count += 1);
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    pub(crate) fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+}
+
+/// A mesh that serves and syncs over the network ([`super::serve`],
+/// [`super::sync`], [`super::watch`]), shared by every connection of the
+/// process. Cloning it gives another handle to the same mesh.
+///
+/// Writes through [`Node::with_mesh`] are announced to every connected
+/// peer, as are events ingested from any of them.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("member", &self.shared.keys.member_id())
+            .field("options", &self.shared.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// A node over `mesh`, which must be writable and hold the local
+    /// member's keys: they authenticate every connection (SPEC.md §17.4).
+    pub fn new(mesh: Mesh, options: NetOptions) -> Result<Node, NetError> {
+        let keys = mesh
+            .local_keys()
+            .map_err(|error| NetError::Mesh(Box::new(error)))?
+            .duplicate();
+        let (changes, _) = watch::channel(0);
+        let (stop, _) = watch::channel(false);
+        Ok(Node {
+            shared: Arc::new(Shared {
+                mesh: Mutex::new(mesh),
+                keys,
+                changes,
+                stop,
+                connections: Arc::new(Semaphore::new(options.max_connections)),
+                options,
+            }),
+        })
+    }
+
+    /// Runs `f` on the mesh; if it wrote, connected peers hear of it. `f`
+    /// runs on the caller's thread and holds the mesh meanwhile: from async
+    /// code, call it inside `tokio::task::spawn_blocking`.
+    pub fn with_mesh<T>(&self, f: impl FnOnce(&mut Mesh) -> T) -> Result<T, NetError> {
+        self.shared.with_mesh(f)
+    }
+
+    /// Ends every session and server of this node; they return soon after.
+    pub fn stop(&self) {
+        self.shared.stop.send_replace(true);
+    }
+
+    /// Whether [`Node::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        *self.shared.stop.borrow()
+    }
+
+    /// The mesh back, once this is the last handle and no session runs;
+    /// otherwise the node itself.
+    pub fn into_mesh(self) -> Result<Mesh, Node> {
+        match Arc::try_unwrap(self.shared) {
+            Ok(shared) => shared
+                .mesh
+                .into_inner()
+                .map_err(|poisoned| poisoned.into_inner())
+                .or_else(Ok),
+            Err(shared) => Err(Node { shared }),
+        }
+    }
+}

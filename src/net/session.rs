@@ -1,0 +1,456 @@
+//! One connection after the handshake (SPEC.md §17.5): each side asks with
+//! its frontier and replies to the other's with what it lacks.
+//!
+//! Three tasks per connection, so that neither side's writes can stall its
+//! reads (two peers sending each other large replies would otherwise wait
+//! on each other for ever): a reader that decrypts messages into a small
+//! channel, a writer that sends messages and replies in order, and the
+//! session itself, which ingests and decides.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
+
+use super::node::{Shared, lock};
+use super::wire::{MAX_MESSAGE, Message, REPLY_PART_BYTES, Receiver, Sender, WireError};
+use super::{NetError, Progress};
+use crate::frontier::Frontier;
+use crate::ids::{EventHash, MemberId};
+use crate::mesh::Mesh;
+
+/// How long a session lasts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Until each side has what the other held when they met.
+    Once,
+    /// Until the peer leaves or the node stops, announcing every change.
+    Stay,
+}
+
+/// What moved over one connection.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Moved {
+    pub(crate) pulled: u64,
+    pub(crate) pulled_known: u64,
+    pub(crate) pushed: u64,
+    pub(crate) pushed_added: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) bytes_received: u64,
+}
+
+/// What the session asks the writer to send.
+enum Job {
+    Send(Message),
+    /// A reply to the peer's frontier: what it lacks, made when it is sent.
+    Reply(Frontier),
+}
+
+/// The writer's task: sends jobs in order until the channel closes.
+async fn write_jobs<W: AsyncWrite + Unpin + Send>(
+    mut sender: Sender<W>,
+    mut jobs: mpsc::UnboundedReceiver<Job>,
+    shared: Arc<Shared>,
+) -> Result<(u64, u64), WireError> {
+    let mut pushed = 0u64;
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Send(message) => sender.send(&message).await?,
+            Job::Reply(frontier) => {
+                let shared = shared.clone();
+                let records = tokio::task::spawn_blocking(move || {
+                    lock(&shared.mesh).map(|mesh| mesh.export(&frontier).into_records())
+                })
+                .await
+                .map_err(|error| WireError::Malformed(error.to_string()))?
+                .map_err(|_| WireError::Malformed("the mesh's lock is poisoned".into()))?;
+                pushed += records.len() as u64;
+                for message in reply_parts(records) {
+                    sender.send(&message).await?;
+                }
+            }
+        }
+    }
+    sender.shutdown().await;
+    Ok((pushed, sender.bytes))
+}
+
+/// `records` as reply parts of about [`REPLY_PART_BYTES`] each; an empty
+/// reply is one empty part.
+pub(crate) fn reply_parts(records: Vec<Vec<u8>>) -> Vec<Message> {
+    let mut remaining = records.len() as u64;
+    let mut parts = Vec::new();
+    let mut part = Vec::new();
+    let mut bytes = 0usize;
+    for record in records {
+        bytes += record.len();
+        part.push(record);
+        remaining -= 1;
+        if bytes >= REPLY_PART_BYTES {
+            parts.push(Message::Records {
+                remaining,
+                records: std::mem::take(&mut part),
+            });
+            bytes = 0;
+        }
+    }
+    if !part.is_empty() || parts.is_empty() {
+        parts.push(Message::Records {
+            remaining,
+            records: part,
+        });
+    }
+    parts
+}
+
+/// The reader's task: messages into `messages`, each read within `timeout`.
+async fn read_messages<R: AsyncRead + Unpin + Send>(
+    mut receiver: Receiver<R>,
+    messages: mpsc::Sender<Result<Message, NetError>>,
+    timeout: Duration,
+    peer: String,
+    received: Arc<AtomicU64>,
+) {
+    loop {
+        let read = tokio::time::timeout(timeout, receiver.recv(MAX_MESSAGE)).await;
+        let message = match read {
+            Ok(Ok(message)) => Ok(message),
+            Ok(Err(WireError::Closed)) => Err(NetError::Closed { peer: peer.clone() }),
+            Ok(Err(error)) => Err(NetError::wire(&peer, error)),
+            Err(_) => Err(NetError::Timeout {
+                peer: peer.clone(),
+                waited: timeout,
+            }),
+        };
+        received.store(receiver.bytes, Ordering::Relaxed);
+        let stop = message.is_err();
+        if messages.send(message).await.is_err() || stop {
+            return;
+        }
+    }
+}
+
+/// Whether `frontier` names a head `mesh` does not hold.
+fn lacks_any(mesh: &Mesh, frontier: &Frontier) -> bool {
+    frontier
+        .head_hashes()
+        .any(|hash| mesh.event(hash).is_none())
+}
+
+/// Whether `member` may sync with this mesh (SPEC.md §17.4): a member of
+/// `R*`, or of the epoch writers name while a merge is needed.
+pub(crate) fn admits(mesh: &Mesh, member: MemberId) -> Result<(), String> {
+    if mesh.roster().contains(member) {
+        return Ok(());
+    }
+    if let Some(writer) = mesh.writer_epoch()
+        && mesh
+            .epoch(writer)
+            .is_some_and(|epoch| epoch.roster.contains(member))
+    {
+        return Ok(());
+    }
+    let was_member = mesh
+        .epochs()
+        .iter()
+        .any(|epoch| epoch.roster.contains(member));
+    Err(if was_member {
+        format!("{member} is not in the current epoch's roster (removed)")
+    } else {
+        format!("{member} is not a member of this mesh")
+    })
+}
+
+/// The session state of one connection.
+struct Session {
+    shared: Arc<Shared>,
+    peer: String,
+    member: MemberId,
+    mode: Mode,
+    jobs: mpsc::UnboundedSender<Job>,
+    /// Our request (a frontier sent) whose reply has not ended.
+    asking: bool,
+    /// The peer announced more while we were asking.
+    ask_again: bool,
+    /// The peer's latest frontier.
+    theirs: Option<Frontier>,
+    /// The frontier we sent last.
+    sent: Option<Frontier>,
+    /// Replies we sent that the peer has not acknowledged.
+    unacknowledged: u64,
+    /// Of the reply being received: records expected after the last part.
+    expected: Option<u64>,
+    reply_total: u64,
+    reply_added: u64,
+    reply_known: u64,
+    moved: Moved,
+}
+
+impl Session {
+    fn send(&self, message: Message) -> Result<(), NetError> {
+        self.jobs
+            .send(Job::Send(message))
+            .map_err(|_| NetError::Closed {
+                peer: self.peer.clone(),
+            })
+    }
+
+    /// Runs `f` on the mesh off the async threads.
+    async fn with_mesh<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Mesh) -> T + Send + 'static,
+    ) -> Result<T, NetError> {
+        let shared = self.shared.clone();
+        tokio::task::spawn_blocking(move || shared.with_mesh(f))
+            .await
+            .map_err(|error| NetError::Internal(error.to_string()))?
+    }
+
+    /// Sends our frontier as a request, unless one is out.
+    async fn ask(&mut self) -> Result<(), NetError> {
+        if self.asking {
+            self.ask_again = true;
+            return Ok(());
+        }
+        let frontier = self.with_mesh(|mesh| mesh.frontier()).await?;
+        self.asking = true;
+        self.ask_again = false;
+        self.sent = Some(frontier.clone());
+        self.send(Message::Frontier(frontier))
+    }
+
+    async fn on_frontier(&mut self, frontier: Frontier) -> Result<(), NetError> {
+        self.jobs
+            .send(Job::Reply(frontier.clone()))
+            .map_err(|_| NetError::Closed {
+                peer: self.peer.clone(),
+            })?;
+        self.unacknowledged += 1;
+        let probe = frontier.clone();
+        let lacking = self.with_mesh(move |mesh| lacks_any(mesh, &probe)).await?;
+        self.theirs = Some(frontier);
+        if lacking {
+            self.ask().await?;
+        }
+        Ok(())
+    }
+
+    async fn on_records(&mut self, remaining: u64, records: Vec<Vec<u8>>) -> Result<(), NetError> {
+        if !self.asking {
+            return Err(self.violation("records it was not asked for"));
+        }
+        let count = records.len() as u64;
+        let expected = match self.expected {
+            None => remaining + count,
+            Some(expected) => expected,
+        };
+        if expected.checked_sub(count) != Some(remaining) {
+            return Err(self.violation("a reply part that does not add up"));
+        }
+        if self.expected.is_none() {
+            self.reply_total = expected;
+        }
+        self.expected = Some(remaining);
+        if !records.is_empty() {
+            let ingested = self
+                .with_mesh(move |mesh| mesh.ingest_records(&records))
+                .await?
+                .map_err(|error| NetError::Ingest {
+                    peer: self.peer.clone(),
+                    source: Box::new(error),
+                })?;
+            self.reply_added += ingested.added as u64;
+            self.reply_known += (ingested.known + ingested.left_out) as u64;
+        }
+        if let Some(progress) = &self.shared.options.progress {
+            progress(Progress {
+                received: self.reply_total - remaining,
+                total: self.reply_total,
+            });
+        }
+        if remaining == 0 {
+            self.send(Message::Ingested {
+                added: self.reply_added,
+                known: self.reply_known,
+            })?;
+            self.moved.pulled += self.reply_added;
+            self.moved.pulled_known += self.reply_known;
+            self.reply_added = 0;
+            self.reply_known = 0;
+            self.expected = None;
+            self.asking = false;
+            if std::mem::take(&mut self.ask_again)
+                && let Some(theirs) = self.theirs.clone()
+                && self.with_mesh(move |mesh| lacks_any(mesh, &theirs)).await?
+            {
+                self.ask().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends our frontier if it changed since we sent one, and drops a
+    /// peer that is no longer admitted.
+    async fn on_change(&mut self) -> Result<(), NetError> {
+        let member = self.member;
+        let announce = self.mode == Mode::Stay;
+        let (frontier, admitted) = self
+            .with_mesh(move |mesh| (mesh.frontier(), admits(mesh, member)))
+            .await?;
+        if let Err(reason) = admitted {
+            let _ = self.send(Message::Refused {
+                reason: reason.clone(),
+            });
+            return Err(NetError::NotAdmitted {
+                peer: self.peer.clone(),
+                reason,
+            });
+        }
+        if !announce
+            || self.sent.as_ref() == Some(&frontier)
+            || self.theirs.as_ref() == Some(&frontier)
+        {
+            return Ok(());
+        }
+        if self.asking {
+            // The reply will come; say it again after.
+            self.ask_again = true;
+            return Ok(());
+        }
+        self.asking = true;
+        self.sent = Some(frontier.clone());
+        self.send(Message::Frontier(frontier))
+    }
+
+    fn violation(&self, what: &'static str) -> NetError {
+        NetError::Protocol {
+            peer: self.peer.clone(),
+            detail: what.to_string(),
+        }
+    }
+
+    /// Whether a [`Mode::Once`] initiator is done: its request answered,
+    /// and its replies taken.
+    fn settled(&self) -> bool {
+        !self.asking && !self.ask_again && self.unacknowledged == 0 && self.theirs.is_some()
+    }
+}
+
+/// Runs a session with an authenticated `member` until it ends.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run<R, W>(
+    shared: Arc<Shared>,
+    sender: Sender<W>,
+    receiver: Receiver<R>,
+    peer: String,
+    member: MemberId,
+    mode: Mode,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Moved, NetError>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let options = shared.options.clone();
+    let (jobs, job_queue) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_jobs(sender, job_queue, shared.clone()));
+    let (message_tx, mut messages) = mpsc::channel(2);
+    let received = Arc::new(AtomicU64::new(0));
+    let reader = tokio::spawn(read_messages(
+        receiver,
+        message_tx,
+        options.idle_timeout,
+        peer.clone(),
+        received.clone(),
+    ));
+    let mut changes = shared.subscribe();
+    let mut session = Session {
+        shared,
+        peer: peer.clone(),
+        member,
+        mode,
+        jobs,
+        asking: false,
+        ask_again: false,
+        theirs: None,
+        sent: None,
+        unacknowledged: 0,
+        expected: None,
+        reply_total: 0,
+        reply_added: 0,
+        reply_known: 0,
+        moved: Moved::default(),
+    };
+    let mut ping = tokio::time::interval(options.ping_interval);
+    ping.tick().await;
+    let outcome: Result<(), NetError> = async {
+        session.ask().await?;
+        loop {
+            if session.mode == Mode::Once && session.settled() {
+                return Ok(());
+            }
+            tokio::select! {
+                message = messages.recv() => {
+                    let Some(message) = message else {
+                        return Err(NetError::Closed { peer: session.peer.clone() });
+                    };
+                    match message? {
+                        Message::Frontier(frontier) => session.on_frontier(frontier).await?,
+                        Message::Records { remaining, records } => {
+                            session.on_records(remaining, records).await?;
+                        }
+                        Message::Ingested { added, .. } => {
+                            session.unacknowledged = session
+                                .unacknowledged
+                                .checked_sub(1)
+                                .ok_or_else(|| session.violation("an acknowledgement of nothing"))?;
+                            session.moved.pushed_added += added;
+                        }
+                        Message::Ping => {}
+                        Message::Refused { reason } => {
+                            return Err(NetError::RefusedByPeer { peer: session.peer.clone(), reason });
+                        }
+                        Message::Auth(_) => return Err(session.violation("a second authentication")),
+                    }
+                }
+                changed = changes.changed() => {
+                    if changed.is_ok() {
+                        session.on_change().await?;
+                    }
+                }
+                _ = ping.tick() => session.send(Message::Ping)?,
+                _ = stop.changed() => return Ok(()),
+            }
+        }
+    }
+    .await;
+    // A refusal says why before the connection closes.
+    if let Err(error) = &outcome
+        && let Some(reason) = error.reason_for_peer()
+    {
+        let _ = session.send(Message::Refused { reason });
+    }
+    let mut moved = session.moved;
+    drop(session);
+    if let Ok(Ok((pushed, sent))) = writer.await {
+        moved.pushed = pushed;
+        moved.bytes_sent = sent;
+    }
+    reader.abort();
+    moved.bytes_received = received.load(Ordering::Relaxed);
+    match outcome {
+        // A peer that leaves after a settled exchange ends a served session.
+        Err(NetError::Closed { .. }) if mode == Mode::Stay => Ok(moved),
+        Err(error) => Err(error),
+        Ok(()) => Ok(moved),
+    }
+}
+
+/// The hashes a frontier names, for [`lacks_any`].
+impl Frontier {
+    pub(crate) fn head_hashes(&self) -> impl Iterator<Item = EventHash> + '_ {
+        self.heads_iter().map(|(_, hash)| hash)
+    }
+}

@@ -1,0 +1,271 @@
+//! The bytes on the wire after the handshake (SPEC.md §17.3): messages,
+//! each a 4-byte length and its postcard encoding, carried in Noise
+//! transport messages, each behind a 2-byte length.
+//!
+//! Every read is bounded before it is made: a Noise message by its 2-byte
+//! length, a meshlog message by a limit the caller sets (small until the
+//! peer is authenticated).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use snow::StatelessTransportState;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::codec;
+use crate::event::{Signature64, SignedPackage};
+use crate::frontier::Frontier;
+use crate::ids::GroupId;
+
+/// Largest Noise message (SPEC.md §17.1).
+pub(crate) const MAX_NOISE_MESSAGE: usize = 65_535;
+/// Noise's ChaChaPoly tag.
+const TAG_LEN: usize = 16;
+/// Largest plaintext of one Noise transport message.
+const MAX_NOISE_PLAINTEXT: usize = MAX_NOISE_MESSAGE - TAG_LEN;
+/// Largest message before the peer is authenticated: an [`Auth`] is about
+/// 250 bytes (SPEC.md §17.4).
+pub(crate) const MAX_AUTH_MESSAGE: usize = 4 * 1024;
+/// Largest message after: a reply part holds about 1 MiB of records, and
+/// at least one record of up to `MAX_EVENT_BYTES` (SPEC.md §17.5).
+pub(crate) const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+/// A reply part is cut once its records pass this many bytes.
+pub(crate) const REPLY_PART_BYTES: usize = 1024 * 1024;
+/// Longest reason a [`Message::Refused`] may give.
+pub(crate) const MAX_REASON: usize = 512;
+
+/// The version of this protocol, in each side's [`Auth`].
+pub(crate) const NET_VERSION: u16 = 1;
+
+/// A side's proof that it holds a member's keys (SPEC.md §17.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Auth {
+    pub(crate) version: u16,
+    /// The group the side serves or syncs; `None` from a newcomer that
+    /// holds no copy yet.
+    pub(crate) group: Option<GroupId>,
+    /// The side's key package: its DH key must be its Noise static key.
+    pub(crate) package: SignedPackage,
+    /// By the package's signing key, over the `NET_AUTH` label, the side's
+    /// role, the group and the handshake hash.
+    pub(crate) signature: Signature64,
+}
+
+/// One meshlog message (SPEC.md §17.5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Message {
+    /// The first message of each side.
+    Auth(Box<Auth>),
+    /// What the sender holds; the receiver replies with what the sender
+    /// lacks.
+    Frontier(Frontier),
+    /// A part of a reply: records in an order in which each follows what
+    /// it names, and how many records of the reply are still to come (the
+    /// last part says 0).
+    Records {
+        /// Records of the reply after this part.
+        remaining: u64,
+        /// Encoded signed events.
+        records: Vec<Vec<u8>>,
+    },
+    /// The receiver of a whole reply took it: how many records were new.
+    Ingested {
+        /// Records new to the receiver, now written.
+        added: u64,
+        /// Records it held already, or left out.
+        known: u64,
+    },
+    /// Nothing to say, but still here.
+    Ping,
+    /// The sender closes the connection, and says why.
+    Refused {
+        /// Why, in words (at most [`MAX_REASON`] bytes).
+        reason: String,
+    },
+}
+
+/// Why the wire failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WireError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the connection closed")]
+    Closed,
+    #[error("a Noise message failed to decrypt")]
+    Decrypt,
+    #[error("a message of {found} bytes, more than the limit of {limit}")]
+    TooLarge { found: usize, limit: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+/// Writes one Noise message behind its 2-byte length.
+pub(crate) async fn write_noise<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    message: &[u8],
+) -> Result<(), WireError> {
+    let len = u16::try_from(message.len()).map_err(|_| WireError::TooLarge {
+        found: message.len(),
+        limit: MAX_NOISE_MESSAGE,
+    })?;
+    writer.write_all(&len.to_be_bytes()).await?;
+    writer.write_all(message).await?;
+    Ok(())
+}
+
+/// Reads one Noise message into `buffer`; a closed connection before its
+/// first byte is [`WireError::Closed`].
+pub(crate) async fn read_noise<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    buffer: &mut Vec<u8>,
+) -> Result<(), WireError> {
+    let mut len = [0u8; 2];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(WireError::Closed);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    buffer.resize(usize::from(u16::from_be_bytes(len)), 0);
+    reader.read_exact(buffer).await?;
+    Ok(())
+}
+
+/// The sending half: encrypts under its own nonce counter.
+pub(crate) struct Sender<W> {
+    writer: W,
+    transport: Arc<StatelessTransportState>,
+    nonce: u64,
+    plain: Vec<u8>,
+    sealed: Vec<u8>,
+    /// Bytes written, Noise framing included.
+    pub(crate) bytes: u64,
+}
+
+impl<W: AsyncWrite + Unpin> Sender<W> {
+    pub(crate) fn new(writer: W, transport: Arc<StatelessTransportState>) -> Self {
+        Sender {
+            writer,
+            transport,
+            nonce: 0,
+            plain: Vec::new(),
+            sealed: vec![0u8; MAX_NOISE_MESSAGE],
+            bytes: 0,
+        }
+    }
+
+    /// Sends `message`: its length, then its encoding, in Noise messages of
+    /// at most [`MAX_NOISE_PLAINTEXT`] plaintext bytes each.
+    pub(crate) async fn send(&mut self, message: &Message) -> Result<(), WireError> {
+        let body = codec::encode(message);
+        let len = u32::try_from(body.len()).map_err(|_| WireError::TooLarge {
+            found: body.len(),
+            limit: MAX_MESSAGE,
+        })?;
+        self.plain.clear();
+        self.plain.extend_from_slice(&len.to_be_bytes());
+        self.plain.extend_from_slice(&body);
+        let plain = std::mem::take(&mut self.plain);
+        let result = self.send_plain(&plain).await;
+        self.plain = plain;
+        result?;
+        self.writer.flush().await?;
+        Ok(())
+    }
+
+    async fn send_plain(&mut self, plain: &[u8]) -> Result<(), WireError> {
+        for piece in plain.chunks(MAX_NOISE_PLAINTEXT) {
+            let written = self
+                .transport
+                .write_message(self.nonce, piece, &mut self.sealed)
+                .map_err(|error| WireError::Malformed(error.to_string()))?;
+            self.nonce += 1;
+            let sealed = self.sealed.get(..written).ok_or(WireError::Decrypt)?;
+            write_noise(&mut self.writer, sealed).await?;
+            self.bytes += 2 + written as u64;
+        }
+        Ok(())
+    }
+
+    /// Closes the writing side.
+    pub(crate) async fn shutdown(&mut self) {
+        // The peer may be gone already; nothing is lost either way.
+        let _ = self.writer.shutdown().await;
+    }
+}
+
+/// The receiving half: decrypts under its own nonce counter.
+pub(crate) struct Receiver<R> {
+    reader: R,
+    transport: Arc<StatelessTransportState>,
+    nonce: u64,
+    sealed: Vec<u8>,
+    opened: Vec<u8>,
+    /// Bytes read, Noise framing included.
+    pub(crate) bytes: u64,
+}
+
+impl<R: AsyncRead + Unpin> Receiver<R> {
+    pub(crate) fn new(reader: R, transport: Arc<StatelessTransportState>) -> Self {
+        Receiver {
+            reader,
+            transport,
+            nonce: 0,
+            sealed: Vec::new(),
+            opened: vec![0u8; MAX_NOISE_MESSAGE],
+            bytes: 0,
+        }
+    }
+
+    /// Reads one Noise message and decrypts it, appending the plaintext to
+    /// `into`.
+    async fn read_piece(&mut self, into: &mut Vec<u8>) -> Result<(), WireError> {
+        read_noise(&mut self.reader, &mut self.sealed).await?;
+        self.bytes += 2 + self.sealed.len() as u64;
+        let len = self
+            .transport
+            .read_message(self.nonce, &self.sealed, &mut self.opened)
+            .map_err(|_| WireError::Decrypt)?;
+        self.nonce += 1;
+        into.extend_from_slice(self.opened.get(..len).ok_or(WireError::Decrypt)?);
+        Ok(())
+    }
+
+    /// Reads one message of at most `limit` bytes. A Noise message never
+    /// carries the end of one message and the start of the next.
+    pub(crate) async fn recv(&mut self, limit: usize) -> Result<Message, WireError> {
+        let mut plain = Vec::new();
+        self.read_piece(&mut plain).await?;
+        let (head, _) = plain.split_first_chunk::<4>().ok_or_else(|| {
+            WireError::Malformed("a message starts with its 4-byte length".into())
+        })?;
+        let len = u32::from_be_bytes(*head) as usize;
+        if len > limit {
+            return Err(WireError::TooLarge { found: len, limit });
+        }
+        let total = len + 4;
+        plain.reserve_exact(total.saturating_sub(plain.len()));
+        while plain.len() < total {
+            self.read_piece(&mut plain).await?;
+        }
+        if plain.len() > total {
+            return Err(WireError::Malformed(format!(
+                "{} bytes after the end of a message",
+                plain.len() - total
+            )));
+        }
+        let body = plain.get(4..).unwrap_or_default();
+        let message: Message = codec::decode_exact(body).map_err(|error| {
+            WireError::Malformed(crate::event::DecodeError::from(error).to_string())
+        })?;
+        if let Message::Refused { reason } = &message
+            && reason.len() > MAX_REASON
+        {
+            return Err(WireError::Malformed(
+                "a refusal's reason is too long".into(),
+            ));
+        }
+        Ok(message)
+    }
+}
