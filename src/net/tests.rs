@@ -1,1 +1,700 @@
+//! The network protocol: the Noise layer against the cacophony vector,
+//! SPEC.md §17's vectors, the wire's limits, and sessions over loopback
+//! between honest, foreign and hostile peers.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use snow::StatelessTransportState;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+use super::handshake::{self, Side};
+use super::wire::{self, MAX_AUTH_MESSAGE, MAX_MESSAGE, Message, Receiver, Sender, WireError};
+use super::{NetError, NetOptions, Node, noise};
+use crate::error::ErrorClass;
+use crate::event::SignedEvent;
+use crate::frontier::Frontier;
+use crate::graph::Role;
+use crate::ids::GroupId;
+use crate::keys::LocalKeys;
+use crate::labels;
+use crate::mesh::Mesh;
+
+fn hex(text: &str) -> Vec<u8> {
+    hex::decode(text).unwrap()
+}
+
+/// The Noise layer alone, on meshlog's resolver: the cacophony suite's
+/// `Noise_XX_25519_ChaChaPoly_SHA256` vector, byte for byte.
+#[test]
+fn noise_matches_the_cacophony_vector() {
+    let prologue = hex("4a6f686e2047616c74");
+    let init_static = hex("e61ef9919cde45dd5f82166404bd08e38bceb5dfdfded0a34c8df7ed542214d1");
+    let init_ephemeral = hex("893e28b9dc6ca8d611ab664754b8ceb7bac5117349a4439a6b0569da977c464a");
+    let resp_static = hex("4a3acbfdb163dec651dfa3194dece676d437029c62a408b4c5ea9114246e4893");
+    let resp_ephemeral = hex("bbdb4cdbd309f1a1f2e1456967fe288cadd6f712d65dc7b7793d5e63da6b375b");
+    let messages = [
+        (
+            "4c756477696720766f6e204d69736573",
+            "ca35def5ae56cec33dc2036731ab14896bc4c75dbb07a61f879f8e3afa4c79444c756477696720766f6e204d69736573",
+        ),
+        (
+            "4d757272617920526f746862617264",
+            "95ebc60d2b1fa672c1f46a8aa265ef51bfe38e7ccb39ec5be34069f14480884381cbad1f276e038c48378ffce2b65285e08d6b68aaa3629a5a8639392490e5b9bd5269c2f1e4f488ed8831161f19b7815528f8982ffe09be9b5c412f8a0db50f8814c7194e83f23dbd8d162c9326ad",
+        ),
+        (
+            "462e20412e20486179656b",
+            "c7195ffacac1307ff99046f219750fc47693e23c3cb08b89c2af808b444850a80ae475b9df0f169ae80a89be0865b57f58c9fea0d4ec82a286427402f113e4b6ae769a1d95941d49b25030",
+        ),
+        (
+            "4361726c204d656e676572",
+            "96763ed773f8e47bb3712f0e29b3060ffc956ffc146cee53d5e1df",
+        ),
+        (
+            "4a65616e2d426170746973746520536179",
+            "3e40f15f6f3a46ae446b253bf8b1d9ffb6ed9b174d272328ff91a7e2e5c79c07f5",
+        ),
+        (
+            "457567656e2042f6686d20766f6e2042617765726b",
+            "eb3f3515110702e047a6c9da4478b6ead94873c11c0f2d710ddb3f09fce024b3a58502ae3f",
+        ),
+    ];
+    let mut initiator = noise::builder()
+        .prologue(&prologue)
+        .unwrap()
+        .local_private_key(&init_static)
+        .unwrap()
+        .fixed_ephemeral_key_for_testing_only(&init_ephemeral)
+        .build_initiator()
+        .unwrap();
+    let mut responder = noise::builder()
+        .prologue(&prologue)
+        .unwrap()
+        .local_private_key(&resp_static)
+        .unwrap()
+        .fixed_ephemeral_key_for_testing_only(&resp_ephemeral)
+        .build_responder()
+        .unwrap();
+    let mut buffer = vec![0u8; 65_535];
+    let mut payload = vec![0u8; 65_535];
+    for (index, (plain, sealed)) in messages.iter().take(3).enumerate() {
+        let (writer, reader) = if index % 2 == 0 {
+            (&mut initiator, &mut responder)
+        } else {
+            (&mut responder, &mut initiator)
+        };
+        let len = writer.write_message(&hex(plain), &mut buffer).unwrap();
+        assert_eq!(
+            hex::encode(&buffer[..len]),
+            *sealed,
+            "handshake message {index}"
+        );
+        let read = reader.read_message(&buffer[..len], &mut payload).unwrap();
+        assert_eq!(hex::encode(&payload[..read]), *plain);
+    }
+    assert_eq!(
+        hex::encode(initiator.get_handshake_hash()),
+        "c8e5f64e846193be2a834104c2a009868d6c9f3bd3c186299888b488b2f1f58e"
+    );
+    let mut initiator = initiator.into_transport_mode().unwrap();
+    let mut responder = responder.into_transport_mode().unwrap();
+    for (index, (plain, sealed)) in messages.iter().enumerate().skip(3) {
+        let (writer, reader) = if index % 2 == 0 {
+            (&mut initiator, &mut responder)
+        } else {
+            (&mut responder, &mut initiator)
+        };
+        let len = writer.write_message(&hex(plain), &mut buffer).unwrap();
+        assert_eq!(
+            hex::encode(&buffer[..len]),
+            *sealed,
+            "transport message {index}"
+        );
+        let read = reader.read_message(&buffer[..len], &mut payload).unwrap();
+        assert_eq!(hex::encode(&payload[..read]), *plain);
+    }
+}
+
+/// A low-order public key gives an all-zero shared secret: refused.
+#[test]
+fn a_non_contributory_key_is_refused() {
+    let keys = LocalKeys::from_secret_bytes(&[1; 32], &[101; 32]);
+    let mut initiator = noise::builder()
+        .local_private_key(&keys.dh_secret().to_bytes())
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut responder = noise::builder()
+        .local_private_key(&[7; 32])
+        .unwrap()
+        .build_responder()
+        .unwrap();
+    let mut buffer = vec![0u8; 65_535];
+    let mut payload = vec![0u8; 65_535];
+    let len = initiator.write_message(&[], &mut buffer).unwrap();
+    // The initiator's ephemeral replaced by the identity point (u = 0).
+    buffer[..32].fill(0);
+    assert!(responder.read_message(&buffer[..len], &mut payload).is_ok());
+    // The responder's `ee` with u = 0 is all zero: its message fails.
+    assert!(matches!(
+        responder.write_message(&[], &mut buffer),
+        Err(snow::Error::Dh)
+    ));
+}
+
+fn spec_keys(seed: u8) -> LocalKeys {
+    LocalKeys::from_secret_bytes(&[seed; 32], &[seed.wrapping_add(100); 32])
+}
+
+/// The values of SPEC.md §17's vectors, computed with snow directly.
+fn spec_vectors() -> Vec<(String, String)> {
+    let (founder, admin) = (spec_keys(1), spec_keys(2));
+    let group = GroupId::from_bytes([0x47; 32]);
+    let mut out = Vec::new();
+    let mut push = |name: &str, value: String| out.push((name.to_owned(), value));
+    let build = |keys: &LocalKeys, ephemeral: &[u8; 32], initiator: bool| {
+        let secret = keys.dh_secret().to_bytes();
+        let builder = noise::builder()
+            .prologue(labels::NET_PROLOGUE)
+            .unwrap()
+            .local_private_key(&secret)
+            .unwrap()
+            .fixed_ephemeral_key_for_testing_only(ephemeral);
+        if initiator {
+            builder.build_initiator().unwrap()
+        } else {
+            builder.build_responder().unwrap()
+        }
+    };
+    let mut initiator = build(&founder, &[0x11; 32], true);
+    let mut responder = build(&admin, &[0x22; 32], false);
+    let mut buffer = vec![0u8; 65_535];
+    let mut payload = vec![0u8; 65_535];
+    for index in 0..3 {
+        let (writer, reader) = if index % 2 == 0 {
+            (&mut initiator, &mut responder)
+        } else {
+            (&mut responder, &mut initiator)
+        };
+        let len = writer.write_message(&[], &mut buffer).unwrap();
+        push(
+            &format!("net.message{}", index + 1),
+            hex::encode(&buffer[..len]),
+        );
+        reader.read_message(&buffer[..len], &mut payload).unwrap();
+    }
+    let hash: [u8; 32] = initiator.get_handshake_hash().try_into().unwrap();
+    assert_eq!(hash, responder.get_handshake_hash());
+    push("net.handshake_hash", hex::encode(hash));
+    let initiator = initiator.into_stateless_transport_mode().unwrap();
+    let responder = responder.into_stateless_transport_mode().unwrap();
+    for (name, keys, side, transport) in [
+        ("initiator", &founder, Side::Initiator, &initiator),
+        ("responder", &admin, Side::Responder, &responder),
+    ] {
+        push(
+            &format!("net.{name}.signed"),
+            hex::encode(handshake::auth_message(side, &hash, Some(group))),
+        );
+        let auth = Message::Auth(Box::new(handshake::auth(keys, side, &hash, Some(group))));
+        let body = crate::codec::encode(&auth);
+        push(&format!("net.{name}.auth"), hex::encode(&body));
+        let mut plain = (body.len() as u32).to_be_bytes().to_vec();
+        plain.extend_from_slice(&body);
+        let len = transport.write_message(0, &plain, &mut buffer).unwrap();
+        let mut frame = (len as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(&buffer[..len]);
+        push(&format!("net.{name}.frame"), hex::encode(frame));
+    }
+    for (name, message) in [
+        ("net.frontier.empty", Message::Frontier(Frontier::default())),
+        (
+            "net.records",
+            Message::Records {
+                remaining: 0,
+                records: vec![vec![1, 2, 3]],
+            },
+        ),
+        ("net.ingested", Message::Ingested { added: 1, known: 0 }),
+        ("net.ping", Message::Ping),
+        (
+            "net.refused",
+            Message::Refused {
+                reason: "no".into(),
+            },
+        ),
+    ] {
+        push(name, hex::encode(crate::codec::encode(&message)));
+    }
+    out
+}
+
+#[test]
+fn spec_net_vectors_match() {
+    let text: String = spec_vectors()
+        .iter()
+        .map(|(name, value)| format!("{name}: {value}\n"))
+        .collect();
+    crate::tests::vectors::check_spec_block(
+        "<!-- net-vectors:begin -->\n```text\n",
+        "```\n<!-- net-vectors:end -->",
+        &text,
+    );
+}
+
+/// `secure` and the auth exchange over a real byte stream give what the
+/// vectors give, and each side proves the member the other expects.
+#[tokio::test]
+async fn secure_over_a_stream_matches_the_vectors() {
+    let (founder, admin) = (spec_keys(1), spec_keys(2));
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let (ar, aw) = tokio::io::split(a);
+    let (br, bw) = tokio::io::split(b);
+    let (left, right) = tokio::join!(
+        handshake::secure(ar, aw, &founder, Side::Initiator, Some([0x11; 32])),
+        handshake::secure(br, bw, &admin, Side::Responder, Some([0x22; 32])),
+    );
+    let (mut left, mut right) = (left.unwrap(), right.unwrap());
+    let vectors = spec_vectors();
+    let expected = &vectors
+        .iter()
+        .find(|(n, _)| n == "net.handshake_hash")
+        .unwrap()
+        .1;
+    assert_eq!(&hex::encode(left.handshake_hash), expected);
+    assert_eq!(left.handshake_hash, right.handshake_hash);
+    assert_eq!(&left.remote_static, admin.public().dh.as_bytes());
+    assert_eq!(&right.remote_static, founder.public().dh.as_bytes());
+    let group = Some(GroupId::from_bytes([0x47; 32]));
+    let auth = handshake::auth(&founder, Side::Initiator, &left.handshake_hash, group);
+    left.sender
+        .send(&Message::Auth(Box::new(auth)))
+        .await
+        .unwrap();
+    let (member, named) = handshake::receive_auth(
+        &mut right.receiver,
+        Side::Responder,
+        &right.handshake_hash,
+        &right.remote_static,
+    )
+    .await
+    .unwrap();
+    assert_eq!((member, named), (founder.member_id(), group));
+}
+
+/// Each way an auth can lie is refused: another side's role, another
+/// connection's hash, another group, a package whose DH key is not the
+/// Noise key, another member's package, another version.
+#[test]
+fn a_lying_auth_is_refused() {
+    let (founder, admin) = (spec_keys(1), spec_keys(2));
+    let hash = [9u8; 32];
+    let static_key = *founder.public().dh.as_bytes();
+    let group = Some(GroupId::from_bytes([0x47; 32]));
+    let good = handshake::auth(&founder, Side::Initiator, &hash, group);
+    assert_eq!(
+        handshake::check_auth(&good, Side::Initiator, &hash, &static_key).unwrap(),
+        founder.member_id()
+    );
+    let refused = |auth: &wire::Auth, side, hash: &[u8; 32], key: &[u8; 32]| {
+        handshake::check_auth(auth, side, hash, key).is_err()
+    };
+    assert!(refused(&good, Side::Responder, &hash, &static_key));
+    assert!(refused(&good, Side::Initiator, &[8; 32], &static_key));
+    assert!(refused(
+        &good,
+        Side::Initiator,
+        &hash,
+        admin.public().dh.as_bytes()
+    ));
+    let mut other_group = good.clone();
+    other_group.group = Some(GroupId::from_bytes([0x48; 32]));
+    assert!(refused(&other_group, Side::Initiator, &hash, &static_key));
+    let mut newcomer = good.clone();
+    newcomer.group = None;
+    assert!(refused(&newcomer, Side::Initiator, &hash, &static_key));
+    // The admin's package with the founder's signature: the package is
+    // public, the signing key is not.
+    let mut borrowed = good.clone();
+    borrowed.package = admin.package();
+    assert!(refused(
+        &borrowed,
+        Side::Initiator,
+        &hash,
+        admin.public().dh.as_bytes()
+    ));
+    let mut version = good;
+    version.version += 1;
+    assert!(refused(&version, Side::Initiator, &hash, &static_key));
+}
+
+/// A transport pair over an in-memory stream, for the wire's own tests.
+fn transports() -> (Arc<StatelessTransportState>, Arc<StatelessTransportState>) {
+    let mut initiator = noise::builder()
+        .local_private_key(&[1; 32])
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut responder = noise::builder()
+        .local_private_key(&[2; 32])
+        .unwrap()
+        .build_responder()
+        .unwrap();
+    let mut buffer = vec![0u8; 65_535];
+    let mut payload = vec![0u8; 65_535];
+    for index in 0..3 {
+        let (writer, reader) = if index % 2 == 0 {
+            (&mut initiator, &mut responder)
+        } else {
+            (&mut responder, &mut initiator)
+        };
+        let len = writer.write_message(&[], &mut buffer).unwrap();
+        reader.read_message(&buffer[..len], &mut payload).unwrap();
+    }
+    (
+        Arc::new(initiator.into_stateless_transport_mode().unwrap()),
+        Arc::new(responder.into_stateless_transport_mode().unwrap()),
+    )
+}
+
+#[tokio::test]
+async fn the_wire_round_trips_and_enforces_its_limits() {
+    let (sending, receiving) = transports();
+    let (a, b) = tokio::io::duplex(1 << 20);
+    let mut sender = Sender::new(a, sending);
+    let mut receiver = Receiver::new(b, receiving);
+    // A message of several Noise messages.
+    let records = vec![vec![7u8; 200_000], vec![8u8; 3]];
+    let message = Message::Records {
+        remaining: 5,
+        records,
+    };
+    let (sent, received) = tokio::join!(sender.send(&message), receiver.recv(MAX_MESSAGE));
+    sent.unwrap();
+    assert_eq!(received.unwrap(), message);
+    // Too large for the limit before authentication: refused by its length,
+    // before its body is read.
+    let big = Message::Refused {
+        reason: "x".repeat(MAX_AUTH_MESSAGE),
+    };
+    let (sent, received) = tokio::join!(sender.send(&big), receiver.recv(MAX_AUTH_MESSAGE));
+    sent.unwrap();
+    assert!(matches!(received, Err(WireError::TooLarge { .. })));
+}
+
+#[tokio::test]
+async fn the_wire_refuses_garbage_and_truncation() {
+    let (sending, receiving) = transports();
+    // Bytes that are no Noise message under the key.
+    let (mut a, b) = tokio::io::duplex(1 << 16);
+    let mut receiver = Receiver::new(b, receiving.clone());
+    a.write_all(&[0, 20]).await.unwrap();
+    a.write_all(&[0x55; 20]).await.unwrap();
+    assert!(matches!(
+        receiver.recv(MAX_MESSAGE).await,
+        Err(WireError::Decrypt)
+    ));
+    // A message cut short by the peer closing.
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let mut sender = Sender::new(a, sending.clone());
+    let mut receiver = Receiver::new(b, receiving.clone());
+    let mut plain = 1000u32.to_be_bytes().to_vec();
+    plain.extend_from_slice(&[0; 10]);
+    let mut sealed = vec![0u8; 65_535];
+    let len = sending.write_message(0, &plain, &mut sealed).unwrap();
+    wire::write_noise(&mut sender_writer(&mut sender), &sealed[..len])
+        .await
+        .unwrap();
+    drop(sender);
+    assert!(receiver.recv(MAX_MESSAGE).await.is_err());
+    // Bytes after the end of a message, in the same Noise message.
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let mut writer = a;
+    let mut receiver = Receiver::new(b, receiving);
+    let body = crate::codec::encode(&Message::Ping);
+    let mut plain = (body.len() as u32).to_be_bytes().to_vec();
+    plain.extend_from_slice(&body);
+    plain.push(0);
+    let len = sending.write_message(0, &plain, &mut sealed).unwrap();
+    wire::write_noise(&mut writer, &sealed[..len])
+        .await
+        .unwrap();
+    assert!(matches!(
+        receiver.recv(MAX_MESSAGE).await,
+        Err(WireError::Malformed(_))
+    ));
+}
+
+fn sender_writer<W: tokio::io::AsyncWrite + Unpin>(sender: &mut Sender<W>) -> &mut W {
+    sender.writer_mut()
+}
+
+/// A founder's mesh, enabled, with `members` added (each enabled on no
+/// copy yet); returns the mesh and the members' keys.
+fn founded(dir: &std::path::Path, members: usize) -> (Mesh, Vec<LocalKeys>) {
+    let mut mesh = Mesh::create(dir.join("founder.redb"), LocalKeys::generate(), "net").unwrap();
+    mesh.set_enabled(true).unwrap();
+    let keys: Vec<LocalKeys> = (0..members).map(|_| LocalKeys::generate()).collect();
+    for member in &keys {
+        mesh.add_member(member.package(), Role::Member).unwrap();
+    }
+    (mesh, keys)
+}
+
+fn fast() -> NetOptions {
+    let mut options = NetOptions::new();
+    options.handshake_timeout = Duration::from_secs(5);
+    options.idle_timeout = Duration::from_secs(5);
+    options.ping_interval = Duration::from_millis(500);
+    options
+}
+
+async fn serving(node: &Node) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let node = node.clone();
+    tokio::spawn(async move { super::serve(&node, listener).await });
+    addr
+}
+
+/// A member's copy joined over the network, enabled.
+async fn joined(dir: &std::path::Path, name: &str, keys: LocalKeys, server: SocketAddr) -> Node {
+    let (mut mesh, report) = super::join(dir.join(name), keys, server, fast())
+        .await
+        .unwrap();
+    assert!(report.pulled > 0);
+    mesh.set_enabled(true).unwrap();
+    Node::new(mesh, fast()).unwrap()
+}
+
+fn digest(node: &Node) -> crate::ids::StateDigest {
+    node.with_mesh(|mesh| mesh.digest()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_converge_over_the_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 2);
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let bob = joined(dir.path(), "bob.redb", keys.pop().unwrap(), addr).await;
+    let alice = joined(dir.path(), "alice.redb", keys.pop().unwrap(), addr).await;
+    // Everyone writes while apart.
+    for (node, text) in [(&server, "founder"), (&alice, "alice"), (&bob, "bob")] {
+        node.with_mesh(|mesh| mesh.append_app("note", text.as_bytes()).unwrap())
+            .unwrap();
+    }
+    // Alice pulls the founder's note and pushes her enable and note.
+    let report = super::sync(&alice, addr).await.unwrap();
+    assert_eq!((report.pulled, report.pushed_added), (1, 2));
+    let report = super::sync(&bob, addr).await.unwrap();
+    assert_eq!((report.pulled, report.pushed_added), (3, 2));
+    let report = super::sync(&alice, addr).await.unwrap();
+    assert_eq!(
+        report.pulled, 2,
+        "bob's enable and note, through the server"
+    );
+    assert_eq!(digest(&alice), digest(&server));
+    assert_eq!(digest(&bob), digest(&server));
+    // Nothing left to move.
+    let report = super::sync(&bob, addr).await.unwrap();
+    assert_eq!((report.pulled, report.pushed), (0, 0));
+    server.stop();
+}
+
+/// With `watch`, a write on one copy reaches a copy that is connected to
+/// the same server, without anyone syncing by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchers_gossip_through_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 2);
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let bob = joined(dir.path(), "bob.redb", keys.pop().unwrap(), addr).await;
+    let alice = joined(dir.path(), "alice.redb", keys.pop().unwrap(), addr).await;
+    for node in [&alice, &bob] {
+        let node = node.clone();
+        tokio::spawn(async move { super::watch(&node, addr).await });
+    }
+    let hash = alice
+        .with_mesh(|mesh| mesh.append_app("note", b"gossip").unwrap())
+        .unwrap();
+    let reached = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if bob.with_mesh(|mesh| mesh.event(hash).is_some()).unwrap() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(reached.is_ok(), "bob never heard of alice's note");
+    // And the three converge.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while digest(&alice) != digest(&server) || digest(&bob) != digest(&server) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap();
+    for node in [&alice, &bob, &server] {
+        node.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_and_removed_members_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let carol_keys = keys.pop().unwrap();
+    let carol_id = carol_keys.member_id();
+    let carol = joined(dir.path(), "carol.redb", carol_keys, addr).await;
+    // A stranger cannot even fetch a first copy, and leaves no file.
+    let stranger = super::join(
+        dir.path().join("x.redb"),
+        LocalKeys::generate(),
+        addr,
+        fast(),
+    )
+    .await;
+    let error = stranger.unwrap_err();
+    assert!(matches!(error, NetError::RefusedByPeer { .. }), "{error}");
+    assert_eq!(error.class(), ErrorClass::Refusal);
+    assert!(!dir.path().join("x.redb").exists());
+    // Carol watches; the founder removes her; the open connection ends and
+    // a new one is refused.
+    let watcher = {
+        let carol = carol.clone();
+        tokio::spawn(async move { super::watch(&carol, addr).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server
+        .with_mesh(|mesh| mesh.remove_member(carol_id).unwrap())
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(10), watcher).await;
+    let error = ended
+        .expect("the removed member's session ends")
+        .unwrap()
+        .unwrap_err();
+    assert!(matches!(error, NetError::RefusedByPeer { .. }), "{error}");
+    let error = super::sync(&carol, addr).await.unwrap_err();
+    assert!(error.to_string().contains("removed"), "{error}");
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_member_neither_serves_nor_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut mesh, _) = founded(dir.path(), 0);
+    mesh.set_enabled(false).unwrap();
+    let node = Node::new(mesh, fast()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let error = super::serve(&node, listener).await.unwrap_err();
+    assert!(matches!(
+        error.mesh_error(),
+        Some(crate::Error::Disabled { .. })
+    ));
+    assert_eq!(error.class(), ErrorClass::Refusal);
+    assert!(super::sync(&node, addr).await.is_err());
+}
+
+/// An authenticated member that answers with a forged record is cut off;
+/// nothing it sent is written, and the server goes on serving others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_sending_invalid_records_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 2);
+    let group = mesh.group();
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let mallory = keys.pop().unwrap();
+    let honest = keys.pop().unwrap();
+    // Mallory's copy, with a record of her own whose signature is broken.
+    let mallory_node = joined(dir.path(), "mallory.redb", mallory.duplicate(), addr).await;
+    let note = mallory_node
+        .with_mesh(|mesh| mesh.append_app("note", b"mine").unwrap())
+        .unwrap();
+    let mut forged = mallory_node
+        .with_mesh(|mesh| SignedEvent::to_record(mesh.event(note).unwrap()))
+        .unwrap();
+    forged[5] ^= 1;
+    let before = server.with_mesh(|mesh| mesh.len()).unwrap();
+    // Mallory by hand: a valid handshake, then the forged record as reply.
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (reader, writer) = stream.into_split();
+    let secured = handshake::secure(reader, writer, &mallory, Side::Initiator, None)
+        .await
+        .unwrap();
+    let handshake::Secured {
+        mut sender,
+        mut receiver,
+        handshake_hash,
+        remote_static,
+    } = secured;
+    let auth = handshake::auth(&mallory, Side::Initiator, &handshake_hash, Some(group));
+    sender.send(&Message::Auth(Box::new(auth))).await.unwrap();
+    handshake::receive_auth(
+        &mut receiver,
+        Side::Initiator,
+        &handshake_hash,
+        &remote_static,
+    )
+    .await
+    .unwrap();
+    let mut refused = None;
+    while let Ok(message) = receiver.recv(MAX_MESSAGE).await {
+        match message {
+            Message::Frontier(_) => {
+                sender
+                    .send(&Message::Records {
+                        remaining: 0,
+                        records: vec![forged.clone()],
+                    })
+                    .await
+                    .unwrap();
+            }
+            Message::Refused { reason } => refused = Some(reason),
+            _ => {}
+        }
+    }
+    let reason = refused.expect("the server says why it cuts mallory off");
+    assert!(reason.contains("records refused"), "{reason}");
+    assert_eq!(server.with_mesh(|mesh| mesh.len()).unwrap(), before);
+    // An honest member is still served.
+    let honest = joined(dir.path(), "honest.redb", honest, addr).await;
+    super::sync(&honest, addr).await.unwrap();
+    assert_eq!(digest(&honest), digest(&server));
+    server.stop();
+}
+
+/// Garbage instead of a handshake, a handshake then silence, and more
+/// connections than allowed: each is dropped, and the server still serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_silence_and_floods_do_not_hurt_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let mut options = fast();
+    options.max_connections = 2;
+    options.handshake_timeout = Duration::from_millis(500);
+    let server = Node::new(mesh, options).unwrap();
+    let addr = serving(&server).await;
+    // Garbage.
+    let mut garbage = TcpStream::connect(addr).await.unwrap();
+    garbage.write_all(&[0xff; 4096]).await.unwrap();
+    // Silence: two idle connections fill the cap, then time out.
+    let idle: Vec<TcpStream> = vec![
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    drop(idle);
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    super::sync(&member, addr).await.unwrap();
+    assert_eq!(digest(&member), digest(&server));
+    server.stop();
+}

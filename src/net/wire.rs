@@ -188,6 +188,12 @@ impl<W: AsyncWrite + Unpin> Sender<W> {
         Ok(())
     }
 
+    /// The stream, for tests that write raw bytes.
+    #[cfg(test)]
+    pub(crate) fn writer_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
     /// Closes the writing side.
     pub(crate) async fn shutdown(&mut self) {
         // The peer may be gone already; nothing is lost either way.
