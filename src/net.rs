@@ -60,7 +60,7 @@ use handshake::{HandshakeError, Side};
 use session::Mode;
 use wire::{MAX_MESSAGE, Message, WireError};
 
-pub use node::{NetOptions, Node, Progress, ProgressFn};
+pub use node::{NetOptions, Node, Progress, ProgressFn, Traffic};
 
 /// What one exchange with a peer moved.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! A mesh shared by the connections of one process, and the options they
 //! run under.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -81,6 +82,35 @@ impl std::fmt::Debug for NetOptions {
     }
 }
 
+/// What a node's connections moved so far, over every connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Traffic {
+    /// Bytes sent, Noise framing and tags included.
+    pub bytes_sent: u64,
+    /// Bytes received, the same way.
+    pub bytes_received: u64,
+    /// Records sent in replies.
+    pub records_sent: u64,
+    /// Records received that were new, now written.
+    pub records_added: u64,
+}
+
+/// [`Traffic`], counted as it happens.
+#[derive(Default)]
+pub(crate) struct Counters {
+    pub(crate) bytes_sent: AtomicU64,
+    pub(crate) bytes_received: AtomicU64,
+    pub(crate) records_sent: AtomicU64,
+    pub(crate) records_added: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
 /// What every connection of a [`Node`] shares.
 pub(crate) struct Shared {
     pub(crate) mesh: Mutex<Mesh>,
@@ -92,6 +122,7 @@ pub(crate) struct Shared {
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) options: NetOptions,
+    pub(crate) counters: Counters,
 }
 
 /// The mesh's lock; a poisoned one means a mesh call panicked, which no
@@ -162,6 +193,7 @@ impl Node {
                 stop,
                 connections: Arc::new(Semaphore::new(options.max_connections)),
                 options,
+                counters: Counters::default(),
             }),
         })
     }
@@ -171,6 +203,17 @@ impl Node {
     /// code, call it inside `tokio::task::spawn_blocking`.
     pub fn with_mesh<T>(&self, f: impl FnOnce(&mut Mesh) -> T) -> Result<T, NetError> {
         self.shared.with_mesh(f)
+    }
+
+    /// What this node's connections moved so far.
+    pub fn traffic(&self) -> Traffic {
+        let counters = &self.shared.counters;
+        Traffic {
+            bytes_sent: counters.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: counters.bytes_received.load(Ordering::Relaxed),
+            records_sent: counters.records_sent.load(Ordering::Relaxed),
+            records_added: counters.records_added.load(Ordering::Relaxed),
+        }
     }
 
     /// Ends every session and server of this node; they return soon after.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
-use super::node::{Shared, lock};
+use super::node::{Counters, Shared};
 use super::wire::{MAX_MESSAGE, Message, REPLY_PART_BYTES, Receiver, Sender, WireError};
 use super::{NetError, Progress};
 use crate::frontier::Frontier;
@@ -55,23 +55,30 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
     shared: Arc<Shared>,
 ) -> Result<(u64, u64), WireError> {
     let mut pushed = 0u64;
+    let counters = &shared.counters;
+    let mut counted = 0u64;
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Send(message) => sender.send(&message).await?,
             Job::Reply(frontier) => {
                 let shared = shared.clone();
                 let records = tokio::task::spawn_blocking(move || {
-                    lock(&shared.mesh).map(|mesh| mesh.export(&frontier).into_records())
+                    shared.with_mesh(|mesh| mesh.export(&frontier).into_records())
                 })
                 .await
                 .map_err(|error| WireError::Malformed(error.to_string()))?
-                .map_err(|_| WireError::Malformed("the mesh's lock is poisoned".into()))?;
+                .map_err(|error| WireError::Malformed(error.to_string()))?;
                 pushed += records.len() as u64;
+                Counters::add(&counters.records_sent, records.len() as u64);
                 for message in reply_parts(records) {
                     sender.send(&message).await?;
+                    Counters::add(&counters.bytes_sent, sender.bytes - counted);
+                    counted = sender.bytes;
                 }
             }
         }
+        Counters::add(&counters.bytes_sent, sender.bytes - counted);
+        counted = sender.bytes;
     }
     sender.shutdown().await;
     Ok((pushed, sender.bytes))
@@ -112,7 +119,9 @@ async fn read_messages<R: AsyncRead + Unpin + Send>(
     timeout: Duration,
     peer: String,
     received: Arc<AtomicU64>,
+    shared: Arc<Shared>,
 ) {
+    let mut counted = 0u64;
     loop {
         let read = tokio::time::timeout(timeout, receiver.recv(MAX_MESSAGE)).await;
         let message = match read {
@@ -125,6 +134,8 @@ async fn read_messages<R: AsyncRead + Unpin + Send>(
             }),
         };
         received.store(receiver.bytes, Ordering::Relaxed);
+        Counters::add(&shared.counters.bytes_received, receiver.bytes - counted);
+        counted = receiver.bytes;
         let stop = message.is_err();
         if messages.send(message).await.is_err() || stop {
             return;
@@ -172,8 +183,12 @@ struct Session {
     jobs: mpsc::UnboundedSender<Job>,
     /// Our request (a frontier sent) whose reply has not ended.
     asking: bool,
-    /// The peer announced more while we were asking.
+    /// The peer announced heads we lack while we were asking: ask again
+    /// after the reply, if its frontier still names one.
     ask_again: bool,
+    /// Our mesh changed while we were asking: announce after the reply,
+    /// if our frontier is still news to the peer.
+    announce: bool,
     /// The peer's latest frontier.
     theirs: Option<Frontier>,
     /// The frontier we sent last.
@@ -215,10 +230,23 @@ impl Session {
             return Ok(());
         }
         let frontier = self.with_mesh(|mesh| mesh.frontier()).await?;
+        self.send_frontier(frontier)
+    }
+
+    /// Sends `frontier`: a request for what we lack, and an announcement of
+    /// what we hold (SPEC.md §17.5).
+    fn send_frontier(&mut self, frontier: Frontier) -> Result<(), NetError> {
         self.asking = true;
         self.ask_again = false;
+        self.announce = false;
         self.sent = Some(frontier.clone());
         self.send(Message::Frontier(frontier))
+    }
+
+    /// Whether `frontier` is news to the peer: not what we sent last, nor
+    /// what the peer holds.
+    fn is_news(&self, frontier: &Frontier) -> bool {
+        self.sent.as_ref() != Some(frontier) && self.theirs.as_ref() != Some(frontier)
     }
 
     async fn on_frontier(&mut self, frontier: Frontier) -> Result<(), NetError> {
@@ -262,6 +290,7 @@ impl Session {
                     source: Box::new(error),
                 })?;
             self.reply_added += ingested.added as u64;
+            Counters::add(&self.shared.counters.records_added, ingested.added as u64);
             self.reply_known += (ingested.known + ingested.left_out) as u64;
         }
         if let Some(progress) = &self.shared.options.progress {
@@ -281,11 +310,19 @@ impl Session {
             self.reply_known = 0;
             self.expected = None;
             self.asking = false;
-            if std::mem::take(&mut self.ask_again)
-                && let Some(theirs) = self.theirs.clone()
-                && self.with_mesh(move |mesh| lacks_any(mesh, &theirs)).await?
-            {
-                self.ask().await?;
+            let ask_again = std::mem::take(&mut self.ask_again);
+            let announce = std::mem::take(&mut self.announce);
+            if ask_again || announce {
+                let theirs = self.theirs.clone();
+                let (ours, lacking) = self
+                    .with_mesh(move |mesh| {
+                        let lacking = theirs.is_some_and(|theirs| lacks_any(mesh, &theirs));
+                        (mesh.frontier(), lacking)
+                    })
+                    .await?;
+                if (ask_again && lacking) || (announce && self.is_news(&ours)) {
+                    self.send_frontier(ours)?;
+                }
             }
         }
         Ok(())
@@ -308,20 +345,15 @@ impl Session {
                 reason,
             });
         }
-        if !announce
-            || self.sent.as_ref() == Some(&frontier)
-            || self.theirs.as_ref() == Some(&frontier)
-        {
+        if !announce || !self.is_news(&frontier) {
             return Ok(());
         }
         if self.asking {
-            // The reply will come; say it again after.
-            self.ask_again = true;
+            // One request at a time: announce once the reply has ended.
+            self.announce = true;
             return Ok(());
         }
-        self.asking = true;
-        self.sent = Some(frontier.clone());
-        self.send(Message::Frontier(frontier))
+        self.send_frontier(frontier)
     }
 
     fn violation(&self, what: &'static str) -> NetError {
@@ -364,6 +396,7 @@ where
         options.idle_timeout,
         peer.clone(),
         received.clone(),
+        shared.clone(),
     ));
     let mut changes = shared.subscribe();
     let mut session = Session {
@@ -374,6 +407,7 @@ where
         jobs,
         asking: false,
         ask_again: false,
+        announce: false,
         theirs: None,
         sent: None,
         unacknowledged: 0,
