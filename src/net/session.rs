@@ -57,9 +57,20 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
     let mut pushed = 0u64;
     let counters = &shared.counters;
     let mut counted = 0u64;
+    // A peer that stops reading stalls a write: it gets as long as a peer
+    // that stops writing (SPEC.md §17.6).
+    let limit = shared.options.idle_timeout;
+    let stalled = || {
+        WireError::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the peer took nothing for too long",
+        ))
+    };
     while let Some(job) = jobs.recv().await {
         match job {
-            Job::Send(message) => sender.send(&message).await?,
+            Job::Send(message) => tokio::time::timeout(limit, sender.send(&message))
+                .await
+                .map_err(|_| stalled())??,
             Job::Reply(frontier) => {
                 let shared = shared.clone();
                 let records = tokio::task::spawn_blocking(move || {
@@ -71,7 +82,9 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                 pushed += records.len() as u64;
                 Counters::add(&counters.records_sent, records.len() as u64);
                 for message in reply_parts(records) {
-                    sender.send(&message).await?;
+                    tokio::time::timeout(limit, sender.send(&message))
+                        .await
+                        .map_err(|_| stalled())??;
                     Counters::add(&counters.bytes_sent, sender.bytes - counted);
                     counted = sender.bytes;
                 }
@@ -80,7 +93,7 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
         Counters::add(&counters.bytes_sent, sender.bytes - counted);
         counted = sender.bytes;
     }
-    sender.shutdown().await;
+    let _ = tokio::time::timeout(limit, sender.shutdown()).await;
     Ok((pushed, sender.bytes))
 }
 
@@ -250,6 +263,12 @@ impl Session {
     }
 
     async fn on_frontier(&mut self, frontier: Frontier) -> Result<(), NetError> {
+        // An honest peer asks again only once our last reply has ended and
+        // it has said so: one export at a time per connection, whatever a
+        // member sends.
+        if self.unacknowledged > 0 {
+            return Err(self.violation("a request before its last reply was acknowledged"));
+        }
         self.jobs
             .send(Job::Reply(frontier.clone()))
             .map_err(|_| NetError::Closed {
@@ -387,7 +406,7 @@ where
 {
     let options = shared.options.clone();
     let (jobs, job_queue) = mpsc::unbounded_channel();
-    let writer = tokio::spawn(write_jobs(sender, job_queue, shared.clone()));
+    let mut writer = tokio::spawn(write_jobs(sender, job_queue, shared.clone()));
     let (message_tx, mut messages) = mpsc::channel(2);
     let received = Arc::new(AtomicU64::new(0));
     let reader = tokio::spawn(read_messages(
@@ -468,10 +487,13 @@ where
     }
     let mut moved = session.moved;
     drop(session);
-    if let Ok(Ok((pushed, sent))) = writer.await {
+    if let Ok(Ok(Ok((pushed, sent)))) =
+        tokio::time::timeout(options.idle_timeout, &mut writer).await
+    {
         moved.pushed = pushed;
         moved.bytes_sent = sent;
     }
+    writer.abort();
     reader.abort();
     moved.bytes_received = received.load(Ordering::Relaxed);
     match outcome {

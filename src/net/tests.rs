@@ -625,27 +625,7 @@ async fn a_member_sending_invalid_records_is_cut_off() {
     forged[5] ^= 1;
     let before = server.with_mesh(|mesh| mesh.len()).unwrap();
     // Mallory by hand: a valid handshake, then the forged record as reply.
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (reader, writer) = stream.into_split();
-    let secured = handshake::secure(reader, writer, &mallory, Side::Initiator, None)
-        .await
-        .unwrap();
-    let handshake::Secured {
-        mut sender,
-        mut receiver,
-        handshake_hash,
-        remote_static,
-    } = secured;
-    let auth = handshake::auth(&mallory, Side::Initiator, &handshake_hash, Some(group));
-    sender.send(&Message::Auth(Box::new(auth))).await.unwrap();
-    handshake::receive_auth(
-        &mut receiver,
-        Side::Initiator,
-        &handshake_hash,
-        &remote_static,
-    )
-    .await
-    .unwrap();
+    let (mut sender, mut receiver) = by_hand(addr, &mallory, group).await;
     let mut refused = None;
     while let Ok(message) = receiver.recv(MAX_MESSAGE).await {
         match message {
@@ -759,4 +739,89 @@ async fn ten_nodes_in_a_tree_always_converge() {
             node.stop();
         }
     }
+}
+
+/// A member's connection made by hand, authenticated, for tests that then
+/// break the protocol.
+async fn by_hand(
+    addr: SocketAddr,
+    keys: &LocalKeys,
+    group: GroupId,
+) -> (
+    Sender<tokio::net::tcp::OwnedWriteHalf>,
+    Receiver<tokio::net::tcp::OwnedReadHalf>,
+) {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (reader, writer) = stream.into_split();
+    let secured = handshake::secure(reader, writer, keys, Side::Initiator, None)
+        .await
+        .unwrap();
+    let handshake::Secured {
+        mut sender,
+        mut receiver,
+        handshake_hash,
+        remote_static,
+    } = secured;
+    let auth = handshake::auth(keys, Side::Initiator, &handshake_hash, Some(group));
+    sender.send(&Message::Auth(Box::new(auth))).await.unwrap();
+    handshake::receive_auth(
+        &mut receiver,
+        Side::Initiator,
+        &handshake_hash,
+        &remote_static,
+    )
+    .await
+    .unwrap();
+    (sender, receiver)
+}
+
+/// A member that asks again and again without taking the replies is cut
+/// off at its second request: a connection costs one export at a time.
+/// Records nobody asked for, and a second auth, are cut off too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_turn_messages_are_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let group = mesh.group();
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let member = keys.pop().unwrap();
+    let wrongs: [Vec<Message>; 3] = [
+        vec![
+            Message::Frontier(Frontier::default()),
+            Message::Frontier(Frontier::default()),
+        ],
+        // The server asks first: an empty reply is due, a second is not.
+        vec![
+            Message::Records {
+                remaining: 0,
+                records: Vec::new(),
+            },
+            Message::Records {
+                remaining: 0,
+                records: Vec::new(),
+            },
+        ],
+        vec![Message::Auth(Box::new(handshake::auth(
+            &member,
+            Side::Initiator,
+            &[0; 32],
+            Some(group),
+        )))],
+    ];
+    for wrong in wrongs {
+        let (mut sender, mut receiver) = by_hand(addr, &member, group).await;
+        for message in &wrong {
+            sender.send(message).await.unwrap();
+        }
+        let mut refused = None;
+        while let Ok(message) = receiver.recv(MAX_MESSAGE).await {
+            if let Message::Refused { reason } = message {
+                refused = Some(reason);
+            }
+        }
+        let reason = refused.expect("the server says why");
+        assert!(reason.contains("protocol violation"), "{reason}");
+    }
+    server.stop();
 }
