@@ -19,9 +19,11 @@ fi
 (cd .. && cargo run --quiet --example fuzz_corpus --features fuzzing -- fuzz/corpus)
 
 cargo +nightly fuzz build
-for target in reducer decode open converge sealed; do
+for target in reducer decode open converge sealed net; do
     # The corpus example seeds the first four targets only (sealed makes
-    # its real messages itself); a target without seeds starts empty.
+    # its real messages itself; net starts from nothing, and its encrypted
+    # pieces are made from the fuzzer's plaintext); a target without seeds
+    # starts empty.
     mkdir -p "corpus/${target}"
     log="$(mktemp)"
     echo "==> fuzz ${target} for ${seconds}s"

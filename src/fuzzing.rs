@@ -591,6 +591,13 @@ pub fn decode(data: &[u8]) {
     }
 }
 
+/// Hostile bytes against the network wire (SPEC.md §17): see the `net`
+/// fuzz target.
+#[cfg(feature = "net")]
+pub fn net_wire(data: &[u8]) {
+    crate::net::fuzz_wire(data);
+}
+
 /// Records of the founded ledger, for a seed corpus.
 pub fn sample_records() -> Vec<Vec<u8>> {
     founded().records().map(SignedEvent::to_record).collect()

@@ -43,6 +43,12 @@ mod wire;
 #[cfg(test)]
 mod tests;
 
+/// See [`crate::fuzzing::net_wire`].
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz_wire(data: &[u8]) {
+    wire::fuzz(data);
+}
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -330,33 +330,9 @@ fn a_lying_auth_is_refused() {
     assert!(refused(&version, Side::Initiator, &hash, &static_key));
 }
 
-/// A transport pair over an in-memory stream, for the wire's own tests.
+/// A transport pair, for the wire's own tests.
 fn transports() -> (Arc<StatelessTransportState>, Arc<StatelessTransportState>) {
-    let mut initiator = noise::builder()
-        .local_private_key(&[1; 32])
-        .unwrap()
-        .build_initiator()
-        .unwrap();
-    let mut responder = noise::builder()
-        .local_private_key(&[2; 32])
-        .unwrap()
-        .build_responder()
-        .unwrap();
-    let mut buffer = vec![0u8; 65_535];
-    let mut payload = vec![0u8; 65_535];
-    for index in 0..3 {
-        let (writer, reader) = if index % 2 == 0 {
-            (&mut initiator, &mut responder)
-        } else {
-            (&mut responder, &mut initiator)
-        };
-        let len = writer.write_message(&[], &mut buffer).unwrap();
-        reader.read_message(&buffer[..len], &mut payload).unwrap();
-    }
-    (
-        Arc::new(initiator.into_stateless_transport_mode().unwrap()),
-        Arc::new(responder.into_stateless_transport_mode().unwrap()),
-    )
+    wire::transport_pair()
 }
 
 #[tokio::test]

@@ -275,3 +275,128 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
         Ok(message)
     }
 }
+
+/// The two ends of a finished Noise session, made in memory with fixed
+/// keys: for tests and the fuzz target, which feed a [`Receiver`] bytes a
+/// peer with the session keys could send.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn transport_pair() -> (Arc<StatelessTransportState>, Arc<StatelessTransportState>) {
+    #[allow(clippy::expect_used)]
+    let build = |secret: &[u8; 32], initiator: bool| {
+        let builder = super::noise::builder()
+            .local_private_key(secret)
+            .expect("a key");
+        if initiator {
+            builder.build_initiator().expect("an initiator")
+        } else {
+            builder.build_responder().expect("a responder")
+        }
+    };
+    let mut initiator = build(&[1; 32], true);
+    let mut responder = build(&[2; 32], false);
+    let mut buffer = vec![0u8; MAX_NOISE_MESSAGE];
+    let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
+    for turn in 0..3 {
+        let (writer, reader) = if turn % 2 == 0 {
+            (&mut initiator, &mut responder)
+        } else {
+            (&mut responder, &mut initiator)
+        };
+        #[allow(clippy::expect_used)]
+        let len = writer
+            .write_message(&[], &mut buffer)
+            .expect("a handshake message");
+        #[allow(clippy::expect_used, clippy::indexing_slicing)]
+        reader
+            .read_message(&buffer[..len], &mut payload)
+            .expect("read");
+    }
+    #[allow(clippy::expect_used)]
+    (
+        Arc::new(
+            initiator
+                .into_stateless_transport_mode()
+                .expect("transport"),
+        ),
+        Arc::new(
+            responder
+                .into_stateless_transport_mode()
+                .expect("transport"),
+        ),
+    )
+}
+
+/// Hostile bytes against the wire (SPEC.md §17.3, §17.5), for the `net`
+/// fuzz target. The first byte chooses: even, the rest decoded as one
+/// message, which must re-encode to the same bytes if it decodes; odd, the
+/// rest cut into pieces (a 2-byte length, then the piece; a length with its
+/// top bit set sends the piece as it is, otherwise encrypted as the next
+/// Noise message of an authenticated peer), read back as messages under
+/// the limit before authentication (bit 1 of the first byte clear) or
+/// after. Nothing may panic, and every message read re-encodes to what was
+/// sent.
+#[cfg(feature = "fuzzing")]
+pub(crate) fn fuzz(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    if mode % 2 == 0 {
+        if let Ok(message) = codec::decode_exact::<Message>(rest) {
+            assert_eq!(
+                codec::encode(&message),
+                rest,
+                "a message re-encodes differently"
+            );
+        }
+        return;
+    }
+    let limit = if mode & 2 == 0 {
+        MAX_AUTH_MESSAGE
+    } else {
+        MAX_MESSAGE
+    };
+    // One session for the whole run: a handshake per input would leave
+    // little time for the inputs.
+    static PAIR: std::sync::OnceLock<(Arc<StatelessTransportState>, Arc<StatelessTransportState>)> =
+        std::sync::OnceLock::new();
+    let (sending, receiving) = PAIR.get_or_init(transport_pair).clone();
+    let mut wire = Vec::new();
+    let mut sealed = vec![0u8; MAX_NOISE_MESSAGE];
+    let mut nonce = 0u64;
+    let mut input = rest;
+    while let Some((head, tail)) = input.split_first_chunk::<2>() {
+        let raw = head[0] & 0x80 != 0;
+        let len = usize::from(u16::from_be_bytes([head[0] & 0x7f, head[1]])).min(tail.len());
+        let (piece, next) = tail.split_at(len);
+        input = next;
+        if raw {
+            wire.extend_from_slice(&(piece.len() as u16).to_be_bytes());
+            wire.extend_from_slice(piece);
+        } else if let Ok(written) = sending.write_message(nonce, piece, &mut sealed) {
+            nonce += 1;
+            wire.extend_from_slice(&(written as u16).to_be_bytes());
+            wire.extend_from_slice(sealed.get(..written).unwrap_or_default());
+        }
+    }
+    thread_local! {
+        static RUNTIME: Option<tokio::runtime::Runtime> =
+            tokio::runtime::Builder::new_current_thread().build().ok();
+    }
+    RUNTIME.with(|runtime| {
+        if let Some(runtime) = runtime {
+            runtime.block_on(read_all(&wire, receiving, limit));
+        }
+    });
+}
+
+#[cfg(feature = "fuzzing")]
+async fn read_all(wire: &[u8], receiving: Arc<StatelessTransportState>, limit: usize) {
+    {
+        let mut receiver = Receiver::new(wire, receiving);
+        while let Ok(message) = receiver.recv(limit).await {
+            let bytes = codec::encode(&message);
+            assert!(bytes.len() <= limit, "a message over the limit was read");
+            assert_eq!(codec::decode_exact::<Message>(&bytes).ok(), Some(message));
+        }
+    }
+}
