@@ -151,6 +151,18 @@ impl MeshOptions {
     /// taken. Keys that no roster lists yet are allowed (an admin
     /// may add the member later); [`Mesh::epoch_secret`] then refuses.
     pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
+        self.join_leaving_out(path, keys, batch)
+            .map(|(mesh, _)| mesh)
+    }
+
+    /// [`MeshOptions::join`], returning also the records it left out, for
+    /// the next part of a reply (SPEC.md §17.5).
+    pub(crate) fn join_leaving_out(
+        self,
+        path: impl AsRef<Path>,
+        keys: LocalKeys,
+        batch: &Batch,
+    ) -> Result<(Mesh, Vec<Vec<u8>>)> {
         if batch.is_empty() {
             return Err(crate::batch::BatchError::Empty.into());
         }
@@ -167,16 +179,17 @@ impl MeshOptions {
                 theirs: batch.group(),
             });
         }
-        ledger.take_batch_leaving_out(records)?;
+        let (_, left_out) = ledger.take_batch_leaving_out(records)?;
         let (store, journal) = create_file(path.as_ref(), &ledger)?;
-        Ok(Mesh::with(
+        let mesh = Mesh::with(
             store,
             journal,
             ledger,
             Some(keys),
             rng_from(self.seed),
             self.clock,
-        ))
+        );
+        Ok((mesh, left_out))
     }
 }
 
@@ -779,24 +792,37 @@ impl Mesh {
     }
 
     pub(crate) fn ingest_records(&mut self, records: &[Vec<u8>]) -> Result<Ingested> {
+        self.ingest_records_leaving_out(records)
+            .map(|(ingested, _)| ingested)
+    }
+
+    /// [`Mesh::ingest`] of `records`, returning also the records it left
+    /// out (SPEC.md §6.4): a reply received in parts (§17.5) hands them on
+    /// to the next part, where an event may name them.
+    pub(crate) fn ingest_records_leaving_out(
+        &mut self,
+        records: &[Vec<u8>],
+    ) -> Result<(Ingested, Vec<Vec<u8>>)> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         let (known, added, left_out) = self.take_and_write(records)?;
-        Ok(Ingested {
+        let ingested = Ingested {
             added,
             known,
-            left_out,
+            left_out: left_out.len(),
             needs_merge: self.needs_merge(),
-        })
+        };
+        Ok((ingested, left_out))
     }
 
     /// Takes `records` straight into the ledger and writes the new ones,
     /// with what the journal holds, into the file in one transaction. A
     /// refused batch is undone in the ledger, and so is one the file could
     /// not take. New records a peer may leave out (SPEC.md §6.4) are not
-    /// taken. Returns how many records were known, added and left out.
-    fn take_and_write(&mut self, records: &[Vec<u8>]) -> Result<(usize, usize, usize)> {
+    /// taken. Returns how many records were known and added, and those
+    /// left out.
+    fn take_and_write(&mut self, records: &[Vec<u8>]) -> Result<(usize, usize, Vec<Vec<u8>>)> {
         let before = self.ledger.len();
         let (taken, left_out) = self.ledger.take_batch_leaving_out(records)?;
         let known = taken.known;

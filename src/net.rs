@@ -61,7 +61,7 @@ use crate::error::{Error, ErrorClass};
 use crate::frontier::Frontier;
 use crate::ids::{GroupId, MemberId};
 use crate::keys::LocalKeys;
-use crate::mesh::Mesh;
+use crate::mesh::{Mesh, MeshOptions};
 use handshake::{HandshakeError, Side};
 use session::Mode;
 use wire::{MAX_MESSAGE, Message, WireError};
@@ -151,6 +151,9 @@ pub enum NetError {
         peer: String,
         /// What it said.
         reason: String,
+        /// Whether it refused to admit this member at all (SPEC.md §17.4),
+        /// rather than ending a session: [`watch`] stops retrying then.
+        admission: bool,
     },
     /// The peer serves or syncs another group.
     #[error("{peer}: the peer is of group {}, this mesh of {ours}", theirs.map_or("(none)".to_string(), |g| g.to_string()))]
@@ -226,6 +229,7 @@ impl NetError {
             HandshakeError::Refused(reason) => NetError::RefusedByPeer {
                 peer: peer.to_string(),
                 reason,
+                admission: true,
             },
             other => NetError::Handshake {
                 peer: peer.to_string(),
@@ -244,10 +248,12 @@ impl NetError {
             NetError::Ingest { source, .. } => format!("records refused: {source}"),
             _ => return None,
         };
-        reason.truncate(wire::MAX_REASON);
-        while !reason.is_char_boundary(reason.len()) {
-            reason.pop();
+        // Cut at a character boundary: `truncate` elsewhere panics.
+        let mut end = reason.len().min(wire::MAX_REFUSAL_REASON);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
         }
+        reason.truncate(end);
         Some(reason)
     }
 }
@@ -350,11 +356,16 @@ async fn dial(node: &Node, peer: SocketAddr, mode: Mode) -> Result<SyncReport, N
             }
         };
     if theirs != Some(group) {
-        return Err(NetError::ForeignGroup {
+        let error = NetError::ForeignGroup {
             peer: name,
             ours: group,
             theirs,
-        });
+        };
+        if let Some(reason) = error.reason_for_peer() {
+            let mut sender = sender;
+            let _ = sender.send(&Message::Refused { reason }).await;
+        }
+        return Err(error);
     }
     if let Err(reason) = node.with_mesh(|mesh| session::admits(mesh, member))? {
         warn!(peer = %name, %member, %reason, "refused the peer");
@@ -412,9 +423,12 @@ pub async fn watch(node: &Node, peer: SocketAddr) -> Result<(), NetError> {
                 info!(peer = %peer, pulled = report.pulled, pushed = report.pushed, "disconnected");
                 backoff = Duration::from_millis(250);
             }
-            Err(error @ (NetError::RefusedByPeer { .. } | NetError::ForeignGroup { .. })) => {
-                return Err(error);
-            }
+            Err(
+                error @ (NetError::RefusedByPeer {
+                    admission: true, ..
+                }
+                | NetError::ForeignGroup { .. }),
+            ) => return Err(error),
             Err(error) => warn!(peer = %peer, %error, "sync failed; will retry"),
         }
         tokio::select! {
@@ -450,6 +464,11 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
                         continue;
                     }
                 };
+                if let Err(error) = check_enabled(node) {
+                    // Disabled since it started: it serves no one (SPEC.md §17.4).
+                    warn!(%error, "stopping");
+                    break;
+                }
                 let Ok(permit) = node.shared.connections.clone().try_acquire_owned() else {
                     warn!(peer = %addr, limit = node.shared.options.max_connections, "too many connections; closed");
                     drop(stream);
@@ -564,9 +583,11 @@ async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), 
 
 /// A newcomer's first copy: connects to `peer`, a member who serves,
 /// proves the member `keys` are of, and makes the file `path` from what the
-/// peer sends, exactly as [`Mesh::join`] does from a batch. The peer serves
-/// only a member its roster names; the copy must name the peer as a member
-/// too, or the file is removed and the join refused.
+/// peer sends, exactly as [`Mesh::join`] does from a batch (SPEC.md
+/// §17.5). The peer serves only a member its roster names; the copy must
+/// name the peer as a member too. On any failure once the file exists, it
+/// is removed: a partial copy would leave the newcomer unable to join
+/// again.
 pub async fn join(
     path: impl AsRef<Path>,
     keys: LocalKeys,
@@ -593,127 +614,61 @@ pub async fn join(
         detail: "a server that names no group".into(),
     })?;
     info!(peer = %name, %member, %group, "connected to fetch a first copy");
-    sender
-        .send(&Message::Frontier(Frontier::default()))
+    let mut copy = FirstCopy {
+        path: path.clone(),
+        peer: name.clone(),
+        group,
+        keys: Some(keys),
+        mesh: None,
+        carry: Vec::new(),
+        pulled: 0,
+        pulled_known: 0,
+    };
+    let fetched = copy
+        .fetch(&mut sender, &mut receiver, &options)
         .await
-        .map_err(|error| NetError::wire(&name, error))?;
-    let mut mesh: Option<Mesh> = None;
-    let mut keys = Some(keys);
-    let mut expected: Option<u64> = None;
-    let mut total = 0u64;
-    let mut pulled = 0u64;
-    let mut pulled_known = 0u64;
-    loop {
-        let message =
-            match tokio::time::timeout(options.idle_timeout, receiver.recv(MAX_MESSAGE)).await {
-                Ok(result) => result.map_err(|error| NetError::wire(&name, error))?,
-                Err(_) => {
-                    return Err(NetError::Timeout {
-                        peer: name,
-                        waited: options.idle_timeout,
-                    });
-                }
-            };
-        match message {
-            // The server asks too; a newcomer holds nothing to send.
-            Message::Frontier(_) => sender
-                .send(&Message::Records {
-                    remaining: 0,
-                    records: Vec::new(),
-                })
-                .await
-                .map_err(|error| NetError::wire(&name, error))?,
-            Message::Records { remaining, records } => {
-                let count = records.len() as u64;
-                let before = expected.unwrap_or(remaining + count);
-                if before.checked_sub(count) != Some(remaining) {
-                    return Err(NetError::Protocol {
-                        peer: name,
-                        detail: "a reply part that does not add up".into(),
-                    });
-                }
-                if expected.is_none() {
-                    total = before;
-                }
-                expected = Some(remaining);
-                let ingest = |error| NetError::Ingest {
-                    peer: name.clone(),
-                    source: Box::new(error),
-                };
-                let task = match (mesh.take(), keys.take()) {
-                    (None, Some(keys)) => {
-                        let batch = Batch::new(group, records);
-                        let path = path.clone();
-                        tokio::task::spawn_blocking(move || {
-                            Mesh::join(path, keys, &batch).map(|joined| {
-                                let added = joined.len();
-                                (joined, added, count as usize - added)
-                            })
-                        })
-                    }
-                    (Some(mut joined), _) => tokio::task::spawn_blocking(move || {
-                        joined.ingest_records(&records).map(|ingested| {
-                            (joined, ingested.added, ingested.known + ingested.left_out)
-                        })
-                    }),
-                    (None, None) => return Err(NetError::Internal("no keys to join with".into())),
-                };
-                let (joined, added, known) = task
-                    .await
-                    .map_err(|error| NetError::Internal(error.to_string()))?
-                    .map_err(ingest)?;
-                mesh = Some(joined);
-                pulled += added as u64;
-                pulled_known += known as u64;
-                if let Some(progress) = &options.progress {
-                    progress(Progress {
-                        received: total - remaining,
-                        total,
-                    });
-                }
-                if remaining == 0 {
-                    break;
-                }
-            }
-            Message::Ingested { .. } | Message::Ping => {}
-            Message::Refused { reason } => {
-                return Err(NetError::RefusedByPeer { peer: name, reason });
-            }
-            Message::Auth(_) => {
-                return Err(NetError::Protocol {
-                    peer: name,
-                    detail: "a second authentication".into(),
-                });
-            }
-        }
-    }
-    let Some(mesh) = mesh else {
-        return Err(NetError::Protocol {
-            peer: name,
-            detail: "the server sent no events".into(),
+        .and_then(|()| match &copy.mesh {
+            // The server is a member of the copy it gave.
+            Some(mesh) => session::admits(mesh, member).map_err(|reason| NetError::NotAdmitted {
+                peer: name.clone(),
+                reason: format!("the server's own copy does not admit it: {reason}"),
+            }),
+            None => Err(NetError::Protocol {
+                peer: name.clone(),
+                detail: "the server sent no events".into(),
+            }),
         });
+    let mesh = match (fetched, copy.mesh.take()) {
+        (Ok(()), Some(mesh)) => mesh,
+        (result, made) => {
+            if made.is_some() {
+                drop(made);
+                crate::mesh::remove_file_and_journal(&path);
+            }
+            let error = result
+                .err()
+                .unwrap_or_else(|| NetError::Internal("no copy".into()));
+            if let Some(reason) = error.reason_for_peer() {
+                let _ = sender.send(&Message::Refused { reason }).await;
+            }
+            return Err(error);
+        }
     };
     let _ = sender
         .send(&Message::Ingested {
-            added: pulled,
-            known: pulled_known,
+            added: copy.pulled,
+            known: copy.pulled_known,
         })
         .await;
     sender.shutdown().await;
-    if let Err(reason) = session::admits(&mesh, member) {
-        drop(mesh);
-        crate::mesh::remove_file_and_journal(&path);
-        warn!(peer = %name, %reason, "the copy does not name the server as a member");
-        return Err(NetError::NotAdmitted { peer: name, reason });
-    }
     debug!(peer = %name, events = mesh.len(), "joined");
     Ok((
         mesh,
         SyncReport {
             peer,
             member,
-            pulled,
-            pulled_known,
+            pulled: copy.pulled,
+            pulled_known: copy.pulled_known,
             pushed: 0,
             pushed_added: 0,
             bytes_sent: sender.bytes,
@@ -721,4 +676,157 @@ pub async fn join(
             elapsed: started.elapsed(),
         },
     ))
+}
+
+/// A newcomer's copy as it arrives.
+struct FirstCopy {
+    path: std::path::PathBuf,
+    peer: String,
+    group: GroupId,
+    /// Until the file is made.
+    keys: Option<LocalKeys>,
+    mesh: Option<Mesh>,
+    /// Records left out so far, for the next part (SPEC.md §17.5).
+    carry: Vec<Vec<u8>>,
+    pulled: u64,
+    pulled_known: u64,
+}
+
+impl FirstCopy {
+    fn violation(&self, detail: &str) -> NetError {
+        NetError::Protocol {
+            peer: self.peer.clone(),
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Asks for everything and takes the reply, part by part; says
+    /// something at least every ping interval, so that the server does not
+    /// take a long copy for a silent peer.
+    async fn fetch(
+        &mut self,
+        sender: &mut wire::Sender<tokio::net::tcp::OwnedWriteHalf>,
+        receiver: &mut wire::Receiver<tokio::net::tcp::OwnedReadHalf>,
+        options: &NetOptions,
+    ) -> Result<(), NetError> {
+        let wire = |peer: &str| {
+            let peer = peer.to_string();
+            move |error| NetError::wire(&peer, error)
+        };
+        sender
+            .send(&Message::Frontier(Frontier::default()))
+            .await
+            .map_err(wire(&self.peer))?;
+        let mut last_said = Instant::now();
+        let mut expected: Option<u64> = None;
+        let mut total = 0u64;
+        loop {
+            let read = tokio::time::timeout(options.idle_timeout, receiver.recv(MAX_MESSAGE)).await;
+            let message = match read {
+                Ok(result) => result.map_err(wire(&self.peer))?,
+                Err(_) => {
+                    return Err(NetError::Timeout {
+                        peer: self.peer.clone(),
+                        waited: options.idle_timeout,
+                    });
+                }
+            };
+            match message {
+                // The server asks too; a newcomer holds nothing to send.
+                Message::Frontier(_) => sender
+                    .send(&Message::Records {
+                        remaining: 0,
+                        records: Vec::new(),
+                    })
+                    .await
+                    .map_err(wire(&self.peer))?,
+                Message::Records { remaining, records } => {
+                    let count = records.len() as u64;
+                    let before = match expected {
+                        Some(before) => before,
+                        None => remaining
+                            .checked_add(count)
+                            .ok_or_else(|| self.violation("a reply part that does not add up"))?,
+                    };
+                    if before.checked_sub(count) != Some(remaining) {
+                        return Err(self.violation("a reply part that does not add up"));
+                    }
+                    if expected.is_none() {
+                        total = before;
+                    }
+                    expected = Some(remaining);
+                    self.take(records).await?;
+                    if let Some(progress) = &options.progress {
+                        progress(Progress {
+                            received: total - remaining,
+                            total,
+                        });
+                    }
+                    if remaining == 0 {
+                        self.pulled_known += std::mem::take(&mut self.carry).len() as u64;
+                        return Ok(());
+                    }
+                }
+                Message::Ingested { .. } | Message::Ping => {}
+                Message::Refused { reason } => {
+                    return Err(NetError::RefusedByPeer {
+                        peer: self.peer.clone(),
+                        reason,
+                        admission: false,
+                    });
+                }
+                Message::Auth(_) => return Err(self.violation("a second authentication")),
+            }
+            if last_said.elapsed() >= options.ping_interval {
+                sender
+                    .send(&Message::Ping)
+                    .await
+                    .map_err(wire(&self.peer))?;
+                last_said = Instant::now();
+            }
+        }
+    }
+
+    /// Makes the file from the first part, which holds the genesis, and
+    /// ingests the others.
+    async fn take(&mut self, records: Vec<Vec<u8>>) -> Result<(), NetError> {
+        if records.is_empty() && self.carry.is_empty() {
+            return Ok(());
+        }
+        let mut batch = std::mem::take(&mut self.carry);
+        batch.extend(records);
+        let count = batch.len();
+        let task = match (self.mesh.take(), self.keys.take()) {
+            (None, Some(keys)) => {
+                let batch = Batch::new(self.group, batch);
+                let path = self.path.clone();
+                tokio::task::spawn_blocking(move || {
+                    MeshOptions::new().join_leaving_out(path, keys, &batch).map(
+                        |(joined, left_out)| {
+                            let added = joined.len();
+                            (joined, added, count - added - left_out.len(), left_out)
+                        },
+                    )
+                })
+            }
+            (Some(mut joined), _) => tokio::task::spawn_blocking(move || {
+                joined
+                    .ingest_records_leaving_out(&batch)
+                    .map(|(ingested, left_out)| (joined, ingested.added, ingested.known, left_out))
+            }),
+            (None, None) => return Err(NetError::Internal("no keys to join with".into())),
+        };
+        let (mesh, added, known, left_out) = task
+            .await
+            .map_err(|error| NetError::Internal(error.to_string()))?
+            .map_err(|error| NetError::Ingest {
+                peer: self.peer.clone(),
+                source: Box::new(error),
+            })?;
+        self.mesh = Some(mesh);
+        self.carry = left_out;
+        self.pulled += added as u64;
+        self.pulled_known += known as u64;
+        Ok(())
+    }
 }

@@ -482,19 +482,22 @@ impl Ledger {
     pub(crate) fn take_batch_leaving_out(
         &mut self,
         records: &[Vec<u8>],
-    ) -> Result<(Taken, usize), Error> {
+    ) -> Result<(Taken, Vec<Vec<u8>>), Error> {
         let taken = self.take_batch(records)?;
         let left_out = self.left_out().clone();
         let new = self.events.get(taken.start..).unwrap_or_default();
         if !new.iter().any(|event| left_out.contains(event.hash())) {
-            return Ok((taken, 0));
+            return Ok((taken, Vec::new()));
         }
-        let keep: Vec<Vec<u8>> = new
-            .iter()
-            .filter(|event| !left_out.contains(event.hash()))
-            .map(SignedEvent::to_record)
-            .collect();
-        let dropped = new.len() - keep.len();
+        let mut dropped = Vec::new();
+        let mut keep = Vec::new();
+        for event in new {
+            if left_out.contains(event.hash()) {
+                dropped.push(event.to_record());
+            } else {
+                keep.push(event.to_record());
+            }
+        }
         let known = taken.known;
         self.undo(taken);
         // Leaving them out changes nothing else (SPEC.md §6.4), so the

@@ -164,16 +164,10 @@ fn lacks_any(mesh: &Mesh, frontier: &Frontier) -> bool {
 }
 
 /// Whether `member` may sync with this mesh (SPEC.md §17.4): a member of
-/// `R*`, or of the epoch writers name while a merge is needed.
+/// `R*`. (While a merge is needed, the writer epoch's members are all in
+/// `R*` by definition, SPEC.md §5.5.)
 pub(crate) fn admits(mesh: &Mesh, member: MemberId) -> Result<(), String> {
     if mesh.roster().contains(member) {
-        return Ok(());
-    }
-    if let Some(writer) = mesh.writer_epoch()
-        && mesh
-            .epoch(writer)
-            .is_some_and(|epoch| epoch.roster.contains(member))
-    {
         return Ok(());
     }
     let was_member = mesh
@@ -213,6 +207,9 @@ struct Session {
     reply_total: u64,
     reply_added: u64,
     reply_known: u64,
+    /// Records of the reply being received that were left out (SPEC.md
+    /// §6.4): handed on to its next part, where an event may name them.
+    carry: Vec<Vec<u8>>,
     moved: Moved,
 }
 
@@ -290,7 +287,9 @@ impl Session {
         }
         let count = records.len() as u64;
         let expected = match self.expected {
-            None => remaining + count,
+            None => remaining
+                .checked_add(count)
+                .ok_or_else(|| self.violation("a reply part that does not add up"))?,
             Some(expected) => expected,
         };
         if expected.checked_sub(count) != Some(remaining) {
@@ -301,16 +300,19 @@ impl Session {
         }
         self.expected = Some(remaining);
         if !records.is_empty() {
-            let ingested = self
-                .with_mesh(move |mesh| mesh.ingest_records(&records))
+            let mut batch = std::mem::take(&mut self.carry);
+            batch.extend(records);
+            let (ingested, left_out) = self
+                .with_mesh(move |mesh| mesh.ingest_records_leaving_out(&batch))
                 .await?
                 .map_err(|error| NetError::Ingest {
                     peer: self.peer.clone(),
                     source: Box::new(error),
                 })?;
+            self.carry = left_out;
             self.reply_added += ingested.added as u64;
             Counters::add(&self.shared.counters.records_added, ingested.added as u64);
-            self.reply_known += (ingested.known + ingested.left_out) as u64;
+            self.reply_known += ingested.known as u64;
         }
         if let Some(progress) = &self.shared.options.progress {
             progress(Progress {
@@ -319,6 +321,7 @@ impl Session {
             });
         }
         if remaining == 0 {
+            self.reply_known += std::mem::take(&mut self.carry).len() as u64;
             self.send(Message::Ingested {
                 added: self.reply_added,
                 known: self.reply_known,
@@ -352,17 +355,20 @@ impl Session {
     async fn on_change(&mut self) -> Result<(), NetError> {
         let member = self.member;
         let announce = self.mode == Mode::Stay;
-        let (frontier, admitted) = self
-            .with_mesh(move |mesh| (mesh.frontier(), admits(mesh, member)))
+        let (frontier, admitted, enabled) = self
+            .with_mesh(move |mesh| (mesh.frontier(), admits(mesh, member), mesh.is_enabled()))
             .await?;
         if let Err(reason) = admitted {
-            let _ = self.send(Message::Refused {
-                reason: reason.clone(),
-            });
+            // `run` tells the peer why.
             return Err(NetError::NotAdmitted {
                 peer: self.peer.clone(),
                 reason,
             });
+        }
+        if !enabled {
+            return Err(NetError::Mesh(Box::new(crate::Error::Disabled {
+                member: self.shared.keys.member_id(),
+            })));
         }
         if !announce || !self.is_news(&frontier) {
             return Ok(());
@@ -434,6 +440,7 @@ where
         reply_total: 0,
         reply_added: 0,
         reply_known: 0,
+        carry: Vec::new(),
         moved: Moved::default(),
     };
     let mut ping = tokio::time::interval(options.ping_interval);
@@ -463,7 +470,11 @@ where
                         }
                         Message::Ping => {}
                         Message::Refused { reason } => {
-                            return Err(NetError::RefusedByPeer { peer: session.peer.clone(), reason });
+                            return Err(NetError::RefusedByPeer {
+                                peer: session.peer.clone(),
+                                reason,
+                                admission: false,
+                            });
                         }
                         Message::Auth(_) => return Err(session.violation("a second authentication")),
                     }

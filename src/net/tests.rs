@@ -801,3 +801,92 @@ async fn out_of_turn_messages_are_cut_off() {
     }
     server.stop();
 }
+
+/// A reply cut into parts where the first holds an event the receiver
+/// leaves out (a fired admin's refresh, SPEC.md §6.4) and a later one an
+/// event that names it (another admin's refresh on top): the left-out
+/// event is handed on to the next part, so both are taken, as from one
+/// batch. Without that, the second part would be refused every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_left_out_event_named_in_a_later_part_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = Mesh::create(dir.path().join("f.redb"), spec_keys(9), "parts").unwrap();
+    founder.set_enabled(true).unwrap();
+    let (carol, dave) = (LocalKeys::generate(), LocalKeys::generate());
+    let carol_id = carol.member_id();
+    founder.add_member(carol.package(), Role::Admin).unwrap();
+    founder.add_member(dave.package(), Role::Admin).unwrap();
+    let all = founder.export_all();
+    let mut carol_mesh = Mesh::join(dir.path().join("c.redb"), carol, &all).unwrap();
+    let mut dave_mesh = Mesh::join(dir.path().join("d.redb"), dave.duplicate(), &all).unwrap();
+    carol_mesh.set_enabled(true).unwrap();
+    dave_mesh.set_enabled(true).unwrap();
+    // The founder fires carol; carol, not knowing, refreshes; dave takes
+    // her refresh and refreshes on top of it.
+    founder.remove_member(carol_id).unwrap();
+    let carols = carol_mesh.refresh("carol, fired unknowingly").unwrap();
+    dave_mesh
+        .ingest(&carol_mesh.export(&dave_mesh.frontier()))
+        .unwrap();
+    let daves = dave_mesh.refresh("dave, on top").unwrap();
+    let mut records = dave_mesh.export(&founder.frontier()).into_records();
+    // Alone, the first part's records leave carol's refresh out.
+    founder.backup(dir.path().join("copy.redb")).unwrap();
+    let mut copy = Mesh::open(dir.path().join("copy.redb"), spec_keys(9)).unwrap();
+    let last = records.pop().unwrap();
+    assert_eq!(copy.ingest_records(&records).unwrap().left_out, 1);
+    drop(copy);
+    let group = founder.group();
+    let server = Node::new(founder, fast()).unwrap();
+    let addr = serving(&server).await;
+    assert_eq!(SignedEvent::from_record(&last).unwrap().hash(), daves);
+    let (mut sender, mut receiver) = by_hand(addr, &dave, group).await;
+    let mut answered = None;
+    while let Ok(message) = receiver.recv(MAX_MESSAGE).await {
+        match message {
+            Message::Frontier(_) => {
+                sender
+                    .send(&Message::Records {
+                        remaining: 1,
+                        records: records.clone(),
+                    })
+                    .await
+                    .unwrap();
+                sender
+                    .send(&Message::Records {
+                        remaining: 0,
+                        records: vec![last.clone()],
+                    })
+                    .await
+                    .unwrap();
+            }
+            Message::Ingested { added, known } => {
+                answered = Some((added, known));
+                break;
+            }
+            Message::Refused { reason } => panic!("refused: {reason}"),
+            _ => {}
+        }
+    }
+    let (added, _) = answered.expect("the server took the reply");
+    assert_eq!(added as usize, records.len() + 1);
+    assert!(
+        server
+            .with_mesh(|mesh| mesh.event(carols).is_some() && mesh.event(daves).is_some())
+            .unwrap()
+    );
+    server.stop();
+}
+
+/// A refusal's reason is cut to its limit at a character boundary (a cut
+/// inside a character would panic).
+#[test]
+fn a_long_reason_is_cut_at_a_character() {
+    let error = NetError::NotAdmitted {
+        peer: "peer".into(),
+        reason: "é".repeat(wire::MAX_REFUSAL_REASON),
+    };
+    let reason = error.reason_for_peer().unwrap();
+    assert!(reason.len() <= wire::MAX_REFUSAL_REASON);
+    assert_eq!(reason.chars().count(), wire::MAX_REFUSAL_REASON / 2);
+}

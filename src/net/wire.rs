@@ -32,7 +32,7 @@ pub(crate) const MAX_MESSAGE: usize = 8 * 1024 * 1024;
 /// A reply part is cut once its records pass this many bytes.
 pub(crate) const REPLY_PART_BYTES: usize = 1024 * 1024;
 /// Longest reason a [`Message::Refused`] may give.
-pub(crate) const MAX_REASON: usize = 512;
+pub(crate) const MAX_REFUSAL_REASON: usize = 512;
 
 /// The version of this protocol, in each side's [`Auth`].
 pub(crate) const NET_VERSION: u16 = 1;
@@ -79,7 +79,7 @@ pub(crate) enum Message {
     Ping,
     /// The sender closes the connection, and says why.
     Refused {
-        /// Why, in words (at most [`MAX_REASON`] bytes).
+        /// Why, in words (at most [`MAX_REFUSAL_REASON`] bytes).
         reason: String,
     },
 }
@@ -266,7 +266,7 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
             WireError::Malformed(crate::event::DecodeError::from(error).to_string())
         })?;
         if let Message::Refused { reason } = &message
-            && reason.len() > MAX_REASON
+            && reason.len() > MAX_REFUSAL_REASON
         {
             return Err(WireError::Malformed(
                 "a refusal's reason is too long".into(),

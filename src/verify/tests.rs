@@ -524,7 +524,7 @@ fn left_out_rotations_stay_when_a_present_admin_built_on_them() {
     let (taken, left_out) = founder
         .take_batch_leaving_out(&lacking(&founder, &fired))
         .unwrap();
-    assert_eq!((left_out, taken.known), (9, 0));
+    assert_eq!((left_out.len(), taken.known), (9, 0));
     assert!(refreshes.iter().all(|r| !founder.contains(*r)));
     assert!(founder.left_out().is_empty());
 
@@ -540,7 +540,7 @@ fn left_out_rotations_stay_when_a_present_admin_built_on_them() {
     let (_, left_out) = founder
         .take_batch_leaving_out(&lacking(&founder, &other))
         .unwrap();
-    assert_eq!(left_out, 0);
+    assert!(left_out.is_empty());
     assert!(refreshes.iter().all(|r| founder.contains(*r)) && founder.contains(on_top));
     assert_eq!(digest(&founder), digest(&other));
 }

@@ -308,6 +308,28 @@ fn class_name(class: ErrorClass) -> &'static str {
 /// A library error as `--json` prints it: `{class, kind, message}` and, for
 /// a refused event, `rule_id, rule, hash, author, seq`; for a rollback,
 /// `missing`.
+/// [`error_json`] of any error of a network command: the library error
+/// behind it if there is one, else the network error's class (kind
+/// "network"), else the binary's own (class "could-not-run").
+fn any_error_json(error: &anyhow::Error) -> Value {
+    let net = error
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<meshlog::net::NetError>());
+    match (library_error(error), net) {
+        (Some(library), _) => error_json(library),
+        (None, Some(net)) => json!({
+            "class": class_name(net.class()),
+            "kind": "network",
+            "message": net.to_string(),
+        }),
+        (None, None) => json!({
+            "class": class_name(ErrorClass::CouldNotRun),
+            "kind": "other",
+            "message": format!("{error:#}"),
+        }),
+    }
+}
+
 fn error_json(error: &meshlog::Error) -> Value {
     use meshlog::Error;
     let kind = match error {

@@ -235,24 +235,36 @@ pub(crate) fn sync(args: &SyncArgs) -> anyhow::Result<Verdict> {
             }
             return first_error.map_or(Ok(Vec::new()), Err);
         }
-        let mut reports = Vec::new();
+        // Every peer is tried, whatever the others did.
+        let mut outcomes = Vec::new();
         for peer in peers {
-            reports.push(net::sync(&node, peer).await?);
+            outcomes.push((peer, net::sync(&node, peer).await));
         }
-        Ok(reports)
+        Ok(outcomes)
     });
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-    let reports = outcome?;
+    let outcomes = outcome?;
     let digest = node.with_mesh(|mesh| (mesh.digest(), mesh.len()))?;
     close(node)?;
-    let mut lines: Vec<(&str, String)> = reports
-        .iter()
-        .map(|report| ("synced", report_line(report)))
-        .collect();
+    let mut lines: Vec<(&str, String)> = Vec::new();
+    let mut first_error = None;
+    for (peer, outcome) in outcomes {
+        match outcome {
+            Ok(report) => lines.push(("synced", report_line(&report))),
+            Err(error) => {
+                lines.push(("failed", format!("{peer}: {error}")));
+                first_error.get_or_insert(error);
+            }
+        }
+    }
     lines.push(("holds", format!("{} event{}", digest.1, plural(digest.1))));
     lines.push(("digest", digest.0.to_string()));
     print_lines(&lines);
-    Ok(Verdict::Ok)
+    match first_error {
+        // The exit code is the first failure's class; every line is out.
+        Some(error) => Err(error.into()),
+        None => Ok(Verdict::Ok),
+    }
 }
 
 fn report_line(report: &SyncReport) -> String {

@@ -59,20 +59,29 @@ an export against a frontier), names another group in its header than its
 genesis's (\"foreign-batch\"), or an event breaks a rule (\"rejected\", named
 with the rule's id and the event).
 
-Exit codes: 0 joined, 1 the batch is refused, 2 could not run (DB exists, no
-such batch or key file).
+With --peer ADDR instead of BATCH, the first copy comes over the network
+from a member who serves it (`meshlog serve`, SPEC.md §17): the serving
+member admits only a member its roster names, and the copy must name the
+server as a member. Its parts are verified and written as they arrive; on
+any failure the file is removed. A large copy in a terminal shows progress.
+
+Exit codes: 0 joined, 1 the batch is refused (or the server refuses the
+member, or sends an invalid event), 2 could not run (DB exists, no such
+batch or key file, no connection).
 
 --json prints one object:
   ok (bool), path, group, name, events, member, in_roster (bool), role,
   enabled (bool), current_epoch, needs_merge, digest,
   error: null, or {class, kind, message} and, for a refused event,
          rule_id, rule, hash, author, seq
-  On an error that is not the library's (an unreadable batch file) nothing
-  is printed on stdout; the error is on stderr.
+  With --peer, a network failure is kind \"network\". On an error that is
+  not the library's (an unreadable batch file) nothing is printed on
+  stdout; the error is on stderr.
 
 Examples:
   meshlog export team.redb all.batch                 # on the admin's machine
   meshlog join bob.redb --keys bob.keys all.batch    # on bob's machine
+  meshlog join bob.redb --keys bob.keys --peer 10.0.0.1:7447   # or over the network
   meshlog enable bob.redb --keys bob.keys";
 
 pub(crate) const INGEST_AFTER_HELP: &str = "\
@@ -270,11 +279,23 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
     let empty = json!({"path": shown(&args.db), "member": member.to_string()});
     let mut fetched = None;
     let mesh = match (&args.peer, &args.batch) {
-        (Some(peer), _) => {
-            let (mesh, report) = crate::network::join(&args.db, keys, peer)?;
-            fetched = Some(report);
-            mesh
-        }
+        (Some(peer), _) => match crate::network::join(&args.db, keys, peer) {
+            Ok((mesh, report)) => {
+                fetched = Some(report);
+                mesh
+            }
+            Err(error) => {
+                if args.json {
+                    let mut object = empty;
+                    if let Some(map) = object.as_object_mut() {
+                        map.insert("ok".into(), json!(false));
+                        map.insert("error".into(), crate::any_error_json(&error));
+                    }
+                    println!("{}", serde_json::to_string_pretty(&object)?);
+                }
+                return Err(error);
+            }
+        },
         (None, Some(batch)) => {
             let batch = match read_batch(batch)? {
                 Ok(batch) => batch,
