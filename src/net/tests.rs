@@ -208,6 +208,20 @@ fn spec_vectors() -> Vec<(String, String)> {
         frame.extend_from_slice(&buffer[..len]);
         push(&format!("net.{name}.frame"), hex::encode(frame));
     }
+    push(
+        "net.newcomer.signed",
+        hex::encode(handshake::auth_message(Side::Initiator, &hash, None)),
+    );
+    let newcomer = Message::Auth(Box::new(handshake::auth(
+        &founder,
+        Side::Initiator,
+        &hash,
+        None,
+    )));
+    push(
+        "net.newcomer.auth",
+        hex::encode(crate::codec::encode(&newcomer)),
+    );
     for (name, message) in [
         ("net.frontier.empty", Message::Frontier(Frontier::default())),
         (
