@@ -13,9 +13,9 @@
 //!   merge is needed: a newcomer's addition is enough to fetch its first
 //!   copy ([`join`]). A removed member is refused from the moment its
 //!   removal is known, on open connections too.
-//! - **The exchange.** Each side sends its [`Frontier`](crate::Frontier);
-//!   each replies with what the other lacks, in parts, which the other
-//!   verifies and writes as they arrive, exactly as [`Mesh::ingest`] does.
+//! - **The exchange.** Each side sends its [`Frontier`]; each replies with
+//!   what the other lacks, in parts, which the other verifies and writes as
+//!   they arrive, exactly as [`Mesh::ingest`] does.
 //! - **Bounded.** Every read has a length limit before it is made and a
 //!   timeout; a server caps its connections; a peer that sends garbage,
 //!   too much, or events that break a rule is cut off, and nothing it sent
