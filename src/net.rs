@@ -23,14 +23,24 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), meshlog::net::NetError> {
+//! use std::net::SocketAddr;
+//!
 //! use meshlog::net::{self, NetOptions, Node};
 //! use meshlog::{LocalKeys, Mesh};
 //!
-//! let keys = LocalKeys::load("alice.keys").map_err(|e| net::NetError::Mesh(Box::new(e.into())))?;
-//! let mesh = Mesh::open("alice.redb", keys).map_err(|e| net::NetError::Mesh(Box::new(e)))?;
-//! let node = Node::new(mesh, NetOptions::new())?;
-//! let report = net::sync(&node, "192.0.2.7:7447".parse().unwrap()).await?;
+//! let keys = LocalKeys::load("alice.keys").map_err(meshlog::Error::from)?;
+//! let node = Node::new(Mesh::open("alice.redb", keys)?, NetOptions::new())?;
+//! let server = SocketAddr::from(([192, 0, 2, 7], 7447));
+//!
+//! // Once: each side gets what the other held when they met.
+//! let report = net::sync(&node, server).await?;
 //! println!("pulled {}, pushed {}", report.pulled, report.pushed);
+//!
+//! // A write through the node is announced to connected peers.
+//! node.with_mesh(|mesh| mesh.append_app("note", b"hello"))??;
+//!
+//! // Or stay connected and gossip until `node.stop()`.
+//! net::watch(&node, server).await?;
 //! # Ok(()) }
 //! ```
 
@@ -181,6 +191,13 @@ pub enum NetError {
     /// A task of this process failed.
     #[error("internal failure: {0}")]
     Internal(String),
+}
+
+/// A local mesh call that failed.
+impl From<Error> for NetError {
+    fn from(error: Error) -> Self {
+        NetError::Mesh(Box::new(error))
+    }
 }
 
 impl NetError {
