@@ -77,23 +77,18 @@ fn noise_matches_the_cacophony_vector() {
         .fixed_ephemeral_key_for_testing_only(&resp_ephemeral)
         .build_responder()
         .unwrap();
+    let plains: Vec<Vec<u8>> = messages
+        .iter()
+        .take(3)
+        .map(|(plain, _)| hex(plain))
+        .collect();
+    let plains: Vec<&[u8]> = plains.iter().map(Vec::as_slice).collect();
+    let sent = wire::handshake_in_memory(&mut initiator, &mut responder, &plains);
+    for (index, (sealed, (_, expected))) in sent.iter().zip(&messages).enumerate() {
+        assert_eq!(hex::encode(sealed), *expected, "handshake message {index}");
+    }
     let mut buffer = vec![0u8; 65_535];
     let mut payload = vec![0u8; 65_535];
-    for (index, (plain, sealed)) in messages.iter().take(3).enumerate() {
-        let (writer, reader) = if index % 2 == 0 {
-            (&mut initiator, &mut responder)
-        } else {
-            (&mut responder, &mut initiator)
-        };
-        let len = writer.write_message(&hex(plain), &mut buffer).unwrap();
-        assert_eq!(
-            hex::encode(&buffer[..len]),
-            *sealed,
-            "handshake message {index}"
-        );
-        let read = reader.read_message(&buffer[..len], &mut payload).unwrap();
-        assert_eq!(hex::encode(&payload[..read]), *plain);
-    }
     assert_eq!(
         hex::encode(initiator.get_handshake_hash()),
         "c8e5f64e846193be2a834104c2a009868d6c9f3bd3c186299888b488b2f1f58e"
@@ -170,21 +165,11 @@ fn spec_vectors() -> Vec<(String, String)> {
     };
     let mut initiator = build(&founder, &[0x11; 32], true);
     let mut responder = build(&admin, &[0x22; 32], false);
-    let mut buffer = vec![0u8; 65_535];
-    let mut payload = vec![0u8; 65_535];
-    for index in 0..3 {
-        let (writer, reader) = if index % 2 == 0 {
-            (&mut initiator, &mut responder)
-        } else {
-            (&mut responder, &mut initiator)
-        };
-        let len = writer.write_message(&[], &mut buffer).unwrap();
-        push(
-            &format!("net.message{}", index + 1),
-            hex::encode(&buffer[..len]),
-        );
-        reader.read_message(&buffer[..len], &mut payload).unwrap();
+    let sent = wire::handshake_in_memory(&mut initiator, &mut responder, &[&[], &[], &[]]);
+    for (index, message) in sent.iter().enumerate() {
+        push(&format!("net.message{}", index + 1), hex::encode(message));
     }
+    let mut buffer = vec![0u8; 65_535];
     let hash: [u8; 32] = initiator.get_handshake_hash().try_into().unwrap();
     assert_eq!(hash, responder.get_handshake_hash());
     push("net.handshake_hash", hex::encode(hash));
@@ -742,26 +727,9 @@ async fn by_hand(
     Receiver<tokio::net::tcp::OwnedReadHalf>,
 ) {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let (reader, writer) = stream.into_split();
-    let secured = handshake::secure(reader, writer, keys, Side::Initiator, None)
+    let ((sender, receiver), _, _) = super::initiate(stream, keys, Some(group), "by hand")
         .await
         .unwrap();
-    let handshake::Secured {
-        mut sender,
-        mut receiver,
-        handshake_hash,
-        remote_static,
-    } = secured;
-    let auth = handshake::auth(keys, Side::Initiator, &handshake_hash, Some(group));
-    sender.send(&Message::Auth(Box::new(auth))).await.unwrap();
-    handshake::receive_auth(
-        &mut receiver,
-        Side::Initiator,
-        &handshake_hash,
-        &remote_static,
-    )
-    .await
-    .unwrap();
     (sender, receiver)
 }
 

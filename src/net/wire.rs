@@ -276,42 +276,52 @@ impl<R: AsyncRead + Unpin> Receiver<R> {
     }
 }
 
+/// Runs a Noise handshake in memory between `initiator` and `responder`,
+/// each message carrying the payload of its turn, and returns the messages
+/// as sent: for tests and the fuzz target.
+#[cfg(any(test, feature = "fuzzing"))]
+#[allow(clippy::expect_used, clippy::indexing_slicing)]
+pub(crate) fn handshake_in_memory(
+    initiator: &mut snow::HandshakeState,
+    responder: &mut snow::HandshakeState,
+    payloads: &[&[u8]],
+) -> Vec<Vec<u8>> {
+    let mut buffer = vec![0u8; MAX_NOISE_MESSAGE];
+    let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
+    let mut sent = Vec::new();
+    for (turn, plain) in payloads.iter().enumerate() {
+        let (writer, reader) = if turn % 2 == 0 {
+            (&mut *initiator, &mut *responder)
+        } else {
+            (&mut *responder, &mut *initiator)
+        };
+        let len = writer
+            .write_message(plain, &mut buffer)
+            .expect("a handshake message");
+        let read = reader
+            .read_message(&buffer[..len], &mut payload)
+            .expect("the other side reads it");
+        assert_eq!(&payload[..read], *plain);
+        sent.push(buffer[..len].to_vec());
+    }
+    sent
+}
+
 /// The two ends of a finished Noise session, made in memory with fixed
 /// keys: for tests and the fuzz target, which feed a [`Receiver`] bytes a
 /// peer with the session keys could send.
 #[cfg(any(test, feature = "fuzzing"))]
+#[allow(clippy::expect_used)]
 pub(crate) fn transport_pair() -> (Arc<StatelessTransportState>, Arc<StatelessTransportState>) {
-    #[allow(clippy::expect_used)]
-    let build = |secret: &[u8; 32], initiator: bool| {
-        let builder = super::noise::builder()
-            .local_private_key(secret)
-            .expect("a key");
-        if initiator {
-            builder.build_initiator().expect("an initiator")
-        } else {
-            builder.build_responder().expect("a responder")
-        }
-    };
-    let mut initiator = build(&[1; 32], true);
-    let mut responder = build(&[2; 32], false);
-    let mut buffer = vec![0u8; MAX_NOISE_MESSAGE];
-    let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
-    for turn in 0..3 {
-        let (writer, reader) = if turn % 2 == 0 {
-            (&mut initiator, &mut responder)
-        } else {
-            (&mut responder, &mut initiator)
-        };
-        #[allow(clippy::expect_used)]
-        let len = writer
-            .write_message(&[], &mut buffer)
-            .expect("a handshake message");
-        #[allow(clippy::expect_used, clippy::indexing_slicing)]
-        reader
-            .read_message(&buffer[..len], &mut payload)
-            .expect("read");
-    }
-    #[allow(clippy::expect_used)]
+    let mut initiator = super::noise::builder()
+        .local_private_key(&[1; 32])
+        .and_then(snow::Builder::build_initiator)
+        .expect("an initiator");
+    let mut responder = super::noise::builder()
+        .local_private_key(&[2; 32])
+        .and_then(snow::Builder::build_responder)
+        .expect("a responder");
+    handshake_in_memory(&mut initiator, &mut responder, &[&[], &[], &[]]);
     (
         Arc::new(
             initiator
