@@ -438,7 +438,11 @@ pub async fn watch(node: &Node, peer: SocketAddr) -> Result<(), NetError> {
         match dial(node, peer, Mode::Stay).await {
             Ok(report) => {
                 info!(peer = %peer, pulled = report.pulled, pushed = report.pushed, "disconnected");
-                backoff = Duration::from_millis(250);
+                // Only a session that lasted starts the back-off over: a
+                // peer that accepts and closes at once is not hammered.
+                if report.elapsed > Duration::from_secs(10) {
+                    backoff = Duration::from_millis(250);
+                }
             }
             Err(
                 error @ (NetError::RefusedByPeer {
@@ -482,9 +486,11 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
                     }
                 };
                 if let Err(error) = check_enabled(node) {
-                    // Disabled since it started: it serves no one (SPEC.md §17.4).
-                    warn!(%error, "stopping");
-                    break;
+                    // Disabled since it started: it serves no one until it
+                    // turns itself on again (SPEC.md §17.4).
+                    warn!(peer = %addr, %error, "closed");
+                    drop(stream);
+                    continue;
                 }
                 let Ok(permit) = node.shared.connections.clone().try_acquire_owned() else {
                     warn!(peer = %addr, limit = node.shared.options.max_connections, "too many connections; closed");
@@ -546,19 +552,19 @@ async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), 
         .await
         .map_err(|error| NetError::handshake(&peer, error))?;
         let group = node.with_mesh(|mesh| mesh.group())?;
-        let refusal = if theirs.is_some() && theirs != Some(group) {
-            Some(NetError::ForeignGroup {
+        // Admission first: a stranger does not learn the group's id.
+        let admitted = node.with_mesh(|mesh| session::admits(mesh, member))?;
+        let refusal = match admitted {
+            Err(reason) => Some(NetError::NotAdmitted {
+                peer: peer.clone(),
+                reason,
+            }),
+            Ok(()) if theirs.is_some() && theirs != Some(group) => Some(NetError::ForeignGroup {
                 peer: peer.clone(),
                 ours: group,
                 theirs,
-            })
-        } else {
-            node.with_mesh(|mesh| session::admits(mesh, member))?
-                .err()
-                .map(|reason| NetError::NotAdmitted {
-                    peer: peer.clone(),
-                    reason,
-                })
+            }),
+            Ok(()) => None,
         };
         if let Some(refusal) = refusal {
             if let Some(reason) = refusal.reason_for_peer() {

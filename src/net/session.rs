@@ -8,7 +8,7 @@
 //! session itself, which ingests and decides.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -49,10 +49,21 @@ enum Job {
 }
 
 /// The writer's task: sends jobs in order until the channel closes.
+/// What the writer tells the session as it goes.
+#[derive(Default)]
+struct Written {
+    /// Replies whose last part is written: only those may be acknowledged.
+    replies: AtomicU64,
+    /// Set when the session ends for the peer's sake (a removal, say):
+    /// replies still queued are not made.
+    closing: AtomicBool,
+}
+
 async fn write_jobs<W: AsyncWrite + Unpin + Send>(
     mut sender: Sender<W>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
     shared: Arc<Shared>,
+    written: Arc<Written>,
 ) -> Result<(u64, u64), WireError> {
     let mut pushed = 0u64;
     let counters = &shared.counters;
@@ -71,6 +82,7 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
             Job::Send(message) => tokio::time::timeout(limit, sender.send(&message))
                 .await
                 .map_err(|_| stalled())??,
+            Job::Reply(_) if written.closing.load(Ordering::Acquire) => {}
             Job::Reply(frontier) => {
                 let shared = shared.clone();
                 let records = tokio::task::spawn_blocking(move || {
@@ -88,6 +100,7 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                     Counters::add(&counters.bytes_sent, sender.bytes - counted);
                     counted = sender.bytes;
                 }
+                written.replies.fetch_add(1, Ordering::AcqRel);
             }
         }
         Counters::add(&counters.bytes_sent, sender.bytes - counted);
@@ -202,6 +215,8 @@ struct Session {
     sent: Option<Frontier>,
     /// Replies we sent that the peer has not acknowledged.
     unacknowledged: u64,
+    /// Replies the peer has acknowledged.
+    acknowledged: u64,
     /// Of the reply being received: records expected after the last part.
     expected: Option<u64>,
     reply_total: u64,
@@ -286,6 +301,9 @@ impl Session {
             return Err(self.violation("records it was not asked for"));
         }
         let count = records.len() as u64;
+        if records.is_empty() && remaining != 0 {
+            return Err(self.violation("an empty part that is not the last"));
+        }
         let expected = match self.expected {
             None => remaining
                 .checked_add(count)
@@ -412,7 +430,13 @@ where
 {
     let options = shared.options.clone();
     let (jobs, job_queue) = mpsc::unbounded_channel();
-    let mut writer = tokio::spawn(write_jobs(sender, job_queue, shared.clone()));
+    let written = Arc::new(Written::default());
+    let mut writer = tokio::spawn(write_jobs(
+        sender,
+        job_queue,
+        shared.clone(),
+        written.clone(),
+    ));
     let (message_tx, mut messages) = mpsc::channel(2);
     let received = Arc::new(AtomicU64::new(0));
     let reader = tokio::spawn(read_messages(
@@ -436,6 +460,7 @@ where
         theirs: None,
         sent: None,
         unacknowledged: 0,
+        acknowledged: 0,
         expected: None,
         reply_total: 0,
         reply_added: 0,
@@ -443,7 +468,7 @@ where
         carry: Vec::new(),
         moved: Moved::default(),
     };
-    let mut ping = tokio::time::interval(options.ping_interval);
+    let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
     ping.tick().await;
     let outcome: Result<(), NetError> = async {
         session.ask().await?;
@@ -462,11 +487,18 @@ where
                             session.on_records(remaining, records).await?;
                         }
                         Message::Ingested { added, .. } => {
-                            session.unacknowledged = session
-                                .unacknowledged
-                                .checked_sub(1)
-                                .ok_or_else(|| session.violation("an acknowledgement of nothing"))?;
-                            session.moved.pushed_added += added;
+                            // Only a reply whose last part is written may be
+                            // acknowledged (SPEC.md §17.5).
+                            let acknowledged = session.acknowledged + 1;
+                            if session.unacknowledged == 0
+                                || acknowledged > written.replies.load(Ordering::Acquire)
+                            {
+                                return Err(session.violation("an acknowledgement of nothing"));
+                            }
+                            session.acknowledged = acknowledged;
+                            session.unacknowledged -= 1;
+                            session.moved.pushed_added =
+                                session.moved.pushed_added.saturating_add(added);
                         }
                         Message::Ping => {}
                         Message::Refused { reason } => {
@@ -485,7 +517,8 @@ where
                     }
                 }
                 _ = ping.tick() => session.send(Message::Ping)?,
-                _ = stop.changed() => return Ok(()),
+                // A stop made before this session subscribed counts too.
+                _ = stopped(&mut stop) => return Ok(()),
             }
         }
     }
@@ -494,6 +527,8 @@ where
     if let Err(error) = &outcome
         && let Some(reason) = error.reason_for_peer()
     {
+        // Nothing more is exported to a peer being refused.
+        written.closing.store(true, Ordering::Release);
         let _ = session.send(Message::Refused { reason });
     }
     let mut moved = session.moved;
@@ -520,4 +555,9 @@ impl Frontier {
     pub(crate) fn head_hashes(&self) -> impl Iterator<Item = EventHash> + '_ {
         self.heads_iter().map(|(_, hash)| hash)
     }
+}
+
+/// Resolves once the node is stopped, even if it was before the call.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopped| *stopped).await.map(|_| ());
 }

@@ -341,7 +341,7 @@ async fn the_wire_round_trips_and_enforces_its_limits() {
     let mut sender = Sender::new(a, sending);
     let mut receiver = Receiver::new(b, receiving);
     // A message of several Noise messages.
-    let records = vec![vec![7u8; 200_000], vec![8u8; 3]];
+    let records = vec![vec![7u8; 200_000], vec![8u8; wire::MIN_RECORD]];
     let message = Message::Records {
         remaining: 5,
         records,
@@ -349,6 +349,15 @@ async fn the_wire_round_trips_and_enforces_its_limits() {
     let (sent, received) = tokio::join!(sender.send(&message), receiver.recv(MAX_MESSAGE));
     sent.unwrap();
     assert_eq!(received.unwrap(), message);
+    // A record shorter than any event is refused while decoding: a message
+    // of empty records would allocate far more than its bytes.
+    let short = Message::Records {
+        remaining: 0,
+        records: vec![vec![0u8; wire::MIN_RECORD - 1]],
+    };
+    let (sent, received) = tokio::join!(sender.send(&short), receiver.recv(MAX_MESSAGE));
+    sent.unwrap();
+    assert!(matches!(received, Err(WireError::Malformed(_))));
     // Too large for the limit before authentication: refused by its length,
     // before its body is read.
     let big = Message::Refused {

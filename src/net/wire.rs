@@ -34,6 +34,48 @@ pub(crate) const REPLY_PART_BYTES: usize = 1024 * 1024;
 /// Longest reason a [`Message::Refused`] may give.
 pub(crate) const MAX_REFUSAL_REASON: usize = 512;
 
+/// The shortest record a part may hold: a signature and the smallest event
+/// are longer. Refusing shorter ones while decoding bounds what a message
+/// of [`MAX_MESSAGE`] bytes can make the receiver allocate (SPEC.md §17.3):
+/// a message of empty records would be millions of them.
+pub(crate) const MIN_RECORD: usize = 128;
+
+/// Decodes a part's records, refusing one shorter than [`MIN_RECORD`] as
+/// soon as it is read.
+fn records_of_a_part<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Vec<u8>>, D::Error> {
+    struct Records;
+    impl<'de> serde::de::Visitor<'de> for Records {
+        type Value = Vec<Vec<u8>>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a list of records")
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            // The count is the sender's word: reserve no more than the
+            // message can hold.
+            let hint = seq.size_hint().unwrap_or(0).min(MAX_MESSAGE / MIN_RECORD);
+            let mut records = Vec::with_capacity(hint);
+            while let Some(record) = seq.next_element::<Vec<u8>>()? {
+                if record.len() < MIN_RECORD {
+                    return Err(serde::de::Error::custom(format!(
+                        "a record of {} bytes, shorter than any event",
+                        record.len()
+                    )));
+                }
+                records.push(record);
+            }
+            Ok(records)
+        }
+    }
+    deserializer.deserialize_seq(Records)
+}
+
 /// The version of this protocol, in each side's [`Auth`].
 pub(crate) const NET_VERSION: u16 = 1;
 
@@ -65,7 +107,8 @@ pub(crate) enum Message {
     Records {
         /// Records of the reply after this part.
         remaining: u64,
-        /// Encoded signed events.
+        /// Encoded signed events, each at least [`MIN_RECORD`] bytes.
+        #[serde(deserialize_with = "records_of_a_part")]
         records: Vec<Vec<u8>>,
     },
     /// The receiver of a whole reply took it: how many records were new.
