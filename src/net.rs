@@ -741,8 +741,7 @@ impl FirstCopy {
             .await
             .map_err(wire(&self.peer))?;
         let mut last_said = Instant::now();
-        let mut expected: Option<u64> = None;
-        let mut total = 0u64;
+        let mut reply = wire::ReplyCount::default();
         loop {
             let read = tokio::time::timeout(options.idle_timeout, receiver.recv(MAX_MESSAGE)).await;
             let message = match read {
@@ -764,26 +763,12 @@ impl FirstCopy {
                     .await
                     .map_err(wire(&self.peer))?,
                 Message::Records { remaining, records } => {
-                    let count = records.len() as u64;
-                    let before = match expected {
-                        Some(before) => before,
-                        None => remaining
-                            .checked_add(count)
-                            .ok_or_else(|| self.violation("a reply part that does not add up"))?,
-                    };
-                    if before.checked_sub(count) != Some(remaining) {
-                        return Err(self.violation("a reply part that does not add up"));
-                    }
-                    if expected.is_none() {
-                        total = before;
-                    }
-                    expected = Some(remaining);
+                    let progress = reply
+                        .part(records.len(), remaining)
+                        .map_err(|what| self.violation(what))?;
                     self.take(records).await?;
-                    if let Some(progress) = &options.progress {
-                        progress(Progress {
-                            received: total - remaining,
-                            total,
-                        });
+                    if let Some(report) = &options.progress {
+                        report(progress);
                     }
                     if remaining == 0 {
                         self.pulled_known += std::mem::take(&mut self.carry).len() as u64;

@@ -14,9 +14,11 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 
+use super::NetError;
 use super::node::{Counters, Shared};
-use super::wire::{MAX_MESSAGE, Message, REPLY_PART_BYTES, Receiver, Sender, WireError};
-use super::{NetError, Progress};
+use super::wire::{
+    MAX_MESSAGE, Message, REPLY_PART_BYTES, Receiver, ReplyCount, Sender, WireError,
+};
 use crate::frontier::Frontier;
 use crate::ids::{EventHash, MemberId};
 use crate::mesh::Mesh;
@@ -217,9 +219,8 @@ struct Session {
     unacknowledged: u64,
     /// Replies the peer has acknowledged.
     acknowledged: u64,
-    /// Of the reply being received: records expected after the last part.
-    expected: Option<u64>,
-    reply_total: u64,
+    /// The counts of the reply being received.
+    reply: ReplyCount,
     reply_added: u64,
     reply_known: u64,
     /// Records of the reply being received that were left out (SPEC.md
@@ -300,23 +301,10 @@ impl Session {
         if !self.asking {
             return Err(self.violation("records it was not asked for"));
         }
-        let count = records.len() as u64;
-        if records.is_empty() && remaining != 0 {
-            return Err(self.violation("an empty part that is not the last"));
-        }
-        let expected = match self.expected {
-            None => remaining
-                .checked_add(count)
-                .ok_or_else(|| self.violation("a reply part that does not add up"))?,
-            Some(expected) => expected,
-        };
-        if expected.checked_sub(count) != Some(remaining) {
-            return Err(self.violation("a reply part that does not add up"));
-        }
-        if self.expected.is_none() {
-            self.reply_total = expected;
-        }
-        self.expected = Some(remaining);
+        let progress = self
+            .reply
+            .part(records.len(), remaining)
+            .map_err(|what| self.violation(what))?;
         if !records.is_empty() {
             let mut batch = std::mem::take(&mut self.carry);
             batch.extend(records);
@@ -332,11 +320,8 @@ impl Session {
             Counters::add(&self.shared.counters.records_added, ingested.added as u64);
             self.reply_known += ingested.known as u64;
         }
-        if let Some(progress) = &self.shared.options.progress {
-            progress(Progress {
-                received: self.reply_total - remaining,
-                total: self.reply_total,
-            });
+        if let Some(report) = &self.shared.options.progress {
+            report(progress);
         }
         if remaining == 0 {
             self.reply_known += std::mem::take(&mut self.carry).len() as u64;
@@ -348,7 +333,6 @@ impl Session {
             self.moved.pulled_known += self.reply_known;
             self.reply_added = 0;
             self.reply_known = 0;
-            self.expected = None;
             self.asking = false;
             let ask_again = std::mem::take(&mut self.ask_again);
             let announce = std::mem::take(&mut self.announce);
@@ -461,8 +445,7 @@ where
         sent: None,
         unacknowledged: 0,
         acknowledged: 0,
-        expected: None,
-        reply_total: 0,
+        reply: ReplyCount::default(),
         reply_added: 0,
         reply_known: 0,
         carry: Vec::new(),

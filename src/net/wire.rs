@@ -127,6 +127,49 @@ pub(crate) enum Message {
     },
 }
 
+/// Where a reply being received stands: the checks on its parts' counts
+/// (SPEC.md §17.5), shared by a session and a newcomer's first copy.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyCount {
+    /// Records still to come after the last part taken; `None` between
+    /// replies.
+    remaining: Option<u64>,
+    /// The reply's records, fixed by its first part.
+    total: u64,
+}
+
+impl ReplyCount {
+    /// Takes a part of `records` records that says `remaining`: how far the
+    /// reply has come, or why the part is a violation. The last part
+    /// (`remaining` 0) ends the reply.
+    pub(crate) fn part(
+        &mut self,
+        records: usize,
+        remaining: u64,
+    ) -> Result<super::Progress, &'static str> {
+        const ADD_UP: &str = "a reply part that does not add up";
+        let count = records as u64;
+        if count == 0 && remaining != 0 {
+            return Err("an empty part that is not the last");
+        }
+        let before = match self.remaining {
+            Some(before) => before,
+            None => remaining.checked_add(count).ok_or(ADD_UP)?,
+        };
+        if before.checked_sub(count) != Some(remaining) {
+            return Err(ADD_UP);
+        }
+        if self.remaining.is_none() {
+            self.total = before;
+        }
+        self.remaining = (remaining > 0).then_some(remaining);
+        Ok(super::Progress {
+            received: self.total - remaining,
+            total: self.total,
+        })
+    }
+}
+
 /// Why the wire failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum WireError {
