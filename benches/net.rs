@@ -58,7 +58,13 @@ fn full_copy(c: &mut Criterion) {
             },
             |path| {
                 let (mesh, report) = runtime
-                    .block_on(net::join(&path, common::keys(1), addr, NetOptions::new()))
+                    .block_on(net::join(
+                        &path,
+                        common::keys(1),
+                        addr,
+                        None,
+                        NetOptions::new(),
+                    ))
                     .expect("joins");
                 assert_eq!(mesh.len(), EVENTS);
                 bytes = report.bytes_received;

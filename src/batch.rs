@@ -111,12 +111,6 @@ impl Batch {
         bytes
     }
 
-    /// Its records, given up.
-    #[cfg(feature = "net")]
-    pub(crate) fn into_records(self) -> Vec<Vec<u8>> {
-        self.records
-    }
-
     /// Strictly decodes a batch: magic, this version, no trailing bytes,
     /// canonical form, at most [`MAX_BATCH_EVENTS`] records.
     pub fn from_bytes(bytes: &[u8]) -> Result<Batch, BatchError> {

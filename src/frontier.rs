@@ -120,6 +120,17 @@ impl Ledger {
     /// and the peer, seeing the same from its side, sends its branch back,
     /// so two exchanges hold both (SPEC.md §7).
     pub(crate) fn missing_for(&self, frontier: &Frontier) -> Vec<&SignedEvent> {
+        self.missing_positions(frontier)
+            .into_iter()
+            .filter_map(|position| self.record_at(position))
+            .collect()
+    }
+
+    /// [`Self::missing_for`] as positions in the order held: a reply sent in
+    /// parts (SPEC.md §17.5) holds these, a few bytes per event, and copies
+    /// each part's records only as it sends the part. Positions stay valid:
+    /// a ledger only grows.
+    pub(crate) fn missing_positions(&self, frontier: &Frontier) -> Vec<usize> {
         let mut covered: HashSet<EventHash> = HashSet::new();
         let mut passed: HashSet<MemberId> = HashSet::new();
         for (author, heads) in &frontier.heads {
@@ -142,11 +153,13 @@ impl Ledger {
         }
         let left_out = self.left_out();
         self.records()
-            .filter(|record| {
+            .enumerate()
+            .filter(|(_, record)| {
                 !covered.contains(&record.hash())
                     && !passed.contains(&record.event().author)
                     && !left_out.contains(record.hash())
             })
+            .map(|(position, _)| position)
             .collect()
     }
 }

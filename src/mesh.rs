@@ -761,6 +761,37 @@ impl Mesh {
         Batch::new(self.ledger.group(), records)
     }
 
+    /// Where the records [`Mesh::export`] gives for `frontier` are held:
+    /// a reply in parts (SPEC.md §17.5) copies each part's records only as
+    /// it makes the part.
+    #[cfg(feature = "net")]
+    pub(crate) fn export_positions(&self, frontier: &Frontier) -> Vec<usize> {
+        self.ledger.missing_positions(frontier)
+    }
+
+    /// The records at the first of `positions`, up to and including the
+    /// one whose bytes make the part reach `part_bytes`; none if a position
+    /// is not held, which a position this mesh gave always is (a ledger
+    /// only grows).
+    #[cfg(feature = "net")]
+    pub(crate) fn export_part(
+        &self,
+        positions: &[usize],
+        part_bytes: usize,
+    ) -> Option<Vec<Vec<u8>>> {
+        let mut records = Vec::new();
+        let mut bytes = 0usize;
+        for &position in positions {
+            let record = self.ledger.record_at(position)?.to_record();
+            bytes += record.len();
+            records.push(record);
+            if bytes >= part_bytes {
+                break;
+            }
+        }
+        Some(records)
+    }
+
     /// A batch of every record but those a peer may leave out (SPEC.md
     /// §6.4), for a new peer's [`Mesh::join`].
     pub fn export_all(&self) -> Batch {

@@ -17,13 +17,16 @@
 //!   what the other lacks, in parts, which the other verifies and writes as
 //!   they arrive, exactly as [`Mesh::ingest`] does.
 //! - **Bounded.** Every read has a length limit before it is made and a
-//!   timeout; a server caps its connections; a peer that sends garbage,
-//!   too much, or events that break a rule is cut off, and nothing it sent
-//!   that breaks a rule is written.
+//!   timeout; a reply is made one part at a time, so a connection costs
+//!   about one part of memory; a server caps its connections, the share of
+//!   them strangers can hold in their handshake, and each member's
+//!   sessions; a one-shot exchange has a deadline. A peer that sends
+//!   garbage, too much, or events that break a rule is cut off, and
+//!   nothing it sent that breaks a rule is written.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), meshlog::net::NetError> {
-//! use std::net::SocketAddr;
+//! use std::net::{IpAddr, SocketAddr};
 //!
 //! use meshlog::net::{self, NetOptions, Node};
 //! use meshlog::{LocalKeys, Mesh};
@@ -59,7 +62,7 @@ pub(crate) fn fuzz_wire(data: &[u8]) {
     wire::fuzz(data);
 }
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -74,7 +77,7 @@ use crate::keys::LocalKeys;
 use crate::mesh::{Mesh, MeshOptions};
 use handshake::{HandshakeError, Side};
 use session::Mode;
-use wire::{MAX_MESSAGE, Message, WireError};
+use wire::{Message, WireError};
 
 pub use node::{NetOptions, Node, Progress, ProgressFn, Traffic};
 
@@ -184,6 +187,15 @@ pub enum NetError {
         /// Why, naming the event and rule.
         source: Box<Error>,
     },
+    /// This side is at a limit of [`NetOptions`] for the peer: too many
+    /// sessions of its member, say. The peer may try again later.
+    #[error("{peer}: busy: {detail}")]
+    Busy {
+        /// The peer.
+        peer: String,
+        /// Which limit.
+        detail: String,
+    },
     /// The local mesh cannot serve or sync (disabled, read-only, no keys),
     /// or could not write.
     #[error(transparent)]
@@ -214,6 +226,7 @@ impl NetError {
             | NetError::ForeignGroup { .. } => ErrorClass::Refusal,
             NetError::Ingest { source, .. } | NetError::Mesh(source) => source.class(),
             NetError::Io { .. }
+            | NetError::Busy { .. }
             | NetError::Timeout { .. }
             | NetError::Closed { .. }
             | NetError::Internal(_) => ErrorClass::CouldNotRun,
@@ -263,6 +276,7 @@ impl NetError {
             NetError::Protocol { detail, .. } => format!("protocol violation: {detail}"),
             NetError::ForeignGroup { ours, .. } => format!("this peer serves group {ours}"),
             NetError::Ingest { source, .. } => format!("records refused: {source}"),
+            NetError::Busy { detail, .. } => format!("busy: {detail}"),
             _ => return None,
         };
         // Cut at a character boundary: `truncate` elsewhere panics.
@@ -280,38 +294,75 @@ fn mesh_error(error: Error) -> NetError {
 }
 
 /// The local member may serve or sync only while enabled (SPEC.md §17.4).
-fn check_enabled(node: &Node) -> Result<(), NetError> {
-    node.with_mesh(|mesh| {
-        if mesh.is_enabled() {
-            Ok(())
-        } else {
-            Err(mesh_error(Error::Disabled {
-                member: node.shared.keys.member_id(),
-            }))
-        }
-    })?
+async fn check_enabled(node: &Node) -> Result<(), NetError> {
+    let member = node.shared.keys.member_id();
+    if node.shared.blocking(|mesh| mesh.is_enabled()).await? {
+        Ok(())
+    } else {
+        Err(mesh_error(Error::Disabled { member }))
+    }
+}
+
+/// `work`, or a timeout once `limit` has passed.
+async fn within<T>(
+    limit: Duration,
+    peer: &str,
+    work: impl Future<Output = Result<T, NetError>>,
+) -> Result<T, NetError> {
+    tokio::time::timeout(limit, work).await.unwrap_or_else(|_| {
+        Err(NetError::Timeout {
+            peer: peer.to_string(),
+            waited: limit,
+        })
+    })
 }
 
 /// Connects to `peer` within the connect timeout.
 async fn connect(peer: SocketAddr, timeout: Duration) -> Result<TcpStream, NetError> {
     let name = peer.to_string();
-    match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
-        Ok(Ok(stream)) => {
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
-        Ok(Err(source)) => Err(NetError::Io { peer: name, source }),
-        Err(_) => Err(NetError::Timeout {
-            peer: name,
-            waited: timeout,
-        }),
-    }
+    let connecting = async {
+        TcpStream::connect(peer)
+            .await
+            .map_err(|source| NetError::Io {
+                peer: name.clone(),
+                source,
+            })
+    };
+    let stream = within(timeout, &name, connecting).await?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }
 
 type Halves = (
     wire::Sender<tokio::net::tcp::OwnedWriteHalf>,
     wire::Receiver<tokio::net::tcp::OwnedReadHalf>,
 );
+
+/// The Noise handshake over `stream` as `side` (SPEC.md §17.2): the
+/// transport, the handshake hash and the peer's static key.
+async fn secure(
+    stream: TcpStream,
+    keys: &LocalKeys,
+    side: Side,
+    peer: &str,
+) -> Result<(Halves, [u8; 32], [u8; 32]), NetError> {
+    let (reader, writer) = stream.into_split();
+    let secured = handshake::secure(
+        reader,
+        writer,
+        keys,
+        side,
+        #[cfg(test)]
+        None,
+    )
+    .await
+    .map_err(|error| NetError::handshake(peer, error))?;
+    Ok((
+        (secured.sender, secured.receiver),
+        secured.handshake_hash,
+        secured.remote_static,
+    ))
+}
 
 /// The initiator's handshake: Noise, our auth, then the responder's,
 /// checked. Returns the transport, the responder's member and its group.
@@ -321,23 +372,8 @@ async fn initiate(
     group: Option<GroupId>,
     peer: &str,
 ) -> Result<(Halves, MemberId, Option<GroupId>), NetError> {
-    let (reader, writer) = stream.into_split();
-    let secured = handshake::secure(
-        reader,
-        writer,
-        keys,
-        Side::Initiator,
-        #[cfg(test)]
-        None,
-    )
-    .await
-    .map_err(|error| NetError::handshake(peer, error))?;
-    let handshake::Secured {
-        mut sender,
-        mut receiver,
-        handshake_hash,
-        remote_static,
-    } = secured;
+    let ((mut sender, mut receiver), handshake_hash, remote_static) =
+        secure(stream, keys, Side::Initiator, peer).await?;
     let auth = handshake::auth(keys, Side::Initiator, &handshake_hash, group);
     sender
         .send(&Message::Auth(Box::new(auth)))
@@ -354,45 +390,42 @@ async fn initiate(
     Ok(((sender, receiver), member, their_group))
 }
 
+/// Sends `error`'s reason to the peer, if it has one, and returns it.
+async fn refuse<W: tokio::io::AsyncWrite + Unpin>(
+    sender: &mut wire::Sender<W>,
+    error: NetError,
+) -> NetError {
+    if let Some(reason) = error.reason_for_peer() {
+        let _ = sender.send(&Message::Refused { reason }).await;
+    }
+    error
+}
+
 /// One session with `peer` as the initiator.
 async fn dial(node: &Node, peer: SocketAddr, mode: Mode) -> Result<SyncReport, NetError> {
     let started = Instant::now();
     let shared = &node.shared;
     let name = peer.to_string();
-    let group = node.with_mesh(|mesh| mesh.group())?;
+    let group = shared.group;
     let stream = connect(peer, shared.options.connect_timeout).await?;
     let handshake = initiate(stream, &shared.keys, Some(group), &name);
-    let ((sender, receiver), member, theirs) =
-        match tokio::time::timeout(shared.options.handshake_timeout, handshake).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(NetError::Timeout {
-                    peer: name,
-                    waited: shared.options.handshake_timeout,
-                });
-            }
-        };
+    let ((mut sender, receiver), member, theirs) =
+        within(shared.options.handshake_timeout, &name, handshake).await?;
     if theirs != Some(group) {
         let error = NetError::ForeignGroup {
             peer: name,
             ours: group,
             theirs,
         };
-        if let Some(reason) = error.reason_for_peer() {
-            let mut sender = sender;
-            let _ = sender.send(&Message::Refused { reason }).await;
-        }
-        return Err(error);
+        return Err(refuse(&mut sender, error).await);
     }
-    if let Err(reason) = node.with_mesh(|mesh| session::admits(mesh, member))? {
+    if let Err(reason) = shared
+        .blocking(move |mesh| session::admits(mesh, member))
+        .await?
+    {
         warn!(peer = %name, %member, %reason, "refused the peer");
-        let mut sender = sender;
-        let _ = sender
-            .send(&Message::Refused {
-                reason: reason.clone(),
-            })
-            .await;
-        return Err(NetError::NotAdmitted { peer: name, reason });
+        let error = NetError::NotAdmitted { peer: name, reason };
+        return Err(refuse(&mut sender, error).await);
     }
     info!(peer = %name, %member, "connected");
     let moved = session::run(
@@ -419,9 +452,10 @@ async fn dial(node: &Node, peer: SocketAddr, mode: Mode) -> Result<SyncReport, N
 }
 
 /// Exchanges with `peer` once: each side gets what the other held when
-/// they met (SPEC.md §17.5). The local member must be enabled.
+/// they met (SPEC.md §17.5), within [`NetOptions::sync_timeout`]. The local
+/// member must be enabled.
 pub async fn sync(node: &Node, peer: SocketAddr) -> Result<SyncReport, NetError> {
-    check_enabled(node)?;
+    check_enabled(node).await?;
     dial(node, peer, Mode::Once).await
 }
 
@@ -434,7 +468,7 @@ pub async fn watch(node: &Node, peer: SocketAddr) -> Result<(), NetError> {
     let mut stop = node.shared.stopped();
     let mut backoff = Duration::from_millis(250);
     while !node.is_stopped() {
-        check_enabled(node)?;
+        check_enabled(node).await?;
         match dial(node, peer, Mode::Stay).await {
             Ok(report) => {
                 info!(peer = %peer, pulled = report.pulled, pushed = report.pushed, "disconnected");
@@ -461,16 +495,28 @@ pub async fn watch(node: &Node, peer: SocketAddr) -> Result<(), NetError> {
     Ok(())
 }
 
+/// A connection's hold on the handshake budget (SPEC.md §17.6), given back
+/// once the peer is known.
+struct Handshaking {
+    _any: tokio::sync::OwnedSemaphorePermit,
+    _address: node::Held<IpAddr>,
+}
+
 /// Serves members who connect to `listener` until [`Node::stop`]: each is
 /// authenticated, checked against the roster, and kept in step with this
 /// mesh as long as it stays connected. At most
-/// [`NetOptions::max_connections`] at once; more are closed on arrival.
+/// [`NetOptions::max_connections`] at once, of which at most
+/// [`NetOptions::max_handshakes`] (and [`NetOptions::max_handshakes_per_address`]
+/// from one address) still in their handshake; more are closed on arrival.
+/// A member holds at most [`NetOptions::max_sessions_per_member`] sessions.
 pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
-    check_enabled(node)?;
+    check_enabled(node).await?;
+    let shared = &node.shared;
+    let options = &shared.options;
     let local = listener
         .local_addr()
         .map_or_else(|_| "listener".to_string(), |addr| addr.to_string());
-    let mut stop = node.shared.stopped();
+    let mut stop = shared.stopped();
     let mut sessions = tokio::task::JoinSet::new();
     info!(listen = %local, "serving");
     loop {
@@ -485,22 +531,34 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
                         continue;
                     }
                 };
-                if let Err(error) = check_enabled(node) {
-                    // Disabled since it started: it serves no one until it
-                    // turns itself on again (SPEC.md §17.4).
-                    warn!(peer = %addr, %error, "closed");
-                    drop(stream);
-                    continue;
-                }
-                let Ok(permit) = node.shared.connections.clone().try_acquire_owned() else {
-                    warn!(peer = %addr, limit = node.shared.options.max_connections, "too many connections; closed");
-                    drop(stream);
+                // Strangers can hold only the handshake budget, and one
+                // address only part of it; members keep the rest.
+                let Some(address) = shared
+                    .handshakes_by_address
+                    .take(addr.ip(), options.max_handshakes_per_address)
+                else {
+                    warn!(peer = %addr, limit = options.max_handshakes_per_address, "too many handshakes from this address; closed");
                     continue;
                 };
+                let Ok(any) = shared.handshakes.clone().try_acquire_owned() else {
+                    warn!(peer = %addr, limit = options.max_handshakes, "too many handshakes; closed");
+                    continue;
+                };
+                let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
+                    warn!(peer = %addr, limit = options.max_connections, "too many connections; closed");
+                    continue;
+                };
+                let handshaking = Handshaking { _any: any, _address: address };
                 let node = node.clone();
                 sessions.spawn(async move {
                     let _permit = permit;
-                    match answer(&node, stream, addr).await {
+                    if let Err(error) = check_enabled(&node).await {
+                        // Disabled since it started: it serves no one until
+                        // it turns itself on again (SPEC.md §17.4).
+                        warn!(peer = %addr, %error, "closed");
+                        return;
+                    }
+                    match answer(&node, stream, addr, handshaking).await {
                         Ok(()) => {}
                         Err(error @ NetError::NotAdmitted { .. }) => warn!(peer = %addr, %error, "refused"),
                         Err(error) => warn!(peer = %addr, %error, "connection ended"),
@@ -521,28 +579,18 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
 }
 
 /// One accepted connection: handshake, admission, then a session.
-async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), NetError> {
+async fn answer(
+    node: &Node,
+    stream: TcpStream,
+    addr: SocketAddr,
+    handshaking: Handshaking,
+) -> Result<(), NetError> {
     let shared = &node.shared;
     let peer = addr.to_string();
     let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
     let accept = async {
-        let secured = handshake::secure(
-            reader,
-            writer,
-            &shared.keys,
-            Side::Responder,
-            #[cfg(test)]
-            None,
-        )
-        .await
-        .map_err(|error| NetError::handshake(&peer, error))?;
-        let handshake::Secured {
-            mut sender,
-            mut receiver,
-            handshake_hash,
-            remote_static,
-        } = secured;
+        let ((mut sender, mut receiver), handshake_hash, remote_static) =
+            secure(stream, &shared.keys, Side::Responder, &peer).await?;
         let (member, theirs) = handshake::receive_auth(
             &mut receiver,
             Side::Responder,
@@ -551,10 +599,12 @@ async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), 
         )
         .await
         .map_err(|error| NetError::handshake(&peer, error))?;
-        let group = node.with_mesh(|mesh| mesh.group())?;
+        let group = shared.group;
         // Admission first: a stranger does not learn the group's id.
-        let admitted = node.with_mesh(|mesh| session::admits(mesh, member))?;
-        let refusal = match admitted {
+        let refusal = match shared
+            .blocking(move |mesh| session::admits(mesh, member))
+            .await?
+        {
             Err(reason) => Some(NetError::NotAdmitted {
                 peer: peer.clone(),
                 reason,
@@ -567,10 +617,7 @@ async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), 
             Ok(()) => None,
         };
         if let Some(refusal) = refusal {
-            if let Some(reason) = refusal.reason_for_peer() {
-                let _ = sender.send(&Message::Refused { reason }).await;
-            }
-            return Err(refusal);
+            return Err(refuse(&mut sender, refusal).await);
         }
         let auth = handshake::auth(&shared.keys, Side::Responder, &handshake_hash, Some(group));
         sender
@@ -579,16 +626,19 @@ async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), 
             .map_err(|error| NetError::wire(&peer, error))?;
         Ok((sender, receiver, member, theirs.is_none()))
     };
-    let (sender, receiver, member, newcomer) =
-        match tokio::time::timeout(shared.options.handshake_timeout, accept).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(NetError::Timeout {
-                    peer,
-                    waited: shared.options.handshake_timeout,
-                });
-            }
+    let (mut sender, receiver, member, newcomer) =
+        within(shared.options.handshake_timeout, &peer, accept).await?;
+    drop(handshaking);
+    // Admitted, but one member holds only so many sessions: it hears why
+    // and may come back (SPEC.md §17.6).
+    let limit = shared.options.max_sessions_per_member;
+    let Some(_slot) = shared.sessions_by_member.take(member, limit) else {
+        let busy = NetError::Busy {
+            peer,
+            detail: format!("{member} holds {limit} sessions already"),
         };
+        return Err(refuse(&mut sender, busy).await);
+    };
     info!(peer = %peer, %member, newcomer, "accepted");
     let moved = session::run(
         shared.clone(),
@@ -607,40 +657,57 @@ async fn answer(node: &Node, stream: TcpStream, addr: SocketAddr) -> Result<(), 
 /// A newcomer's first copy: connects to `peer`, a member who serves,
 /// proves the member `keys` are of, and makes the file `path` from what the
 /// peer sends, exactly as [`Mesh::join`] does from a batch (SPEC.md
-/// §17.5). The peer serves only a member its roster names; the copy must
+/// §17.5). With `group`, the peer must serve that group (the id an
+/// invitation names, say); without, the newcomer takes the group the peer
+/// serves. The peer serves only a member its roster names; the copy must
 /// name the peer as a member too. On any failure once the file exists, it
 /// is removed: a partial copy would leave the newcomer unable to join
-/// again.
+/// again. The copy must end within [`NetOptions::sync_timeout`].
 pub async fn join(
     path: impl AsRef<Path>,
     keys: LocalKeys,
     peer: SocketAddr,
+    group: Option<GroupId>,
     options: NetOptions,
 ) -> Result<(Mesh, SyncReport), NetError> {
     let started = Instant::now();
     let path = path.as_ref().to_owned();
     let name = peer.to_string();
     let stream = connect(peer, options.connect_timeout).await?;
-    let handshake = initiate(stream, &keys, None, &name);
-    let ((mut sender, mut receiver), member, group) =
-        match tokio::time::timeout(options.handshake_timeout, handshake).await {
-            Ok(result) => result?,
-            Err(_) => {
-                return Err(NetError::Timeout {
-                    peer: name,
-                    waited: options.handshake_timeout,
-                });
-            }
+    let handshake = initiate(stream, &keys, group, &name);
+    let ((mut sender, receiver), member, theirs) =
+        within(options.handshake_timeout, &name, handshake).await?;
+    let Some(theirs) = theirs else {
+        let error = NetError::Protocol {
+            peer: name,
+            detail: "a server that names no group".into(),
         };
-    let group = group.ok_or_else(|| NetError::Protocol {
-        peer: name.clone(),
-        detail: "a server that names no group".into(),
-    })?;
-    info!(peer = %name, %member, %group, "connected to fetch a first copy");
+        return Err(refuse(&mut sender, error).await);
+    };
+    if group.is_some_and(|group| group != theirs) {
+        let error = NetError::ForeignGroup {
+            peer: name,
+            ours: group.unwrap_or(theirs),
+            theirs: Some(theirs),
+        };
+        return Err(refuse(&mut sender, error).await);
+    }
+    info!(peer = %name, %member, group = %theirs, "connected to fetch a first copy");
+    // A reader task, so that the newcomer pings on time while it waits.
+    let (message_tx, mut messages) = tokio::sync::mpsc::channel(2);
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let reader = tokio::spawn(session::read_messages(
+        receiver,
+        message_tx,
+        options.idle_timeout,
+        name.clone(),
+        received.clone(),
+        std::sync::Arc::default(),
+    ));
     let mut copy = FirstCopy {
         path: path.clone(),
         peer: name.clone(),
-        group,
+        group: theirs,
         keys: Some(keys),
         mesh: None,
         carry: Vec::new(),
@@ -648,7 +715,7 @@ pub async fn join(
         pulled_known: 0,
     };
     let fetched = copy
-        .fetch(&mut sender, &mut receiver, &options)
+        .fetch(&mut sender, &mut messages, &options)
         .await
         .and_then(|()| match &copy.mesh {
             // The server is a member of the copy it gave.
@@ -661,6 +728,7 @@ pub async fn join(
                 detail: "the server sent no events".into(),
             }),
         });
+    reader.abort();
     let mesh = match (fetched, copy.mesh.take()) {
         (Ok(()), Some(mesh)) => mesh,
         (result, made) => {
@@ -671,10 +739,7 @@ pub async fn join(
             let error = result
                 .err()
                 .unwrap_or_else(|| NetError::Internal("no copy".into()));
-            if let Some(reason) = error.reason_for_peer() {
-                let _ = sender.send(&Message::Refused { reason }).await;
-            }
-            return Err(error);
+            return Err(refuse(&mut sender, error).await);
         }
     };
     let _ = sender
@@ -695,7 +760,7 @@ pub async fn join(
             pushed: 0,
             pushed_added: 0,
             bytes_sent: sender.bytes,
-            bytes_received: receiver.bytes,
+            bytes_received: received.load(std::sync::atomic::Ordering::Relaxed),
             elapsed: started.elapsed(),
         },
     ))
@@ -723,37 +788,47 @@ impl FirstCopy {
         }
     }
 
-    /// Asks for everything and takes the reply, part by part; says
-    /// something at least every ping interval, so that the server does not
-    /// take a long copy for a silent peer.
+    /// Asks for everything and takes the reply, part by part, pinging every
+    /// ping interval so that the server does not take a long copy for a
+    /// silent peer. A part being written is never cut short: the deadline
+    /// is checked between messages, so the caller can remove the file.
     async fn fetch(
         &mut self,
         sender: &mut wire::Sender<tokio::net::tcp::OwnedWriteHalf>,
-        receiver: &mut wire::Receiver<tokio::net::tcp::OwnedReadHalf>,
+        messages: &mut tokio::sync::mpsc::Receiver<Result<Message, NetError>>,
         options: &NetOptions,
     ) -> Result<(), NetError> {
-        let wire = |peer: &str| {
-            let peer = peer.to_string();
-            move |error| NetError::wire(&peer, error)
-        };
+        let peer = self.peer.clone();
+        let wire = |error| NetError::wire(&peer, error);
         sender
             .send(&Message::Frontier(Frontier::default()))
             .await
-            .map_err(wire(&self.peer))?;
-        let mut last_said = Instant::now();
+            .map_err(wire)?;
+        let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
+        ping.tick().await;
+        let deadline = tokio::time::sleep(options.sync_timeout);
+        tokio::pin!(deadline);
         let mut reply = wire::ReplyCount::default();
         loop {
-            let read = tokio::time::timeout(options.idle_timeout, receiver.recv(MAX_MESSAGE)).await;
-            let message = match read {
-                Ok(result) => result.map_err(wire(&self.peer))?,
-                Err(_) => {
+            let message = tokio::select! {
+                message = messages.recv() => message,
+                _ = ping.tick() => {
+                    sender.send(&Message::Ping).await.map_err(wire)?;
+                    continue;
+                }
+                _ = &mut deadline => {
                     return Err(NetError::Timeout {
                         peer: self.peer.clone(),
-                        waited: options.idle_timeout,
+                        waited: options.sync_timeout,
                     });
                 }
             };
-            match message {
+            let Some(message) = message else {
+                return Err(NetError::Closed {
+                    peer: self.peer.clone(),
+                });
+            };
+            match message? {
                 // The server asks too; a newcomer holds nothing to send.
                 Message::Frontier(_) => sender
                     .send(&Message::Records {
@@ -761,7 +836,7 @@ impl FirstCopy {
                         records: Vec::new(),
                     })
                     .await
-                    .map_err(wire(&self.peer))?,
+                    .map_err(wire)?,
                 Message::Records { remaining, records } => {
                     let progress = reply
                         .part(records.len(), remaining)
@@ -784,13 +859,6 @@ impl FirstCopy {
                     });
                 }
                 Message::Auth(_) => return Err(self.violation("a second authentication")),
-            }
-            if last_said.elapsed() >= options.ping_interval {
-                sender
-                    .send(&Message::Ping)
-                    .await
-                    .map_err(wire(&self.peer))?;
-                last_said = Instant::now();
             }
         }
     }

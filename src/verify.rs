@@ -317,6 +317,11 @@ impl Ledger {
             .and_then(|&position| self.events.get(position))
     }
 
+    /// The event at `position` in the order taken.
+    pub(crate) fn record_at(&self, position: usize) -> Option<&SignedEvent> {
+        self.events.get(position)
+    }
+
     pub(crate) fn contains(&self, hash: EventHash) -> bool {
         self.index.contains_key(&hash)
     }

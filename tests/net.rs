@@ -264,7 +264,13 @@ fn eleven_processes_converge_and_hostile_peers_are_cut_off() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a member"));
     assert!(!path("stranger.redb").exists());
 
-    // The newcomer the first admin added fetches its first copy.
+    // The newcomer the first admin added fetches its first copy: not from
+    // a server of a group other than the one it pins, and from its own.
+    let group = meshlog::Mesh::open_read_only(&members[0].db)
+        .unwrap()
+        .group()
+        .to_string();
+    let other = "ab".repeat(32);
     let out = run(&[
         "join",
         path("newcomer.redb").to_str().unwrap(),
@@ -272,6 +278,21 @@ fn eleven_processes_converge_and_hostile_peers_are_cut_off() {
         path("newcomer.keys").to_str().unwrap(),
         "--peer",
         &addr(2),
+        "--group",
+        &other,
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("serves group"));
+    assert!(!path("newcomer.redb").exists());
+    let out = run(&[
+        "join",
+        path("newcomer.redb").to_str().unwrap(),
+        "--keys",
+        path("newcomer.keys").to_str().unwrap(),
+        "--peer",
+        &addr(2),
+        "--group",
+        &group,
     ]);
     assert!(
         out.status.success(),

@@ -1,6 +1,9 @@
 //! A mesh shared by the connections of one process, and the options they
 //! run under.
 
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -8,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 
 use super::NetError;
+use crate::ids::{GroupId, MemberId};
 use crate::keys::LocalKeys;
 use crate::mesh::Mesh;
 
@@ -37,8 +41,21 @@ pub struct NetOptions {
     pub ping_interval: Duration,
     /// Connecting must succeed within this.
     pub connect_timeout: Duration,
-    /// Most connections a server holds at once; more are closed at once.
+    /// Most connections a server holds at once, handshakes included; more
+    /// are closed on arrival.
     pub max_connections: usize,
+    /// Most of those still in their handshake, whose peer is not yet
+    /// known: strangers can hold no more (SPEC.md §17.6).
+    pub max_handshakes: usize,
+    /// Most handshakes at once from one IP address.
+    pub max_handshakes_per_address: usize,
+    /// Most sessions one member holds with a server at once; another is
+    /// refused once authenticated, and the member may try again later.
+    pub max_sessions_per_member: usize,
+    /// A one-shot [`super::sync`] or [`super::join`] must end within this,
+    /// however busy the peer: a peer that keeps writing keeps a session
+    /// going, one small reply at a time.
+    pub sync_timeout: Duration,
     /// Called as a reply's records arrive.
     pub progress: Option<ProgressFn>,
 }
@@ -51,6 +68,10 @@ impl Default for NetOptions {
             ping_interval: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
             max_connections: 64,
+            max_handshakes: 16,
+            max_handshakes_per_address: 4,
+            max_sessions_per_member: 4,
+            sync_timeout: Duration::from_secs(600),
             progress: None,
         }
     }
@@ -77,6 +98,13 @@ impl std::fmt::Debug for NetOptions {
             .field("ping_interval", &self.ping_interval)
             .field("connect_timeout", &self.connect_timeout)
             .field("max_connections", &self.max_connections)
+            .field("max_handshakes", &self.max_handshakes)
+            .field(
+                "max_handshakes_per_address",
+                &self.max_handshakes_per_address,
+            )
+            .field("max_sessions_per_member", &self.max_sessions_per_member)
+            .field("sync_timeout", &self.sync_timeout)
             .field("progress", &self.progress.is_some())
             .finish()
     }
@@ -111,9 +139,65 @@ impl Counters {
     }
 }
 
+/// Counts held per key (an address, a member), each count given back when
+/// its [`Held`] is dropped.
+pub(crate) struct Tally<K> {
+    counts: Mutex<HashMap<K, usize>>,
+}
+
+impl<K: Eq + Hash + Copy> Tally<K> {
+    fn new() -> Arc<Tally<K>> {
+        Arc::new(Tally {
+            counts: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// One more for `key`, unless it holds `limit` already. The lock is held
+    /// for a map update only, so it may be taken on an async thread.
+    pub(crate) fn take(self: &Arc<Self>, key: K, limit: usize) -> Option<Held<K>> {
+        let mut counts = self
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let count = counts.entry(key).or_insert(0);
+        if *count >= limit {
+            return None;
+        }
+        *count += 1;
+        Some(Held {
+            tally: self.clone(),
+            key,
+        })
+    }
+}
+
+/// One count of a [`Tally`], given back on drop.
+pub(crate) struct Held<K: Eq + Hash + Copy> {
+    tally: Arc<Tally<K>>,
+    key: K,
+}
+
+impl<K: Eq + Hash + Copy> Drop for Held<K> {
+    fn drop(&mut self) {
+        let mut counts = self
+            .tally
+            .counts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = counts.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// What every connection of a [`Node`] shares.
 pub(crate) struct Shared {
     pub(crate) mesh: Mutex<Mesh>,
+    /// The mesh's group, which never changes: read without the lock.
+    pub(crate) group: GroupId,
     /// The local member's keys, for handshakes (the mesh holds them too).
     pub(crate) keys: LocalKeys,
     /// Counts changes of the mesh; sessions announce each.
@@ -121,8 +205,12 @@ pub(crate) struct Shared {
     /// Set when the node stops.
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) connections: Arc<Semaphore>,
+    /// Connections in their handshake (SPEC.md §17.6).
+    pub(crate) handshakes: Arc<Semaphore>,
+    pub(crate) handshakes_by_address: Arc<Tally<IpAddr>>,
+    pub(crate) sessions_by_member: Arc<Tally<MemberId>>,
     pub(crate) options: NetOptions,
-    pub(crate) counters: Counters,
+    pub(crate) counters: Arc<Counters>,
 }
 
 /// The mesh's lock; a poisoned one means a mesh call panicked, which no
@@ -144,6 +232,18 @@ impl Shared {
             self.changes.send_modify(|count| *count += 1);
         }
         Ok(out)
+    }
+
+    /// [`Shared::with_mesh`] off the async threads: the lock may be held
+    /// by a long ingest or export part.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&mut Mesh) -> T + Send + 'static,
+    ) -> Result<T, NetError> {
+        let shared = self.clone();
+        tokio::task::spawn_blocking(move || shared.with_mesh(f))
+            .await
+            .map_err(|error| NetError::Internal(error.to_string()))?
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
@@ -187,13 +287,17 @@ impl Node {
         let (stop, _) = watch::channel(false);
         Ok(Node {
             shared: Arc::new(Shared {
+                group: mesh.group(),
                 mesh: Mutex::new(mesh),
                 keys,
                 changes,
                 stop,
                 connections: Arc::new(Semaphore::new(options.max_connections)),
+                handshakes: Arc::new(Semaphore::new(options.max_handshakes)),
+                handshakes_by_address: Tally::new(),
+                sessions_by_member: Tally::new(),
                 options,
-                counters: Counters::default(),
+                counters: Arc::default(),
             }),
         })
     }

@@ -86,23 +86,44 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                 .map_err(|_| stalled())??,
             Job::Reply(_) if written.closing.load(Ordering::Acquire) => {}
             Job::Reply(frontier) => {
-                let shared = shared.clone();
-                let records = tokio::task::spawn_blocking(move || {
-                    shared.with_mesh(|mesh| mesh.export(&frontier).into_records())
-                })
-                .await
-                .map_err(|error| WireError::Malformed(error.to_string()))?
-                .map_err(|error| WireError::Malformed(error.to_string()))?;
-                pushed += records.len() as u64;
-                Counters::add(&counters.records_sent, records.len() as u64);
-                for message in reply_parts(records) {
+                let internal = |error: NetError| WireError::Malformed(error.to_string());
+                // The reply is what the peer lacks as of its first part
+                // (SPEC.md §17.5); each part's records are copied only as
+                // the part is made, and the mesh is free between parts.
+                let positions: Arc<[usize]> = shared
+                    .blocking(move |mesh| mesh.export_positions(&frontier))
+                    .await
+                    .map_err(internal)?
+                    .into();
+                let total = positions.len();
+                pushed += total as u64;
+                Counters::add(&counters.records_sent, total as u64);
+                let mut sent = 0usize;
+                loop {
+                    if written.closing.load(Ordering::Acquire) {
+                        break;
+                    }
+                    let part = positions.clone();
+                    let records = shared
+                        .blocking(move |mesh| {
+                            mesh.export_part(part.get(sent..).unwrap_or_default(), REPLY_PART_BYTES)
+                        })
+                        .await
+                        .map_err(internal)?
+                        .ok_or_else(|| WireError::Malformed("an export lost an event".into()))?;
+                    sent += records.len();
+                    let remaining = total.saturating_sub(sent) as u64;
+                    let message = Message::Records { remaining, records };
                     tokio::time::timeout(limit, sender.send(&message))
                         .await
                         .map_err(|_| stalled())??;
                     Counters::add(&counters.bytes_sent, sender.bytes - counted);
                     counted = sender.bytes;
+                    if remaining == 0 {
+                        written.replies.fetch_add(1, Ordering::AcqRel);
+                        break;
+                    }
                 }
-                written.replies.fetch_add(1, Ordering::AcqRel);
             }
         }
         Counters::add(&counters.bytes_sent, sender.bytes - counted);
@@ -112,42 +133,14 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
     Ok((pushed, sender.bytes))
 }
 
-/// `records` as reply parts of about [`REPLY_PART_BYTES`] each; an empty
-/// reply is one empty part.
-pub(crate) fn reply_parts(records: Vec<Vec<u8>>) -> Vec<Message> {
-    let mut remaining = records.len() as u64;
-    let mut parts = Vec::new();
-    let mut part = Vec::new();
-    let mut bytes = 0usize;
-    for record in records {
-        bytes += record.len();
-        part.push(record);
-        remaining -= 1;
-        if bytes >= REPLY_PART_BYTES {
-            parts.push(Message::Records {
-                remaining,
-                records: std::mem::take(&mut part),
-            });
-            bytes = 0;
-        }
-    }
-    if !part.is_empty() || parts.is_empty() {
-        parts.push(Message::Records {
-            remaining,
-            records: part,
-        });
-    }
-    parts
-}
-
 /// The reader's task: messages into `messages`, each read within `timeout`.
-async fn read_messages<R: AsyncRead + Unpin + Send>(
+pub(crate) async fn read_messages<R: AsyncRead + Unpin + Send>(
     mut receiver: Receiver<R>,
     messages: mpsc::Sender<Result<Message, NetError>>,
     timeout: Duration,
     peer: String,
     received: Arc<AtomicU64>,
-    shared: Arc<Shared>,
+    counters: Arc<Counters>,
 ) {
     let mut counted = 0u64;
     loop {
@@ -162,7 +155,7 @@ async fn read_messages<R: AsyncRead + Unpin + Send>(
             }),
         };
         received.store(receiver.bytes, Ordering::Relaxed);
-        Counters::add(&shared.counters.bytes_received, receiver.bytes - counted);
+        Counters::add(&counters.bytes_received, receiver.bytes - counted);
         counted = receiver.bytes;
         let stop = message.is_err();
         if messages.send(message).await.is_err() || stop {
@@ -243,14 +236,17 @@ impl Session {
         &self,
         f: impl FnOnce(&mut Mesh) -> T + Send + 'static,
     ) -> Result<T, NetError> {
-        let shared = self.shared.clone();
-        tokio::task::spawn_blocking(move || shared.with_mesh(f))
-            .await
-            .map_err(|error| NetError::Internal(error.to_string()))?
+        self.shared.blocking(f).await
     }
 
     /// Sends our frontier as a request, unless one is out.
     async fn ask(&mut self) -> Result<(), NetError> {
+        // A one-shot asks once: its reply, made as it is sent, holds what
+        // the peer held when they met, and a busy peer cannot keep it going
+        // with news (SPEC.md §17.5).
+        if self.mode == Mode::Once && self.sent.is_some() {
+            return Ok(());
+        }
         if self.asking {
             self.ask_again = true;
             return Ok(());
@@ -429,7 +425,7 @@ where
         options.idle_timeout,
         peer.clone(),
         received.clone(),
-        shared.clone(),
+        shared.counters.clone(),
     ));
     let mut changes = shared.subscribe();
     let mut session = Session {
@@ -453,6 +449,9 @@ where
     };
     let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
     ping.tick().await;
+    let once = mode == Mode::Once;
+    let deadline = tokio::time::sleep(options.sync_timeout);
+    tokio::pin!(deadline);
     let outcome: Result<(), NetError> = async {
         session.ask().await?;
         loop {
@@ -500,6 +499,12 @@ where
                     }
                 }
                 _ = ping.tick() => session.send(Message::Ping)?,
+                _ = &mut deadline, if once => {
+                    return Err(NetError::Timeout {
+                        peer: session.peer.clone(),
+                        waited: options.sync_timeout,
+                    });
+                }
                 // A stop made before this session subscribed counts too.
                 _ = stopped(&mut stop) => return Ok(()),
             }

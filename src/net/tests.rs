@@ -445,7 +445,7 @@ async fn serving(node: &Node) -> SocketAddr {
 
 /// A member's copy joined over the network, enabled.
 async fn joined(dir: &std::path::Path, name: &str, keys: LocalKeys, server: SocketAddr) -> Node {
-    let (mut mesh, report) = super::join(dir.join(name), keys, server, fast())
+    let (mut mesh, report) = super::join(dir.join(name), keys, server, None, fast())
         .await
         .unwrap();
     assert!(report.pulled > 0);
@@ -542,6 +542,7 @@ async fn strangers_and_removed_members_are_refused() {
         dir.path().join("x.redb"),
         LocalKeys::generate(),
         addr,
+        None,
         fast(),
     )
     .await;
@@ -820,7 +821,7 @@ async fn a_left_out_event_named_in_a_later_part_is_taken() {
         .ingest(&carol_mesh.export(&dave_mesh.frontier()))
         .unwrap();
     let daves = dave_mesh.refresh("dave, on top").unwrap();
-    let mut records = dave_mesh.export(&founder.frontier()).into_records();
+    let mut records = dave_mesh.export(&founder.frontier()).records().to_vec();
     // Alone, the first part's records leave carol's refresh out.
     founder.backup(dir.path().join("copy.redb")).unwrap();
     let mut copy = Mesh::open(dir.path().join("copy.redb"), spec_keys(9)).unwrap();
@@ -880,4 +881,228 @@ fn a_long_reason_is_cut_at_a_character() {
     let reason = error.reason_for_peer().unwrap();
     assert!(reason.len() <= wire::MAX_REFUSAL_REASON);
     assert_eq!(reason.chars().count(), wire::MAX_REFUSAL_REASON / 2);
+}
+
+/// A TCP connection from `source`, a loopback address of its own.
+async fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(addr).await.unwrap()
+}
+
+/// Whether the server closes `stream` at once, unread, rather than waiting
+/// for a handshake that does not come.
+async fn closed_at_once(mut stream: TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut byte = [0u8; 1];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), stream.read(&mut byte)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+/// Strangers that connect and say nothing hold at most the handshake
+/// budget, and one address at most its share of it: a member still gets
+/// in (SPEC.md §17.6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_strangers_cannot_take_every_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let mut options = fast();
+    options.max_connections = 8;
+    options.max_handshakes = 3;
+    options.max_handshakes_per_address = 2;
+    options.handshake_timeout = Duration::from_secs(10);
+    let server = Node::new(mesh, options).unwrap();
+    let addr = serving(&server).await;
+    // The member's first copy, before the strangers come.
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let mut held = vec![
+        connect_from([127, 0, 0, 2], addr).await,
+        connect_from([127, 0, 0, 2], addr).await,
+    ];
+    // A third from the same address is closed unread; one from another
+    // address takes the last handshake slot; a fifth finds none.
+    assert!(closed_at_once(connect_from([127, 0, 0, 2], addr).await).await);
+    held.push(connect_from([127, 0, 0, 3], addr).await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(closed_at_once(connect_from([127, 0, 0, 4], addr).await).await);
+    // Each stranger's slot is its own until its handshake times out.
+    for stream in held.drain(..) {
+        assert!(!closed_at_once(stream).await);
+    }
+    // The strangers gone, their slots are free: the member is served.
+    server
+        .with_mesh(|mesh| mesh.append_app("note", b"after the strangers"))
+        .unwrap()
+        .unwrap();
+    super::sync(&member, addr).await.unwrap();
+    assert_eq!(digest(&member), digest(&server));
+    server.stop();
+}
+
+/// One member holds at most `max_sessions_per_member` sessions: another is
+/// refused as busy, once authenticated, and does not stop a watcher; the
+/// member's open session is not disturbed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_holds_a_bounded_number_of_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let mut options = fast();
+    options.max_sessions_per_member = 1;
+    let server = Node::new(mesh, options).unwrap();
+    let addr = serving(&server).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let watcher = {
+        let member = member.clone();
+        tokio::spawn(async move { super::watch(&member, addr).await })
+    };
+    // The watcher is connected once a write of the server reaches it.
+    server
+        .with_mesh(|mesh| mesh.append_app("note", b"one"))
+        .unwrap()
+        .unwrap();
+    let caught_up = async {
+        while digest(&member) != digest(&server) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), caught_up)
+        .await
+        .expect("the watcher catches up");
+    let error = super::sync(&member, addr).await.unwrap_err();
+    match &error {
+        NetError::RefusedByPeer {
+            reason, admission, ..
+        } => {
+            assert!(reason.contains("busy"), "{reason}");
+            assert!(!admission, "a busy server does not refuse the member");
+        }
+        other => panic!("expected a busy refusal, got {other}"),
+    }
+    // The watcher's session still carries writes.
+    server
+        .with_mesh(|mesh| mesh.append_app("note", b"two"))
+        .unwrap()
+        .unwrap();
+    let caught_up = async {
+        while digest(&member) != digest(&server) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), caught_up)
+        .await
+        .expect("the open session goes on");
+    assert!(!watcher.is_finished());
+    member.stop();
+    server.stop();
+}
+
+/// A newcomer that names the group it expects is refused by a server of
+/// another group, and leaves no file; naming the right one, it joins.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_may_pin_the_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let group = mesh.group();
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let newcomer = keys.pop().unwrap();
+    let other = GroupId::from_bytes([7; 32]);
+    let path = dir.path().join("n.redb");
+    let error = super::join(&path, newcomer.duplicate(), addr, Some(other), fast())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, NetError::RefusedByPeer { .. }), "{error}");
+    assert!(error.to_string().contains("serves group"), "{error}");
+    assert!(!path.exists());
+    let (mesh, _) = super::join(&path, newcomer, addr, Some(group), fast())
+        .await
+        .unwrap();
+    assert_eq!(mesh.group(), group);
+    server.stop();
+}
+
+/// A reply over a mebibyte goes in parts, made one at a time from the
+/// mesh; the receiver's progress sees each, and the copy is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_reply_streams_in_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut mesh, mut keys) = founded(dir.path(), 1);
+    let payload = vec![0x5a; 64 * 1024];
+    for _ in 0..40 {
+        mesh.append_app("blob", &payload).unwrap();
+    }
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let options = {
+        let seen = seen.clone();
+        fast().progress(move |progress| seen.lock().unwrap().push(progress))
+    };
+    let (mesh, report) = super::join(
+        dir.path().join("m.redb"),
+        keys.pop().unwrap(),
+        addr,
+        None,
+        options,
+    )
+    .await
+    .unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.len() >= 3,
+        "40 × 64 KiB is at least three parts: {seen:?}"
+    );
+    let total = seen[0].total;
+    assert!(
+        seen.windows(2)
+            .all(|pair| pair[0].received < pair[1].received)
+    );
+    assert_eq!(seen.last().map(|last| last.received), Some(total));
+    assert_eq!(report.pulled, total);
+    assert_eq!(mesh.len() as u64, total);
+    server.stop();
+}
+
+/// A one-shot sync with a server that keeps writing ends once its own
+/// request is answered, rather than asking after every write; and one that
+/// cannot end in time ends at its deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_shot_sync_ends_with_a_busy_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, mut keys) = founded(dir.path(), 1);
+    let server = Node::new(mesh, fast()).unwrap();
+    let addr = serving(&server).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let writer = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            while !server.is_stopped() {
+                let server = server.clone();
+                tokio::task::spawn_blocking(move || {
+                    server.with_mesh(|mesh| mesh.append_app("tick", b"busy"))
+                })
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+    for _ in 0..5 {
+        let report = tokio::time::timeout(Duration::from_secs(20), super::sync(&member, addr))
+            .await
+            .expect("a one-shot sync ends")
+            .unwrap();
+        assert!(report.pulled > 0);
+    }
+    let mut options = fast();
+    options.sync_timeout = Duration::ZERO;
+    let hurried = Node::new(member.into_mesh().unwrap(), options).unwrap();
+    let error = super::sync(&hurried, addr).await.unwrap_err();
+    assert!(matches!(error, NetError::Timeout { .. }), "{error}");
+    server.stop();
+    writer.await.unwrap();
 }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, anyhow};
 use clap::Args;
 use meshlog::net::{self, NetOptions, Node, Progress, SyncReport};
-use meshlog::{LocalKeys, Mesh};
+use meshlog::{GroupId, LocalKeys, Mesh};
 
 use crate::{Verdict, load_keys, plural, print_lines, shown};
 
@@ -291,10 +291,11 @@ pub(crate) fn join(
     db: &std::path::Path,
     keys: LocalKeys,
     peer: &str,
+    group: Option<GroupId>,
 ) -> anyhow::Result<(Mesh, String)> {
     let peer = resolve_addr(peer)?;
     let runtime = runtime()?;
-    let (mesh, report) = runtime.block_on(net::join(db, keys, peer, progress_options()))?;
+    let (mesh, report) = runtime.block_on(net::join(db, keys, peer, group, progress_options()))?;
     Ok((mesh, report_line(&report)))
 }
 

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use meshlog::{Batch, Ingested, Mesh, Role};
+use meshlog::{Batch, GroupId, Ingested, Mesh, Role};
 use serde_json::{Value, json};
 
 use crate::{Verdict, epoch_line, load_keys, plural, print_lines, shown};
@@ -154,6 +154,10 @@ pub(crate) struct JoinArgs {
     /// (host:port), instead of from a batch file.
     #[arg(long, value_name = "ADDR")]
     peer: Option<String>,
+    /// With --peer: the group id (hex) the peer must serve, as an
+    /// invitation names it; without, the newcomer takes the peer's group.
+    #[arg(long, value_name = "HEX", requires = "peer")]
+    group: Option<GroupId>,
     /// Print JSON (fields listed below).
     #[arg(long)]
     json: bool,
@@ -279,7 +283,7 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
     let empty = json!({"path": shown(&args.db), "member": member.to_string()});
     let mut fetched = None;
     let mesh = match (&args.peer, &args.batch) {
-        (Some(peer), _) => match crate::network::join(&args.db, keys, peer) {
+        (Some(peer), _) => match crate::network::join(&args.db, keys, peer, args.group) {
             Ok((mesh, report)) => {
                 fetched = Some(report);
                 mesh
