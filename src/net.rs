@@ -17,8 +17,8 @@
 //!   what the other lacks, in parts, which the other verifies and writes as
 //!   they arrive, exactly as [`Mesh::ingest`] does.
 //! - **Bounded.** Every read has a length limit before it is made and a
-//!   timeout; a reply is made one part at a time, so a connection costs
-//!   about one part of memory; a server caps its connections, the share of
+//!   timeout; a reply is made one part at a time, so it costs about one
+//!   part of memory however large; a server caps its connections, the share of
 //!   them strangers can hold in their handshake, and each member's
 //!   sessions; a one-shot exchange has a deadline. A peer that sends
 //!   garbage, too much, or events that break a rule is cut off, and
@@ -26,7 +26,7 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), meshlog::net::NetError> {
-//! use std::net::{IpAddr, SocketAddr};
+//! use std::net::SocketAddr;
 //!
 //! use meshlog::net::{self, NetOptions, Node};
 //! use meshlog::{LocalKeys, Mesh};
@@ -169,11 +169,11 @@ pub enum NetError {
         admission: bool,
     },
     /// The peer serves or syncs another group.
-    #[error("{peer}: the peer is of group {}, this mesh of {ours}", theirs.map_or("(none)".to_string(), |g| g.to_string()))]
+    #[error("{peer}: the peer is of group {}, not {ours}", theirs.map_or("(none)".to_string(), |g| g.to_string()))]
     ForeignGroup {
         /// The peer.
         peer: String,
-        /// This mesh's group.
+        /// This mesh's group, or the group a newcomer expects.
         ours: GroupId,
         /// The peer's.
         theirs: Option<GroupId>,
@@ -274,7 +274,7 @@ impl NetError {
         let mut reason = match self {
             NetError::NotAdmitted { reason, .. } => reason.clone(),
             NetError::Protocol { detail, .. } => format!("protocol violation: {detail}"),
-            NetError::ForeignGroup { ours, .. } => format!("this peer serves group {ours}"),
+            NetError::ForeignGroup { ours, .. } => format!("this side is of group {ours}"),
             NetError::Ingest { source, .. } => format!("records refused: {source}"),
             NetError::Busy { detail, .. } => format!("busy: {detail}"),
             _ => return None,
@@ -390,15 +390,34 @@ async fn initiate(
     Ok(((sender, receiver), member, their_group))
 }
 
-/// Sends `error`'s reason to the peer, if it has one, and returns it.
+/// Sends `error`'s reason to the peer, if it has one, and returns it. A
+/// courtesy: a peer that takes nothing gets 5 s.
 async fn refuse<W: tokio::io::AsyncWrite + Unpin>(
     sender: &mut wire::Sender<W>,
     error: NetError,
 ) -> NetError {
     if let Some(reason) = error.reason_for_peer() {
-        let _ = sender.send(&Message::Refused { reason }).await;
+        let refused = Message::Refused { reason };
+        let _ = tokio::time::timeout(Duration::from_secs(5), sender.send(&refused)).await;
     }
     error
+}
+
+/// Sends `message`, which the peer must take within `limit` (SPEC.md
+/// §17.6: a peer that stops reading is closed like one that stops writing).
+async fn send_within<W: tokio::io::AsyncWrite + Unpin>(
+    sender: &mut wire::Sender<W>,
+    message: &Message,
+    limit: Duration,
+    peer: &str,
+) -> Result<(), NetError> {
+    let sending = async {
+        sender
+            .send(message)
+            .await
+            .map_err(|error| NetError::wire(peer, error))
+    };
+    within(limit, peer, sending).await
 }
 
 /// One session with `peer` as the initiator.
@@ -495,6 +514,20 @@ pub async fn watch(node: &Node, peer: SocketAddr) -> Result<(), NetError> {
     Ok(())
 }
 
+/// What counts as one address for [`NetOptions::max_handshakes_per_address`]:
+/// an IPv4 address (a mapped one too), or an IPv6 address's /64.
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+    }
+}
+
 /// A connection's hold on the handshake budget (SPEC.md §17.6), given back
 /// once the peer is known.
 struct Handshaking {
@@ -535,7 +568,7 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
                 // address only part of it; members keep the rest.
                 let Some(address) = shared
                     .handshakes_by_address
-                    .take(addr.ip(), options.max_handshakes_per_address)
+                    .take(address_key(addr.ip()), options.max_handshakes_per_address)
                 else {
                     warn!(peer = %addr, limit = options.max_handshakes_per_address, "too many handshakes from this address; closed");
                     continue;
@@ -637,7 +670,17 @@ async fn answer(
             peer,
             detail: format!("{member} holds {limit} sessions already"),
         };
-        return Err(refuse(&mut sender, busy).await);
+        let busy = refuse(&mut sender, busy).await;
+        // The peer has sent its frontier by now: closing on it unread
+        // would reset the connection, and the reset could overtake the
+        // refusal. Close this side's half, and read until the peer does.
+        sender.shutdown().await;
+        let mut receiver = receiver;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while receiver.recv(wire::MAX_MESSAGE).await.is_ok() {}
+        })
+        .await;
+        return Err(busy);
     };
     info!(peer = %peer, %member, newcomer, "accepted");
     let moved = session::run(
@@ -742,13 +785,12 @@ pub async fn join(
             return Err(refuse(&mut sender, error).await);
         }
     };
-    let _ = sender
-        .send(&Message::Ingested {
-            added: copy.pulled,
-            known: copy.pulled_known,
-        })
-        .await;
-    sender.shutdown().await;
+    let ingested = Message::Ingested {
+        added: copy.pulled,
+        known: copy.pulled_known,
+    };
+    let _ = send_within(&mut sender, &ingested, options.idle_timeout, &name).await;
+    let _ = tokio::time::timeout(options.idle_timeout, sender.shutdown()).await;
     debug!(peer = %name, events = mesh.len(), "joined");
     Ok((
         mesh,
@@ -799,21 +841,34 @@ impl FirstCopy {
         options: &NetOptions,
     ) -> Result<(), NetError> {
         let peer = self.peer.clone();
-        let wire = |error| NetError::wire(&peer, error);
-        sender
-            .send(&Message::Frontier(Frontier::default()))
-            .await
-            .map_err(wire)?;
+        let limit = options.idle_timeout;
+        send_within(
+            sender,
+            &Message::Frontier(Frontier::default()),
+            limit,
+            &peer,
+        )
+        .await?;
+        // Our empty reply to the server's request awaits its `Ingested`:
+        // one request at a time, as in any session (SPEC.md §17.5).
+        let mut unacknowledged = false;
         let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
         ping.tick().await;
-        let deadline = tokio::time::sleep(options.sync_timeout);
+        let deadline_at = tokio::time::Instant::now() + options.sync_timeout;
+        let deadline = tokio::time::sleep_until(deadline_at);
         tokio::pin!(deadline);
         let mut reply = wire::ReplyCount::default();
         loop {
+            if tokio::time::Instant::now() >= deadline_at {
+                return Err(NetError::Timeout {
+                    peer: self.peer.clone(),
+                    waited: options.sync_timeout,
+                });
+            }
             let message = tokio::select! {
                 message = messages.recv() => message,
                 _ = ping.tick() => {
-                    sender.send(&Message::Ping).await.map_err(wire)?;
+                    send_within(sender, &Message::Ping, limit, &peer).await?;
                     continue;
                 }
                 _ = &mut deadline => {
@@ -830,13 +885,23 @@ impl FirstCopy {
             };
             match message? {
                 // The server asks too; a newcomer holds nothing to send.
-                Message::Frontier(_) => sender
-                    .send(&Message::Records {
+                Message::Frontier(_) => {
+                    if unacknowledged {
+                        return Err(
+                            self.violation("a request before its last reply was acknowledged")
+                        );
+                    }
+                    let empty = Message::Records {
                         remaining: 0,
                         records: Vec::new(),
-                    })
-                    .await
-                    .map_err(wire)?,
+                    };
+                    send_within(sender, &empty, limit, &peer).await?;
+                    unacknowledged = true;
+                }
+                Message::Ingested { .. } if unacknowledged => unacknowledged = false,
+                Message::Ingested { .. } => {
+                    return Err(self.violation("an acknowledgement of nothing"));
+                }
                 Message::Records { remaining, records } => {
                     let progress = reply
                         .part(records.len(), remaining)
@@ -850,7 +915,7 @@ impl FirstCopy {
                         return Ok(());
                     }
                 }
-                Message::Ingested { .. } | Message::Ping => {}
+                Message::Ping => {}
                 Message::Refused { reason } => {
                     return Err(NetError::RefusedByPeer {
                         peer: self.peer.clone(),

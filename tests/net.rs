@@ -282,7 +282,7 @@ fn eleven_processes_converge_and_hostile_peers_are_cut_off() {
         &other,
     ]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("serves group"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is of group"));
     assert!(!path("newcomer.redb").exists());
     let out = run(&[
         "join",

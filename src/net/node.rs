@@ -45,16 +45,19 @@ pub struct NetOptions {
     /// are closed on arrival.
     pub max_connections: usize,
     /// Most of those still in their handshake, whose peer is not yet
-    /// known: strangers can hold no more (SPEC.md §17.6).
+    /// known: strangers can hold no more (SPEC.md §17.6). Taken as at most
+    /// [`NetOptions::max_connections`]; keep it well below, so that
+    /// members have room.
     pub max_handshakes: usize,
-    /// Most handshakes at once from one IP address.
+    /// Most handshakes at once from one IP address (an IPv6 address counts
+    /// by its /64, which one host commonly holds whole).
     pub max_handshakes_per_address: usize,
     /// Most sessions one member holds with a server at once; another is
     /// refused once authenticated, and the member may try again later.
     pub max_sessions_per_member: usize,
-    /// A one-shot [`super::sync`] or [`super::join`] must end within this,
-    /// however busy the peer: a peer that keeps writing keeps a session
-    /// going, one small reply at a time.
+    /// A one-shot [`super::sync`]'s session, or a [`super::join`]'s copy,
+    /// must end within this, from its first request (connecting and the
+    /// handshake have their own timeouts), however busy or slow the peer.
     pub sync_timeout: Duration,
     /// Called as a reply's records arrive.
     pub progress: Option<ProgressFn>,
@@ -159,11 +162,10 @@ impl<K: Eq + Hash + Copy> Tally<K> {
             .counts
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let count = counts.entry(key).or_insert(0);
-        if *count >= limit {
+        if counts.get(&key).copied().unwrap_or(0) >= limit {
             return None;
         }
-        *count += 1;
+        *counts.entry(key).or_insert(0) += 1;
         Some(Held {
             tally: self.clone(),
             key,
@@ -293,7 +295,9 @@ impl Node {
                 changes,
                 stop,
                 connections: Arc::new(Semaphore::new(options.max_connections)),
-                handshakes: Arc::new(Semaphore::new(options.max_handshakes)),
+                handshakes: Arc::new(Semaphore::new(
+                    options.max_handshakes.min(options.max_connections),
+                )),
                 handshakes_by_address: Tally::new(),
                 sessions_by_member: Tally::new(),
                 options,

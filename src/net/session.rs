@@ -50,7 +50,6 @@ enum Job {
     Reply(Frontier),
 }
 
-/// The writer's task: sends jobs in order until the channel closes.
 /// What the writer tells the session as it goes.
 #[derive(Default)]
 struct Written {
@@ -61,6 +60,7 @@ struct Written {
     closing: AtomicBool,
 }
 
+/// The writer's task: sends jobs in order until the channel closes.
 async fn write_jobs<W: AsyncWrite + Unpin + Send>(
     mut sender: Sender<W>,
     mut jobs: mpsc::UnboundedReceiver<Job>,
@@ -96,8 +96,6 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                     .map_err(internal)?
                     .into();
                 let total = positions.len();
-                pushed += total as u64;
-                Counters::add(&counters.records_sent, total as u64);
                 let mut sent = 0usize;
                 loop {
                     if written.closing.load(Ordering::Acquire) {
@@ -111,12 +109,15 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                         .await
                         .map_err(internal)?
                         .ok_or_else(|| WireError::Malformed("an export lost an event".into()))?;
-                    sent += records.len();
-                    let remaining = total.saturating_sub(sent) as u64;
+                    let count = records.len();
+                    let remaining = total.saturating_sub(sent + count) as u64;
                     let message = Message::Records { remaining, records };
                     tokio::time::timeout(limit, sender.send(&message))
                         .await
                         .map_err(|_| stalled())??;
+                    sent += count;
+                    pushed += count as u64;
+                    Counters::add(&counters.records_sent, count as u64);
                     Counters::add(&counters.bytes_sent, sender.bytes - counted);
                     counted = sender.bytes;
                     if remaining == 0 {
@@ -450,13 +451,22 @@ where
     let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
     ping.tick().await;
     let once = mode == Mode::Once;
-    let deadline = tokio::time::sleep(options.sync_timeout);
+    let deadline_at = tokio::time::Instant::now() + options.sync_timeout;
+    let deadline = tokio::time::sleep_until(deadline_at);
     tokio::pin!(deadline);
     let outcome: Result<(), NetError> = async {
         session.ask().await?;
         loop {
             if session.mode == Mode::Once && session.settled() {
                 return Ok(());
+            }
+            // Checked here as well: with messages always ready, `select!`
+            // might not pick the deadline for a while.
+            if once && tokio::time::Instant::now() >= deadline_at {
+                return Err(NetError::Timeout {
+                    peer: session.peer.clone(),
+                    waited: options.sync_timeout,
+                });
             }
             tokio::select! {
                 message = messages.recv() => {

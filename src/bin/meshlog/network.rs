@@ -27,6 +27,11 @@ With --peer, serve also connects out to those peers and gossips with them
 Runs until SIGINT or SIGTERM, then closes DB cleanly. The local member must
 be enabled. Logs go to stderr (-q: warnings only; -v: more).
 
+At most --max-connections at once (64), of which a quarter at most still in
+their handshake (4 from one address, or one IPv6 /64), so that strangers
+who connect and say nothing cannot hold them all; and 4 sessions of one
+member (SPEC.md §17.6).
+
 Exit codes: 0 stopped by a signal, 1 refused (the local member is disabled),
 2 could not run (no such file, the address is taken).
 
@@ -47,6 +52,9 @@ without anyone running a command. It reconnects after a failure and runs
 until SIGINT or SIGTERM.
 
 The local member must be enabled. A large pull in a terminal shows progress.
+A sync without --watch asks once and gives up after 10 minutes, however
+busy the peer. A server holds at most 4 sessions of one member: another is
+refused as busy, and --watch tries again later.
 
 Exit codes: 0 every peer synced, 1 a peer refused this member or sent
 something invalid, 2 could not run (no such file, no connection).
@@ -173,6 +181,8 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Verdict> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut options = NetOptions::new();
     options.max_connections = args.max_connections;
+    // A quarter for handshakes, as by default (16 of 64).
+    options.max_handshakes = (args.max_connections / 4).max(1);
     let node = open_node(&args.db, keys, options)?;
     let runtime = runtime()?;
     let result: anyhow::Result<()> = runtime.block_on(async {

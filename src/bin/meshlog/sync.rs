@@ -64,6 +64,10 @@ from a member who serves it (`meshlog serve`, SPEC.md §17): the serving
 member admits only a member its roster names, and the copy must name the
 server as a member. Its parts are verified and written as they arrive; on
 any failure the file is removed. A large copy in a terminal shows progress.
+With --group HEX (the group id that came with the invitation: `meshlog
+show` prints it) a server of any other group is refused; without, the
+newcomer takes the group the server serves. The copy gives up after 10
+minutes.
 
 Exit codes: 0 joined, 1 the batch is refused (or the server refuses the
 member, or sends an invalid event), 2 could not run (DB exists, no such
