@@ -245,6 +245,17 @@ pub enum Error {
         /// The checkpoint's heads the file lacks.
         missing: Vec<EventHash>,
     },
+    /// A rotation made here with a change that would be void in its own
+    /// causal past (K1–K5, SPEC.md §5.3), and so in every resolution: the
+    /// local member's role does not permit it, or it touches the author's
+    /// own entry (leaving is asking another admin). Nothing was written.
+    #[error("the {change} of {member} would be void (SPEC.md §5.3, K1–K5): the local member's role does not permit it, or it is the author's own entry; nothing was written")]
+    VoidChange {
+        /// Whose entry the change touches.
+        member: crate::ids::MemberId,
+        /// "addition", "removal", "role change" or "key update".
+        change: &'static str,
+    },
     /// An epoch secret could not be recovered.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -305,6 +316,7 @@ impl Error {
                 | StoreError::Corrupt { .. },
             ) => ErrorClass::VerificationFailure,
             Error::Refused(_)
+            | Error::VoidChange { .. }
             | Error::NotInRoster { .. }
             | Error::WaitsForMerge
             | Error::Disabled { .. }
@@ -332,6 +344,43 @@ impl Error {
         match self {
             Error::Rejected(rejection) | Error::Refused(rejection) => Some(rejection),
             _ => None,
+        }
+    }
+
+    /// A short, stable name of what went wrong, finer than the class: what
+    /// the CLI's `--json` and the Python package report as `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Rejected(_) => "rejected",
+            Error::Refused(_) => "refused",
+            Error::VoidChange { .. } => "void-change",
+            Error::Store(_) => "store",
+            Error::Keys(_) => "keys",
+            Error::Batch(BatchError::Empty) => "empty-batch",
+            Error::Batch(_) => "malformed-batch",
+            Error::NoGenesis => "no-genesis",
+            Error::ForeignBatch { .. } => "foreign-batch",
+            Error::Incomplete { .. } => "incomplete",
+            Error::RolledBack { .. } => "rolled-back",
+            Error::Secret(_) => "secret",
+            Error::WaitsForMerge => "waits-for-merge",
+            Error::NotInRoster { .. } => "not-in-roster",
+            Error::ReadOnly => "read-only",
+            Error::NoKeys => "no-keys",
+            Error::Seal(_) => "sealed-message",
+            Error::Disabled { .. } => "disabled",
+        }
+    }
+}
+
+impl ErrorClass {
+    /// The class's name: `verification-failure`, `refusal` or
+    /// `could-not-run`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorClass::VerificationFailure => "verification-failure",
+            ErrorClass::Refusal => "refusal",
+            ErrorClass::CouldNotRun => "could-not-run",
         }
     }
 }

@@ -455,7 +455,7 @@ impl MeshState {
         author: MemberId,
         parents: Vec<EventHash>,
         changes: Vec<Change>,
-    ) -> Result<super::graph::Roster, GraphError> {
+    ) -> Result<(super::graph::Roster, Vec<usize>), GraphError> {
         let prepared = self.graph.prepare(Rotation {
             hash: EventHash::ZERO,
             author,
@@ -463,7 +463,7 @@ impl MeshState {
             changes,
         })?;
         Ok(prepared
-            .map(|prepared| prepared.own_roster().clone())
+            .map(|prepared| (prepared.own_roster().clone(), prepared.own_void_changes()))
             .unwrap_or_default())
     }
 

@@ -479,6 +479,18 @@ impl Prepared {
     pub(crate) fn own_roster(&self) -> &Roster {
         &self.node.own.roster
     }
+
+    /// Positions of its changes that are void within its own causal past
+    /// (K1–K5): void in every resolution, since that past never changes.
+    pub(crate) fn own_void_changes(&self) -> Vec<usize> {
+        self.node
+            .own_kept
+            .iter()
+            .enumerate()
+            .filter(|(_, kept)| !**kept)
+            .map(|(position, _)| position)
+            .collect()
+    }
 }
 
 /// Pass 2's verdicts over a scope of rotations.

@@ -125,10 +125,10 @@ impl LocalKeys {
         self.public().member_id()
     }
 
-    /// A second copy of these keys, for a network node's handshakes; both
-    /// are zeroized on drop.
-    #[cfg(feature = "net")]
-    pub(crate) fn duplicate(&self) -> LocalKeys {
+    /// A second copy of these keys in memory (for a second open, or a
+    /// network node's handshakes); each copy is zeroized when dropped. Not
+    /// `Clone`, so that every copy of a secret is asked for by name.
+    pub fn duplicate(&self) -> LocalKeys {
         Self::new(self.signing.clone(), self.dh.clone())
     }
 

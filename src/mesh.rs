@@ -667,16 +667,33 @@ impl Mesh {
 
     /// Rotates on the local frontier with `changes` (any order; at most one
     /// a member): a fresh secret wrapped to the rotation's own roster. The
-    /// local member must be an admin or owner (E7); changes its role does
-    /// not permit are void, not refused (K1–K5).
+    /// local member must be an admin or owner (E7). A change its role does
+    /// not permit, or one to its own entry, would be void (K1–K5) in every
+    /// resolution: such a rotation is refused ([`Error::VoidChange`]) rather
+    /// than written, so that a call that returns did what it said.
     pub fn rotate(&mut self, mut changes: Vec<Change>, reason: &str) -> Result<EventHash> {
         let keys = writer(&self.keys, self.read_only)?;
         changes.sort_by_key(Change::member);
         let time = (self.clock)();
         let signed = self
             .ledger
-            .make_rotation(keys, changes, reason, time, &mut self.rng)
+            .make_rotation(keys, changes.clone(), reason, time, &mut self.rng)
             .map_err(Error::Refused)?;
+        if let Some(change) = signed
+            .void_changes()
+            .first()
+            .and_then(|&position| changes.get(position))
+        {
+            return Err(Error::VoidChange {
+                member: change.member(),
+                change: match change {
+                    Change::Add { .. } => "addition",
+                    Change::Remove { .. } => "removal",
+                    Change::SetRole { .. } => "role change",
+                    Change::UpdateKeys { .. } => "key update",
+                },
+            });
+        }
         self.add(signed)
     }
 

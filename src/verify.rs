@@ -347,7 +347,7 @@ impl Ledger {
     /// signature again, which is what the check would establish (SPEC.md
     /// §8: V6 holds by construction).
     pub(crate) fn verify_made_here(&mut self, made: MadeHere) -> Result<Verdict, Rejection> {
-        let MadeHere { signed, signer } = made;
+        let MadeHere { signed, signer, .. } = made;
         self.verify_with(signed, Signatures::MadeHere(signer))
             .map(|(verdict, _)| verdict)
     }
@@ -867,6 +867,7 @@ impl Ledger {
         MadeHere {
             signed,
             signer: keys.public().signing,
+            void_changes: Vec::new(),
         }
     }
 
@@ -928,7 +929,7 @@ impl Ledger {
             .map(super::event::Change::verify)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| reject(e.into()))?;
-        let roster = self
+        let (roster, void_changes) = self
             .state
             .prospective_roster(author, parents.clone(), graph_changes)
             .map_err(|e: GraphError| reject(Rule::Feed(e.into())))?;
@@ -944,7 +945,7 @@ impl Ledger {
             &recipients,
         )
         .map_err(|error| reject(sealing_failed(error)))?;
-        Ok(self.sign_next(
+        let mut made = self.sign_next(
             keys,
             time,
             Body::Rotate {
@@ -953,7 +954,9 @@ impl Ledger {
                 envelope,
                 reason: reason.to_owned(),
             },
-        ))
+        );
+        made.void_changes = void_changes;
+        Ok(made)
     }
 }
 
@@ -978,9 +981,17 @@ fn rotation_binding(
 pub(crate) struct MadeHere {
     signed: SignedEvent,
     signer: SigningPublicKey,
+    /// A rotation's changes that are void within its own causal past.
+    void_changes: Vec<usize>,
 }
 
 impl MadeHere {
+    /// Positions of a rotation's changes that are void within its own
+    /// causal past, and so in every resolution (SPEC.md §5.3).
+    pub(crate) fn void_changes(&self) -> &[usize] {
+        &self.void_changes
+    }
+
     /// The signed event.
     pub(crate) fn signed(&self) -> &SignedEvent {
         &self.signed

@@ -139,7 +139,10 @@ fn build(path: &Path, ops: &[Op]) -> Snapshot {
                 assert!(
                     matches!(
                         error,
-                        Error::Refused(_) | Error::WaitsForMerge | Error::NotInRoster { .. }
+                        Error::Refused(_)
+                            | Error::VoidChange { .. }
+                            | Error::WaitsForMerge
+                            | Error::NotInRoster { .. }
                     ),
                     "{error}"
                 );

@@ -307,6 +307,7 @@ impl Sim {
                 let kind = match &error {
                     Error::WaitsForMerge => "waits for merge".to_owned(),
                     Error::NotInRoster { .. } => "not in R*".to_owned(),
+                    Error::VoidChange { .. } => "void change".to_owned(),
                     other => match other.rejection() {
                         Some(rejection) => rejection.rule.id().to_owned(),
                         None => other.to_string(),
@@ -586,10 +587,12 @@ impl Sim {
         }
     }
 
-    /// F (or its puppet) removes every other member of its own view.
+    /// F (or its puppet) removes every other member of its own view that
+    /// the rules let it remove: a removal that would be void is refused
+    /// (`Error::VoidChange`), so it drops those one at a time.
     fn remove_everyone(&mut self, who: usize) -> Option<EventHash> {
         let me = self.mesh(who).member_id().expect("keys");
-        let changes: Vec<Change> = self
+        let mut changes: Vec<Change> = self
             .mesh(who)
             .roster()
             .iter()
@@ -597,7 +600,14 @@ impl Sim {
             .filter(|id| *id != me)
             .map(|member| Change::Remove { member })
             .collect();
-        self.backdated_write(who, |mesh| mesh.rotate(changes, "everyone out"))
+        self.backdated_write(who, move |mesh| loop {
+            match mesh.rotate(changes.clone(), "everyone out") {
+                Err(Error::VoidChange { member, .. }) if changes.len() > 1 => {
+                    changes.retain(|change| *change != Change::Remove { member });
+                }
+                outcome => return outcome,
+            }
+        })
     }
 
     /// A rotation by F after its firing, or by the puppet.

@@ -249,6 +249,7 @@ fn an_event_made_here_must_be_signed_by_its_authors_key() {
     let claimed = MadeHere {
         signed: made.signed().clone(),
         signer: keys(2).public().signing,
+        void_changes: Vec::new(),
     };
     let hash = made.signed().hash();
     let rejection = founder.verify_made_here(claimed).err().unwrap();

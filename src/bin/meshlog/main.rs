@@ -296,15 +296,6 @@ fn error_lines(error: &meshlog::Error) -> Vec<(&'static str, String)> {
     lines
 }
 
-/// A stable name for an error class, for `--json`.
-fn class_name(class: ErrorClass) -> &'static str {
-    match class {
-        ErrorClass::VerificationFailure => "verification-failure",
-        ErrorClass::Refusal => "refusal",
-        ErrorClass::CouldNotRun => "could-not-run",
-    }
-}
-
 /// A library error as `--json` prints it: `{class, kind, message}` and, for
 /// a refused event, `rule_id, rule, hash, author, seq`; for a rollback,
 /// `missing`.
@@ -318,12 +309,12 @@ fn any_error_json(error: &anyhow::Error) -> Value {
     match (library_error(error), net) {
         (Some(library), _) => error_json(library),
         (None, Some(net)) => json!({
-            "class": class_name(net.class()),
+            "class": net.class().name(),
             "kind": "network",
             "message": net.to_string(),
         }),
         (None, None) => json!({
-            "class": class_name(ErrorClass::CouldNotRun),
+            "class": ErrorClass::CouldNotRun.name(),
             "kind": "other",
             "message": format!("{error:#}"),
         }),
@@ -332,28 +323,9 @@ fn any_error_json(error: &anyhow::Error) -> Value {
 
 fn error_json(error: &meshlog::Error) -> Value {
     use meshlog::Error;
-    let kind = match error {
-        Error::Rejected(_) => "rejected",
-        Error::Refused(_) => "refused",
-        Error::Store(_) => "store",
-        Error::Keys(_) => "keys",
-        Error::Batch(meshlog::BatchError::Empty) => "empty-batch",
-        Error::Batch(_) => "malformed-batch",
-        Error::NoGenesis => "no-genesis",
-        Error::ForeignBatch { .. } => "foreign-batch",
-        Error::Incomplete { .. } => "incomplete",
-        Error::RolledBack { .. } => "rolled-back",
-        Error::Secret(_) => "secret",
-        Error::WaitsForMerge => "waits-for-merge",
-        Error::NotInRoster { .. } => "not-in-roster",
-        Error::ReadOnly => "read-only",
-        Error::Seal(_) => "sealed-message",
-        Error::Disabled { .. } => "disabled",
-        _ => "other",
-    };
     let mut object = json!({
-        "class": class_name(error.class()),
-        "kind": kind,
+        "class": error.class().name(),
+        "kind": error.kind(),
         "message": error.to_string(),
     });
     if let Some(fields) = object.as_object_mut() {
