@@ -748,3 +748,48 @@ fn a_copy_holding_a_fork_of_its_own_feed_goes_on_from_its_newest_event() {
     assert_eq!(founder.event(next).unwrap().seq(), 6, "after seq 5");
     assert_eq!(founder.equivocations().len(), 1, "no new fork");
 }
+
+/// A change the rules would void within the rotation's own past is refused
+/// before anything is written: a member's own entry, and an admin's change
+/// to an owner. Beside a change that is kept, it refuses the rotation
+/// whole.
+#[test]
+fn a_change_that_would_be_void_is_refused_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = settings(1)
+        .create(dir.path().join("f.redb"), keys(0), "void")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder.add_member(keys(1).package(), Role::Admin).unwrap();
+    founder.add_member(keys(2).package(), Role::Member).unwrap();
+    let (len, digest) = (founder.len(), founder.digest());
+    let error = founder.remove_member(keys(0).member_id()).unwrap_err();
+    assert!(
+        matches!(error, Error::VoidChange { member, change: "removal" } if member == keys(0).member_id()),
+        "{error}"
+    );
+    assert_eq!(error.class(), crate::error::ErrorClass::Refusal);
+    assert_eq!(error.kind(), "void-change");
+    assert_eq!((founder.len(), founder.digest()), (len, digest));
+
+    let mut admin = joined(&dir, "a.redb", 1, &founder, 2);
+    admin.set_enabled(true).unwrap();
+    let (len, digest) = (admin.len(), admin.digest());
+    let both = vec![
+        Change::Remove {
+            member: keys(0).member_id(),
+        },
+        Change::Remove {
+            member: keys(2).member_id(),
+        },
+    ];
+    let error = admin.rotate(both, "both").unwrap_err();
+    assert!(
+        matches!(error, Error::VoidChange { member, .. } if member == keys(0).member_id()),
+        "{error}"
+    );
+    assert_eq!((admin.len(), admin.digest()), (len, digest));
+    // The change the admin may make goes through on its own.
+    admin.remove_member(keys(2).member_id()).unwrap();
+    assert!(!admin.roster().contains(keys(2).member_id()));
+}
