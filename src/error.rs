@@ -249,7 +249,9 @@ pub enum Error {
     /// causal past (K1–K5, SPEC.md §5.3), and so in every resolution: the
     /// local member's role does not permit it, or it touches the author's
     /// own entry (leaving is asking another admin). Nothing was written.
-    #[error("the {change} of {member} would be void (SPEC.md §5.3, K1–K5): the local member's role does not permit it, or it is the author's own entry; nothing was written")]
+    #[error(
+        "the {change} of {member} would be void (SPEC.md §5.3, K1–K5): the local member's role does not permit it, or it is the author's own entry; nothing was written"
+    )]
     VoidChange {
         /// Whose entry the change touches.
         member: crate::ids::MemberId,

@@ -600,12 +600,14 @@ impl Sim {
             .filter(|id| *id != me)
             .map(|member| Change::Remove { member })
             .collect();
-        self.backdated_write(who, move |mesh| loop {
-            match mesh.rotate(changes.clone(), "everyone out") {
-                Err(Error::VoidChange { member, .. }) if changes.len() > 1 => {
-                    changes.retain(|change| *change != Change::Remove { member });
+        self.backdated_write(who, move |mesh| {
+            loop {
+                match mesh.rotate(changes.clone(), "everyone out") {
+                    Err(Error::VoidChange { member, .. }) if changes.len() > 1 => {
+                        changes.retain(|change| *change != Change::Remove { member });
+                    }
+                    outcome => return outcome,
                 }
-                outcome => return outcome,
             }
         })
     }
