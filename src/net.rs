@@ -552,7 +552,9 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
     let mut stop = shared.stopped();
     let mut sessions = tokio::task::JoinSet::new();
     info!(listen = %local, "serving");
-    loop {
+    // A stop made before `stop` subscribed is seen here; one made after,
+    // by `changed`.
+    while !node.is_stopped() {
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, addr) = match accepted {

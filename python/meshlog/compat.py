@@ -57,21 +57,26 @@ def _keys_path(path: PathLike) -> str:
     return os.fspath(path) + ".keys"
 
 
-def _refuse(message: str) -> Refusal:
+def _not_the_actor(message: str, actor: str) -> Refusal:
+    """A refusal of compat's own: meshlog signs as the local member only."""
     error = Refusal(message)
     for name in ("seq", "hash", "author", "rule", "rule_id", "peer", "missing"):
         setattr(error, name, None)
     error.class_name = "refusal"
-    error.kind = "refused"
+    error.kind = "not-the-actor"
     error.message = message
+    error.member = actor
     return error
 
 
 def _keys_for(path: PathLike) -> LocalKeys:
-    """The identity's keys: loaded, or made and saved (0600) if none."""
+    """The identity's keys: loaded, or made and saved (0600) if none. A mesh
+    file without its keys is an error: new keys would be a stranger."""
     keys_path = _keys_path(path)
     if os.path.exists(keys_path):
         return LocalKeys.load(keys_path)
+    if os.path.exists(os.fspath(path)):
+        raise FileNotFoundError(f"{keys_path}: the keys of the mesh {os.fspath(path)} are missing")
     keys = LocalKeys.generate()
     keys.save(keys_path)
     return keys
@@ -141,12 +146,17 @@ class Identity:
         or a dict with ``package`` or ``member_id`` and optionally ``role``
         ("member" by default; a changed role is set). Members of the current
         roster that are not named are removed. A fresh secret is wrapped to
-        exactly the new roster.
+        exactly the new roster. The actor must name itself: nobody removes
+        or re-roles itself (``meshlog.Refusal``, kind ``void-change``), and
+        the rules decide what its role may change. A package of a member
+        already in the roster keeps it as it is; to carry a newer package
+        in, use ``Identity.mesh.rotate(update_keys=...)``.
         """
         if actor_member_id is not None and actor_member_id != self.member_id:
-            raise _refuse(
+            raise _not_the_actor(
                 f"actor {actor_member_id} is not the local member {self.member_id}:"
-                " meshlog signs every rotation with its author's own key"
+                " meshlog signs every rotation with its author's own key",
+                actor_member_id,
             )
         current = {entry.member_id: entry.role for entry in self.mesh.roster}
         named = set()

@@ -12,7 +12,7 @@ pyo3::create_exception!(
     MeshlogError,
     pyo3::exceptions::PyException,
     "Every error of meshlog. Attributes: class_name, kind, message, and, where the \
-     library names them, seq, hash, author, rule, rule_id, peer, missing (else None)."
+     library names them, seq, hash, author, rule, rule_id, peer, missing, member (else None)."
 );
 pyo3::create_exception!(
     meshlog,
@@ -52,6 +52,7 @@ struct Details {
     rule_id: Option<&'static str>,
     peer: Option<String>,
     missing: Option<Vec<String>>,
+    member: Option<String>,
 }
 
 impl Failure {
@@ -67,6 +68,7 @@ impl Failure {
             rule_id: None,
             peer: None,
             missing: None,
+            member: None,
         }))
     }
 
@@ -110,6 +112,7 @@ impl Failure {
             value.setattr("rule_id", details.rule_id)?;
             value.setattr("peer", details.peer.as_deref())?;
             value.setattr("missing", details.missing.as_deref())?;
+            value.setattr("member", details.member.as_deref())?;
             Ok(())
         };
         if let Err(failed) = set() {
@@ -131,8 +134,14 @@ impl From<Error> for Failure {
             failure.0.rule = Some(rejection.rule.to_string());
             failure.0.rule_id = Some(rejection.rule.id());
         }
-        if let Error::RolledBack { missing } = &error {
-            failure.0.missing = Some(missing.iter().map(ToString::to_string).collect());
+        match &error {
+            Error::RolledBack { missing } => {
+                failure.0.missing = Some(missing.iter().map(ToString::to_string).collect());
+            }
+            Error::VoidChange { member, .. }
+            | Error::NotInRoster { member }
+            | Error::Disabled { member } => failure.0.member = Some(member.to_string()),
+            _ => {}
         }
         failure
     }
@@ -161,9 +170,21 @@ impl From<NetError> for Failure {
             _ => None,
         };
         let class = error.class();
+        let kind = match &error {
+            NetError::Io { .. } => "network-io",
+            NetError::Timeout { .. } => "timeout",
+            NetError::Closed { .. } => "closed-by-peer",
+            NetError::Handshake { .. } => "handshake",
+            NetError::Protocol { .. } => "protocol",
+            NetError::NotAdmitted { .. } => "not-admitted",
+            NetError::RefusedByPeer { .. } => "refused-by-peer",
+            NetError::ForeignGroup { .. } => "foreign-group",
+            NetError::Busy { .. } => "busy",
+            _ => "network",
+        };
         let mut failure = match error {
             NetError::Ingest { source, .. } | NetError::Mesh(source) => Failure::from(*source),
-            _ => Failure::plain(class, "network", String::new()),
+            _ => Failure::plain(class, kind, String::new()),
         };
         failure.0.message = message;
         failure.0.peer = peer;

@@ -72,11 +72,15 @@ fn package(text: &str) -> PyResult<KeyPackage> {
         .map_err(|error| value_error("a key package", error))
 }
 
-fn address(text: &str) -> PyResult<SocketAddr> {
-    text.to_socket_addrs()
-        .map_err(|error| value_error("an address", error))?
-        .next()
-        .ok_or_else(|| value_error("an address", "it resolves to nothing"))
+/// Resolves "host:port" without the GIL (a name lookup may take a while).
+fn address(py: Python<'_>, text: &str) -> PyResult<SocketAddr> {
+    py.detach(|| match text.to_socket_addrs() {
+        Ok(mut addresses) => addresses
+            .next()
+            .ok_or_else(|| "it resolves to nothing".to_string()),
+        Err(error) => Err(error.to_string()),
+    })
+    .map_err(|error| value_error("an address", error))
 }
 
 fn batch(bytes: &[u8]) -> PyResult<Batch> {
@@ -134,9 +138,13 @@ impl Mesh {
         Ok(node.with_mesh(f)??)
     }
 
-    /// The node of a writable mesh, for a network call.
+    /// The node of a writable mesh, for a network call. A node that
+    /// `stop_serving` stopped while a session still held it is replaced
+    /// first: a stopped node would end every session at once.
     fn node(&self) -> Result<Node, Failure> {
-        match &*lock(&self.state) {
+        let mut state = lock(&self.state);
+        renew(&mut state)?;
+        match &*state {
             State::Node(node) => Ok(node.clone()),
             State::ReadOnly(_) => Err(Failure::from(meshlog::Error::ReadOnly)),
             State::Closed => Err(Failure::closed()),
@@ -144,37 +152,74 @@ impl Mesh {
     }
 
     /// Stops the server, if one runs, and puts a fresh node in place of the
-    /// stopped one (a node, once stopped, stays stopped).
+    /// stopped one. Holds the server's lock throughout, so that a `serve`
+    /// of another thread waits for it. Raises what ended the server, if it
+    /// ended on an error of its own.
     fn stop_server(&self) -> Result<(), Failure> {
-        let Some(serving) = lock(&self.serving).take() else {
+        let mut serving = lock(&self.serving);
+        let Some(running) = serving.take() else {
             return Ok(());
         };
-        let node = self.node()?;
-        node.stop();
+        if let State::Node(node) = &*lock(&self.state) {
+            node.stop();
+        }
         let runtime = runtime()?;
-        let _ = runtime
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), serving.task).await });
-        let mut state = lock(&self.state);
-        let State::Node(stopped) = std::mem::replace(&mut *state, State::Closed) else {
-            return Ok(());
-        };
-        drop(node);
-        // Sessions end on the stop; their handles go a moment later.
-        let mut stopped = stopped;
-        for _ in 0..200 {
-            match stopped.into_mesh() {
-                Ok(mesh) => {
-                    *state = State::Node(Node::new(mesh, NetOptions::new())?);
-                    return Ok(());
-                }
-                Err(node) => {
-                    stopped = node;
-                    std::thread::sleep(Duration::from_millis(25));
-                }
+        let ended = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), running.task).await });
+        renew(&mut lock(&self.state))?;
+        match ended {
+            Ok(Ok(Err(error))) => Err(Failure::from(error)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Replaces a stopped node by a fresh one over the same mesh, once the
+/// stopped node's sessions have let go of it (they do soon after a stop).
+fn renew(state: &mut State) -> Result<(), Failure> {
+    let State::Node(node) = &*state else {
+        return Ok(());
+    };
+    if !node.is_stopped() {
+        return Ok(());
+    }
+    let State::Node(mut stopped) = std::mem::replace(state, State::Closed) else {
+        return Ok(());
+    };
+    for _ in 0..200 {
+        match stopped.into_mesh() {
+            Ok(mesh) => {
+                *state = State::Node(Node::new(mesh, NetOptions::new())?);
+                return Ok(());
+            }
+            Err(node) => {
+                stopped = node;
+                std::thread::sleep(Duration::from_millis(25));
             }
         }
-        *state = State::Node(stopped);
-        Err(Failure::busy("the server's sessions did not end"))
+    }
+    *state = State::Node(stopped);
+    Err(Failure::busy(
+        "the stopped server's sessions still hold the mesh; try again",
+    ))
+}
+
+impl Drop for Mesh {
+    /// A mesh dropped while serving stops its server, which then lets go
+    /// of the file.
+    fn drop(&mut self) {
+        let serving = self
+            .serving
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if serving.is_some()
+            && let State::Node(node) = self
+                .state
+                .get_mut()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+        {
+            node.stop();
+        }
     }
 }
 
@@ -205,12 +250,21 @@ impl Mesh {
     }
 
     /// Opens and verifies a file that this handle never writes (an
-    /// auditor's copy, a live file another process writes).
+    /// auditor's copy, a live file another process writes); with `keys`,
+    /// it recovers and seals as that member.
     #[staticmethod]
-    fn open_read_only(py: Python<'_>, path: PathBuf) -> PyResult<Mesh> {
-        py.detach(|| meshlog::Mesh::open_read_only(&path).map_err(Failure::from))
-            .map(|mesh| Mesh::with_state(State::ReadOnly(Box::new(mesh))))
-            .map_err(|failure| failure.into_py(py))
+    #[pyo3(signature = (path, keys = None))]
+    fn open_read_only(py: Python<'_>, path: PathBuf, keys: Option<&PyLocalKeys>) -> PyResult<Mesh> {
+        // With keys, the member's secrets are recovered from a file that
+        // stays untouched.
+        let keys = keys.map(PyLocalKeys::copy);
+        py.detach(|| {
+            meshlog::MeshOptions::new()
+                .open_read_only(&path, keys)
+                .map_err(Failure::from)
+        })
+        .map(|mesh| Mesh::with_state(State::ReadOnly(Box::new(mesh))))
+        .map_err(|failure| failure.into_py(py))
     }
 
     /// A new peer's file from a batch (bytes) holding the genesis.
@@ -235,7 +289,7 @@ impl Mesh {
         group: Option<&str>,
     ) -> PyResult<(Mesh, values::SyncReport)> {
         let keys = keys.copy();
-        let peer = address(peer)?;
+        let peer = address(py, peer)?;
         let group: Option<GroupId> = group
             .map(|group| {
                 group
@@ -257,19 +311,24 @@ impl Mesh {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| {
             self.stop_server()?;
-            let state = std::mem::replace(&mut *lock(&self.state), State::Closed);
-            let mesh = match state {
-                State::Node(node) => match node.into_mesh() {
-                    Ok(mesh) => mesh,
-                    Err(node) => {
-                        *lock(&self.state) = State::Node(node);
-                        return Err(Failure::busy("another thread is syncing this mesh"));
+            // Another thread's call may hold the node for a moment.
+            for _ in 0..200 {
+                {
+                    let mut state = lock(&self.state);
+                    match std::mem::replace(&mut *state, State::Closed) {
+                        State::Node(node) => match node.into_mesh() {
+                            Ok(mesh) => return mesh.close().map_err(Failure::from),
+                            Err(node) => *state = State::Node(node),
+                        },
+                        State::ReadOnly(mesh) => return mesh.close().map_err(Failure::from),
+                        State::Closed => return Ok(()),
                     }
-                },
-                State::ReadOnly(mesh) => *mesh,
-                State::Closed => return Ok(()),
-            };
-            mesh.close().map_err(Failure::from)
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            Err(Failure::busy(
+                "another thread's call (a sync, say) still uses this mesh",
+            ))
         })
         .map_err(|failure| failure.into_py(py))
     }
@@ -286,14 +345,14 @@ impl Mesh {
 
     /// Whether `close()` was called.
     #[getter]
-    fn closed(&self) -> bool {
-        matches!(*lock(&self.state), State::Closed)
+    fn closed(&self, py: Python<'_>) -> bool {
+        py.detach(|| matches!(*lock(&self.state), State::Closed))
     }
 
     /// Whether the handle never writes.
     #[getter]
-    fn read_only(&self) -> bool {
-        matches!(*lock(&self.state), State::ReadOnly(_))
+    fn read_only(&self, py: Python<'_>) -> bool {
+        py.detach(|| matches!(*lock(&self.state), State::ReadOnly(_)))
     }
 
     /// The file's path.
@@ -419,6 +478,19 @@ impl Mesh {
                 .map(values::equivocation)
                 .collect())
         })
+    }
+
+    /// The event with this hash, with its status, or None.
+    fn event(&self, py: Python<'_>, hash: &str) -> PyResult<Option<values::LogEntry>> {
+        let hash = self::hash(hash)?;
+        let raw = self.with(py, |mesh| Ok(values::raw_entry(mesh, hash)))?;
+        Ok(raw.map(|entry| values::log_entry(py, entry)))
+    }
+
+    /// Events verified when the file was opened.
+    #[getter]
+    fn events_verified(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |mesh| Ok(mesh.report().events))
     }
 
     /// Every event in the order the file holds them, with its status.
@@ -683,7 +755,7 @@ impl Mesh {
     /// Syncs once with a member who serves at `peer` ("host:port"): each
     /// side gets what the other held (SPEC.md §17).
     fn sync(&self, py: Python<'_>, peer: &str) -> PyResult<values::SyncReport> {
-        let peer = address(peer)?;
+        let peer = address(py, peer)?;
         py.detach(|| {
             let node = self.node()?;
             let runtime = runtime()?;
@@ -697,13 +769,19 @@ impl Mesh {
     /// one) in the background until `stop_serving()` or `close()`. Writes
     /// made meanwhile reach connected peers. Returns the address bound.
     fn serve(&self, py: Python<'_>, listen: &str) -> PyResult<String> {
-        let listen = address(listen)?;
+        let listen = address(py, listen)?;
         py.detach(|| {
             let mut serving = lock(&self.serving);
             if serving.is_some() {
                 return Err(Failure::busy("already serving"));
             }
             let node = self.node()?;
+            // A disabled member serves no one (SPEC.md §17.4): say so now,
+            // not by a server that ends at once.
+            node.with_mesh(|mesh| match mesh.member_id() {
+                Some(member) if !mesh.is_enabled() => Err(meshlog::Error::Disabled { member }),
+                _ => Ok(()),
+            })??;
             let runtime = runtime()?;
             let listener = runtime
                 .block_on(tokio::net::TcpListener::bind(listen))
@@ -725,10 +803,12 @@ impl Mesh {
 
     /// The address served, or None.
     #[getter]
-    fn serving(&self) -> Option<String> {
-        lock(&self.serving)
-            .as_ref()
-            .map(|serving| serving.address.to_string())
+    fn serving(&self, py: Python<'_>) -> Option<String> {
+        py.detach(|| {
+            lock(&self.serving)
+                .as_ref()
+                .map(|serving| serving.address.to_string())
+        })
     }
 
     /// Stops serving; connected peers are let go.

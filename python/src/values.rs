@@ -139,15 +139,24 @@ pub(crate) struct RawLogEntry {
     left_out: bool,
 }
 
+fn raw(entry: meshlog::LogEntry<'_>) -> RawLogEntry {
+    RawLogEntry {
+        hash: entry.event.hash(),
+        event: entry.event.event().clone(),
+        status: entry.status.map(|status| status.to_string()),
+        left_out: entry.left_out,
+    }
+}
+
 pub(crate) fn raw_log(mesh: &meshlog::Mesh) -> Vec<RawLogEntry> {
-    mesh.log()
-        .map(|entry| RawLogEntry {
-            hash: entry.event.hash(),
-            event: entry.event.event().clone(),
-            status: entry.status.map(|status| status.to_string()),
-            left_out: entry.left_out,
-        })
-        .collect()
+    mesh.log().map(raw).collect()
+}
+
+/// One event of the log, found by its hash (a walk of the log: the status
+/// comes with it).
+pub(crate) fn raw_entry(mesh: &meshlog::Mesh, hash: EventHash) -> Option<RawLogEntry> {
+    mesh.event(hash)?;
+    mesh.log().find(|entry| entry.event.hash() == hash).map(raw)
 }
 
 pub(crate) fn log_entry(py: Python<'_>, raw: RawLogEntry) -> LogEntry {

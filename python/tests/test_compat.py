@@ -59,6 +59,11 @@ def test_the_original_flow(tmp_path):
     assert bob["member_id"] == bob_id
     assert compat.recover_epoch_secret(epoch_id=epoch) == with_three
     assert compat.recover_epoch_secret(epoch_id=kicked) == after_kick
+    # A member may not rotate: the library's rules say no, not compat.
+    compat.set_enabled(True)
+    with pytest.raises(meshlog.Refusal) as caught:
+        compat.rotate_epoch(new_members=[bob_id], reason="coup", actor_member_id=bob_id)
+    assert caught.value.rule_id == "E7"
     compat.join_identity(tmp_path / "carol.redb", batch)
     assert compat.recover_epoch_secret(epoch_id=epoch) == with_three
     with pytest.raises(meshlog.Refusal):
@@ -70,7 +75,7 @@ def test_authority_is_enforced(tmp_path):
     me = compat.init_identity(tmp_path / "f.redb")
     with pytest.raises(meshlog.Refusal) as caught:
         compat.rotate_epoch(new_members=[me["member_id"]], actor_member_id="ab" * 16)
-    assert caught.value.kind == "refused"
+    assert caught.value.kind == "not-the-actor" and caught.value.member == "ab" * 16
     with pytest.raises(ValueError):
         compat.rotate_epoch(new_members=[me["member_id"], "cd" * 16])
     with pytest.raises(KeyError):
@@ -88,3 +93,11 @@ def test_init_identity_opens_an_existing_one(tmp_path):
 def test_no_identity_yet():
     with pytest.raises(RuntimeError):
         compat.current_epoch()
+
+
+def test_a_mesh_without_its_keys_is_not_given_new_ones(tmp_path):
+    compat.init_identity(tmp_path / "f.redb")
+    compat.close()
+    os.remove(str(tmp_path / "f.redb") + ".keys")
+    with pytest.raises(FileNotFoundError):
+        compat.init_identity(tmp_path / "f.redb")

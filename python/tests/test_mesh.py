@@ -271,3 +271,59 @@ def test_a_newer_package_replaces_the_keys(founded, founder_keys):
     founded.post_package(newer)
     founded.rotate("carry the package", update_keys=[newer])
     assert founded.roster[0].package_counter == before + 1
+
+
+def test_more_failures_and_their_kinds(founded, tmp_path, founder_keys):
+    # A second writable handle of a file held open.
+    with pytest.raises(meshlog.CouldNotRun) as caught:
+        meshlog.Mesh.open(tmp_path / "founder.redb", founder_keys)
+    assert caught.value.kind == "store"
+    # A join needs the genesis.
+    alice_keys = meshlog.LocalKeys.generate()
+    founded.add_member(alice_keys.public())
+    with pytest.raises(meshlog.VerificationFailure) as caught:
+        meshlog.Mesh.join(tmp_path / "a.redb", alice_keys, founded.export(founded.frontier()))
+    assert caught.value.kind in ("no-genesis", "empty-batch")
+    assert not (tmp_path / "a.redb").exists()
+    # A removed member may read but not write.
+    alice = meshlog.Mesh.join(tmp_path / "a.redb", alice_keys, founded.export())
+    alice.set_enabled(True)
+    founded.ingest(alice.export(founded.frontier()))
+    founded.remove_member(alice_keys.member_id)
+    alice.ingest(founded.export(alice.frontier()))
+    with pytest.raises(meshlog.Refusal) as caught:
+        alice.append_app("note", b"after removal")
+    assert caught.value.kind == "not-in-roster" and caught.value.member == alice_keys.member_id
+    alice.close()
+    # A disabled member does not seal.
+    founded.set_enabled(False)
+    with pytest.raises(meshlog.Refusal) as caught:
+        founded.seal(b"x")
+    assert caught.value.kind == "disabled" and caught.value.member == founder_keys.member_id
+    # A void change names its member.
+    founded.set_enabled(True)
+    with pytest.raises(meshlog.Refusal) as caught:
+        founded.set_role(founder_keys.member_id, "admin")
+    assert caught.value.kind == "void-change" and caught.value.member == founder_keys.member_id
+
+
+def test_read_only_with_keys_recovers_secrets(founded, tmp_path, founder_keys):
+    secret = founded.current_secret().expose()
+    event = founded.append_app("note", b"x")
+    founded.close()
+    with meshlog.Mesh.open_read_only(tmp_path / "founder.redb", founder_keys) as copy:
+        assert copy.read_only and copy.member_id == founder_keys.member_id
+        assert copy.current_secret().expose() == secret
+        entry = copy.event(event)
+        assert entry.payload == b"x" and entry.status == "current"
+        assert copy.event("00" * 32) is None
+        assert copy.events_verified == len(copy)
+        assert isinstance(copy.path, os.PathLike)
+
+
+def test_padding_choices(founded):
+    plain = len(founded.seal(b"x" * 1000, padding="none"))
+    assert len(founded.seal(b"x" * 1000, padding="padme")) >= plain
+    assert len(founded.seal(b"x" * 1000)) == len(founded.seal(b"x" * 1000, padding="padme"))
+    with pytest.raises(ValueError):
+        founded.seal(b"x", padding=0)

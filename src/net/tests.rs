@@ -1165,3 +1165,16 @@ async fn a_one_shot_sync_ends_with_a_busy_peer() {
     server.stop();
     writer.await.unwrap();
 }
+
+/// A server stopped before its loop began (at once after starting it)
+/// still stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_at_once_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mesh, _) = founded(dir.path(), 0);
+    let node = Node::new(mesh, fast()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    node.stop();
+    let served = tokio::time::timeout(Duration::from_secs(5), super::serve(&node, listener)).await;
+    assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+}
