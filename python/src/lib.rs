@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 
 use pyo3::prelude::*;
 
+mod buffers;
 mod errors;
 mod keys;
 mod mesh;
@@ -34,6 +35,7 @@ fn _meshlog(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add("FORMAT_VERSION", meshlog::FORMAT_VERSION)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(module)?;
+    buffers::register(module)?;
     values::register(module)?;
     module.add_class::<keys::PyLocalKeys>()?;
     module.add_class::<keys::PyEpochSecret>()?;

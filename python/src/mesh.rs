@@ -15,6 +15,7 @@ use meshlog::{
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
+use crate::buffers::{PySealed, bytes_of};
 use crate::errors::{Failure, value_error};
 use crate::keys::{PyEpochSecret, PyLocalKeys};
 use crate::runtime;
@@ -646,7 +647,7 @@ impl Mesh {
 
     /// Seals `plaintext` for the members of the epoch the local member
     /// writes under (SPEC.md §16). `padding` is "padme" (the default),
-    /// "none", or a block size in bytes.
+    /// "none", or a block size in bytes. Returns a `Sealed`, bytes-like.
     #[pyo3(signature = (plaintext, associated_data = b"".as_slice(), padding = None))]
     fn seal<'py>(
         &self,
@@ -654,7 +655,7 @@ impl Mesh {
         plaintext: &[u8],
         associated_data: &[u8],
         padding: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyBytes>> {
+    ) -> PyResult<PySealed> {
         let padding = match padding {
             None => Padding::default(),
             Some(value) => {
@@ -671,19 +672,28 @@ impl Mesh {
                 }
             }
         };
-        let sealed = self.with(py, |mesh| {
+        let inner = self.with(py, |mesh| {
             mesh.seal_with(plaintext, associated_data, padding)
         })?;
-        Ok(PyBytes::new(py, sealed.as_bytes()))
+        Ok(PySealed { inner })
     }
 
-    /// Opens a sealed message: checks who sealed it and that it is of this
-    /// group, then decrypts.
-    fn open_sealed(&self, py: Python<'_>, sealed: &[u8]) -> PyResult<values::Opened> {
-        let sealed = Sealed::from_bytes(sealed)
-            .map_err(|error| Failure::from(meshlog::Error::from(error)).into_py(py))?;
-        let opened = self.with(py, |mesh| mesh.open_sealed(&sealed))?;
-        Ok(values::opened(py, opened))
+    /// Opens a sealed message (a `Sealed`, or any bytes-like object):
+    /// checks who sealed it and that it is of this group, then decrypts.
+    fn open_sealed(&self, py: Python<'_>, sealed: &Bound<'_, PyAny>) -> PyResult<values::Opened> {
+        let opened = match sealed.cast::<PySealed>() {
+            // Ours: opened where it lies.
+            Ok(ours) => {
+                let inner = &ours.get().inner;
+                self.with(py, |mesh| mesh.open_sealed(inner))?
+            }
+            Err(_) => {
+                let parsed = Sealed::from_vec(bytes_of(sealed)?)
+                    .map_err(|error| Failure::from(meshlog::Error::from(error)).into_py(py))?;
+                self.with(py, |mesh| mesh.open_sealed(&parsed))?
+            }
+        };
+        values::opened(py, opened)
     }
 
     /// Appends an application event sealed under the epoch's secret, with
@@ -697,7 +707,7 @@ impl Mesh {
     fn open_event(&self, py: Python<'_>, event: &str) -> PyResult<values::Opened> {
         let event = hash(event)?;
         let opened = self.with(py, |mesh| mesh.open_event(event))?;
-        Ok(values::opened(py, opened))
+        values::opened(py, opened)
     }
 
     /// What this mesh holds, as bytes: for a peer's `export`, or a

@@ -193,7 +193,8 @@ pub(crate) struct Opened {
     /// Whether the sender is in the roster now.
     sender_in_roster: bool,
     associated_data: Py<PyBytes>,
-    plaintext: Py<PyBytes>,
+    /// Read in place, zeroized when dropped (`bytes(...)` copies it).
+    plaintext: Py<crate::buffers::Plaintext>,
     /// The message's id, the same for every copy.
     id: String,
 }
@@ -208,17 +209,17 @@ impl Opened {
     }
 }
 
-pub(crate) fn opened(py: Python<'_>, opened: meshlog::Opened) -> Opened {
-    Opened {
+pub(crate) fn opened(py: Python<'_>, opened: meshlog::Opened) -> PyResult<Opened> {
+    Ok(Opened {
         sender: opened.sender.to_string(),
         epoch: hex(&opened.epoch),
         epoch_applied: opened.epoch_applied,
         epoch_current: opened.epoch_current,
         sender_in_roster: opened.sender_in_roster,
         associated_data: bytes(py, &opened.associated_data),
-        plaintext: bytes(py, &opened.plaintext),
+        plaintext: Py::new(py, crate::buffers::Plaintext::new(opened.plaintext))?,
         id: opened.id.to_string(),
-    }
+    })
 }
 
 /// What an ingest did.

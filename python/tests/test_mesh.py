@@ -327,3 +327,27 @@ def test_padding_choices(founded):
     assert len(founded.seal(b"x" * 1000)) == len(founded.seal(b"x" * 1000, padding="padme"))
     with pytest.raises(ValueError):
         founded.seal(b"x", padding=0)
+
+
+def test_sealed_and_plaintext_are_bytes_like(founded, tmp_path):
+    alice_keys, alice = joined(tmp_path, founded, "alice")
+    sealed = founded.seal("héllo".encode(), b"ad")
+    assert isinstance(sealed, meshlog.Sealed)
+    raw = bytes(sealed)
+    assert sealed == raw and memoryview(sealed).tobytes() == raw and len(sealed) == len(raw)
+    assert (sealed.group, sealed.epoch) == (founded.group, founded.current_epoch)
+    assert sealed.associated_data == b"ad" and "bytes" in repr(sealed)
+    parsed = meshlog.Sealed.from_bytes(bytearray(raw))
+    assert parsed == sealed
+    with pytest.raises(meshlog.CouldNotRun):
+        meshlog.Sealed.from_bytes(b"short")
+    for given in (sealed, raw, bytearray(raw), memoryview(raw)):
+        opened = alice.open_sealed(given)
+        assert isinstance(opened.plaintext, meshlog.Plaintext)
+        assert opened.plaintext == "héllo".encode() and opened.plaintext.decode() == "héllo"
+        assert bytes(opened.plaintext) == "héllo".encode() and len(opened.plaintext) == 6
+        assert opened.plaintext != b"hello!" and "redacted" in repr(opened.plaintext)
+    assert memoryview(sealed).readonly
+    with pytest.raises(TypeError):
+        memoryview(sealed)[0] = 0
+    alice.close()
