@@ -443,6 +443,31 @@ async fn serving(node: &Node) -> SocketAddr {
     addr
 }
 
+/// A founder's node with `members` added, serving on loopback under
+/// `options`; returns it, its address and the members' keys.
+async fn served(
+    dir: &std::path::Path,
+    members: usize,
+    options: NetOptions,
+) -> (Node, SocketAddr, Vec<LocalKeys>) {
+    let (mesh, keys) = founded(dir, members);
+    let server = Node::new(mesh, options).unwrap();
+    let addr = serving(&server).await;
+    (server, addr, keys)
+}
+
+/// Waits (up to 10 s) until `a` holds what `b` holds.
+async fn caught_up(a: &Node, b: &Node, what: &str) {
+    let waiting = async {
+        while digest(a) != digest(b) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .unwrap_or_else(|_| panic!("{what}"));
+}
+
 /// A member's copy joined over the network, enabled.
 async fn joined(dir: &std::path::Path, name: &str, keys: LocalKeys, server: SocketAddr) -> Node {
     let (mut mesh, report) = super::join(dir.join(name), keys, server, None, fast())
@@ -460,9 +485,7 @@ fn digest(node: &Node) -> crate::ids::StateDigest {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_writers_converge_over_the_network() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 2);
-    let server = Node::new(mesh, fast()).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 2, fast()).await;
     let bob = joined(dir.path(), "bob.redb", keys.pop().unwrap(), addr).await;
     let alice = joined(dir.path(), "alice.redb", keys.pop().unwrap(), addr).await;
     // Everyone writes while apart.
@@ -493,9 +516,7 @@ async fn concurrent_writers_converge_over_the_network() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchers_gossip_through_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 2);
-    let server = Node::new(mesh, fast()).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 2, fast()).await;
     let bob = joined(dir.path(), "bob.redb", keys.pop().unwrap(), addr).await;
     let alice = joined(dir.path(), "alice.redb", keys.pop().unwrap(), addr).await;
     for node in [&alice, &bob] {
@@ -531,9 +552,7 @@ async fn watchers_gossip_through_a_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_and_removed_members_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 1);
-    let server = Node::new(mesh, fast()).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 1, fast()).await;
     let carol_keys = keys.pop().unwrap();
     let carol_id = carol_keys.member_id();
     let carol = joined(dir.path(), "carol.redb", carol_keys, addr).await;
@@ -642,12 +661,10 @@ async fn a_member_sending_invalid_records_is_cut_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_silence_and_floods_do_not_hurt_the_server() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 1);
     let mut options = fast();
     options.max_connections = 2;
     options.handshake_timeout = Duration::from_millis(500);
-    let server = Node::new(mesh, options).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
     // Garbage.
     let mut garbage = TcpStream::connect(addr).await.unwrap();
     garbage.write_all(&[0xff; 4096]).await.unwrap();
@@ -909,14 +926,12 @@ async fn closed_at_once(mut stream: TcpStream) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn silent_strangers_cannot_take_every_slot() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 1);
     let mut options = fast();
     options.max_connections = 8;
     options.max_handshakes = 3;
     options.max_handshakes_per_address = 2;
     options.handshake_timeout = Duration::from_secs(10);
-    let server = Node::new(mesh, options).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
     // The member's first copy, before the strangers come.
     let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
     let mut held = vec![
@@ -949,11 +964,9 @@ async fn silent_strangers_cannot_take_every_slot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_holds_a_bounded_number_of_sessions() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 1);
     let mut options = fast();
     options.max_sessions_per_member = 1;
-    let server = Node::new(mesh, options).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
     let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
     let watcher = {
         let member = member.clone();
@@ -964,14 +977,7 @@ async fn a_member_holds_a_bounded_number_of_sessions() {
         .with_mesh(|mesh| mesh.append_app("note", b"one"))
         .unwrap()
         .unwrap();
-    let caught_up = async {
-        while digest(&member) != digest(&server) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), caught_up)
-        .await
-        .expect("the watcher catches up");
+    caught_up(&member, &server, "the watcher catches up").await;
     let error = super::sync(&member, addr).await.unwrap_err();
     match &error {
         NetError::RefusedByPeer {
@@ -987,14 +993,7 @@ async fn a_member_holds_a_bounded_number_of_sessions() {
         .with_mesh(|mesh| mesh.append_app("note", b"two"))
         .unwrap()
         .unwrap();
-    let caught_up = async {
-        while digest(&member) != digest(&server) {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(10), caught_up)
-        .await
-        .expect("the open session goes on");
+    caught_up(&member, &server, "the open session goes on").await;
     assert!(!watcher.is_finished());
     member.stop();
     server.stop();
@@ -1068,9 +1067,7 @@ fn export_parts_are_the_export_cut_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_gives_up_at_its_deadline() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 1);
-    let server = Node::new(mesh, fast()).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 1, fast()).await;
     let mut options = fast();
     options.sync_timeout = Duration::ZERO;
     let path = dir.path().join("late.redb");
@@ -1130,9 +1127,7 @@ async fn a_large_reply_streams_in_parts() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_shot_sync_ends_with_a_busy_peer() {
     let dir = tempfile::tempdir().unwrap();
-    let (mesh, mut keys) = founded(dir.path(), 1);
-    let server = Node::new(mesh, fast()).unwrap();
-    let addr = serving(&server).await;
+    let (server, addr, mut keys) = served(dir.path(), 1, fast()).await;
     let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
     let writer = {
         let server = server.clone();
