@@ -270,30 +270,23 @@ fn eleven_processes_converge_and_hostile_peers_are_cut_off() {
         .unwrap()
         .group()
         .to_string();
-    let other = "ab".repeat(32);
-    let out = run(&[
-        "join",
-        path("newcomer.redb").to_str().unwrap(),
-        "--keys",
-        path("newcomer.keys").to_str().unwrap(),
-        "--peer",
-        &addr(2),
-        "--group",
-        &other,
-    ]);
+    let newcomer_joins = |pinned: &str| {
+        run(&[
+            "join",
+            path("newcomer.redb").to_str().unwrap(),
+            "--keys",
+            path("newcomer.keys").to_str().unwrap(),
+            "--peer",
+            &addr(2),
+            "--group",
+            pinned,
+        ])
+    };
+    let out = newcomer_joins(&"ab".repeat(32));
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("is of group"));
     assert!(!path("newcomer.redb").exists());
-    let out = run(&[
-        "join",
-        path("newcomer.redb").to_str().unwrap(),
-        "--keys",
-        path("newcomer.keys").to_str().unwrap(),
-        "--peer",
-        &addr(2),
-        "--group",
-        &group,
-    ]);
+    let out = newcomer_joins(&group);
     assert!(
         out.status.success(),
         "{}",
