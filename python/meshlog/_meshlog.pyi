@@ -34,7 +34,10 @@ class MeshlogError(Exception):
     missing: Optional[List[str]]
     """For a rollback: the checkpoint's heads the file lacks."""
     member: Optional[str]
-    """The member a void change, a disabled write or an absent member names."""
+    """The member a void change, a disabled write, an absent member, a
+    secret or seal failure names (for a seal failure: the sender)."""
+    epoch: Optional[str]
+    """The epoch a secret or seal failure names."""
 
 class VerificationFailure(MeshlogError): ...
 class Refusal(MeshlogError): ...

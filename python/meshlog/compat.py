@@ -60,7 +60,7 @@ def _keys_path(path: PathLike) -> str:
 def _not_the_actor(message: str, actor: str) -> Refusal:
     """A refusal of compat's own: meshlog signs as the local member only."""
     error = Refusal(message)
-    for name in ("seq", "hash", "author", "rule", "rule_id", "peer", "missing"):
+    for name in ("seq", "hash", "author", "rule", "rule_id", "peer", "missing", "epoch"):
         setattr(error, name, None)
     error.class_name = "refusal"
     error.kind = "not-the-actor"

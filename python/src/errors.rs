@@ -3,7 +3,7 @@
 //! what the Rust error names.
 
 use meshlog::net::NetError;
-use meshlog::{Error, ErrorClass, EventHash};
+use meshlog::{Error, ErrorClass, EventHash, SealError, SecretError};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
@@ -12,7 +12,8 @@ pyo3::create_exception!(
     MeshlogError,
     pyo3::exceptions::PyException,
     "Every error of meshlog. Attributes: class_name, kind, message, and, where the \
-     library names them, seq, hash, author, rule, rule_id, peer, missing, member (else None)."
+     library names them, seq, hash, author, rule, rule_id, peer, missing, member, epoch \
+     (else None)."
 );
 pyo3::create_exception!(
     meshlog,
@@ -53,6 +54,7 @@ struct Details {
     peer: Option<String>,
     missing: Option<Vec<String>>,
     member: Option<String>,
+    epoch: Option<String>,
 }
 
 impl Failure {
@@ -69,6 +71,7 @@ impl Failure {
             peer: None,
             missing: None,
             member: None,
+            epoch: None,
         }))
     }
 
@@ -113,6 +116,7 @@ impl Failure {
             value.setattr("peer", details.peer.as_deref())?;
             value.setattr("missing", details.missing.as_deref())?;
             value.setattr("member", details.member.as_deref())?;
+            value.setattr("epoch", details.epoch.as_deref())?;
             Ok(())
         };
         if let Err(failed) = set() {
@@ -141,6 +145,22 @@ impl From<Error> for Failure {
             Error::VoidChange { member, .. }
             | Error::NotInRoster { member }
             | Error::Disabled { member } => failure.0.member = Some(member.to_string()),
+            Error::Secret(SecretError::UnknownEpoch(epoch))
+            | Error::Seal(SealError::UnknownEpoch(epoch) | SealError::DecryptFailed { epoch }) => {
+                failure.0.epoch = Some(epoch.to_string());
+            }
+            Error::Secret(SecretError::NotARecipient { epoch, member })
+            | Error::Seal(SealError::NotAMember { epoch, member }) => {
+                failure.0.epoch = Some(epoch.to_string());
+                failure.0.member = Some(member.to_string());
+            }
+            Error::Seal(SealError::UnknownSender { sender, epoch }) => {
+                failure.0.epoch = Some(epoch.to_string());
+                failure.0.member = Some(sender.to_string());
+            }
+            Error::Seal(
+                SealError::BadSignature { sender } | SealError::SenderMismatch { sender, .. },
+            ) => failure.0.member = Some(sender.to_string()),
             _ => {}
         }
         failure

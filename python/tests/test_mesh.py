@@ -145,6 +145,8 @@ def test_secrets_only_for_the_roster(founded, tmp_path):
     with pytest.raises(meshlog.Refusal) as caught:
         alice.epoch_secret(founded.current_epoch)
     assert caught.value.kind == "secret"
+    assert caught.value.epoch == founded.current_epoch
+    assert caught.value.member == alice_keys.member_id
     with pytest.raises(meshlog.CouldNotRun):
         founded.epoch_secret("ab" * 32)
     alice.close()
@@ -165,6 +167,7 @@ def test_seal_and_open(founded, tmp_path):
     with pytest.raises(meshlog.VerificationFailure) as caught:
         alice.open_sealed(bytes(tampered))
     assert caught.value.kind == "sealed-message"
+    assert caught.value.epoch == founded.current_epoch
     with pytest.raises(meshlog.CouldNotRun):
         alice.open_sealed(b"not sealed")
     event = founded.append_sealed("order", b"secret order")
