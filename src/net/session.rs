@@ -112,6 +112,14 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                     let count = records.len();
                     let remaining = total.saturating_sub(sent + count) as u64;
                     let message = Message::Records { remaining, records };
+                    if remaining == 0 {
+                        // Counted before it is sent: the peer may take the
+                        // last part and acknowledge it before this task
+                        // runs again, and its `Ingested` must then find the
+                        // reply written (a send that fails ends the
+                        // connection anyway).
+                        written.replies.fetch_add(1, Ordering::AcqRel);
+                    }
                     tokio::time::timeout(limit, sender.send(&message))
                         .await
                         .map_err(|_| stalled())??;
@@ -121,7 +129,6 @@ async fn write_jobs<W: AsyncWrite + Unpin + Send>(
                     Counters::add(&counters.bytes_sent, sender.bytes - counted);
                     counted = sender.bytes;
                     if remaining == 0 {
-                        written.replies.fetch_add(1, Ordering::AcqRel);
                         break;
                     }
                 }
