@@ -233,6 +233,41 @@ impl NetError {
         }
     }
 
+    /// A short, stable name of what went wrong, as [`Error::kind`] gives
+    /// for the library's errors (whose kind a failed mesh call keeps).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NetError::Io { .. } => "network-io",
+            NetError::Timeout { .. } => "timeout",
+            NetError::Closed { .. } => "closed-by-peer",
+            NetError::Handshake { .. } => "handshake",
+            NetError::Protocol { .. } => "protocol",
+            NetError::NotAdmitted { .. } => "not-admitted",
+            NetError::RefusedByPeer { .. } => "refused-by-peer",
+            NetError::ForeignGroup { .. } => "foreign-group",
+            NetError::Busy { .. } => "busy",
+            NetError::Ingest { source, .. } | NetError::Mesh(source) => source.kind(),
+            NetError::Internal(_) => "internal",
+        }
+    }
+
+    /// The peer, when the error is about one.
+    pub fn peer(&self) -> Option<&str> {
+        match self {
+            NetError::Io { peer, .. }
+            | NetError::Timeout { peer, .. }
+            | NetError::Closed { peer }
+            | NetError::Handshake { peer, .. }
+            | NetError::Protocol { peer, .. }
+            | NetError::NotAdmitted { peer, .. }
+            | NetError::RefusedByPeer { peer, .. }
+            | NetError::ForeignGroup { peer, .. }
+            | NetError::Ingest { peer, .. }
+            | NetError::Busy { peer, .. } => Some(peer),
+            NetError::Mesh(_) | NetError::Internal(_) => None,
+        }
+    }
+
     /// The library error, when a mesh call failed.
     pub fn mesh_error(&self) -> Option<&Error> {
         match self {
@@ -856,28 +891,19 @@ impl FirstCopy {
         let mut unacknowledged = false;
         let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
         ping.tick().await;
-        let deadline_at = tokio::time::Instant::now() + options.sync_timeout;
-        let deadline = tokio::time::sleep_until(deadline_at);
-        tokio::pin!(deadline);
+        let deadline = session::Deadline::after(options.sync_timeout);
         let mut reply = wire::ReplyCount::default();
         loop {
-            if tokio::time::Instant::now() >= deadline_at {
-                return Err(NetError::Timeout {
-                    peer: self.peer.clone(),
-                    waited: options.sync_timeout,
-                });
-            }
+            deadline.check(&self.peer)?;
             let message = tokio::select! {
                 message = messages.recv() => message,
                 _ = ping.tick() => {
                     send_within(sender, &Message::Ping, limit, &peer).await?;
                     continue;
                 }
-                _ = &mut deadline => {
-                    return Err(NetError::Timeout {
-                        peer: self.peer.clone(),
-                        waited: options.sync_timeout,
-                    });
+                _ = deadline.reached() => {
+                    deadline.check(&self.peer)?;
+                    continue;
                 }
             };
             let Some(message) = message else {

@@ -176,32 +176,8 @@ impl From<meshlog::KeyError> for Failure {
 impl From<NetError> for Failure {
     fn from(error: NetError) -> Failure {
         let message = error.to_string();
-        let peer = match &error {
-            NetError::Io { peer, .. }
-            | NetError::Timeout { peer, .. }
-            | NetError::Closed { peer }
-            | NetError::Handshake { peer, .. }
-            | NetError::Protocol { peer, .. }
-            | NetError::NotAdmitted { peer, .. }
-            | NetError::RefusedByPeer { peer, .. }
-            | NetError::ForeignGroup { peer, .. }
-            | NetError::Ingest { peer, .. }
-            | NetError::Busy { peer, .. } => Some(peer.clone()),
-            _ => None,
-        };
-        let class = error.class();
-        let kind = match &error {
-            NetError::Io { .. } => "network-io",
-            NetError::Timeout { .. } => "timeout",
-            NetError::Closed { .. } => "closed-by-peer",
-            NetError::Handshake { .. } => "handshake",
-            NetError::Protocol { .. } => "protocol",
-            NetError::NotAdmitted { .. } => "not-admitted",
-            NetError::RefusedByPeer { .. } => "refused-by-peer",
-            NetError::ForeignGroup { .. } => "foreign-group",
-            NetError::Busy { .. } => "busy",
-            _ => "network",
-        };
+        let peer = error.peer().map(str::to_owned);
+        let (class, kind) = (error.class(), error.kind());
         let mut failure = match error {
             NetError::Ingest { source, .. } | NetError::Mesh(source) => Failure::from(*source),
             _ => Failure::plain(class, kind, String::new()),

@@ -184,25 +184,37 @@ fn renew(state: &mut State) -> Result<(), Failure> {
     if !node.is_stopped() {
         return Ok(());
     }
-    let State::Node(mut stopped) = std::mem::replace(state, State::Closed) else {
+    let State::Node(stopped) = std::mem::replace(state, State::Closed) else {
         return Ok(());
     };
+    match into_mesh_soon(stopped) {
+        Ok(mesh) => {
+            *state = State::Node(Node::new(mesh, NetOptions::new())?);
+            Ok(())
+        }
+        Err(stopped) => {
+            *state = State::Node(stopped);
+            Err(Failure::busy(
+                "the stopped server's sessions still hold the mesh; try again",
+            ))
+        }
+    }
+}
+
+/// `node`'s mesh once no other handle holds the node: a stopped server's
+/// sessions, or another thread's call, let go within moments. The node
+/// back if they have not after 5 s.
+fn into_mesh_soon(mut node: Node) -> Result<meshlog::Mesh, Node> {
     for _ in 0..200 {
-        match stopped.into_mesh() {
-            Ok(mesh) => {
-                *state = State::Node(Node::new(mesh, NetOptions::new())?);
-                return Ok(());
-            }
-            Err(node) => {
-                stopped = node;
+        match node.into_mesh() {
+            Ok(mesh) => return Ok(mesh),
+            Err(back) => {
+                node = back;
                 std::thread::sleep(Duration::from_millis(25));
             }
         }
     }
-    *state = State::Node(stopped);
-    Err(Failure::busy(
-        "the stopped server's sessions still hold the mesh; try again",
-    ))
+    Err(node)
 }
 
 impl Drop for Mesh {
@@ -312,24 +324,21 @@ impl Mesh {
     fn close(&self, py: Python<'_>) -> PyResult<()> {
         py.detach(|| {
             self.stop_server()?;
-            // Another thread's call may hold the node for a moment.
-            for _ in 0..200 {
-                {
-                    let mut state = lock(&self.state);
-                    match std::mem::replace(&mut *state, State::Closed) {
-                        State::Node(node) => match node.into_mesh() {
-                            Ok(mesh) => return mesh.close().map_err(Failure::from),
-                            Err(node) => *state = State::Node(node),
-                        },
-                        State::ReadOnly(mesh) => return mesh.close().map_err(Failure::from),
-                        State::Closed => return Ok(()),
+            let mut state = lock(&self.state);
+            let mesh = match std::mem::replace(&mut *state, State::Closed) {
+                State::Node(node) => match into_mesh_soon(node) {
+                    Ok(mesh) => mesh,
+                    Err(node) => {
+                        *state = State::Node(node);
+                        return Err(Failure::busy(
+                            "another thread's call (a sync, say) still uses this mesh",
+                        ));
                     }
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-            Err(Failure::busy(
-                "another thread's call (a sync, say) still uses this mesh",
-            ))
+                },
+                State::ReadOnly(mesh) => *mesh,
+                State::Closed => return Ok(()),
+            };
+            mesh.close().map_err(Failure::from)
         })
         .map_err(|failure| failure.into_py(py))
     }

@@ -458,22 +458,15 @@ where
     let mut ping = tokio::time::interval(options.ping_interval.max(Duration::from_millis(1)));
     ping.tick().await;
     let once = mode == Mode::Once;
-    let deadline_at = tokio::time::Instant::now() + options.sync_timeout;
-    let deadline = tokio::time::sleep_until(deadline_at);
-    tokio::pin!(deadline);
+    let deadline = Deadline::after(options.sync_timeout);
     let outcome: Result<(), NetError> = async {
         session.ask().await?;
         loop {
             if session.mode == Mode::Once && session.settled() {
                 return Ok(());
             }
-            // Checked here as well: with messages always ready, `select!`
-            // might not pick the deadline for a while.
-            if once && tokio::time::Instant::now() >= deadline_at {
-                return Err(NetError::Timeout {
-                    peer: session.peer.clone(),
-                    waited: options.sync_timeout,
-                });
+            if once {
+                deadline.check(&session.peer)?;
             }
             tokio::select! {
                 message = messages.recv() => {
@@ -516,12 +509,7 @@ where
                     }
                 }
                 _ = ping.tick() => session.send(Message::Ping)?,
-                _ = &mut deadline, if once => {
-                    return Err(NetError::Timeout {
-                        peer: session.peer.clone(),
-                        waited: options.sync_timeout,
-                    });
-                }
+                _ = deadline.reached(), if once => deadline.check(&session.peer)?,
                 // A stop made before this session subscribed counts too.
                 _ = stopped(&mut stop) => return Ok(()),
             }
@@ -559,6 +547,39 @@ where
 impl Frontier {
     pub(crate) fn head_hashes(&self) -> impl Iterator<Item = EventHash> + '_ {
         self.heads_iter().map(|(_, hash)| hash)
+    }
+}
+
+/// When a one-shot exchange must have ended (SPEC.md §17.6).
+pub(crate) struct Deadline {
+    at: tokio::time::Instant,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub(crate) fn after(limit: Duration) -> Deadline {
+        Deadline {
+            at: tokio::time::Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// A timeout once the deadline has passed. Checked each turn of a
+    /// loop as well as waited for: with messages always ready, `select!`
+    /// might not pick [`Deadline::reached`] for a while.
+    pub(crate) fn check(&self, peer: &str) -> Result<(), NetError> {
+        if tokio::time::Instant::now() < self.at {
+            return Ok(());
+        }
+        Err(NetError::Timeout {
+            peer: peer.to_string(),
+            waited: self.limit,
+        })
+    }
+
+    /// Resolves at the deadline.
+    pub(crate) async fn reached(&self) {
+        tokio::time::sleep_until(self.at).await;
     }
 }
 
