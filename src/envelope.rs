@@ -19,6 +19,7 @@ use rayon::prelude::*;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::agreement;
 use crate::event::{Envelope, WrappedSecret};
 use crate::ids::{DhPublicKey, GroupId, MemberId, SecretCommitment};
 use crate::labels;
@@ -182,44 +183,35 @@ pub(crate) fn seal<R: CryptoRng + ?Sized>(
 ) -> Result<Envelope, EnvelopeError> {
     let ephemeral_secret = StaticSecret::random_from_rng(rng);
     let ephemeral = DhPublicKey::from_bytes(PublicKey::from(&ephemeral_secret).to_bytes());
+    let ephemeral_bytes = Zeroizing::new(ephemeral_secret.to_bytes());
     let binding_bytes = binding.to_bytes();
-    // One key agreement per recipient: the cost of a rotation, spread over cores.
+    // One key agreement per recipient: the cost of a rotation, spread over
+    // cores in chunks whose conversions share one inversion.
     let wrapped = recipients
-        .par_iter()
-        .map(|&(member, recipient_dh)| {
-            let shared =
-                ephemeral_secret.diffie_hellman(&PublicKey::from(*recipient_dh.as_bytes()));
-            if !shared.was_contributory() {
-                return Err(EnvelopeError::NonContributory {
-                    epoch: binding.epoch(),
-                    member,
-                });
-            }
-            let key = wrap_key(
-                shared.as_bytes(),
-                ephemeral,
-                recipient_dh,
-                member,
-                &binding_bytes,
-            );
-            let mut ciphertext = *secret.expose();
-            let tag = cipher(&key)
-                .encrypt_inout_detached(
-                    &Nonce::default(),
-                    &associated_data(member, &binding_bytes),
-                    ciphertext.as_mut_slice().into(),
-                )
-                .map_err(|_| EnvelopeError::Decrypt {
-                    epoch: binding.epoch(),
-                    member,
-                })?;
-            Ok(WrappedSecret {
-                member,
-                ciphertext,
-                tag: tag.into(),
-            })
+        .par_chunks(AGREEMENT_CHUNK)
+        .map(|chunk| {
+            let publics: Vec<[u8; 32]> = chunk.iter().map(|(_, dh)| *dh.as_bytes()).collect();
+            let shared = agreement::agree_many(&ephemeral_bytes, &publics);
+            chunk
+                .iter()
+                .zip(&shared)
+                .map(|(&(member, recipient_dh), shared)| {
+                    wrap_one(
+                        secret,
+                        binding,
+                        &binding_bytes,
+                        ephemeral,
+                        member,
+                        recipient_dh,
+                        shared,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()
         })
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<Vec<_>>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(Envelope {
         ephemeral,
         commitment: commitment(binding, secret),
@@ -242,18 +234,15 @@ pub(crate) fn open(
         .ok()
         .and_then(|index| envelope.wrapped.get(index))
         .ok_or(EnvelopeError::NotARecipient { epoch, member })?;
-    let shared = dh_secret.diffie_hellman(&PublicKey::from(*envelope.ephemeral.as_bytes()));
-    if !shared.was_contributory() {
+    let shared = agreement::x25519(
+        &Zeroizing::new(dh_secret.to_bytes()),
+        envelope.ephemeral.as_bytes(),
+    );
+    if !is_contributory(&shared) {
         return Err(EnvelopeError::NonContributory { epoch, member });
     }
     let binding_bytes = binding.to_bytes();
-    let key = wrap_key(
-        shared.as_bytes(),
-        envelope.ephemeral,
-        own_dh,
-        member,
-        &binding_bytes,
-    );
+    let key = wrap_key(&shared, envelope.ephemeral, own_dh, member, &binding_bytes);
     let mut secret = EpochSecret(wrapped.ciphertext);
     cipher(&key)
         .decrypt_inout_detached(
@@ -267,6 +256,52 @@ pub(crate) fn open(
         return Err(EnvelopeError::CommitmentMismatch { epoch, member });
     }
     Ok(secret)
+}
+
+/// Recipients per parallel task: large enough that a chunk's one shared
+/// inversion (about 4 µs saved per recipient) pays for itself, small enough
+/// that 1,000 recipients still spread over the cores.
+const AGREEMENT_CHUNK: usize = 32;
+
+/// Wraps `secret` to one recipient, given the agreement with its key.
+fn wrap_one(
+    secret: &EpochSecret,
+    binding: Binding<'_>,
+    binding_bytes: &[u8; 41],
+    ephemeral: DhPublicKey,
+    member: MemberId,
+    recipient_dh: DhPublicKey,
+    shared: &[u8; 32],
+) -> Result<WrappedSecret, EnvelopeError> {
+    if !is_contributory(shared) {
+        return Err(EnvelopeError::NonContributory {
+            epoch: binding.epoch(),
+            member,
+        });
+    }
+    let key = wrap_key(shared, ephemeral, recipient_dh, member, binding_bytes);
+    let mut ciphertext = *secret.expose();
+    let tag = cipher(&key)
+        .encrypt_inout_detached(
+            &Nonce::default(),
+            &associated_data(member, binding_bytes),
+            ciphertext.as_mut_slice().into(),
+        )
+        .map_err(|_| EnvelopeError::Decrypt {
+            epoch: binding.epoch(),
+            member,
+        })?;
+    Ok(WrappedSecret {
+        member,
+        ciphertext,
+        tag: tag.into(),
+    })
+}
+
+/// Whether an agreement's output is not all zeros (RFC 7748 §6.1's check),
+/// read whole (no early exit on the secret bytes).
+fn is_contributory(shared: &[u8; 32]) -> bool {
+    shared.iter().fold(0u8, |acc, byte| acc | byte) != 0
 }
 
 fn wrap_key(

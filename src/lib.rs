@@ -66,6 +66,7 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+mod agreement;
 mod batch;
 mod bitset;
 mod codec;
