@@ -49,6 +49,8 @@ pub(crate) fn agree_many(secret: &[u8; 32], publics: &[[u8; 32]]) -> Vec<Zeroizi
     let mut on_ladder: Vec<usize> = Vec::new();
     for (index, public) in publics.iter().enumerate() {
         match MontgomeryPoint(*public).to_edwards(0) {
+            // By reference: `Scalar` is `Copy`, and a copy would escape the wipe.
+            #[allow(clippy::op_ref)]
             Some(point) => products.push(&*scalar * point.mul_by_cofactor()),
             None => {
                 on_ladder.push(index);
