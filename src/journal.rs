@@ -32,8 +32,11 @@ const FRAME_OVERHEAD: usize = 4 + 8 + 16;
 /// overwrites pages in place rather than growing the file (which would make
 /// the file system commit its own metadata too).
 const PREALLOCATED: u64 = 1 << 20;
-/// Frames after which the mesh checkpoints into redb.
-pub(crate) const CHECKPOINT_FRAMES: usize = 256;
+/// Frames after which the mesh checkpoints into redb: SQLite's default for
+/// its WAL is 1,000 pages. A checkpoint costs a redb commit (two `fsync`s)
+/// and a fresh header (one), spread over this many events; about 440 KB of
+/// frames of 64-byte app events, within the preallocated megabyte.
+pub(crate) const CHECKPOINT_FRAMES: usize = 1024;
 /// Largest record a frame may hold.
 const MAX_RECORD: usize = SIGNATURE_LEN + limits::MAX_EVENT_BYTES;
 
@@ -50,6 +53,43 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     use std::io::{Seek, SeekFrom, Write};
     file.seek(SeekFrom::Start(offset))?;
     file.write_all(bytes)
+}
+
+/// Opens (or makes) the journal file so that a write returns only once its
+/// data is durable: `O_DSYNC` where the platform has it, which is what
+/// `write` then `fdatasync` does (POSIX's synchronized data integrity) in
+/// one system call instead of two, and no slower.
+#[cfg(unix)]
+fn open_for_durable_writes(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .custom_flags(libc::O_DSYNC)
+        .open(path)
+}
+
+/// Opens (or makes) the journal file; writes to it are synced one by one.
+#[cfg(not(unix))]
+fn open_for_durable_writes(path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+}
+
+/// Writes `bytes` at `offset` of a file from [`open_for_durable_writes`],
+/// durably: when this returns, a crash cannot lose them.
+fn durable_write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    write_at(file, bytes, offset)?;
+    // O_DSYNC has synced them already.
+    #[cfg(not(unix))]
+    file.sync_data()?;
+    Ok(())
 }
 
 /// Makes the entry of `path` in its folder durable.
@@ -210,13 +250,7 @@ impl Journal {
     /// database (or replayed into it) before this is called.
     pub(crate) fn start(path: &Path, group: GroupId, base: u64) -> Result<Journal, StoreError> {
         let io = io_error(path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(path)
-            .map_err(&io)?;
+        let file = open_for_durable_writes(path).map_err(&io)?;
         if file.metadata().map_err(&io)?.len() < PREALLOCATED {
             file.set_len(0).map_err(&io)?;
             write_at(&file, &vec![0u8; PREALLOCATED as usize], 0).map_err(&io)?;
@@ -250,8 +284,7 @@ impl Journal {
         header.extend_from_slice(&salt.to_le_bytes());
         header.extend_from_slice(&header_check(&self.group, base, salt));
         let io = io_error(&self.path);
-        write_at(&self.file, &header, 0).map_err(&io)?;
-        self.file.sync_data().map_err(&io)?;
+        durable_write_at(&self.file, &header, 0).map_err(&io)?;
         self.salt = salt;
         self.end = HEADER_LEN;
         self.frames = 0;
@@ -274,8 +307,7 @@ impl Journal {
         frame.extend_from_slice(record);
         frame.extend_from_slice(&frame_check(self.salt, record));
         let io = io_error(&self.path);
-        write_at(&self.file, &frame, self.end).map_err(&io)?;
-        self.file.sync_data().map_err(&io)?;
+        durable_write_at(&self.file, &frame, self.end).map_err(&io)?;
         self.end += frame.len() as u64;
         self.frames += 1;
         Ok(())
