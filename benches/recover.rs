@@ -2,7 +2,9 @@
 //! 100k-event mesh with a roster of 1,000 (ten rotations, spread evenly),
 //! against its floor measured in the same run: what opening one wrapped
 //! copy costs (one X25519 agreement, the wrap key's derivation, one
-//! ChaCha20-Poly1305 open of 32 bytes).
+//! ChaCha20-Poly1305 open of 32 bytes), with the agreement on the Edwards
+//! form as meshlog computes it (`floor_edwards`) and with x25519-dalek's
+//! ladder (`floor`).
 
 mod common;
 
@@ -56,6 +58,26 @@ fn recover(c: &mut Criterion) {
     group.bench_function("floor", |b| {
         b.iter(|| {
             let key = wrap_key(secret.diffie_hellman(&ephemeral).as_bytes());
+            let mut data = sealed;
+            chacha20poly1305::ChaCha20Poly1305::new(&key.into())
+                .decrypt_inout_detached(
+                    &Default::default(),
+                    b"ad",
+                    data.as_mut_slice().into(),
+                    &tag,
+                )
+                .expect("opens");
+            data
+        })
+    });
+    // The same with the agreement on the Edwards form, as meshlog computes
+    // it (src/agreement.rs): the floor the ratio uses.
+    let secret_bytes = secret.to_bytes();
+    let ephemeral_bytes = [*ephemeral.as_bytes()];
+    group.bench_function("floor_edwards", |b| {
+        b.iter(|| {
+            let shared = common::agree_edwards(&secret_bytes, &ephemeral_bytes);
+            let key = wrap_key(&shared[0]);
             let mut data = sealed;
             chacha20poly1305::ChaCha20Poly1305::new(&key.into())
                 .decrypt_inout_detached(

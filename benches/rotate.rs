@@ -4,7 +4,9 @@
 //! members, and a merge of two concurrent rotations at 1,000 members. Each
 //! against its floor measured in the same run: the X25519 agreements its
 //! envelope needs (one ephemeral key, one agreement a member, over every
-//! core as meshlog spreads them).
+//! core as meshlog spreads them), computed as meshlog computes them (on the
+//! Edwards form, `wrap_floor`) and with the Montgomery ladder
+//! (`ladder_floor`, for reference).
 
 mod common;
 
@@ -23,6 +25,9 @@ fn refresh(c: &mut Criterion) {
         });
         group.bench_function(format!("wrap_floor/{members}"), |b| {
             b.iter(|| floor.agree())
+        });
+        group.bench_function(format!("ladder_floor/{members}"), |b| {
+            b.iter(|| floor.agree_ladder())
         });
     }
     group.finish();
@@ -79,6 +84,7 @@ fn merge(c: &mut Criterion) {
         )
     });
     group.bench_function("wrap_floor/998", |b| b.iter(|| floor.agree()));
+    group.bench_function("ladder_floor/998", |b| b.iter(|| floor.agree_ladder()));
     group.finish();
 }
 

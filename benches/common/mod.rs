@@ -285,9 +285,11 @@ impl SignatureFloor {
 
 /// The floor of wrapping a secret to `recipients`: one ephemeral key, then
 /// one X25519 agreement a recipient, spread over every core as meshlog
-/// spreads them.
+/// spreads them. [`WrapFloor::agree`] computes them as meshlog does (on the
+/// Edwards form, src/agreement.rs); [`WrapFloor::agree_ladder`] with
+/// x25519-dalek's Montgomery ladder, the textbook route, for reference.
 pub struct WrapFloor {
-    recipients: Vec<x25519_dalek::PublicKey>,
+    recipients: Vec<[u8; 32]>,
 }
 
 impl WrapFloor {
@@ -295,18 +297,60 @@ impl WrapFloor {
     pub fn new(members: impl IntoIterator<Item = u32>) -> WrapFloor {
         let recipients = members
             .into_iter()
-            .map(|n| x25519_dalek::PublicKey::from(*keys(n).public().dh.as_bytes()))
+            .map(|n| *keys(n).public().dh.as_bytes())
             .collect();
         WrapFloor { recipients }
     }
 
     pub fn agree(&self) -> Vec<[u8; 32]> {
+        let ephemeral = x25519_dalek::StaticSecret::random_from_rng(&mut rand::rng()).to_bytes();
+        self.recipients
+            .par_chunks(32)
+            .flat_map_iter(|chunk| agree_edwards(&ephemeral, chunk))
+            .collect()
+    }
+
+    pub fn agree_ladder(&self) -> Vec<[u8; 32]> {
         let ephemeral = x25519_dalek::StaticSecret::random_from_rng(&mut rand::rng());
         self.recipients
             .par_iter()
-            .map(|recipient| *ephemeral.diffie_hellman(recipient).as_bytes())
+            .map(|recipient| {
+                *ephemeral
+                    .diffie_hellman(&x25519_dalek::PublicKey::from(*recipient))
+                    .as_bytes()
+            })
             .collect()
     }
+}
+
+/// X25519 of `secret` with each of `publics`, on the Edwards form, as
+/// meshlog computes it (src/agreement.rs; the bench keeps its own copy, as
+/// the library's is private): `u((k/8)·(8·P))`, the conversions back to
+/// Montgomery form sharing one inversion. The floor's keys are all on the
+/// curve, so it needs no ladder for twist points.
+pub fn agree_edwards(secret: &[u8; 32], publics: &[[u8; 32]]) -> Vec<[u8; 32]> {
+    use curve25519_dalek::{montgomery::MontgomeryPoint, scalar::Scalar};
+    let clamped = curve25519_dalek::scalar::clamp_integer(*secret);
+    let mut quotient = [0u8; 32];
+    let mut carry = 0u8;
+    for (out, byte) in quotient.iter_mut().zip(clamped.iter()).rev() {
+        *out = (byte >> 3) | carry;
+        carry = byte << 5;
+    }
+    let scalar = Scalar::from_bytes_mod_order(quotient);
+    let products: Vec<_> = publics
+        .iter()
+        .map(|public| {
+            let point = MontgomeryPoint(*public)
+                .to_edwards(0)
+                .expect("a curve point");
+            scalar * point.mul_by_cofactor()
+        })
+        .collect();
+    curve25519_dalek::edwards::EdwardsPoint::to_montgomery_batch(&products)
+        .iter()
+        .map(|point| point.to_bytes())
+        .collect()
 }
 
 /// A bare redb file opened as meshlog opens its files (single-writer mode, a
