@@ -58,28 +58,15 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
 /// Opens (or makes) the journal file so that a write returns only once its
 /// data is durable: `O_DSYNC` where the platform has it, which is what
 /// `write` then `fdatasync` does (POSIX's synchronized data integrity) in
-/// one system call instead of two, and no slower.
-#[cfg(unix)]
+/// one system call instead of two, and no slower. Elsewhere
+/// [`durable_write_at`] syncs each write itself.
 fn open_for_durable_writes(path: &Path) -> std::io::Result<File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .custom_flags(libc::O_DSYNC)
-        .open(path)
-}
-
-/// Opens (or makes) the journal file; writes to it are synced one by one.
-#[cfg(not(unix))]
-fn open_for_durable_writes(path: &Path) -> std::io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
+    #[cfg_attr(not(unix), allow(unused_mut))]
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_DSYNC);
+    options.open(path)
 }
 
 /// Writes `bytes` at `offset` of a file from [`open_for_durable_writes`],
