@@ -74,6 +74,13 @@ pub(crate) fn agree_many(secret: &[u8; 32], publics: &[[u8; 32]]) -> Vec<Zeroizi
     shared
 }
 
+/// Whether an agreement's output is not all zeros (RFC 7748 §6.1's check:
+/// an all-zero output means a small-order public value the peer's secret did
+/// not contribute to), read whole (no early exit on the secret bytes).
+pub(crate) fn is_contributory(shared: &[u8; 32]) -> bool {
+    shared.iter().fold(0u8, |acc, byte| acc | byte) != 0
+}
+
 /// `clamp(secret) / 8`, little-endian: exact, since clamping clears the low
 /// three bits, and below 2^252, since it clears bit 255.
 fn cofactor_quotient(secret: &[u8; 32]) -> [u8; 32] {

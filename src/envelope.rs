@@ -238,7 +238,7 @@ pub(crate) fn open(
         &Zeroizing::new(dh_secret.to_bytes()),
         envelope.ephemeral.as_bytes(),
     );
-    if !is_contributory(&shared) {
+    if !agreement::is_contributory(&shared) {
         return Err(EnvelopeError::NonContributory { epoch, member });
     }
     let binding_bytes = binding.to_bytes();
@@ -273,7 +273,7 @@ fn wrap_one(
     recipient_dh: DhPublicKey,
     shared: &[u8; 32],
 ) -> Result<WrappedSecret, EnvelopeError> {
-    if !is_contributory(shared) {
+    if !agreement::is_contributory(shared) {
         return Err(EnvelopeError::NonContributory {
             epoch: binding.epoch(),
             member,
@@ -296,12 +296,6 @@ fn wrap_one(
         ciphertext,
         tag: tag.into(),
     })
-}
-
-/// Whether an agreement's output is not all zeros (RFC 7748 §6.1's check),
-/// read whole (no early exit on the secret bytes).
-fn is_contributory(shared: &[u8; 32]) -> bool {
-    shared.iter().fold(0u8, |acc, byte| acc | byte) != 0
 }
 
 fn wrap_key(

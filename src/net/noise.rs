@@ -112,14 +112,13 @@ impl Dh for X25519 {
     fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
         // snow passes its largest key buffer; a 25519 key is its first 32 bytes.
         let public = *pubkey.first_chunk::<32>().ok_or(snow::Error::Dh)?;
-        let mut shared = x25519_dalek::x25519(self.secret, public);
+        let shared = crate::agreement::x25519(&self.secret, &public);
         // A low-order point gives an all-zero secret that the peer's key did
         // not contribute to: refused (SPEC.md §17.2).
-        let contributory = shared != [0u8; 32];
+        let contributory = crate::agreement::is_contributory(&shared);
         if contributory && let Some(out) = out.get_mut(..32) {
-            out.copy_from_slice(&shared);
+            out.copy_from_slice(&*shared);
         }
-        shared.zeroize();
         if contributory {
             Ok(())
         } else {
