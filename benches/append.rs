@@ -1,7 +1,8 @@
-//! A durable single append (one app event: made, signed, verified, durable
-//! on return) against three floors measured in the same run, interleaved
-//! with it: one durable (`O_DSYNC`) write of the same record into a preallocated
-//! file (what meshlog's journal does, SPEC.md §9.6), a bare durable redb
+//! A durable single append (one app event: made, verified, signed while its
+//! journal frame goes to the disk, durable on return) against three floors
+//! measured in the same run, interleaved with it: one durable (`O_DSYNC`)
+//! write of the same record into a preallocated file (the disk's part of
+//! meshlog's journal, SPEC.md §9.6), a bare durable redb
 //! commit of the same record, and one SQLite row a transaction in WAL mode
 //! with `synchronous=FULL` (the design meshlog came from).
 

@@ -118,6 +118,16 @@ pub enum StoreError {
         /// How many events the file holds.
         stored: u64,
     },
+    /// The journal's newest event awaits its signature (a writer crashed
+    /// after acknowledging it), and the keys given did not write it: a
+    /// writable open would lose it, so it refuses (SPEC.md §9.6).
+    #[error(
+        "{path} ends with an event made here whose signature is not on disk yet, and these keys did not make it: open the file with the keys that wrote it (or read-only)"
+    )]
+    JournalAwaitsSignature {
+        /// The journal's path.
+        path: PathBuf,
+    },
     /// A stored projection row disagrees with the events.
     #[error("projection table `{table}`: row {key} {problem}")]
     ProjectionMismatch {

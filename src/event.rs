@@ -556,21 +556,94 @@ pub struct SignedEvent {
     hash: EventHash,
 }
 
-impl SignedEvent {
-    /// Encodes and signs `event`.
-    pub(crate) fn sign(event: Event, keys: &LocalKeys) -> Self {
-        use ed25519_dalek::Signer;
+/// An event encoded and hashed, its signature not yet made: the signature
+/// is a function of the signing key and these bytes (RFC 8032's
+/// deterministic nonce), so it can be made on another thread, or again
+/// after a crash, and come out the same (SPEC.md §9.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnsignedEvent {
+    event: Event,
+    bytes: Vec<u8>,
+    hash: EventHash,
+}
+
+impl UnsignedEvent {
+    /// Encodes `event`.
+    pub(crate) fn new(event: Event) -> Self {
         let bytes = event.encode();
-        let signature = keys
-            .signing_key()
-            .sign(&labelled_message(labels::EVENT_SIGNATURE, &bytes))
-            .to_bytes();
         Self {
             hash: event_hash(&bytes),
             event,
             bytes,
-            signature,
         }
+    }
+
+    /// Decodes event bytes strictly, as [`SignedEvent::from_record`] does
+    /// the part of a record after its signature.
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        Ok(Self {
+            event: Event::decode(bytes)?,
+            hash: event_hash(bytes),
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The event.
+    pub(crate) fn event(&self) -> &Event {
+        &self.event
+    }
+
+    /// Its hash (SPEC.md §2.2).
+    pub(crate) fn hash(&self) -> EventHash {
+        self.hash
+    }
+
+    /// The exact bytes to sign and hash.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// What its author signs: `EVENT_SIGNATURE || bytes` (SPEC.md §2.1).
+    pub(crate) fn signed_message(&self) -> Vec<u8> {
+        labelled_message(labels::EVENT_SIGNATURE, &self.bytes)
+    }
+
+    /// Signs it with `keys`.
+    pub(crate) fn sign(self, keys: &LocalKeys) -> SignedEvent {
+        let signature = sign_message(keys.signing_key(), &self.signed_message());
+        self.with_signature(signature)
+    }
+
+    /// It, with `signature`: the caller vouches that `signature` is the
+    /// author's over [`Self::signed_message`], or verifies it after.
+    pub(crate) fn with_signature(self, signature: [u8; SIGNATURE_LEN]) -> SignedEvent {
+        let Self { event, bytes, hash } = self;
+        SignedEvent {
+            event,
+            bytes,
+            signature,
+            hash,
+        }
+    }
+
+    /// The event as the feed rules see it, once every package it carries is
+    /// checked.
+    pub(crate) fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
+        feed_event(&self.event, self.hash)
+    }
+}
+
+/// RFC 8032's ed25519 signature of `message` under `key`: deterministic,
+/// so the same key and message always give the same signature.
+pub(crate) fn sign_message(key: &ed25519_dalek::SigningKey, message: &[u8]) -> [u8; SIGNATURE_LEN] {
+    use ed25519_dalek::Signer;
+    key.sign(message).to_bytes()
+}
+
+impl SignedEvent {
+    /// Encodes and signs `event`.
+    pub(crate) fn sign(event: Event, keys: &LocalKeys) -> Self {
+        UnsignedEvent::new(event).sign(keys)
     }
 
     /// Decodes a stored record, `signature || event bytes`, strictly. The
@@ -620,6 +693,11 @@ impl SignedEvent {
         &self.bytes
     }
 
+    /// Its author's signature over [`Self::bytes`] (SPEC.md §2.1).
+    pub(crate) fn signature(&self) -> &[u8; SIGNATURE_LEN] {
+        &self.signature
+    }
+
     /// Whether `keys` signed it (ZIP-215).
     pub(crate) fn is_signed_by(&self, key: &crate::ids::SigningPublicKey) -> bool {
         verifies(
@@ -644,40 +722,45 @@ impl SignedEvent {
     /// The event as the feed rules see it, once every package it carries is
     /// checked.
     pub(crate) fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
-        let event = &self.event;
-        let body = match &event.body {
-            Body::Genesis { founder, .. } => feeds::Body::Genesis {
-                founder: founder.verify()?,
-            },
-            Body::Rotate {
-                parents, changes, ..
-            } => feeds::Body::Rotate {
-                parents: parents.clone(),
-                changes: changes
-                    .iter()
-                    .map(Change::verify)
-                    .collect::<Result<_, PackageError>>()?,
-            },
-            Body::SetEnabled { epoch, enabled } => feeds::Body::SetEnabled {
-                epoch: *epoch,
-                enabled: *enabled,
-            },
-            Body::App { epoch, .. } | Body::SealedApp { epoch, .. } => {
-                feeds::Body::App { epoch: *epoch }
-            }
-            Body::Keys { epoch, package } => feeds::Body::Keys {
-                epoch: *epoch,
-                package: package.verify()?,
-            },
-        };
-        Ok(FeedEvent {
-            hash: self.hash,
-            author: event.author,
-            seq: event.seq,
-            prev: event.prev,
-            body,
-        })
+        feed_event(&self.event, self.hash)
     }
+}
+
+/// `event`, of hash `hash`, as the feed rules see it, once every package it
+/// carries is checked.
+fn feed_event(event: &Event, hash: EventHash) -> Result<FeedEvent, PackageError> {
+    let body = match &event.body {
+        Body::Genesis { founder, .. } => feeds::Body::Genesis {
+            founder: founder.verify()?,
+        },
+        Body::Rotate {
+            parents, changes, ..
+        } => feeds::Body::Rotate {
+            parents: parents.clone(),
+            changes: changes
+                .iter()
+                .map(Change::verify)
+                .collect::<Result<_, PackageError>>()?,
+        },
+        Body::SetEnabled { epoch, enabled } => feeds::Body::SetEnabled {
+            epoch: *epoch,
+            enabled: *enabled,
+        },
+        Body::App { epoch, .. } | Body::SealedApp { epoch, .. } => {
+            feeds::Body::App { epoch: *epoch }
+        }
+        Body::Keys { epoch, package } => feeds::Body::Keys {
+            epoch: *epoch,
+            package: package.verify()?,
+        },
+    };
+    Ok(FeedEvent {
+        hash,
+        author: event.author,
+        seq: event.seq,
+        prev: event.prev,
+        body,
+    })
 }
 
 /// `derive_key(EVENT_HASH, bytes)`.

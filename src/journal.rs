@@ -11,14 +11,27 @@
 //! the journal starts over. Opening replays what the journal holds beyond
 //! the database, through the same verification as everything else.
 //!
-//! The journal holds signed records only, never a secret.
+//! A frame holds an event's bytes, and the signature of the event of the
+//! frame before it. The frame is written and its writeback started, the
+//! event is signed meanwhile, and it is acknowledged once the frame is
+//! durable; its signature reaches the disk with the next frame or the
+//! checkpoint. So signing, most of an append's own work, overlaps the
+//! disk's. Ed25519's signature is a function of the key and the bytes, so
+//! the key's holder makes the same one again after a crash; the newest
+//! event carries a tag keyed by that key, so that the engine never signs
+//! bytes it did not make.
+//!
+//! The journal holds events and signatures, never a secret.
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use zeroize::Zeroizing;
+
 use crate::error::StoreError;
 use crate::ids::GroupId;
+use crate::keys::LocalKeys;
 use crate::labels::{self, limits};
 use crate::signature::SIGNATURE_LEN;
 
@@ -26,8 +39,15 @@ use crate::signature::SIGNATURE_LEN;
 const MAGIC: &[u8; 8] = b"mljrnl3\0";
 /// `MAGIC || group (32) || base (8) || salt (8) || check (16)`.
 const HEADER_LEN: u64 = 72;
-/// `len (4) || salt (8)`, then the record, then a 16-byte check.
+/// `len (4) || salt (8)`, then the body, then a 16-byte check.
 const FRAME_OVERHEAD: usize = 4 + 8 + 16;
+/// Length of the tag of a frame's event.
+const TAG_LEN: usize = 32;
+/// A frame's body: the signature of the frame before's event (64 zero bytes
+/// in the first frame), the tag of its own event, then the event's bytes.
+/// A frame with no event is a *seal*: it only carries the signature, and
+/// ends the journal.
+const BODY_PREFIX: usize = SIGNATURE_LEN + TAG_LEN;
 /// Bytes written as zeros when a journal is made, so that a frame's `fsync`
 /// overwrites pages in place rather than growing the file (which would make
 /// the file system commit its own metadata too).
@@ -37,8 +57,8 @@ const PREALLOCATED: u64 = 1 << 20;
 /// and a fresh header (one), spread over this many events; about 440 KB of
 /// frames of 64-byte app events, within the preallocated megabyte.
 pub(crate) const CHECKPOINT_FRAMES: usize = 1024;
-/// Largest record a frame may hold.
-const MAX_RECORD: usize = SIGNATURE_LEN + limits::MAX_EVENT_BYTES;
+/// Largest body a frame may hold.
+const MAX_BODY: usize = BODY_PREFIX + limits::MAX_EVENT_BYTES;
 
 /// Writes `bytes` at `offset` of `file`.
 #[cfg(unix)]
@@ -55,29 +75,34 @@ fn write_at(mut file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     file.write_all(bytes)
 }
 
-/// Opens (or makes) the journal file so that a write returns only once its
-/// data is durable: `O_DSYNC` where the platform has it, which is what
-/// `write` then `fdatasync` does (POSIX's synchronized data integrity) in
-/// one system call instead of two, and no slower. Elsewhere
-/// [`durable_write_at`] syncs each write itself.
-fn open_for_durable_writes(path: &Path) -> std::io::Result<File> {
-    #[cfg_attr(not(unix), allow(unused_mut))]
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_DSYNC);
-    options.open(path)
-}
-
-/// Writes `bytes` at `offset` of a file from [`open_for_durable_writes`],
-/// durably: when this returns, a crash cannot lose them.
+/// Writes `bytes` at `offset` of `file`, durably: when this returns, a
+/// crash cannot lose them.
 fn durable_write_at(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
     write_at(file, bytes, offset)?;
-    // O_DSYNC has synced them already.
-    #[cfg(not(unix))]
-    file.sync_data()?;
-    Ok(())
+    file.sync_data()
 }
+
+/// Starts writing `len` bytes of `file` from `offset` to the disk, without
+/// waiting for them: the `fdatasync` that follows then finds them on their
+/// way. Only a head start; durability is that `fdatasync`'s.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn start_writeback(file: &File, offset: u64, len: usize) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: `sync_file_range` reads and writes no memory of this
+    // process: it takes a descriptor that `file` keeps open for the call,
+    // two integers and a flag. Its failure only costs the head start.
+    let _ = unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
+    };
+}
+
+/// Elsewhere there is no head start: the `fdatasync` writes the frame.
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
 
 /// Makes the entry of `path` in its folder durable.
 #[cfg(unix)]
@@ -103,15 +128,19 @@ pub(crate) fn path_beside(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// What a journal holds: the records written since its base.
+/// What a journal holds: the events written since its base.
 #[derive(Debug)]
 pub(crate) struct Contents {
     /// The group the journal belongs to (zero: no valid header).
     pub(crate) group: GroupId,
     /// How many events the database held when the journal started over.
     pub(crate) base: u64,
-    /// The records, in the order they were written.
+    /// The records (`signature || event bytes`) of every frame's event but
+    /// the newest, whose signature the frame after it holds, in the order
+    /// they were written.
     pub(crate) records: Vec<Vec<u8>>,
+    /// The newest frame's event, whose signature is not on disk.
+    pub(crate) awaiting: Option<Awaiting>,
 }
 
 impl Contents {
@@ -120,8 +149,36 @@ impl Contents {
             group: GroupId::ZERO,
             base: 0,
             records: Vec::new(),
+            awaiting: None,
         }
     }
+}
+
+/// The newest frame's event: acknowledged, its signature not on disk.
+#[derive(Debug)]
+pub(crate) struct Awaiting {
+    /// The event's bytes (SPEC.md §3.4).
+    pub(crate) event: Vec<u8>,
+    tag: [u8; TAG_LEN],
+    salt: u64,
+}
+
+impl Awaiting {
+    /// Whether `keys`'s holder wrote it, so that they may sign it again.
+    pub(crate) fn is_tagged_by(&self, keys: &LocalKeys) -> bool {
+        // blake3's `Hash` compares in constant time.
+        frame_tag(&keys.journal_tag_key(), self.salt, &self.event) == blake3::Hash::from(self.tag)
+    }
+}
+
+/// The tag of an event in a frame: `keyed_hash(tag key, salt || le64(len)
+/// || event)`.
+fn frame_tag(key: &[u8; 32], salt: u64, event: &[u8]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(&salt.to_le_bytes());
+    hasher.update(&(event.len() as u64).to_le_bytes());
+    hasher.update(event);
+    hasher.finalize()
 }
 
 /// An open journal, for writing.
@@ -133,6 +190,12 @@ pub(crate) struct Journal {
     /// Where the next frame goes.
     end: u64,
     frames: usize,
+    tag_key: Zeroizing<[u8; 32]>,
+    /// The signature of the newest durable frame's event, which the next
+    /// frame carries; `None` before the first.
+    previous: Option<[u8; SIGNATURE_LEN]>,
+    /// Where a frame written and not yet synced ends.
+    written: Option<u64>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -161,13 +224,13 @@ fn header_check(group: &GroupId, base: u64, salt: u64) -> [u8; 16] {
     truncated(hasher.finalize())
 }
 
-/// The check of a frame: it binds the record to this journal's salt, so a
+/// The check of a frame: it binds the body to this journal's salt, so a
 /// frame left from before the journal started over never reads as current.
-fn frame_check(salt: u64, record: &[u8]) -> [u8; 16] {
+fn frame_check(salt: u64, body: &[u8]) -> [u8; 16] {
     let mut hasher = blake3::Hasher::new_derive_key(labels::JOURNAL_CHECK);
     hasher.update(&salt.to_le_bytes());
-    hasher.update(&(record.len() as u64).to_le_bytes());
-    hasher.update(record);
+    hasher.update(&(body.len() as u64).to_le_bytes());
+    hasher.update(body);
     truncated(hasher.finalize())
 }
 
@@ -191,15 +254,38 @@ pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
         return Ok(Contents::empty());
     };
     let mut records = Vec::new();
+    let mut newest: Option<(&[u8], [u8; TAG_LEN])> = None;
     let mut at = HEADER_LEN as usize;
-    while let Some((record, next)) = parse_frame(&bytes, at, salt) {
-        records.push(record);
+    while let Some((body, next)) = parse_frame(&bytes, at, salt) {
+        let Some((signature, rest)) = body.split_first_chunk::<SIGNATURE_LEN>() else {
+            break;
+        };
+        let Some((tag, event)) = rest.split_first_chunk::<TAG_LEN>() else {
+            break;
+        };
+        // This frame signs the event of the one before.
+        if let Some((previous, _)) = newest.take() {
+            let mut record = Vec::with_capacity(SIGNATURE_LEN + previous.len());
+            record.extend_from_slice(signature);
+            record.extend_from_slice(previous);
+            records.push(record);
+        }
+        if event.is_empty() {
+            // A seal: the next frame is written over it.
+            break;
+        }
+        newest = Some((event, *tag));
         at = next;
     }
     Ok(Contents {
         group,
         base,
         records,
+        awaiting: newest.map(|(event, tag)| Awaiting {
+            event: event.to_vec(),
+            tag,
+            salt,
+        }),
     })
 }
 
@@ -215,29 +301,43 @@ fn parse_header(bytes: &[u8]) -> Option<(GroupId, u64, u64)> {
     (magic == MAGIC && *check == header_check(&group, base, salt)).then_some((group, base, salt))
 }
 
-fn parse_frame(bytes: &[u8], at: usize, salt: u64) -> Option<(Vec<u8>, usize)> {
+/// The body of the frame at `at` and where the next one starts, if the
+/// frame is whole, current and undamaged.
+fn parse_frame(bytes: &[u8], at: usize, salt: u64) -> Option<(&[u8], usize)> {
     let frame = bytes.get(at..)?;
     let (len, rest) = frame.split_first_chunk::<4>()?;
     let len = u32::from_le_bytes(*len) as usize;
-    if len == 0 || len > MAX_RECORD {
+    if !(BODY_PREFIX..=MAX_BODY).contains(&len) {
         return None;
     }
     let (frame_salt, rest) = rest.split_first_chunk::<8>()?;
     if u64::from_le_bytes(*frame_salt) != salt {
         return None;
     }
-    let record = rest.get(..len)?;
+    let body = rest.get(..len)?;
     let check = rest.get(len..len + 16)?;
-    (check == frame_check(salt, record)).then(|| (record.to_vec(), at + FRAME_OVERHEAD + len))
+    (check == frame_check(salt, body)).then_some((body, at + FRAME_OVERHEAD + len))
 }
 
 impl Journal {
     /// Opens (or makes) the journal at `path` for `group`, empty, starting
-    /// over from `base` events: whatever it held must already be in the
-    /// database (or replayed into it) before this is called.
-    pub(crate) fn start(path: &Path, group: GroupId, base: u64) -> Result<Journal, StoreError> {
+    /// over from `base` events, for events made with `keys`: whatever it
+    /// held must already be in the database (or replayed into it) before
+    /// this is called.
+    pub(crate) fn start(
+        path: &Path,
+        group: GroupId,
+        base: u64,
+        keys: &LocalKeys,
+    ) -> Result<Journal, StoreError> {
         let io = io_error(path);
-        let file = open_for_durable_writes(path).map_err(&io)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(&io)?;
         if file.metadata().map_err(&io)?.len() < PREALLOCATED {
             file.set_len(0).map_err(&io)?;
             write_at(&file, &vec![0u8; PREALLOCATED as usize], 0).map_err(&io)?;
@@ -249,6 +349,9 @@ impl Journal {
             salt: 0,
             end: HEADER_LEN,
             frames: 0,
+            tag_key: keys.journal_tag_key(),
+            previous: None,
+            written: None,
         };
         journal.start_over(base)?;
         // The file's length and its preallocated pages are durable before
@@ -275,29 +378,72 @@ impl Journal {
         self.salt = salt;
         self.end = HEADER_LEN;
         self.frames = 0;
+        self.previous = None;
+        self.written = None;
         Ok(())
     }
 
-    /// Writes `record` as the next frame and makes it durable: when this
-    /// returns, a crash cannot lose it (SPEC.md §9.6).
-    pub(crate) fn append(&mut self, record: &[u8]) -> Result<(), StoreError> {
-        let len = u32::try_from(record.len())
+    /// Writes the bytes of `event`, made here, as the next frame, with the
+    /// signature of the frame before's event, and starts it on its way to
+    /// the disk without waiting: [`Journal::sync`] waits. Until then the
+    /// event is not acknowledged, and another `write` replaces the frame.
+    pub(crate) fn write(&mut self, event: &[u8]) -> Result<(), StoreError> {
+        let len = u32::try_from(BODY_PREFIX + event.len())
             .ok()
-            .filter(|len| *len as usize <= MAX_RECORD && *len > 0)
+            .filter(|len| *len as usize <= MAX_BODY && !event.is_empty())
             .ok_or_else(|| StoreError::Io {
                 path: self.path.clone(),
-                source: std::io::Error::new(ErrorKind::InvalidInput, "record too large"),
+                source: std::io::Error::new(ErrorKind::InvalidInput, "event too large"),
             })?;
-        let mut frame = Vec::with_capacity(FRAME_OVERHEAD + record.len());
+        let tag = frame_tag(&self.tag_key, self.salt, event);
+        let frame = self.frame(len, tag.as_bytes(), event);
+        self.written = None;
+        write_at(&self.file, &frame, self.end).map_err(io_error(&self.path))?;
+        start_writeback(&self.file, self.end, frame.len());
+        self.written = Some(self.end + frame.len() as u64);
+        Ok(())
+    }
+
+    /// Makes the frame [`Journal::write`] wrote durable: when this returns,
+    /// a crash cannot lose its event (SPEC.md §9.6). `signature` is that
+    /// event's, for the next frame to carry.
+    pub(crate) fn sync(&mut self, signature: [u8; SIGNATURE_LEN]) -> Result<(), StoreError> {
+        let io = io_error(&self.path);
+        let end = self.written.ok_or_else(|| {
+            io(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "no frame written",
+            ))
+        })?;
+        self.file.sync_data().map_err(&io)?;
+        self.written = None;
+        self.end = end;
+        self.frames += 1;
+        self.previous = Some(signature);
+        // A seal after it, not synced, so that a reader of the live journal
+        // (an audit, a backup) finds the signature at once; after a power
+        // cut it may be gone, and the key's holder signs again. The next
+        // frame is written over it. Best effort: a seal that cannot be
+        // written costs only readers without the key that one event.
+        let seal = self.frame(BODY_PREFIX as u32, &[0; TAG_LEN], &[]);
+        if self.end + seal.len() as u64 <= PREALLOCATED {
+            let _ = write_at(&self.file, &seal, self.end);
+        }
+        Ok(())
+    }
+
+    /// A frame of `len` body bytes: the newest event's signature, `tag`,
+    /// `event`.
+    fn frame(&self, len: u32, tag: &[u8], event: &[u8]) -> Vec<u8> {
+        let mut frame = Vec::with_capacity(FRAME_OVERHEAD + len as usize);
         frame.extend_from_slice(&len.to_le_bytes());
         frame.extend_from_slice(&self.salt.to_le_bytes());
-        frame.extend_from_slice(record);
-        frame.extend_from_slice(&frame_check(self.salt, record));
-        let io = io_error(&self.path);
-        durable_write_at(&self.file, &frame, self.end).map_err(&io)?;
-        self.end += frame.len() as u64;
-        self.frames += 1;
-        Ok(())
+        frame.extend_from_slice(&self.previous.unwrap_or([0; SIGNATURE_LEN]));
+        frame.extend_from_slice(tag);
+        frame.extend_from_slice(event);
+        let check = frame_check(self.salt, frame.get(12..).unwrap_or_default());
+        frame.extend_from_slice(&check);
+        frame
     }
 
     /// Whether it has grown past its preallocated pages, so that frames now
@@ -305,6 +451,48 @@ impl Journal {
     pub(crate) fn is_full(&self) -> bool {
         self.frames >= CHECKPOINT_FRAMES || self.end >= PREALLOCATED
     }
+}
+
+/// Zeroes the seal at the end of the journal, as a power cut before it
+/// reached the disk would leave it; returns whether there was one.
+#[cfg(test)]
+pub(crate) fn lose_seal(path: &Path) -> bool {
+    let mut bytes = std::fs::read(path).unwrap();
+    let (_, _, salt) = parse_header(&bytes).unwrap();
+    let mut at = HEADER_LEN as usize;
+    while let Some((body, next)) = parse_frame(&bytes, at, salt) {
+        if body.len() == BODY_PREFIX {
+            bytes[at..next].fill(0);
+            std::fs::write(path, bytes).unwrap();
+            return true;
+        }
+        at = next;
+    }
+    false
+}
+
+/// Replaces the event of the journal's newest frame with `event`, its
+/// check made good and its tag left as it was: what a forger who can write
+/// the journal, but has not the key, can do.
+#[cfg(test)]
+pub(crate) fn replace_newest_event(path: &Path, event: &[u8]) {
+    let mut bytes = std::fs::read(path).unwrap();
+    let (_, _, salt) = parse_header(&bytes).unwrap();
+    let mut at = HEADER_LEN as usize;
+    let mut newest = at;
+    while let Some((_, next)) = parse_frame(&bytes, at, salt) {
+        newest = at;
+        at = next;
+    }
+    let old_len = u32::from_le_bytes(bytes[newest..newest + 4].try_into().unwrap()) as usize;
+    let mut body = bytes[newest + 12..newest + 12 + BODY_PREFIX].to_vec();
+    body.extend_from_slice(event);
+    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
+    frame.extend_from_slice(&salt.to_le_bytes());
+    frame.extend_from_slice(&body);
+    frame.extend_from_slice(&frame_check(salt, &body));
+    bytes.splice(newest..newest + FRAME_OVERHEAD + old_len, frame);
+    std::fs::write(path, bytes).unwrap();
 }
 
 #[cfg(test)]
@@ -315,50 +503,128 @@ mod tests {
         GroupId::from_bytes([7; 32])
     }
 
+    fn keys(n: u8) -> LocalKeys {
+        LocalKeys::from_secret_bytes(&[n; 32], &[n.wrapping_add(100); 32])
+    }
+
+    fn record(signature: [u8; 64], event: &[u8]) -> Vec<u8> {
+        [&signature[..], event].concat()
+    }
+
     #[test]
-    fn frames_survive_and_a_fresh_start_makes_them_stale() {
+    fn each_frame_carries_the_signature_of_the_one_before() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        let mut journal = Journal::start(&path, group(), 5).unwrap();
-        journal.append(b"first record").unwrap();
-        journal.append(&[9u8; 300]).unwrap();
+        let mut journal = Journal::start(&path, group(), 5, &keys(1)).unwrap();
+        assert!(journal.sync([0; 64]).is_err(), "nothing written");
+        journal.write(b"first event").unwrap();
+        journal.sync([1; 64]).unwrap();
+        // A frame written and not synced is replaced by the next.
+        journal.write(b"replaced").unwrap();
+        journal.write(&[9u8; 300]).unwrap();
+        journal.sync([2; 64]).unwrap();
+        journal.write(b"third").unwrap();
+        journal.sync([3; 64]).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(read_back.group, group());
         assert_eq!(read_back.base, 5);
-        assert_eq!(
-            read_back.records,
-            vec![b"first record".to_vec(), vec![9u8; 300]]
-        );
+        // The seal after the third frame carries its signature.
+        let signed = vec![
+            record([1; 64], b"first event"),
+            record([2; 64], &[9u8; 300]),
+            record([3; 64], b"third"),
+        ];
+        assert_eq!(read_back.records, signed);
+        assert!(read_back.awaiting.is_none());
+
+        // A frame not synced yet is what a power cut during the sync
+        // leaves: its event awaits a signature, which its tag says who
+        // may make.
+        journal.write(b"fourth").unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.records, signed);
+        let awaiting = read_back.awaiting.unwrap();
+        assert_eq!(awaiting.event, b"fourth");
+        assert!(awaiting.is_tagged_by(&keys(1)));
+        assert!(!awaiting.is_tagged_by(&keys(2)), "another key's tag");
+
         journal.start_over(7).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(read_back.base, 7);
         assert!(read_back.records.is_empty(), "old frames are stale");
-        journal.append(b"x").unwrap();
-        assert_eq!(read(&path).unwrap().records, vec![b"x".to_vec()]);
+        assert!(read_back.awaiting.is_none());
+        // After starting over, the first frame carries no signature.
+        journal.write(b"x").unwrap();
+        let read_back = read(&path).unwrap();
+        assert!(read_back.records.is_empty());
+        assert_eq!(read_back.awaiting.unwrap().event, b"x");
+        journal.sync([4; 64]).unwrap();
+        assert_eq!(read(&path).unwrap().records, vec![record([4; 64], b"x")]);
+    }
+
+    #[test]
+    fn a_tag_binds_the_event_and_the_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j");
+        let mut journal = Journal::start(&path, group(), 0, &keys(1)).unwrap();
+        journal.write(b"an event").unwrap();
+        let awaiting = read(&path).unwrap().awaiting.unwrap();
+        assert!(awaiting.is_tagged_by(&keys(1)));
+        let other_event = Awaiting {
+            event: b"an evenT".to_vec(),
+            ..awaiting
+        };
+        assert!(!other_event.is_tagged_by(&keys(1)));
+        let other_salt = Awaiting {
+            event: b"an event".to_vec(),
+            salt: other_event.salt ^ 1,
+            ..other_event
+        };
+        assert!(!other_salt.is_tagged_by(&keys(1)));
     }
 
     #[test]
     fn reading_stops_at_a_torn_or_damaged_frame() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j");
-        let mut journal = Journal::start(&path, group(), 0).unwrap();
+        let mut journal = Journal::start(&path, group(), 0, &keys(1)).unwrap();
         for n in 0..3u8 {
-            journal.append(&[n; 40]).unwrap();
+            journal.write(&[n; 40]).unwrap();
+            journal.sync([n + 10; 64]).unwrap();
         }
         drop(journal);
         let bytes = std::fs::read(&path).unwrap();
-        // Damage the second frame's record: the first alone is read.
-        let second = HEADER_LEN as usize + FRAME_OVERHEAD + 40 + 12;
+        let frame = FRAME_OVERHEAD + BODY_PREFIX + 40;
+        let all: Vec<_> = (0..3u8).map(|n| record([n + 10; 64], &[n; 40])).collect();
+        assert_eq!(read(&path).unwrap().records, all);
+        // Damage the second frame's event: the first alone is read, and
+        // its signature, in the damaged frame, is not.
+        let second = HEADER_LEN as usize + frame;
         let mut damaged = bytes.clone();
-        damaged[second + 3] ^= 1;
+        damaged[second + 12 + BODY_PREFIX + 3] ^= 1;
         std::fs::write(&path, &damaged).unwrap();
-        assert_eq!(read(&path).unwrap().records, vec![vec![0u8; 40]]);
+        let read_back = read(&path).unwrap();
+        assert!(read_back.records.is_empty());
+        assert_eq!(read_back.awaiting.unwrap().event, vec![0u8; 40]);
+        // A torn third frame: the second is the newest.
+        let torn = HEADER_LEN as usize + 3 * frame - 1;
+        std::fs::write(&path, &bytes[..torn]).unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.records, all[..1]);
+        assert_eq!(read_back.awaiting.unwrap().event, vec![1u8; 40]);
+        // The seal lost (a power cut before it reached the disk): the
+        // third awaits its signature.
+        std::fs::write(&path, &bytes[..HEADER_LEN as usize + 3 * frame]).unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.records, all[..2]);
+        assert_eq!(read_back.awaiting.unwrap().event, vec![2u8; 40]);
         // A damaged header: nothing is read.
         let mut damaged = bytes;
         damaged[10] ^= 1;
         std::fs::write(&path, &damaged).unwrap();
-        assert!(read(&path).unwrap().records.is_empty());
+        let read_back = read(&path).unwrap();
+        assert!(read_back.records.is_empty() && read_back.awaiting.is_none());
         // No file at all: nothing either.
-        assert!(read(&dir.path().join("none")).unwrap().records.is_empty());
+        assert!(read(&dir.path().join("none")).unwrap().awaiting.is_none());
     }
 }

@@ -136,6 +136,14 @@ impl LocalKeys {
         &self.signing
     }
 
+    /// The key that tags the journal's event awaiting its signature, so
+    /// that only this key's holder can have written one (SPEC.md §9.6):
+    /// `derive_key(JOURNAL_TAG, signing seed)`.
+    pub(crate) fn journal_tag_key(&self) -> Zeroizing<[u8; 32]> {
+        let seed = Zeroizing::new(self.signing.to_bytes());
+        Zeroizing::new(blake3::derive_key(crate::labels::JOURNAL_TAG, &*seed))
+    }
+
     pub(crate) fn dh_secret(&self) -> &StaticSecret {
         &self.dh
     }

@@ -19,6 +19,10 @@ pub(crate) const STATE_DIGEST: &str = "meshlog v3 state digest";
 /// blake3 `derive_key` context for the checks of the journal's header and
 /// frames (SPEC.md §9.6).
 pub(crate) const JOURNAL_CHECK: &str = "meshlog v3 journal check";
+/// blake3 `derive_key` context for the key, derived from the local
+/// member's signing seed, that tags the journal's event awaiting its
+/// signature (SPEC.md §9.6).
+pub(crate) const JOURNAL_TAG: &str = "meshlog v3 journal tag";
 /// blake3 `derive_key` context for the key of an epoch's sealed messages
 /// (SPEC.md §16.2).
 pub(crate) const SEALED_EPOCH_KEY: &str = "meshlog v3 sealed epoch key";
@@ -62,6 +66,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("ROTATION_BINDING", ROTATION_BINDING),
     ("STATE_DIGEST", STATE_DIGEST),
     ("JOURNAL_CHECK", JOURNAL_CHECK),
+    ("JOURNAL_TAG", JOURNAL_TAG),
     ("SEALED_EPOCH_KEY", SEALED_EPOCH_KEY),
     ("SEALED_MESSAGE_KEY", SEALED_MESSAGE_KEY),
     ("SEALED_CONTENT", SEALED_CONTENT),

@@ -14,7 +14,7 @@ use rand::rngs::StdRng;
 use crate::batch::Batch;
 use crate::envelope::EpochSecret;
 use crate::error::{Error, Result, StoreError};
-use crate::event::{Body, Change, SignedEvent, SignedPackage};
+use crate::event::{Body, Change, SignedEvent, SignedPackage, UnsignedEvent};
 use crate::feeds::{Equivocation, EventStatus};
 use crate::frontier::Frontier;
 use crate::graph::{Resolution, Role, Roster, Status};
@@ -23,7 +23,7 @@ use crate::journal::{self, Journal};
 use crate::keys::LocalKeys;
 use crate::redb_file::RedbFile;
 use crate::store::Store;
-use crate::verify::{Ledger, MadeHere, Verdict};
+use crate::verify::{self, Ledger, MadeHere, Verdict};
 
 type Clock = Box<dyn FnMut() -> u64 + Send>;
 
@@ -81,7 +81,7 @@ impl MeshOptions {
             .map_or_else(system_time, |clock| clock());
         let (ledger, _) =
             Ledger::create(&keys, group_name, time, &mut rng).map_err(Error::Refused)?;
-        let (store, journal) = create_file(path.as_ref(), &ledger)?;
+        let (store, journal) = create_file(path.as_ref(), &ledger, &keys)?;
         Ok(Mesh::with(
             store,
             journal,
@@ -100,12 +100,17 @@ impl MeshOptions {
         // Events a crash left in the journal go into the file first, through
         // the same verification as everything else (SPEC.md §9.6).
         let journal_path = journal::path_beside(path);
-        let replayed = replay_journal(&journal_path, &mut ledger, store.len())?;
+        let replayed = replay_journal(&journal_path, &mut ledger, store.len(), Some(&keys))?;
+        if replayed.awaiting {
+            // Starting the journal over would lose an acknowledged event.
+            return Err(StoreError::JournalAwaitsSignature { path: journal_path }.into());
+        }
+        let replayed = replayed.events;
         if !replayed.is_empty() {
             let refs: Vec<&SignedEvent> = replayed.iter().collect();
             store.append(&refs, Some(&ledger))?;
         }
-        let journal = Journal::start(&journal_path, ledger.group(), store.len())?;
+        let journal = Journal::start(&journal_path, ledger.group(), store.len(), &keys)?;
         let mut mesh = Mesh::with(
             store,
             Some(journal),
@@ -131,7 +136,7 @@ impl MeshOptions {
             // A live writer may have checkpointed between the snapshot and
             // the journal read: then the journal continues a later state of
             // the file, and the snapshot is taken again.
-            match replay_journal(&journal_path, &mut ledger, store.len()) {
+            match replay_journal(&journal_path, &mut ledger, store.len(), keys.as_ref()) {
                 Err(Error::Store(StoreError::JournalAhead { .. })) if attempts < 8 => {
                     attempts += 1;
                 }
@@ -140,7 +145,8 @@ impl MeshOptions {
         };
         let mut mesh = Mesh::with(store, None, ledger, keys, rng_from(self.seed), self.clock);
         mesh.read_only = true;
-        mesh.journaled = replayed.len();
+        mesh.journaled = replayed.events.len();
+        mesh.awaiting_signature = usize::from(replayed.awaiting);
         Ok(mesh)
     }
 
@@ -180,7 +186,7 @@ impl MeshOptions {
             });
         }
         let (_, left_out) = ledger.take_batch_leaving_out(records)?;
-        let (store, journal) = create_file(path.as_ref(), &ledger)?;
+        let (store, journal) = create_file(path.as_ref(), &ledger, &keys)?;
         let mesh = Mesh::with(
             store,
             journal,
@@ -228,6 +234,12 @@ pub struct OpenReport {
     /// the file by a writable open), or by a live writer not yet at its
     /// next checkpoint (SPEC.md §9.6).
     pub journaled: usize,
+    /// Events the journal holds whose signatures are not on disk yet, and
+    /// which this open could not sign again (0 or 1): the newest event of
+    /// a live writer, or of one that crashed, opened without its author's
+    /// keys (SPEC.md §9.6). Not among [`OpenReport::events`]; a writable
+    /// open with those keys takes it.
+    pub awaiting_signature: usize,
 }
 
 /// One rotation (or the genesis) and where it stands in the resolution.
@@ -280,6 +292,7 @@ pub struct Mesh {
     /// checkpoint writes them.
     pending: Vec<SignedEvent>,
     journaled: usize,
+    awaiting_signature: usize,
     ledger: Ledger,
     keys: Option<LocalKeys>,
     rng: StdRng,
@@ -343,6 +356,7 @@ impl Mesh {
             journal,
             pending: Vec::new(),
             journaled: 0,
+            awaiting_signature: 0,
             ledger,
             keys,
             rng,
@@ -389,6 +403,7 @@ impl Mesh {
             verified_private_copy: self.verified_private_copy,
             events: self.opened_with,
             journaled: self.journaled,
+            awaiting_signature: self.awaiting_signature,
         }
     }
 
@@ -546,19 +561,25 @@ impl Mesh {
     /// that what the state holds is always on disk. A rule the event breaks
     /// is the rules refusing the local member: [`Error::Refused`].
     fn add(&mut self, made: MadeHere) -> Result<EventHash> {
-        let hash = made.signed().hash();
+        let hash = made.hash();
         match self.ledger.verify_made_here(made).map_err(Error::Refused)? {
             Verdict::Verified(verified) => {
-                let record = verified.signed().clone();
                 let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
                 if journal.is_full() {
                     self.checkpoint()?;
                 }
                 let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
-                // Durable once the journal has it; redb takes it, with the
-                // projection rows it implies, at the next checkpoint.
-                journal.append(&record.to_record())?;
-                self.ledger.commit(*verified);
+                let keys = writer(&self.keys, self.read_only)?;
+                // The event's bytes go to the disk while it is signed here;
+                // it is acknowledged once they are durable. Its signature
+                // reaches the disk with the next frame, and redb takes it,
+                // with the projection rows it implies, at the next
+                // checkpoint (SPEC.md §9.6).
+                journal.write(verified.unsigned().bytes())?;
+                let verified = verified.finish(keys).map_err(Error::Refused)?;
+                let record = verified.signed().clone();
+                journal.sync(*record.signature())?;
+                self.ledger.commit(verified);
                 self.pending.push(record);
                 Ok(hash)
             }
@@ -575,8 +596,8 @@ impl Mesh {
         let keys = writer(&self.keys, self.read_only)?;
         let epoch = self.epoch_for(keys.member_id())?;
         let time = (self.clock)();
-        let signed = self.ledger.sign_next(keys, time, body(epoch));
-        self.add(signed)
+        let made = self.ledger.make_next(keys, time, body(epoch));
+        self.add(made)
     }
 
     /// The epoch `member` writes under now, or why there is none.
@@ -604,10 +625,10 @@ impl Mesh {
             _ => self.epoch_for(member)?,
         };
         let time = (self.clock)();
-        let signed = self
+        let made = self
             .ledger
-            .sign_next(keys, time, Body::SetEnabled { epoch, enabled });
-        self.add(signed)
+            .make_next(keys, time, Body::SetEnabled { epoch, enabled });
+        self.add(made)
     }
 
     /// Appends an application record under the writer epoch.
@@ -641,8 +662,8 @@ impl Mesh {
             // Checked with the others, signatures included, below.
             let signed = self
                 .ledger
-                .sign_at(keys, seq, prev, time, body)
-                .into_signed();
+                .unsigned_at(keys.member_id(), seq, prev, time, body)
+                .sign(keys);
             (seq, prev) = (seq.saturating_add(1), signed.hash());
             hashes.push(signed.hash());
             made.push(signed.to_record());
@@ -966,11 +987,16 @@ impl Drop for Mesh {
     }
 }
 
-/// Creates the file for `ledger` and its empty journal; a failure removes
-/// the file.
-fn create_file(path: &Path, ledger: &Ledger) -> Result<(Store, Option<Journal>)> {
+/// Creates the file for `ledger` and its empty journal, for events made
+/// with `keys`; a failure removes the file.
+fn create_file(path: &Path, ledger: &Ledger, keys: &LocalKeys) -> Result<(Store, Option<Journal>)> {
     let store = Store::create(path, ledger)?;
-    match Journal::start(&journal::path_beside(path), ledger.group(), store.len()) {
+    match Journal::start(
+        &journal::path_beside(path),
+        ledger.group(),
+        store.len(),
+        keys,
+    ) {
         Ok(journal) => Ok((store, Some(journal))),
         Err(error) => {
             store.discard();
@@ -979,13 +1005,35 @@ fn create_file(path: &Path, ledger: &Ledger) -> Result<(Store, Option<Journal>)>
     }
 }
 
-/// Takes into `ledger` the records of the journal at `path` that the file
-/// (of `stored` events) lacks, verified as any others are, and returns the
-/// new ones in order. A journal of another group is not this file's.
-fn replay_journal(path: &Path, ledger: &mut Ledger, stored: u64) -> Result<Vec<SignedEvent>> {
+/// What [`replay_journal`] took.
+struct Replayed {
+    /// The events new to the ledger, in order.
+    events: Vec<SignedEvent>,
+    /// Whether the journal's newest event, new to the ledger, awaits a
+    /// signature that `keys` could not give.
+    awaiting: bool,
+}
+
+/// Takes into `ledger` the events of the journal at `path` that the file
+/// (of `stored` events) lacks, verified as any others are. The newest
+/// event's signature is not on disk (SPEC.md §9.6): if `keys` wrote it (its
+/// tag says so), they sign it again, to the same signature, and it is
+/// verified with the rest; otherwise it is not taken. A journal of another
+/// group is not this file's.
+fn replay_journal(
+    path: &Path,
+    ledger: &mut Ledger,
+    stored: u64,
+    keys: Option<&LocalKeys>,
+) -> Result<Replayed> {
     let contents = journal::read(path)?;
-    if contents.records.is_empty() || contents.group != ledger.group() {
-        return Ok(Vec::new());
+    let mut replayed = Replayed {
+        events: Vec::new(),
+        awaiting: false,
+    };
+    let empty = contents.records.is_empty() && contents.awaiting.is_none();
+    if empty || contents.group != ledger.group() {
+        return Ok(replayed);
     }
     if contents.base > stored {
         return Err(StoreError::JournalAhead {
@@ -995,9 +1043,27 @@ fn replay_journal(path: &Path, ledger: &mut Ledger, stored: u64) -> Result<Vec<S
         }
         .into());
     }
+    let mut records = contents.records;
+    if let Some(awaiting) = contents.awaiting {
+        // A frame's event was written by this engine before it was
+        // acknowledged: it decodes, or the journal is damaged.
+        let unsigned = UnsignedEvent::decode(&awaiting.event)
+            .map_err(|error| Error::Rejected(verify::malformed(&awaiting.event, error)))?;
+        let signer = keys.filter(|keys| {
+            keys.member_id() == unsigned.event().author && awaiting.is_tagged_by(keys)
+        });
+        if ledger.contains(unsigned.hash()) {
+            // The file took it at a checkpoint that the journal outlived.
+        } else if let Some(keys) = signer {
+            records.push(unsigned.sign(keys).to_record());
+        } else {
+            replayed.awaiting = true;
+        }
+    }
     let before = ledger.len();
-    ledger.take_all(&contents.records)?;
-    Ok(ledger.records_since(before).cloned().collect())
+    ledger.take_all(&records)?;
+    replayed.events = ledger.records_since(before).cloned().collect();
+    Ok(replayed)
 }
 
 /// Whether `member` may name `epoch` by the rules alone: its own roster

@@ -9,7 +9,9 @@
 //! [`Ledger::commit`] takes nothing else. Events made here, open, join and
 //! ingest all share this one pass, so no event is ever checked twice; an
 //! event made here ([`MadeHere`]) has its signer's key compared with its
-//! author's instead of its fresh signature verified.
+//! author's instead of its signature verified; it passes before it is
+//! signed, so that it is signed while the journal writes it
+//! ([`Verified::finish`]).
 
 use std::collections::VecDeque;
 
@@ -18,8 +20,8 @@ use foldhash::HashMap;
 use rand::CryptoRng;
 use rayon::prelude::*;
 
-use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, VERSION};
-use super::feeds::{Check, Checked, FeedError, MeshState, Missing};
+use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, UnsignedEvent, VERSION};
+use super::feeds::{Check, Checked, FeedError, FeedEvent, MeshState, Missing};
 use super::graph::{self, GraphError, Resolution};
 use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
 use crate::error::Error;
@@ -152,10 +154,47 @@ struct Take {
     reordered: bool,
 }
 
-/// An event every check passed: only the pipeline builds one.
-pub(crate) struct Verified {
-    signed: SignedEvent,
+/// What the pipeline checks: the rules read an event and its hash; the
+/// signature is checked by the caller's choice of [`Signatures`].
+pub(crate) trait Candidate {
+    fn event(&self) -> &Event;
+    fn hash(&self) -> EventHash;
+    fn to_feed_event(&self) -> Result<FeedEvent, PackageError>;
+}
+
+impl Candidate for SignedEvent {
+    fn event(&self) -> &Event {
+        SignedEvent::event(self)
+    }
+    fn hash(&self) -> EventHash {
+        SignedEvent::hash(self)
+    }
+    fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
+        SignedEvent::to_feed_event(self)
+    }
+}
+
+impl Candidate for UnsignedEvent {
+    fn event(&self) -> &Event {
+        UnsignedEvent::event(self)
+    }
+    fn hash(&self) -> EventHash {
+        UnsignedEvent::hash(self)
+    }
+    fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
+        UnsignedEvent::to_feed_event(self)
+    }
+}
+
+/// An event every check passed: only the pipeline builds one. An event
+/// made here passes unsigned, with the key it is to be signed with;
+/// [`Ledger::commit`] takes only a signed one.
+pub(crate) struct Verified<C = SignedEvent> {
+    signed: C,
     checked: Checked,
+    /// For an event made here: the key the pipeline compared with its
+    /// author's, which must sign it.
+    signer: Option<SigningPublicKey>,
 }
 
 impl Verified {
@@ -165,10 +204,36 @@ impl Verified {
     }
 }
 
+impl Verified<UnsignedEvent> {
+    /// The event that passed, not yet signed.
+    pub(crate) fn unsigned(&self) -> &UnsignedEvent {
+        &self.signed
+    }
+
+    /// The same proof for the event signed by `keys`, which must hold the
+    /// key the pipeline compared with the author's (V6 by construction).
+    pub(crate) fn finish(self, keys: &LocalKeys) -> Result<Verified, Rejection> {
+        let event = self.signed.event();
+        if self.signer != Some(keys.public().signing) {
+            return Err(Rejection {
+                hash: self.signed.hash(),
+                author: event.author,
+                seq: event.seq,
+                rule: Box::new(Rule::BadSignature(event.author)),
+            });
+        }
+        Ok(Verified {
+            signed: self.signed.sign(keys),
+            checked: self.checked,
+            signer: None,
+        })
+    }
+}
+
 /// What the pipeline found.
-pub(crate) enum Verdict {
+pub(crate) enum Verdict<C = SignedEvent> {
     /// Passed; [`Ledger::commit`] adds it.
-    Verified(Box<Verified>),
+    Verified(Box<Verified<C>>),
     /// Already held.
     Known,
     /// Waits for an event it names.
@@ -338,7 +403,7 @@ impl Ledger {
     /// order). Leaves the ledger as it was.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn verify(&mut self, signed: SignedEvent) -> Result<Verdict, Rejection> {
-        self.verify_with(signed, Signatures::Check)
+        self.verify_with(signed, |signed, key| signed.is_signed_by(key))
             .map(|(verdict, _)| verdict)
     }
 
@@ -346,10 +411,23 @@ impl Ledger {
     /// compared with the key that signed it instead of verifying the
     /// signature again, which is what the check would establish (SPEC.md
     /// §8: V6 holds by construction).
-    pub(crate) fn verify_made_here(&mut self, made: MadeHere) -> Result<Verdict, Rejection> {
-        let MadeHere { signed, signer, .. } = made;
-        self.verify_with(signed, Signatures::MadeHere(signer))
-            .map(|(verdict, _)| verdict)
+    pub(crate) fn verify_made_here(
+        &mut self,
+        made: MadeHere,
+    ) -> Result<Verdict<UnsignedEvent>, Rejection> {
+        let MadeHere {
+            unsigned, signer, ..
+        } = made;
+        let verdict = self
+            .verify_with(unsigned, |_, key| *key == signer)
+            .map(|(verdict, _)| verdict)?;
+        Ok(match verdict {
+            Verdict::Verified(mut verified) => {
+                verified.signer = Some(signer);
+                Verdict::Verified(verified)
+            }
+            other => other,
+        })
     }
 
     /// Every rule but the author's signature, which is left to the caller
@@ -360,23 +438,20 @@ impl Ledger {
         &mut self,
         signed: SignedEvent,
     ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
-        self.verify_with(signed, Signatures::Defer)
+        self.verify_with(signed, |_, _| true)
     }
 
-    fn verify_with(
+    /// Every check, the signature's by `signature_ok`: the signature
+    /// itself, or nothing (left to a batch), or the key that signed it here.
+    fn verify_with<C: Candidate>(
         &mut self,
-        signed: SignedEvent,
-        signatures: Signatures,
-    ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
+        signed: C,
+        signature_ok: impl Fn(&C, &SigningPublicKey) -> bool,
+    ) -> Result<(Verdict<C>, Option<SigningPublicKey>), Rejection> {
         if self.index.contains_key(&signed.hash()) {
             return Ok((Verdict::Known, None));
         }
-        let verified = |key: &SigningPublicKey| match signatures {
-            #[cfg(any(test, feature = "fuzzing"))]
-            Signatures::Check => signed.is_signed_by(key),
-            Signatures::Defer => true,
-            Signatures::MadeHere(signer) => *key == signer,
-        };
+        let verified = |key: &SigningPublicKey| signature_ok(&signed, key);
         let event = signed.event();
         let reject = |rule| Rejection {
             hash: signed.hash(),
@@ -434,6 +509,7 @@ impl Ledger {
         let verdict = Verdict::Verified(Box::new(Verified {
             signed,
             checked: *checked,
+            signer: None,
         }));
         Ok((verdict, Some(key)))
     }
@@ -668,7 +744,9 @@ impl Ledger {
     /// rule reads the resolution (acceptance reads causal pasts only, SPEC.md
     /// §5.2), so a bulk take resolves once, at its end.
     fn take(&mut self, verified: Verified, new_keys: &mut Vec<MemberId>) -> bool {
-        let Verified { signed, checked } = verified;
+        let Verified {
+            signed, checked, ..
+        } = verified;
         if self.index.contains_key(&signed.hash()) {
             return false;
         }
@@ -812,18 +890,23 @@ impl Ledger {
         time: u64,
         body: Body,
     ) -> Result<EventHash, Rejection> {
-        let signed = self.sign_next(keys, time, body);
-        self.insert_made_here(signed)
+        let made = self.make_next(keys, time, body);
+        self.insert_made_here(made, keys)
     }
 
-    /// Adds an event made here, which must not wait for anything.
+    /// Adds an event made here for `keys` to sign, which must not wait for
+    /// anything.
     #[cfg(any(test, feature = "fuzzing"))]
-    fn insert_made_here(&mut self, made: MadeHere) -> Result<EventHash, Rejection> {
-        let signed = made.signed();
-        let (hash, author, seq) = (signed.hash(), signed.event().author, signed.event().seq);
+    fn insert_made_here(
+        &mut self,
+        made: MadeHere,
+        keys: &LocalKeys,
+    ) -> Result<EventHash, Rejection> {
+        let event = made.unsigned.event();
+        let (hash, author, seq) = (made.hash(), event.author, event.seq);
         match self.verify_made_here(made)? {
             Verdict::Verified(verified) => {
-                self.commit(*verified);
+                self.commit(verified.finish(keys)?);
                 Ok(hash)
             }
             Verdict::Known => Ok(hash),
@@ -836,39 +919,38 @@ impl Ledger {
         }
     }
 
-    /// `body` signed as the next event of `keys`'s feed, not yet added.
-    pub(crate) fn sign_next(&self, keys: &LocalKeys, time: u64, body: Body) -> MadeHere {
-        let (seq, prev, _) = self.state.next_position(keys.member_id());
-        self.sign_at(keys, seq, prev, time, body)
+    /// `body` as the next event of `keys`'s feed, for them to sign once it
+    /// passes; not yet added.
+    pub(crate) fn make_next(&self, keys: &LocalKeys, time: u64, body: Body) -> MadeHere {
+        let author = keys.member_id();
+        let (seq, prev, _) = self.state.next_position(author);
+        MadeHere {
+            unsigned: self.unsigned_at(author, seq, prev, time, body),
+            signer: keys.public().signing,
+            void_changes: Vec::new(),
+        }
     }
 
-    /// Signs `body` as `keys`'s event at `seq` after `prev`: for a run of
-    /// events made together, each after the one before.
-    pub(crate) fn sign_at(
+    /// `body` as `author`'s event at `seq` after `prev`, in this group,
+    /// unsigned: for a run of events made together, each after the one
+    /// before.
+    pub(crate) fn unsigned_at(
         &self,
-        keys: &LocalKeys,
+        author: MemberId,
         seq: u64,
         prev: EventHash,
         time: u64,
         body: Body,
-    ) -> MadeHere {
-        let signed = SignedEvent::sign(
-            Event {
-                version: VERSION,
-                group: self.group,
-                author: keys.member_id(),
-                seq,
-                prev,
-                time,
-                body,
-            },
-            keys,
-        );
-        MadeHere {
-            signed,
-            signer: keys.public().signing,
-            void_changes: Vec::new(),
-        }
+    ) -> UnsignedEvent {
+        UnsignedEvent::new(Event {
+            version: VERSION,
+            group: self.group,
+            author,
+            seq,
+            prev,
+            time,
+            body,
+        })
     }
 
     #[cfg(any(test, feature = "fuzzing"))]
@@ -882,8 +964,8 @@ impl Ledger {
         time: u64,
         rng: &mut R,
     ) -> Result<EventHash, Rejection> {
-        let signed = self.make_rotation(keys, changes, reason, time, rng)?;
-        self.insert_made_here(signed)
+        let made = self.make_rotation(keys, changes, reason, time, rng)?;
+        self.insert_made_here(made, keys)
     }
 
     /// The next rotation of `keys`'s feed on this ledger's frontier of
@@ -945,7 +1027,7 @@ impl Ledger {
             &recipients,
         )
         .map_err(|error| reject(sealing_failed(error)))?;
-        let mut made = self.sign_next(
+        let mut made = self.make_next(
             keys,
             time,
             Body::Rotate {
@@ -974,12 +1056,13 @@ fn rotation_binding(
     }
 }
 
-/// An event signed here, with the public half of the key that signed it:
-/// only [`Ledger::sign_at`] makes one, so the pipeline may check that key
-/// against the author's instead of verifying the signature it just made.
+/// An event made here, not yet signed, with the public half of the key
+/// that is to sign it: only [`Ledger::make_next`] makes one, so the pipeline
+/// may check that key against the author's instead of verifying the
+/// signature [`Verified::finish`] makes.
 #[derive(Debug)]
 pub(crate) struct MadeHere {
-    signed: SignedEvent,
+    unsigned: UnsignedEvent,
     signer: SigningPublicKey,
     /// A rotation's changes that are void within its own causal past.
     void_changes: Vec<usize>,
@@ -992,14 +1075,15 @@ impl MadeHere {
         &self.void_changes
     }
 
-    /// The signed event.
-    pub(crate) fn signed(&self) -> &SignedEvent {
-        &self.signed
+    /// The event's hash.
+    pub(crate) fn hash(&self) -> EventHash {
+        self.unsigned.hash()
     }
 
-    /// The signed event, to hand to another peer.
-    pub(crate) fn into_signed(self) -> SignedEvent {
-        self.signed
+    /// The event signed by `keys`, to hand to another peer.
+    #[cfg(test)]
+    pub(crate) fn into_signed(self, keys: &LocalKeys) -> SignedEvent {
+        self.unsigned.sign(keys)
     }
 }
 
@@ -1081,17 +1165,6 @@ pub(crate) fn malformed(record: &[u8], error: DecodeError) -> Rejection {
         seq: 0,
         rule: Box::new(Rule::Malformed(error)),
     }
-}
-
-/// Whether [`Ledger::verify_with`] checks signatures, leaves them to a
-/// batch, or compares the key that signed an event made here.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Signatures {
-    #[cfg(any(test, feature = "fuzzing"))]
-    Check,
-    Defer,
-    /// Signed here by this key (see [`MadeHere`]).
-    MadeHere(SigningPublicKey),
 }
 
 /// Sealing fails only when a recipient's DH key agrees to the all-zero

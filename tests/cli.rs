@@ -1549,13 +1549,41 @@ fn events_a_live_writer_holds_in_its_journal_are_verified_too() {
     live.append_app("note", b"in the journal").unwrap();
     live.append_app("note", b"and this").unwrap();
     // Another process audits the live file: the two notes are in the
-    // journal beside it, not yet in the file, and count all the same.
+    // journal beside it, not yet in the file, and count all the same (the
+    // second's signature is in the seal after it, SPEC.md §9.6).
     let report = verified(&db);
     assert_eq!(report["events"], SAMPLE_EVENTS + 2, "{report}");
     assert_eq!(report["journaled"], 2, "{report}");
+    assert_eq!(report["awaiting_signature"], 0, "{report}");
     assert_eq!(report["digest"], live.digest().to_string());
     let text = ok(&["verify", s(&db)]).stdout;
     assert!(field(&text, "journal").starts_with("2 events"), "{text}");
+
+    // A power cut before the seal reached the disk, read from the SPEC:
+    // the seal is the frame whose body is 96 bytes (§9.6).
+    let crashed = dir.path().join("crashed.redb");
+    std::fs::copy(&db, &crashed).unwrap();
+    let journal = dir.path().join("crashed.redb-journal");
+    let mut bytes = std::fs::read(format!("{}-journal", db.display())).unwrap();
+    let mut at = 72;
+    loop {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        if len == 96 {
+            bytes[at..at + 4 + 8 + len + 16].fill(0);
+            break;
+        }
+        at += 4 + 8 + len + 16;
+    }
+    std::fs::write(&journal, bytes).unwrap();
+    let report = verified(&crashed);
+    assert_eq!(report["events"], SAMPLE_EVENTS + 1, "{report}");
+    assert_eq!(report["journaled"], 1, "{report}");
+    assert_eq!(report["awaiting_signature"], 1, "{report}");
+    let text = ok(&["verify", s(&crashed)]).stdout;
+    assert!(
+        field(&text, "unsigned").starts_with("1 more event"),
+        "{text}"
+    );
     live.close().unwrap();
     let report = verified(&db);
     assert_eq!(report["journaled"], 0, "the close wrote them into the file");

@@ -128,6 +128,14 @@ fn verified(path: &Path) -> Mesh {
     Mesh::open_read_only(path).expect("the file verifies after a crash")
 }
 
+/// The file as its writer's keys read it: they sign again the newest event
+/// the writer made, whose signature was not on disk yet (SPEC.md §9.6).
+fn verified_with_keys(path: &Path, keys: meshlog::LocalKeys) -> Mesh {
+    options(3)
+        .open_read_only(path, Some(keys))
+        .expect("the file verifies after a crash")
+}
+
 #[test]
 fn killed_appenders_lose_nothing_acknowledged() {
     // On disk: each append waits for its fsync, as a user's would.
@@ -143,6 +151,7 @@ fn killed_appenders_lose_nothing_acknowledged() {
     // in flight at each kill may have committed unacknowledged.
     let mut unacknowledged = 0;
     let mut journaled = 0;
+    let mut awaited = 0;
     for run_for in kill_times(7, 30, 150) {
         let (acked, _) = run_and_kill(&format!("append:{}", path.display()), run_for);
         if !acked.is_empty() {
@@ -153,7 +162,16 @@ fn killed_appenders_lose_nothing_acknowledged() {
                 .iter()
                 .map(|hash| hash.parse::<EventHash>().expect("hash")),
         );
-        let mesh = verified(&path);
+        // Without keys, at most the newest event is set aside: its
+        // signature was not on disk, and only its author can sign it again.
+        let audit = verified(&path);
+        let awaiting = audit.report().awaiting_signature;
+        assert!(awaiting <= 1);
+        let mesh = verified_with_keys(&path, keys(1));
+        assert_eq!(mesh.report().awaiting_signature, 0);
+        assert_eq!(audit.len() + awaiting, mesh.len());
+        awaited += awaiting;
+        drop(audit);
         // A kill leaves the last events in the journal only (SPEC.md §9.6).
         journaled = journaled.max(mesh.report().journaled);
         for hash in &acknowledged {
@@ -177,6 +195,7 @@ fn killed_appenders_lose_nothing_acknowledged() {
         "only {kills_with_progress} kills landed mid-run"
     );
     assert!(journaled > 0, "no kill left events in the journal");
+    assert!(awaited > 0, "no kill left an event awaiting its signature");
 }
 
 #[test]

@@ -521,7 +521,12 @@ fn disk_full_during_append() {
     assert_eq!(error.class(), ErrorClass::CouldNotRun);
     assert_eq!(mesh.len(), appended, "the handle's state did not move");
     drop(mesh);
-    // The file verifies and holds exactly the acknowledged events.
-    let reopened = Mesh::open_read_only(&path).unwrap();
+    // The file verifies and holds exactly the acknowledged events, as its
+    // writer's keys read it: they sign again the newest, should its
+    // signature not be on disk (SPEC.md §9.6). Without keys, that one is
+    // set aside and reported.
+    let reopened = options(2).open_read_only(&path, Some(keys(1))).unwrap();
     assert_eq!(reopened.len(), appended);
+    let audit = Mesh::open_read_only(&path).unwrap();
+    assert_eq!(audit.len() + audit.report().awaiting_signature, appended);
 }

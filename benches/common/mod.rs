@@ -385,9 +385,11 @@ impl BareCommits {
     }
 }
 
-/// The floor of one durable frame, as meshlog's journal writes an event
+/// The floor of one durable frame, the disk's part of meshlog's journal
 /// (SPEC.md §9.6): the record written in place into a preallocated file
-/// opened `O_DSYNC`. No checksum, no checkpoint: only the disk's part.
+/// opened `O_DSYNC`, one system call that returns once the write is durable
+/// (the journal writes, starts the writeback, signs, then `fdatasync`s: the
+/// same disk work). No checksum, no signature, no checkpoint.
 pub struct SyncFloor {
     file: std::fs::File,
     end: u64,
@@ -398,7 +400,7 @@ const SYNC_FLOOR_BYTES: u64 = 1 << 20;
 
 impl SyncFloor {
     pub fn create(dir: &tempfile::TempDir) -> SyncFloor {
-        // O_DSYNC, as the journal opens its file (SPEC.md §9.6).
+        // O_DSYNC: the cheapest durable write of one record.
         let file = std::os::unix::fs::OpenOptionsExt::custom_flags(
             std::fs::OpenOptions::new()
                 .read(true)

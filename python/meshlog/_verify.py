@@ -26,6 +26,7 @@ class VerifyReport:
     failure: Optional[VerificationFailure]
     verified_private_copy: Optional[bool] = None
     journaled: Optional[int] = None
+    awaiting_signature: Optional[int] = None
     group: Optional[str] = None
     name: Optional[str] = None
     founder: Optional[str] = None
@@ -79,6 +80,7 @@ def verify(path: PathLike, expect: Optional[bytes] = None) -> VerifyReport:
             failure=None,
             verified_private_copy=mesh.verified_private_copy,
             journaled=mesh.journaled,
+            awaiting_signature=mesh.awaiting_signature,
             group=mesh.group,
             name=mesh.group_name,
             founder=mesh.founder,

@@ -384,6 +384,14 @@ impl Mesh {
         self.with(py, |mesh| Ok(mesh.report().journaled))
     }
 
+    /// Events in the journal whose signatures are not on disk yet and that
+    /// this open could not sign again (0 or 1; SPEC.md §9.6): not among the
+    /// events verified.
+    #[getter]
+    fn awaiting_signature(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |mesh| Ok(mesh.report().awaiting_signature))
+    }
+
     /// The group id (hex): the genesis's hash.
     #[getter]
     fn group(&self, py: Python<'_>) -> PyResult<String> {

@@ -31,6 +31,7 @@ def test_create_describes_the_group(founded, founder_keys):
     assert founded.equivocations() == []
     assert os.fspath(founded.path).endswith("founder.redb")
     assert not founded.verified_private_copy and founded.journaled >= 0
+    assert founded.awaiting_signature == 0
 
 
 def test_the_context_manager_closes(tmp_path, founder_keys):
@@ -225,6 +226,7 @@ def test_verify_reports(founded, tmp_path):
     assert report.ok and report.failure is None and report.missing == []
     assert report.events == len(founded) and report.digest == founded.digest
     assert report.members == 1 and report.enabled_members == 1
+    assert report.journaled == 0 and report.awaiting_signature == 0
     assert report.to_dict()["digest"] == founded.digest
     later = founded.frontier()
     founded.append_app("note", b"y")

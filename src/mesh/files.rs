@@ -191,8 +191,21 @@ fn run(seed: u64) {
                 "seed {seed}: peer {n} lacks {hash}"
             );
         }
-        let reopened = Mesh::open_read_only(&peer.path).unwrap();
+        // The file with its journal, as the peer's own keys read it: they
+        // sign again the newest event made here, whose signature is not on
+        // disk yet (SPEC.md §9.6).
+        let reopened = MeshOptions::new()
+            .open_read_only(&peer.path, Some(keys(n as u8)))
+            .unwrap();
         assert_eq!(reopened.digest(), digest, "seed {seed}: peer {n}'s file");
+        // Without keys, that one event is set aside, and said to be.
+        let audit = Mesh::open_read_only(&peer.path).unwrap();
+        assert!(audit.report().awaiting_signature <= 1);
+        assert_eq!(
+            audit.len() + audit.report().awaiting_signature,
+            peer.mesh.len(),
+            "seed {seed}: peer {n}'s file without keys"
+        );
         let member = keys(n as u8).member_id();
         let in_roster = resolution.roster.get(member).is_some();
         assert_eq!(

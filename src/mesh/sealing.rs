@@ -192,7 +192,7 @@ impl Mesh {
             Context::App,
         )?;
         let time = (self.clock)();
-        let signed = self.ledger.sign_next(
+        let signed = self.ledger.make_next(
             keys,
             time,
             Body::SealedApp {

@@ -494,16 +494,64 @@ fn a_crash_loses_no_acknowledged_event_the_journal_replays_them() {
         mesh.append_app("note", &[n]).unwrap();
     }
     let digest = mesh.digest();
-    // The file alone holds the genesis; the journal holds the rest.
+    let newest = mesh.frontier();
+    // The file alone holds the genesis; the journal holds the rest, the
+    // newest event's signature in a seal after it (SPEC.md §9.6).
     let crashed = crashed_copy(&dir, &path, "crashed");
-
-    // An auditor sees every acknowledged event, and writes nothing.
     let audit = Mesh::open_read_only(&crashed).unwrap();
     assert_eq!(audit.digest(), digest);
     assert_eq!(audit.report().journaled, 4);
+    assert_eq!(audit.report().awaiting_signature, 0);
     drop(audit);
+    // A power cut can take the seal, which is not synced: then the newest
+    // event's signature is not on disk.
+    assert!(crate::journal::lose_seal(&crate::journal::path_beside(
+        &crashed
+    )));
+    let journal = std::fs::read(crate::journal::path_beside(&crashed)).unwrap();
 
-    // A writable open replays the journal into the file.
+    // An auditor without keys sees every acknowledged event but the
+    // newest, which it is told of, and writes nothing.
+    let audit = Mesh::open_read_only(&crashed).unwrap();
+    assert_eq!(audit.report().journaled, 3);
+    assert_eq!(audit.report().awaiting_signature, 1);
+    assert_eq!(audit.len(), 4);
+    assert!(audit.expect(&newest).is_err(), "the newest is not taken");
+    drop(audit);
+    // With the author's keys it signs the newest again, in memory only,
+    // to the very signature the live mesh made.
+    let audit = settings(2).open_read_only(&crashed, Some(keys(0))).unwrap();
+    assert_eq!(audit.digest(), digest);
+    assert_eq!(audit.report().journaled, 4);
+    assert_eq!(audit.report().awaiting_signature, 0);
+    for entry in audit.log() {
+        assert_eq!(Some(entry.event), mesh.event(entry.event.hash()));
+    }
+    drop(audit);
+    assert_eq!(
+        std::fs::read(crate::journal::path_beside(&crashed)).unwrap(),
+        journal,
+        "read-only opens write nothing"
+    );
+
+    // Another member's keys cannot sign it: a writable open would lose it,
+    // so it refuses and leaves the journal as it was.
+    let error = settings(2).open(&crashed, keys(1)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Store(StoreError::JournalAwaitsSignature { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), crate::error::ErrorClass::CouldNotRun);
+    assert_eq!(
+        std::fs::read(crate::journal::path_beside(&crashed)).unwrap(),
+        journal
+    );
+
+    // A writable open with the author's keys replays the journal into the
+    // file.
     let reopened = settings(2).open(&crashed, keys(0)).unwrap();
     assert_eq!(reopened.digest(), digest);
     assert_eq!(reopened.report().journaled, 4);
@@ -517,6 +565,47 @@ fn a_crash_loses_no_acknowledged_event_the_journal_replays_them() {
     mesh.close().unwrap();
     std::fs::remove_file(crate::journal::path_beside(&path)).unwrap();
     assert_eq!(Mesh::open_read_only(&path).unwrap().digest(), digest);
+}
+
+/// The engine signs an event again only if its own key tagged it: bytes
+/// put in the journal by anyone else are never signed.
+#[test]
+fn an_event_awaiting_its_signature_is_signed_only_if_this_key_wrote_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    mesh.set_enabled(true).unwrap();
+    mesh.append_app("note", b"pay alice 5").unwrap();
+    let crashed = crashed_copy(&dir, &path, "crashed");
+    assert!(crate::journal::lose_seal(&crate::journal::path_beside(
+        &crashed
+    )));
+    // The newest frame's event is replaced, its frame check made good, the
+    // tag left as it was: a forger without the key cannot make the tag.
+    let journal = crate::journal::path_beside(&crashed);
+    let forged = mesh.ledger().unsigned_at(
+        keys(0).member_id(),
+        2,
+        EventHash::ZERO,
+        0,
+        Body::App {
+            epoch: mesh.current_epoch().unwrap(),
+            kind: "note".into(),
+            payload: b"pay mallory 5000".to_vec(),
+        },
+    );
+    crate::journal::replace_newest_event(&journal, forged.bytes());
+    let error = settings(2).open(&crashed, keys(0)).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Store(StoreError::JournalAwaitsSignature { .. })
+        ),
+        "{error:?}"
+    );
+    let audit = settings(2).open_read_only(&crashed, Some(keys(0))).unwrap();
+    assert_eq!(audit.report().awaiting_signature, 1);
+    assert!(!audit.ledger().contains(forged.hash()), "never signed");
 }
 
 #[test]

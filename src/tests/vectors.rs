@@ -119,7 +119,7 @@ fn computed() -> Vec<(String, String)> {
             &mut rng,
         )
         .unwrap()
-        .into_signed();
+        .into_signed(&f);
     let rf_hash = rf.hash();
     ledger.insert(rf).unwrap();
     let rf = rf_hash;

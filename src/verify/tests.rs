@@ -244,24 +244,45 @@ fn an_event_made_here_must_be_signed_by_its_authors_key() {
         kind: "note".into(),
         payload: b"mine".to_vec(),
     };
-    let made = founder.sign_next(&keys(0), 5, body);
+    let made = founder.make_next(&keys(0), 5, body);
     // The same event, claimed as signed by bob's key.
     let claimed = MadeHere {
-        signed: made.signed().clone(),
+        unsigned: made.unsigned.clone(),
         signer: keys(2).public().signing,
         void_changes: Vec::new(),
     };
-    let hash = made.signed().hash();
+    let hash = made.hash();
+    assert_eq!(claimed.hash(), hash);
     let rejection = founder.verify_made_here(claimed).err().unwrap();
     assert_eq!(*rejection.rule, Rule::BadSignature(keys(0).member_id()));
     assert_eq!(rejection.hash, hash);
     assert!(!founder.contains(hash));
-    // Its real signer passes, and the event is taken.
+    // Its real signer passes, and the event is taken, signed.
+    let again = MadeHere {
+        unsigned: made.unsigned.clone(),
+        signer: made.signer,
+        void_changes: Vec::new(),
+    };
+    // Only the key the pipeline compared may sign it.
+    match founder.verify_made_here(again).unwrap() {
+        Verdict::Verified(verified) => {
+            let refused = verified.finish(&keys(2)).err().unwrap();
+            assert_eq!(*refused.rule, Rule::BadSignature(keys(0).member_id()));
+        }
+        _ => panic!("a fresh event made here must verify"),
+    }
+    assert!(!founder.contains(hash));
     match founder.verify_made_here(made).unwrap() {
-        Verdict::Verified(verified) => founder.commit(*verified),
+        Verdict::Verified(verified) => founder.commit(verified.finish(&keys(0)).unwrap()),
         _ => panic!("a fresh event made here must verify"),
     }
     assert!(founder.contains(hash));
+    assert!(
+        founder
+            .record(hash)
+            .unwrap()
+            .is_signed_by(&keys(0).public().signing)
+    );
 }
 
 #[test]

@@ -45,6 +45,9 @@ checkpoint file).
 --json prints one object:
   path, ok (bool), verified_private_copy (bool),
   journaled (events verified from the journal beside the file, SPEC.md §9.6),
+  awaiting_signature (0 or 1: the journal's newest event, whose signature
+           is not on disk yet; only its author's keys can sign it again,
+           so it is not among the events verified),
   group, name, founder, events, digest,
   current_epoch (null when the mesh needs a merge), needs_merge (bool),
   writer_epoch, tips [hash], members (size of R*), enabled_members,
@@ -177,6 +180,7 @@ pub(crate) struct ShowArgs {
 struct Summary {
     private_copy: bool,
     journaled: usize,
+    awaiting_signature: usize,
     group: String,
     name: String,
     founder: MemberId,
@@ -243,6 +247,7 @@ pub(crate) fn verify_file(
     report.summary = Some(Summary {
         private_copy: mesh.report().verified_private_copy,
         journaled: mesh.report().journaled,
+        awaiting_signature: mesh.report().awaiting_signature,
         group: mesh.group().to_string(),
         name: mesh.group_name().to_owned(),
         founder: mesh.founder(),
@@ -284,6 +289,7 @@ impl VerifyReport {
             "ok": self.is_ok(),
             "verified_private_copy": s.map(|s| s.private_copy),
             "journaled": s.map(|s| s.journaled),
+            "awaiting_signature": s.map(|s| s.awaiting_signature),
             "group": s.map(|s| s.group.clone()),
             "name": s.map(|s| s.name.clone()),
             "founder": s.map(|s| s.founder.to_string()),
@@ -362,6 +368,15 @@ impl VerifyReport {
                         s.journaled,
                         plural(s.journaled)
                     ),
+                ));
+            }
+            if s.awaiting_signature > 0 {
+                lines.push((
+                    "unsigned",
+                    "1 more event in the journal awaits its signature (a live writer's \
+                     newest, or a crashed one's): its author's keys sign it again on \
+                     open; not verified here"
+                        .to_owned(),
                 ));
             }
         }

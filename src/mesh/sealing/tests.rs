@@ -30,7 +30,7 @@ fn pair(dir: &tempfile::TempDir) -> (Mesh, Mesh) {
 fn sealed_app(mesh: &mut Mesh, epoch: EventHash, kind: &str, sealed: Vec<u8>) -> Result<EventHash> {
     let keys = mesh.keys.as_ref().unwrap();
     let time = (mesh.clock)();
-    let signed = mesh.ledger.sign_next(
+    let signed = mesh.ledger.make_next(
         keys,
         time,
         Body::SealedApp {
