@@ -119,10 +119,11 @@ pub enum StoreError {
         stored: u64,
     },
     /// The journal's newest event awaits its signature (a writer crashed
-    /// after acknowledging it), and the keys given did not write it: a
-    /// writable open would lose it, so it refuses (SPEC.md §9.6).
+    /// after acknowledging it), and the keys given cannot vouch for it (they
+    /// are another member's, or its tag is not theirs): a writable open
+    /// would lose it, so it refuses (SPEC.md §9.6).
     #[error(
-        "{path} ends with an event made here whose signature is not on disk yet, and these keys did not make it: open the file with the keys that wrote it (or read-only)"
+        "{path} ends with an event made here whose signature is not on disk yet, and these keys cannot sign it (another member's, or the journal was not written with them): open the file with the keys that wrote it, or read-only"
     )]
     JournalAwaitsSignature {
         /// The journal's path.

@@ -17,9 +17,10 @@
 //! durable; its signature reaches the disk with the next frame or the
 //! checkpoint. So signing, most of an append's own work, overlaps the
 //! disk's. Ed25519's signature is a function of the key and the bytes, so
-//! the key's holder makes the same one again after a crash; the newest
-//! event carries a tag keyed by that key, so that the engine never signs
-//! bytes it did not make.
+//! the key's holder makes the same one again after a crash. Every frame's
+//! event carries a tag keyed by that key, and only the next event of its
+//! author's feed is signed again, so that the engine never signs bytes it
+//! did not make, nor a second event at a position of its own feed.
 //!
 //! The journal holds events and signatures, never a secret.
 
@@ -54,7 +55,7 @@ const BODY_PREFIX: usize = SIGNATURE_LEN + TAG_LEN;
 const PREALLOCATED: u64 = 1 << 20;
 /// Frames after which the mesh checkpoints into redb: SQLite's default for
 /// its WAL is 1,000 pages. A checkpoint costs a redb commit (two `fsync`s)
-/// and a fresh header (one), spread over this many events; about 440 KB of
+/// and a fresh header (one), spread over this many events; about 470 KB of
 /// frames of 64-byte app events, within the preallocated megabyte.
 pub(crate) const CHECKPOINT_FRAMES: usize = 1024;
 /// Largest body a frame may hold.
@@ -171,14 +172,18 @@ impl Awaiting {
     }
 }
 
-/// The tag of an event in a frame: `keyed_hash(tag key, salt || le64(len)
-/// || event)`.
+/// The tag of an event in a frame: `keyed_hash(tag key, le64(salt) ||
+/// le64(len) || event)`.
 fn frame_tag(key: &[u8; 32], salt: u64, event: &[u8]) -> blake3::Hash {
+    use zeroize::Zeroize;
     let mut hasher = blake3::Hasher::new_keyed(key);
     hasher.update(&salt.to_le_bytes());
     hasher.update(&(event.len() as u64).to_le_bytes());
     hasher.update(event);
-    hasher.finalize()
+    let tag = hasher.finalize();
+    // The hasher's state holds the key.
+    hasher.zeroize();
+    tag
 }
 
 /// An open journal, for writing.
@@ -196,6 +201,9 @@ pub(crate) struct Journal {
     previous: Option<[u8; SIGNATURE_LEN]>,
     /// Where a frame written and not yet synced ends.
     written: Option<u64>,
+    /// The `base` of a start over that failed: the header on disk may have
+    /// either salt, so no frame is written until one succeeds.
+    unstarted: Option<u64>,
 }
 
 impl std::fmt::Debug for Journal {
@@ -352,6 +360,7 @@ impl Journal {
             tag_key: keys.journal_tag_key(),
             previous: None,
             written: None,
+            unstarted: None,
         };
         journal.start_over(base)?;
         // The file's length and its preallocated pages are durable before
@@ -366,6 +375,7 @@ impl Journal {
     /// Starts the journal over from `base`: a new salt makes every frame
     /// written so far stale.
     pub(crate) fn start_over(&mut self, base: u64) -> Result<(), StoreError> {
+        self.unstarted = Some(base);
         let salt = rand::random::<u64>();
         let mut header = Vec::with_capacity(HEADER_LEN as usize);
         header.extend_from_slice(MAGIC);
@@ -380,6 +390,7 @@ impl Journal {
         self.frames = 0;
         self.previous = None;
         self.written = None;
+        self.unstarted = None;
         Ok(())
     }
 
@@ -388,6 +399,9 @@ impl Journal {
     /// the disk without waiting: [`Journal::sync`] waits. Until then the
     /// event is not acknowledged, and another `write` replaces the frame.
     pub(crate) fn write(&mut self, event: &[u8]) -> Result<(), StoreError> {
+        if let Some(base) = self.unstarted {
+            self.start_over(base)?;
+        }
         let len = u32::try_from(BODY_PREFIX + event.len())
             .ok()
             .filter(|len| *len as usize <= MAX_BODY && !event.is_empty())
@@ -396,12 +410,38 @@ impl Journal {
                 source: std::io::Error::new(ErrorKind::InvalidInput, "event too large"),
             })?;
         let tag = frame_tag(&self.tag_key, self.salt, event);
-        let frame = self.frame(len, tag.as_bytes(), event);
-        self.written = None;
-        write_at(&self.file, &frame, self.end).map_err(io_error(&self.path))?;
+        let mut frame = self.frame(len, tag.as_bytes(), event);
+        // A longer frame written and not synced before is zeroed past this
+        // one, so that no part of it reads as a frame.
+        let end = self.end + frame.len() as u64;
+        let before = self.written.take().unwrap_or(end);
+        frame.resize(frame.len() + before.saturating_sub(end) as usize, 0);
+        if let Err(error) = write_at(&self.file, &frame, self.end) {
+            // Part of it may be written, over the seal.
+            self.written = Some(end.max(before));
+            self.abandon();
+            return Err(io_error(&self.path)(error));
+        }
         start_writeback(&self.file, self.end, frame.len());
-        self.written = Some(self.end + frame.len() as u64);
+        self.written = Some(end);
         Ok(())
+    }
+
+    /// Gives up the frame [`Journal::write`] wrote, whose event will not be
+    /// acknowledged: the seal of the newest event goes back over it (best
+    /// effort), so that readers of the live journal see the newest event
+    /// signed again. A crash may still leave the frame on disk; it is then
+    /// the next event of its author's feed, and so taken, only if no other
+    /// event took its place (SPEC.md §9.6).
+    pub(crate) fn abandon(&mut self) {
+        if let Some(before) = self.written.take() {
+            let mut seal = match self.previous {
+                Some(_) => self.frame(BODY_PREFIX as u32, &[0; TAG_LEN], &[]),
+                None => Vec::new(),
+            };
+            seal.resize(before.saturating_sub(self.end) as usize, 0);
+            let _ = write_at(&self.file, &seal, self.end);
+        }
     }
 
     /// Makes the frame [`Journal::write`] wrote durable: when this returns,
@@ -560,6 +600,41 @@ mod tests {
         assert_eq!(read_back.awaiting.unwrap().event, b"x");
         journal.sync([4; 64]).unwrap();
         assert_eq!(read(&path).unwrap().records, vec![record([4; 64], b"x")]);
+    }
+
+    /// The crate writes SPEC.md §9.6's vector frame byte for byte (a test
+    /// in tests/spec_vectors.rs recomputes it from the prose).
+    #[test]
+    fn the_frame_is_the_spec_vector() {
+        let spec = include_str!("../SPEC.md");
+        let start = spec.find("<!-- journal-vector:begin -->").unwrap();
+        let end = spec.find("<!-- journal-vector:end -->").unwrap();
+        let block = &spec[start..end];
+        let value = |name: &str| {
+            let line = block
+                .lines()
+                .find_map(|line| line.strip_prefix(&format!("{name}: ")))
+                .unwrap();
+            hex::decode(line).unwrap()
+        };
+        let seed: [u8; 32] = value("seed").try_into().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let keys = LocalKeys::from_secret_bytes(&seed, &[2; 32]);
+        let mut journal = Journal::start(&dir.path().join("j"), group(), 0, &keys).unwrap();
+        assert_eq!(keys.journal_tag_key().as_slice(), value("K").as_slice());
+        journal.salt = u64::from_be_bytes(value("salt").try_into().unwrap());
+        journal.previous = Some(value("previous").try_into().unwrap());
+        let event = value("event");
+        let tag = frame_tag(&journal.tag_key, journal.salt, &event);
+        assert_eq!(tag.as_bytes().as_slice(), value("tag").as_slice());
+        let frame = journal.frame((BODY_PREFIX + event.len()) as u32, tag.as_bytes(), &event);
+        assert_eq!(frame, value("frame"));
+        // And what reading it gives back.
+        let mut bytes = vec![0u8; HEADER_LEN as usize];
+        bytes.extend_from_slice(&frame);
+        let (body, next) = parse_frame(&bytes, HEADER_LEN as usize, journal.salt).unwrap();
+        assert_eq!(next, bytes.len());
+        assert_eq!(&body[BODY_PREFIX..], event.as_slice());
     }
 
     #[test]

@@ -140,8 +140,16 @@ impl LocalKeys {
     /// that only this key's holder can have written one (SPEC.md §9.6):
     /// `derive_key(JOURNAL_TAG, signing seed)`.
     pub(crate) fn journal_tag_key(&self) -> Zeroizing<[u8; 32]> {
+        use zeroize::Zeroize;
         let seed = Zeroizing::new(self.signing.to_bytes());
-        Zeroizing::new(blake3::derive_key(crate::labels::JOURNAL_TAG, &*seed))
+        let mut hasher = blake3::Hasher::new_derive_key(crate::labels::JOURNAL_TAG);
+        hasher.update(&*seed);
+        let mut hash = hasher.finalize();
+        let key = Zeroizing::new(*hash.as_bytes());
+        // The hasher's state holds the seed, and the hash is the key.
+        hasher.zeroize();
+        hash.zeroize();
+        key
     }
 
     pub(crate) fn dh_secret(&self) -> &StaticSecret {

@@ -23,7 +23,7 @@ use crate::journal::{self, Journal};
 use crate::keys::LocalKeys;
 use crate::redb_file::RedbFile;
 use crate::store::Store;
-use crate::verify::{self, Ledger, MadeHere, Verdict};
+use crate::verify::{Ledger, MadeHere, Verdict};
 
 type Clock = Box<dyn FnMut() -> u64 + Send>;
 
@@ -570,15 +570,26 @@ impl Mesh {
                 }
                 let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
                 let keys = writer(&self.keys, self.read_only)?;
+                // Nothing goes to the disk that these keys may not sign.
+                verified.check_signer(keys).map_err(Error::Refused)?;
                 // The event's bytes go to the disk while it is signed here;
                 // it is acknowledged once they are durable. Its signature
                 // reaches the disk with the next frame, and redb takes it,
                 // with the projection rows it implies, at the next
                 // checkpoint (SPEC.md §9.6).
                 journal.write(verified.unsigned().bytes())?;
-                let verified = verified.finish(keys).map_err(Error::Refused)?;
+                let verified = match verified.finish(keys) {
+                    Ok(verified) => verified,
+                    Err(rejection) => {
+                        journal.abandon();
+                        return Err(Error::Refused(rejection));
+                    }
+                };
                 let record = verified.signed().clone();
-                journal.sync(*record.signature())?;
+                if let Err(error) = journal.sync(*record.signature()) {
+                    journal.abandon();
+                    return Err(error.into());
+                }
                 self.ledger.commit(verified);
                 self.pending.push(record);
                 Ok(hash)
@@ -696,11 +707,11 @@ impl Mesh {
         let keys = writer(&self.keys, self.read_only)?;
         changes.sort_by_key(Change::member);
         let time = (self.clock)();
-        let signed = self
+        let made = self
             .ledger
             .make_rotation(keys, changes.clone(), reason, time, &mut self.rng)
             .map_err(Error::Refused)?;
-        if let Some(change) = signed
+        if let Some(change) = made
             .void_changes()
             .first()
             .and_then(|&position| changes.get(position))
@@ -715,7 +726,7 @@ impl Mesh {
                 },
             });
         }
-        self.add(signed)
+        self.add(made)
     }
 
     /// Adds the member whose package this is, with `role` ([`Role::Owner`]:
@@ -896,11 +907,16 @@ impl Mesh {
         let (taken, left_out) = self.ledger.take_batch_leaving_out(records)?;
         let known = taken.known;
         let added = self.ledger.len() - before;
-        if added > 0
-            && let Err(error) = self.write_since(before)
-        {
-            self.ledger.undo(taken);
-            return Err(error);
+        if added > 0 {
+            if let Err(error) = self.write_since(before) {
+                self.ledger.undo(taken);
+                return Err(error);
+            }
+            // The file holds them now, so they stay taken whatever the
+            // journal does: forgetting them would let this member sign
+            // another event at a position the file holds. A journal that
+            // cannot start over tries again before its next frame.
+            self.written()?;
         }
         Ok((known, added, left_out))
     }
@@ -914,16 +930,16 @@ impl Mesh {
         self.written()
     }
 
-    /// [`Mesh::write_through`] of the events the ledger took since it held
-    /// `len`, read in place rather than copied.
+    /// Writes the events the ledger took since it held `len`, read in
+    /// place rather than copied, with what the journal holds, into the file
+    /// in one transaction; [`Mesh::written`] then starts the journal over.
     fn write_since(&mut self, len: usize) -> Result<()> {
         let refs: Vec<&SignedEvent> = self
             .pending
             .iter()
             .chain(self.ledger.records_since(len))
             .collect();
-        self.store.append(&refs, Some(&self.ledger))?;
-        self.written()
+        self.store.append(&refs, Some(&self.ledger))
     }
 
     /// The file now holds what the journal held: it starts over.
@@ -1016,10 +1032,11 @@ struct Replayed {
 
 /// Takes into `ledger` the events of the journal at `path` that the file
 /// (of `stored` events) lacks, verified as any others are. The newest
-/// event's signature is not on disk (SPEC.md §9.6): if `keys` wrote it (its
-/// tag says so), they sign it again, to the same signature, and it is
-/// verified with the rest; otherwise it is not taken. A journal of another
-/// group is not this file's.
+/// event's signature may not be on disk (SPEC.md §9.6). It is signed again
+/// only if it is the next event of its author's feed (an event that was
+/// acknowledged always is; one given up, or put back from an older
+/// journal, is not) and `keys` wrote it (its tag says so): then it is
+/// verified with the rest. A journal of another group is not this file's.
 fn replay_journal(
     path: &Path,
     ledger: &mut Ledger,
@@ -1043,25 +1060,31 @@ fn replay_journal(
         }
         .into());
     }
-    let mut records = contents.records;
-    if let Some(awaiting) = contents.awaiting {
-        // A frame's event was written by this engine before it was
-        // acknowledged: it decodes, or the journal is damaged.
-        let unsigned = UnsignedEvent::decode(&awaiting.event)
-            .map_err(|error| Error::Rejected(verify::malformed(&awaiting.event, error)))?;
-        let signer = keys.filter(|keys| {
-            keys.member_id() == unsigned.event().author && awaiting.is_tagged_by(keys)
-        });
-        if ledger.contains(unsigned.hash()) {
-            // The file took it at a checkpoint that the journal outlived.
-        } else if let Some(keys) = signer {
-            records.push(unsigned.sign(keys).to_record());
-        } else {
-            replayed.awaiting = true;
+    let before = ledger.len();
+    ledger.take_all(&contents.records)?;
+    // This engine writes only events that encode: bytes that do not were
+    // never acknowledged.
+    let awaiting = contents.awaiting.and_then(|awaiting| {
+        UnsignedEvent::decode(&awaiting.event)
+            .ok()
+            .map(|unsigned| (awaiting, unsigned))
+    });
+    if let Some((awaiting, unsigned)) = awaiting {
+        let event = unsigned.event();
+        let (seq, prev, _) = ledger.state().next_position(event.author);
+        let next = !ledger.contains(unsigned.hash()) && (event.seq, event.prev) == (seq, prev);
+        let signer =
+            keys.filter(|keys| keys.member_id() == event.author && awaiting.is_tagged_by(keys));
+        match (next, signer) {
+            (true, Some(keys)) => {
+                ledger.take_all(&[unsigned.sign(keys).to_record()])?;
+            }
+            (true, None) => replayed.awaiting = true,
+            // Held already (the file took it at a checkpoint the journal
+            // outlived), or not the next of its feed: nothing awaits.
+            (false, _) => {}
         }
     }
-    let before = ledger.len();
-    ledger.take_all(&records)?;
     replayed.events = ledger.records_since(before).cloned().collect();
     Ok(replayed)
 }

@@ -210,18 +210,25 @@ impl Verified<UnsignedEvent> {
         &self.signed
     }
 
+    /// Whether `keys` hold the key the pipeline compared with the author's,
+    /// and so may sign it (V6 by construction).
+    pub(crate) fn check_signer(&self, keys: &LocalKeys) -> Result<(), Rejection> {
+        let event = self.signed.event();
+        if self.signer == Some(keys.public().signing) {
+            return Ok(());
+        }
+        Err(Rejection {
+            hash: self.signed.hash(),
+            author: event.author,
+            seq: event.seq,
+            rule: Box::new(Rule::BadSignature(event.author)),
+        })
+    }
+
     /// The same proof for the event signed by `keys`, which must hold the
     /// key the pipeline compared with the author's (V6 by construction).
     pub(crate) fn finish(self, keys: &LocalKeys) -> Result<Verified, Rejection> {
-        let event = self.signed.event();
-        if self.signer != Some(keys.public().signing) {
-            return Err(Rejection {
-                hash: self.signed.hash(),
-                author: event.author,
-                seq: event.seq,
-                rule: Box::new(Rule::BadSignature(event.author)),
-            });
-        }
+        self.check_signer(keys)?;
         Ok(Verified {
             signed: self.signed.sign(keys),
             checked: self.checked,
@@ -407,10 +414,11 @@ impl Ledger {
             .map(|(verdict, _)| verdict)
     }
 
-    /// [`Self::verify`] for an event signed here: the author's key is
-    /// compared with the key that signed it instead of verifying the
-    /// signature again, which is what the check would establish (SPEC.md
-    /// §8: V6 holds by construction).
+    /// [`Self::verify`] for an event made here, before it is signed: the
+    /// author's key is compared with the key that will sign it, which is
+    /// what verifying that signature would establish (SPEC.md §8: V6 holds
+    /// by construction); only that key can complete the proof
+    /// ([`Verified::finish`]).
     pub(crate) fn verify_made_here(
         &mut self,
         made: MadeHere,
@@ -442,7 +450,7 @@ impl Ledger {
     }
 
     /// Every check, the signature's by `signature_ok`: the signature
-    /// itself, or nothing (left to a batch), or the key that signed it here.
+    /// itself, or nothing (left to a batch), or the key that will sign it here.
     fn verify_with<C: Candidate>(
         &mut self,
         signed: C,

@@ -409,3 +409,46 @@ fn the_public_api_reaches_the_pinned_states() {
     let reopened = Mesh::open_read_only(dir.path().join("merged.redb")).unwrap();
     assert_eq!(reopened.digest().to_string(), v.text("merge.digest"));
 }
+
+/// SPEC.md §9.6's journal frame, recomputed from the prose with BLAKE3
+/// directly: the tag key, the tag, the check and the frame's bytes.
+#[test]
+fn the_journal_frame_vector_follows_from_the_prose() {
+    let spec = std::fs::read_to_string(SPEC).unwrap();
+    let begin = "<!-- journal-vector:begin -->\n```text\n";
+    let start = spec.find(begin).expect("journal vector") + begin.len();
+    let end = spec[start..].find("```").unwrap() + start;
+    let vector: BTreeMap<&str, Vec<u8>> = spec[start..end]
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once(": ").unwrap();
+            (name, hex::decode(value).unwrap())
+        })
+        .collect();
+    let salt = u64::from_be_bytes(vector["salt"].clone().try_into().unwrap());
+    assert_eq!(salt, 0x0102_0304_0506_0708);
+    let event = &vector["event"];
+    assert_eq!(event.as_slice(), b"an event's bytes");
+    let key = blake3::derive_key("meshlog v3 journal tag", &vector["seed"]);
+    assert_eq!(key.as_slice(), vector["K"].as_slice());
+    let mut tagged = salt.to_le_bytes().to_vec();
+    tagged.extend_from_slice(&(event.len() as u64).to_le_bytes());
+    tagged.extend_from_slice(event);
+    let tag = blake3::keyed_hash(&key, &tagged);
+    assert_eq!(tag.as_bytes().as_slice(), vector["tag"].as_slice());
+    let body = [vector["previous"].as_slice(), tag.as_bytes(), event].concat();
+    let mut checked = salt.to_le_bytes().to_vec();
+    checked.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    checked.extend_from_slice(&body);
+    let check = blake3::Hasher::new_derive_key("meshlog v3 journal check")
+        .update(&checked)
+        .finalize();
+    let frame = [
+        &(body.len() as u32).to_le_bytes()[..],
+        &salt.to_le_bytes(),
+        &body,
+        &check.as_bytes()[..16],
+    ]
+    .concat();
+    assert_eq!(frame, vector["frame"]);
+}

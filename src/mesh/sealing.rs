@@ -192,7 +192,7 @@ impl Mesh {
             Context::App,
         )?;
         let time = (self.clock)();
-        let signed = self.ledger.make_next(
+        let made = self.ledger.make_next(
             keys,
             time,
             Body::SealedApp {
@@ -201,7 +201,7 @@ impl Mesh {
                 sealed: sealed.to_bytes(),
             },
         );
-        self.add(signed)
+        self.add(made)
     }
 
     /// Opens the sealed app event `event`: the checks of

@@ -575,18 +575,20 @@ fn an_event_awaiting_its_signature_is_signed_only_if_this_key_wrote_it() {
     let path = dir.path().join("f");
     let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
     mesh.set_enabled(true).unwrap();
+    let (seq, prev, _) = mesh.ledger().state().next_position(keys(0).member_id());
     mesh.append_app("note", b"pay alice 5").unwrap();
     let crashed = crashed_copy(&dir, &path, "crashed");
     assert!(crate::journal::lose_seal(&crate::journal::path_beside(
         &crashed
     )));
-    // The newest frame's event is replaced, its frame check made good, the
-    // tag left as it was: a forger without the key cannot make the tag.
+    // The newest frame's event is replaced by another at the same position
+    // of the feed, its frame check made good, the tag left as it was: a
+    // forger without the key cannot make the tag.
     let journal = crate::journal::path_beside(&crashed);
     let forged = mesh.ledger().unsigned_at(
         keys(0).member_id(),
-        2,
-        EventHash::ZERO,
+        seq,
+        prev,
         0,
         Body::App {
             epoch: mesh.current_epoch().unwrap(),
@@ -606,6 +608,38 @@ fn an_event_awaiting_its_signature_is_signed_only_if_this_key_wrote_it() {
     let audit = settings(2).open_read_only(&crashed, Some(keys(0))).unwrap();
     assert_eq!(audit.report().awaiting_signature, 1);
     assert!(!audit.ledger().contains(forged.hash()), "never signed");
+}
+
+/// An event that awaits its signature is signed again only if it is the
+/// next of its author's feed: a frame from an older journal, whose place
+/// another event took, is never signed, so the member never forks its own
+/// feed.
+#[test]
+fn an_old_frame_put_back_is_not_signed_into_a_fork() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    mesh.set_enabled(true).unwrap();
+    mesh.close().unwrap();
+    let twin = crashed_copy(&dir, &path, "twin");
+    // "a" on one copy, acknowledged, its seal lost with the power.
+    let mut one = settings(2).open(&path, keys(0)).unwrap();
+    let a = one.append_app("note", b"a").unwrap();
+    let old_journal = std::fs::read(crate::journal::path_beside(&path)).unwrap();
+    drop(one);
+    // "b" at the same position on the other, which keeps it.
+    let mut other = settings(3).open(&twin, keys(0)).unwrap();
+    let b = other.append_app("note", b"b").unwrap();
+    other.close().unwrap();
+    // The first journal is put beside the second file.
+    let journal = crate::journal::path_beside(&twin);
+    std::fs::write(&journal, &old_journal).unwrap();
+    assert!(crate::journal::lose_seal(&journal));
+    let reopened = settings(4).open(&twin, keys(0)).unwrap();
+    assert!(reopened.event(b).is_some());
+    assert!(reopened.event(a).is_none(), "never signed");
+    assert!(reopened.equivocations().is_empty());
+    assert_eq!(reopened.report().journaled, 0);
 }
 
 #[test]

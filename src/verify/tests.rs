@@ -232,8 +232,8 @@ fn a_forged_signature_is_refused_by_name() {
     assert_eq!(rejection.seq, seq);
 }
 
-/// An event made here is not verified again, but the key that signed it
-/// must be its author's: a key file whose signing key is not the one the
+/// An event made here is not verified, but the key that will sign it must
+/// be its author's: a key file whose signing key is not the one the
 /// mesh holds for its member is refused, as a forged signature would be.
 #[test]
 fn an_event_made_here_must_be_signed_by_its_authors_key() {
