@@ -484,6 +484,20 @@ fn crashed_copy(dir: &tempfile::TempDir, from: &Path, name: &str) -> std::path::
     to
 }
 
+/// A writable open refused because the journal's newest event awaits a
+/// signature these keys cannot make (SPEC.md §9.6).
+fn refused_awaiting_signature(opened: Result<Mesh>) {
+    let error = opened.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Store(StoreError::JournalAwaitsSignature { .. })
+        ),
+        "{error:?}"
+    );
+    assert_eq!(error.class(), crate::error::ErrorClass::CouldNotRun);
+}
+
 #[test]
 fn a_crash_loses_no_acknowledged_event_the_journal_replays_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -536,15 +550,7 @@ fn a_crash_loses_no_acknowledged_event_the_journal_replays_them() {
 
     // Another member's keys cannot sign it: a writable open would lose it,
     // so it refuses and leaves the journal as it was.
-    let error = settings(2).open(&crashed, keys(1)).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Store(StoreError::JournalAwaitsSignature { .. })
-        ),
-        "{error:?}"
-    );
-    assert_eq!(error.class(), crate::error::ErrorClass::CouldNotRun);
+    refused_awaiting_signature(settings(2).open(&crashed, keys(1)));
     assert_eq!(
         std::fs::read(crate::journal::path_beside(&crashed)).unwrap(),
         journal
@@ -597,14 +603,7 @@ fn an_event_awaiting_its_signature_is_signed_only_if_this_key_wrote_it() {
         },
     );
     crate::journal::replace_newest_event(&journal, forged.bytes());
-    let error = settings(2).open(&crashed, keys(0)).unwrap_err();
-    assert!(
-        matches!(
-            error,
-            Error::Store(StoreError::JournalAwaitsSignature { .. })
-        ),
-        "{error:?}"
-    );
+    refused_awaiting_signature(settings(2).open(&crashed, keys(0)));
     let audit = settings(2).open_read_only(&crashed, Some(keys(0))).unwrap();
     assert_eq!(audit.report().awaiting_signature, 1);
     assert!(!audit.ledger().contains(forged.hash()), "never signed");
