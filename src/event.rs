@@ -550,16 +550,14 @@ impl Event {
 /// verifier to decide.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedEvent {
-    event: Event,
-    bytes: Vec<u8>,
+    unsigned: UnsignedEvent,
     signature: [u8; SIGNATURE_LEN],
-    hash: EventHash,
 }
 
 /// An event encoded and hashed, its signature not yet made: the signature
 /// is a function of the signing key and these bytes (RFC 8032's
-/// deterministic nonce), so it can be made on another thread, or again
-/// after a crash, and come out the same (SPEC.md §9.6).
+/// deterministic nonce), so it can be made while the bytes go to the disk,
+/// or again after a crash, and come out the same (SPEC.md §9.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct UnsignedEvent {
     event: Event,
@@ -578,8 +576,7 @@ impl UnsignedEvent {
         }
     }
 
-    /// Decodes event bytes strictly, as [`SignedEvent::from_record`] does
-    /// the part of a record after its signature.
+    /// Decodes event bytes strictly (V1).
     pub(crate) fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         Ok(Self {
             event: Event::decode(bytes)?,
@@ -604,40 +601,58 @@ impl UnsignedEvent {
     }
 
     /// What its author signs: `EVENT_SIGNATURE || bytes` (SPEC.md §2.1).
-    pub(crate) fn signed_message(&self) -> Vec<u8> {
+    fn signed_message(&self) -> Vec<u8> {
         labelled_message(labels::EVENT_SIGNATURE, &self.bytes)
     }
 
-    /// Signs it with `keys`.
+    /// Signs it with `keys`: RFC 8032's ed25519, deterministic, so the same
+    /// key and bytes always give the same signature.
     pub(crate) fn sign(self, keys: &LocalKeys) -> SignedEvent {
-        let signature = sign_message(keys.signing_key(), &self.signed_message());
-        self.with_signature(signature)
-    }
-
-    /// It, with `signature`: the caller vouches that `signature` is the
-    /// author's over [`Self::signed_message`], or verifies it after.
-    pub(crate) fn with_signature(self, signature: [u8; SIGNATURE_LEN]) -> SignedEvent {
-        let Self { event, bytes, hash } = self;
+        use ed25519_dalek::Signer;
+        let signature = keys.signing_key().sign(&self.signed_message()).to_bytes();
         SignedEvent {
-            event,
-            bytes,
+            unsigned: self,
             signature,
-            hash,
         }
     }
 
     /// The event as the feed rules see it, once every package it carries is
     /// checked.
     pub(crate) fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
-        feed_event(&self.event, self.hash)
+        let event = &self.event;
+        let body = match &event.body {
+            Body::Genesis { founder, .. } => feeds::Body::Genesis {
+                founder: founder.verify()?,
+            },
+            Body::Rotate {
+                parents, changes, ..
+            } => feeds::Body::Rotate {
+                parents: parents.clone(),
+                changes: changes
+                    .iter()
+                    .map(Change::verify)
+                    .collect::<Result<_, PackageError>>()?,
+            },
+            Body::SetEnabled { epoch, enabled } => feeds::Body::SetEnabled {
+                epoch: *epoch,
+                enabled: *enabled,
+            },
+            Body::App { epoch, .. } | Body::SealedApp { epoch, .. } => {
+                feeds::Body::App { epoch: *epoch }
+            }
+            Body::Keys { epoch, package } => feeds::Body::Keys {
+                epoch: *epoch,
+                package: package.verify()?,
+            },
+        };
+        Ok(FeedEvent {
+            hash: self.hash,
+            author: event.author,
+            seq: event.seq,
+            prev: event.prev,
+            body,
+        })
     }
-}
-
-/// RFC 8032's ed25519 signature of `message` under `key`: deterministic,
-/// so the same key and message always give the same signature.
-pub(crate) fn sign_message(key: &ed25519_dalek::SigningKey, message: &[u8]) -> [u8; SIGNATURE_LEN] {
-    use ed25519_dalek::Signer;
-    key.sign(message).to_bytes()
 }
 
 impl SignedEvent {
@@ -653,44 +668,47 @@ impl SignedEvent {
             .split_first_chunk::<SIGNATURE_LEN>()
             .ok_or(DecodeError::ShortRecord(record.len()))?;
         Ok(Self {
-            event: Event::decode(bytes)?,
-            hash: event_hash(bytes),
-            bytes: bytes.to_vec(),
+            unsigned: UnsignedEvent::decode(bytes)?,
             signature: *signature,
         })
     }
 
     /// The stored record: `signature || event bytes`.
     pub fn to_record(&self) -> Vec<u8> {
-        let mut record = Vec::with_capacity(SIGNATURE_LEN + self.bytes.len());
+        let mut record = Vec::with_capacity(SIGNATURE_LEN + self.bytes().len());
         record.extend_from_slice(&self.signature);
-        record.extend_from_slice(&self.bytes);
+        record.extend_from_slice(self.bytes());
         record
     }
 
     /// The event.
     pub fn event(&self) -> &Event {
-        &self.event
+        self.unsigned.event()
     }
 
     /// Its hash, `derive_key(EVENT_HASH, event bytes)` (SPEC.md §2.2).
     pub fn hash(&self) -> EventHash {
-        self.hash
+        self.unsigned.hash()
     }
 
     /// Its author.
     pub fn author(&self) -> MemberId {
-        self.event.author
+        self.event().author
     }
 
     /// Its position in its author's feed.
     pub fn seq(&self) -> u64 {
-        self.event.seq
+        self.event().seq
     }
 
     /// The exact bytes signed and hashed.
     pub fn bytes(&self) -> &[u8] {
-        &self.bytes
+        self.unsigned.bytes()
+    }
+
+    /// The event without its signature.
+    pub(crate) fn unsigned(&self) -> &UnsignedEvent {
+        &self.unsigned
     }
 
     /// Its author's signature over [`Self::bytes`] (SPEC.md §2.1).
@@ -700,11 +718,7 @@ impl SignedEvent {
 
     /// Whether `keys` signed it (ZIP-215).
     pub(crate) fn is_signed_by(&self, key: &crate::ids::SigningPublicKey) -> bool {
-        verifies(
-            key,
-            &self.signature,
-            &labelled_message(labels::EVENT_SIGNATURE, &self.bytes),
-        )
+        verifies(key, &self.signature, &self.unsigned.signed_message())
     }
 
     /// Its check under `key`, for a batch (SPEC.md §2.1's ZIP-215 rule).
@@ -712,55 +726,14 @@ impl SignedEvent {
         &self,
         key: &crate::ids::SigningPublicKey,
     ) -> ed25519_zebra::batch::Item {
-        crate::signature::batch_item_of(
-            key,
-            &self.signature,
-            &labelled_message(labels::EVENT_SIGNATURE, &self.bytes),
-        )
+        crate::signature::batch_item_of(key, &self.signature, &self.unsigned.signed_message())
     }
 
     /// The event as the feed rules see it, once every package it carries is
     /// checked.
     pub(crate) fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
-        feed_event(&self.event, self.hash)
+        self.unsigned.to_feed_event()
     }
-}
-
-/// `event`, of hash `hash`, as the feed rules see it, once every package it
-/// carries is checked.
-fn feed_event(event: &Event, hash: EventHash) -> Result<FeedEvent, PackageError> {
-    let body = match &event.body {
-        Body::Genesis { founder, .. } => feeds::Body::Genesis {
-            founder: founder.verify()?,
-        },
-        Body::Rotate {
-            parents, changes, ..
-        } => feeds::Body::Rotate {
-            parents: parents.clone(),
-            changes: changes
-                .iter()
-                .map(Change::verify)
-                .collect::<Result<_, PackageError>>()?,
-        },
-        Body::SetEnabled { epoch, enabled } => feeds::Body::SetEnabled {
-            epoch: *epoch,
-            enabled: *enabled,
-        },
-        Body::App { epoch, .. } | Body::SealedApp { epoch, .. } => {
-            feeds::Body::App { epoch: *epoch }
-        }
-        Body::Keys { epoch, package } => feeds::Body::Keys {
-            epoch: *epoch,
-            package: package.verify()?,
-        },
-    };
-    Ok(FeedEvent {
-        hash,
-        author: event.author,
-        seq: event.seq,
-        prev: event.prev,
-        body,
-    })
 }
 
 /// `derive_key(EVENT_HASH, bytes)`.

@@ -242,6 +242,19 @@ fn frame_check(salt: u64, body: &[u8]) -> [u8; 16] {
     truncated(hasher.finalize())
 }
 
+/// `len (4) || le64(salt) || body || check`, the body given in parts
+/// (within [`MAX_BODY`], which the callers keep to).
+fn encode_frame(salt: u64, body: &[&[u8]]) -> Vec<u8> {
+    let body = body.concat();
+    let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+    let mut frame = Vec::with_capacity(FRAME_OVERHEAD + body.len());
+    frame.extend_from_slice(&len.to_le_bytes());
+    frame.extend_from_slice(&salt.to_le_bytes());
+    frame.extend_from_slice(&body);
+    frame.extend_from_slice(&frame_check(salt, &body));
+    frame
+}
+
 fn truncated(hash: blake3::Hash) -> [u8; 16] {
     let mut out = [0u8; 16];
     out.copy_from_slice(hash.as_bytes().get(..16).unwrap_or(&[0; 16]));
@@ -402,15 +415,14 @@ impl Journal {
         if let Some(base) = self.unstarted {
             self.start_over(base)?;
         }
-        let len = u32::try_from(BODY_PREFIX + event.len())
-            .ok()
-            .filter(|len| *len as usize <= MAX_BODY && !event.is_empty())
-            .ok_or_else(|| StoreError::Io {
+        if event.is_empty() || BODY_PREFIX + event.len() > MAX_BODY {
+            return Err(StoreError::Io {
                 path: self.path.clone(),
                 source: std::io::Error::new(ErrorKind::InvalidInput, "event too large"),
-            })?;
+            });
+        }
         let tag = frame_tag(&self.tag_key, self.salt, event);
-        let mut frame = self.frame(len, tag.as_bytes(), event);
+        let mut frame = self.frame(tag.as_bytes(), event);
         // A longer frame written and not synced before is zeroed past this
         // one, so that no part of it reads as a frame.
         let end = self.end + frame.len() as u64;
@@ -436,7 +448,7 @@ impl Journal {
     pub(crate) fn abandon(&mut self) {
         if let Some(before) = self.written.take() {
             let mut seal = match self.previous {
-                Some(_) => self.frame(BODY_PREFIX as u32, &[0; TAG_LEN], &[]),
+                Some(_) => self.seal(),
                 None => Vec::new(),
             };
             seal.resize(before.saturating_sub(self.end) as usize, 0);
@@ -465,25 +477,22 @@ impl Journal {
         // cut it may be gone, and the key's holder signs again. The next
         // frame is written over it. Best effort: a seal that cannot be
         // written costs only readers without the key that one event.
-        let seal = self.frame(BODY_PREFIX as u32, &[0; TAG_LEN], &[]);
+        let seal = self.seal();
         if self.end + seal.len() as u64 <= PREALLOCATED {
             let _ = write_at(&self.file, &seal, self.end);
         }
         Ok(())
     }
 
-    /// A frame of `len` body bytes: the newest event's signature, `tag`,
-    /// `event`.
-    fn frame(&self, len: u32, tag: &[u8], event: &[u8]) -> Vec<u8> {
-        let mut frame = Vec::with_capacity(FRAME_OVERHEAD + len as usize);
-        frame.extend_from_slice(&len.to_le_bytes());
-        frame.extend_from_slice(&self.salt.to_le_bytes());
-        frame.extend_from_slice(&self.previous.unwrap_or([0; SIGNATURE_LEN]));
-        frame.extend_from_slice(tag);
-        frame.extend_from_slice(event);
-        let check = frame_check(self.salt, frame.get(12..).unwrap_or_default());
-        frame.extend_from_slice(&check);
-        frame
+    /// A frame: the newest event's signature, `tag`, `event`.
+    fn frame(&self, tag: &[u8], event: &[u8]) -> Vec<u8> {
+        let previous = self.previous.unwrap_or([0; SIGNATURE_LEN]);
+        encode_frame(self.salt, &[&previous, tag, event])
+    }
+
+    /// A seal: the newest event's signature alone.
+    fn seal(&self) -> Vec<u8> {
+        self.frame(&[0; TAG_LEN], &[])
     }
 
     /// Whether it has grown past its preallocated pages, so that frames now
@@ -525,12 +534,8 @@ pub(crate) fn replace_newest_event(path: &Path, event: &[u8]) {
         at = next;
     }
     let old_len = u32::from_le_bytes(bytes[newest..newest + 4].try_into().unwrap()) as usize;
-    let mut body = bytes[newest + 12..newest + 12 + BODY_PREFIX].to_vec();
-    body.extend_from_slice(event);
-    let mut frame = (body.len() as u32).to_le_bytes().to_vec();
-    frame.extend_from_slice(&salt.to_le_bytes());
-    frame.extend_from_slice(&body);
-    frame.extend_from_slice(&frame_check(salt, &body));
+    let prefix = bytes[newest + 12..newest + 12 + BODY_PREFIX].to_vec();
+    let frame = encode_frame(salt, &[&prefix, event]);
     bytes.splice(newest..newest + FRAME_OVERHEAD + old_len, frame);
     std::fs::write(path, bytes).unwrap();
 }
@@ -627,7 +632,7 @@ mod tests {
         let event = value("event");
         let tag = frame_tag(&journal.tag_key, journal.salt, &event);
         assert_eq!(tag.as_bytes().as_slice(), value("tag").as_slice());
-        let frame = journal.frame((BODY_PREFIX + event.len()) as u32, tag.as_bytes(), &event);
+        let frame = journal.frame(tag.as_bytes(), &event);
         assert_eq!(frame, value("frame"));
         // And what reading it gives back.
         let mut bytes = vec![0u8; HEADER_LEN as usize];

@@ -154,35 +154,31 @@ struct Take {
     reordered: bool,
 }
 
-/// What the pipeline checks: the rules read an event and its hash; the
-/// signature is checked by the caller's choice of [`Signatures`].
+/// What the pipeline checks: the rules read the event and its hash only;
+/// the signature is left to the check `Ledger::verify_with` is given.
 pub(crate) trait Candidate {
-    fn event(&self) -> &Event;
-    fn hash(&self) -> EventHash;
-    fn to_feed_event(&self) -> Result<FeedEvent, PackageError>;
+    fn unsigned(&self) -> &UnsignedEvent;
+
+    fn event(&self) -> &Event {
+        self.unsigned().event()
+    }
+    fn hash(&self) -> EventHash {
+        self.unsigned().hash()
+    }
+    fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
+        self.unsigned().to_feed_event()
+    }
 }
 
 impl Candidate for SignedEvent {
-    fn event(&self) -> &Event {
-        SignedEvent::event(self)
-    }
-    fn hash(&self) -> EventHash {
-        SignedEvent::hash(self)
-    }
-    fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
-        SignedEvent::to_feed_event(self)
+    fn unsigned(&self) -> &UnsignedEvent {
+        SignedEvent::unsigned(self)
     }
 }
 
 impl Candidate for UnsignedEvent {
-    fn event(&self) -> &Event {
-        UnsignedEvent::event(self)
-    }
-    fn hash(&self) -> EventHash {
-        UnsignedEvent::hash(self)
-    }
-    fn to_feed_event(&self) -> Result<FeedEvent, PackageError> {
-        UnsignedEvent::to_feed_event(self)
+    fn unsigned(&self) -> &UnsignedEvent {
+        self
     }
 }
 
