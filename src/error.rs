@@ -269,6 +269,25 @@ pub enum Error {
         /// "addition", "removal", "role change" or "key update".
         change: &'static str,
     },
+    /// More tips than one rotation names (`MAX_PARENTS`), and no merge of
+    /// two or more of them has a base within `R*`: a rotation here would
+    /// wrap its secret to someone the resolved roster lacks (SPEC.md §5.1).
+    #[error(
+        "the mesh has {tips} tips, more than one rotation names, and no merge of some of them keeps its secret within the resolved roster; nothing was written"
+    )]
+    NoSafeMerge {
+        /// How many tips.
+        tips: usize,
+    },
+    /// A rotation's base would hold a member the resolved roster lacks, so
+    /// its secret would reach it (SPEC.md §5.1): refused, never written.
+    #[error(
+        "a rotation here would wrap its secret to {member}, whom the resolved roster lacks; nothing was written"
+    )]
+    WouldWrapToOutsider {
+        /// The member outside `R*`.
+        member: crate::ids::MemberId,
+    },
     /// An epoch secret could not be recovered.
     #[error(transparent)]
     Secret(#[from] SecretError),
@@ -330,6 +349,8 @@ impl Error {
             ) => ErrorClass::VerificationFailure,
             Error::Refused(_)
             | Error::VoidChange { .. }
+            | Error::NoSafeMerge { .. }
+            | Error::WouldWrapToOutsider { .. }
             | Error::NotInRoster { .. }
             | Error::WaitsForMerge
             | Error::Disabled { .. }
@@ -367,6 +388,8 @@ impl Error {
             Error::Rejected(_) => "rejected",
             Error::Refused(_) => "refused",
             Error::VoidChange { .. } => "void-change",
+            Error::NoSafeMerge { .. } => "no-safe-merge",
+            Error::WouldWrapToOutsider { .. } => "outside-roster",
             Error::Store(_) => "store",
             Error::Keys(_) => "keys",
             Error::Batch(BatchError::Empty) => "empty-batch",

@@ -586,17 +586,16 @@ impl EpochGraph {
         }
     }
 
-    /// The accepted rotations nothing accepted descends from, in hash order:
-    /// the parents a new rotation names when nothing is left out (else
-    /// [`Self::frontier_without`]).
+    /// The accepted rotations nothing accepted descends from, in hash order.
     #[cfg(test)]
     pub(crate) fn frontier(&self) -> Vec<EventHash> {
         self.frontier_without(&crate::left_out::LeftOut::default())
     }
 
-    /// [`Self::frontier`] of the rotations not left out (SPEC.md §6.4):
-    /// what a rotation made here names. Every ancestor of a rotation not
-    /// left out is not left out either.
+    /// [`Self::frontier`] of the rotations not left out (SPEC.md §6.4).
+    /// Every ancestor of a rotation not left out is not left out either. A
+    /// rotation made here names [`Self::parents_for`] instead.
+    #[cfg(test)]
     pub(crate) fn frontier_without(&self, left_out: &crate::left_out::LeftOut) -> Vec<EventHash> {
         let kept = |node: &&Node| !left_out.contains(node.rotation.hash);
         let mut covered = BitSet::new();
@@ -612,6 +611,141 @@ impl EpochGraph {
             .collect();
         frontier.sort();
         frontier
+    }
+
+    /// The parents a rotation by `author` names (SPEC.md §5.1): the
+    /// frontier of the applied tips of `resolution` and of the author's own
+    /// rotations not left out, every tip covered, in hash order. A void
+    /// rotation of anyone else is never named: it carries no authority, and
+    /// a demoted admin could otherwise crowd the owner's own rotations out
+    /// of the sixteen parents with backdated ones (issue 23).
+    ///
+    /// Naming every tip gives the rotation's base `R*` exactly (SPEC.md
+    /// §5.5), so its secret goes to `R*` and nobody else. With more than
+    /// [`MAX_PARENTS`] tips this is a merge step ([`Self::merge_step`]),
+    /// and `None` if no step is safe.
+    pub(crate) fn parents_for(
+        &self,
+        author: MemberId,
+        resolution: &Resolution,
+        left_out: &crate::left_out::LeftOut,
+    ) -> Option<Vec<EventHash>> {
+        let tips: Vec<usize> = resolution
+            .tips
+            .iter()
+            .filter_map(|hash| self.by_hash.get(hash).copied())
+            .collect();
+        let own = self
+            .nodes
+            .iter()
+            .enumerate()
+            .filter(|(_, node)| {
+                node.rotation.author == author && !left_out.contains(node.rotation.hash)
+            })
+            .map(|(index, _)| index);
+        let candidates: BTreeSet<usize> = tips.iter().copied().chain(own).collect();
+        let mut covered = BitSet::new();
+        for &index in &candidates {
+            if let Some(node) = self.nodes.get(index) {
+                covered.union_with(&node.ancestors);
+            }
+        }
+        // The frontier of the candidates: those none of the others
+        // descends from. Each tip is one of them or an ancestor of one.
+        let frontier = candidates
+            .into_iter()
+            .filter(|&index| !covered.contains(index));
+        let (mut needed, optional): (Vec<usize>, Vec<usize>) = frontier.partition(|&index| {
+            tips.iter()
+                .any(|&tip| tip == index || self.index_is_ancestor(tip, index))
+        });
+        if needed.len() > MAX_PARENTS {
+            needed = self.merge_step(&needed, &resolution.roster)?;
+        } else {
+            let room = MAX_PARENTS - needed.len();
+            let mut optional = optional;
+            optional.sort_by_key(|&index| self.hash_of(index));
+            needed.extend(optional.into_iter().take(room));
+        }
+        let mut parents: Vec<EventHash> = needed
+            .into_iter()
+            .map(|index| self.hash_of(index))
+            .collect();
+        parents.sort();
+        Some(parents)
+    }
+
+    /// Whether a rotation naming `parents` descends from every tip of
+    /// `resolution` (or is one), so that its base is `R*` (SPEC.md §5.5);
+    /// false for a merge step.
+    pub(crate) fn covers_every_tip(&self, parents: &[EventHash], resolution: &Resolution) -> bool {
+        resolution.tips.iter().all(|tip| {
+            parents
+                .iter()
+                .any(|parent| parent == tip || self.is_ancestor(*tip, *parent))
+        })
+    }
+
+    /// With more tips than one rotation names: as many of `tips` (up to
+    /// [`MAX_PARENTS`]) as can be merged so that the resolution of their
+    /// causal past holds no one `roster` (`R*`) lacks, owners' rotations
+    /// first, then in hash order; `None` if fewer than two can. Each step
+    /// leaves fewer tips, so steps end in a merge of all (SPEC.md §5.1).
+    fn merge_step(&self, tips: &[usize], roster: &Roster) -> Option<Vec<usize>> {
+        let mut order = tips.to_vec();
+        order.sort_by_key(|&index| {
+            let node = self.nodes.get(index);
+            (
+                !node.is_some_and(Node::is_owner_rotation),
+                self.hash_of(index),
+            )
+        });
+        let mut chosen: Vec<usize> = Vec::new();
+        loop {
+            let mut grew = false;
+            for &tip in &order {
+                if chosen.len() == MAX_PARENTS {
+                    break;
+                }
+                if chosen.contains(&tip) {
+                    continue;
+                }
+                chosen.push(tip);
+                if self.past_roster(&chosen).ids_within(roster) {
+                    grew = true;
+                } else {
+                    chosen.pop();
+                }
+            }
+            if !grew {
+                break;
+            }
+        }
+        (chosen.len() >= 2).then_some(chosen)
+    }
+
+    /// The roster of the resolution of the causal past of `rotations`
+    /// (SPEC.md §5.4): the base of a rotation naming them.
+    pub(crate) fn past_roster(&self, rotations: &[usize]) -> Roster {
+        let mut scope = BitSet::new();
+        for &index in rotations {
+            if let Some(node) = self.nodes.get(index) {
+                scope.union_with(&node.ancestors);
+            }
+            scope.insert(index);
+        }
+        let pass = self.pass(&scope);
+        self.register(&pass, |_| true).roster
+    }
+
+    /// [`Self::past_roster`] of rotations by hash; those not held are
+    /// skipped.
+    pub(crate) fn past_roster_of(&self, rotations: &[EventHash]) -> Roster {
+        let indices: Vec<usize> = rotations
+            .iter()
+            .filter_map(|hash| self.by_hash.get(hash).copied())
+            .collect();
+        self.past_roster(&indices)
     }
 
     #[cfg(test)]

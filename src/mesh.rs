@@ -704,13 +704,20 @@ impl Mesh {
     /// resolution: such a rotation is refused ([`Error::VoidChange`]) rather
     /// than written, so that a call that returns did what it said.
     pub fn rotate(&mut self, mut changes: Vec<Change>, reason: &str) -> Result<EventHash> {
-        let keys = writer(&self.keys, self.read_only)?;
+        let author = writer(&self.keys, self.read_only)?.member_id();
         changes.sort_by_key(Change::member);
+        // Past sixteen tips, merge in steps first, so that the changes are
+        // made on `R*` (SPEC.md §5.1).
+        if !changes.is_empty() {
+            while self.ledger.needs_merge_step(author) {
+                self.merge_step()?;
+            }
+        }
+        let keys = writer(&self.keys, self.read_only)?;
         let time = (self.clock)();
         let made = self
             .ledger
-            .make_rotation(keys, changes.clone(), reason, time, &mut self.rng)
-            .map_err(Error::Refused)?;
+            .make_rotation(keys, changes.clone(), reason, time, &mut self.rng)?;
         if let Some(change) = made
             .void_changes()
             .first()
@@ -767,11 +774,28 @@ impl Mesh {
     }
 
     /// Merges the tips if the mesh needs a merge; `None` if it does not.
+    /// With more tips than one rotation names, merges in steps (SPEC.md
+    /// §5.1), each wrapped within `R*`, and returns the last.
     pub fn merge(&mut self) -> Result<Option<EventHash>> {
-        if !self.needs_merge() {
-            return Ok(None);
+        let mut last = None;
+        while self.needs_merge() {
+            let tips = self.tips().len();
+            last = Some(self.merge_step()?);
+            if self.tips().len() >= tips {
+                break;
+            }
         }
-        self.rotate(Vec::new(), "merge").map(Some)
+        Ok(last)
+    }
+
+    /// One merge of the tips, or of as many as one rotation names.
+    fn merge_step(&mut self) -> Result<EventHash> {
+        let keys = writer(&self.keys, self.read_only)?;
+        let time = (self.clock)();
+        let made = self
+            .ledger
+            .make_rotation(keys, Vec::new(), "merge", time, &mut self.rng)?;
+        self.add(made)
     }
 
     /// The secret of `epoch`, as the local member recovers it: only the

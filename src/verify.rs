@@ -967,9 +967,9 @@ impl Ledger {
         reason: &str,
         time: u64,
         rng: &mut R,
-    ) -> Result<EventHash, Rejection> {
+    ) -> Result<EventHash, Error> {
         let made = self.make_rotation(keys, changes, reason, time, rng)?;
-        self.insert_made_here(made, keys)
+        self.insert_made_here(made, keys).map_err(Error::Refused)
     }
 
     /// The next rotation of `keys`'s feed on this ledger's frontier of
@@ -982,10 +982,48 @@ impl Ledger {
         reason: &str,
         time: u64,
         rng: &mut R,
-    ) -> Result<MadeHere, Rejection> {
-        let mut parents = self.state.graph().frontier_without(self.left_out());
-        parents.truncate(graph::MAX_PARENTS);
+    ) -> Result<MadeHere, Error> {
+        let author = keys.member_id();
+        let graph = self.state.graph();
+        let resolution = &self.resolution;
+        let parents = graph
+            .parents_for(author, resolution, self.left_out())
+            .ok_or(Error::NoSafeMerge {
+                tips: resolution.tips.len(),
+            })?;
+        // Naming every tip makes the base `R*` (SPEC.md §5.5), so only a
+        // merge step, which names some, is checked in release builds: its
+        // base must hold no one `R*` lacks, so that an honest rotation's
+        // secret reaches no one outside its author's resolved roster.
+        let every_tip = graph.covers_every_tip(&parents, resolution);
+        if !every_tip && !changes.is_empty() {
+            // A step names only some tips, and concurrent tips could undo
+            // what it changes: steps merge only (`Self::needs_merge_step`).
+            return Err(Error::NoSafeMerge {
+                tips: resolution.tips.len(),
+            });
+        }
+        if !every_tip || cfg!(debug_assertions) {
+            let base = graph.past_roster_of(&parents);
+            debug_assert!(!every_tip || base == resolution.roster);
+            if let Some((outsider, _)) = base
+                .iter()
+                .find(|(member, _)| !resolution.roster.contains(**member))
+            {
+                return Err(Error::WouldWrapToOutsider { member: *outsider });
+            }
+        }
         self.make_rotation_on(keys, parents, changes, reason, time, rng)
+            .map_err(Error::Refused)
+    }
+
+    /// Whether a rotation by `author` must first merge in steps: there are
+    /// more tips than one rotation names (SPEC.md §5.1).
+    pub(crate) fn needs_merge_step(&self, author: MemberId) -> bool {
+        let graph = self.state.graph();
+        graph
+            .parents_for(author, &self.resolution, self.left_out())
+            .is_some_and(|parents| !graph.covers_every_tip(&parents, &self.resolution))
     }
 
     /// As [`Self::make_rotation`], on `parents` (strictly increasing hash

@@ -268,6 +268,38 @@ impl Reference {
             .collect()
     }
 
+    /// §5.1: the parents an honest rotation by `author` names, when there
+    /// is room: the rotations of the tips and the author's own that no
+    /// other of them descends from, every tip before any other, then by
+    /// hash. `None` past `MAX_PARENTS` tips (a merge step, not modelled).
+    /// (Nothing is left out in these histories.)
+    fn parents_for(&self, author: MemberId) -> Option<Vec<EventHash>> {
+        let tips = self.resolve().tips;
+        let candidates: BTreeSet<EventHash> = tips
+            .iter()
+            .copied()
+            .chain(
+                self.rotations()
+                    .filter(|r| r.author == author)
+                    .map(|r| r.hash),
+            )
+            .collect();
+        let maximal: Vec<EventHash> = candidates
+            .iter()
+            .copied()
+            .filter(|a| !candidates.iter().any(|d| self.is_ancestor(*a, *d)))
+            .collect();
+        let covers_a_tip = |h: &EventHash| tips.iter().any(|t| t == h || self.is_ancestor(*t, *h));
+        let (mut needed, rest): (Vec<_>, Vec<_>) = maximal.into_iter().partition(covers_a_tip);
+        if needed.len() > MAX_PARENTS {
+            return None;
+        }
+        let room = MAX_PARENTS - needed.len();
+        needed.extend(rest.into_iter().take(room));
+        needed.sort();
+        Some(needed)
+    }
+
     /// §5.2: the roster of the resolution of `h`'s causal past alone.
     fn own_roster(&self, h: EventHash) -> Option<Roster> {
         self.get(h)?;
@@ -549,13 +581,28 @@ proptest! {
         }
         agree(&graph, &model)?;
 
-        // The founder's merge of the frontier, in both.
-        let frontier = model.frontier();
-        if frontier.len() <= MAX_PARENTS {
-            let merge = Rotation { hash: hash("founder's merge"), author: id(0), parents: frontier, changes: vec![] };
+        // Each one's honest parents (§5.1) agree, and a merge naming them
+        // by an author who applies is based on exactly `R*` (§5.5).
+        let resolution = graph.resolve();
+        let reference = model.resolve();
+        for author in [0, 1, 2, 3] {
+            let parents = graph.parents_for(id(author), &resolution, &Default::default());
+            let by_model = model.parents_for(id(author));
+            if let Some(by_model) = by_model {
+                prop_assert_eq!(parents.as_ref(), Some(&by_model), "parents of {}", author);
+                prop_assert_eq!(of_graph(&graph.past_roster_of(&by_model)), reference.roster.clone());
+            }
+        }
+
+        // The founder's merge of its parents, in both: current, and the
+        // only tip.
+        if let Some(parents) = model.parents_for(id(0)) {
+            let merge = Rotation { hash: hash("founder's merge"), author: id(0), parents, changes: vec![] };
             prop_assert!(graph.insert(merge.clone()).is_ok());
             prop_assert_eq!(model.insert(merge), Ok(()));
             agree(&graph, &model)?;
+            prop_assert_eq!(model.resolve().current, Some(hash("founder's merge")));
+            prop_assert_eq!(model.resolve().tips, vec![hash("founder's merge")]);
         }
     }
 }

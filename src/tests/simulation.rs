@@ -1,7 +1,9 @@
 //! A seeded, deterministic simulation of 20 peers converging (issue #10).
 //!
 //! One owner, three admins, a fired admin who backdates rotations through a
-//! forked feed and a puppet, and members, all writing while split into random
+//! forked feed and a puppet, a demoted admin who backdates more rotations
+//! than a rotation names parents, each adding a puppet (issue 23), and
+//! members, all writing while split into random
 //! partitions, syncing pairwise at random, then healing. Every step is drawn
 //! from one seed, and a failure names it: `MESHLOG_SIM_SEED=N` replays one,
 //! `MESHLOG_SIM_SEEDS=N` runs N (the long mode; the suite runs a few).
@@ -9,7 +11,9 @@
 //! Checked throughout: every event one peer made is accepted by every other
 //! (no honest write is refused because of another's). At quiescence: one
 //! digest everywhere, every honest event everywhere, a current epoch whose
-//! own roster is `R*`, the fired admin and its puppet absent from it.
+//! own roster is `R*`, the fired admin and both puppets absent from it, the
+//! demoted admin a member. And no honest rotation's own roster ever holds
+//! anyone its author's resolved roster lacks.
 //!
 //! This runs the pure v3 rules; it moves to `tests/` over real files when the
 //! engine switches to v3.
@@ -25,8 +29,14 @@ const PEERS: u8 = 20;
 const FOUNDER: u8 = 0;
 const ADMINS: [u8; 3] = [1, 2, 3];
 const FIRED: u8 = 4;
+/// The admin the owner demotes, who then widens the frontier.
+const DEMOTED: u8 = 5;
 /// Not a peer: the fired admin's sock puppet, whose keys it holds.
 const PUPPET: u8 = 40;
+/// Not a peer: the demoted admin's puppet.
+const DEMOTED_PUPPET: u8 = 41;
+/// The first member honest rotations add, remove and promote.
+const FIRST_TARGET: u8 = 6;
 
 /// The seeded generator (shared with the file-level test in
 /// `mesh/files.rs`).
@@ -52,6 +62,7 @@ struct Sim {
     made: u64,
     honest: Vec<EventHash>,
     fired: bool,
+    demoted: bool,
     stats: Stats,
     /// Why the last write was refused by the writer's own state.
     last_refusal: Option<crate::feeds::FeedError>,
@@ -80,7 +91,7 @@ fn initial_events() -> Vec<FeedEvent> {
     let mut changes: Vec<Change> = (1..PEERS)
         .map(|m| Change::Add {
             package: package(m),
-            role: if ADMINS.contains(&m) || m == FIRED {
+            role: if ADMINS.contains(&m) || m == FIRED || m == DEMOTED {
                 Role::Admin
             } else {
                 Role::Member
@@ -126,6 +137,7 @@ impl Sim {
             made: 0,
             honest: Vec::new(),
             fired: false,
+            demoted: false,
             stats: Stats::default(),
             last_refusal: None,
         }
@@ -162,8 +174,9 @@ impl Sim {
         match state.insert(event) {
             Ok(Insert::New) => {
                 self.stats.events += 1;
-                if author != FIRED && author != PUPPET {
+                if ![FIRED, PUPPET, DEMOTED, DEMOTED_PUPPET].contains(&author) {
                     self.honest.push(hash);
+                    self.check_own_roster(peer, hash);
                 }
                 Some(hash)
             }
@@ -212,15 +225,17 @@ impl Sim {
             }
             48..=59 => self.rotate(),
             60..=63 => self.merge_if_needed(),
-            64..=67 if self.fired => self.backdate(),
-            68..=69 if !self.fired => self.fire(),
+            64..=65 if self.fired => self.backdate(),
+            66..=67 if self.demoted => self.widen(),
+            68 if !self.fired => self.fire(),
+            69 if !self.demoted => self.demote(),
             70..=77 => self.repartition(),
             _ => self.sync_random_pair(),
         }
     }
 
     fn app_write(&mut self, peer: u8) {
-        if peer == FIRED {
+        if peer == FIRED || peer == DEMOTED {
             return;
         }
         match self.writer_epoch(peer) {
@@ -238,7 +253,7 @@ impl Sim {
         } else {
             ADMINS[self.rng.below(3) as usize]
         };
-        let target = 5 + self.rng.below(u64::from(PEERS - 5)) as u8;
+        let target = FIRST_TARGET + self.rng.below(u64::from(PEERS - FIRST_TARGET)) as u8;
         let resolution = self.state(author).graph().resolve();
         let present = resolution.roster.get(id(target)).is_some();
         let change = match self.rng.below(4) {
@@ -262,26 +277,58 @@ impl Sim {
             _ => Change::Remove { member: id(target) },
         };
         let parents = self.parents(author);
+        // Past sixteen tips, an honest peer merges in steps before it
+        // changes anything (SPEC.md §5.1).
+        let changes = if self.covers_every_tip(author, &parents) {
+            vec![change]
+        } else {
+            vec![]
+        };
         if self
-            .write(
-                author,
-                author,
-                Body::Rotate {
-                    parents,
-                    changes: vec![change],
-                },
-                None,
-            )
+            .write(author, author, Body::Rotate { parents, changes }, None)
             .is_some()
         {
             self.stats.rotations += 1;
         }
     }
 
+    /// The parents an honest peer names (SPEC.md §5.1).
     fn parents(&self, peer: u8) -> Vec<EventHash> {
-        let mut frontier = self.state(peer).graph().frontier();
-        frontier.truncate(crate::graph::MAX_PARENTS);
-        frontier
+        let graph = self.state(peer).graph();
+        let none = crate::left_out::LeftOut::default();
+        graph
+            .parents_for(id(peer), &graph.resolve(), &none)
+            .unwrap_or_else(|| panic!("seed {}: no safe merge step", self.seed))
+    }
+
+    fn covers_every_tip(&self, peer: u8, parents: &[EventHash]) -> bool {
+        let graph = self.state(peer).graph();
+        graph.covers_every_tip(parents, &graph.resolve())
+    }
+
+    /// An honest rotation's secret reaches no one outside its author's
+    /// resolved roster (issue 23): its own roster lies within `R*` once it
+    /// is taken. (A peer that has not heard of a demotion may still wrap to
+    /// the puppet: for it, the puppet is in `R*`.)
+    fn check_own_roster(&self, peer: u8, hash: EventHash) {
+        let state = self.state(peer);
+        let Some(own) = state.graph().own_roster(hash) else {
+            return;
+        };
+        assert!(
+            own.ids_within(&state.graph().resolve().roster),
+            "seed {}: peer {peer}'s rotation {hash} wraps to someone outside R*: own {:?}, R* {:?}, status {:?}",
+            self.seed,
+            own.iter().map(|(m, e)| (*m, e.role())).collect::<Vec<_>>(),
+            state
+                .graph()
+                .resolve()
+                .roster
+                .iter()
+                .map(|(m, e)| (*m, e.role()))
+                .collect::<Vec<_>>(),
+            state.graph().resolve().statuses.get(&hash),
+        );
     }
 
     /// A peer whose view needs a merge makes one if it may (the founder
@@ -324,6 +371,55 @@ impl Sim {
             None,
         );
         self.fired = fired.is_some();
+    }
+
+    fn demote(&mut self) {
+        let parents = self.parents(FOUNDER);
+        let demoted = self.write(
+            FOUNDER,
+            FOUNDER,
+            Body::Rotate {
+                parents,
+                changes: vec![Change::SetRole {
+                    member: id(DEMOTED),
+                    role: Role::Member,
+                }],
+            },
+            None,
+        );
+        self.demoted = demoted.is_some();
+    }
+
+    /// The demoted admin, on copies of its state before the demotion, forks
+    /// its feed right after its first event 17 times, each a rotation on R1
+    /// adding its puppet as an admin: more void rotations in the frontier
+    /// than a rotation names parents.
+    fn widen(&mut self) {
+        let Some(first) = self
+            .state(DEMOTED)
+            .events()
+            .find(|e| e.author == id(DEMOTED) && e.seq == 0)
+            .map(|e| e.hash)
+        else {
+            return;
+        };
+        for _ in 0..=crate::graph::MAX_PARENTS {
+            let rotation = self.write(
+                DEMOTED,
+                DEMOTED,
+                Body::Rotate {
+                    parents: vec![named("R1")],
+                    changes: vec![Change::Add {
+                        package: package(DEMOTED_PUPPET),
+                        role: Role::Admin,
+                    }],
+                },
+                Some((1, first)),
+            );
+            if rotation.is_some() {
+                self.stats.backdated += 1;
+            }
+        }
     }
 
     /// The fired admin forks its feed right after its first event (which
@@ -544,6 +640,15 @@ impl Sim {
             Some(&resolution.roster)
         );
         assert_eq!(resolution.roster.role_of(id(FOUNDER)), Some(Role::Owner));
+        assert_eq!(
+            resolution.roster.get(id(DEMOTED_PUPPET)),
+            None,
+            "seed {}: the demoted admin's puppet is in R*",
+            self.seed
+        );
+        if self.demoted {
+            assert_eq!(resolution.roster.role_of(id(DEMOTED)), Some(Role::Member));
+        }
         if self.fired {
             for gone in [FIRED, PUPPET] {
                 assert_eq!(

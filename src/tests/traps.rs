@@ -774,3 +774,138 @@ fn an_author_absent_from_the_roster_can_hold_an_applied_leaf() {
         expect_roles(&[(F, Owner), (b, Admin), (c, Admin), (x, Member)])
     );
 }
+
+/// The first names `{prefix}{n}` whose hashes sort below (or above) `bound`.
+fn names_beside(prefix: &str, bound: EventHash, below: bool, count: usize) -> Vec<String> {
+    (0..)
+        .map(|n| format!("{prefix}{n}"))
+        .filter(|name| (hash(name) < bound) == below)
+        .take(count)
+        .collect()
+}
+
+/// Issue 23 §1, in the graph: demoted admin j backdates `count` rotations
+/// on R1, each adding puppet p, all sorting below F's demotion. They are
+/// void and stay in the frontier; the parents F names are its demotion
+/// alone, so its merge is current, based on `R*` and blind to p.
+fn demoted_admin_widens_the_frontier(count: usize) {
+    let (j, x, p) = (1, 2, 3);
+    let mut h = History::new();
+    h.rotate("R1", F, &["G"], vec![add(j, Admin), add(x, Member)]);
+    let demotion = h.rotate("RF", F, &["R1"], vec![set_role(j, Member)]);
+    let backdated: Vec<EventHash> = names_beside("Rj", demotion, true, count)
+        .iter()
+        .map(|name| h.rotate(name, j, &["R1"], vec![add(p, Admin)]))
+        .collect();
+    let res = resolve_in_every_order(&h);
+    assert_eq!(void_rotations(&res), sorted(backdated));
+    assert_eq!(res.tips, vec![demotion]);
+    let mut graph = build(h.rotations());
+    assert_eq!(graph.frontier().len(), count + 1);
+    // The sixteen smallest hashes of the frontier, as v3 named them, are
+    // all j's: a merge on them would be based on j's world, p in it.
+    let mut naive = graph.frontier();
+    naive.truncate(crate::graph::MAX_PARENTS);
+    assert!(!naive.contains(&demotion));
+    assert!(graph.past_roster_of(&naive).contains(id(p)));
+
+    let parents = graph.parents_for(id(F), &res, &Default::default()).unwrap();
+    assert_eq!(parents, vec![demotion]);
+    let merge = Rotation {
+        hash: hash("M"),
+        author: id(F),
+        parents,
+        changes: vec![],
+    };
+    graph.insert(merge).unwrap();
+    let merged = graph.resolve();
+    assert_eq!(merged.current, Some(hash("M")));
+    assert_eq!(graph.own_roster(hash("M")), Some(&res.roster));
+    assert!(!res.roster.contains(id(p)));
+    assert_eq!(
+        roles(&merged),
+        expect_roles(&[(F, Owner), (j, Member), (x, Member)])
+    );
+}
+
+#[test]
+fn a_demoted_admins_16_backdated_rotations_crowd_out_no_tip() {
+    demoted_admin_widens_the_frontier(16);
+}
+
+#[test]
+fn a_demoted_admins_17_backdated_rotations_crowd_out_no_tip() {
+    demoted_admin_widens_the_frontier(17);
+}
+
+#[test]
+fn a_demoted_admins_64_backdated_rotations_crowd_out_no_tip() {
+    demoted_admin_widens_the_frontier(64);
+}
+
+/// More applied tips than one rotation names (SPEC.md §5.1): twenty admins
+/// rotate R1 at once, a1 promoting x and a2 adding y, while F removes x
+/// with a rotation whose hash sorts after all of theirs. The merge steps name F's removal
+/// first, so no step is based on a roster holding x; two steps end in one
+/// current tip.
+#[test]
+fn more_tips_than_parents_merge_in_steps_within_the_roster() {
+    let (x, y) = (30, 31);
+    let admins: Vec<u8> = (1..=20).collect();
+    let mut h = History::new();
+    let mut setup: Vec<Change> = admins.iter().map(|&a| add(a, Admin)).collect();
+    setup.push(add(x, Member));
+    h.rotate("R1", F, &["G"], setup);
+    let mut tips: Vec<EventHash> = admins
+        .iter()
+        .map(|&a| {
+            let changes = match a {
+                1 => vec![set_role(x, Admin)],
+                2 => vec![add(y, Member)],
+                _ => vec![],
+            };
+            h.rotate(&format!("A{a}"), a, &["R1"], changes)
+        })
+        .collect();
+    let highest = tips.iter().copied().max().unwrap();
+    let removal_name = names_beside("RF", highest, false, 1).remove(0);
+    let removal = h.rotate(&removal_name, F, &["R1"], vec![remove(x)]);
+    tips.push(removal);
+    let mut graph = build(h.rotations());
+    let res = graph.resolve();
+    assert_eq!(res.tips, sorted(tips.clone()));
+    assert!(!res.roster.contains(id(x)) && res.roster.contains(id(y)));
+    assert!(res.needs_merge());
+    // Naming the sixteen smallest would wrap the merge's secret to x.
+    let mut naive = sorted(tips);
+    naive.truncate(crate::graph::MAX_PARENTS);
+    assert!(graph.past_roster_of(&naive).contains(id(x)));
+
+    let mut steps = 0;
+    while graph.resolve().needs_merge() {
+        let res = graph.resolve();
+        let parents = graph.parents_for(id(F), &res, &Default::default()).unwrap();
+        assert!(parents.len() >= 2 && parents.len() <= crate::graph::MAX_PARENTS);
+        assert!(graph.past_roster_of(&parents).ids_within(&res.roster));
+        steps += 1;
+        let step = Rotation {
+            hash: hash(&format!("M{steps}")),
+            author: id(F),
+            parents,
+            changes: vec![],
+        };
+        graph.insert(step).unwrap();
+        assert!(
+            graph
+                .own_roster(hash(&format!("M{steps}")))
+                .unwrap()
+                .ids_within(&res.roster)
+        );
+        assert!(steps <= 2, "steps do not end");
+    }
+    let merged = graph.resolve();
+    assert_eq!(steps, 2);
+    assert_eq!(merged.tips, vec![hash("M2")]);
+    assert_eq!(merged.current, Some(hash("M2")));
+    assert_eq!(merged.roster, res.roster);
+}

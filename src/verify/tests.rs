@@ -307,6 +307,9 @@ fn an_admin_cannot_wrap_a_members_secret_to_its_own_key() {
         )
         .err()
         .unwrap();
+    let Error::Refused(rejection) = rejection else {
+        panic!("refused by the rules, not {rejection}");
+    };
     assert_eq!(
         *rejection.rule,
         Rule::Package(PackageError::BadSignature(dave.member_id()))
@@ -565,4 +568,121 @@ fn left_out_rotations_stay_when_a_present_admin_built_on_them() {
     assert!(left_out.is_empty());
     assert!(refreshes.iter().all(|r| founder.contains(*r)) && founder.contains(on_top));
     assert_eq!(digest(&founder), digest(&other));
+}
+
+/// Issue 23 §1: admin j keeps a copy from before F demotes it, and on fresh
+/// copies of that old state writes `backdated` rotations adding its puppet
+/// p, keeping those whose hashes sort below F's demotion. Each is accepted
+/// and void (P5), and j, still a member, is not left out. F's next
+/// rotations must still descend from the demotion, wrap nothing to p nor to
+/// the member F removed, and become current, so that members write.
+fn a_demoted_admin_widens_the_frontier(backdated: usize) {
+    let mut rng = StdRng::seed_from_u64(23 + backdated as u64);
+    let (f, j, bob, x, p) = (keys(0), keys(1), keys(2), keys(3), keys(7));
+    let (mut founder, r1) = founded(&mut rng);
+    // R1 made carol (keys(1)) an admin: she is j here.
+    let rx = founder
+        .rotate(&f, vec![add(&x, Role::Member)], "x", 2, &mut rng)
+        .unwrap();
+    enable(&mut founder, &j, rx);
+    let old = joined(&founder);
+    let demotion = founder
+        .rotate(
+            &f,
+            vec![Change::SetRole {
+                member: j.member_id(),
+                role: Role::Member,
+            }],
+            "demote j",
+            3,
+            &mut rng,
+        )
+        .unwrap();
+    let mut kept = 0;
+    let mut tries: u64 = 0;
+    while kept < backdated {
+        tries += 1;
+        assert!(
+            tries < 100 * backdated as u64,
+            "no hash sorted below the demotion"
+        );
+        let mut copy = old.clone();
+        let rotation = copy
+            .rotate(&j, vec![add(&p, Role::Admin)], "puppet", tries, &mut rng)
+            .unwrap();
+        if rotation < demotion {
+            sync(&mut founder, &copy);
+            kept += 1;
+        }
+    }
+    assert_eq!(founder.resolution().tips, vec![demotion]);
+    let frontier = founder.state().graph().frontier_without(founder.left_out());
+    assert_eq!(frontier.len(), backdated + 1);
+
+    // F refreshes, then removes x: each rotation descends from the
+    // demotion, reaches neither p nor (once removed) x, and is current, its
+    // own roster `R*`.
+    let mut made = Vec::new();
+    for (time, changes, outsiders) in [
+        (10, vec![], vec![&p]),
+        (
+            11,
+            vec![Change::Remove {
+                member: x.member_id(),
+            }],
+            vec![&p, &x],
+        ),
+    ] {
+        let rotation = founder.rotate(&f, changes, "F", time, &mut rng).unwrap();
+        let graph = founder.state().graph();
+        assert!(graph.is_ancestor(demotion, rotation));
+        assert_eq!(
+            graph.own_roster(rotation),
+            Some(&founder.resolution().roster)
+        );
+        assert_eq!(founder.resolution().current, Some(rotation));
+        for outsider in outsiders {
+            assert!(
+                !graph
+                    .own_roster(rotation)
+                    .unwrap()
+                    .contains(outsider.member_id())
+            );
+            assert!(matches!(
+                founder.epoch_secret(rotation, outsider),
+                Err(SecretError::NotARecipient { .. })
+            ));
+        }
+        made.push(rotation);
+    }
+    let removal = made[1];
+    assert_eq!(
+        founder.resolution().roster.role_of(j.member_id()),
+        Some(Role::Member)
+    );
+
+    // Members write under it: bob, on a copy that holds everything.
+    let mut member = joined(&founder);
+    assert_eq!(
+        crate::mesh::epoch_to_write(&member, bob.member_id()),
+        Some(removal)
+    );
+    enable(&mut member, &bob, r1);
+    app(&mut member, &bob, removal, "still here");
+    assert_eq!(sync(&mut founder, &member), 2);
+}
+
+#[test]
+fn a_demoted_admins_16_backdated_rotations_do_not_widen_the_owners_frontier() {
+    a_demoted_admin_widens_the_frontier(16);
+}
+
+#[test]
+fn a_demoted_admins_17_backdated_rotations_do_not_widen_the_owners_frontier() {
+    a_demoted_admin_widens_the_frontier(17);
+}
+
+#[test]
+fn a_demoted_admins_64_backdated_rotations_do_not_widen_the_owners_frontier() {
+    a_demoted_admin_widens_the_frontier(64);
 }
