@@ -1,12 +1,12 @@
-//! The events a peer may leave out (SPEC.md §6.4): what a fired admin, its
-//! puppets and anyone else outside `R*` signed on top of void rotations,
-//! which no one else builds on.
+//! The events a peer may leave out (SPEC.md §6.4): void rotations that no
+//! one builds on, such as a fired or demoted admin's backdated ones, and
+//! what its puppets and anyone else outside `R*` signed on top of them.
 //!
 //! Leaving them out changes nothing else: not `R*`, not any other status,
 //! not which event another needs. So the state's digest covers the rest,
 //! exports send the rest, and a batch's left-out events are not taken: a
 //! removed admin's backdated rotations cost each peer that already knows of
-//! the removal their checks when offered, and no storage.
+//! the removal (or demotion) their checks when offered, and no storage.
 
 use foldhash::HashSet;
 
@@ -30,37 +30,40 @@ impl LeftOut {
     }
 
     /// The largest set `L` of `events` such that each event of `L`:
-    /// - is by an author absent from `R*`;
-    /// - is a void rotation, or names (as `prev`, epoch or parent) an event
-    ///   of `L`;
+    /// - is a void rotation, or is by an author absent from `R*` and names
+    ///   (as `prev`, epoch or parent) an event of `L`;
     /// - is named by no event outside `L`.
     ///
     /// `events` must come parents first (every event after what it names),
     /// as a ledger holds them. The set is the greatest fixed point of those
-    /// three conditions, reached by removing from every event of an absent
-    /// author, in turns, those that are not grounded in a void rotation (a
-    /// pass in order) and those another event outside needs (a pass in
-    /// reverse), until neither removes anything.
+    /// conditions, reached by removing from every void rotation and every
+    /// event of an absent author, in turns, those that are not grounded in
+    /// a void rotation (a pass in order) and those another event outside
+    /// needs (a pass in reverse), until neither removes anything.
     pub(crate) fn of(events: &[SignedEvent], resolution: &Resolution) -> LeftOut {
         let absent = |event: &Event| !resolution.roster.contains(event.author);
         let grounds_it = |signed: &SignedEvent| {
             matches!(signed.event().body, Body::Rotate { .. })
                 && !resolution.is_applied(signed.hash())
         };
-        // (Without a void rotation by an absent author the first pass
-        // empties the set; `Ledger::left_out` skips that case cheaply.)
+        // (Without a void rotation the first pass empties the set;
+        // `Ledger::left_out` skips that case cheaply.)
         let mut set: HashSet<EventHash> = events
             .iter()
-            .filter(|e| absent(e.event()))
+            .filter(|e| absent(e.event()) || grounds_it(e))
             .map(SignedEvent::hash)
             .collect();
         loop {
             let mut changed = false;
             for signed in events {
                 let hash = signed.hash();
+                // A present author's events stand on their own: only its
+                // void rotations are left out, never what it wrote on them,
+                // whose feed and flag count in the digest.
                 if set.contains(&hash)
                     && !grounds_it(signed)
-                    && !names(signed.event()).any(|named| set.contains(&named))
+                    && !(absent(signed.event())
+                        && names(signed.event()).any(|named| set.contains(&named)))
                 {
                     set.remove(&hash);
                     changed = true;

@@ -346,15 +346,13 @@ impl Ledger {
     /// The held events a peer may leave out (SPEC.md §6.4).
     pub(crate) fn left_out(&self) -> &LeftOut {
         self.left_out.get_or_init(|| {
-            // Nothing is, unless an author absent from R* has a void
-            // rotation: a look at the rotations, not at every event.
+            // Nothing is, unless a rotation is void: a look at the
+            // rotations, not at every event.
             let resolution = &self.resolution;
-            let any = resolution.statuses.iter().any(|(hash, status)| {
-                *status == graph::Status::Void
-                    && self
-                        .record(*hash)
-                        .is_some_and(|r| !resolution.roster.contains(r.event().author))
-            });
+            let any = resolution
+                .statuses
+                .values()
+                .any(|status| *status == graph::Status::Void);
             if any {
                 LeftOut::of(&self.events, resolution)
             } else {

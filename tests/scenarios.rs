@@ -277,9 +277,18 @@ fn an_owner_demoting_an_admin_voids_that_admins_concurrent_removal() {
     let demotion = founder.set_role(admin_id, Role::Member).unwrap();
     exchange(&mut founder, &mut admin);
 
+    // The void rotation is left out where the demotion is known (SPEC.md
+    // §6.4): the founder checks it and does not take it; the admin's own
+    // copy keeps it, left out of its state too.
+    assert!(founder.event(removal).is_none());
+    assert!(
+        admin
+            .log()
+            .any(|entry| entry.event.hash() == removal && entry.left_out)
+    );
+    let void = admin.epoch(removal).unwrap();
+    assert!(!void.applied, "the demoted admin's rotation is void");
     for mesh in [&founder, &admin] {
-        let void = mesh.epoch(removal).unwrap();
-        assert!(!void.applied, "the demoted admin's rotation is void");
         assert!(mesh.epoch(demotion).unwrap().applied);
         assert_eq!(
             roles(mesh),
@@ -288,8 +297,16 @@ fn an_owner_demoting_an_admin_voids_that_admins_concurrent_removal() {
         );
         assert_eq!(mesh.current_epoch(), Some(demotion));
         assert!(!mesh.needs_merge(), "a void rotation is no tip");
-        assert_eq!(status(mesh, removal), Some(EventStatus::VoidEpoch));
     }
+    assert_eq!(status(&admin, removal), Some(EventStatus::VoidEpoch));
+    assert_eq!(founder.digest(), admin.digest());
+
+    // Once the admin writes on (a note, as the member it now is), its
+    // void rotation is named, and travels with the note.
+    let note = admin.append_app("note", b"demoted").unwrap();
+    exchange(&mut founder, &mut admin);
+    assert!(founder.event(removal).is_some() && founder.event(note).is_some());
+    assert_eq!(status(&founder, removal), Some(EventStatus::VoidEpoch));
     assert_eq!(founder.digest(), admin.digest());
 
     // The former admin can no longer rotate; nothing is written.

@@ -247,18 +247,16 @@ fn history(ops: &[Op]) -> (EpochGraph, Vec<Rotation>) {
     (graph, rotations)
 }
 
-/// The largest set of rotations that are void, by authors absent from
-/// `R*`, past each author's first `kept` such rotations, and parents of none
-/// but each other (SPEC.md §6.4): `rotations` in an order parents come
-/// first, scanned from the newest.
+/// The largest set of rotations that are void, past each author's first
+/// `kept` such rotations, and parents of none but each other (SPEC.md §6.4:
+/// among rotations, its authors absent from `R*` or not): `rotations` in an
+/// order parents come first, scanned from the newest.
 fn left_out(
     rotations: &[Rotation],
     res: &Resolution,
     kept: usize,
 ) -> std::collections::BTreeSet<EventHash> {
-    let is_candidate = |r: &Rotation| {
-        res.statuses.get(&r.hash) == Some(&Status::Void) && !res.roster.contains(r.author)
-    };
+    let is_candidate = |r: &Rotation| res.statuses.get(&r.hash) == Some(&Status::Void);
     let mut exempt = std::collections::BTreeSet::new();
     let mut seen: std::collections::BTreeMap<crate::ids::MemberId, usize> = Default::default();
     for r in rotations.iter().filter(|r| is_candidate(r)) {
@@ -330,7 +328,7 @@ proptest! {
     /// without them, `R*`, the tips, the current and writer epochs and every
     /// other status are unchanged, and nothing more would be left out.
     #[test]
-    fn leaving_out_void_leaves_of_absent_authors_changes_nothing_else(
+    fn leaving_out_void_leaves_changes_nothing_else(
         ops in prop::collection::vec(op(), 4..40),
     ) {
         let (graph, rotations) = history(&ops);

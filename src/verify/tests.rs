@@ -616,8 +616,13 @@ fn a_demoted_admin_widens_the_frontier(backdated: usize) {
         }
     }
     assert_eq!(founder.resolution().tips, vec![demotion]);
-    let frontier = founder.state().graph().frontier_without(founder.left_out());
-    assert_eq!(frontier.len(), backdated + 1);
+    // The graph holds them all (this sync takes every event), and they are
+    // left out (SPEC.md §6.4): both keep them from the parents.
+    assert_eq!(founder.state().graph().frontier().len(), backdated + 1);
+    assert_eq!(
+        founder.state().graph().frontier_without(founder.left_out()),
+        vec![demotion]
+    );
 
     // F refreshes, then removes x: each rotation descends from the
     // demotion, reaches neither p nor (once removed) x, and is current, its
@@ -685,4 +690,58 @@ fn a_demoted_admins_17_backdated_rotations_do_not_widen_the_owners_frontier() {
 #[test]
 fn a_demoted_admins_64_backdated_rotations_do_not_widen_the_owners_frontier() {
     a_demoted_admin_widens_the_frontier(64);
+}
+
+/// Issue 23 §2: a demoted admin's backdated rotations, void (A2), cost a
+/// peer that knows of the demotion their checks and no storage, as a
+/// removed admin's do (SPEC.md §6.4). Its rotation on its own feed's main
+/// line, which it then wrote on, stays.
+#[test]
+fn a_demoted_admins_backdated_rotations_are_left_out_as_a_removed_ones_are() {
+    let mut rng = StdRng::seed_from_u64(62);
+    let (f, j, p) = (keys(0), keys(1), keys(7));
+    let (mut founder, r1) = founded(&mut rng);
+    enable(&mut founder, &j, r1);
+    let old = joined(&founder);
+    let demotion = founder
+        .rotate(
+            &f,
+            vec![Change::SetRole {
+                member: j.member_id(),
+                role: Role::Member,
+            }],
+            "demote j",
+            3,
+            &mut rng,
+        )
+        .unwrap();
+    let mut flood = Vec::new();
+    for n in 0..20 {
+        let mut copy = old.clone();
+        let hash = copy
+            .rotate(&j, vec![add(&p, Role::Admin)], "puppet", 4 + n, &mut rng)
+            .unwrap();
+        flood.push(copy.record(hash).unwrap().to_record());
+    }
+    let before = founder.len();
+    let (taken, left_out) = founder.take_batch_leaving_out(&flood).unwrap();
+    assert_eq!((left_out.len(), taken.known), (20, 0));
+    assert_eq!(founder.len(), before);
+
+    // j, on its own up-to-date copy, rotated concurrently with the
+    // demotion (void) and then wrote on: that rotation is named, and stays.
+    let mut own = old.clone();
+    let concurrent = own.rotate(&j, vec![], "refresh", 30, &mut rng).unwrap();
+    sync(&mut own, &founder);
+    let note = app(&mut own, &j, demotion, "after the demotion");
+    let lacking: Vec<Vec<u8>> = own
+        .records()
+        .filter(|r| !founder.contains(r.hash()))
+        .map(SignedEvent::to_record)
+        .collect();
+    let (_, left_out) = founder.take_batch_leaving_out(&lacking).unwrap();
+    assert!(left_out.is_empty());
+    assert!(founder.contains(concurrent) && founder.contains(note));
+    assert!(!founder.resolution().is_applied(concurrent));
+    assert_eq!(digest(&founder), digest(&own));
 }
