@@ -412,3 +412,50 @@ fn an_author_writing_on_two_copies_of_its_file_is_kept_as_evidence() {
         .unwrap();
     assert_eq!(third.equivocations(), evidence);
 }
+
+/// Issue 23 §1–§2, through files: admin j keeps a backup from before the
+/// owner demotes it, and from fresh copies of it adds a puppet as an admin
+/// twenty times. The owner, who knows of the demotion, checks each and
+/// stores none (SPEC.md §6.4), as it would a removed admin's; its next
+/// rotation descends from the demotion, is current, and its secret goes to
+/// exactly `R*`, neither the puppet nor a member it removed.
+#[test]
+fn a_demoted_admins_backdated_puppets_cost_the_owner_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut founder, mut admin) = owner_and_admin(&dir);
+    let (j, x, p) = (keys(2).member_id(), keys(3).member_id(), 9);
+    founder.add_member(package(3), Role::Member).unwrap();
+    send(&founder, &mut admin);
+    let old = db_path(&dir, "old.redb");
+    admin.backup(&old).unwrap();
+    drop(admin);
+    let demotion = founder.set_role(j, Role::Member).unwrap();
+    let (len, everything) = (founder.len(), founder.export_all().to_bytes().len());
+
+    for n in 0..20u8 {
+        let copy_path = db_path(&dir, &format!("copy{n}.redb"));
+        std::fs::copy(&old, &copy_path).unwrap();
+        let mut copy = meshlog::MeshOptions::new()
+            .insecure_seed([100 + n; 32])
+            .open(&copy_path, keys(2))
+            .unwrap();
+        let backdated = copy.add_member(package(p), Role::Admin).unwrap();
+        let taken = send(&copy, &mut founder);
+        assert_eq!((taken.added, taken.left_out), (0, 1), "copy {n}");
+        assert!(founder.event(backdated).is_none());
+    }
+    assert_eq!(founder.len(), len);
+    assert_eq!(founder.export_all().to_bytes().len(), everything);
+    assert_eq!(founder.current_epoch(), Some(demotion));
+
+    let removal = founder.remove_member(x).unwrap();
+    let epoch = founder.epoch(removal).unwrap();
+    assert_eq!(epoch.parents, vec![demotion]);
+    assert_eq!(founder.current_epoch(), Some(removal));
+    assert_eq!(&epoch.roster, founder.roster());
+    assert!(!epoch.roster.contains(keys(p).member_id()) && !epoch.roster.contains(x));
+    assert_eq!(
+        roles(&founder),
+        expected_roles(vec![(1, Role::Owner), (2, Role::Member)])
+    );
+}
