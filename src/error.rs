@@ -279,6 +279,16 @@ pub enum Error {
         /// How many tips.
         tips: usize,
     },
+    /// More tips than one rotation names (`MAX_PARENTS`): a rotation with
+    /// changes waits until [`crate::Mesh::merge`] has merged in steps, so
+    /// that its changes are made on `R*` (SPEC.md §5.1).
+    #[error(
+        "the mesh has {tips} tips, more than one rotation names: merge first (`meshlog merge`), then make this change; nothing was written"
+    )]
+    MergeFirst {
+        /// How many tips.
+        tips: usize,
+    },
     /// A rotation's base would hold a member the resolved roster lacks, so
     /// its secret would reach it (SPEC.md §5.1): refused, never written.
     #[error(
@@ -350,6 +360,7 @@ impl Error {
             Error::Refused(_)
             | Error::VoidChange { .. }
             | Error::NoSafeMerge { .. }
+            | Error::MergeFirst { .. }
             | Error::WouldWrapToOutsider { .. }
             | Error::NotInRoster { .. }
             | Error::WaitsForMerge
@@ -389,6 +400,7 @@ impl Error {
             Error::Refused(_) => "refused",
             Error::VoidChange { .. } => "void-change",
             Error::NoSafeMerge { .. } => "no-safe-merge",
+            Error::MergeFirst { .. } => "merge-first",
             Error::WouldWrapToOutsider { .. } => "outside-roster",
             Error::Store(_) => "store",
             Error::Keys(_) => "keys",

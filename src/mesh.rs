@@ -697,8 +697,11 @@ impl Mesh {
         self.write_under_epoch(|epoch| Body::Keys { epoch, package })
     }
 
-    /// Rotates on the local frontier with `changes` (any order; at most one
-    /// a member): a fresh secret wrapped to the rotation's own roster. The
+    /// Rotates with `changes` (any order; at most one a member), naming
+    /// every tip (SPEC.md §5.1): a fresh secret wrapped to the rotation's
+    /// own roster, which is then `R*`. With more tips than one rotation
+    /// names, a rotation with changes is refused ([`Error::MergeFirst`]):
+    /// [`Mesh::merge`] merges in steps first. The
     /// local member must be an admin or owner (E7). A change its role does
     /// not permit, or one to its own entry, would be void (K1–K5) in every
     /// resolution: such a rotation is refused ([`Error::VoidChange`]) rather
@@ -706,12 +709,14 @@ impl Mesh {
     pub fn rotate(&mut self, mut changes: Vec<Change>, reason: &str) -> Result<EventHash> {
         let author = writer(&self.keys, self.read_only)?.member_id();
         changes.sort_by_key(Change::member);
-        // Past sixteen tips, merge in steps first, so that the changes are
-        // made on `R*` (SPEC.md §5.1).
-        if !changes.is_empty() {
-            while self.ledger.needs_merge_step(author) {
-                self.merge_step()?;
-            }
+        // Past sixteen tips, changes wait for the merge steps, so that they
+        // are made on `R*` (SPEC.md §5.1). Not made here: a refused call
+        // writes nothing, and the steps would be written before the change
+        // could be judged.
+        if !changes.is_empty() && self.ledger.needs_merge_step(author) {
+            return Err(Error::MergeFirst {
+                tips: self.tips().len(),
+            });
         }
         let keys = writer(&self.keys, self.read_only)?;
         let time = (self.clock)();
@@ -773,12 +778,16 @@ impl Mesh {
                 .is_some_and(|role| matches!(role, Role::Admin | Role::Owner))
     }
 
-    /// Merges the tips if the mesh needs a merge; `None` if it does not.
-    /// With more tips than one rotation names, merges in steps (SPEC.md
-    /// §5.1), each wrapped within `R*`, and returns the last.
+    /// Merges the tips if the mesh needs a merge, or has more tips than one
+    /// rotation names; `None` if neither. With more tips than one rotation
+    /// names, merges in steps (SPEC.md §5.1), each wrapped within `R*`, and
+    /// returns the last.
     pub fn merge(&mut self) -> Result<Option<EventHash>> {
+        let author = self.member_id();
         let mut last = None;
-        while self.needs_merge() {
+        while self.needs_merge()
+            || author.is_some_and(|author| self.ledger.needs_merge_step(author))
+        {
             let tips = self.tips().len();
             last = Some(self.merge_step()?);
             if self.tips().len() >= tips {

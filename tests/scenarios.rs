@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{carried, db_path, exchange, join, keys, options, package, send};
+use common::{carried, db_path, exchange, fast_tempdir, join, keys, options, package, send};
 use meshlog::{ErrorClass, EventHash, EventStatus, KeyPackage, MemberId, Mesh, Role};
 
 fn roles(mesh: &Mesh) -> Vec<(MemberId, Role)> {
@@ -458,4 +458,61 @@ fn a_demoted_admins_backdated_puppets_cost_the_owner_nothing() {
         roles(&founder),
         expected_roles(vec![(1, Role::Owner), (2, Role::Member)])
     );
+}
+
+/// SPEC.md §5.1: seventeen admins refresh at once, so the owner holds more
+/// tips than one rotation names. A change waits for the merge (refused,
+/// nothing written); the merge step names sixteen, and the change then
+/// names every tip.
+#[test]
+fn more_tips_than_one_rotation_names_merge_in_steps_before_a_change() {
+    let dir = fast_tempdir();
+    let mut founder = options(1)
+        .create(db_path(&dir, "founder.redb"), keys(1), "wide")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    let admins: Vec<u8> = (10..27).collect();
+    for &n in &admins {
+        founder.add_member(package(n), Role::Admin).unwrap();
+    }
+    let mut peers: Vec<Mesh> = admins
+        .iter()
+        .map(|&n| {
+            let mut peer = join(&founder, &db_path(&dir, &format!("a{n}.redb")), n);
+            peer.set_enabled(true).unwrap();
+            peer.refresh("at once").unwrap();
+            peer
+        })
+        .collect();
+    for peer in &peers {
+        send(peer, &mut founder);
+    }
+    assert_eq!(founder.tips().len(), admins.len());
+    assert!(founder.needs_merge() || founder.current_epoch().is_some());
+
+    let (len, digest) = (founder.len(), founder.digest());
+    let refused = founder.add_member(package(3), Role::Member).unwrap_err();
+    assert!(
+        matches!(refused, meshlog::Error::MergeFirst { tips: 17 }),
+        "{refused}"
+    );
+    assert_eq!(refused.class(), ErrorClass::Refusal);
+    assert_eq!((founder.len(), founder.digest()), (len, digest));
+
+    // One step of sixteen leaves two tips, both based on `R*`: no merge is
+    // needed, and a rotation names both.
+    let merge = founder.merge().unwrap().expect("merged");
+    assert_eq!(founder.len(), len + 1, "one step");
+    assert_eq!(founder.tips().len(), 2);
+    assert!(founder.tips().contains(&merge) && !founder.needs_merge());
+    assert_eq!(founder.merge().unwrap(), None);
+    let tips = founder.tips().to_vec();
+    let added = founder.add_member(package(3), Role::Member).unwrap();
+    assert_eq!(founder.epoch(added).unwrap().parents, tips);
+    assert_eq!(founder.tips(), &[added]);
+    assert_eq!(founder.current_epoch(), Some(added));
+    for peer in &mut peers {
+        send(&founder, peer);
+        assert_eq!(peer.digest(), founder.digest());
+    }
 }

@@ -16,7 +16,8 @@ class MeshlogError(Exception):
     """``verification-failure``, ``refusal`` or ``could-not-run``."""
     kind: str
     """What went wrong, finer than the class: ``rejected``, ``refused``,
-    ``void-change``, ``store``, ``keys``, ``secret``, ``sealed-message``,
+    ``void-change``, ``merge-first``, ``no-safe-merge``, ``outside-roster``,
+    ``store``, ``keys``, ``secret``, ``sealed-message``,
     ``disabled``, ``read-only``, ``closed``, ``busy``; over the network
     ``network-io``, ``timeout``, ``closed-by-peer``, ``handshake``,
     ``protocol``, ``not-admitted``, ``refused-by-peer``, ``foreign-group``."""
