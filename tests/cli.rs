@@ -1957,3 +1957,63 @@ fn append_sealed(db: &Path, keys: &Path, payload: &str) -> String {
     ]);
     field(&out.stdout, "event")
 }
+
+/// Runs the binary with `stdout` as its standard output; returns its exit
+/// code and standard error.
+fn run_into(args: &[&str], stdout: std::process::Stdio) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_meshlog"))
+        .args(args)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run meshlog");
+    (
+        output.status.code().expect("exit code, not a signal"),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Standard output that cannot be written: a full disk exits 2 with the
+/// reason, and a pipe whose reader left (`meshlog show DB | head`) ends
+/// the output quietly with the command's own exit code; neither panics.
+#[test]
+fn output_that_cannot_be_written_exits_2_and_a_closed_pipe_keeps_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["verify", s(&db)],
+        vec!["verify", s(&db), "--json"],
+        vec!["show", s(&db)],
+        vec!["show", s(&db), "--json"],
+        vec!["log", s(&db)],
+        vec!["keys", "show", s(&founder)],
+        vec!["keys", "show", s(&founder), "--public"],
+        vec!["secret", s(&db), "--keys", s(&founder)],
+    ];
+    for args in &commands {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let (code, stderr) = run_into(args, full.into());
+        assert_eq!(code, 2, "{args:?} into /dev/full:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}:\n{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains("No space left on device"),
+            "{args:?}:\n{stderr}"
+        );
+
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let (code, stderr) = run_into(args, writer.into());
+        assert_eq!(code, 0, "{args:?} into a closed pipe:\n{stderr}");
+        assert!(stderr.is_empty(), "{args:?}:\n{stderr}");
+    }
+    // A failed verification still exits 1 when nobody reads its report.
+    tamper_record(&db, 3, |record| record[10] ^= 0x01);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let (code, stderr) = run_into(&["verify", s(&db)], writer.into());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -303,13 +303,13 @@ pub(crate) fn keys(command: &KeysCommand) -> anyhow::Result<Verdict> {
         KeysCommand::New { file } => {
             let keys = LocalKeys::generate();
             keys.save(file).map_err(meshlog::Error::from)?;
-            println!("wrote      {} (readable by its owner only)", shown(file));
+            outln!("wrote      {} (readable by its owner only)", shown(file));
             print_public(&keys);
         }
         KeysCommand::Show { file, public } => {
             let keys = load_keys(file)?;
             if *public {
-                println!("{}", keys.package());
+                outln!("{}", keys.package());
             } else {
                 print_public(&keys);
             }
@@ -462,7 +462,7 @@ pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Verdict> {
     ]);
     if args.reveal {
         let revealed = Zeroizing::new(hex::encode(secret.expose()));
-        println!("{:<10} {}", "secret", revealed.as_str());
+        outln!("{:<10} {}", "secret", revealed.as_str());
     }
     Ok(Verdict::Ok)
 }
@@ -503,7 +503,7 @@ pub(crate) fn backup(args: &BackupArgs) -> anyhow::Result<Verdict> {
         ("digest", mesh.digest().to_string()),
     ]);
     if mesh.report().verified_private_copy {
-        println!(
+        outln!(
             "{:<10} {} had not been closed cleanly; the copy was taken from a privately \
              recovered copy, the original is untouched",
             "note",

@@ -275,7 +275,7 @@ fn failed(json_out: bool, fields: Value, error: meshlog::Error) -> anyhow::Resul
             map.insert("ok".into(), json!(false));
             map.insert("error".into(), crate::error_json(&error));
         }
-        println!("{}", serde_json::to_string_pretty(&object)?);
+        outln!("{}", serde_json::to_string_pretty(&object)?);
     }
     Err(error.into())
 }
@@ -299,7 +299,7 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
                         map.insert("ok".into(), json!(false));
                         map.insert("error".into(), crate::any_error_json(&error));
                     }
-                    println!("{}", serde_json::to_string_pretty(&object)?);
+                    outln!("{}", serde_json::to_string_pretty(&object)?);
                 }
                 return Err(error);
             }
@@ -336,7 +336,7 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
             "digest": mesh.digest().to_string(),
             "error": Value::Null,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(Verdict::Ok);
     }
     let mut lines = vec![
@@ -434,7 +434,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
             "digest": mesh.digest().to_string(),
             "error": merge_error.as_ref().map(crate::error_json),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return match merge_error {
             Some(error) => Err(error.into()),
             None => Ok(Verdict::Ok),
