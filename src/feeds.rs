@@ -17,6 +17,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use super::graph::{Change, EpochGraph, GraphError, KeyPackage, Resolution, Rotation};
+use crate::error::VoidReason;
 use crate::ids::{EventHash, MemberId, StateDigest};
 
 /// What a feed event does.
@@ -455,7 +456,7 @@ impl MeshState {
         author: MemberId,
         parents: Vec<EventHash>,
         changes: Vec<Change>,
-    ) -> Result<(super::graph::Roster, Vec<usize>), GraphError> {
+    ) -> Result<(super::graph::Roster, Vec<(usize, VoidReason)>), GraphError> {
         let prepared = self.graph.prepare(Rotation {
             hash: EventHash::ZERO,
             author,
@@ -463,7 +464,10 @@ impl MeshState {
             changes,
         })?;
         Ok(prepared
-            .map(|prepared| (prepared.own_roster().clone(), prepared.own_void_changes()))
+            .map(|prepared| {
+                let void = prepared.own_void_changes().to_vec();
+                (prepared.own_roster().clone(), void)
+            })
             .unwrap_or_default())
     }
 

@@ -711,10 +711,10 @@ impl Mesh {
             .ledger
             .make_rotation(keys, changes.clone(), reason, time, &mut self.rng)
             .map_err(Error::Refused)?;
-        if let Some(change) = made
+        if let Some((change, reason)) = made
             .void_changes()
             .first()
-            .and_then(|&position| changes.get(position))
+            .and_then(|&(position, reason)| Some((changes.get(position)?, reason)))
         {
             return Err(Error::VoidChange {
                 member: change.member(),
@@ -724,6 +724,7 @@ impl Mesh {
                     Change::SetRole { .. } => "role change",
                     Change::UpdateKeys { .. } => "key update",
                 },
+                reason,
             });
         }
         self.add(made)

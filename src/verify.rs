@@ -24,7 +24,7 @@ use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, Unsign
 use super::feeds::{Check, Checked, FeedError, FeedEvent, MeshState, Missing};
 use super::graph::{self, GraphError, Resolution};
 use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
-use crate::error::Error;
+use crate::error::{Error, VoidReason};
 use crate::event::{DecodeError, Envelope};
 use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
 use crate::keys::LocalKeys;
@@ -1068,14 +1068,15 @@ fn rotation_binding(
 pub(crate) struct MadeHere {
     unsigned: UnsignedEvent,
     signer: SigningPublicKey,
-    /// A rotation's changes that are void within its own causal past.
-    void_changes: Vec<usize>,
+    /// A rotation's changes that are void within its own causal past, and
+    /// why.
+    void_changes: Vec<(usize, VoidReason)>,
 }
 
 impl MadeHere {
     /// Positions of a rotation's changes that are void within its own
-    /// causal past, and so in every resolution (SPEC.md §5.3).
-    pub(crate) fn void_changes(&self) -> &[usize] {
+    /// causal past, and so in every resolution (SPEC.md §5.3), with why.
+    pub(crate) fn void_changes(&self) -> &[(usize, VoidReason)] {
         &self.void_changes
     }
 

@@ -2017,3 +2017,74 @@ fn output_that_cannot_be_written_exits_2_and_a_closed_pipe_keeps_the_verdict() {
     assert_eq!(code, 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A change that would be void is refused with the rule of SPEC.md §5.3
+/// that voids it and its real reason, not a guess.
+#[test]
+fn a_void_change_is_refused_naming_its_real_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db,
+        founder,
+        alice,
+        bob,
+    } = sample(dir.path());
+    let carol = dir.path().join("carol.keys");
+    let carol_package = new_keys(&carol);
+    let bob_package = ok(&["keys", "show", s(&bob), "--public"])
+        .stdout
+        .trim()
+        .to_owned();
+    let void = |args: &[&str], rule: &str, reason: &str| {
+        let before = state(&db);
+        let out = refused(args);
+        assert_eq!(state(&db), before, "{args:?} changed the file");
+        assert!(out.stderr.contains(reason), "{args:?}:\n{}", out.stderr);
+        assert_eq!(field(&out.stderr, "rule"), rule, "{args:?}:\n{}", out.stderr);
+        out.stderr
+    };
+    let f = s(&founder);
+    let not_permitted = "role does not permit";
+
+    let text = void(
+        &["add", s(&db), "--keys", f, "--member", &bob_package],
+        "K5",
+        "in the roster already",
+    );
+    assert!(!text.contains(not_permitted), "{text}");
+    let text = void(
+        &["remove", s(&db), "--keys", f, "--member", &member_id(&carol)],
+        "K5",
+        "not in the roster",
+    );
+    assert!(!text.contains(not_permitted), "{text}");
+    ok(&["remove", s(&db), "--keys", f, "--member", &member_id(&bob)]);
+    void(
+        &["remove", s(&db), "--keys", f, "--member", &member_id(&bob)],
+        "K5",
+        "not in the roster",
+    );
+    let text = void(
+        &["role", s(&db), "--keys", f, "--member", &member_id(&alice), "--role", "admin"],
+        "K5",
+        "has that role already",
+    );
+    assert!(!text.contains(not_permitted), "{text}");
+    void(
+        &["role", s(&db), "--keys", f, "--member", &member_id(&founder), "--role", "member"],
+        "K2",
+        "its author's own entry",
+    );
+    void(
+        &["remove", s(&db), "--keys", s(&alice), "--member", &member_id(&founder)],
+        "K4",
+        "is an owner",
+    );
+    // An admin may not touch another admin's entry.
+    ok(&["add", s(&db), "--keys", f, "--member", &carol_package, "--role", "admin"]);
+    void(
+        &["remove", s(&db), "--keys", s(&alice), "--member", &member_id(&carol)],
+        "K5",
+        not_permitted,
+    );
+}

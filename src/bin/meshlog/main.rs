@@ -307,6 +307,9 @@ fn error_lines(error: &meshlog::Error) -> Vec<(&'static str, String)> {
         ));
     }
     match error {
+        meshlog::Error::VoidChange { reason, .. } => {
+            lines.push(("rule", reason.rule().to_owned()));
+        }
         meshlog::Error::RolledBack { missing } => {
             for head in missing {
                 lines.push(("missing", head.to_string()));
@@ -363,6 +366,9 @@ fn error_json(error: &meshlog::Error) -> Value {
             fields.insert("seq".into(), json!(rejection.seq));
         }
         match error {
+            Error::VoidChange { reason, .. } => {
+                fields.insert("rule_id".into(), json!(reason.rule()));
+            }
             Error::RolledBack { missing } => {
                 fields.insert("missing".into(), json!(strings(missing)));
             }
