@@ -2088,3 +2088,33 @@ fn a_void_change_is_refused_naming_its_real_reason() {
         not_permitted,
     );
 }
+
+/// Enabling a member that is enabled (and disabling one that is disabled)
+/// writes nothing and says so.
+#[test]
+fn enable_and_disable_when_already_so_write_nothing_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let before = state(&db);
+    let out = ok(&["enable", s(&db), "--keys", s(&founder)]);
+    assert!(
+        field(&out.stdout, "done").contains("already enabled"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("nothing was written"), "{}", out.stdout);
+    assert_eq!(state(&db), before);
+
+    ok(&["disable", s(&db), "--keys", s(&founder)]);
+    let before = state(&db);
+    let out = ok(&["disable", s(&db), "--keys", s(&founder)]);
+    assert!(
+        field(&out.stdout, "done").contains("already disabled"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(state(&db), before);
+    // And the change itself still goes through.
+    ok(&["enable", s(&db), "--keys", s(&founder)]);
+    assert_eq!(state(&db).1, before.1 + 1);
+}
