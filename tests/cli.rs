@@ -2118,3 +2118,29 @@ fn enable_and_disable_when_already_so_write_nothing_and_say_so() {
     ok(&["enable", s(&db), "--keys", s(&founder)]);
     assert_eq!(state(&db).1, before.1 + 1);
 }
+
+/// A key-file argument that is no key file at all is named so, whatever
+/// its permissions: `chmod 600` is advice for a key file only.
+#[test]
+fn a_key_file_argument_of_the_wrong_kind_is_named_before_its_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, .. } = sample(dir.path());
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for wrong in [&db, &text, &folder] {
+        for args in [
+            vec!["keys", "show", s(wrong)],
+            vec!["append", s(&db), "--keys", s(wrong), "--kind", "k", "--payload", "x"],
+        ] {
+            let out = could_not_run(&args);
+            assert!(
+                out.stderr.contains("not a meshlog key file"),
+                "{args:?}:\n{}",
+                out.stderr
+            );
+            assert!(!out.stderr.contains("chmod"), "{args:?}:\n{}", out.stderr);
+        }
+    }
+}
