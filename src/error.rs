@@ -383,6 +383,12 @@ impl Error {
     /// it could not run.
     pub fn class(&self) -> ErrorClass {
         match self {
+            // Bytes that are no batch of this format are the wrong file,
+            // as a file that is no meshlog database is: the command never
+            // reached the rules.
+            Error::Batch(BatchError::BadMagic | BatchError::UnsupportedVersion { .. }) => {
+                ErrorClass::CouldNotRun
+            }
             Error::Rejected(_)
             | Error::Batch(_)
             | Error::NoGenesis
@@ -444,6 +450,8 @@ impl Error {
             Error::Store(_) => "store",
             Error::Keys(_) => "keys",
             Error::Batch(BatchError::Empty) => "empty-batch",
+            Error::Batch(BatchError::BadMagic) => "not-a-batch",
+            Error::Batch(BatchError::UnsupportedVersion { .. }) => "unsupported-batch",
             Error::Batch(_) => "malformed-batch",
             Error::NoGenesis => "no-genesis",
             Error::ForeignBatch { .. } => "foreign-batch",

@@ -1253,9 +1253,11 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
     other[31] ^= 1;
     let error = refused_ingest(&batch_bytes(&other, &records), "foreign.batch");
     assert_eq!(error["kind"], "foreign-batch");
-    // Not a batch at all.
-    let error = refused_ingest(b"hello", "junk.batch");
-    assert_eq!(error["kind"], "malformed-batch");
+    // Not a batch at all: the command could not run, and wrote nothing.
+    std::fs::write(path("junk.batch"), b"hello").unwrap();
+    let out = could_not_run(&["ingest", s(&copy), "--keys", s(&bob), s(&path("junk.batch")), "--json"]);
+    assert_eq!(json(&out.stdout)["error"]["kind"], "not-a-batch");
+    assert_eq!(state(&copy), before);
 
     // The good batch, in reverse order, is taken whole.
     let mut reversed = records.clone();
@@ -2143,4 +2145,42 @@ fn a_key_file_argument_of_the_wrong_kind_is_named_before_its_permissions() {
             assert!(!out.stderr.contains("chmod"), "{args:?}:\n{}", out.stderr);
         }
     }
+}
+
+/// A file of the wrong kind where a meshlog file, batch, frontier, sealed
+/// message or key file is expected is one mistake, with one class: the
+/// command could not run (exit 2), from every command.
+#[test]
+fn a_file_of_the_wrong_kind_exits_2_from_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, bob, .. } = sample(dir.path());
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let all = dir.path().join("all.batch");
+    ok(&["export", s(&db), s(&all)]);
+    let mut version_99 = b"mlbatch\0".to_vec();
+    version_99.push(99);
+    version_99.extend_from_slice(&[0; 33]);
+    let newer = dir.path().join("newer.batch");
+    std::fs::write(&newer, &version_99).unwrap();
+    let joined = dir.path().join("joined.redb");
+    for wrong in [&db, &text, &newer] {
+        for args in [
+            vec!["ingest", s(&db), "--keys", s(&founder), s(wrong)],
+            vec!["join", s(&joined), "--keys", s(&bob), s(wrong)],
+            vec!["export", s(&db), "--frontier", s(wrong), s(&joined)],
+            vec!["verify", s(&db), "--expect", s(wrong)],
+            vec!["open", s(&db), "--keys", s(&founder), s(wrong)],
+        ] {
+            could_not_run(&args);
+        }
+        could_not_run(&["verify", s(&text)]);
+        assert!(!joined.exists());
+    }
+    let out = could_not_run(&["ingest", s(&db), "--keys", s(&founder), s(&text), "--json"]);
+    let report = json(&out.stdout);
+    assert_eq!(report["error"]["class"], "could-not-run");
+    assert_eq!(report["error"]["kind"], "not-a-batch");
+    let out = could_not_run(&["ingest", s(&db), "--keys", s(&founder), s(&newer), "--json"]);
+    assert_eq!(json(&out.stdout)["error"]["kind"], "unsupported-batch");
 }

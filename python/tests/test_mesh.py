@@ -196,9 +196,9 @@ def test_export_ingest_and_a_refused_batch(founded, tmp_path):
     assert error.kind == "rejected" and error.rule_id.startswith("V")
     assert error.author == alice_keys.member_id and isinstance(error.seq, int)
     assert founded.digest == before
-    with pytest.raises(meshlog.VerificationFailure) as caught:
+    with pytest.raises(meshlog.CouldNotRun) as caught:
         founded.ingest(b"garbage")
-    assert caught.value.kind == "malformed-batch"
+    assert caught.value.kind == "not-a-batch"
     alice.close()
 
 
