@@ -449,7 +449,6 @@ impl Error {
             Error::VoidChange { .. } => "void-change",
             Error::Store(_) => "store",
             Error::Keys(_) => "keys",
-            Error::Batch(BatchError::Empty) => "empty-batch",
             Error::Batch(BatchError::BadMagic) => "not-a-batch",
             Error::Batch(BatchError::UnsupportedVersion { .. }) => "unsupported-batch",
             Error::Batch(_) => "malformed-batch",

@@ -120,6 +120,12 @@ pub enum FeedError {
         /// The event's own seq.
         seq: u64,
     },
+    /// F3: the event named as its epoch is held and is not a rotation.
+    #[error("the epoch it names, {epoch}, is an event that is not a rotation")]
+    NotAnEpoch {
+        /// The event named.
+        epoch: EventHash,
+    },
     /// F3: the author is not in the own roster of the epoch it names.
     #[error("author {author} is not in the roster of epoch {epoch}")]
     AuthorNotInEpoch {
@@ -158,7 +164,7 @@ impl FeedError {
         match self {
             FeedError::SecondGenesis => "F1",
             FeedError::PrevMismatch { .. } => "F2",
-            FeedError::AuthorNotInEpoch { .. } => "F3",
+            FeedError::NotAnEpoch { .. } | FeedError::AuthorNotInEpoch { .. } => "F3",
             FeedError::EpochBackwards { .. } => "F4",
             FeedError::AuthorDisabled(_) => "F5",
             FeedError::ForeignPackage { .. } => "F6",
@@ -389,9 +395,18 @@ impl MeshState {
             Err(missing) => return Ok(Check::Missing(missing)),
         };
         for &epoch in event.named_epochs() {
-            if !self.graph.contains(epoch) {
-                return Ok(Check::Missing(Missing::Epoch(epoch)));
+            if self.graph.contains(epoch) {
+                continue;
             }
+            // A held event that is no rotation never becomes one: naming it
+            // is refused for good rather than waiting forever.
+            if self.events.contains_key(&epoch) {
+                return Err(match event.body {
+                    Body::Rotate { .. } => GraphError::UnknownParent(epoch).into(),
+                    _ => FeedError::NotAnEpoch { epoch },
+                });
+            }
+            return Ok(Check::Missing(Missing::Epoch(epoch)));
         }
         for &epoch in event.named_epochs() {
             if let Some(&later) = acknowledged

@@ -169,9 +169,7 @@ impl MeshOptions {
         keys: LocalKeys,
         batch: &Batch,
     ) -> Result<(Mesh, Vec<Vec<u8>>)> {
-        if batch.is_empty() {
-            return Err(crate::batch::BatchError::Empty.into());
-        }
+        // An empty batch holds no genesis either (SPEC.md §7.3).
         let records = batch.records();
         let genesis = records
             .iter()

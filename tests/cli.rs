@@ -1134,9 +1134,9 @@ fn join_refuses_a_batch_without_genesis_or_with_a_foreign_header_and_leaves_no_f
         report["error"].clone()
     };
 
-    // An empty batch.
+    // An empty batch holds no genesis either (SPEC.md §7.3).
     let error = refused_join(&batch_bytes(&group, &[]), "empty.batch");
-    assert_eq!(error["kind"], "empty-batch");
+    assert_eq!(error["kind"], "no-genesis");
     // A batch of later events only, as an export against a frontier gives.
     let old_frontier = path("old.frontier");
     ok(&["frontier", s(&db), s(&old_frontier)]);

@@ -229,7 +229,7 @@ fn join_refuses_no_genesis_or_a_foreign_header_and_makes_no_file() {
     let target = dir.path().join("p");
     assert!(matches!(
         join_records(&target, keys(1), founder.ledger().group(), &[], settings(2)),
-        Err(Error::Batch(crate::batch::BatchError::Empty))
+        Err(Error::NoGenesis)
     ));
     assert!(matches!(
         join_records(

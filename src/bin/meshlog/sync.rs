@@ -54,7 +54,7 @@ in the roster yet: the report says whether it is. Until an admin adds it,
 enables itself (members start disabled).
 
 A batch is refused (exit 1, no file) when it is malformed (kind
-\"malformed-batch\"), empty (\"empty-batch\"), holds no genesis (\"no-genesis\":
+\"malformed-batch\"), holds no genesis (\"no-genesis\": an empty batch, or
 an export against a frontier), names another group in its header than its
 genesis's (\"foreign-batch\"), or an event breaks a rule (\"rejected\", named
 with the rule's id and the event). A file that is no batch at all
