@@ -1530,14 +1530,18 @@ fn a_file_not_closed_cleanly_is_verified_in_a_private_copy() {
     let Sample { db, founder, .. } = sample(dir.path());
     let copy = dir.path().join("live-copy.redb");
     {
-        // A plain copy of a file that is open for writing looks like a crash.
-        let _held = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+        // A plain copy of a file that is open for writing, and written to,
+        // looks like a crash. (Until its first write, an open changes no
+        // byte of the file.)
+        let mut held = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+        held.append_app("note", b"while open").unwrap();
+        held.checkpoint().unwrap();
         std::fs::copy(&db, &copy).unwrap();
     }
     let before = std::fs::read(&copy).unwrap();
     let report = verified(&copy);
     assert_eq!(report["verified_private_copy"], true, "{report}");
-    assert_eq!(report["events"], SAMPLE_EVENTS);
+    assert_eq!(report["events"], SAMPLE_EVENTS + 1);
     let text = ok(&["verify", s(&copy)]).stdout;
     assert!(field(&text, "private").starts_with("yes"), "{text}");
     assert!(std::fs::read(&copy).unwrap() == before);
@@ -2183,4 +2187,67 @@ fn a_file_of_the_wrong_kind_exits_2_from_every_command() {
     assert_eq!(report["error"]["kind"], "not-a-batch");
     let out = could_not_run(&["ingest", s(&db), "--keys", s(&founder), s(&newer), "--json"]);
     assert_eq!(json(&out.stdout)["error"]["kind"], "unsupported-batch");
+}
+
+/// The bytes and the modification time of a file and of its journal.
+fn untouched(db: &Path) -> Vec<(Vec<u8>, std::time::SystemTime)> {
+    let journal = PathBuf::from(format!("{}-journal", db.display()));
+    [db.to_owned(), journal]
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).unwrap();
+            let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+            (bytes, modified)
+        })
+        .collect()
+}
+
+/// "Nothing was written" is literally true: a refused write, a write with
+/// a bad argument, and one with nothing to do leave every byte of the file
+/// and of its journal as they were, and their modification times too.
+#[test]
+fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db,
+        founder,
+        alice,
+        bob,
+    } = sample(dir.path());
+    let carol = dir.path().join("carol.keys");
+    let carol_package = new_keys(&carol);
+    let bob_package = ok(&["keys", "show", s(&bob), "--public"])
+        .stdout
+        .trim()
+        .to_owned();
+    // Times in the past, so that a write now would show.
+    let past = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for path in [db.clone(), PathBuf::from(format!("{}-journal", db.display()))] {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    }
+    let before = untouched(&db);
+    assert!(before.iter().all(|(_, modified)| *modified == past));
+    let f = s(&founder);
+    for (code, args) in [
+        // Bad arguments, found once the file is open.
+        (2, vec!["remove", s(&db), "--keys", f, "--member", "zz"]),
+        (2, vec!["role", s(&db), "--keys", f, "--member", "00000000", "--role", "admin"]),
+        // Refused by the rules.
+        (1, vec!["add", s(&db), "--keys", s(&bob), "--member", &carol_package]),
+        (1, vec!["add", s(&db), "--keys", f, "--member", &bob_package]),
+        (1, vec!["remove", s(&db), "--keys", s(&alice), "--member", &member_id(&founder)]),
+        (1, vec!["append", s(&db), "--keys", s(&carol), "--kind", "k", "--payload", "x"]),
+        (1, vec!["append", s(&db), "--keys", f, "--kind", "", "--payload", "x"]),
+        // Nothing to do.
+        (0, vec!["merge", s(&db), "--keys", f]),
+        (0, vec!["enable", s(&db), "--keys", f]),
+    ] {
+        exits(code, &args);
+        assert!(untouched(&db) == before, "{args:?} wrote to the file or its journal");
+    }
 }
