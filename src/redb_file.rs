@@ -432,3 +432,94 @@ impl RedbFile {
         let _ = fs::remove_file(path);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: redb::TableDefinition<'static, u64, &[u8]> = redb::TableDefinition::new("t");
+
+    fn put(file: &RedbFile, key: u64, value: &[u8]) {
+        let txn = file.begin_write().unwrap();
+        txn.open_table(TABLE).unwrap().insert(key, value).unwrap();
+        txn.commit().unwrap();
+    }
+
+    fn get(file: &RedbFile, key: u64) -> Option<Vec<u8>> {
+        use redb::ReadableTable;
+        let txn = file.begin_read().unwrap();
+        let table = txn.open_table(TABLE).unwrap();
+        table.get(key).unwrap().map(|value| value.value().to_vec())
+    }
+
+    fn bytes_and_time(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
+        let modified = fs::metadata(path).unwrap().modified().unwrap();
+        (fs::read(path).unwrap(), modified)
+    }
+
+    /// SPEC.md §9.2: a writable open that writes nothing leaves every byte
+    /// and the time of the file; the first write transaction replays what
+    /// redb held, and the file then opens and reads as written.
+    #[test]
+    fn a_writable_open_writes_nothing_until_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.redb");
+        put(&RedbFile::create(&path).unwrap(), 1, b"one");
+        let before = bytes_and_time(&path);
+        for _ in 0..2 {
+            let file = RedbFile::open(&path).unwrap();
+            assert_eq!(get(&file, 1).as_deref(), Some(&b"one"[..]));
+            drop(file);
+            assert!(bytes_and_time(&path) == before, "an open wrote");
+        }
+        // A second writer is refused while one holds the file, written or not.
+        let file = RedbFile::open(&path).unwrap();
+        assert!(matches!(RedbFile::open(&path), Err(StoreError::Locked { .. })));
+        put(&file, 2, b"two");
+        assert!(bytes_and_time(&path).0 != before.0);
+        drop(file);
+        let file = RedbFile::open(&path).unwrap();
+        assert_eq!(get(&file, 2).as_deref(), Some(&b"two"[..]));
+        drop(file);
+        // Closed cleanly: a plain read-only open takes it as it is.
+        let read_only = RedbFile::open_read_only(&path).unwrap();
+        assert!(!read_only.recovered());
+        assert_eq!(get(&read_only, 2).as_deref(), Some(&b"two"[..]));
+    }
+
+    /// Reads see the held writes over the file's bytes, a shortening
+    /// included, exactly as the file would after the replay.
+    #[test]
+    fn reads_see_held_writes_as_the_file_will() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw");
+        fs::write(&path, [1u8; 16]).unwrap();
+        let file = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let deferred = DeferredBackend(Arc::new(DeferredFile {
+            file: redb::backends::FileBackend::new(file).unwrap(),
+            held: Mutex::new(Some(Held {
+                operations: VecDeque::new(),
+                len: 16,
+            })),
+        }));
+        deferred.write(4, &[2; 4]).unwrap();
+        deferred.set_len(6).unwrap();
+        deferred.set_len(12).unwrap();
+        deferred.write(10, &[3; 4]).unwrap();
+        deferred.sync_data().unwrap();
+        let expected = [1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 3, 3, 3, 3];
+        assert_eq!(deferred.len().unwrap(), 14);
+        let mut seen = [9u8; 14];
+        deferred.read(0, &mut seen).unwrap();
+        assert_eq!(seen, expected);
+        let mut part = [9u8; 5];
+        deferred.read(3, &mut part).unwrap();
+        assert_eq!(part, expected[3..8]);
+        assert!(deferred.read(10, &mut [0; 5]).is_err(), "past the end");
+        assert_eq!(fs::read(&path).unwrap(), [1u8; 16], "held, not written");
+        deferred.release().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), expected);
+        deferred.write(0, &[7]).unwrap();
+        assert_eq!(fs::read(&path).unwrap()[0], 7, "written through");
+    }
+}
