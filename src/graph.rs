@@ -680,7 +680,11 @@ impl EpochGraph {
                     .collect();
                 // The base is needed again only to say why a change is void.
                 let void_base = kept.contains(&false).then(|| base.clone());
-                (base.advanced(&node.rotation.changes, &kept), kept, void_base)
+                (
+                    base.advanced(&node.rotation.changes, &kept),
+                    kept,
+                    void_base,
+                )
             }
             // A merge: resolve its causal past as a scope. The pass reads
             // nodes by index, so the candidate stands at the end for the
@@ -716,7 +720,9 @@ impl EpochGraph {
                 let author_role = if node.is_owner_rotation() {
                     Role::Owner
                 } else {
-                    base.roster.role_of(node.rotation.author).unwrap_or(Role::Member)
+                    base.roster
+                        .role_of(node.rotation.author)
+                        .unwrap_or(Role::Member)
                 };
                 node.rotation
                     .changes

@@ -446,7 +446,6 @@ mod tests {
     }
 
     fn get(file: &RedbFile, key: u64) -> Option<Vec<u8>> {
-        use redb::ReadableTable;
         let txn = file.begin_read().unwrap();
         let table = txn.open_table(TABLE).unwrap();
         table.get(key).unwrap().map(|value| value.value().to_vec())
@@ -474,7 +473,10 @@ mod tests {
         }
         // A second writer is refused while one holds the file, written or not.
         let file = RedbFile::open(&path).unwrap();
-        assert!(matches!(RedbFile::open(&path), Err(StoreError::Locked { .. })));
+        assert!(matches!(
+            RedbFile::open(&path),
+            Err(StoreError::Locked { .. })
+        ));
         put(&file, 2, b"two");
         assert!(bytes_and_time(&path).0 != before.0);
         drop(file);
@@ -494,7 +496,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("raw");
         fs::write(&path, [1u8; 16]).unwrap();
-        let file = fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
         let deferred = DeferredBackend(Arc::new(DeferredFile {
             file: redb::backends::FileBackend::new(file).unwrap(),
             held: Mutex::new(Some(Held {

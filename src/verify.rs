@@ -447,9 +447,8 @@ impl Ledger {
         signed: SignedEvent,
     ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
         let rotation = matches!(signed.event().body, Body::Rotate { .. });
-        let (verdict, key) = self.verify_with(signed, |signed, key| {
-            !rotation || signed.is_signed_by(key)
-        })?;
+        let (verdict, key) =
+            self.verify_with(signed, |signed, key| !rotation || signed.is_signed_by(key))?;
         Ok((verdict, key.filter(|_| !rotation)))
     }
 

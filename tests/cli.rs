@@ -1255,7 +1255,14 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
     assert_eq!(error["kind"], "foreign-batch");
     // Not a batch at all: the command could not run, and wrote nothing.
     std::fs::write(path("junk.batch"), b"hello").unwrap();
-    let out = could_not_run(&["ingest", s(&copy), "--keys", s(&bob), s(&path("junk.batch")), "--json"]);
+    let out = could_not_run(&[
+        "ingest",
+        s(&copy),
+        "--keys",
+        s(&bob),
+        s(&path("junk.batch")),
+        "--json",
+    ]);
     assert_eq!(json(&out.stdout)["error"]["kind"], "not-a-batch");
     assert_eq!(state(&copy), before);
 
@@ -2046,7 +2053,12 @@ fn a_void_change_is_refused_naming_its_real_reason() {
         let out = refused(args);
         assert_eq!(state(&db), before, "{args:?} changed the file");
         assert!(out.stderr.contains(reason), "{args:?}:\n{}", out.stderr);
-        assert_eq!(field(&out.stderr, "rule"), rule, "{args:?}:\n{}", out.stderr);
+        assert_eq!(
+            field(&out.stderr, "rule"),
+            rule,
+            "{args:?}:\n{}",
+            out.stderr
+        );
         out.stderr
     };
     let f = s(&founder);
@@ -2059,7 +2071,14 @@ fn a_void_change_is_refused_naming_its_real_reason() {
     );
     assert!(!text.contains(not_permitted), "{text}");
     let text = void(
-        &["remove", s(&db), "--keys", f, "--member", &member_id(&carol)],
+        &[
+            "remove",
+            s(&db),
+            "--keys",
+            f,
+            "--member",
+            &member_id(&carol),
+        ],
         "K5",
         "not in the roster",
     );
@@ -2071,25 +2090,66 @@ fn a_void_change_is_refused_naming_its_real_reason() {
         "not in the roster",
     );
     let text = void(
-        &["role", s(&db), "--keys", f, "--member", &member_id(&alice), "--role", "admin"],
+        &[
+            "role",
+            s(&db),
+            "--keys",
+            f,
+            "--member",
+            &member_id(&alice),
+            "--role",
+            "admin",
+        ],
         "K5",
         "has that role already",
     );
     assert!(!text.contains(not_permitted), "{text}");
     void(
-        &["role", s(&db), "--keys", f, "--member", &member_id(&founder), "--role", "member"],
+        &[
+            "role",
+            s(&db),
+            "--keys",
+            f,
+            "--member",
+            &member_id(&founder),
+            "--role",
+            "member",
+        ],
         "K2",
         "its author's own entry",
     );
     void(
-        &["remove", s(&db), "--keys", s(&alice), "--member", &member_id(&founder)],
+        &[
+            "remove",
+            s(&db),
+            "--keys",
+            s(&alice),
+            "--member",
+            &member_id(&founder),
+        ],
         "K4",
         "is an owner",
     );
     // An admin may not touch another admin's entry.
-    ok(&["add", s(&db), "--keys", f, "--member", &carol_package, "--role", "admin"]);
+    ok(&[
+        "add",
+        s(&db),
+        "--keys",
+        f,
+        "--member",
+        &carol_package,
+        "--role",
+        "admin",
+    ]);
     void(
-        &["remove", s(&db), "--keys", s(&alice), "--member", &member_id(&carol)],
+        &[
+            "remove",
+            s(&db),
+            "--keys",
+            s(&alice),
+            "--member",
+            &member_id(&carol),
+        ],
         "K5",
         not_permitted,
     );
@@ -2138,7 +2198,16 @@ fn a_key_file_argument_of_the_wrong_kind_is_named_before_its_permissions() {
     for wrong in [&db, &text, &folder] {
         for args in [
             vec!["keys", "show", s(wrong)],
-            vec!["append", s(&db), "--keys", s(wrong), "--kind", "k", "--payload", "x"],
+            vec![
+                "append",
+                s(&db),
+                "--keys",
+                s(wrong),
+                "--kind",
+                "k",
+                "--payload",
+                "x",
+            ],
         ] {
             let out = could_not_run(&args);
             assert!(
@@ -2157,7 +2226,9 @@ fn a_key_file_argument_of_the_wrong_kind_is_named_before_its_permissions() {
 #[test]
 fn a_file_of_the_wrong_kind_exits_2_from_every_command() {
     let dir = tempfile::tempdir().unwrap();
-    let Sample { db, founder, bob, .. } = sample(dir.path());
+    let Sample {
+        db, founder, bob, ..
+    } = sample(dir.path());
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "hello\n").unwrap();
     let all = dir.path().join("all.batch");
@@ -2222,7 +2293,10 @@ fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
         .to_owned();
     // Times in the past, so that a write now would show.
     let past = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
-    for path in [db.clone(), PathBuf::from(format!("{}-journal", db.display()))] {
+    for path in [
+        db.clone(),
+        PathBuf::from(format!("{}-journal", db.display())),
+    ] {
         std::fs::File::options()
             .write(true)
             .open(&path)
@@ -2236,18 +2310,73 @@ fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
     for (code, args) in [
         // Bad arguments, found once the file is open.
         (2, vec!["remove", s(&db), "--keys", f, "--member", "zz"]),
-        (2, vec!["role", s(&db), "--keys", f, "--member", "00000000", "--role", "admin"]),
+        (
+            2,
+            vec![
+                "role",
+                s(&db),
+                "--keys",
+                f,
+                "--member",
+                "00000000",
+                "--role",
+                "admin",
+            ],
+        ),
         // Refused by the rules.
-        (1, vec!["add", s(&db), "--keys", s(&bob), "--member", &carol_package]),
-        (1, vec!["add", s(&db), "--keys", f, "--member", &bob_package]),
-        (1, vec!["remove", s(&db), "--keys", s(&alice), "--member", &member_id(&founder)]),
-        (1, vec!["append", s(&db), "--keys", s(&carol), "--kind", "k", "--payload", "x"]),
-        (1, vec!["append", s(&db), "--keys", f, "--kind", "", "--payload", "x"]),
+        (
+            1,
+            vec!["add", s(&db), "--keys", s(&bob), "--member", &carol_package],
+        ),
+        (
+            1,
+            vec!["add", s(&db), "--keys", f, "--member", &bob_package],
+        ),
+        (
+            1,
+            vec![
+                "remove",
+                s(&db),
+                "--keys",
+                s(&alice),
+                "--member",
+                &member_id(&founder),
+            ],
+        ),
+        (
+            1,
+            vec![
+                "append",
+                s(&db),
+                "--keys",
+                s(&carol),
+                "--kind",
+                "k",
+                "--payload",
+                "x",
+            ],
+        ),
+        (
+            1,
+            vec![
+                "append",
+                s(&db),
+                "--keys",
+                f,
+                "--kind",
+                "",
+                "--payload",
+                "x",
+            ],
+        ),
         // Nothing to do.
         (0, vec!["merge", s(&db), "--keys", f]),
         (0, vec!["enable", s(&db), "--keys", f]),
     ] {
         exits(code, &args);
-        assert!(untouched(&db) == before, "{args:?} wrote to the file or its journal");
+        assert!(
+            untouched(&db) == before,
+            "{args:?} wrote to the file or its journal"
+        );
     }
 }

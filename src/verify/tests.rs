@@ -649,7 +649,11 @@ fn naming_a_held_non_rotation_as_an_epoch_or_parent_is_refused() {
         "{rule:?}"
     );
     assert_eq!(rule.id(), "F3");
-    let single = founder.clone().verify(under_a_note.clone()).err().map(|r| *r.rule);
+    let single = founder
+        .clone()
+        .verify(under_a_note.clone())
+        .err()
+        .map(|r| *r.rule);
     assert!(
         matches!(single, Some(Rule::Feed(FeedError::NotAnEpoch { .. }))),
         "{single:?}"
@@ -729,7 +733,11 @@ fn a_forged_rotation_is_v6_in_bulk_too() {
         },
         &keys(2),
     );
-    let single = founder.clone().verify(forged.clone()).err().map(|r| *r.rule);
+    let single = founder
+        .clone()
+        .verify(forged.clone())
+        .err()
+        .map(|r| *r.rule);
     assert_eq!(single, Some(Rule::BadSignature(f.member_id())));
     assert_eq!(
         bulk_rule(&founder, &[&forged]),
