@@ -59,9 +59,6 @@ pub enum BatchError {
     /// More than [`MAX_BATCH_EVENTS`] events.
     #[error("batch holds {0} events, more than the limit of {MAX_BATCH_EVENTS}")]
     TooManyEvents(usize),
-    /// A join needs the mesh from its genesis; this batch holds no record.
-    #[error("the batch holds no events; a join needs one that starts at the genesis")]
-    Empty,
 }
 
 impl From<CodecError> for BatchError {

@@ -34,6 +34,77 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+/// Why a change of a rotation is void: which of the rules K1–K5 of
+/// SPEC.md §5.3 voids it, and on what ground.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum VoidReason {
+    /// K1: a key update for a member absent from the base, or whose
+    /// package does not supersede the member's keys there.
+    KeysNotNewer,
+    /// K2: a change to the rotation's own author's entry.
+    OwnEntry,
+    /// K3: an owner grant by an author that is not an owner.
+    OnlyOwnersMakeOwners,
+    /// K3: an owner grant to a member that is an owner already.
+    AlreadyOwner,
+    /// K4: a change to an owner's entry other than a key update.
+    Owner,
+    /// K5: an addition of a member present in the base.
+    AlreadyPresent,
+    /// K5: a removal or role change of a member absent from the base.
+    NotPresent,
+    /// K5: a role change to the role the member has.
+    SameRole,
+    /// K5: a change to an admin's entry (or an admin's promotion's undoing)
+    /// by an author that is not an owner.
+    AdminEntry,
+}
+
+impl VoidReason {
+    /// The id of the rule that voids the change (SPEC.md §12.2).
+    pub fn rule(&self) -> &'static str {
+        match self {
+            VoidReason::KeysNotNewer => "K1",
+            VoidReason::OwnEntry => "K2",
+            VoidReason::OnlyOwnersMakeOwners | VoidReason::AlreadyOwner => "K3",
+            VoidReason::Owner => "K4",
+            VoidReason::AlreadyPresent
+            | VoidReason::NotPresent
+            | VoidReason::SameRole
+            | VoidReason::AdminEntry => "K5",
+        }
+    }
+}
+
+impl std::fmt::Display for VoidReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            VoidReason::KeysNotNewer => {
+                "the member is not in the roster, or the package does not supersede its keys"
+            }
+            VoidReason::OwnEntry => {
+                "it is its author's own entry, which no rotation changes: another admin must make it"
+            }
+            VoidReason::OnlyOwnersMakeOwners => {
+                "the author's role does not permit it: only an owner makes owners"
+            }
+            VoidReason::AlreadyOwner => "the member is an owner already",
+            VoidReason::Owner => {
+                "the member is an owner: owners are never removed, demoted or added again"
+            }
+            VoidReason::AlreadyPresent => "the member is in the roster already",
+            VoidReason::NotPresent => {
+                "the member is not in the roster: removed already, or never added"
+            }
+            VoidReason::SameRole => "the member has that role already",
+            VoidReason::AdminEntry => {
+                "the author's role does not permit it: only an owner changes an admin's entry"
+            }
+        })
+    }
+}
+
 /// Errors of the database file.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -261,13 +332,16 @@ pub enum Error {
     /// local member's role does not permit it, or it touches the author's
     /// own entry (leaving is asking another admin). Nothing was written.
     #[error(
-        "the {change} of {member} would be void (SPEC.md §5.3, K1–K5): the local member's role does not permit it, or it is the author's own entry; nothing was written"
+        "the {change} of {member} would be void (SPEC.md §5.3, {}): {reason}; nothing was written",
+        reason.rule()
     )]
     VoidChange {
         /// Whose entry the change touches.
         member: crate::ids::MemberId,
         /// "addition", "removal", "role change" or "key update".
         change: &'static str,
+        /// Why: the first rule of K1–K5 that voids it.
+        reason: VoidReason,
     },
     /// More tips than one rotation names (`MAX_PARENTS`), and no merge of
     /// two or more of them has a base within `R*`: a rotation here would
@@ -338,6 +412,12 @@ impl Error {
     /// it could not run.
     pub fn class(&self) -> ErrorClass {
         match self {
+            // Bytes that are no batch of this format are the wrong file,
+            // as a file that is no meshlog database is: the command never
+            // reached the rules.
+            Error::Batch(BatchError::BadMagic | BatchError::UnsupportedVersion { .. }) => {
+                ErrorClass::CouldNotRun
+            }
             Error::Rejected(_)
             | Error::Batch(_)
             | Error::NoGenesis
@@ -404,7 +484,8 @@ impl Error {
             Error::WouldWrapToOutsider { .. } => "outside-roster",
             Error::Store(_) => "store",
             Error::Keys(_) => "keys",
-            Error::Batch(BatchError::Empty) => "empty-batch",
+            Error::Batch(BatchError::BadMagic) => "not-a-batch",
+            Error::Batch(BatchError::UnsupportedVersion { .. }) => "unsupported-batch",
             Error::Batch(_) => "malformed-batch",
             Error::NoGenesis => "no-genesis",
             Error::ForeignBatch { .. } => "foreign-batch",

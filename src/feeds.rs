@@ -17,6 +17,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use super::graph::{Change, EpochGraph, GraphError, KeyPackage, Resolution, Rotation};
+use crate::error::VoidReason;
 use crate::ids::{EventHash, MemberId, StateDigest};
 
 /// What a feed event does.
@@ -119,6 +120,12 @@ pub enum FeedError {
         /// The event's own seq.
         seq: u64,
     },
+    /// F3: the event named as its epoch is held and is not a rotation.
+    #[error("the epoch it names, {epoch}, is an event that is not a rotation")]
+    NotAnEpoch {
+        /// The event named.
+        epoch: EventHash,
+    },
     /// F3: the author is not in the own roster of the epoch it names.
     #[error("author {author} is not in the roster of epoch {epoch}")]
     AuthorNotInEpoch {
@@ -157,7 +164,7 @@ impl FeedError {
         match self {
             FeedError::SecondGenesis => "F1",
             FeedError::PrevMismatch { .. } => "F2",
-            FeedError::AuthorNotInEpoch { .. } => "F3",
+            FeedError::NotAnEpoch { .. } | FeedError::AuthorNotInEpoch { .. } => "F3",
             FeedError::EpochBackwards { .. } => "F4",
             FeedError::AuthorDisabled(_) => "F5",
             FeedError::ForeignPackage { .. } => "F6",
@@ -388,9 +395,18 @@ impl MeshState {
             Err(missing) => return Ok(Check::Missing(missing)),
         };
         for &epoch in event.named_epochs() {
-            if !self.graph.contains(epoch) {
-                return Ok(Check::Missing(Missing::Epoch(epoch)));
+            if self.graph.contains(epoch) {
+                continue;
             }
+            // A held event that is no rotation never becomes one: naming it
+            // is refused for good rather than waiting forever.
+            if self.events.contains_key(&epoch) {
+                return Err(match event.body {
+                    Body::Rotate { .. } => GraphError::UnknownParent(epoch).into(),
+                    _ => FeedError::NotAnEpoch { epoch },
+                });
+            }
+            return Ok(Check::Missing(Missing::Epoch(epoch)));
         }
         for &epoch in event.named_epochs() {
             if let Some(&later) = acknowledged
@@ -455,7 +471,7 @@ impl MeshState {
         author: MemberId,
         parents: Vec<EventHash>,
         changes: Vec<Change>,
-    ) -> Result<(super::graph::Roster, Vec<usize>), GraphError> {
+    ) -> Result<(super::graph::Roster, Vec<(usize, VoidReason)>), GraphError> {
         let prepared = self.graph.prepare(Rotation {
             hash: EventHash::ZERO,
             author,
@@ -463,7 +479,10 @@ impl MeshState {
             changes,
         })?;
         Ok(prepared
-            .map(|prepared| (prepared.own_roster().clone(), prepared.own_void_changes()))
+            .map(|prepared| {
+                let void = prepared.own_void_changes().to_vec();
+                (prepared.own_roster().clone(), void)
+            })
             .unwrap_or_default())
     }
 

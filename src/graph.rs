@@ -26,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use foldhash::HashMap;
 
 use super::bitset::BitSet;
+use crate::error::VoidReason;
 use crate::event::MemberKeys;
 use crate::ids::{EventHash, MemberId};
 use crate::labels::limits;
@@ -472,6 +473,8 @@ fn offer(keys: &mut BTreeMap<MemberId, KeyPackage>, package: &KeyPackage) {
 /// added. Only `prepare` builds one.
 pub(crate) struct Prepared {
     node: Node,
+    /// Its void changes within its own causal past: position and reason.
+    void_reasons: Vec<(usize, VoidReason)>,
 }
 
 impl Prepared {
@@ -481,15 +484,10 @@ impl Prepared {
     }
 
     /// Positions of its changes that are void within its own causal past
-    /// (K1–K5): void in every resolution, since that past never changes.
-    pub(crate) fn own_void_changes(&self) -> Vec<usize> {
-        self.node
-            .own_kept
-            .iter()
-            .enumerate()
-            .filter(|(_, kept)| !**kept)
-            .map(|(position, _)| position)
-            .collect()
+    /// (K1–K5), with the reason each is: void in every resolution, since
+    /// that past never changes.
+    pub(crate) fn own_void_changes(&self) -> &[(usize, VoidReason)] {
+        &self.void_reasons
     }
 }
 
@@ -794,7 +792,7 @@ impl EpochGraph {
             [parent] => self.nodes.get(*parent),
             _ => None,
         };
-        let (own, own_kept) = match single_parent {
+        let (own, own_kept, base) = match single_parent {
             // One parent: the base is the parent's own registers, since
             // nothing in the parent's past is concurrent with the new
             // rotation. No pass over the past is needed.
@@ -814,7 +812,13 @@ impl EpochGraph {
                     .iter()
                     .map(|change| keeps(&node, change, author_role, &base))
                     .collect();
-                (base.advanced(&node.rotation.changes, &kept), kept)
+                // The base is needed again only to say why a change is void.
+                let void_base = kept.contains(&false).then(|| base.clone());
+                (
+                    base.advanced(&node.rotation.changes, &kept),
+                    kept,
+                    void_base,
+                )
             }
             // A merge: resolve its causal past as a scope. The pass reads
             // nodes by index, so the candidate stands at the end for the
@@ -837,8 +841,38 @@ impl EpochGraph {
                     return Err(GraphError::AuthorNotAdmin(node.rotation.author));
                 }
                 let kept = pass.kept.get(index).cloned().unwrap_or_default();
-                (own, kept)
+                // The base is needed again only to say why a change is void.
+                let base = kept
+                    .contains(&false)
+                    .then(|| self.register(&pass, |i| node.ancestors.contains(i)));
+                (own, kept, base)
             }
+        };
+        // Why each void change is void, against the base it was judged on.
+        let void_reasons = match &base {
+            Some(base) => {
+                let author_role = if node.is_owner_rotation() {
+                    Role::Owner
+                } else {
+                    base.roster
+                        .role_of(node.rotation.author)
+                        .unwrap_or(Role::Member)
+                };
+                node.rotation
+                    .changes
+                    .iter()
+                    .zip(&own_kept)
+                    .enumerate()
+                    .filter(|(_, (_, kept))| !**kept)
+                    .map(|(position, (change, _))| {
+                        let reason = judge(&node, change, author_role, base)
+                            .err()
+                            .unwrap_or(VoidReason::AdminEntry);
+                        (position, reason)
+                    })
+                    .collect()
+            }
+            None => Vec::new(),
         };
         // The author's own entry cannot be changed by its own rotation
         // (SPEC.md §5.3), and it was an admin or owner in the base, so
@@ -850,7 +884,7 @@ impl EpochGraph {
         node.own = own;
         node.own_kept = own_kept;
         node.settled = true;
-        Ok(Some(Prepared { node }))
+        Ok(Some(Prepared { node, void_reasons }))
     }
 
     /// Adds a prepared rotation. Valid whatever was added since it was
@@ -1180,36 +1214,53 @@ fn check_changes(changes: &[Change]) -> Result<(), GraphError> {
 /// Whether an applied rotation's change is kept against its base
 /// (SPEC.md §5.3, rules K1–K5).
 fn keeps(node: &Node, change: &Change, author_role: Role, base: &Base) -> bool {
+    judge(node, change, author_role, base).is_ok()
+}
+
+/// [`keeps`], with the reason a void change is void: the first of K1–K5
+/// that matches it.
+fn judge(node: &Node, change: &Change, author_role: Role, base: &Base) -> Result<(), VoidReason> {
     let author = node.rotation.author;
     let member = change.member();
     let present = base.roster.get(member);
-    match change {
+    let owner_or_not_admin_entry =
+        author_role == Role::Owner || !base.admin_entries.contains(&member);
+    let kept_unless = |void: Option<VoidReason>| void.map_or(Ok(()), Err);
+    kept_unless(match change {
         // The member signed the package, so whoever carries it changes
         // nothing the member did not choose.
-        Change::UpdateKeys { package } => {
-            present.is_some_and(|entry| package.supersedes(&entry.keys))
-        }
-        _ if member == author => false,
+        Change::UpdateKeys { package } => (!present
+            .is_some_and(|entry| package.supersedes(&entry.keys)))
+        .then_some(VoidReason::KeysNotNewer),
+        _ if member == author => Some(VoidReason::OwnEntry),
         // Owner grants are judged on ownership alone (see the module docs).
         Change::Add {
             role: Role::Owner, ..
-        } => author_role == Role::Owner && !node.owners.contains(&member),
-        _ if node.owners.contains(&member) => false,
+        } => {
+            if author_role != Role::Owner {
+                Some(VoidReason::OnlyOwnersMakeOwners)
+            } else {
+                node.owners
+                    .contains(&member)
+                    .then_some(VoidReason::AlreadyOwner)
+            }
+        }
+        _ if node.owners.contains(&member) => Some(VoidReason::Owner),
         // An entry with a surviving promotion is an admin's even while a
         // concurrent owner's removal leaves it absent: an admin may not
         // re-add it and so undo the owner.
-        Change::Add { .. } => {
-            present.is_none()
-                && (author_role == Role::Owner || !base.admin_entries.contains(&member))
+        Change::Add { .. } if present.is_some() => Some(VoidReason::AlreadyPresent),
+        Change::Remove { .. } | Change::SetRole { .. } if present.is_none() => {
+            Some(VoidReason::NotPresent)
         }
-        Change::Remove { .. } => {
-            present.is_some()
-                && (author_role == Role::Owner || !base.admin_entries.contains(&member))
+        Change::SetRole { role, .. } if present.is_some_and(|entry| entry.role == *role) => {
+            Some(VoidReason::SameRole)
         }
-        Change::SetRole { role, .. } => present.is_some_and(|entry| {
-            entry.role != *role
-                && (author_role == Role::Owner
-                    || (*role == Role::Admin && !base.admin_entries.contains(&member)))
-        }),
-    }
+        Change::Add { .. } | Change::Remove { .. } => {
+            (!owner_or_not_admin_entry).then_some(VoidReason::AdminEntry)
+        }
+        Change::SetRole { role, .. } => (author_role != Role::Owner
+            && (*role != Role::Admin || base.admin_entries.contains(&member)))
+        .then_some(VoidReason::AdminEntry),
+    })
 }

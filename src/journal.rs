@@ -201,8 +201,9 @@ pub(crate) struct Journal {
     previous: Option<[u8; SIGNATURE_LEN]>,
     /// Where a frame written and not yet synced ends.
     written: Option<u64>,
-    /// The `base` of a start over that failed: the header on disk may have
-    /// either salt, so no frame is written until one succeeds.
+    /// The `base` of a start over not made yet: put off by the open of a
+    /// journal that was there, or one that failed (the header on disk may
+    /// have either salt). No frame is written until one succeeds.
     unstarted: Option<u64>,
 }
 
@@ -359,7 +360,8 @@ impl Journal {
             .truncate(false)
             .open(path)
             .map_err(&io)?;
-        if file.metadata().map_err(&io)?.len() < PREALLOCATED {
+        let made = file.metadata().map_err(&io)?.len() < PREALLOCATED;
+        if made {
             file.set_len(0).map_err(&io)?;
             write_at(&file, &vec![0u8; PREALLOCATED as usize], 0).map_err(&io)?;
         }
@@ -375,7 +377,15 @@ impl Journal {
             written: None,
             unstarted: None,
         };
-        journal.start_over(base)?;
+        if made {
+            journal.start_over(base)?;
+        } else {
+            // A journal there already starts over with the first frame
+            // written (`write`), not now: an open that writes no event
+            // changes no byte of it, and what it holds is in the database
+            // already (SPEC.md §9.6).
+            journal.unstarted = Some(base);
+        }
         // The file's length and its preallocated pages are durable before
         // any frame relies on them, and so is its name in the folder: a
         // journal that vanished with a power cut would take acknowledged

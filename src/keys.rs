@@ -188,7 +188,9 @@ impl LocalKeys {
     }
 
     /// Reads a key file written by [`LocalKeys::save`], refusing one that
-    /// others may read.
+    /// others may read. The format is checked first: a file that is no key
+    /// file (a database, a folder, a text) is named so, whatever its
+    /// permissions, since `chmod 600` would not make it one (SPEC.md §11).
     pub fn load(path: impl AsRef<Path>) -> Result<LocalKeys, KeyError> {
         let path = path.as_ref();
         let io = |source| KeyError::Io {
@@ -200,16 +202,9 @@ impl LocalKeys {
             detail,
         };
         let mut file = fs::File::open(path).map_err(io)?;
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = file.metadata().map_err(io)?.permissions().mode() & 0o777;
-            if mode & 0o077 != 0 {
-                return Err(KeyError::Permissions {
-                    path: path.to_owned(),
-                    mode,
-                });
-            }
+        let metadata = file.metadata().map_err(io)?;
+        if metadata.is_dir() {
+            return Err(format("a folder"));
         }
         let mut contents = Zeroizing::new(Vec::with_capacity(KEY_FILE_LEN));
         // Read one byte more than a key file holds, to notice a longer file.
@@ -217,15 +212,26 @@ impl LocalKeys {
             .take(KEY_FILE_LEN as u64 + 1)
             .read_to_end(&mut contents)
             .map_err(io)?;
+        if !contents.starts_with(KEY_FILE_MAGIC) {
+            return Err(format("unknown header"));
+        }
         if contents.len() != KEY_FILE_LEN {
             return Err(format("wrong length"));
         }
-        let (magic, rest) = contents
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = metadata.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                return Err(KeyError::Permissions {
+                    path: path.to_owned(),
+                    mode,
+                });
+            }
+        }
+        let (_, rest) = contents
             .split_first_chunk::<16>()
             .ok_or(format("wrong length"))?;
-        if magic != KEY_FILE_MAGIC {
-            return Err(format("unknown header"));
-        }
         let (signing, rest) = rest
             .split_first_chunk::<32>()
             .ok_or(format("wrong length"))?;
@@ -318,6 +324,16 @@ mod tests {
             fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
             let err = LocalKeys::load(&path).unwrap_err();
             assert!(err.to_string().contains("chmod 600"), "{err}");
+            // A file that is no key file is named so, whatever its mode.
+            for (name, bytes) in [("text", &b"hello\n"[..]), ("short", &KEY_FILE_MAGIC[..])] {
+                let other = dir.path().join(name);
+                fs::write(&other, bytes).unwrap();
+                fs::set_permissions(&other, fs::Permissions::from_mode(0o644)).unwrap();
+                let err = LocalKeys::load(&other).unwrap_err();
+                assert!(matches!(err, KeyError::Format { .. }), "{name}: {err}");
+            }
+            let err = LocalKeys::load(dir.path()).unwrap_err();
+            assert!(matches!(err, KeyError::Format { .. }), "{err}");
         }
     }
 }

@@ -101,7 +101,7 @@ pub(crate) mod tests;
 
 pub use batch::{BATCH_MAGIC, BATCH_VERSION, Batch, BatchError, MAX_BATCH_EVENTS};
 pub use envelope::{EnvelopeError, EpochSecret};
-pub use error::{Error, ErrorClass, Mismatch, Result, StoreError};
+pub use error::{Error, ErrorClass, Mismatch, Result, StoreError, VoidReason};
 pub use event::{
     Body, Change, DecodeError, Envelope, Event, MemberKeys, PackageError, ParsePackageError,
     SignedEvent, SignedPackage as KeyPackage, WrappedSecret,

@@ -169,9 +169,7 @@ impl MeshOptions {
         keys: LocalKeys,
         batch: &Batch,
     ) -> Result<(Mesh, Vec<Vec<u8>>)> {
-        if batch.is_empty() {
-            return Err(crate::batch::BatchError::Empty.into());
-        }
+        // An empty batch holds no genesis either (SPEC.md §7.3).
         let records = batch.records();
         let genesis = records
             .iter()
@@ -723,10 +721,10 @@ impl Mesh {
         let made = self
             .ledger
             .make_rotation(keys, changes.clone(), reason, time, &mut self.rng)?;
-        if let Some(change) = made
+        if let Some((change, reason)) = made
             .void_changes()
             .first()
-            .and_then(|&position| changes.get(position))
+            .and_then(|&(position, reason)| Some((changes.get(position)?, reason)))
         {
             return Err(Error::VoidChange {
                 member: change.member(),
@@ -736,6 +734,7 @@ impl Mesh {
                     Change::SetRole { .. } => "role change",
                     Change::UpdateKeys { .. } => "key update",
                 },
+                reason,
             });
         }
         self.add(made)

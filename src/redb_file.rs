@@ -2,10 +2,16 @@
 //! private copy), transactions and their durability (SPEC.md §9.2, §9.4, §10).
 //! What the tables hold is the store's concern.
 
+use std::collections::VecDeque;
 use std::fs;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use redb::{Database, Durability, ReadTransaction, ReadableDatabase, WriteTransaction};
+use redb::{
+    BackendError, Database, Durability, ReadTransaction, ReadableDatabase, StorageBackend,
+    WriteTransaction,
+};
 
 use crate::error::{Error, StoreError};
 
@@ -28,6 +34,200 @@ pub(crate) struct RedbFile {
     /// copy was opened instead; the copy lives as long as the handle.
     private_copy: Option<tempfile::TempDir>,
     recovered: bool,
+    /// The file of a writable open, whose writes wait until the first write
+    /// transaction; `None` for a file created here or read-only.
+    deferred: Option<Arc<DeferredFile>>,
+}
+
+/// The file of a writable open, as redb sees it: its writes wait in memory
+/// until [`DeferredFile::release`], and reads see them.
+///
+/// redb writes as it opens a file for writing (the open's integrity check
+/// commits the allocator state it rebuilt; the header says the file is
+/// open) and as it closes it. An open that writes no event, such as a
+/// refused change, would then rewrite bytes of the file and its time, and
+/// "nothing was written" would be untrue (SPEC.md §9.2). So those writes are
+/// held, in order with their syncs, and reach the file only once an event
+/// is written, replayed exactly as redb made them: a file that crashes
+/// during the replay is one that crashed during redb's own open. A handle
+/// dropped before that leaves every byte as it was. The locks are taken at
+/// once: a second writer is still refused at its open.
+#[derive(Debug)]
+struct DeferredFile {
+    file: redb::backends::FileBackend,
+    /// `None` once released: everything goes to the file.
+    held: Mutex<Option<Held>>,
+}
+
+/// Writes redb made and the file has not seen, in order.
+#[derive(Debug)]
+struct Held {
+    operations: VecDeque<Operation>,
+    /// The length the file has as redb sees it.
+    len: u64,
+}
+
+#[derive(Debug)]
+enum Operation {
+    Write { offset: u64, bytes: Vec<u8> },
+    SetLen(u64),
+    Sync,
+}
+
+impl DeferredFile {
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes the held writes, in order, and from then on writes through.
+    /// What fails stays held, from the operation that failed on: replaying
+    /// a prefix twice gives what replaying it once does.
+    fn release(&self) -> std::io::Result<()> {
+        let mut held = self.held();
+        if let Some(pending) = held.as_mut() {
+            while let Some(operation) = pending.operations.front() {
+                match operation {
+                    Operation::Write { offset, bytes } => self.file.write(*offset, bytes)?,
+                    Operation::SetLen(len) => self.file.set_len(*len)?,
+                    Operation::Sync => self.file.sync_data()?,
+                }
+                pending.operations.pop_front();
+            }
+        }
+        *held = None;
+        Ok(())
+    }
+}
+
+/// redb's handle on a [`DeferredFile`], which the [`RedbFile`] shares.
+#[derive(Debug)]
+struct DeferredBackend(Arc<DeferredFile>);
+
+impl std::ops::Deref for DeferredBackend {
+    type Target = DeferredFile;
+
+    fn deref(&self) -> &DeferredFile {
+        &self.0
+    }
+}
+
+impl StorageBackend for DeferredBackend {
+    fn len(&self) -> std::io::Result<u64> {
+        match self.held().as_ref() {
+            Some(pending) => Ok(pending.len),
+            None => self.file.len(),
+        }
+    }
+
+    fn read(&self, offset: u64, out: &mut [u8]) -> std::io::Result<()> {
+        let held = self.held();
+        let Some(pending) = held.as_ref() else {
+            return self.file.read(offset, out);
+        };
+        let end = offset.saturating_add(out.len() as u64);
+        if end > pending.len {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        // The file's bytes (zeros past its end), then every held write over
+        // them in order; a shortening zeroes what it cut, as growing again
+        // reads zeros.
+        out.fill(0);
+        let on_file = self.file.len()?.clamp(offset, end) - offset;
+        if let Some(part) = out.get_mut(..on_file as usize) {
+            self.file.read(offset, part)?;
+        }
+        for operation in &pending.operations {
+            match operation {
+                Operation::Write { offset: at, bytes } => {
+                    let from = (*at).max(offset);
+                    let to = at.saturating_add(bytes.len() as u64).min(end);
+                    if from < to
+                        && let (Some(dst), Some(src)) = (
+                            out.get_mut((from - offset) as usize..(to - offset) as usize),
+                            bytes.get((from - at) as usize..(to - at) as usize),
+                        )
+                    {
+                        dst.copy_from_slice(src);
+                    }
+                }
+                Operation::SetLen(len) if *len < end => {
+                    let from = (*len).max(offset) - offset;
+                    if let Some(cut) = out.get_mut(from as usize..) {
+                        cut.fill(0);
+                    }
+                }
+                Operation::SetLen(_) | Operation::Sync => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn set_len(&self, len: u64) -> std::io::Result<()> {
+        match self.held().as_mut() {
+            Some(pending) => {
+                pending.operations.push_back(Operation::SetLen(len));
+                pending.len = len;
+                Ok(())
+            }
+            None => self.file.set_len(len),
+        }
+    }
+
+    fn sync_data(&self) -> std::io::Result<()> {
+        match self.held().as_mut() {
+            Some(pending) => {
+                pending.operations.push_back(Operation::Sync);
+                Ok(())
+            }
+            None => self.file.sync_data(),
+        }
+    }
+
+    fn write(&self, offset: u64, data: &[u8]) -> std::io::Result<()> {
+        match self.held().as_mut() {
+            Some(pending) => {
+                pending.operations.push_back(Operation::Write {
+                    offset,
+                    bytes: data.to_vec(),
+                });
+                pending.len = pending.len.max(offset.saturating_add(data.len() as u64));
+                Ok(())
+            }
+            None => self.file.write(offset, data),
+        }
+    }
+
+    fn close(&self) -> std::io::Result<()> {
+        self.file.close()
+    }
+
+    fn try_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.try_lock_range(start, end)
+    }
+
+    fn try_lock_shared_range(
+        &self,
+        start: Bound<u64>,
+        end: Bound<u64>,
+    ) -> Result<bool, BackendError> {
+        self.file.try_lock_shared_range(start, end)
+    }
+
+    fn lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_range(start, end)
+    }
+
+    fn lock_shared_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.lock_shared_range(start, end)
+    }
+
+    fn unlock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<(), BackendError> {
+        self.file.unlock_range(start, end)
+    }
+
+    fn query_lock_range(&self, start: Bound<u64>, end: Bound<u64>) -> Result<bool, BackendError> {
+        self.file.query_lock_range(start, end)
+    }
 }
 
 fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
@@ -88,29 +288,59 @@ impl RedbFile {
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
+            deferred: None,
         })
     }
 
-    /// Opens an existing file for reading and writing.
+    /// Opens an existing file for reading and writing. Nothing reaches the
+    /// file before the first write transaction ([`DeferredFile`]).
     pub(crate) fn open(path: &Path) -> Result<RedbFile, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotFound {
                 path: path.to_owned(),
             });
         }
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|source| StoreError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        let file = redb::backends::FileBackend::new(file).map_err(|e| map_open_error(path, e))?;
+        let len = file.len().map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if len == 0 {
+            // redb would make a database of an empty file.
+            return Err(StoreError::NotMeshlog {
+                path: path.to_owned(),
+                detail: "an empty file".into(),
+            });
+        }
+        let deferred = Arc::new(DeferredFile {
+            file,
+            held: Mutex::new(Some(Held {
+                operations: VecDeque::new(),
+                len,
+            })),
+        });
         // The integrity check verifies every page's checksum before anything
         // is read: a plain read of a damaged page may panic inside redb.
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .set_concurrency_mode(CONCURRENCY)
             .set_check_integrity_on_open(true)
-            .open(path)
+            .create_with_backend(DeferredBackend(Arc::clone(&deferred)))
             .map_err(|e| map_open_error(path, e))?;
         Ok(RedbFile {
             db,
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
+            deferred: Some(deferred),
         })
     }
 
@@ -153,6 +383,7 @@ impl RedbFile {
             path: path.to_owned(),
             private_copy: Some(dir),
             recovered,
+            deferred: None,
         })
     }
 
@@ -178,6 +409,12 @@ impl RedbFile {
         if self.private_copy.is_some() {
             return Err(Error::ReadOnly);
         }
+        if let Some(deferred) = &self.deferred {
+            deferred.release().map_err(|source| StoreError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        }
         let mut txn = self.db.begin_write().map_err(StoreError::from)?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::Redb(redb::Error::from(e).into()))?;
@@ -193,5 +430,102 @@ impl RedbFile {
         // Best effort: a file that cannot be removed is reported by the
         // next create, as existing.
         let _ = fs::remove_file(path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TABLE: redb::TableDefinition<'static, u64, &[u8]> = redb::TableDefinition::new("t");
+
+    fn put(file: &RedbFile, key: u64, value: &[u8]) {
+        let txn = file.begin_write().unwrap();
+        txn.open_table(TABLE).unwrap().insert(key, value).unwrap();
+        txn.commit().unwrap();
+    }
+
+    fn get(file: &RedbFile, key: u64) -> Option<Vec<u8>> {
+        let txn = file.begin_read().unwrap();
+        let table = txn.open_table(TABLE).unwrap();
+        table.get(key).unwrap().map(|value| value.value().to_vec())
+    }
+
+    fn bytes_and_time(path: &Path) -> (Vec<u8>, std::time::SystemTime) {
+        let modified = fs::metadata(path).unwrap().modified().unwrap();
+        (fs::read(path).unwrap(), modified)
+    }
+
+    /// SPEC.md §9.2: a writable open that writes nothing leaves every byte
+    /// and the time of the file; the first write transaction replays what
+    /// redb held, and the file then opens and reads as written.
+    #[test]
+    fn a_writable_open_writes_nothing_until_the_first_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.redb");
+        put(&RedbFile::create(&path).unwrap(), 1, b"one");
+        let before = bytes_and_time(&path);
+        for _ in 0..2 {
+            let file = RedbFile::open(&path).unwrap();
+            assert_eq!(get(&file, 1).as_deref(), Some(&b"one"[..]));
+            drop(file);
+            assert!(bytes_and_time(&path) == before, "an open wrote");
+        }
+        // A second writer is refused while one holds the file, written or not.
+        let file = RedbFile::open(&path).unwrap();
+        assert!(matches!(
+            RedbFile::open(&path),
+            Err(StoreError::Locked { .. })
+        ));
+        put(&file, 2, b"two");
+        assert!(bytes_and_time(&path).0 != before.0);
+        drop(file);
+        let file = RedbFile::open(&path).unwrap();
+        assert_eq!(get(&file, 2).as_deref(), Some(&b"two"[..]));
+        drop(file);
+        // Closed cleanly: a plain read-only open takes it as it is.
+        let read_only = RedbFile::open_read_only(&path).unwrap();
+        assert!(!read_only.recovered());
+        assert_eq!(get(&read_only, 2).as_deref(), Some(&b"two"[..]));
+    }
+
+    /// Reads see the held writes over the file's bytes, a shortening
+    /// included, exactly as the file would after the replay.
+    #[test]
+    fn reads_see_held_writes_as_the_file_will() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("raw");
+        fs::write(&path, [1u8; 16]).unwrap();
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let deferred = DeferredBackend(Arc::new(DeferredFile {
+            file: redb::backends::FileBackend::new(file).unwrap(),
+            held: Mutex::new(Some(Held {
+                operations: VecDeque::new(),
+                len: 16,
+            })),
+        }));
+        deferred.write(4, &[2; 4]).unwrap();
+        deferred.set_len(6).unwrap();
+        deferred.set_len(12).unwrap();
+        deferred.write(10, &[3; 4]).unwrap();
+        deferred.sync_data().unwrap();
+        let expected = [1, 1, 1, 1, 2, 2, 0, 0, 0, 0, 3, 3, 3, 3];
+        assert_eq!(deferred.len().unwrap(), 14);
+        let mut seen = [9u8; 14];
+        deferred.read(0, &mut seen).unwrap();
+        assert_eq!(seen, expected);
+        let mut part = [9u8; 5];
+        deferred.read(3, &mut part).unwrap();
+        assert_eq!(part, expected[3..8]);
+        assert!(deferred.read(10, &mut [0; 5]).is_err(), "past the end");
+        assert_eq!(fs::read(&path).unwrap(), [1u8; 16], "held, not written");
+        deferred.release().unwrap();
+        assert_eq!(fs::read(&path).unwrap(), expected);
+        deferred.write(0, &[7]).unwrap();
+        assert_eq!(fs::read(&path).unwrap()[0], 7, "written through");
     }
 }

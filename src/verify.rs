@@ -24,7 +24,7 @@ use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, Unsign
 use super::feeds::{Check, Checked, FeedError, FeedEvent, MeshState, Missing};
 use super::graph::{self, GraphError, Resolution};
 use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
-use crate::error::Error;
+use crate::error::{Error, VoidReason};
 use crate::event::{DecodeError, Envelope};
 use crate::ids::{EventHash, GroupId, MemberId, SigningPublicKey};
 use crate::keys::LocalKeys;
@@ -435,12 +435,19 @@ impl Ledger {
     /// Every rule but the author's signature, which is left to the caller
     /// to check in a batch (see [`Self::take_all`]): returns the key it must
     /// verify under. An event this passes is one [`Self::verify`] passes
-    /// exactly when its signature verifies under that key.
+    /// exactly when its signature verifies under that key. A rotation's
+    /// signature is checked here all the same, before its costly rules, as
+    /// [`Self::verify`] checks it (SPEC.md §8): a forged rotation costs one
+    /// signature check and is refused as V6 on every path; it then owes
+    /// none.
     fn verify_deferring(
         &mut self,
         signed: SignedEvent,
     ) -> Result<(Verdict, Option<SigningPublicKey>), Rejection> {
-        self.verify_with(signed, |_, _| true)
+        let rotation = matches!(signed.event().body, Body::Rotate { .. });
+        let (verdict, key) =
+            self.verify_with(signed, |signed, key| !rotation || signed.is_signed_by(key))?;
+        Ok((verdict, key.filter(|_| !rotation)))
     }
 
     /// Every check, the signature's by `signature_ok`: the signature
@@ -517,8 +524,14 @@ impl Ledger {
     }
 
     /// What `event` names that this ledger does not hold yet: its `prev`,
-    /// then the epochs it names, in order (SPEC.md §4.2).
+    /// then the epochs it names, in order (SPEC.md §4.2). What the rules
+    /// refuse whatever arrives is not missing: a zero `prev` at `seq` > 0
+    /// (F2) names no event, and a held event that is no rotation never
+    /// becomes an epoch (F3, E3); the rules then name it.
     fn first_missing(&self, event: &Event) -> Option<Missing> {
+        if event.seq > 0 && event.prev == EventHash::ZERO {
+            return None;
+        }
         if event.seq > 0 && !self.index.contains_key(&event.prev) {
             return Some(Missing::Prev(event.prev));
         }
@@ -527,6 +540,7 @@ impl Ledger {
             .named_epochs()
             .iter()
             .find(|epoch| !graph.contains(**epoch))
+            .filter(|epoch| !self.index.contains_key(*epoch))
             .map(|epoch| Missing::Epoch(*epoch))
     }
 
@@ -1104,14 +1118,15 @@ fn rotation_binding(
 pub(crate) struct MadeHere {
     unsigned: UnsignedEvent,
     signer: SigningPublicKey,
-    /// A rotation's changes that are void within its own causal past.
-    void_changes: Vec<usize>,
+    /// A rotation's changes that are void within its own causal past, and
+    /// why.
+    void_changes: Vec<(usize, VoidReason)>,
 }
 
 impl MadeHere {
     /// Positions of a rotation's changes that are void within its own
-    /// causal past, and so in every resolution (SPEC.md §5.3).
-    pub(crate) fn void_changes(&self) -> &[usize] {
+    /// causal past, and so in every resolution (SPEC.md §5.3), with why.
+    pub(crate) fn void_changes(&self) -> &[(usize, VoidReason)] {
         &self.void_changes
     }
 

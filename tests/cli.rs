@@ -1134,9 +1134,9 @@ fn join_refuses_a_batch_without_genesis_or_with_a_foreign_header_and_leaves_no_f
         report["error"].clone()
     };
 
-    // An empty batch.
+    // An empty batch holds no genesis either (SPEC.md §7.3).
     let error = refused_join(&batch_bytes(&group, &[]), "empty.batch");
-    assert_eq!(error["kind"], "empty-batch");
+    assert_eq!(error["kind"], "no-genesis");
     // A batch of later events only, as an export against a frontier gives.
     let old_frontier = path("old.frontier");
     ok(&["frontier", s(&db), s(&old_frontier)]);
@@ -1253,9 +1253,18 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
     other[31] ^= 1;
     let error = refused_ingest(&batch_bytes(&other, &records), "foreign.batch");
     assert_eq!(error["kind"], "foreign-batch");
-    // Not a batch at all.
-    let error = refused_ingest(b"hello", "junk.batch");
-    assert_eq!(error["kind"], "malformed-batch");
+    // Not a batch at all: the command could not run, and wrote nothing.
+    std::fs::write(path("junk.batch"), b"hello").unwrap();
+    let out = could_not_run(&[
+        "ingest",
+        s(&copy),
+        "--keys",
+        s(&bob),
+        s(&path("junk.batch")),
+        "--json",
+    ]);
+    assert_eq!(json(&out.stdout)["error"]["kind"], "not-a-batch");
+    assert_eq!(state(&copy), before);
 
     // The good batch, in reverse order, is taken whole.
     let mut reversed = records.clone();
@@ -1528,14 +1537,18 @@ fn a_file_not_closed_cleanly_is_verified_in_a_private_copy() {
     let Sample { db, founder, .. } = sample(dir.path());
     let copy = dir.path().join("live-copy.redb");
     {
-        // A plain copy of a file that is open for writing looks like a crash.
-        let _held = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+        // A plain copy of a file that is open for writing, and written to,
+        // looks like a crash. (Until its first write, an open changes no
+        // byte of the file.)
+        let mut held = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+        held.append_app("note", b"while open").unwrap();
+        held.checkpoint().unwrap();
         std::fs::copy(&db, &copy).unwrap();
     }
     let before = std::fs::read(&copy).unwrap();
     let report = verified(&copy);
     assert_eq!(report["verified_private_copy"], true, "{report}");
-    assert_eq!(report["events"], SAMPLE_EVENTS);
+    assert_eq!(report["events"], SAMPLE_EVENTS + 1);
     let text = ok(&["verify", s(&copy)]).stdout;
     assert!(field(&text, "private").starts_with("yes"), "{text}");
     assert!(std::fs::read(&copy).unwrap() == before);
@@ -1956,4 +1969,414 @@ fn append_sealed(db: &Path, keys: &Path, payload: &str) -> String {
         payload,
     ]);
     field(&out.stdout, "event")
+}
+
+/// Runs the binary with `stdout` as its standard output; returns its exit
+/// code and standard error.
+fn run_into(args: &[&str], stdout: std::process::Stdio) -> (i32, String) {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_meshlog"))
+        .args(args)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run meshlog");
+    (
+        output.status.code().expect("exit code, not a signal"),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// Standard output that cannot be written: a full disk exits 2 with the
+/// reason, and a pipe whose reader left (`meshlog show DB | head`) ends
+/// the output quietly with the command's own exit code; neither panics.
+#[test]
+fn output_that_cannot_be_written_exits_2_and_a_closed_pipe_keeps_the_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["verify", s(&db)],
+        vec!["verify", s(&db), "--json"],
+        vec!["show", s(&db)],
+        vec!["show", s(&db), "--json"],
+        vec!["log", s(&db)],
+        vec!["keys", "show", s(&founder)],
+        vec!["keys", "show", s(&founder), "--public"],
+        vec!["secret", s(&db), "--keys", s(&founder)],
+    ];
+    for args in &commands {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let (code, stderr) = run_into(args, full.into());
+        assert_eq!(code, 2, "{args:?} into /dev/full:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}:\n{stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.contains("No space left on device"),
+            "{args:?}:\n{stderr}"
+        );
+
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let (code, stderr) = run_into(args, writer.into());
+        assert_eq!(code, 0, "{args:?} into a closed pipe:\n{stderr}");
+        assert!(stderr.is_empty(), "{args:?}:\n{stderr}");
+    }
+    // A failed verification still exits 1 when nobody reads its report.
+    tamper_record(&db, 3, |record| record[10] ^= 0x01);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let (code, stderr) = run_into(&["verify", s(&db)], writer.into());
+    assert_eq!(code, 1, "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A change that would be void is refused with the rule of SPEC.md §5.3
+/// that voids it and its real reason, not a guess.
+#[test]
+fn a_void_change_is_refused_naming_its_real_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db,
+        founder,
+        alice,
+        bob,
+    } = sample(dir.path());
+    let carol = dir.path().join("carol.keys");
+    let carol_package = new_keys(&carol);
+    let bob_package = ok(&["keys", "show", s(&bob), "--public"])
+        .stdout
+        .trim()
+        .to_owned();
+    let void = |args: &[&str], rule: &str, reason: &str| {
+        let before = state(&db);
+        let out = refused(args);
+        assert_eq!(state(&db), before, "{args:?} changed the file");
+        assert!(out.stderr.contains(reason), "{args:?}:\n{}", out.stderr);
+        assert_eq!(
+            field(&out.stderr, "rule"),
+            rule,
+            "{args:?}:\n{}",
+            out.stderr
+        );
+        out.stderr
+    };
+    let f = s(&founder);
+    let not_permitted = "role does not permit";
+
+    let text = void(
+        &["add", s(&db), "--keys", f, "--member", &bob_package],
+        "K5",
+        "in the roster already",
+    );
+    assert!(!text.contains(not_permitted), "{text}");
+    let text = void(
+        &[
+            "remove",
+            s(&db),
+            "--keys",
+            f,
+            "--member",
+            &member_id(&carol),
+        ],
+        "K5",
+        "not in the roster",
+    );
+    assert!(!text.contains(not_permitted), "{text}");
+    ok(&["remove", s(&db), "--keys", f, "--member", &member_id(&bob)]);
+    void(
+        &["remove", s(&db), "--keys", f, "--member", &member_id(&bob)],
+        "K5",
+        "not in the roster",
+    );
+    let text = void(
+        &[
+            "role",
+            s(&db),
+            "--keys",
+            f,
+            "--member",
+            &member_id(&alice),
+            "--role",
+            "admin",
+        ],
+        "K5",
+        "has that role already",
+    );
+    assert!(!text.contains(not_permitted), "{text}");
+    void(
+        &[
+            "role",
+            s(&db),
+            "--keys",
+            f,
+            "--member",
+            &member_id(&founder),
+            "--role",
+            "member",
+        ],
+        "K2",
+        "its author's own entry",
+    );
+    void(
+        &[
+            "remove",
+            s(&db),
+            "--keys",
+            s(&alice),
+            "--member",
+            &member_id(&founder),
+        ],
+        "K4",
+        "is an owner",
+    );
+    // An admin may not touch another admin's entry.
+    ok(&[
+        "add",
+        s(&db),
+        "--keys",
+        f,
+        "--member",
+        &carol_package,
+        "--role",
+        "admin",
+    ]);
+    void(
+        &[
+            "remove",
+            s(&db),
+            "--keys",
+            s(&alice),
+            "--member",
+            &member_id(&carol),
+        ],
+        "K5",
+        not_permitted,
+    );
+}
+
+/// Enabling a member that is enabled (and disabling one that is disabled)
+/// writes nothing and says so.
+#[test]
+fn enable_and_disable_when_already_so_write_nothing_and_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let before = state(&db);
+    let out = ok(&["enable", s(&db), "--keys", s(&founder)]);
+    assert!(
+        field(&out.stdout, "done").contains("already enabled"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("nothing was written"), "{}", out.stdout);
+    assert_eq!(state(&db), before);
+
+    ok(&["disable", s(&db), "--keys", s(&founder)]);
+    let before = state(&db);
+    let out = ok(&["disable", s(&db), "--keys", s(&founder)]);
+    assert!(
+        field(&out.stdout, "done").contains("already disabled"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(state(&db), before);
+    // And the change itself still goes through.
+    ok(&["enable", s(&db), "--keys", s(&founder)]);
+    assert_eq!(state(&db).1, before.1 + 1);
+}
+
+/// A key-file argument that is no key file at all is named so, whatever
+/// its permissions: `chmod 600` is advice for a key file only.
+#[test]
+fn a_key_file_argument_of_the_wrong_kind_is_named_before_its_permissions() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, .. } = sample(dir.path());
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let folder = dir.path().join("folder");
+    std::fs::create_dir(&folder).unwrap();
+    for wrong in [&db, &text, &folder] {
+        for args in [
+            vec!["keys", "show", s(wrong)],
+            vec![
+                "append",
+                s(&db),
+                "--keys",
+                s(wrong),
+                "--kind",
+                "k",
+                "--payload",
+                "x",
+            ],
+        ] {
+            let out = could_not_run(&args);
+            assert!(
+                out.stderr.contains("not a meshlog key file"),
+                "{args:?}:\n{}",
+                out.stderr
+            );
+            assert!(!out.stderr.contains("chmod"), "{args:?}:\n{}", out.stderr);
+        }
+    }
+}
+
+/// A file of the wrong kind where a meshlog file, batch, frontier, sealed
+/// message or key file is expected is one mistake, with one class: the
+/// command could not run (exit 2), from every command.
+#[test]
+fn a_file_of_the_wrong_kind_exits_2_from_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db, founder, bob, ..
+    } = sample(dir.path());
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello\n").unwrap();
+    let all = dir.path().join("all.batch");
+    ok(&["export", s(&db), s(&all)]);
+    let mut version_99 = b"mlbatch\0".to_vec();
+    version_99.push(99);
+    version_99.extend_from_slice(&[0; 33]);
+    let newer = dir.path().join("newer.batch");
+    std::fs::write(&newer, &version_99).unwrap();
+    let joined = dir.path().join("joined.redb");
+    for wrong in [&db, &text, &newer] {
+        for args in [
+            vec!["ingest", s(&db), "--keys", s(&founder), s(wrong)],
+            vec!["join", s(&joined), "--keys", s(&bob), s(wrong)],
+            vec!["export", s(&db), "--frontier", s(wrong), s(&joined)],
+            vec!["verify", s(&db), "--expect", s(wrong)],
+            vec!["open", s(&db), "--keys", s(&founder), s(wrong)],
+        ] {
+            could_not_run(&args);
+        }
+        could_not_run(&["verify", s(&text)]);
+        assert!(!joined.exists());
+    }
+    let out = could_not_run(&["ingest", s(&db), "--keys", s(&founder), s(&text), "--json"]);
+    let report = json(&out.stdout);
+    assert_eq!(report["error"]["class"], "could-not-run");
+    assert_eq!(report["error"]["kind"], "not-a-batch");
+    let out = could_not_run(&["ingest", s(&db), "--keys", s(&founder), s(&newer), "--json"]);
+    assert_eq!(json(&out.stdout)["error"]["kind"], "unsupported-batch");
+}
+
+/// The bytes and the modification time of a file and of its journal.
+fn untouched(db: &Path) -> Vec<(Vec<u8>, std::time::SystemTime)> {
+    let journal = PathBuf::from(format!("{}-journal", db.display()));
+    [db.to_owned(), journal]
+        .iter()
+        .map(|path| {
+            let bytes = std::fs::read(path).unwrap();
+            let modified = std::fs::metadata(path).unwrap().modified().unwrap();
+            (bytes, modified)
+        })
+        .collect()
+}
+
+/// "Nothing was written" is literally true: a refused write, a write with
+/// a bad argument, and one with nothing to do leave every byte of the file
+/// and of its journal as they were, and their modification times too.
+#[test]
+fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db,
+        founder,
+        alice,
+        bob,
+    } = sample(dir.path());
+    let carol = dir.path().join("carol.keys");
+    let carol_package = new_keys(&carol);
+    let bob_package = ok(&["keys", "show", s(&bob), "--public"])
+        .stdout
+        .trim()
+        .to_owned();
+    // Times in the past, so that a write now would show.
+    let past = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    for path in [
+        db.clone(),
+        PathBuf::from(format!("{}-journal", db.display())),
+    ] {
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(past)
+            .unwrap();
+    }
+    let before = untouched(&db);
+    assert!(before.iter().all(|(_, modified)| *modified == past));
+    let f = s(&founder);
+    for (code, args) in [
+        // Bad arguments, found once the file is open.
+        (2, vec!["remove", s(&db), "--keys", f, "--member", "zz"]),
+        (
+            2,
+            vec![
+                "role",
+                s(&db),
+                "--keys",
+                f,
+                "--member",
+                "00000000",
+                "--role",
+                "admin",
+            ],
+        ),
+        // Refused by the rules.
+        (
+            1,
+            vec!["add", s(&db), "--keys", s(&bob), "--member", &carol_package],
+        ),
+        (
+            1,
+            vec!["add", s(&db), "--keys", f, "--member", &bob_package],
+        ),
+        (
+            1,
+            vec![
+                "remove",
+                s(&db),
+                "--keys",
+                s(&alice),
+                "--member",
+                &member_id(&founder),
+            ],
+        ),
+        (
+            1,
+            vec![
+                "append",
+                s(&db),
+                "--keys",
+                s(&carol),
+                "--kind",
+                "k",
+                "--payload",
+                "x",
+            ],
+        ),
+        (
+            1,
+            vec![
+                "append",
+                s(&db),
+                "--keys",
+                f,
+                "--kind",
+                "",
+                "--payload",
+                "x",
+            ],
+        ),
+        // Nothing to do.
+        (0, vec!["merge", s(&db), "--keys", f]),
+        (0, vec!["enable", s(&db), "--keys", f]),
+    ] {
+        exits(code, &args);
+        assert!(
+            untouched(&db) == before,
+            "{args:?} wrote to the file or its journal"
+        );
+    }
 }

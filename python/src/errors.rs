@@ -138,6 +138,10 @@ impl From<Error> for Failure {
             failure.0.rule = Some(rejection.rule.to_string());
             failure.0.rule_id = Some(rejection.rule.id());
         }
+        if let Error::VoidChange { reason, .. } = &error {
+            failure.0.rule = Some(reason.to_string());
+            failure.0.rule_id = Some(reason.rule());
+        }
         match &error {
             Error::RolledBack { missing } => {
                 failure.0.missing = Some(missing.iter().map(ToString::to_string).collect());

@@ -1,5 +1,5 @@
 use super::*;
-use crate::error::StoreError;
+use crate::error::{StoreError, VoidReason};
 use crate::event::SignedPackage;
 use crate::graph::Role;
 use crate::verify::Rule;
@@ -229,7 +229,7 @@ fn join_refuses_no_genesis_or_a_foreign_header_and_makes_no_file() {
     let target = dir.path().join("p");
     assert!(matches!(
         join_records(&target, keys(1), founder.ledger().group(), &[], settings(2)),
-        Err(Error::Batch(crate::batch::BatchError::Empty))
+        Err(Error::NoGenesis)
     ));
     assert!(matches!(
         join_records(
@@ -887,7 +887,7 @@ fn a_change_that_would_be_void_is_refused_not_written() {
     let (len, digest) = (founder.len(), founder.digest());
     let error = founder.remove_member(keys(0).member_id()).unwrap_err();
     assert!(
-        matches!(error, Error::VoidChange { member, change: "removal" } if member == keys(0).member_id()),
+        matches!(error, Error::VoidChange { member, change: "removal", reason: VoidReason::OwnEntry } if member == keys(0).member_id()),
         "{error}"
     );
     assert_eq!(error.class(), crate::error::ErrorClass::Refusal);
@@ -907,10 +907,46 @@ fn a_change_that_would_be_void_is_refused_not_written() {
     ];
     let error = admin.rotate(both, "both").unwrap_err();
     assert!(
-        matches!(error, Error::VoidChange { member, .. } if member == keys(0).member_id()),
+        matches!(error, Error::VoidChange { member, reason: VoidReason::Owner, .. } if member == keys(0).member_id()),
         "{error}"
     );
     assert_eq!((admin.len(), admin.digest()), (len, digest));
+    // Each reason is the rule's own: present already, absent, the same
+    // role, an admin's entry, an owner grant by an admin.
+    let reason = |result: Result<EventHash>| match result {
+        Err(Error::VoidChange { reason, .. }) => reason,
+        other => panic!("expected a void change, got {other:?}"),
+    };
+    assert_eq!(
+        reason(admin.add_member(keys(2).package(), Role::Member)),
+        VoidReason::AlreadyPresent
+    );
+    assert_eq!(
+        reason(admin.remove_member(keys(7).member_id())),
+        VoidReason::NotPresent
+    );
+    assert_eq!(
+        reason(founder.set_role(keys(1).member_id(), Role::Admin)),
+        VoidReason::SameRole
+    );
+    assert_eq!(
+        reason(admin.set_role(keys(1).member_id(), Role::Member)),
+        VoidReason::OwnEntry
+    );
+    founder.add_member(keys(3).package(), Role::Admin).unwrap();
+    exchange(&mut founder, &mut admin);
+    assert_eq!(
+        reason(admin.remove_member(keys(3).member_id())),
+        VoidReason::AdminEntry
+    );
+    assert_eq!(
+        reason(admin.add_member(keys(4).package(), Role::Owner)),
+        VoidReason::OnlyOwnersMakeOwners
+    );
+    assert_eq!(
+        reason(founder.add_member(keys(0).package(), Role::Owner)),
+        VoidReason::OwnEntry
+    );
     // The change the admin may make goes through on its own.
     admin.remove_member(keys(2).member_id()).unwrap();
     assert!(!admin.roster().contains(keys(2).member_id()));

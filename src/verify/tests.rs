@@ -745,3 +745,181 @@ fn a_demoted_admins_backdated_rotations_are_left_out_as_a_removed_ones_are() {
     assert!(!founder.resolution().is_applied(concurrent));
     assert_eq!(digest(&founder), digest(&own));
 }
+
+/// An event F signs at F's next position, with `prev` and `body` as given.
+fn signed_by_founder(ledger: &Ledger, prev: EventHash, body: Body) -> SignedEvent {
+    let f = keys(0);
+    let (seq, _, _) = ledger.state().next_position(f.member_id());
+    SignedEvent::sign(
+        Event {
+            version: VERSION,
+            group: ledger.group(),
+            author: f.member_id(),
+            seq,
+            prev,
+            time: 7,
+            body,
+        },
+        &f,
+    )
+}
+
+/// The rule a batch of `events` is refused by, taken in bulk.
+fn bulk_rule(ledger: &Ledger, events: &[&SignedEvent]) -> Rule {
+    let records: Vec<Vec<u8>> = events.iter().map(|event| event.to_record()).collect();
+    match ledger.clone().take_all(&records) {
+        Err(Error::Rejected(rejection)) => *rejection.rule,
+        other => panic!("expected a rejection, got {other:?}"),
+    }
+}
+
+/// SPEC.md §4.2: at `seq` > 0 a zero `prev` is F2, on every path: it
+/// names no event, so there is nothing to wait for.
+#[test]
+fn a_zero_prev_after_seq_0_is_f2_not_a_wait() {
+    let mut rng = StdRng::seed_from_u64(11);
+    let (founder, r1) = founded(&mut rng);
+    let event = signed_by_founder(
+        &founder,
+        EventHash::ZERO,
+        Body::App {
+            epoch: r1,
+            kind: "note".into(),
+            payload: b"no prev".to_vec(),
+        },
+    );
+    assert!(event.event().seq > 0);
+    let rule = bulk_rule(&founder, &[&event]);
+    assert!(
+        matches!(rule, Rule::Feed(FeedError::PrevMismatch { .. })),
+        "{rule:?}"
+    );
+    assert_eq!(rule.id(), "F2");
+    let single = founder.clone().verify(event).err().map(|r| *r.rule);
+    assert!(
+        matches!(single, Some(Rule::Feed(FeedError::PrevMismatch { .. }))),
+        "{single:?}"
+    );
+}
+
+/// SPEC.md §4.2, §5.2: an event that names, as its epoch or as a parent,
+/// an event held that is not a rotation is refused for good (F3, E3):
+/// that event never becomes a rotation, so waiting would be forever.
+#[test]
+fn naming_a_held_non_rotation_as_an_epoch_or_parent_is_refused() {
+    let mut rng = StdRng::seed_from_u64(12);
+    let f = keys(0);
+    let (mut founder, r1) = founded(&mut rng);
+    let note = app(&mut founder, &f, r1, "not an epoch");
+    let (_, prev, _) = founder.state().next_position(f.member_id());
+
+    let under_a_note = signed_by_founder(
+        &founder,
+        prev,
+        Body::App {
+            epoch: note,
+            kind: "note".into(),
+            payload: b"under a note".to_vec(),
+        },
+    );
+    let rule = bulk_rule(&founder, &[&under_a_note]);
+    assert!(
+        matches!(rule, Rule::Feed(FeedError::NotAnEpoch { epoch }) if epoch == note),
+        "{rule:?}"
+    );
+    assert_eq!(rule.id(), "F3");
+    let single = founder
+        .clone()
+        .verify(under_a_note.clone())
+        .err()
+        .map(|r| *r.rule);
+    assert!(
+        matches!(single, Some(Rule::Feed(FeedError::NotAnEpoch { .. }))),
+        "{single:?}"
+    );
+
+    // A rotation whose parent is the note: E3, with an envelope that would
+    // otherwise do.
+    let secret = EpochSecret::generate(&mut rng);
+    let (seq, _, _) = founder.state().next_position(f.member_id());
+    let envelope = envelope::seal(
+        &mut rng,
+        &secret,
+        rotation_binding(founder.group(), f.member_id(), seq, prev),
+        &[(f.member_id(), f.public().dh)],
+    )
+    .unwrap();
+    let on_a_note = signed_by_founder(
+        &founder,
+        prev,
+        Body::Rotate {
+            parents: vec![note],
+            changes: vec![],
+            envelope,
+            reason: String::new(),
+        },
+    );
+    let rule = bulk_rule(&founder, &[&on_a_note]);
+    assert!(
+        matches!(rule, Rule::Feed(FeedError::Graph(GraphError::UnknownParent(parent))) if parent == note),
+        "{rule:?}"
+    );
+    assert_eq!(rule.id(), "E3");
+
+    // The note and what names it in one batch, in either order: refused.
+    let record = founder.record(note).unwrap().clone();
+    let mut before = founder.clone();
+    before.forget_since(before.len() - 1, &[]);
+    for batch in [[&record, &under_a_note], [&under_a_note, &record]] {
+        let rule = bulk_rule(&before, &batch);
+        assert_eq!(rule.id(), "F3", "{rule:?}");
+    }
+}
+
+/// SPEC.md §8: a known author's signature is checked before anything
+/// costly, in bulk as one by one, so that a forged rotation costs one
+/// signature check and is refused as V6 on every path, rather than by
+/// the first rule its forged content breaks.
+#[test]
+fn a_forged_rotation_is_v6_in_bulk_too() {
+    let mut rng = StdRng::seed_from_u64(13);
+    let f = keys(0);
+    let (founder, _) = founded(&mut rng);
+    let (seq, prev, _) = founder.state().next_position(f.member_id());
+    // Its envelope reaches the founder alone, which is V9, and bob signed it.
+    let secret = EpochSecret::generate(&mut rng);
+    let envelope = envelope::seal(
+        &mut rng,
+        &secret,
+        rotation_binding(founder.group(), f.member_id(), seq, prev),
+        &[(f.member_id(), f.public().dh)],
+    )
+    .unwrap();
+    let forged = SignedEvent::sign(
+        Event {
+            version: VERSION,
+            group: founder.group(),
+            author: f.member_id(),
+            seq,
+            prev,
+            time: 9,
+            body: Body::Rotate {
+                parents: founder.state().graph().frontier(),
+                changes: vec![],
+                envelope,
+                reason: String::new(),
+            },
+        },
+        &keys(2),
+    );
+    let single = founder
+        .clone()
+        .verify(forged.clone())
+        .err()
+        .map(|r| *r.rule);
+    assert_eq!(single, Some(Rule::BadSignature(f.member_id())));
+    assert_eq!(
+        bulk_rule(&founder, &[&forged]),
+        Rule::BadSignature(f.member_id())
+    );
+}

@@ -451,9 +451,9 @@ pub(crate) fn verify(args: &VerifyArgs) -> anyhow::Result<Verdict> {
         report.checkpoint = Some(out.clone());
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        outln!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        print!("{}", report.to_text());
+        out!("{}", report.to_text());
     }
     Ok(if report.is_ok() {
         Verdict::Ok
@@ -763,7 +763,7 @@ fn show_epoch(mesh: &Mesh, hash: EventHash, json_out: bool) -> anyhow::Result<()
             "writer": writer,
             "roster": roster_json(&info.roster, None),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let mut standing = vec![if info.applied { "applied" } else { "VOID" }.to_owned()];
@@ -807,7 +807,7 @@ fn show_epoch(mesh: &Mesh, hash: EventHash, json_out: bool) -> anyhow::Result<()
     ));
     print_lines(&lines);
     for line in roster_lines(&info.roster, None) {
-        println!("{line}");
+        outln!("{line}");
     }
     Ok(())
 }
@@ -841,7 +841,7 @@ fn show_mesh(mesh: &Mesh, json_out: bool) -> anyhow::Result<()> {
                 "current": current == Some(info.hash),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(());
     }
     let roster = mesh.roster();
@@ -866,9 +866,9 @@ fn show_mesh(mesh: &Mesh, json_out: bool) -> anyhow::Result<()> {
         ),
     ]);
     for line in roster_lines(roster, Some(mesh)) {
-        println!("{line}");
+        outln!("{line}");
     }
-    println!(
+    outln!(
         "{:<10} {} (file order; own roster size, author, reason)",
         "epochs",
         epochs.len()
@@ -887,7 +887,7 @@ fn show_mesh(mesh: &Mesh, json_out: bool) -> anyhow::Result<()> {
         } else {
             format!(" void changes {}", strings(&info.void_changes).join(","))
         };
-        println!(
+        outln!(
             "  {}  {verdict}  roster {:>3}  by {}  parents {}  {:?}{void}{}",
             info.hash.short(),
             info.roster.len(),
@@ -909,6 +909,6 @@ fn show_mesh(mesh: &Mesh, json_out: bool) -> anyhow::Result<()> {
             }
         );
     }
-    println!("{:<10} {}", "digest", mesh.digest());
+    outln!("{:<10} {}", "digest", mesh.digest());
     Ok(())
 }

@@ -117,8 +117,8 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
             .map_or_else(|| id.short(), |person| person.name.to_owned())
     };
 
-    println!("Building a sample mesh in {}", shown(&dir));
-    let step = |what: String| println!("  • {what}");
+    outln!("Building a sample mesh in {}", shown(&dir));
+    let step = |what: String| outln!("  • {what}");
     // What each epoch is, in the words of the walk-through, for the table.
     let mut labels: Vec<(EventHash, &str)> = Vec::new();
     let (merge, digests, note) = {
@@ -162,7 +162,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
             everything.len()
         ));
 
-        println!("  Now both write before they sync again:");
+        outln!("  Now both write before they sync again:");
         let removal = ours.remove_member(carol.id)?;
         labels.push((removal, "founder removes carol"));
         ours.append_app("note", b"carol has left the team")?;
@@ -227,26 +227,26 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
         // Both meshes close here: a file has one handle per process.
     };
 
-    println!();
+    outln!();
     print_secret_table(&founder_db, &people, &labels)?;
 
-    println!();
+    outln!();
     print_sealed_note(&founder_db, &people, note)?;
 
-    println!();
-    println!("Verifying founder.redb, as `meshlog verify` does:");
+    outln!();
+    outln!("Verifying founder.redb, as `meshlog verify` does:");
     let (report, _) = crate::audit::verify_file(&founder_db, None)?;
     for line in report.to_text().lines() {
-        println!("  {line}");
+        outln!("  {line}");
     }
 
-    println!();
-    println!("Explore it further:");
-    println!("  meshlog log {}", shown(&founder_db));
-    println!("  meshlog show {}", shown(&founder_db));
-    println!("  meshlog verify {} --json", shown(&alice_db));
+    outln!();
+    outln!("Explore it further:");
+    outln!("  meshlog log {}", shown(&founder_db));
+    outln!("  meshlog show {}", shown(&founder_db));
+    outln!("  meshlog verify {} --json", shown(&alice_db));
     if let Some(merge) = merge {
-        println!(
+        outln!(
             "  meshlog secret {} --keys {} --epoch {}    # refused: carol was removed",
             shown(&founder_db),
             shown(&dir.join("carol.keys")),
@@ -254,7 +254,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
         );
     }
     if args.dir.is_none() {
-        println!(
+        outln!(
             "({} is deleted when this command exits; run `meshlog demo ./demo` to keep it)",
             shown(&dir)
         );
@@ -268,7 +268,7 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<Verdict> {
 
 /// Tries to open the sealed note with each person's keys.
 fn print_sealed_note(db: &Path, people: &[Person], note: EventHash) -> anyhow::Result<()> {
-    println!(
+    outln!(
         "Who can open the founder's sealed note {} (SPEC.md §16):",
         note.short()
     );
@@ -286,7 +286,7 @@ fn print_sealed_note(db: &Path, people: &[Person], note: EventHash) -> anyhow::R
             ),
             Err(error) => format!("✗ {error}"),
         };
-        println!("  {:<9}{line}", person.name);
+        outln!("  {:<9}{line}", person.name);
     }
     Ok(())
 }
@@ -330,12 +330,12 @@ fn print_secret_table(
             .collect();
         columns.push(cells);
     }
-    println!("Who can read which epoch's secret (✓ with the start of its fingerprint):");
+    outln!("Who can read which epoch's secret (✓ with the start of its fingerprint):");
     let mut header = format!("  {:<LABEL$}", "epoch");
     for person in people {
         header.push_str(&format!("{:<CELL$}", person.name));
     }
-    println!("{}", header.trim_end());
+    outln!("{}", header.trim_end());
     for (row, (epoch, label, current)) in rows.iter().enumerate() {
         let mark = if *current { " (current)" } else { "" };
         let label = format!("{} {label}{mark}", epoch.short());
@@ -345,9 +345,9 @@ fn print_secret_table(
             // `{:<N}` pads by chars, and ✓/✗ are one char wide on a terminal.
             line.push_str(&format!("{cell:<CELL$}"));
         }
-        println!("{}", line.trim_end());
+        outln!("{}", line.trim_end());
     }
-    println!(
+    outln!(
         "  A rotation's secret goes to the roster its author saw: carol can read \"alice adds \
          dave\",\n  which alice made before she saw carol's removal. That epoch never became \
          current; the\n  merge is, and carol has no part of its secret, nor of any later one. \

@@ -11,6 +11,8 @@
 //! 2 when the command could not run. The binary's own refusal (`export`
 //! with nothing to send) exits 1 as well.
 
+#![deny(clippy::print_stdout)]
+
 use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
@@ -20,6 +22,10 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use meshlog::{ErrorClass, EventHash, LocalKeys, MemberId, Mesh, MeshOptions};
 use serde_json::{Value, json};
+
+// First, so that its macros are in scope in every module after it.
+#[macro_use]
+mod output;
 
 mod audit;
 mod demo;
@@ -48,7 +54,9 @@ Exit codes:
      the rule's id (V1-V10, F1-F7, E1-E8), its hash, author and seq
   2  the command could not run: no such file, not a meshlog file (or a file
      of an older format), the file is open for writing elsewhere, a bad key
-     file, bad arguments
+     file, bad arguments, standard output that cannot be written (a full
+     disk; a reader that closes the pipe early, as `| head` does, is no
+     error: the command's own code stands)
 
 `export` refuses to write an empty batch (exit 1): when the peer's frontier
 already covers every event this file would send, there is nothing to send.
@@ -204,14 +212,30 @@ fn main() -> ExitCode {
         Command::Serve(args) => network::serve(&args),
         Command::Sync(args) => network::sync(&args),
     };
-    match result {
-        Ok(Verdict::Ok) => ExitCode::SUCCESS,
-        Ok(Verdict::Failed) => ExitCode::from(1),
+    let code = match result {
+        Ok(Verdict::Ok) => 0,
+        Ok(Verdict::Failed) => 1,
         Err(error) => {
-            eprint!("{}", error_text(&error));
-            ExitCode::from(exit_code(&error))
+            to_stderr(&error_text(&error));
+            exit_code(&error)
         }
+    };
+    match output::finish() {
+        // The reader stopped reading (`meshlog show DB | head`): its choice,
+        // and the command's own verdict stands.
+        Some(error) if error.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::from(code),
+        Some(error) => {
+            to_stderr(&format!("error: writing to standard output: {error}\n"));
+            ExitCode::from(2)
+        }
+        None => ExitCode::from(code),
     }
+}
+
+/// Writes to standard error; a failure there has nowhere to be reported.
+fn to_stderr(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// The library error behind an error of this binary, if there is one.
@@ -283,6 +307,9 @@ fn error_lines(error: &meshlog::Error) -> Vec<(&'static str, String)> {
         ));
     }
     match error {
+        meshlog::Error::VoidChange { reason, .. } => {
+            lines.push(("rule", reason.rule().to_owned()));
+        }
         meshlog::Error::RolledBack { missing } => {
             for head in missing {
                 lines.push(("missing", head.to_string()));
@@ -339,6 +366,9 @@ fn error_json(error: &meshlog::Error) -> Value {
             fields.insert("seq".into(), json!(rejection.seq));
         }
         match error {
+            Error::VoidChange { reason, .. } => {
+                fields.insert("rule_id".into(), json!(reason.rule()));
+            }
             Error::RolledBack { missing } => {
                 fields.insert("missing".into(), json!(strings(missing)));
             }
@@ -556,6 +586,6 @@ fn epoch_line(mesh: &Mesh) -> String {
 /// Prints `label value` lines, aligned.
 fn print_lines(lines: &[(&str, String)]) {
     for (label, value) in lines {
-        println!("{label:<10} {value}");
+        outln!("{label:<10} {value}");
     }
 }

@@ -26,7 +26,8 @@ Examples:
 
 pub(crate) const ENABLE_AFTER_HELP: &str = "\
 Members start disabled. A disabled member can read, verify and enable itself,
-but its other events are refused (rule F5).
+but its other events are refused (rule F5). Enabling a member that is enabled
+(or disabling one that is disabled) writes nothing, and says so (exit 0).
 
 Exit codes: 0 done, 1 refused (nothing written), 2 could not run.
 
@@ -303,13 +304,13 @@ pub(crate) fn keys(command: &KeysCommand) -> anyhow::Result<Verdict> {
         KeysCommand::New { file } => {
             let keys = LocalKeys::generate();
             keys.save(file).map_err(meshlog::Error::from)?;
-            println!("wrote      {} (readable by its owner only)", shown(file));
+            outln!("wrote      {} (readable by its owner only)", shown(file));
             print_public(&keys);
         }
         KeysCommand::Show { file, public } => {
             let keys = load_keys(file)?;
             if *public {
-                println!("{}", keys.package());
+                outln!("{}", keys.package());
             } else {
                 print_public(&keys);
             }
@@ -370,9 +371,22 @@ pub(crate) fn create(args: &CreateArgs) -> anyhow::Result<Verdict> {
 /// `meshlog enable` and `meshlog disable`.
 pub(crate) fn set_enabled(args: &MemberArgs, enabled: bool) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(args)?;
-    let event = mesh.set_enabled(enabled)?;
     let member = mesh.member_id().map(|m| m.to_string()).unwrap_or_default();
     let state = if enabled { "enabled" } else { "disabled" };
+    // A flag already so would be an event that changes nothing. A member
+    // outside `R*` goes on to the library, which says why it may not.
+    let in_roster = mesh.member_id().is_some_and(|m| mesh.roster().contains(m));
+    if in_roster && mesh.is_enabled() == enabled {
+        print_lines(&[
+            (
+                "done",
+                format!("nothing: member {member} is already {state}; nothing was written"),
+            ),
+            ("epoch", epoch_line(&mesh)),
+        ]);
+        return Ok(Verdict::Ok);
+    }
+    let event = mesh.set_enabled(enabled)?;
     print_done(&mesh, format!("member {member} {state}"), event);
     Ok(Verdict::Ok)
 }
@@ -462,7 +476,7 @@ pub(crate) fn secret(args: &SecretArgs) -> anyhow::Result<Verdict> {
     ]);
     if args.reveal {
         let revealed = Zeroizing::new(hex::encode(secret.expose()));
-        println!("{:<10} {}", "secret", revealed.as_str());
+        outln!("{:<10} {}", "secret", revealed.as_str());
     }
     Ok(Verdict::Ok)
 }
@@ -503,7 +517,7 @@ pub(crate) fn backup(args: &BackupArgs) -> anyhow::Result<Verdict> {
         ("digest", mesh.digest().to_string()),
     ]);
     if mesh.report().verified_private_copy {
-        println!(
+        outln!(
             "{:<10} {} had not been closed cleanly; the copy was taken from a privately \
              recovered copy, the original is untouched",
             "note",

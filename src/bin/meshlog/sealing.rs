@@ -154,11 +154,8 @@ fn write_out(output: Option<&Path>, bytes: &[u8], private: bool) -> anyhow::Resu
                 .with_context(|| format!("writing {}", shown(path)))
         }
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(bytes)
-                .and_then(|()| stdout.flush())
-                .context("writing stdout")
+            crate::output::bytes(bytes);
+            Ok(())
         }
     }
 }
@@ -194,7 +191,7 @@ pub(crate) fn open(args: &OpenArgs) -> anyhow::Result<Verdict> {
         if let Some(path) = &args.output {
             write_out(Some(path), &opened.plaintext, true)?;
         }
-        println!("{}", opened_json(&opened, args.output.is_none()));
+        outln!("{}", opened_json(&opened, args.output.is_none()));
     } else {
         write_out(args.output.as_deref(), &opened.plaintext, true)?;
         eprintln!(

@@ -54,10 +54,13 @@ in the roster yet: the report says whether it is. Until an admin adds it,
 enables itself (members start disabled).
 
 A batch is refused (exit 1, no file) when it is malformed (kind
-\"malformed-batch\"), empty (\"empty-batch\"), holds no genesis (\"no-genesis\":
+\"malformed-batch\"), holds no genesis (\"no-genesis\": an empty batch, or
 an export against a frontier), names another group in its header than its
 genesis's (\"foreign-batch\"), or an event breaks a rule (\"rejected\", named
-with the rule's id and the event).
+with the rule's id and the event). A file that is no batch at all
+(\"not-a-batch\") or one of another format version (\"unsupported-batch\")
+is the wrong file: exit 2, as from every command given a file of the wrong
+kind.
 
 With --peer ADDR instead of BATCH, the first copy comes over the network
 from a member who serves it (`meshlog serve`, SPEC.md §17): the serving
@@ -101,7 +104,7 @@ if it may (an enabled admin or owner).
 
 Exit codes: 0 ingested (also when nothing was new), 1 refused as above
 (nothing written), 2 could not run (no such file, DB open for writing
-elsewhere, bad arguments).
+elsewhere, BATCH is no batch or of another format version, bad arguments).
 
 --json prints one object:
   ok (bool), batch_events, added, known, left_out (valid events not
@@ -111,7 +114,8 @@ elsewhere, bad arguments).
   digest,
   error: null, or {class, kind, message} with kind one of
     \"rejected\" (and rule_id, rule, hash, author, seq), \"incomplete\",
-    \"foreign-batch\" (and ours, theirs), \"malformed-batch\", or another;
+    \"foreign-batch\" (and ours, theirs), \"malformed-batch\",
+    \"not-a-batch\", \"unsupported-batch\", or another;
     also a merge that --merge asked for and the rules refused (the ingest
     itself was written then: added counts it)
   On an error that is not the library's (an unreadable batch file) nothing
@@ -275,7 +279,7 @@ fn failed(json_out: bool, fields: Value, error: meshlog::Error) -> anyhow::Resul
             map.insert("ok".into(), json!(false));
             map.insert("error".into(), crate::error_json(&error));
         }
-        println!("{}", serde_json::to_string_pretty(&object)?);
+        outln!("{}", serde_json::to_string_pretty(&object)?);
     }
     Err(error.into())
 }
@@ -299,7 +303,7 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
                         map.insert("ok".into(), json!(false));
                         map.insert("error".into(), crate::any_error_json(&error));
                     }
-                    println!("{}", serde_json::to_string_pretty(&object)?);
+                    outln!("{}", serde_json::to_string_pretty(&object)?);
                 }
                 return Err(error);
             }
@@ -336,7 +340,7 @@ pub(crate) fn join(args: &JoinArgs) -> anyhow::Result<Verdict> {
             "digest": mesh.digest().to_string(),
             "error": Value::Null,
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return Ok(Verdict::Ok);
     }
     let mut lines = vec![
@@ -434,7 +438,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
             "digest": mesh.digest().to_string(),
             "error": merge_error.as_ref().map(crate::error_json),
         });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
         return match merge_error {
             Some(error) => Err(error.into()),
             None => Ok(Verdict::Ok),
