@@ -691,9 +691,8 @@ impl Sim {
         }
     }
 
-    /// F and its second copy exchange what each lacks (the copy first: a
-    /// copy behind on a forked feed sends its branch only once it holds
-    /// the other, SPEC.md §7.1), and the copy is closed for good.
+    /// F and its second copy exchange what each lacks (SPEC.md §7.1), and
+    /// the copy is closed for good.
     fn fold_fork(&mut self) {
         if self.has(FORK) {
             self.pull(FORK, FIRED);
