@@ -491,6 +491,27 @@ mod tests {
         ));
     }
 
+    /// SPEC.md §15: a frontier of the earlier encoding, heads without the
+    /// events below them, is refused as malformed.
+    #[test]
+    fn a_frontier_of_the_earlier_encoding_is_malformed() {
+        let f = LocalKeys::from_secret_bytes(&[1; 32], &[101; 32]);
+        let (mut ledger, genesis) =
+            Ledger::create(&f, "g", 0, &mut StdRng::from_seed([1; 32])).unwrap();
+        grow(&mut ledger, &f, genesis, 3);
+        let earlier: BTreeMap<MemberId, Vec<(u64, EventHash)>> = ledger
+            .frontier()
+            .heads
+            .into_iter()
+            .map(|(author, heads)| (author, heads.iter().map(|h| (h.seq, h.hash)).collect()))
+            .collect();
+        let bytes = crate::codec::encode(&earlier);
+        assert!(matches!(
+            Frontier::from_bytes(&bytes),
+            Err(FrontierError::Malformed(_))
+        ));
+    }
+
     /// A feed forked more often than a frontier lists: the heads furthest
     /// on are listed, and the sender sends the other branches again.
     #[test]
