@@ -650,14 +650,6 @@ impl MeshState {
         found
     }
 
-    /// The last position of `author`'s feed this state holds, and whether
-    /// the feed has forked (two events at one position); `None` if none.
-    pub(crate) fn feed_extent(&self, author: MemberId) -> Option<(u64, bool)> {
-        let feed = self.feeds.get(&author)?;
-        let (last, _) = feed.last_key_value()?;
-        Some((*last, feed.values().any(Position::is_fork)))
-    }
-
     /// The events of `author`'s feed that no other of its events follows.
     /// More than one: the author equivocated.
     pub(crate) fn heads(&self, author: MemberId) -> Vec<EventHash> {
@@ -665,6 +657,47 @@ impl MeshState {
             .get(&author)
             .map(|heads| heads.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The events on `head`'s `prev` chain at `seq − 1`, `seq − 2`,
+    /// `seq − 4`, … down to 0, for a frontier (SPEC.md §7.1). Where the feed
+    /// holds one event at a position, that event is on every chain through
+    /// it, so the chain is walked only across forked positions.
+    pub(crate) fn chain_below(&self, head: EventHash) -> Vec<(u64, EventHash)> {
+        let Some(held) = self.events.get(&head) else {
+            return Vec::new();
+        };
+        let seq = held.event.seq;
+        let Some(feed) = self.feeds.get(&held.event.author) else {
+            return Vec::new();
+        };
+        let mut below = Vec::new();
+        // Where the walk down the chain stands.
+        let (mut at, mut at_seq) = (head, seq);
+        let mut step = 1u64;
+        while step <= seq {
+            let target = seq - step;
+            // The lowest position from the target up with one event: the
+            // chain runs through it, so the walk starts there.
+            if let Some((&one_seq, Position::One(one))) = feed
+                .range(target..at_seq)
+                .find(|(_, position)| matches!(position, Position::One(_)))
+            {
+                (at, at_seq) = (*one, one_seq);
+            }
+            while at_seq > target {
+                let Some(held) = self.events.get(&at) else {
+                    return below;
+                };
+                (at, at_seq) = (held.event.prev, at_seq - 1);
+            }
+            below.push((target, at));
+            let Some(next) = step.checked_mul(2) else {
+                break;
+            };
+            step = next;
+        }
+        below
     }
 
     /// Whether `member` is enabled: its flag at every head of its feed

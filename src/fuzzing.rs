@@ -579,7 +579,7 @@ pub fn decode(data: &[u8]) {
         assert_eq!(package.to_bytes(), data, "package re-encodes differently");
         let _ = package.verify();
     }
-    if let Some(frontier) = Frontier::from_bytes(data) {
+    if let Ok(frontier) = Frontier::from_bytes(data) {
         assert_eq!(frontier.to_bytes(), data, "frontier re-encodes differently");
         let ledger = founded();
         let _ = ledger.missing_heads(&frontier);

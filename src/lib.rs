@@ -107,7 +107,7 @@ pub use event::{
     SignedEvent, SignedPackage as KeyPackage, WrappedSecret,
 };
 pub use feeds::{Equivocation, EventStatus, FeedError, Missing};
-pub use frontier::Frontier;
+pub use frontier::{Frontier, FrontierError, MAX_FRONTIER_BELOW, MAX_FRONTIER_HEADS};
 pub use graph::{GraphError, ParseRoleError, Role, Roster, RosterEntry};
 pub use ids::{
     DhPublicKey, EventHash, GroupId, MemberId, MessageId, ParseHexError, SecretCommitment,

@@ -12,7 +12,11 @@
 //! rotation it makes names epochs from before the firing), removes everyone
 //! it can, and adds a puppet admin, whose own copy (joined from F's) rotates
 //! too; a second copy of F's file, restored from a backup taken when it was
-//! fired, writes once more and so forks F's feed (SPEC.md §4.4).
+//! fired, writes once more and so forks F's feed (SPEC.md §4.4). An admin D
+//! whom the owner demotes part-way keeps a backup from before, and from
+//! fresh copies of it writes seventeen backdated rotations at a time, each
+//! adding a puppet admin, more than a rotation names parents; it hands them
+//! to random peers (issue 23). D stays an honest member otherwise.
 //!
 //! Checked as it runs: every write is either made (held, one event more) or
 //! refused as a refusal with the mesh unchanged; every batch a peer sends is
@@ -20,7 +24,9 @@
 //! everything heals and syncs until nothing moves (an honest admin or the
 //! owner merging if needed), and then: one digest, one `R*` and one view of
 //! every epoch everywhere, every event anyone made held by every peer; a
-//! current epoch whose own roster is `R*`; F and its puppet out of `R*`, the
+//! current epoch whose own roster is `R*`, and every honest rotation's own
+//! roster within its author's `R*` when made; F and both puppets out of `R*`,
+//! D a member, the
 //! owners, the honest admins and every member no honest hand removed in it;
 //! every backdated rotation void, every change an admin made to another
 //! admin void; everything F and its puppet wrote of status "author not in
@@ -46,13 +52,18 @@ const FOUNDER: usize = 0;
 const ADMINS: [usize; 3] = [1, 2, 3];
 /// The admin the owner fires, who then backdates.
 const FIRED: usize = 4;
-/// Members are 5..PEERS.
-const FIRST_MEMBER: usize = 5;
+/// The admin the owner demotes, who then widens the frontier.
+const DEMOTED: usize = 5;
+/// Members are 6..PEERS.
+const FIRST_MEMBER: usize = 6;
 /// The fired admin's puppet: a mesh of its own, not one of the 20.
 const PUPPET: usize = PEERS;
 /// F's second copy: its file as it was when it was fired, restored from a
 /// backup, which writes once more and so forks F's feed.
 const FORK: usize = PEERS + 1;
+/// Keys only: the demoted admin's puppet, and the seeds of its copies.
+const DEMOTED_PUPPET: usize = PEERS + 2;
+const DEMOTED_COPY: usize = PEERS + 3;
 /// Rounds of random steps, and steps a round.
 const ROUNDS: usize = 25;
 const STEPS: usize = 20;
@@ -145,6 +156,11 @@ struct Sim {
     healed: bool,
     /// The owner's rotation removing F.
     firing: Option<EventHash>,
+    /// The owner's rotation demoting D, and D's backup from before it.
+    demotion: Option<EventHash>,
+    demoted_backup: PathBuf,
+    /// Copies of D's backup opened so far.
+    demoted_copies: u64,
     /// Every event any peer made, and those honest peers made.
     made: Vec<EventHash>,
     honest: Vec<EventHash>,
@@ -175,6 +191,7 @@ impl Sim {
             .or_else(|_| tempfile::tempdir())
             .expect("temporary folder");
         let path = |n: usize| dir.path().join(format!("peer{n}.redb"));
+        let demoted_backup = dir.path().join("demoted-backup.redb");
         let peers: Vec<Peer> = (0..=FORK)
             .map(|n| Peer {
                 path: path(n),
@@ -190,6 +207,9 @@ impl Sim {
             partition: vec![0; PEERS],
             healed: false,
             firing: None,
+            demotion: None,
+            demoted_backup,
+            demoted_copies: 0,
             made: Vec::new(),
             honest: Vec::new(),
             backdated: Vec::new(),
@@ -214,7 +234,7 @@ impl Sim {
         let team: Vec<Change> = (1..PEERS)
             .map(|n| Change::Add {
                 package: keys(seed, n).package(),
-                role: if ADMINS.contains(&n) || n == FIRED {
+                role: if ADMINS.contains(&n) || n == FIRED || n == DEMOTED {
                     Role::Admin
                 } else {
                     Role::Member
@@ -279,6 +299,7 @@ impl Sim {
         op: impl FnOnce(&mut Mesh) -> meshlog::Result<EventHash>,
     ) -> Option<EventHash> {
         let seed = self.seed;
+        let honest = self.is_honest(n);
         let mesh = self.mesh_mut(n);
         let (len, digest) = (mesh.len(), mesh.digest());
         match op(mesh) {
@@ -287,9 +308,32 @@ impl Sim {
                     mesh.event(hash).is_some(),
                     "seed {seed}: peer {n} does not hold its own event {hash}"
                 );
-                assert_eq!(mesh.len(), len + 1, "seed {seed}: peer {n}'s write");
-                self.stats.writes += 1;
-                self.record(n, hash);
+                // One event; a merge past sixteen tips writes its steps.
+                let made: Vec<EventHash> = if mesh.len() == len + 1 {
+                    vec![hash]
+                } else {
+                    mesh.log()
+                        .skip(len)
+                        .map(|entry| entry.event.hash())
+                        .collect()
+                };
+                assert_eq!(made.last(), Some(&hash), "seed {seed}: peer {n}'s write");
+                // An honest rotation's secret reaches no one outside its
+                // author's resolved roster (SPEC.md §5.1).
+                for rotation in &made {
+                    if let Some(epoch) = mesh.epoch(*rotation) {
+                        for (id, _) in epoch.roster.iter() {
+                            assert!(
+                                !honest || mesh.roster().contains(*id),
+                                "seed {seed}: peer {n}'s rotation {rotation} wraps to {id}, outside its R*"
+                            );
+                        }
+                    }
+                }
+                self.stats.writes += made.len();
+                for rotation in made {
+                    self.record(n, rotation);
+                }
                 Some(hash)
             }
             Err(error) => {
@@ -389,9 +433,12 @@ impl Sim {
         self.pull(a, b) + self.pull(b, a)
     }
 
-    fn step(&mut self, step: usize, fire_at: usize) {
+    fn step(&mut self, step: usize, fire_at: usize, demote_at: usize) {
         if self.firing.is_none() && step >= fire_at {
             self.fire();
+        }
+        if self.demotion.is_none() && step >= demote_at {
+            self.demote();
         }
         let who = self.rng.below(PEERS);
         match self.rng.below(100) {
@@ -419,7 +466,8 @@ impl Sim {
             36..=49 => self.rotate(who),
             50..=54 => self.merge(who),
             55..=57 => self.reopen(who),
-            58..=63 if self.firing.is_some() => self.backdate(),
+            58..=61 if self.firing.is_some() => self.backdate(),
+            62 | 63 if self.demotion.is_some() => self.widen(),
             _ => {
                 let other = self.rng.below(PEERS);
                 if self.partition[who] == self.partition[other] {
@@ -587,6 +635,57 @@ impl Sim {
         }
     }
 
+    /// D keeps a backup of its file; the owner demotes it to member.
+    fn demote(&mut self) {
+        let target = member(self.seed, DEMOTED);
+        if !self.mesh(FOUNDER).is_enabled() {
+            self.write(FOUNDER, |mesh| mesh.set_enabled(true));
+        }
+        let backup = self.demoted_backup.clone();
+        let _ = std::fs::remove_file(&backup);
+        self.mesh(DEMOTED).backup(&backup).expect("backup");
+        if let Some(demotion) = self.write(FOUNDER, |mesh| mesh.set_role(target, Role::Member)) {
+            self.stats.rotations_made += 1;
+            self.demotion = Some(demotion);
+        }
+    }
+
+    /// D, from fresh copies of its backup, writes seventeen rotations, each
+    /// adding its puppet as an admin (void where the demotion is known),
+    /// and hands each to a random peer.
+    fn widen(&mut self) {
+        let seed = self.seed;
+        let puppet = keys(seed, DEMOTED_PUPPET).package();
+        for _ in 0..17 {
+            self.demoted_copies += 1;
+            let path = self.peers[FORK].path.with_file_name("demoted-copy.redb");
+            std::fs::copy(&self.demoted_backup, &path).expect("copy D's backup");
+            let mut copy = options(seed, DEMOTED_COPY, self.demoted_copies)
+                .open(&path, keys(seed, DEMOTED))
+                .unwrap_or_else(|error| panic!("seed {seed}: D's copy: {error}"));
+            let Ok(hash) = copy.add_member(puppet.clone(), Role::Admin) else {
+                continue;
+            };
+            self.made.push(hash);
+            self.backdated.push(hash);
+            self.stats.rotations_made += 1;
+            // Any peer but F, which never takes from a copy that may hold
+            // its firing.
+            let to = match self.rng.below(PEERS) {
+                FIRED => FOUNDER,
+                to => to,
+            };
+            let batch = carried(&copy.export(&self.mesh(to).frontier()));
+            copy.close().expect("close");
+            let _ = std::fs::remove_file(&path);
+            // (The copy may hold older events the peer lacks, and sends them
+            // too.)
+            self.mesh_mut(to)
+                .ingest(&batch)
+                .unwrap_or_else(|error| panic!("seed {seed}: peer {to} refused D's copy: {error}"));
+        }
+    }
+
     /// F (or its puppet) removes every other member of its own view that
     /// the rules let it remove: a removal that would be void is refused
     /// (`Error::VoidChange`), so it drops those one at a time.
@@ -691,9 +790,8 @@ impl Sim {
         }
     }
 
-    /// F and its second copy exchange what each lacks (the copy first: a
-    /// copy behind on a forked feed sends its branch only once it holds
-    /// the other, SPEC.md §7.1), and the copy is closed for good.
+    /// F and its second copy exchange what each lacks (SPEC.md §7.1), and
+    /// the copy is closed for good.
     fn fold_fork(&mut self) {
         if self.has(FORK) {
             self.pull(FORK, FIRED);
@@ -813,14 +911,14 @@ impl Sim {
         // One state everywhere, and the same events in it everywhere: every
         // event is held by every peer, or left out (SPEC.md §6.4) by every
         // peer that holds it; and every honest event is held everywhere,
-        // but a void rotation by an honest member removed meanwhile (an
-        // admin fired while it merged, say), and what it wrote on one.
+        // but a void rotation nothing names (an admin's, demoted or fired
+        // while it merged, say), and what an absent author wrote on one.
         let left_out_honest: BTreeSet<EventHash> = everyone
             .iter()
             .flat_map(|&m| {
                 self.mesh(m)
                     .log()
-                    .filter(|entry| entry.left_out && !roster.contains(entry.event.author()))
+                    .filter(|entry| entry.left_out)
                     .map(|entry| entry.event.hash())
                     .collect::<Vec<_>>()
             })
@@ -878,6 +976,17 @@ impl Sim {
             !roster.contains(member(seed, PUPPET)),
             "seed {seed}: the puppet is in R*"
         );
+        assert!(
+            !roster.contains(member(seed, DEMOTED_PUPPET)),
+            "seed {seed}: the demoted admin's puppet is in R*"
+        );
+        if self.demotion.is_some() {
+            assert_eq!(
+                roster.role_of(member(seed, DEMOTED)),
+                Some(Role::Member),
+                "seed {seed}: the demoted admin is not a member"
+            );
+        }
         assert_eq!(roster.role_of(member(seed, FOUNDER)), Some(Role::Owner));
         for owner in &self.owners {
             assert_eq!(
@@ -1006,9 +1115,25 @@ impl Sim {
                 epoch.hash
             );
         }
-        // Only F forked its feed, and only if its second copy wrote at a
-        // position it had written already; both branches are kept.
-        let equivocations = reference.equivocations();
+        // D's copies fork its feed at the position after its backup; kept
+        // where an honest peer that had not heard of the demotion built on
+        // them, left out elsewhere. Besides those, only F forked its feed,
+        // and only if its second copy wrote at a position it had written
+        // already; both branches are kept.
+        let demoted = member(seed, DEMOTED);
+        let (demoted_forks, equivocations): (Vec<_>, Vec<_>) = reference
+            .equivocations()
+            .into_iter()
+            .partition(|equivocation| equivocation.author == demoted);
+        for equivocation in &demoted_forks {
+            for hash in &equivocation.events {
+                let epoch = reference.epoch(*hash);
+                assert!(
+                    epoch.is_none_or(|epoch| !epoch.applied) || !self.backdated.contains(hash),
+                    "seed {seed}: D's backdated rotation {hash} applies"
+                );
+            }
+        }
         for equivocation in &equivocations {
             assert_eq!(equivocation.author, fired, "seed {seed}: {equivocation:?}");
             assert!(equivocation.events.len() >= 2, "seed {seed}");
@@ -1064,7 +1189,8 @@ impl Sim {
 struct Figures {
     events: usize,
     honest: usize,
-    /// Honest events left out: void rotations of members removed meanwhile.
+    /// Honest events left out: void rotations nothing names, of admins
+    /// demoted or removed meanwhile.
     honest_left_out: usize,
     rotations: usize,
     void: usize,
@@ -1079,12 +1205,13 @@ fn run(seed: u64) -> usize {
     let mut sim = Sim::new(seed);
     let steps = ROUNDS * STEPS;
     let fire_at = steps / 4 + sim.rng.below(steps / 4);
+    let demote_at = steps / 4 + sim.rng.below(steps / 2);
     for round in 0..ROUNDS {
         if round > 0 && sim.rng.chance(60) {
             sim.repartition();
         }
         for step in 0..STEPS {
-            sim.step(round * STEPS + step, fire_at);
+            sim.step(round * STEPS + step, fire_at, demote_at);
         }
     }
     let before = sim.stats.syncs;
@@ -1093,7 +1220,7 @@ fn run(seed: u64) -> usize {
     sim.stats.left_out = sim.made.len() - figures.events;
     let s = &sim.stats;
     println!(
-        "seed {seed}: {} events ({} by honest peers; {} left out, {} of them by honest peers removed meanwhile), {} rotations ({} void; {} backdated by F{}, \
+        "seed {seed}: {} events ({} by honest peers; {} left out, {} of them by honest peers removed meanwhile), {} rotations ({} void; {} backdated by F{} and by the demoted D's {} copies, \
          which fooled {} honest peers until the firing reached them), {} forks of feeds ({} made by F's copy after it took its own fork), {} merges, \
          {} writes and refusals {:?}, {} syncs, {} reopens, {} partitionings; converged in {} syncs \
          over {} heal rounds; R* of {} ({} removed by honest hands, {} owner grants, {} admin-on-admin \
@@ -1110,6 +1237,7 @@ fn run(seed: u64) -> usize {
         } else {
             ""
         },
+        sim.demoted_copies,
         sim.fooled.len(),
         figures.forks,
         sim.self_forks,

@@ -4,7 +4,8 @@
 mod common;
 
 use common::{
-    batch_of, carried, db_path, dump, exchange, join, keys, options, package, record_hash, send,
+    batch_of, carried, db_path, dump, exchange, fast_tempdir, join, keys, options, package,
+    record_hash, send,
 };
 use meshlog::{Error, ErrorClass, Frontier, Mesh, Role};
 
@@ -462,4 +463,208 @@ fn may_merge_says_what_the_rules_would_say() {
     drop(peers);
     let audit = Mesh::open_read_only(&path).unwrap();
     assert!(!audit.may_merge());
+}
+
+/// The founder's copy is restored from a backup taken after [`three_peers`],
+/// after the live copy wrote four more events, which the member took; the
+/// restored copy then refreshes, so the founder's feed forks. Returns the
+/// peers (the founder's live copy first), the restored copy and its
+/// refresh.
+fn a_restored_founder(dir: &tempfile::TempDir) -> (Vec<Mesh>, Mesh, meshlog::EventHash) {
+    let mut peers = three_peers(dir);
+    let backup = db_path(dir, "p0-backup.redb");
+    peers[0].backup(&backup).unwrap();
+    for n in 0..4u8 {
+        peers[0].append_app("note", &[n]).unwrap();
+    }
+    let (founder, rest) = peers.split_at_mut(1);
+    send(&founder[0], &mut rest[1]);
+    let mut restored = options(9).open(&backup, keys(1)).unwrap();
+    let refresh = restored.refresh("after the restore").unwrap();
+    (peers, restored, refresh)
+}
+
+/// SPEC.md §7.1: a peer holding the longer branch of a forked feed gets the
+/// shorter one in one exchange; the sender does not take it for "ahead".
+#[test]
+fn a_peer_holding_the_longer_branch_of_a_fork_gets_the_shorter_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut peers, restored, refresh) = a_restored_founder(&dir);
+    let member = &mut peers[2];
+    let batch = restored.export(&member.frontier());
+    assert!(!batch.is_empty(), "the member lacks the restored branch");
+    member.ingest(&carried(&batch)).unwrap();
+    for entry in restored.log() {
+        assert!(member.event(entry.event.hash()).is_some());
+    }
+    assert!(member.event(refresh).is_some());
+    assert_eq!(member.equivocations().len(), 1);
+    assert!(restored.export(&member.frontier()).is_empty());
+}
+
+/// SPEC.md §7.1: another member's event that names the shorter branch
+/// travels with that branch, so the batch is complete.
+#[test]
+fn an_event_naming_the_shorter_branch_of_a_fork_travels_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut peers, restored, refresh) = a_restored_founder(&dir);
+    let [_, admin, member] = &mut peers[..] else {
+        unreachable!()
+    };
+    send(&restored, admin);
+    let note = admin.append_app("note", b"on the restored branch").unwrap();
+    assert_eq!(admin.event(note).unwrap().event().epoch(), Some(refresh));
+    let ingested = member
+        .ingest(&carried(&admin.export(&member.frontier())))
+        .expect("one exchange carries the branch the note names");
+    assert!(ingested.added >= 2);
+    for entry in admin.log() {
+        assert!(member.event(entry.event.hash()).is_some());
+    }
+    assert!(member.event(refresh).is_some() && member.event(note).is_some());
+}
+
+mod forks {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Peer `n` writes an app event, under the epoch it holds current.
+        App(usize),
+        /// Peer `n` refreshes (peers 0 and 1 are owner and admin): a
+        /// rotation others' events then name.
+        Refresh(usize),
+        /// Peer `n`'s file is copied as a backup.
+        Backup(usize),
+        /// A backup (picked among those made) replaces its peer's copy,
+        /// which then writes from where the backup stood: a fork, if the
+        /// copy it replaces had written past it.
+        Restore(usize),
+        /// `to` takes what `from` has, one way, in one exchange.
+        Sync { from: usize, to: usize },
+        /// The owner removes the admin, whose copies that do not know it
+        /// go on refreshing: void rotations, left out where it is known
+        /// (SPEC.md §6.4).
+        FireAdmin,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (0usize..3).prop_map(Op::App),
+            2 => (0usize..2).prop_map(Op::Refresh),
+            1 => (0usize..3).prop_map(Op::Backup),
+            2 => any::<usize>().prop_map(Op::Restore),
+            5 => (0usize..3, 0usize..3).prop_map(|(from, to)| Op::Sync { from, to }),
+            1 => Just(Op::FireAdmin),
+        ]
+    }
+
+    /// `to` takes `from`'s export for `to`'s frontier (through the bytes of
+    /// both): it must then hold every event `from` holds and does not leave
+    /// out, and if it held only events `from` holds, `from`'s state.
+    fn sync_once(from: &Mesh, to: &mut Mesh) -> Result<(), TestCaseError> {
+        let held: std::collections::HashSet<_> =
+            from.log().map(|entry| entry.event.hash()).collect();
+        let subset = to.log().all(|entry| held.contains(&entry.event.hash()));
+        let frontier = Frontier::from_bytes(&to.frontier().to_bytes()).expect("decodes");
+        let batch = carried(&from.export(&frontier));
+        if let Err(error) = to.ingest(&batch) {
+            return Err(TestCaseError::fail(format!(
+                "one-way sync refused: {error}"
+            )));
+        }
+        for entry in from.log().filter(|entry| !entry.left_out) {
+            // Not taken only if the receiver leaves it out, and so only if
+            // its author is absent from the receiver's roster.
+            prop_assert!(
+                to.event(entry.event.hash()).is_some()
+                    || !to.roster().contains(entry.event.author()),
+                "the receiver lacks {} (seq {}) after one exchange",
+                entry.event.hash(),
+                entry.event.seq()
+            );
+        }
+        if subset {
+            prop_assert_eq!(to.digest(), from.digest());
+        }
+        prop_assert!(from.export(&to.frontier()).is_empty() || !subset);
+        Ok(())
+    }
+
+    /// A write that went through, or that the rules refused.
+    fn allowed<T>(result: meshlog::Result<T>) -> Result<(), TestCaseError> {
+        match result {
+            Err(error) if error.class() != ErrorClass::Refusal => Err(TestCaseError::fail(
+                format!("a write failed other than by refusal: {error}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// Members restore backups and write, so their feeds fork at random
+        /// positions, and others write on the branches; a fired admin's
+        /// copies may go on rotating. Every one-way sync carries everything
+        /// the receiver lacks and does not leave out (SPEC.md §6.4, §7.1).
+        #[test]
+        fn forked_feeds_converge_in_one_exchange(ops in prop::collection::vec(op(), 8..40)) {
+            let dir = fast_tempdir();
+            let mut peers = three_peers(&dir);
+            // A backup of each copy to start with, so that most histories
+            // restore one.
+            let mut backups: Vec<(usize, std::path::PathBuf)> = Vec::new();
+            for (n, peer) in peers.iter().enumerate() {
+                let path = db_path(&dir, &format!("backup-of-{n}.redb"));
+                peer.backup(&path).unwrap();
+                backups.push((n, path));
+            }
+            for (step, op) in ops.iter().enumerate() {
+                match *op {
+                    // A write the rules refuse (a fired admin that knows
+                    // it, a merge needed) writes nothing, and is skipped.
+                    Op::App(n) => {
+                        allowed(peers[n].append_app("note", &step.to_le_bytes()))?;
+                    }
+                    Op::Refresh(n) => {
+                        allowed(peers[n].refresh(&format!("refresh {step}")))?;
+                    }
+                    Op::FireAdmin => {
+                        allowed(peers[0].remove_member(keys(2).member_id()))?;
+                    }
+                    Op::Backup(n) => {
+                        let path = db_path(&dir, &format!("backup-{step}.redb"));
+                        peers[n].backup(&path).unwrap();
+                        backups.push((n, path));
+                    }
+                    Op::Restore(pick) => {
+                        if backups.is_empty() {
+                            continue;
+                        }
+                        let (n, backup) = &backups[pick % backups.len()];
+                        let path = db_path(&dir, &format!("restored-{step}.redb"));
+                        std::fs::copy(backup, &path).unwrap();
+                        let seed = u8::try_from(step).unwrap().wrapping_add(50);
+                        let n = *n;
+                        peers[n] = options(seed).open(&path, keys(n as u8 + 1)).unwrap();
+                        // It writes at once, as a restored laptop does.
+                        allowed(peers[n].append_app("note", b"restored"))?;
+                    }
+                    Op::Sync { from, to } if from != to => {
+                        let (a, b) = if from < to {
+                            let (left, right) = peers.split_at_mut(to);
+                            (&left[from], &mut right[0])
+                        } else {
+                            let (left, right) = peers.split_at_mut(from);
+                            (&right[0], &mut left[to])
+                        };
+                        sync_once(a, b)?;
+                    }
+                    Op::Sync { .. } => {}
+                }
+            }
+        }
+    }
 }

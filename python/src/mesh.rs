@@ -90,7 +90,7 @@ fn batch(bytes: &[u8]) -> PyResult<Batch> {
 }
 
 fn frontier(bytes: &[u8]) -> PyResult<Frontier> {
-    Frontier::from_bytes(bytes).ok_or_else(|| value_error("a frontier", "malformed"))
+    Frontier::from_bytes(bytes).map_err(|error| value_error("a frontier", error))
 }
 
 impl Failure {

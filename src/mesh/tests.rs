@@ -862,8 +862,8 @@ fn a_copy_holding_a_fork_of_its_own_feed_goes_on_from_its_newest_event() {
     // holds: a fork, taken by the live copy.
     let mut old = settings(2).open(&restored, keys(0)).unwrap();
     old.append_app("note", b"from the backup").unwrap();
-    // Forked feeds meet in two exchanges (SPEC.md §7.1).
-    old.ingest(&founder.export(&old.frontier())).unwrap();
+    // The live copy, ahead on the feed, takes the old copy's branch in one
+    // reply (SPEC.md §7.1).
     founder.ingest(&old.export(&founder.frontier())).unwrap();
     assert_eq!(founder.equivocations().len(), 1);
     let next = founder.append_app("note", b"next").unwrap();

@@ -511,6 +511,46 @@ async fn concurrent_writers_converge_over_the_network() {
     server.stop();
 }
 
+/// A member restores its copy from a backup and writes, so its feed forks;
+/// the server holds the longer branch. One one-shot sync gives each side
+/// the other's branch (SPEC.md §7.1, §17.5): a reply covers only what the
+/// asker's frontier lists, whichever side is further on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restored_copy_and_a_server_ahead_on_its_feed_meet_in_one_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice_keys = || LocalKeys::from_secret_bytes(&[7; 32], &[107; 32]);
+    let (mut founder, _) = founded(dir.path(), 0);
+    founder
+        .add_member(alice_keys().package(), Role::Member)
+        .unwrap();
+    let server = Node::new(founder, fast()).unwrap();
+    let addr = serving(&server).await;
+    let alice = joined(dir.path(), "alice.redb", alice_keys(), addr).await;
+    let backup = dir.path().join("alice-backup.redb");
+    alice
+        .with_mesh(|mesh| {
+            mesh.backup(&backup).unwrap();
+            for n in 0..3u8 {
+                mesh.append_app("note", &[n]).unwrap();
+            }
+        })
+        .unwrap();
+    super::sync(&alice, addr).await.unwrap();
+    assert_eq!(digest(&alice), digest(&server));
+
+    let mut restored = Mesh::open(&backup, alice_keys()).unwrap();
+    let note = restored.append_app("note", b"after the restore").unwrap();
+    let restored = Node::new(restored, fast()).unwrap();
+    super::sync(&restored, addr).await.unwrap();
+    assert!(server.with_mesh(|mesh| mesh.event(note).is_some()).unwrap());
+    assert_eq!(digest(&restored), digest(&server));
+    assert_eq!(
+        server.with_mesh(|mesh| mesh.equivocations().len()).unwrap(),
+        1
+    );
+    server.stop();
+}
+
 /// With `watch`, a write on one copy reaches a copy that is connected to
 /// the same server, without anyone syncing by hand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -171,6 +171,13 @@ fn computed() -> Vec<(String, String)> {
         "merge.digest",
         ledger.state().digest(&after, ledger.left_out()).to_string(),
     );
+    let frontier = ledger.frontier().to_bytes();
+    assert_eq!(
+        crate::Frontier::from_bytes(&frontier).map(|f| f.to_bytes()),
+        Ok(frontier.clone()),
+        "the frontier vector decodes to itself"
+    );
+    push("merge.frontier", hex::encode(frontier));
     out
 }
 

@@ -558,9 +558,9 @@ fn write_new(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn read_frontier(path: &Path, what: &str) -> anyhow::Result<meshlog::Frontier> {
     let bytes = read_input(path, what)?;
     match meshlog::Frontier::from_bytes(&bytes) {
-        Some(frontier) => Ok(frontier),
-        None => bail!(
-            "{} is not a {what} file (as `meshlog frontier` or `meshlog verify --checkpoint` write)",
+        Ok(frontier) => Ok(frontier),
+        Err(error) => bail!(
+            "{} is not a {what} file (as `meshlog frontier` or `meshlog verify --checkpoint` write): {error}",
             shown(path)
         ),
     }
