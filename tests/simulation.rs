@@ -663,7 +663,7 @@ impl Sim {
             let mut copy = options(seed, DEMOTED_COPY, self.demoted_copies)
                 .open(&path, keys(seed, DEMOTED))
                 .unwrap_or_else(|error| panic!("seed {seed}: D's copy: {error}"));
-            let Ok(hash) = copy.add_member(puppet.clone(), Role::Admin) else {
+            let Ok(hash) = copy.add_member(puppet, Role::Admin) else {
                 continue;
             };
             self.made.push(hash);
