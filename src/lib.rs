@@ -75,6 +75,7 @@ mod codec;
 mod envelope;
 mod error;
 mod event;
+mod feed_mark;
 mod feeds;
 mod frontier;
 #[cfg(feature = "fuzzing")]
@@ -106,6 +107,7 @@ pub use event::{
     Body, Change, DecodeError, Envelope, Event, MemberKeys, PackageError, ParsePackageError,
     SignedEvent, SignedPackage as KeyPackage, WrappedSecret,
 };
+pub use feed_mark::feed_mark_path;
 pub use feeds::{Equivocation, EventStatus, FeedError, Missing};
 pub use frontier::Frontier;
 pub use graph::{GraphError, ParseRoleError, Role, Roster, RosterEntry};

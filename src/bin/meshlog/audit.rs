@@ -38,6 +38,15 @@ holds every head it lists.
 head that is gone means the file was rolled back (for instance an older
 backup restored): the report names each missing head, and verify exits 1.
 
+An equivocation by an honest restore: a member restored its copy from a
+backup and wrote on it, so its feed forks once. The branch written after the
+restore begins (by claimed time) after every event of the branch the backup
+lacked; verify says \"consistent with an honest restore\". Branches written at
+overlapping times mean two copies written at once (one key file on two
+machines, or on purpose). Claimed times can be forged: the shape is a hint,
+not proof; ask the member. Both branches are kept either way (SPEC.md §4.4);
+the feed mark beside a key file refuses such a write (SPEC.md §11.2).
+
 Exit codes: 0 verified (and the checkpoint held), 1 verification failed or
 rolled back, 2 could not run (no such file, not a meshlog file, not a
 checkpoint file).
@@ -51,9 +60,13 @@ checkpoint file).
   group, name, founder, events, digest,
   current_epoch (null when the mesh needs a merge), needs_merge (bool),
   writer_epoch, tips [hash], members (size of R*), enabled_members,
-  equivocations [{author, seq, events [hash]}]: one author signed two
-           events at one position of its feed; kept as evidence, it does
-           not fail verification
+  equivocations [{author, seq, events [hash], shape, later_branch}]: one
+           author signed two events at one position of its feed; kept as
+           evidence, it does not fail verification. shape \"restore\": one
+           branch (later_branch, its first event) begins after the other
+           ends, by the events' claimed times, as when a member writes on a
+           copy restored from a backup; \"overlapping\": the branches were
+           written at the same time, on two copies at once
   (every field above but path and ok is null when verification failed)
   failure: null, or {class, kind, message} and, for a refused event,
            rule_id, rule, hash, author, seq
@@ -195,7 +208,58 @@ struct Summary {
     /// Evidence of equivocation: it does not fail the verification, but is
     /// shown prominently.
     equivocations: Vec<Equivocation>,
+    /// Each equivocation's shape, in the same order.
+    fork_shapes: Vec<ForkShape>,
     epoch_line: String,
+}
+
+/// How the branches of a forked feed lie in claimed time: what tells an
+/// honest restore from two copies written at once (SPEC.md §4.4, §11.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ForkShape {
+    /// One branch, from `later` on, begins after every event of the other
+    /// ends: a member wrote on a copy restored from a backup that lacked
+    /// the other branch.
+    Restore { later: EventHash },
+    /// The branches were written at overlapping times (or there are more
+    /// than two): two copies written at once.
+    Overlapping,
+}
+
+/// The shape of `fork`: each branch is the event at the fork and the
+/// author's events that follow it, spanning their claimed times.
+fn fork_shape(mesh: &Mesh, fork: &Equivocation) -> ForkShape {
+    let mut feed: Vec<(EventHash, &meshlog::Event)> = mesh
+        .log()
+        .map(|entry| (entry.event.hash(), entry.event.event()))
+        .filter(|(_, event)| event.author == fork.author && event.seq >= fork.seq)
+        .collect();
+    feed.sort_by_key(|(_, event)| event.seq);
+    let spans: Vec<(EventHash, u64, u64)> = fork
+        .events
+        .iter()
+        .map(|&start| {
+            let mut branch = std::collections::HashSet::from([start]);
+            let (mut from, mut to) = (u64::MAX, 0);
+            for (hash, event) in &feed {
+                let follows = event.seq > fork.seq && branch.contains(&event.prev);
+                if *hash == start || follows {
+                    branch.insert(*hash);
+                    from = from.min(event.time);
+                    to = to.max(event.time);
+                }
+            }
+            (start, from, to)
+        })
+        .collect();
+    match spans.as_slice() {
+        [(a, a_from, a_to), (b, b_from, b_to)] if b_from > a_to || a_from > b_to => {
+            ForkShape::Restore {
+                later: if b_from > a_to { *b } else { *a },
+            }
+        }
+        _ => ForkShape::Overlapping,
+    }
 }
 
 /// How the file compares with a checkpoint given with `--expect`.
@@ -262,6 +326,11 @@ pub(crate) fn verify_file(
             .iter()
             .filter(|(id, _)| mesh.is_member_enabled(**id))
             .count(),
+        fork_shapes: mesh
+            .equivocations()
+            .iter()
+            .map(|fork| fork_shape(&mesh, fork))
+            .collect(),
         equivocations: mesh.equivocations(),
         epoch_line: epoch_line(&mesh),
     });
@@ -301,7 +370,7 @@ impl VerifyReport {
             "tips": s.map(|s| strings(&s.tips)),
             "members": s.map(|s| s.members),
             "enabled_members": s.map(|s| s.enabled_members),
-            "equivocations": s.map(|s| s.equivocations.iter().map(equivocation_json).collect::<Vec<_>>()),
+            "equivocations": s.map(|s| s.equivocations.iter().zip(&s.fork_shapes).map(|(e, shape)| equivocation_json(e, *shape)).collect::<Vec<_>>()),
             "failure": self.failure.as_ref().map(crate::error_json),
             "expect": self.expect.as_ref().map(|e| json!({
                 "checkpoint": shown(&e.checkpoint),
@@ -342,12 +411,34 @@ impl VerifyReport {
                         plural(n)
                     ),
                 ));
-                for e in &s.equivocations {
+                for (e, shape) in s.equivocations.iter().zip(&s.fork_shapes) {
+                    let reading = match shape {
+                        ForkShape::Restore { later } => format!(
+                            "consistent with an honest restore (branch {} begins after the \
+                             other ends, by claimed times)",
+                            later.short()
+                        ),
+                        ForkShape::Overlapping => "branches written at overlapping times: two \
+                                                   copies written at once, not one restored copy"
+                            .to_owned(),
+                    };
                     lines.push((
                         "",
-                        format!("author {} seq {}: {}", e.author, e.seq, shorts(&e.events)),
+                        format!(
+                            "author {} seq {}: {}: {reading}",
+                            e.author,
+                            e.seq,
+                            shorts(&e.events)
+                        ),
                     ));
                 }
+                lines.push((
+                    "",
+                    "an honest restore (a member writing on a copy restored from a backup) forks \
+                     its feed once, the later branch beginning after the other ends; claimed \
+                     times can be forged, so ask the member before calling it an attack"
+                        .to_owned(),
+                ));
             }
             lines.push((
                 "private",
@@ -427,11 +518,17 @@ impl VerifyReport {
     }
 }
 
-fn equivocation_json(e: &Equivocation) -> Value {
+fn equivocation_json(e: &Equivocation, shape: ForkShape) -> Value {
+    let (shape, later) = match shape {
+        ForkShape::Restore { later } => ("restore", Some(later.to_string())),
+        ForkShape::Overlapping => ("overlapping", None),
+    };
     json!({
         "author": e.author.to_string(),
         "seq": e.seq,
         "events": strings(&e.events),
+        "shape": shape,
+        "later_branch": later,
     })
 }
 
