@@ -1626,6 +1626,43 @@ fn a_write_on_a_copy_restored_from_an_older_backup_is_refused_until_it_syncs() {
 }
 
 #[test]
+fn verify_tells_two_copies_written_at_once_from_an_honest_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.redb"), dir.path().join("b.redb"));
+    let keys = || LocalKeys::from_secret_bytes(&[1; 32], &[2; 32]);
+    let at = |time: u64| MeshOptions::new().clock(move || time);
+    let mut mesh = at(1_000).create(&a, keys(), "forks").unwrap();
+    mesh.set_enabled(true).unwrap();
+    mesh.close().unwrap();
+    Mesh::open_read_only(&a).unwrap().backup(&b).unwrap();
+    // The member writes on both copies in turn: the branches' times
+    // interleave, as no restore makes them.
+    for (path, time) in [(&a, 1_100), (&b, 1_200), (&a, 1_300)] {
+        let mut mesh = at(time).open(path, keys()).unwrap();
+        mesh.append_app("note", &time.to_be_bytes()).unwrap();
+        mesh.close().unwrap();
+    }
+    let mut mesh = Mesh::open(&a, keys()).unwrap();
+    let theirs = Mesh::open_read_only(&b).unwrap();
+    // Everything b holds: a frontier does not describe a fork yet (issue
+    // 23, item 3).
+    mesh.ingest(&theirs.export_all()).unwrap();
+    mesh.close().unwrap();
+
+    let report = verified(&a);
+    let evidence = report["equivocations"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{report}");
+    assert_eq!(evidence[0]["shape"], "overlapping", "{report}");
+    assert_eq!(evidence[0]["later_branch"], Value::Null);
+    let text = ok(&["verify", s(&a)]).stdout;
+    assert!(text.contains("overlapping times"), "{text}");
+    assert!(
+        !text.contains("consistent with an honest restore"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_live_mesh_can_be_read_and_backed_up_but_not_written() {
     let dir = tempfile::tempdir().unwrap();
     let Sample { db, founder, .. } = sample(dir.path());

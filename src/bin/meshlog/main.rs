@@ -48,7 +48,8 @@ Exit codes:
      the rule's id (V1-V10, F1-F7, E1-E8), its hash, author and seq
   2  the command could not run: no such file, not a meshlog file (or a file
      of an older format), the file is open for writing elsewhere, a bad key
-     file, bad arguments
+     file, another member's copy (--shared-copy if it is shared), a copy
+     older than your feed (sync first), bad arguments
 
 `export` refuses to write an empty batch (exit 1): when the peer's frontier
 already covers every event this file would send, there is nothing to send.
