@@ -79,7 +79,8 @@ impl MeshOptions {
     /// several members. Without it, [`MeshOptions::open`] refuses such keys
     /// ([`Error::ForeignCopy`]): their events would go into a copy their
     /// member does not keep, and its next write on its own copy would fork
-    /// its feed. A shared copy records no owner of its own.
+    /// its feed. A shared open leaves the member the file names as it is,
+    /// and names none in a file that names none.
     pub fn shared_copy(mut self, shared: bool) -> MeshOptions {
         self.shared_copy = shared;
         self
@@ -125,8 +126,9 @@ impl MeshOptions {
     }
 
     /// Founds a group in a new file at `path`: the genesis makes `keys` its
-    /// first owner, and the file is `keys`' member's copy (SPEC.md §9.1). The genesis is made and verified before the file is
-    /// created, so a refused create leaves no file. Refuses an existing file.
+    /// first owner, and the file is `keys`' member's copy (SPEC.md §9.1).
+    /// The genesis is made and verified before the file is created, so a
+    /// refused create leaves no file. Refuses an existing file.
     pub fn create(
         mut self,
         path: impl AsRef<Path>,
@@ -157,8 +159,8 @@ impl MeshOptions {
         let (mut store, mut ledger) = Store::open(RedbFile::open(path)?)?;
         let member = keys.member_id();
         match store.owner() {
-            // Refused before the journal is read or started: nothing is
-            // written.
+            // Refused before the journal is read or started, and before
+            // any event is made: no event and no journal byte is written.
             Some(owner) if owner != member && !self.shared_copy => {
                 return Err(Error::ForeignCopy {
                     path: path.to_owned(),
