@@ -117,7 +117,7 @@ pub use ids::{
 };
 pub use keys::{KeyError, LocalKeys};
 pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
-pub use mesh::{EpochInfo, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
+pub use mesh::{EpochInfo, ForkShape, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
 pub use seal::{
     Opened, Padding, SEALED_APP_MAGIC, SEALED_MAGIC, SEALED_OVERHEAD, SealError, Sealed,
 };

@@ -1309,7 +1309,9 @@ pub(crate) fn epoch_for_flag(ledger: &Ledger, member: MemberId) -> Option<EventH
 
 #[cfg(test)]
 mod files;
+mod forks;
 mod sealing;
+pub use forks::ForkShape;
 #[cfg(test)]
 mod tests;
 

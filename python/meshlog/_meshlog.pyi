@@ -150,6 +150,8 @@ class Equivocation:
     author: str
     seq: int
     events: List[str]
+    shape: str  # "restore" or "overlapping" (SPEC.md §11.2)
+    later_branch: Optional[str]
 
 class Mesh:
     @staticmethod

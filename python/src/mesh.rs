@@ -510,7 +510,7 @@ impl Mesh {
             Ok(mesh
                 .equivocations()
                 .iter()
-                .map(values::equivocation)
+                .map(|fork| values::equivocation(fork, mesh.fork_shape(fork)))
                 .collect())
         })
     }

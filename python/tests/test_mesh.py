@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -70,10 +71,17 @@ def test_a_restored_copy_is_refused_with_a_feed_mark(founded, tmp_path, founder_
         with pytest.raises(meshlog.CouldNotRun) as caught:
             old.append_app("note", b"would fork")
         assert caught.value.kind == "copy-behind-feed"
+    # A second later: the branch written on the restored copy begins after
+    # the other ends, as an honest restore's does.
+    time.sleep(1.1)
     with meshlog.Mesh.open(
         restored, founder_keys, feed_mark=mark, accept_restored_copy=True
     ) as old:
-        old.append_app("note", b"the newer one is lost")
+        later = old.append_app("note", b"the newer one was thought lost")
+        with meshlog.Mesh.open_read_only(path) as newer:
+            old.ingest(newer.export())
+        (fork,) = old.equivocations()
+        assert fork.shape == "restore" and fork.later_branch == later
 
 
 def test_open_read_only_never_writes(founded, tmp_path):

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use meshlog::{
-    Body, Change, EpochInfo, Equivocation, ErrorClass, EventHash, Frontier, MemberId, Mesh, Roster,
-    SignedEvent,
+    Body, Change, EpochInfo, Equivocation, ErrorClass, EventHash, ForkShape, Frontier, MemberId,
+    Mesh, Roster, SignedEvent,
 };
 use serde_json::{Value, json};
 
@@ -213,55 +213,6 @@ struct Summary {
     epoch_line: String,
 }
 
-/// How the branches of a forked feed lie in claimed time: what tells an
-/// honest restore from two copies written at once (SPEC.md §4.4, §11.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ForkShape {
-    /// One branch, from `later` on, begins after every event of the other
-    /// ends: a member wrote on a copy restored from a backup that lacked
-    /// the other branch.
-    Restore { later: EventHash },
-    /// The branches were written at overlapping times (or there are more
-    /// than two): two copies written at once.
-    Overlapping,
-}
-
-/// The shape of `fork`: each branch is the event at the fork and the
-/// author's events that follow it, spanning their claimed times.
-fn fork_shape(mesh: &Mesh, fork: &Equivocation) -> ForkShape {
-    let mut feed: Vec<(EventHash, &meshlog::Event)> = mesh
-        .log()
-        .map(|entry| (entry.event.hash(), entry.event.event()))
-        .filter(|(_, event)| event.author == fork.author && event.seq >= fork.seq)
-        .collect();
-    feed.sort_by_key(|(_, event)| event.seq);
-    let spans: Vec<(EventHash, u64, u64)> = fork
-        .events
-        .iter()
-        .map(|&start| {
-            let mut branch = std::collections::HashSet::from([start]);
-            let (mut from, mut to) = (u64::MAX, 0);
-            for (hash, event) in &feed {
-                let follows = event.seq > fork.seq && branch.contains(&event.prev);
-                if *hash == start || follows {
-                    branch.insert(*hash);
-                    from = from.min(event.time);
-                    to = to.max(event.time);
-                }
-            }
-            (start, from, to)
-        })
-        .collect();
-    match spans.as_slice() {
-        [(a, a_from, a_to), (b, b_from, b_to)] if b_from > a_to || a_from > b_to => {
-            ForkShape::Restore {
-                later: if b_from > a_to { *b } else { *a },
-            }
-        }
-        _ => ForkShape::Overlapping,
-    }
-}
-
 /// How the file compares with a checkpoint given with `--expect`.
 struct Expectation {
     checkpoint: PathBuf,
@@ -329,7 +280,7 @@ pub(crate) fn verify_file(
         fork_shapes: mesh
             .equivocations()
             .iter()
-            .map(|fork| fork_shape(&mesh, fork))
+            .map(|fork| mesh.fork_shape(fork))
             .collect(),
         equivocations: mesh.equivocations(),
         epoch_line: epoch_line(&mesh),
@@ -418,8 +369,8 @@ impl VerifyReport {
                              other ends, by claimed times)",
                             later.short()
                         ),
-                        ForkShape::Overlapping => "branches written at overlapping times: two \
-                                                   copies written at once, not one restored copy"
+                        _ => "branches written at overlapping times: two copies written at \
+                              once, not one restored copy"
                             .to_owned(),
                     };
                     lines.push((
@@ -519,15 +470,15 @@ impl VerifyReport {
 }
 
 fn equivocation_json(e: &Equivocation, shape: ForkShape) -> Value {
-    let (shape, later) = match shape {
-        ForkShape::Restore { later } => ("restore", Some(later.to_string())),
-        ForkShape::Overlapping => ("overlapping", None),
+    let later = match shape {
+        ForkShape::Restore { later } => Some(later.to_string()),
+        _ => None,
     };
     json!({
         "author": e.author.to_string(),
         "seq": e.seq,
         "events": strings(&e.events),
-        "shape": shape,
+        "shape": shape.name(),
         "later_branch": later,
     })
 }
