@@ -304,9 +304,10 @@ pub enum Error {
     /// A writable open of another member's copy (SPEC.md §9.1): events
     /// written with these keys would go into a copy their member does not
     /// keep, and its next write on its own copy would fork its feed (an
-    /// equivocation, §4.4). Nothing was written.
+    /// equivocation, §4.4). No event and no journal byte was written (redb's
+    /// own open may rewrite its header, as any writable open does).
     #[error(
-        "this copy ({path}) belongs to member {owner}, not to {member} whose keys were given; use its key file, or pass --shared-copy (MeshOptions::shared_copy) if this copy is deliberately shared. Nothing was written"
+        "this copy ({path}) belongs to member {owner}, not to {member} whose keys were given; use its key file, or pass --shared-copy (MeshOptions::shared_copy) if this copy is deliberately shared. No event was written"
     )]
     ForeignCopy {
         /// The file.
@@ -319,10 +320,10 @@ pub enum Error {
     /// The copy lacks the newest event of the local member's own feed that
     /// its feed mark names (SPEC.md §11.2): it is older than the feed,
     /// restored from a backup say, and a write here would sign a second
-    /// event at a position the feed holds (an equivocation, §4.4). Nothing
+    /// event at a position the feed holds (an equivocation, §4.4). No event
     /// was written.
     #[error(
-        "this copy is older than your feed: {path} lacks member {member}'s event {event} (seq {seq}), which {mark} records as its newest, so a write here would fork its feed. Sync from a peer first (`meshlog ingest`, `meshlog sync`); or, if that event never reached any peer and is lost, pass --accept-restored-copy (MeshOptions::accept_restored_copy). Nothing was written"
+        "this copy is older than your feed: {path} lacks member {member}'s event {event} (seq {seq}), which {mark} records as its newest, so a write here would fork its feed. Sync from a peer first (`meshlog ingest`, `meshlog sync`); or, if that event never reached any peer and is lost, pass --accept-restored-copy (MeshOptions::accept_restored_copy). No event was written"
     )]
     CopyBehindFeed {
         /// The file.
