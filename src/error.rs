@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::batch::BatchError;
 use crate::feeds::Missing;
-use crate::ids::{EventHash, GroupId};
+use crate::ids::{EventHash, GroupId, MemberId};
 use crate::keys::KeyError;
 use crate::seal::SealError;
 use crate::verify::{Rejection, SecretError};
@@ -404,6 +404,51 @@ pub enum Error {
     /// The mesh was opened without local keys.
     #[error("the mesh was opened without local keys")]
     NoKeys,
+    /// A writable open of another member's copy (SPEC.md §9.1): events
+    /// written with these keys would go into a copy their member does not
+    /// keep, and its next write on its own copy would fork its feed (an
+    /// equivocation, §4.4). No event and no journal byte was written (redb's
+    /// own open may rewrite its header, as any writable open does).
+    #[error(
+        "this copy ({path}) belongs to member {owner}, not to {member} whose keys were given; use its key file, or pass --shared-copy (MeshOptions::shared_copy) if this copy is deliberately shared. No event was written"
+    )]
+    ForeignCopy {
+        /// The file.
+        path: PathBuf,
+        /// The member whose copy the file is.
+        owner: MemberId,
+        /// The member whose keys were given.
+        member: MemberId,
+    },
+    /// The copy lacks the newest event of the local member's own feed that
+    /// its feed mark names (SPEC.md §11.2): it is older than the feed,
+    /// restored from a backup say, and a write here would sign a second
+    /// event at a position the feed holds (an equivocation, §4.4). No event
+    /// was written.
+    #[error(
+        "this copy is older than your feed: {path} lacks member {member}'s event {event} (seq {seq}), which {mark} records as its newest, so a write here would fork its feed. Sync from a peer first (`meshlog ingest`, `meshlog sync`); or, if that event never reached any peer and is lost, pass --accept-restored-copy (MeshOptions::accept_restored_copy). No event was written"
+    )]
+    CopyBehindFeed {
+        /// The file.
+        path: PathBuf,
+        /// The local member.
+        member: MemberId,
+        /// The marked event's position in its feed.
+        seq: u64,
+        /// The marked event.
+        event: EventHash,
+        /// The feed mark.
+        mark: PathBuf,
+    },
+    /// The feed mark beside the key file (SPEC.md §11.2) could not be read
+    /// or written.
+    #[error("feed mark {path}: {detail}")]
+    FeedMark {
+        /// The feed mark.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -452,6 +497,9 @@ impl Error {
             | Error::Secret(SecretError::UnknownEpoch(_))
             | Error::ReadOnly
             | Error::NoKeys
+            | Error::ForeignCopy { .. }
+            | Error::CopyBehindFeed { .. }
+            | Error::FeedMark { .. }
             | Error::Seal(
                 SealError::Malformed(_)
                 | SealError::TooLarge { .. }
@@ -498,6 +546,9 @@ impl Error {
             Error::NoKeys => "no-keys",
             Error::Seal(_) => "sealed-message",
             Error::Disabled { .. } => "disabled",
+            Error::ForeignCopy { .. } => "foreign-copy",
+            Error::CopyBehindFeed { .. } => "copy-behind-feed",
+            Error::FeedMark { .. } => "feed-mark",
         }
     }
 }

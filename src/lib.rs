@@ -75,6 +75,7 @@ mod codec;
 mod envelope;
 mod error;
 mod event;
+mod feed_mark;
 mod feeds;
 mod frontier;
 #[cfg(feature = "fuzzing")]
@@ -106,6 +107,7 @@ pub use event::{
     Body, Change, DecodeError, Envelope, Event, MemberKeys, PackageError, ParsePackageError,
     SignedEvent, SignedPackage as KeyPackage, WrappedSecret,
 };
+pub use feed_mark::feed_mark_path;
 pub use feeds::{Equivocation, EventStatus, FeedError, Missing};
 pub use frontier::{Frontier, FrontierError, MAX_FRONTIER_BELOW, MAX_FRONTIER_HEADS};
 pub use graph::{GraphError, ParseRoleError, Role, Roster, RosterEntry};
@@ -115,7 +117,7 @@ pub use ids::{
 };
 pub use keys::{KeyError, LocalKeys};
 pub use labels::{DOMAIN_LABELS, FORMAT_VERSION, STORE_FORMAT, limits};
-pub use mesh::{EpochInfo, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
+pub use mesh::{EpochInfo, ForkShape, Ingested, LogEntry, Mesh, MeshOptions, OpenReport};
 pub use seal::{
     Opened, Padding, SEALED_APP_MAGIC, SEALED_MAGIC, SEALED_OVERHEAD, SealError, Sealed,
 };

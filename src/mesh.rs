@@ -15,6 +15,7 @@ use crate::batch::Batch;
 use crate::envelope::EpochSecret;
 use crate::error::{Error, Result, StoreError};
 use crate::event::{Body, Change, SignedEvent, SignedPackage, UnsignedEvent};
+use crate::feed_mark::{self, Mark};
 use crate::feeds::{Equivocation, EventStatus};
 use crate::frontier::Frontier;
 use crate::graph::{Resolution, Role, Roster, Status};
@@ -27,14 +28,19 @@ use crate::verify::{Ledger, MadeHere, Verdict};
 
 type Clock = Box<dyn FnMut() -> u64 + Send>;
 
-/// How to make a [`Mesh`]: where randomness and time come from.
+/// How to make a [`Mesh`]: where randomness and time come from, and what
+/// guards the local member's feed against honest accidents.
 ///
-/// The defaults are the operating system's generator and clock. Tests seed
-/// both, which makes every byte of a mesh reproducible.
+/// The defaults are the operating system's generator and clock, a copy
+/// that only its own member writes on (SPEC.md §9.1), and no feed mark
+/// (§11.2). Tests seed both, which makes every byte of a mesh reproducible.
 #[derive(Default)]
 pub struct MeshOptions {
     seed: Option<[u8; 32]>,
     clock: Option<Clock>,
+    shared_copy: bool,
+    feed_mark: Option<PathBuf>,
+    accept_restored_copy: bool,
 }
 
 impl std::fmt::Debug for MeshOptions {
@@ -42,6 +48,9 @@ impl std::fmt::Debug for MeshOptions {
         f.debug_struct("MeshOptions")
             .field("seeded", &self.seed.is_some())
             .field("custom_clock", &self.clock.is_some())
+            .field("shared_copy", &self.shared_copy)
+            .field("feed_mark", &self.feed_mark)
+            .field("accept_restored_copy", &self.accept_restored_copy)
             .finish()
     }
 }
@@ -65,9 +74,61 @@ impl MeshOptions {
         self
     }
 
+    /// Lets a writable open take keys of another member than the one whose
+    /// copy the file is (SPEC.md §9.1), for a copy deliberately shared by
+    /// several members. Without it, [`MeshOptions::open`] refuses such keys
+    /// ([`Error::ForeignCopy`]): their events would go into a copy their
+    /// member does not keep, and its next write on its own copy would fork
+    /// its feed. A shared open leaves the member the file names as it is,
+    /// and names none in a file that names none.
+    pub fn shared_copy(mut self, shared: bool) -> MeshOptions {
+        self.shared_copy = shared;
+        self
+    }
+
+    /// Keeps the local member's feed mark in the file at `path` (beside its
+    /// key file: [`crate::feed_mark_path`], SPEC.md §11.2). Writes of the
+    /// local member are then refused ([`Error::CopyBehindFeed`]) while the
+    /// copy lacks the newest event of its feed that the mark names, as a
+    /// copy restored from an older backup does; an ingest that brings the
+    /// event back lifts the refusal. A checkpoint, [`Mesh::close`] and a
+    /// drop record the member's newest event in the mark.
+    pub fn feed_mark(mut self, path: impl Into<PathBuf>) -> MeshOptions {
+        self.feed_mark = Some(path.into());
+        self
+    }
+
+    /// Writes even on a copy that lacks the event the feed mark names: for
+    /// a member whose newer events are lost and reached no peer, so that no
+    /// one will hold the other branch of its feed (SPEC.md §11.2).
+    pub fn accept_restored_copy(mut self, accept: bool) -> MeshOptions {
+        self.accept_restored_copy = accept;
+        self
+    }
+
+    /// The feed mark a mesh of `ledger` keeps, and the mark it awaits.
+    fn feed_mark_state(&self, ledger: &Ledger) -> Result<Option<FeedMark>> {
+        let Some(path) = &self.feed_mark else {
+            return Ok(None);
+        };
+        let awaited = match self.accept_restored_copy {
+            true => None,
+            false => feed_mark::read(path)?
+                .get(&ledger.group())
+                .copied()
+                .filter(|mark| !ledger.contains(mark.event)),
+        };
+        Ok(Some(FeedMark {
+            path: path.clone(),
+            awaited,
+            unrecorded: false,
+        }))
+    }
+
     /// Founds a group in a new file at `path`: the genesis makes `keys` its
-    /// first owner. The genesis is made and verified before the file is
-    /// created, so a refused create leaves no file. Refuses an existing file.
+    /// first owner, and the file is `keys`' member's copy (SPEC.md §9.1).
+    /// The genesis is made and verified before the file is created, so a
+    /// refused create leaves no file. Refuses an existing file.
     pub fn create(
         mut self,
         path: impl AsRef<Path>,
@@ -81,22 +142,35 @@ impl MeshOptions {
             .map_or_else(system_time, |clock| clock());
         let (ledger, _) =
             Ledger::create(&keys, group_name, time, &mut rng).map_err(Error::Refused)?;
+        let feed_mark = self.feed_mark_state(&ledger)?;
         let (store, journal) = create_file(path.as_ref(), &ledger, &keys)?;
-        Ok(Mesh::with(
-            store,
-            journal,
-            ledger,
-            Some(keys),
-            rng,
-            self.clock,
-        ))
+        let mut mesh = Mesh::with(store, journal, ledger, Some(keys), rng, self.clock);
+        mesh.feed_mark = feed_mark;
+        Ok(mesh)
     }
 
     /// Opens an existing file with the local member's keys, verifying every
-    /// event and projection (SPEC.md §9).
+    /// event and projection (SPEC.md §9). The keys must be those of the
+    /// member whose copy the file is (§9.1), unless the copy is shared
+    /// ([`MeshOptions::shared_copy`]); a file that names no member yet
+    /// becomes the copy of the keys' member with its next write.
     pub fn open(self, path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
         let path = path.as_ref();
         let (mut store, mut ledger) = Store::open(RedbFile::open(path)?)?;
+        let member = keys.member_id();
+        match store.owner() {
+            // Refused before the journal is read or started, and before
+            // any event is made: no event and no journal byte is written.
+            Some(owner) if owner != member && !self.shared_copy => {
+                return Err(Error::ForeignCopy {
+                    path: path.to_owned(),
+                    owner,
+                    member,
+                });
+            }
+            None if !self.shared_copy => store.adopt(member),
+            _ => {}
+        }
         // Events a crash left in the journal go into the file first, through
         // the same verification as everything else (SPEC.md §9.6).
         let journal_path = journal::path_beside(path);
@@ -110,6 +184,9 @@ impl MeshOptions {
             let refs: Vec<&SignedEvent> = replayed.iter().collect();
             store.append(&refs, Some(&ledger))?;
         }
+        // After the replay: the events a crash left in the journal count as
+        // held, so that the mark never blocks the write after a crash.
+        let feed_mark = self.feed_mark_state(&ledger)?;
         let journal = Journal::start(&journal_path, ledger.group(), store.len(), &keys)?;
         let mut mesh = Mesh::with(
             store,
@@ -120,6 +197,7 @@ impl MeshOptions {
             self.clock,
         );
         mesh.journaled = replayed.len();
+        mesh.feed_mark = feed_mark;
         Ok(mesh)
     }
 
@@ -156,6 +234,7 @@ impl MeshOptions {
     /// file is created. Records a peer may leave out (SPEC.md §6.4) are not
     /// taken. Keys that no roster lists yet are allowed (an admin
     /// may add the member later); [`Mesh::epoch_secret`] then refuses.
+    /// The file is `keys`' member's copy (SPEC.md §9.1).
     pub fn join(self, path: impl AsRef<Path>, keys: LocalKeys, batch: &Batch) -> Result<Mesh> {
         self.join_leaving_out(path, keys, batch)
             .map(|(mesh, _)| mesh)
@@ -184,8 +263,9 @@ impl MeshOptions {
             });
         }
         let (_, left_out) = ledger.take_batch_leaving_out(records)?;
+        let feed_mark = self.feed_mark_state(&ledger)?;
         let (store, journal) = create_file(path.as_ref(), &ledger, &keys)?;
-        let mesh = Mesh::with(
+        let mut mesh = Mesh::with(
             store,
             journal,
             ledger,
@@ -193,6 +273,7 @@ impl MeshOptions {
             rng_from(self.seed),
             self.clock,
         );
+        mesh.feed_mark = feed_mark;
         Ok((mesh, left_out))
     }
 }
@@ -281,6 +362,17 @@ pub struct LogEntry<'a> {
     pub left_out: bool,
 }
 
+/// The local member's feed mark, as a mesh keeps it (SPEC.md §11.2).
+#[derive(Debug)]
+struct FeedMark {
+    path: PathBuf,
+    /// The newest own event the mark names, while the copy lacks it: the
+    /// local member may not write until it holds it.
+    awaited: Option<Mark>,
+    /// Whether the local member wrote since the mark was last recorded.
+    unrecorded: bool,
+}
+
 /// A mesh on one redb file: the local member's copy of the group.
 pub struct Mesh {
     store: Store,
@@ -300,6 +392,8 @@ pub struct Mesh {
     opened_with: usize,
     /// The keys sealed messages need, kept in memory only (SPEC.md §16).
     seal_keys: std::sync::Mutex<sealing::SealKeys>,
+    /// `None`: no feed mark is kept ([`MeshOptions::feed_mark`]).
+    feed_mark: Option<FeedMark>,
 }
 
 impl std::fmt::Debug for Mesh {
@@ -360,6 +454,60 @@ impl Mesh {
             rng,
             clock: clock.unwrap_or_else(|| Box::new(system_time)),
             seal_keys: std::sync::Mutex::default(),
+            feed_mark: None,
+        }
+    }
+
+    /// Refuses a write of the local member while the copy lacks the newest
+    /// event of its feed that the feed mark names (SPEC.md §11.2). A hash
+    /// lookup: it runs before every event made here.
+    fn check_feed_mark(&mut self) -> Result<()> {
+        let Some(mark) = self.feed_mark.as_mut() else {
+            return Ok(());
+        };
+        if let Some(awaited) = mark.awaited {
+            if !self.ledger.contains(awaited.event) {
+                return Err(Error::CopyBehindFeed {
+                    path: self.store.file().path().to_owned(),
+                    member: self.keys.as_ref().map_or(
+                        MemberId::from_bytes([0; MemberId::LEN]),
+                        LocalKeys::member_id,
+                    ),
+                    seq: awaited.seq,
+                    event: awaited.event,
+                    mark: mark.path.clone(),
+                });
+            }
+            // An ingest brought it: the copy is no longer behind.
+            mark.awaited = None;
+        }
+        Ok(())
+    }
+
+    /// Records the local member's newest event in the feed mark, if it
+    /// wrote since the last record. Once per checkpoint, not per event: the
+    /// mark may lag behind the feed after a crash, which only narrows what
+    /// it detects, and is never ahead of what the copy holds.
+    fn record_feed_mark(&mut self) -> Result<()> {
+        let (Some(mark), Some(keys)) = (self.feed_mark.as_mut(), self.keys.as_ref()) else {
+            return Ok(());
+        };
+        if !mark.unrecorded {
+            return Ok(());
+        }
+        let (next, newest, _) = self.ledger.state().next_position(keys.member_id());
+        if let Some(seq) = next.checked_sub(1) {
+            let newest = Mark { seq, event: newest };
+            feed_mark::write(&mark.path, self.ledger.group(), newest)?;
+        }
+        mark.unrecorded = false;
+        Ok(())
+    }
+
+    /// Notes that the local member wrote, for the next feed mark record.
+    fn wrote_own_events(&mut self) {
+        if let Some(mark) = self.feed_mark.as_mut() {
+            mark.unrecorded = true;
         }
     }
 
@@ -560,6 +708,7 @@ impl Mesh {
     /// is the rules refusing the local member: [`Error::Refused`].
     fn add(&mut self, made: MadeHere) -> Result<EventHash> {
         let hash = made.hash();
+        self.check_feed_mark()?;
         match self.ledger.verify_made_here(made).map_err(Error::Refused)? {
             Verdict::Verified(verified) => {
                 let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
@@ -590,6 +739,7 @@ impl Mesh {
                 }
                 self.ledger.commit(verified);
                 self.pending.push(record);
+                self.wrote_own_events();
                 Ok(hash)
             }
             Verdict::Known => Ok(hash),
@@ -680,12 +830,14 @@ impl Mesh {
         if made.is_empty() {
             return Ok(hashes);
         }
+        self.check_feed_mark()?;
         // Verified together, signatures in parallel batches; a rule broken
         // is the rules refusing the local member.
         self.take_and_write(&made).map_err(|error| match error {
             Error::Rejected(rejection) => Error::Refused(rejection),
             other => other,
         })?;
+        self.wrote_own_events();
         Ok(hashes)
     }
 
@@ -984,14 +1136,16 @@ impl Mesh {
     }
 
     /// Writes what the journal holds into the file, with the projection
-    /// rows it implies, in one transaction, and starts the journal over.
-    /// The mesh does this every few hundred events and when it is dropped;
-    /// [`Mesh::close`] does it and reports an error.
+    /// rows it implies, in one transaction, and starts the journal over;
+    /// then records the local member's newest event in its feed mark, if
+    /// one is kept (SPEC.md §11.2). The mesh does this every few hundred
+    /// events and when it is dropped; [`Mesh::close`] does it and reports
+    /// an error.
     pub fn checkpoint(&mut self) -> Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
+        if !self.pending.is_empty() {
+            self.write_through(&[])?;
         }
-        self.write_through(&[])
+        self.record_feed_mark()
     }
 
     /// The local keys, if the mesh may write with them.
@@ -1020,10 +1174,10 @@ impl Mesh {
     }
 
     /// Writes a copy of this mesh to a new file at `path`: the same events
-    /// in the same order, and the projections they imply. Works on a mesh
-    /// open read-only.
+    /// in the same order, the projections they imply, and the member whose
+    /// copy it is (SPEC.md §9.1). Works on a mesh open read-only.
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<()> {
-        Store::create(path.as_ref(), &self.ledger).map(drop)
+        Store::create(path.as_ref(), &self.ledger, self.store.owner()).map(drop)
     }
 }
 
@@ -1035,10 +1189,10 @@ impl Drop for Mesh {
     }
 }
 
-/// Creates the file for `ledger` and its empty journal, for events made
-/// with `keys`; a failure removes the file.
+/// Creates the file for `ledger`, `keys`' member's copy, and its empty
+/// journal, for events made with `keys`; a failure removes the file.
 fn create_file(path: &Path, ledger: &Ledger, keys: &LocalKeys) -> Result<(Store, Option<Journal>)> {
-    let store = Store::create(path, ledger)?;
+    let store = Store::create(path, ledger, Some(keys.member_id()))?;
     match Journal::start(
         &journal::path_beside(path),
         ledger.group(),
@@ -1187,7 +1341,9 @@ pub(crate) fn epoch_for_flag(ledger: &Ledger, member: MemberId) -> Option<EventH
 
 #[cfg(test)]
 mod files;
+mod forks;
 mod sealing;
+pub use forks::ForkShape;
 #[cfg(test)]
 mod tests;
 

@@ -6,7 +6,8 @@
 //! are `roster` (`R*`: member id → role, DH key, package counter),
 //! `epochs` (rotation hash → 1 applied, 0 void) and `enabled` (member id →
 //! flag). An event and the projection rows it changes are one transaction.
-//! Equivocations need no table of their own: both events are events.
+//! Equivocations need no table of their own: both events are events. The
+//! meta table also names the member whose copy the file is (SPEC.md §9.1).
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use redb::{ReadableTable, TableDefinition, WriteTransaction};
 use super::event::SignedEvent;
 use super::verify::{Ledger, malformed};
 use crate::error::{Error, Mismatch, StoreError};
+use crate::ids::MemberId;
 use crate::labels::STORE_FORMAT;
 use crate::redb_file::RedbFile;
 
@@ -23,6 +25,9 @@ use crate::redb_file::RedbFile;
 /// a v2 file.
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// The meta key naming the member whose copy the file is: its 16-byte id
+/// (SPEC.md §9.1). A file written before it existed has none.
+const OWNER: &[u8] = b"owner";
 
 /// The projection tables, each `bytes → bytes`.
 const PROJECTIONS: [&str; 3] = ["roster", "epochs", "enabled"];
@@ -74,18 +79,29 @@ pub(crate) struct Store {
     len: u64,
     /// The projection rows as stored, to write only what changes.
     rows: Rows,
+    /// The member whose copy this is, as the file records it.
+    owner: Option<MemberId>,
+    /// Whether `owner` is not in the file yet: the next write records it.
+    owner_unwritten: bool,
 }
 
 impl Store {
     /// Creates a file holding `records` (from the genesis on, each after
     /// what it names) and the projections of `ledger`, which holds exactly
-    /// them; a failed write removes the file.
-    pub(crate) fn create(path: &std::path::Path, ledger: &Ledger) -> Result<Store, Error> {
+    /// them, the copy of `owner` (none: a copy of no one's, as a backup of
+    /// a file that names none); a failed write removes the file.
+    pub(crate) fn create(
+        path: &std::path::Path,
+        ledger: &Ledger,
+        owner: Option<MemberId>,
+    ) -> Result<Store, Error> {
         let file = RedbFile::create(path)?;
         let mut store = Store {
             file,
             len: 0,
             rows: Rows::new(),
+            owner,
+            owner_unwritten: owner.is_some(),
         };
         let records: Vec<&SignedEvent> = ledger.records().collect();
         match store.write(&records, Some(ledger), true) {
@@ -137,6 +153,14 @@ impl Store {
             .map_err(StoreError::from)?
             .map(|group| group.value().to_vec())
             .ok_or_else(|| not_meshlog("no group"))?;
+        let owner = match meta.get(OWNER).map_err(StoreError::from)? {
+            Some(owner) => Some(
+                <[u8; MemberId::LEN]>::try_from(owner.value())
+                    .map(MemberId::from_bytes)
+                    .map_err(|_| not_meshlog("bad owner marker"))?,
+            ),
+            None => None,
+        };
         let tampered = |detail: &str| StoreError::Tampered {
             path: file.path().to_owned(),
             detail: detail.to_owned(),
@@ -192,9 +216,27 @@ impl Store {
                 file,
                 len,
                 rows: expected,
+                owner,
+                owner_unwritten: false,
             },
             ledger,
         ))
+    }
+
+    /// The member whose copy this file is, if it records one (SPEC.md
+    /// §9.1).
+    pub(crate) fn owner(&self) -> Option<MemberId> {
+        self.owner
+    }
+
+    /// Records `member` as the file's owner with the next write, in its
+    /// transaction: for a file from before owners were recorded, so that
+    /// opening it writes nothing by itself.
+    pub(crate) fn adopt(&mut self, member: MemberId) {
+        if self.owner.is_none() {
+            self.owner = Some(member);
+            self.owner_unwritten = true;
+        }
     }
 
     pub(crate) fn file(&self) -> &RedbFile {
@@ -230,12 +272,19 @@ impl Store {
         first: bool,
     ) -> Result<(), Error> {
         let txn = self.file.begin_write()?;
-        if first {
+        let owner = self.owner.filter(|_| self.owner_unwritten);
+        if first || owner.is_some() {
             let mut meta = txn.open_table(META).map_err(StoreError::from)?;
-            meta.insert(&b"format"[..], &STORE_FORMAT.to_be_bytes()[..])
-                .map_err(StoreError::from)?;
-            if let Some(ledger) = after {
-                meta.insert(&b"group"[..], &ledger.group().as_bytes()[..])
+            if first {
+                meta.insert(&b"format"[..], &STORE_FORMAT.to_be_bytes()[..])
+                    .map_err(StoreError::from)?;
+                if let Some(ledger) = after {
+                    meta.insert(&b"group"[..], &ledger.group().as_bytes()[..])
+                        .map_err(StoreError::from)?;
+                }
+            }
+            if let Some(owner) = owner {
+                meta.insert(OWNER, &owner.as_bytes()[..])
                     .map_err(StoreError::from)?;
             }
         }
@@ -252,6 +301,7 @@ impl Store {
             write_changed_rows(&txn, &self.rows, rows)?;
         }
         txn.commit().map_err(StoreError::from)?;
+        self.owner_unwritten = false;
         self.len += records.len() as u64;
         if let Some(rows) = rows {
             self.rows = rows;

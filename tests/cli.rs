@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use meshlog::{KeyPackage, LocalKeys, Mesh, Role};
+use meshlog::{KeyPackage, LocalKeys, Mesh, MeshOptions, Role};
 use redb::ReadableTable;
 use serde_json::Value;
 
@@ -159,12 +159,15 @@ fn sample(dir: &Path) -> Sample {
             .unwrap();
         mesh.append_app("note", b"hello").unwrap();
     }
-    Mesh::open(&sample.db, load(&sample.alice))
+    // One copy that all three write on: deliberately shared (SPEC.md §9.1).
+    let shared = || MeshOptions::new().shared_copy(true);
+    shared()
+        .open(&sample.db, load(&sample.alice))
         .unwrap()
         .set_enabled(true)
         .unwrap();
     {
-        let mut mesh = Mesh::open(&sample.db, load(&sample.bob)).unwrap();
+        let mut mesh = shared().open(&sample.db, load(&sample.bob)).unwrap();
         mesh.set_enabled(true).unwrap();
         mesh.append_app("note", b"bob here").unwrap();
     }
@@ -425,12 +428,31 @@ fn operator_commands_change_the_mesh_as_the_rules_allow() {
         "{}",
         out.stdout
     );
-    ok(&["enable", s(&db), "--keys", s(&alice)]);
-    ok(&["add", s(&db), "--keys", s(&alice), "--member", &bob_package]);
+    // One copy that every member writes on: deliberately shared.
+    ok(&["enable", s(&db), "--keys", s(&alice), "--shared-copy"]);
+    ok(&[
+        "add",
+        s(&db),
+        "--keys",
+        s(&alice),
+        "--member",
+        &bob_package,
+        "--shared-copy",
+    ]);
 
     // Bob enables himself and writes, from text and from a file.
-    ok(&["enable", s(&db), "--keys", s(&bob)]);
-    append(&db, &bob, "hi");
+    ok(&["enable", s(&db), "--keys", s(&bob), "--shared-copy"]);
+    ok(&[
+        "append",
+        s(&db),
+        "--keys",
+        s(&bob),
+        "--kind",
+        "note",
+        "--payload",
+        "hi",
+        "--shared-copy",
+    ]);
     let payload = path("payload.bin");
     std::fs::write(&payload, [0u8, 1, 2, 3, 4, 5, 6]).unwrap();
     let out = ok(&[
@@ -442,6 +464,7 @@ fn operator_commands_change_the_mesh_as_the_rules_allow() {
         "blob",
         "--payload-file",
         s(&payload),
+        "--shared-copy",
     ]);
     assert!(out.stdout.contains("(7 bytes)"), "{}", out.stdout);
 
@@ -508,7 +531,7 @@ fn operator_commands_change_the_mesh_as_the_rules_allow() {
     assert!(out.stdout.contains("needs no merge"), "{}", out.stdout);
     assert_eq!(state(&db), before);
 
-    ok(&["disable", s(&db), "--keys", s(&alice)]);
+    ok(&["disable", s(&db), "--keys", s(&alice), "--shared-copy"]);
     let mesh = Mesh::open_read_only(&db).unwrap();
     let roster = mesh.roster();
     assert_eq!(roster.len(), 2);
@@ -556,7 +579,15 @@ fn refusals_exit_1_name_the_rule_and_write_nothing() {
     };
 
     // A member may not add anyone: the rotation's author is no admin (E7).
-    let out = refused_here(&["add", s(&db), "--keys", s(&bob), "--member", &carol_package]);
+    let out = refused_here(&[
+        "add",
+        s(&db),
+        "--keys",
+        s(&bob),
+        "--member",
+        &carol_package,
+        "--shared-copy",
+    ]);
     assert_eq!(field(&out.stderr, "rule"), "E7", "{}", out.stderr);
     assert_eq!(field(&out.stderr, "author"), member_id(&bob));
     // Refused before it was signed: there is no event hash to name.
@@ -571,7 +602,7 @@ fn refusals_exit_1_name_the_rule_and_write_nothing() {
     );
 
     // A disabled member may only enable itself (F5).
-    ok(&["disable", s(&db), "--keys", s(&alice)]);
+    ok(&["disable", s(&db), "--keys", s(&alice), "--shared-copy"]);
     let out = refused_here(&[
         "append",
         s(&db),
@@ -581,6 +612,7 @@ fn refusals_exit_1_name_the_rule_and_write_nothing() {
         "note",
         "--payload",
         "x",
+        "--shared-copy",
     ]);
     assert_eq!(field(&out.stderr, "rule"), "F5", "{}", out.stderr);
     assert_eq!(field(&out.stderr, "author"), member_id(&alice));
@@ -1198,9 +1230,7 @@ fn join_refuses_a_batch_without_genesis_or_with_a_foreign_header_and_leaves_no_f
 fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name);
-    let Sample {
-        db, founder, bob, ..
-    } = sample(dir.path());
+    let Sample { db, founder, .. } = sample(dir.path());
     let copy = path("copy.redb");
     ok(&["backup", s(&db), s(&copy)]);
     let frontier = path("copy.frontier");
@@ -1216,7 +1246,14 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
     let refused_ingest = |bytes: &[u8], name: &str| {
         let batch = path(name);
         std::fs::write(&batch, bytes).unwrap();
-        let out = refused(&["ingest", s(&copy), "--keys", s(&bob), s(&batch), "--json"]);
+        let out = refused(&[
+            "ingest",
+            s(&copy),
+            "--keys",
+            s(&founder),
+            s(&batch),
+            "--json",
+        ]);
         assert_eq!(state(&copy), before, "{name} changed the file");
         let report = json(&out.stdout);
         assert_eq!(report["ok"], false, "{name}");
@@ -1240,7 +1277,7 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
     assert_eq!(error["seq"], seq);
     // The text report names the rule and the event too.
     let damaged_file = path("damaged.batch");
-    let out = refused(&["ingest", s(&copy), "--keys", s(&bob), s(&damaged_file)]);
+    let out = refused(&["ingest", s(&copy), "--keys", s(&founder), s(&damaged_file)]);
     assert!(field(&out.stderr, "rule") == "V6", "{}", out.stderr);
     assert_eq!(field(&out.stderr, "event"), hash);
 
@@ -1259,7 +1296,7 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
         "ingest",
         s(&copy),
         "--keys",
-        s(&bob),
+        s(&founder),
         s(&path("junk.batch")),
         "--json",
     ]);
@@ -1275,7 +1312,7 @@ fn ingest_refuses_bad_batches_whole_and_names_the_rule() {
             "ingest",
             s(&copy),
             "--keys",
-            s(&bob),
+            s(&founder),
             s(&path("reversed.batch")),
             "--json",
         ])
@@ -1444,11 +1481,31 @@ fn an_equivocation_is_kept_as_evidence_and_listed_by_verify() {
     let dir = tempfile::tempdir().unwrap();
     let Sample { db, founder, .. } = sample(dir.path());
     // Two copies of one feed: the founder signs a different event at the
-    // same position of its feed on each.
+    // same position of its feed on each, the second on a copy restored
+    // from a backup, which it must say it means to.
     let copy = dir.path().join("copy.redb");
     ok(&["backup", s(&db), s(&copy)]);
     let ours = append(&db, &founder, "one history");
-    let theirs = append(&copy, &founder, "another history");
+    // A second later, so that the branches' claimed times do not overlap.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let mut args = vec![
+        "append",
+        s(&copy),
+        "--keys",
+        s(&founder),
+        "--kind",
+        "note",
+        "--payload",
+        "another history",
+    ];
+    let out = could_not_run(&args);
+    assert!(
+        out.stderr.contains("older than your feed"),
+        "{}",
+        out.stderr
+    );
+    args.push("--accept-restored-copy");
+    let theirs = field(&ok(&args).stdout, "event");
     let frontier = dir.path().join("db.frontier");
     ok(&["frontier", s(&db), s(&frontier)]);
     let batch = dir.path().join("fork.batch");
@@ -1467,20 +1524,151 @@ fn an_equivocation_is_kept_as_evidence_and_listed_by_verify() {
     let mut expected = vec![ours.clone(), theirs.clone()];
     expected.sort();
     assert_eq!(evidence[0]["events"], serde_json::json!(expected));
+    // The later branch begins after the other ends: an honest restore's shape.
+    assert_eq!(evidence[0]["shape"], "restore", "{report}");
+    assert_eq!(evidence[0]["later_branch"], theirs.as_str());
     let text = ok(&["verify", s(&db)]).stdout;
+    assert!(text.contains("consistent with an honest restore"), "{text}");
     assert!(
         field(&text, "WARNING").starts_with("EQUIVOCATION: 1 time"),
         "{text}"
     );
     assert!(
         text.contains(&format!(
-            "seq 5: {} {}",
+            "seq 5: {} {}:",
             &expected[0][..8],
             &expected[1][..8]
         )),
         "{text}"
     );
     assert!(field(&text, "result").starts_with("OK"), "{text}");
+}
+
+#[test]
+fn a_write_with_another_members_keys_is_refused_unless_the_copy_is_shared() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db, founder, bob, ..
+    } = sample(dir.path());
+    let before = state(&db);
+    let mut args = vec![
+        "append",
+        s(&db),
+        "--keys",
+        s(&bob),
+        "--kind",
+        "note",
+        "--payload",
+        "bob's, in the founder's copy",
+    ];
+    let out = could_not_run(&args);
+    assert!(
+        out.stderr
+            .contains(&format!("belongs to member {}", member_id(&founder))),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("use its key file, or pass --shared-copy"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(state(&db), before, "a refused write wrote");
+    // Said to be shared, the copy takes bob's write.
+    args.push("--shared-copy");
+    ok(&args);
+    assert_eq!(state(&db).1, before.1 + 1);
+}
+
+#[test]
+fn a_write_on_a_copy_restored_from_an_older_backup_is_refused_until_it_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let Sample { db, founder, .. } = sample(dir.path());
+    append(&db, &founder, "before the backup");
+    let old = path("restored.redb");
+    ok(&["backup", s(&db), s(&old)]);
+    let newest = append(&db, &founder, "after the backup");
+
+    // The founder's laptop is restored from the backup, and it writes.
+    let before = state(&old);
+    let out = could_not_run(&[
+        "append",
+        s(&old),
+        "--keys",
+        s(&founder),
+        "--kind",
+        "note",
+        "--payload",
+        "would fork",
+    ]);
+    for expected in [
+        "this copy is older than your feed",
+        newest.as_str(),
+        "Sync from a peer first",
+        "--accept-restored-copy",
+    ] {
+        assert!(out.stderr.contains(expected), "{expected}: {}", out.stderr);
+    }
+    assert_eq!(state(&old), before, "a refused write wrote");
+
+    // A sync from a peer brings its feed back; then it writes, and its
+    // feed does not fork.
+    ok(&["frontier", s(&old), s(&path("old.frontier"))]);
+    ok(&[
+        "export",
+        s(&db),
+        "--frontier",
+        s(&path("old.frontier")),
+        s(&path("back.batch")),
+    ]);
+    ok(&[
+        "ingest",
+        s(&old),
+        "--keys",
+        s(&founder),
+        s(&path("back.batch")),
+    ]);
+    append(&old, &founder, "after the sync");
+    assert_eq!(verified(&old)["equivocations"], serde_json::json!([]));
+}
+
+#[test]
+fn verify_tells_two_copies_written_at_once_from_an_honest_restore() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.redb"), dir.path().join("b.redb"));
+    let keys = || LocalKeys::from_secret_bytes(&[1; 32], &[2; 32]);
+    let at = |time: u64| MeshOptions::new().clock(move || time);
+    let mut mesh = at(1_000).create(&a, keys(), "forks").unwrap();
+    mesh.set_enabled(true).unwrap();
+    mesh.close().unwrap();
+    Mesh::open_read_only(&a).unwrap().backup(&b).unwrap();
+    // The member writes on both copies in turn: the branches' times
+    // interleave, as no restore makes them.
+    for (path, time) in [(&a, 1_100), (&b, 1_200), (&a, 1_300)] {
+        let mut mesh = at(time).open(path, keys()).unwrap();
+        mesh.append_app("note", &time.to_be_bytes()).unwrap();
+        mesh.close().unwrap();
+    }
+    let mut mesh = Mesh::open(&a, keys()).unwrap();
+    let theirs = Mesh::open_read_only(&b).unwrap();
+    // Everything b holds: a frontier does not describe a fork yet (issue
+    // 23, item 3).
+    mesh.ingest(&theirs.export_all()).unwrap();
+    mesh.close().unwrap();
+
+    let report = verified(&a);
+    let evidence = report["equivocations"].as_array().unwrap();
+    assert_eq!(evidence.len(), 1, "{report}");
+    assert_eq!(evidence[0]["shape"], "overlapping", "{report}");
+    assert_eq!(evidence[0]["later_branch"], Value::Null);
+    let text = ok(&["verify", s(&a)]).stdout;
+    assert!(text.contains("overlapping times"), "{text}");
+    assert!(
+        !text.contains("consistent with an honest restore"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -1872,6 +2060,7 @@ fn a_sealed_append_shows_as_sealed_in_the_log_and_opens_with_a_members_keys() {
         "--kind",
         "secret-note",
         "--sealed",
+        "--shared-copy",
         "--payload",
         secret,
     ]);
@@ -1956,6 +2145,7 @@ fn a_sealed_append_shows_as_sealed_in_the_log_and_opens_with_a_members_keys() {
 }
 
 /// `meshlog append --sealed`, which must succeed; returns the event's hash.
+/// The sample's file is shared by its members.
 fn append_sealed(db: &Path, keys: &Path, payload: &str) -> String {
     let out = ok(&[
         "append",
@@ -1965,6 +2155,7 @@ fn append_sealed(db: &Path, keys: &Path, payload: &str) -> String {
         "--kind",
         "note",
         "--sealed",
+        "--shared-copy",
         "--payload",
         payload,
     ]);
@@ -2124,6 +2315,7 @@ fn a_void_change_is_refused_naming_its_real_reason() {
             s(&db),
             "--keys",
             s(&alice),
+            "--shared-copy",
             "--member",
             &member_id(&founder),
         ],
@@ -2147,6 +2339,7 @@ fn a_void_change_is_refused_naming_its_real_reason() {
             s(&db),
             "--keys",
             s(&alice),
+            "--shared-copy",
             "--member",
             &member_id(&carol),
         ],
@@ -2326,7 +2519,15 @@ fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
         // Refused by the rules.
         (
             1,
-            vec!["add", s(&db), "--keys", s(&bob), "--member", &carol_package],
+            vec![
+                "add",
+                s(&db),
+                "--keys",
+                s(&bob),
+                "--shared-copy",
+                "--member",
+                &carol_package,
+            ],
         ),
         (
             1,
@@ -2339,6 +2540,7 @@ fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
                 s(&db),
                 "--keys",
                 s(&alice),
+                "--shared-copy",
                 "--member",
                 &member_id(&founder),
             ],
@@ -2350,6 +2552,7 @@ fn refused_writes_leave_every_byte_and_time_of_the_file_and_journal() {
                 s(&db),
                 "--keys",
                 s(&carol),
+                "--shared-copy",
                 "--kind",
                 "k",
                 "--payload",

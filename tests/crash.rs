@@ -20,7 +20,8 @@ const BATCH_EVENTS: usize = 25;
 const BATCHES: usize = 120;
 
 /// Not a test: the body of the child process, run only when the parent sets
-/// `MESHLOG_CRASH_CHILD` (`append:PATH` or `ingest:PATH:BATCH_DIR`).
+/// `MESHLOG_CRASH_CHILD` (`append:PATH`, `append-marked:PATH:MARK` or
+/// `ingest:PATH:BATCH_DIR`).
 #[test]
 fn crash_child() {
     let Ok(task) = std::env::var(CHILD_ENV) else {
@@ -30,6 +31,17 @@ fn crash_child() {
     match (parts.next(), parts.next(), parts.next()) {
         (Some("append"), Some(path), None) => {
             let mut mesh = Mesh::open(path, keys(1)).expect("open");
+            println!("ready");
+            for i in 0u64.. {
+                let hash = mesh.append_app("tick", &i.to_le_bytes()).expect("append");
+                println!("acked {hash}");
+            }
+        }
+        (Some("append-marked"), Some(path), Some(mark)) => {
+            let mut mesh = options(2)
+                .feed_mark(mark)
+                .open(path, keys(1))
+                .expect("open");
             println!("ready");
             for i in 0u64.. {
                 let hash = mesh.append_app("tick", &i.to_le_bytes()).expect("append");
@@ -196,6 +208,42 @@ fn killed_appenders_lose_nothing_acknowledged() {
     );
     assert!(journaled > 0, "no kill left events in the journal");
     assert!(awaited > 0, "no kill left an event awaiting its signature");
+}
+
+/// The feed mark is recorded at checkpoints while a writer runs (SPEC.md
+/// §11.2): whatever a kill interrupts, the mark stays whole and names an
+/// event the copy holds once its journal is replayed, so the member's next
+/// write on its own copy is never refused.
+#[test]
+fn a_killed_writer_never_leaves_a_feed_mark_that_blocks_its_next_write() {
+    let dir = fast_tempdir();
+    let path = dir.path().join("mesh.redb");
+    let mark = meshlog::feed_mark_path(dir.path().join("member.keys"));
+    let mut mesh = options(1)
+        .feed_mark(&mark)
+        .create(&path, keys(1), "crash")
+        .unwrap();
+    mesh.set_enabled(true).unwrap();
+    drop(mesh);
+    let task = format!("append-marked:{}:{}", path.display(), mark.display());
+    let mut recorded = std::fs::read(&mark).unwrap();
+    let mut marked_by_the_child = 0;
+    for run_for in kill_times(11, 6, 1000) {
+        let (acked, _) = run_and_kill(&task, run_for);
+        if std::fs::read(&mark).unwrap() != recorded {
+            marked_by_the_child += 1;
+        }
+        let mut mesh = options(3).feed_mark(&mark).open(&path, keys(1)).unwrap();
+        for hash in &acked {
+            let hash: EventHash = hash.parse().unwrap();
+            assert!(mesh.event(hash).is_some(), "acknowledged {hash} is missing");
+        }
+        mesh.append_app("after", b"the kill")
+            .expect("the mark never blocks a write on the member's own copy");
+        mesh.close().unwrap();
+        recorded = std::fs::read(&mark).unwrap();
+    }
+    println!("{marked_by_the_child} kills came after the child recorded the mark");
 }
 
 #[test]

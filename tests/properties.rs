@@ -111,7 +111,11 @@ fn build(path: &Path, ops: &[Op]) -> Snapshot {
             Op::ActAs(n) => {
                 drop(mesh);
                 actor = *n;
-                mesh = seeded(step + 1).open(path, member_keys(*n)).unwrap();
+                // One file written by several members: a shared copy.
+                mesh = seeded(step + 1)
+                    .shared_copy(true)
+                    .open(path, member_keys(*n))
+                    .unwrap();
                 assert_eq!(snapshot(&mesh), before, "reopen rebuilds the same state");
                 continue;
             }
@@ -175,7 +179,10 @@ proptest! {
             .map(|n| {
                 let path = dir.path().join(format!("view{n}"));
                 std::fs::copy(&a, &path).unwrap();
-                Mesh::open(&path, member_keys(n)).unwrap()
+                MeshOptions::new()
+                    .shared_copy(true)
+                    .open(&path, member_keys(n))
+                    .unwrap()
             })
             .collect();
         for epoch in &built.epochs {

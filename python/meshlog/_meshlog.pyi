@@ -151,12 +151,21 @@ class Equivocation:
     author: str
     seq: int
     events: List[str]
+    shape: str  # "restore" or "overlapping" (SPEC.md §11.2)
+    later_branch: Optional[str]
 
 class Mesh:
     @staticmethod
     def create(path: _Path, keys: LocalKeys, group_name: str) -> "Mesh": ...
     @staticmethod
-    def open(path: _Path, keys: LocalKeys) -> "Mesh": ...
+    def open(
+        path: _Path,
+        keys: LocalKeys,
+        *,
+        shared_copy: bool = False,
+        feed_mark: Optional[_Path] = None,
+        accept_restored_copy: bool = False,
+    ) -> "Mesh": ...
     @staticmethod
     def open_read_only(path: _Path, keys: Optional[LocalKeys] = None) -> "Mesh": ...
     @staticmethod

@@ -49,7 +49,13 @@ class VerifyReport:
         )
         fields["failure"] = None if self.failure is None else str(self.failure)
         fields["equivocations"] = [
-            {"author": e.author, "seq": e.seq, "events": list(e.events)}
+            {
+                "author": e.author,
+                "seq": e.seq,
+                "events": list(e.events),
+                "shape": e.shape,
+                "later_branch": e.later_branch,
+            }
             for e in self.equivocations
         ]
         return fields

@@ -254,11 +254,28 @@ impl Mesh {
         .map_err(|failure| failure.into_py(py))
     }
 
-    /// Opens and verifies a file for writing as `keys`' member.
+    /// Opens and verifies a file for writing as `keys`' member, whose copy
+    /// it must be unless `shared_copy` (SPEC.md §9.1). With `feed_mark`
+    /// (a path: `feed_mark_path(key_file)`), writes are refused on a copy
+    /// older than the member's feed unless `accept_restored_copy` (§11.2).
     #[staticmethod]
-    fn open(py: Python<'_>, path: PathBuf, keys: &PyLocalKeys) -> PyResult<Mesh> {
+    #[pyo3(signature = (path, keys, *, shared_copy = false, feed_mark = None, accept_restored_copy = false))]
+    fn open(
+        py: Python<'_>,
+        path: PathBuf,
+        keys: &PyLocalKeys,
+        shared_copy: bool,
+        feed_mark: Option<PathBuf>,
+        accept_restored_copy: bool,
+    ) -> PyResult<Mesh> {
         let keys = keys.copy();
-        py.detach(|| Mesh::writable(meshlog::Mesh::open(&path, keys)?))
+        let mut options = meshlog::MeshOptions::new()
+            .shared_copy(shared_copy)
+            .accept_restored_copy(accept_restored_copy);
+        if let Some(feed_mark) = feed_mark {
+            options = options.feed_mark(feed_mark);
+        }
+        py.detach(|| Mesh::writable(options.open(&path, keys)?))
             .map_err(|failure| failure.into_py(py))
     }
 
@@ -493,7 +510,7 @@ impl Mesh {
             Ok(mesh
                 .equivocations()
                 .iter()
-                .map(values::equivocation)
+                .map(|fork| values::equivocation(fork, mesh.fork_shape(fork)))
                 .collect())
         })
     }

@@ -303,29 +303,42 @@ impl From<meshlog::net::SyncReport> for SyncReport {
     }
 }
 
-/// Two or more events one author signed at one position of its feed.
+/// Two or more events one author signed at one position of its feed, and
+/// the shape of its branches in claimed time (SPEC.md §11.2): `restore`
+/// (the branch from `later_branch` begins after the other ends, as an
+/// honest restore makes it) or `overlapping`.
 #[pyclass(module = "meshlog._meshlog", frozen, get_all)]
 pub(crate) struct Equivocation {
     author: String,
     seq: u64,
     events: Vec<String>,
+    shape: &'static str,
+    later_branch: Option<String>,
 }
 
 #[pymethods]
 impl Equivocation {
     fn __repr__(&self) -> String {
         format!(
-            "Equivocation(author={}, seq={}, events={:?})",
-            self.author, self.seq, self.events
+            "Equivocation(author={}, seq={}, events={:?}, shape={})",
+            self.author, self.seq, self.events, self.shape
         )
     }
 }
 
-pub(crate) fn equivocation(equivocation: &meshlog::Equivocation) -> Equivocation {
+pub(crate) fn equivocation(
+    equivocation: &meshlog::Equivocation,
+    shape: meshlog::ForkShape,
+) -> Equivocation {
     Equivocation {
         author: equivocation.author.to_string(),
         seq: equivocation.seq,
         events: equivocation.events.iter().map(hex).collect(),
+        shape: shape.name(),
+        later_branch: match shape {
+            meshlog::ForkShape::Restore { later } => Some(hex(&later)),
+            _ => None,
+        },
     }
 }
 

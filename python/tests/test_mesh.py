@@ -1,4 +1,5 @@
 import os
+import time
 
 import pytest
 
@@ -44,6 +45,43 @@ def test_the_context_manager_closes(tmp_path, founder_keys):
     assert caught.value.kind == "closed"
     with meshlog.Mesh.open(path, founder_keys) as again:
         assert again.digest == digest
+
+
+def test_another_members_keys_open_only_a_shared_copy(founded, tmp_path):
+    founded.close()
+    path = tmp_path / "founder.redb"
+    bob_keys = meshlog.LocalKeys.generate()
+    with pytest.raises(meshlog.CouldNotRun) as caught:
+        meshlog.Mesh.open(path, bob_keys)
+    assert caught.value.kind == "foreign-copy"
+    assert "--shared-copy" in caught.value.message
+    with meshlog.Mesh.open(path, bob_keys, shared_copy=True) as shared:
+        assert shared.member_id == bob_keys.member_id
+
+
+def test_a_restored_copy_is_refused_with_a_feed_mark(founded, tmp_path, founder_keys):
+    founded.close()
+    path, mark = tmp_path / "founder.redb", tmp_path / "founder.keys-mark"
+    restored = tmp_path / "restored.redb"
+    with meshlog.Mesh.open_read_only(path) as audit:
+        audit.backup(restored)
+    with meshlog.Mesh.open(path, founder_keys, feed_mark=mark) as mesh:
+        mesh.append_app("note", b"after the backup")
+    with meshlog.Mesh.open(restored, founder_keys, feed_mark=mark) as old:
+        with pytest.raises(meshlog.CouldNotRun) as caught:
+            old.append_app("note", b"would fork")
+        assert caught.value.kind == "copy-behind-feed"
+    # A second later: the branch written on the restored copy begins after
+    # the other ends, as an honest restore's does.
+    time.sleep(1.1)
+    with meshlog.Mesh.open(
+        restored, founder_keys, feed_mark=mark, accept_restored_copy=True
+    ) as old:
+        later = old.append_app("note", b"the newer one was thought lost")
+        with meshlog.Mesh.open_read_only(path) as newer:
+            old.ingest(newer.export())
+        (fork,) = old.equivocations()
+        assert fork.shape == "restore" and fork.later_branch == later
 
 
 def test_open_read_only_never_writes(founded, tmp_path):

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Args;
 use meshlog::{
-    Body, Change, EpochInfo, Equivocation, ErrorClass, EventHash, Frontier, MemberId, Mesh, Roster,
-    SignedEvent,
+    Body, Change, EpochInfo, Equivocation, ErrorClass, EventHash, ForkShape, Frontier, MemberId,
+    Mesh, Roster, SignedEvent,
 };
 use serde_json::{Value, json};
 
@@ -38,6 +38,15 @@ holds every head it lists.
 head that is gone means the file was rolled back (for instance an older
 backup restored): the report names each missing head, and verify exits 1.
 
+An equivocation by an honest restore: a member restored its copy from a
+backup and wrote on it, so its feed forks once. The branch written after the
+restore begins (by claimed time) after every event of the branch the backup
+lacked; verify says \"consistent with an honest restore\". Branches written at
+overlapping times mean two copies written at once (one key file on two
+machines, or on purpose). Claimed times can be forged: the shape is a hint,
+not proof; ask the member. Both branches are kept either way (SPEC.md §4.4);
+the feed mark beside a key file refuses such a write (SPEC.md §11.2).
+
 Exit codes: 0 verified (and the checkpoint held), 1 verification failed or
 rolled back, 2 could not run (no such file, not a meshlog file, not a
 checkpoint file).
@@ -51,9 +60,13 @@ checkpoint file).
   group, name, founder, events, digest,
   current_epoch (null when the mesh needs a merge), needs_merge (bool),
   writer_epoch, tips [hash], members (size of R*), enabled_members,
-  equivocations [{author, seq, events [hash]}]: one author signed two
-           events at one position of its feed; kept as evidence, it does
-           not fail verification
+  equivocations [{author, seq, events [hash], shape, later_branch}]: one
+           author signed two events at one position of its feed; kept as
+           evidence, it does not fail verification. shape \"restore\": one
+           branch (later_branch, its first event) begins after the other
+           ends, by the events' claimed times, as when a member writes on a
+           copy restored from a backup; \"overlapping\": the branches were
+           written at the same time, on two copies at once
   (every field above but path and ok is null when verification failed)
   failure: null, or {class, kind, message} and, for a refused event,
            rule_id, rule, hash, author, seq
@@ -195,6 +208,8 @@ struct Summary {
     /// Evidence of equivocation: it does not fail the verification, but is
     /// shown prominently.
     equivocations: Vec<Equivocation>,
+    /// Each equivocation's shape, in the same order.
+    fork_shapes: Vec<ForkShape>,
     epoch_line: String,
 }
 
@@ -262,6 +277,11 @@ pub(crate) fn verify_file(
             .iter()
             .filter(|(id, _)| mesh.is_member_enabled(**id))
             .count(),
+        fork_shapes: mesh
+            .equivocations()
+            .iter()
+            .map(|fork| mesh.fork_shape(fork))
+            .collect(),
         equivocations: mesh.equivocations(),
         epoch_line: epoch_line(&mesh),
     });
@@ -301,7 +321,7 @@ impl VerifyReport {
             "tips": s.map(|s| strings(&s.tips)),
             "members": s.map(|s| s.members),
             "enabled_members": s.map(|s| s.enabled_members),
-            "equivocations": s.map(|s| s.equivocations.iter().map(equivocation_json).collect::<Vec<_>>()),
+            "equivocations": s.map(|s| s.equivocations.iter().zip(&s.fork_shapes).map(|(e, shape)| equivocation_json(e, *shape)).collect::<Vec<_>>()),
             "failure": self.failure.as_ref().map(crate::error_json),
             "expect": self.expect.as_ref().map(|e| json!({
                 "checkpoint": shown(&e.checkpoint),
@@ -342,12 +362,34 @@ impl VerifyReport {
                         plural(n)
                     ),
                 ));
-                for e in &s.equivocations {
+                for (e, shape) in s.equivocations.iter().zip(&s.fork_shapes) {
+                    let reading = match shape {
+                        ForkShape::Restore { later } => format!(
+                            "consistent with an honest restore (branch {} begins after the \
+                             other ends, by claimed times)",
+                            later.short()
+                        ),
+                        _ => "branches written at overlapping times: two copies written at \
+                              once, not one restored copy"
+                            .to_owned(),
+                    };
                     lines.push((
                         "",
-                        format!("author {} seq {}: {}", e.author, e.seq, shorts(&e.events)),
+                        format!(
+                            "author {} seq {}: {}: {reading}",
+                            e.author,
+                            e.seq,
+                            shorts(&e.events)
+                        ),
                     ));
                 }
+                lines.push((
+                    "",
+                    "an honest restore (a member writing on a copy restored from a backup) forks \
+                     its feed once, the later branch beginning after the other ends; claimed \
+                     times can be forged, so ask the member before calling it an attack"
+                        .to_owned(),
+                ));
             }
             lines.push((
                 "private",
@@ -427,11 +469,17 @@ impl VerifyReport {
     }
 }
 
-fn equivocation_json(e: &Equivocation) -> Value {
+fn equivocation_json(e: &Equivocation, shape: ForkShape) -> Value {
+    let later = match shape {
+        ForkShape::Restore { later } => Some(later.to_string()),
+        _ => None,
+    };
     json!({
         "author": e.author.to_string(),
         "seq": e.seq,
         "events": strings(&e.events),
+        "shape": shape.name(),
+        "later_branch": later,
     })
 }
 

@@ -19,7 +19,7 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use meshlog::{ErrorClass, EventHash, LocalKeys, MemberId, Mesh, MeshOptions};
 use serde_json::{Value, json};
 
@@ -54,9 +54,10 @@ Exit codes:
      the rule's id (V1-V10, F1-F7, E1-E8), its hash, author and seq
   2  the command could not run: no such file, not a meshlog file (or a file
      of an older format), the file is open for writing elsewhere, a bad key
-     file, bad arguments, standard output that cannot be written (a full
-     disk; a reader that closes the pipe early, as `| head` does, is no
-     error: the command's own code stands)
+     file, another member's copy (--shared-copy if it is shared), a copy
+     older than your feed (sync first), bad arguments, standard output that
+     cannot be written (a full disk; a reader that closes the pipe early, as
+     `| head` does, is no error: the command's own code stands)
 
 `export` refuses to write an empty batch (exit 1): when the peer's frontier
 already covers every event this file would send, there is nothing to send.
@@ -119,10 +120,10 @@ enum Command {
     Create(operator::CreateArgs),
     /// Turn the key file's member on (members start disabled).
     #[command(after_help = operator::ENABLE_AFTER_HELP)]
-    Enable(operator::MemberArgs),
+    Enable(operator::WriterArgs),
     /// Turn the key file's member off.
     #[command(after_help = operator::ENABLE_AFTER_HELP)]
-    Disable(operator::MemberArgs),
+    Disable(operator::WriterArgs),
     /// Add a member from its key package (a rotation).
     #[command(after_help = operator::ADD_AFTER_HELP)]
     Add(operator::AddArgs),
@@ -137,7 +138,7 @@ enum Command {
     Refresh(operator::RefreshArgs),
     /// Merge concurrent rotations, if the mesh needs it.
     #[command(after_help = operator::MERGE_AFTER_HELP)]
-    Merge(operator::MemberArgs),
+    Merge(operator::WriterArgs),
     /// Append an application event.
     #[command(after_help = operator::APPEND_AFTER_HELP)]
     Append(operator::AppendArgs),
@@ -427,10 +428,37 @@ fn open_read_only(path: &Path, keys: Option<LocalKeys>) -> meshlog::Result<Mesh>
     })
 }
 
-/// Opens a file to write to it as the key file's member, with a spinner
-/// while every event is verified.
-fn open_writer(path: &Path, keys: LocalKeys) -> meshlog::Result<Mesh> {
-    with_spinner("verifying every event…", || Mesh::open(path, keys))
+/// How a command that writes treats the copy it writes on: whose copy it
+/// is (SPEC.md §9.1) and the member's feed mark (§11.2).
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub(crate) struct CopyArgs {
+    /// Write on a copy that belongs to another member than the key file's:
+    /// only for a copy deliberately shared by several members.
+    #[arg(long)]
+    shared_copy: bool,
+    /// Write even though this copy lacks the newest event of your feed that
+    /// the feed mark beside your key file names: only when that event is
+    /// lost and reached no peer (otherwise sync from a peer first).
+    #[arg(long)]
+    accept_restored_copy: bool,
+}
+
+/// Opens a file to write to it as the member of the key file at
+/// `key_file`, with a spinner while every event is verified. The member's
+/// feed mark beside its key file guards its feed (SPEC.md §11.2).
+fn open_writer(
+    path: &Path,
+    key_file: &Path,
+    keys: LocalKeys,
+    copy: CopyArgs,
+) -> meshlog::Result<Mesh> {
+    with_spinner("verifying every event…", || {
+        MeshOptions::new()
+            .shared_copy(copy.shared_copy)
+            .feed_mark(meshlog::feed_mark_path(key_file))
+            .accept_restored_copy(copy.accept_restored_copy)
+            .open(path, keys)
+    })
 }
 
 /// Loads a key file; its errors are the library's (exit 2).

@@ -80,6 +80,8 @@ pub(crate) struct ServeArgs {
     /// Most connections at once.
     #[arg(long, value_name = "N", default_value_t = 64)]
     max_connections: usize,
+    #[command(flatten)]
+    copy: crate::CopyArgs,
 }
 
 /// Arguments of `meshlog sync`.
@@ -96,6 +98,8 @@ pub(crate) struct SyncArgs {
     /// Stay connected and gossip until stopped.
     #[arg(long)]
     watch: bool,
+    #[command(flatten)]
+    copy: crate::CopyArgs,
 }
 
 /// `host:port` as one socket address.
@@ -156,8 +160,14 @@ fn progress_options() -> NetOptions {
     })
 }
 
-fn open_node(db: &std::path::Path, keys: LocalKeys, options: NetOptions) -> anyhow::Result<Node> {
-    let mesh = crate::open_writer(db, keys)?;
+fn open_node(
+    db: &std::path::Path,
+    key_file: &std::path::Path,
+    copy: crate::CopyArgs,
+    options: NetOptions,
+) -> anyhow::Result<Node> {
+    let keys = load_keys(key_file)?;
+    let mesh = crate::open_writer(db, key_file, keys, copy)?;
     Ok(Node::new(mesh, options)?)
 }
 
@@ -172,7 +182,6 @@ fn close(node: Node) -> anyhow::Result<()> {
 
 /// `meshlog serve`.
 pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Verdict> {
-    let keys = load_keys(&args.keys)?;
     let listen = resolve_addr(&args.listen)?;
     let peers = args
         .peer
@@ -183,7 +192,7 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Verdict> {
     options.max_connections = args.max_connections;
     // A quarter for handshakes, as by default (16 of 64).
     options.max_handshakes = (args.max_connections / 4).max(1);
-    let node = open_node(&args.db, keys, options)?;
+    let node = open_node(&args.db, &args.keys, args.copy, options)?;
     let runtime = runtime()?;
     let result: anyhow::Result<()> = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(listen)
@@ -216,13 +225,12 @@ pub(crate) fn serve(args: &ServeArgs) -> anyhow::Result<Verdict> {
 
 /// `meshlog sync`.
 pub(crate) fn sync(args: &SyncArgs) -> anyhow::Result<Verdict> {
-    let keys = load_keys(&args.keys)?;
     let peers = args
         .peer
         .iter()
         .map(|peer| resolve_addr(peer))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let node = open_node(&args.db, keys, progress_options())?;
+    let node = open_node(&args.db, &args.keys, args.copy, progress_options())?;
     let runtime = runtime()?;
     let outcome = runtime.block_on(async {
         if args.watch {

@@ -12,7 +12,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use meshlog::{EventHash, KeyPackage, LocalKeys, Mesh, Role};
 use zeroize::Zeroizing;
 
-use crate::{Verdict, epoch_line, load_keys, print_lines, shown};
+use crate::{CopyArgs, Verdict, epoch_line, load_keys, print_lines, shown};
 
 pub(crate) const CREATE_AFTER_HELP: &str = "\
 The founder is the mesh's first owner and its only member, and starts
@@ -189,6 +189,15 @@ pub(crate) struct MemberArgs {
     pub(crate) keys: PathBuf,
 }
 
+/// A meshlog file and the key file of the member who writes on it.
+#[derive(Debug, Args)]
+pub(crate) struct WriterArgs {
+    #[command(flatten)]
+    pub(crate) member: MemberArgs,
+    #[command(flatten)]
+    pub(crate) copy: CopyArgs,
+}
+
 /// A role a member is added with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum NewRole {
@@ -213,7 +222,7 @@ pub(crate) enum ChangedRole {
 #[derive(Debug, Args)]
 pub(crate) struct AddArgs {
     #[command(flatten)]
-    actor: MemberArgs,
+    actor: WriterArgs,
     /// The new member's key package (hex, from `meshlog keys show --public`).
     #[arg(long, value_name = "PACKAGE")]
     member: KeyPackage,
@@ -226,7 +235,7 @@ pub(crate) struct AddArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RemoveArgs {
     #[command(flatten)]
-    actor: MemberArgs,
+    actor: WriterArgs,
     /// The member to remove: its id or a unique prefix of it.
     #[arg(long, value_name = "ID")]
     member: String,
@@ -236,7 +245,7 @@ pub(crate) struct RemoveArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RoleArgs {
     #[command(flatten)]
-    actor: MemberArgs,
+    actor: WriterArgs,
     /// The member whose role changes: its id or a unique prefix of it.
     #[arg(long, value_name = "ID")]
     member: String,
@@ -249,7 +258,7 @@ pub(crate) struct RoleArgs {
 #[derive(Debug, Args)]
 pub(crate) struct RefreshArgs {
     #[command(flatten)]
-    actor: MemberArgs,
+    actor: WriterArgs,
     /// Why (recorded in the rotation, at most 256 bytes).
     #[arg(long, value_name = "TEXT", default_value = "refresh")]
     reason: String,
@@ -274,7 +283,7 @@ pub(crate) struct SecretArgs {
 #[command(group(clap::ArgGroup::new("payload_source").required(true).args(["payload", "payload_file"])))]
 pub(crate) struct AppendArgs {
     #[command(flatten)]
-    actor: MemberArgs,
+    actor: WriterArgs,
     /// The application-defined kind of the event.
     #[arg(long)]
     kind: String,
@@ -330,9 +339,10 @@ fn print_public(keys: &LocalKeys) {
 }
 
 /// Opens `db` to act on it as the key file's member.
-fn open_as(args: &MemberArgs) -> anyhow::Result<Mesh> {
-    let keys = load_keys(&args.keys)?;
-    Ok(crate::open_writer(&args.db, keys)?)
+fn open_as(args: &WriterArgs) -> anyhow::Result<Mesh> {
+    let MemberArgs { db, keys: key_file } = &args.member;
+    let keys = load_keys(key_file)?;
+    Ok(crate::open_writer(db, key_file, keys, args.copy)?)
 }
 
 /// What a write did: a headline, the event and where the mesh stands.
@@ -369,7 +379,7 @@ pub(crate) fn create(args: &CreateArgs) -> anyhow::Result<Verdict> {
 }
 
 /// `meshlog enable` and `meshlog disable`.
-pub(crate) fn set_enabled(args: &MemberArgs, enabled: bool) -> anyhow::Result<Verdict> {
+pub(crate) fn set_enabled(args: &WriterArgs, enabled: bool) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(args)?;
     let member = mesh.member_id().map(|m| m.to_string()).unwrap_or_default();
     let state = if enabled { "enabled" } else { "disabled" };
@@ -440,7 +450,7 @@ pub(crate) fn refresh(args: &RefreshArgs) -> anyhow::Result<Verdict> {
 }
 
 /// `meshlog merge`.
-pub(crate) fn merge(args: &MemberArgs) -> anyhow::Result<Verdict> {
+pub(crate) fn merge(args: &WriterArgs) -> anyhow::Result<Verdict> {
     let mut mesh = open_as(args)?;
     match mesh.merge()? {
         Some(event) => print_done(

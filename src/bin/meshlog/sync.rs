@@ -187,6 +187,8 @@ pub(crate) struct IngestArgs {
     /// Merge right away if the mesh then needs it and the member may.
     #[arg(long)]
     merge: bool,
+    #[command(flatten)]
+    copy: crate::CopyArgs,
 }
 
 /// Reads and strictly decodes a batch file. Unreadable is "could not run";
@@ -406,7 +408,7 @@ pub(crate) fn ingest(args: &IngestArgs) -> anyhow::Result<Verdict> {
         Err(error) => return failed(args.json, empty, error),
     };
     let refused_fields = json!({"batch_events": batch.len(), "added": 0, "known": 0});
-    let mut mesh = crate::open_writer(&args.db, keys)?;
+    let mut mesh = crate::open_writer(&args.db, &args.keys, keys, args.copy)?;
     let ingested = crate::with_spinner("verifying the batch…", || mesh.ingest(&batch));
     let ingested: Ingested = match ingested {
         Ok(ingested) => ingested,
