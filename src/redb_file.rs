@@ -52,6 +52,29 @@ fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
     }
 }
 
+/// `error`, met while opening the file at `path`, or
+/// [`StoreError::Truncated`] if it says the file ended before its layout
+/// did: redb says so in two ways (a short read, or a length check), one of
+/// which depends on how the file is opened, and a file cut short is one
+/// error either way.
+fn or_truncated(path: &Path, error: StoreError) -> StoreError {
+    let short_read = |io: &std::io::Error| io.kind() == std::io::ErrorKind::UnexpectedEof;
+    let truncated = match &error {
+        StoreError::Io { source, .. } => short_read(source),
+        StoreError::Redb(redb) => matches!(redb.as_ref(), redb::Error::Io(io) if short_read(io)),
+        // redb's check of the file's length against its layout.
+        StoreError::Corrupt { detail } => detail.starts_with("File truncated"),
+        _ => false,
+    };
+    match fs::metadata(path) {
+        Ok(metadata) if truncated => StoreError::Truncated {
+            path: path.to_owned(),
+            len: metadata.len(),
+        },
+        _ => error,
+    }
+}
+
 impl RedbFile {
     /// Creates a new file; refuses to touch an existing one.
     pub(crate) fn create(path: &Path) -> Result<RedbFile, StoreError> {
@@ -93,6 +116,10 @@ impl RedbFile {
 
     /// Opens an existing file for reading and writing.
     pub(crate) fn open(path: &Path) -> Result<RedbFile, StoreError> {
+        Self::open_as_is(path).map_err(|error| or_truncated(path, error))
+    }
+
+    fn open_as_is(path: &Path) -> Result<RedbFile, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotFound {
                 path: path.to_owned(),
@@ -123,6 +150,10 @@ impl RedbFile {
     /// cleanly cannot be opened so; its copy is recovered instead, and
     /// [`RedbFile::recovered`] says so.
     pub(crate) fn open_read_only(path: &Path) -> Result<RedbFile, StoreError> {
+        Self::open_private_copy(path).map_err(|error| or_truncated(path, error))
+    }
+
+    fn open_private_copy(path: &Path) -> Result<RedbFile, StoreError> {
         let io = |source| StoreError::Io {
             path: path.to_owned(),
             source,

@@ -1690,6 +1690,28 @@ fn a_journal_of_another_copy_beside_the_file_does_not_block_an_audit() {
     );
 }
 
+/// A file cut short is damaged data (exit 1) with one message, whether a
+/// command opens it to audit or to write (SPEC.md §12.1).
+#[test]
+fn a_truncated_file_gets_one_answer_from_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap();
+    let report = json(&refused(&["verify", s(&db), "--json"]).stdout);
+    assert_eq!(
+        report["failure"]["class"], "verification-failure",
+        "{report}"
+    );
+    assert_eq!(report["failure"]["kind"], "truncated", "{report}");
+    let message = report["failure"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("is truncated"), "{message}");
+    let merge = refused(&["merge", s(&db), "--keys", s(&founder)]);
+    assert!(merge.stderr.contains(&message), "{}", merge.stderr);
+    let log = refused(&["log", s(&db)]);
+    assert!(log.stderr.contains(&message), "{}", log.stderr);
+}
+
 #[test]
 fn demo_builds_two_copies_that_converge_and_verify() {
     let dir = tempfile::tempdir().unwrap();
