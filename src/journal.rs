@@ -258,9 +258,13 @@ impl std::fmt::Debug for Journal {
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
+    move |source| match source.kind() {
+        // Said as the file's own full disk is: what was asked is undone.
+        ErrorKind::StorageFull => StoreError::DiskFull,
+        _ => StoreError::Io {
+            path: path.to_owned(),
+            source,
+        },
     }
 }
 

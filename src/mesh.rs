@@ -1036,18 +1036,19 @@ impl Drop for Mesh {
 }
 
 /// Creates the file for `ledger` and its empty journal, for events made
-/// with `keys`; a failure removes the file.
+/// with `keys`; a failure removes the file, and the journal if this made
+/// it (a full disk may leave part of it).
 fn create_file(path: &Path, ledger: &Ledger, keys: &LocalKeys) -> Result<(Store, Option<Journal>)> {
     let store = Store::create(path, ledger)?;
-    match Journal::start(
-        &journal::path_beside(path),
-        ledger.group(),
-        store.len(),
-        keys,
-    ) {
+    let journal_path = journal::path_beside(path);
+    let journal_existed = journal_path.try_exists().unwrap_or(true);
+    match Journal::start(&journal_path, ledger.group(), store.len(), keys) {
         Ok(journal) => Ok((store, Some(journal))),
         Err(error) => {
             store.discard();
+            if !journal_existed {
+                let _ = std::fs::remove_file(&journal_path);
+            }
             Err(error.into())
         }
     }
