@@ -307,6 +307,25 @@ fn truncated(hash: blake3::Hash) -> [u8; 16] {
     out
 }
 
+/// Reads of a journal that finds damage: a reader of a live journal may
+/// see a frame being written, or a start over half done, as damage.
+const READS_ON_DAMAGE: usize = 3;
+
+/// [`read_once`], read again while it finds damage (up to
+/// [`READS_ON_DAMAGE`] reads), so that what a live writer was writing
+/// while it was read is not reported as lost.
+pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
+    let mut contents = read_once(path)?;
+    for _ in 1..READS_ON_DAMAGE {
+        if contents.damaged.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        contents = read_once(path)?;
+    }
+    Ok(contents)
+}
+
 /// Reads the journal at `path` without writing to it. A missing file, or
 /// one without a valid header, holds nothing; reading stops at the first
 /// frame that is torn, stale (another salt) or damaged, since a frame is
@@ -314,7 +333,7 @@ fn truncated(hash: blake3::Hash) -> [u8; 16] {
 /// repeated right after itself holds nothing new and is passed over. A
 /// damaged frame that frames of this journal follow is reported
 /// ([`Contents::damaged`]): those frames were durable, and are lost.
-pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
+fn read_once(path: &Path) -> Result<Contents, StoreError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Contents::empty()),
@@ -783,18 +802,40 @@ mod tests {
         let read_back = read(&path).unwrap();
         assert!(read_back.records.is_empty());
         assert_eq!(read_back.awaiting.unwrap().event, vec![0u8; 40]);
-        // A torn third frame: the second is the newest.
+        // The third frame and the seal follow it: it was durable, and it
+        // and the third are lost.
+        let lost = Some(Damaged {
+            offset: second as u64,
+            frames: 2,
+        });
+        assert_eq!(read_back.damaged, lost);
+        // So too with its length damaged.
+        damaged[second] ^= 0x40;
+        std::fs::write(&path, &damaged).unwrap();
+        assert_eq!(read(&path).unwrap().damaged, lost);
+        // A torn third frame: the second is the newest, and nothing is
+        // damaged.
         let torn = HEADER_LEN as usize + 3 * frame - 1;
         std::fs::write(&path, &bytes[..torn]).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(read_back.records, all[..1]);
         assert_eq!(read_back.awaiting.unwrap().event, vec![1u8; 40]);
+        assert_eq!(read_back.damaged, None);
         // The seal lost (a power cut before it reached the disk): the
         // third awaits its signature.
         std::fs::write(&path, &bytes[..HEADER_LEN as usize + 3 * frame]).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(read_back.records, all[..2]);
         assert_eq!(read_back.awaiting.unwrap().event, vec![2u8; 40]);
+        assert_eq!(read_back.damaged, None);
+        // A frame repeated right after itself is read once.
+        let mut repeated = bytes.clone();
+        let copy = repeated[second..second + frame].to_vec();
+        repeated.splice(second + frame..second + frame, copy);
+        std::fs::write(&path, &repeated).unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.records, all);
+        assert_eq!(read_back.damaged, None);
         // A damaged header: nothing is read.
         let mut damaged = bytes;
         damaged[10] ^= 1;
