@@ -52,6 +52,19 @@ fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
     }
 }
 
+/// Copies of a file an audit takes before it gives up on one that opens
+/// as damaged (see [`RedbFile::open_read_only`]).
+const COPIES: usize = 3;
+
+/// Whether `error`, from opening a copy, says the copy is damaged (rather
+/// than not a database at all, say).
+fn is_damage(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Corrupt { .. } | StoreError::Redb(_) | StoreError::Io { .. }
+    )
+}
+
 /// `error`, met while opening the file at `path`, or
 /// [`StoreError::Truncated`] if it says the file ended before its layout
 /// did: redb says so in two ways (a short read, or a length check), one of
@@ -153,7 +166,28 @@ impl RedbFile {
         Self::open_private_copy(path).map_err(|error| or_truncated(path, error))
     }
 
+    /// Copies the file and opens the copy, copying it again if the copy
+    /// opens as damaged, up to [`COPIES`] copies: a live writer's header
+    /// write, which redb's own readers read under a lock and a plain copy
+    /// cannot, may be copied half done (SPEC.md §9.4). A file damaged on
+    /// disk is damaged in every copy.
     fn open_private_copy(path: &Path) -> Result<RedbFile, StoreError> {
+        let mut copies = 1;
+        loop {
+            match Self::copy_once(path)? {
+                Ok(file) => return Ok(file),
+                Err(error) if copies < COPIES && is_damage(&error) => {
+                    copies += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Pins a snapshot, copies the file, and opens the copy: the outer
+    /// error is the file's, the inner one the copy's.
+    fn copy_once(path: &Path) -> Result<Result<RedbFile, StoreError>, StoreError> {
         let io = |source| StoreError::Io {
             path: path.to_owned(),
             source,
@@ -174,17 +208,18 @@ impl RedbFile {
         let copy = dir.path().join("copy.redb");
         fs::copy(path, &copy).map_err(io)?;
         drop(pin);
-        let db = Database::builder()
+        let opened = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .set_check_integrity_on_open(true)
-            .open(&copy)
-            .map_err(|e| map_open_error(path, e))?;
-        Ok(RedbFile {
-            db,
-            path: path.to_owned(),
-            private_copy: Some(dir),
-            recovered,
-        })
+            .open(&copy);
+        Ok(opened
+            .map(|db| RedbFile {
+                db,
+                path: path.to_owned(),
+                private_copy: Some(dir),
+                recovered,
+            })
+            .map_err(|e| map_open_error(path, e)))
     }
 
     /// Whether the file had not been closed cleanly, so that its private copy
