@@ -326,6 +326,16 @@ pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
     Ok(contents)
 }
 
+/// The newest frame read so far.
+struct Newest<'a> {
+    event: &'a [u8],
+    tag: [u8; TAG_LEN],
+    /// Its whole body, to pass over a repeat of it.
+    body: &'a [u8],
+    /// Where it starts.
+    offset: usize,
+}
+
 /// Reads the journal at `path` without writing to it. A missing file, or
 /// one without a valid header, holds nothing; reading stops at the first
 /// frame that is torn, stale (another salt) or damaged, since a frame is
@@ -344,14 +354,13 @@ fn read_once(path: &Path) -> Result<Contents, StoreError> {
     };
     let mut records = Vec::new();
     let mut offsets = Vec::new();
-    // The newest event, its tag, its frame's body and where it starts.
-    let mut newest: Option<(&[u8], [u8; TAG_LEN], &[u8], usize)> = None;
+    let mut newest: Option<Newest<'_>> = None;
     let mut at = HEADER_LEN as usize;
     let mut sealed = false;
     while let Some((body, next)) = parse_frame(&bytes, at, salt) {
         // An honest writer never writes the same body twice: each frame
         // carries the signature of the event before it.
-        if newest.is_some_and(|(_, _, previous_body, _)| previous_body == body) {
+        if newest.as_ref().is_some_and(|newest| newest.body == body) {
             at = next;
             continue;
         }
@@ -362,19 +371,24 @@ fn read_once(path: &Path) -> Result<Contents, StoreError> {
             break;
         };
         // This frame signs the event of the one before.
-        if let Some((previous, _, _, offset)) = newest.take() {
-            let mut record = Vec::with_capacity(SIGNATURE_LEN + previous.len());
+        if let Some(previous) = newest.take() {
+            let mut record = Vec::with_capacity(SIGNATURE_LEN + previous.event.len());
             record.extend_from_slice(signature);
-            record.extend_from_slice(previous);
+            record.extend_from_slice(previous.event);
             records.push(record);
-            offsets.push(offset as u64);
+            offsets.push(previous.offset as u64);
         }
         if event.is_empty() {
             // A seal: the next frame is written over it.
             sealed = true;
             break;
         }
-        newest = Some((event, *tag, body, at));
+        newest = Some(Newest {
+            event,
+            tag: *tag,
+            body,
+            offset: at,
+        });
         at = next;
     }
     let damaged = if sealed {
@@ -390,11 +404,11 @@ fn read_once(path: &Path) -> Result<Contents, StoreError> {
         base,
         records,
         offsets,
-        awaiting: newest.map(|(event, tag, _, offset)| Awaiting {
-            event: event.to_vec(),
-            tag,
+        awaiting: newest.map(|newest| Awaiting {
+            event: newest.event.to_vec(),
+            tag: newest.tag,
             salt,
-            offset: offset as u64,
+            offset: newest.offset as u64,
         }),
         damaged,
     })
