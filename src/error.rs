@@ -215,6 +215,18 @@ pub enum StoreError {
         "the disk is full: nothing was written (the transaction was rolled back); free some space, then reopen the mesh and retry"
     )]
     DiskFull,
+    /// The file is shorter than its own layout says: cut short by an
+    /// interrupted copy or transfer, or a full disk. Damaged data, however
+    /// it is opened (SPEC.md §12.1).
+    #[error(
+        "{path} is truncated: it holds {len} bytes, and its own layout says it was longer (an interrupted copy or transfer, a full disk); it cannot be verified. Restore it from a backup, or join again from a peer"
+    )]
+    Truncated {
+        /// The path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: u64,
+    },
     /// redb found its own structures damaged.
     #[error("the database file is corrupt: {detail}")]
     Corrupt {
@@ -480,6 +492,7 @@ impl Error {
             | Error::Store(
                 StoreError::ProjectionMismatch { .. }
                 | StoreError::Tampered { .. }
+                | StoreError::Truncated { .. }
                 | StoreError::Corrupt { .. },
             ) => ErrorClass::VerificationFailure,
             Error::Refused(_)
@@ -527,6 +540,7 @@ impl Error {
             Error::Rejected(_) => "rejected",
             Error::Refused(_) => "refused",
             Error::VoidChange { .. } => "void-change",
+            Error::Store(StoreError::Truncated { .. }) => "truncated",
             Error::NoSafeMerge { .. } => "no-safe-merge",
             Error::MergeFirst { .. } => "merge-first",
             Error::WouldWrapToOutsider { .. } => "outside-roster",

@@ -129,6 +129,27 @@ pub(crate) fn path_beside(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Moves the journal at `path` to the first free name of
+/// `PATH.unreplayed`, `PATH.unreplayed.1`, …, durably, and returns it: a
+/// writable open keeps so what it could not replay, rather than start the
+/// journal over it (SPEC.md §9.6).
+pub(crate) fn set_aside(path: &Path) -> Result<PathBuf, StoreError> {
+    let io = io_error(path);
+    let mut name = path.as_os_str().to_owned();
+    name.push(".unreplayed");
+    let mut aside = PathBuf::from(&name);
+    let mut n = 0u32;
+    while aside.try_exists().map_err(&io)? {
+        n += 1;
+        let mut numbered = name.clone();
+        numbered.push(format!(".{n}"));
+        aside = PathBuf::from(numbered);
+    }
+    std::fs::rename(path, &aside).map_err(&io)?;
+    sync_folder_of(path).map_err(&io)?;
+    Ok(aside)
+}
+
 /// What a journal holds: the events written since its base.
 #[derive(Debug)]
 pub(crate) struct Contents {
@@ -140,8 +161,25 @@ pub(crate) struct Contents {
     /// the newest, whose signature the frame after it holds, in the order
     /// they were written.
     pub(crate) records: Vec<Vec<u8>>,
+    /// Where in the journal the frame of each record's event starts.
+    pub(crate) offsets: Vec<u64>,
     /// The newest frame's event, whose signature is not on disk.
     pub(crate) awaiting: Option<Awaiting>,
+    /// A damaged frame that current frames follow, so that it was once
+    /// durable, and with it every event after it, lost to reading.
+    pub(crate) damaged: Option<Damaged>,
+}
+
+/// Frames the journal held durably and that reading cannot take: a frame
+/// that is damaged although frames of this journal follow it (a torn
+/// frame is always the newest, since a frame is written only once the one
+/// before is durable), and every frame after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Damaged {
+    /// Where the damaged frame starts.
+    pub(crate) offset: u64,
+    /// Frames lost: the damaged one, and those with an event after it.
+    pub(crate) frames: usize,
 }
 
 impl Contents {
@@ -150,7 +188,9 @@ impl Contents {
             group: GroupId::ZERO,
             base: 0,
             records: Vec::new(),
+            offsets: Vec::new(),
             awaiting: None,
+            damaged: None,
         }
     }
 }
@@ -162,6 +202,8 @@ pub(crate) struct Awaiting {
     pub(crate) event: Vec<u8>,
     tag: [u8; TAG_LEN],
     salt: u64,
+    /// Where its frame starts in the journal.
+    pub(crate) offset: u64,
 }
 
 impl Awaiting {
@@ -217,9 +259,13 @@ impl std::fmt::Debug for Journal {
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io {
-        path: path.to_owned(),
-        source,
+    move |source| match source.kind() {
+        // Said as the file's own full disk is: what was asked is undone.
+        ErrorKind::StorageFull => StoreError::DiskFull,
+        _ => StoreError::Io {
+            path: path.to_owned(),
+            source,
+        },
     }
 }
 
@@ -262,11 +308,43 @@ fn truncated(hash: blake3::Hash) -> [u8; 16] {
     out
 }
 
+/// Reads of a journal that finds damage: a reader of a live journal may
+/// see a frame being written, or a start over half done, as damage.
+const READS_ON_DAMAGE: usize = 3;
+
+/// [`read_once`], read again while it finds damage (up to
+/// [`READS_ON_DAMAGE`] reads), so that what a live writer was writing
+/// while it was read is not reported as lost.
+pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
+    let mut contents = read_once(path)?;
+    for _ in 1..READS_ON_DAMAGE {
+        if contents.damaged.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        contents = read_once(path)?;
+    }
+    Ok(contents)
+}
+
+/// The newest frame read so far.
+struct Newest<'a> {
+    event: &'a [u8],
+    tag: [u8; TAG_LEN],
+    /// Its whole body, to pass over a repeat of it.
+    body: &'a [u8],
+    /// Where it starts.
+    offset: usize,
+}
+
 /// Reads the journal at `path` without writing to it. A missing file, or
 /// one without a valid header, holds nothing; reading stops at the first
 /// frame that is torn, stale (another salt) or damaged, since a frame is
-/// acknowledged only once it and everything before it is on disk.
-pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
+/// acknowledged only once it and everything before it is on disk. A frame
+/// repeated right after itself holds nothing new and is passed over. A
+/// damaged frame that frames of this journal follow is reported
+/// ([`Contents::damaged`]): those frames were durable, and are lost.
+fn read_once(path: &Path) -> Result<Contents, StoreError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == ErrorKind::NotFound => return Ok(Contents::empty()),
@@ -276,9 +354,17 @@ pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
         return Ok(Contents::empty());
     };
     let mut records = Vec::new();
-    let mut newest: Option<(&[u8], [u8; TAG_LEN])> = None;
+    let mut offsets = Vec::new();
+    let mut newest: Option<Newest<'_>> = None;
     let mut at = HEADER_LEN as usize;
+    let mut sealed = false;
     while let Some((body, next)) = parse_frame(&bytes, at, salt) {
+        // An honest writer never writes the same body twice: each frame
+        // carries the signature of the event before it.
+        if newest.as_ref().is_some_and(|newest| newest.body == body) {
+            at = next;
+            continue;
+        }
         let Some((signature, rest)) = body.split_first_chunk::<SIGNATURE_LEN>() else {
             break;
         };
@@ -286,29 +372,73 @@ pub(crate) fn read(path: &Path) -> Result<Contents, StoreError> {
             break;
         };
         // This frame signs the event of the one before.
-        if let Some((previous, _)) = newest.take() {
-            let mut record = Vec::with_capacity(SIGNATURE_LEN + previous.len());
+        if let Some(previous) = newest.take() {
+            let mut record = Vec::with_capacity(SIGNATURE_LEN + previous.event.len());
             record.extend_from_slice(signature);
-            record.extend_from_slice(previous);
+            record.extend_from_slice(previous.event);
             records.push(record);
+            offsets.push(previous.offset as u64);
         }
         if event.is_empty() {
             // A seal: the next frame is written over it.
+            sealed = true;
             break;
         }
-        newest = Some((event, *tag));
+        newest = Some(Newest {
+            event,
+            tag: *tag,
+            body,
+            offset: at,
+        });
         at = next;
     }
+    let damaged = if sealed {
+        None
+    } else {
+        frames_after(&bytes, at, salt).map(|events| Damaged {
+            offset: at as u64,
+            frames: events + 1,
+        })
+    };
     Ok(Contents {
         group,
         base,
         records,
-        awaiting: newest.map(|(event, tag)| Awaiting {
-            event: event.to_vec(),
-            tag,
+        offsets,
+        awaiting: newest.map(|newest| Awaiting {
+            event: newest.event.to_vec(),
+            tag: newest.tag,
             salt,
+            offset: newest.offset as u64,
         }),
+        damaged,
     })
+}
+
+/// If frames of the journal of `salt` lie beyond the frame at `at`, where
+/// reading stopped, how many of them hold an event (a seal after it counts
+/// as none, but shows the frame was durable too). Looked for wherever the
+/// salt appears, since the damage may be in a length.
+fn frames_after(bytes: &[u8], at: usize, salt: u64) -> Option<usize> {
+    let salt_bytes = salt.to_le_bytes();
+    let mut found_any = false;
+    let mut events = 0;
+    let mut start = at + 1;
+    while let Some(found) = bytes
+        .get(start + 4..)
+        .and_then(|rest| rest.windows(8).position(|window| window == salt_bytes))
+    {
+        let candidate = start + found;
+        match parse_frame(bytes, candidate, salt) {
+            Some((body, next)) => {
+                found_any = true;
+                events += usize::from(body.len() > BODY_PREFIX);
+                start = next;
+            }
+            None => start = candidate + 1,
+        }
+    }
+    found_any.then_some(events)
 }
 
 fn parse_header(bytes: &[u8]) -> Option<(GroupId, u64, u64)> {
@@ -696,18 +826,40 @@ mod tests {
         let read_back = read(&path).unwrap();
         assert!(read_back.records.is_empty());
         assert_eq!(read_back.awaiting.unwrap().event, vec![0u8; 40]);
-        // A torn third frame: the second is the newest.
+        // The third frame and the seal follow it: it was durable, and it
+        // and the third are lost.
+        let lost = Some(Damaged {
+            offset: second as u64,
+            frames: 2,
+        });
+        assert_eq!(read_back.damaged, lost);
+        // So too with its length damaged.
+        damaged[second] ^= 0x40;
+        std::fs::write(&path, &damaged).unwrap();
+        assert_eq!(read(&path).unwrap().damaged, lost);
+        // A torn third frame: the second is the newest, and nothing is
+        // damaged.
         let torn = HEADER_LEN as usize + 3 * frame - 1;
         std::fs::write(&path, &bytes[..torn]).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(read_back.records, all[..1]);
         assert_eq!(read_back.awaiting.unwrap().event, vec![1u8; 40]);
+        assert_eq!(read_back.damaged, None);
         // The seal lost (a power cut before it reached the disk): the
         // third awaits its signature.
         std::fs::write(&path, &bytes[..HEADER_LEN as usize + 3 * frame]).unwrap();
         let read_back = read(&path).unwrap();
         assert_eq!(read_back.records, all[..2]);
         assert_eq!(read_back.awaiting.unwrap().event, vec![2u8; 40]);
+        assert_eq!(read_back.damaged, None);
+        // A frame repeated right after itself is read once.
+        let mut repeated = bytes.clone();
+        let copy = repeated[second..second + frame].to_vec();
+        repeated.splice(second + frame..second + frame, copy);
+        std::fs::write(&path, &repeated).unwrap();
+        let read_back = read(&path).unwrap();
+        assert_eq!(read_back.records, all);
+        assert_eq!(read_back.damaged, None);
         // A damaged header: nothing is read.
         let mut damaged = bytes;
         damaged[10] ^= 1;

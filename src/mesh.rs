@@ -179,6 +179,7 @@ impl MeshOptions {
             // Starting the journal over would lose an acknowledged event.
             return Err(StoreError::JournalAwaitsSignature { path: journal_path }.into());
         }
+        let unreplayed = replayed.unreplayed;
         let replayed = replayed.events;
         if !replayed.is_empty() {
             let refs: Vec<&SignedEvent> = replayed.iter().collect();
@@ -187,6 +188,13 @@ impl MeshOptions {
         // After the replay: the events a crash left in the journal count as
         // held, so that the mark never blocks the write after a crash.
         let feed_mark = self.feed_mark_state(&ledger)?;
+        // Starting over would destroy what could not be replayed: the
+        // journal is kept under another name, for whoever can recover it.
+        let set_aside = if unreplayed.events > 0 {
+            Some(journal::set_aside(&journal_path)?)
+        } else {
+            None
+        };
         let journal = Journal::start(&journal_path, ledger.group(), store.len(), &keys)?;
         let mut mesh = Mesh::with(
             store,
@@ -198,6 +206,8 @@ impl MeshOptions {
         );
         mesh.journaled = replayed.len();
         mesh.feed_mark = feed_mark;
+        mesh.unreplayed = unreplayed;
+        mesh.journal_set_aside = set_aside;
         Ok(mesh)
     }
 
@@ -225,6 +235,7 @@ impl MeshOptions {
         mesh.read_only = true;
         mesh.journaled = replayed.events.len();
         mesh.awaiting_signature = usize::from(replayed.awaiting);
+        mesh.unreplayed = replayed.unreplayed;
         Ok(mesh)
     }
 
@@ -319,6 +330,20 @@ pub struct OpenReport {
     /// keys (SPEC.md §9.6). Not among [`OpenReport::events`]; a writable
     /// open with those keys takes it.
     pub awaiting_signature: usize,
+    /// Events the journal held and this open could not replay (SPEC.md
+    /// §9.6): a damaged frame that other frames follow, so that it was
+    /// durable once; an event that does not verify, or that names what
+    /// neither the file nor the journal holds (the journal of another copy
+    /// of the group, put beside this file); and every event after it. Not
+    /// among [`OpenReport::events`]; the file's own events are unaffected.
+    pub journal_unreplayed: usize,
+    /// Where in the journal the first of
+    /// [`OpenReport::journal_unreplayed`] starts (a byte offset).
+    pub journal_unreplayed_offset: Option<u64>,
+    /// Where a writable open moved a journal it could not replay in full,
+    /// before starting a new one, so that nothing it held is destroyed
+    /// (SPEC.md §9.6).
+    pub journal_set_aside: Option<PathBuf>,
 }
 
 /// One rotation (or the genesis) and where it stands in the resolution.
@@ -383,6 +408,8 @@ pub struct Mesh {
     pending: Vec<SignedEvent>,
     journaled: usize,
     awaiting_signature: usize,
+    unreplayed: Unreplayed,
+    journal_set_aside: Option<PathBuf>,
     ledger: Ledger,
     keys: Option<LocalKeys>,
     rng: StdRng,
@@ -449,6 +476,8 @@ impl Mesh {
             pending: Vec::new(),
             journaled: 0,
             awaiting_signature: 0,
+            unreplayed: Unreplayed::default(),
+            journal_set_aside: None,
             ledger,
             keys,
             rng,
@@ -550,6 +579,9 @@ impl Mesh {
             events: self.opened_with,
             journaled: self.journaled,
             awaiting_signature: self.awaiting_signature,
+            journal_unreplayed: self.unreplayed.events,
+            journal_unreplayed_offset: self.unreplayed.offset,
+            journal_set_aside: self.journal_set_aside.clone(),
         }
     }
 
@@ -1190,18 +1222,19 @@ impl Drop for Mesh {
 }
 
 /// Creates the file for `ledger`, `keys`' member's copy, and its empty
-/// journal, for events made with `keys`; a failure removes the file.
+/// journal, for events made with `keys`; a failure removes the file, and
+/// the journal if this made it (a full disk may leave part of it).
 fn create_file(path: &Path, ledger: &Ledger, keys: &LocalKeys) -> Result<(Store, Option<Journal>)> {
     let store = Store::create(path, ledger, Some(keys.member_id()))?;
-    match Journal::start(
-        &journal::path_beside(path),
-        ledger.group(),
-        store.len(),
-        keys,
-    ) {
+    let journal_path = journal::path_beside(path);
+    let journal_existed = journal_path.try_exists().unwrap_or(true);
+    match Journal::start(&journal_path, ledger.group(), store.len(), keys) {
         Ok(journal) => Ok((store, Some(journal))),
         Err(error) => {
             store.discard();
+            if !journal_existed {
+                let _ = std::fs::remove_file(&journal_path);
+            }
             Err(error.into())
         }
     }
@@ -1214,6 +1247,20 @@ struct Replayed {
     /// Whether the journal's newest event, new to the ledger, awaits a
     /// signature that `keys` could not give.
     awaiting: bool,
+    /// What the journal held and could not replay.
+    unreplayed: Unreplayed,
+}
+
+/// Events a journal held that could not be replayed (SPEC.md §9.6): a
+/// damaged frame that others follow, an event that does not verify or
+/// names what neither the file nor the journal holds (a journal of another
+/// copy of the group, say), and every event after it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Unreplayed {
+    /// How many.
+    events: usize,
+    /// Where in the journal the first of them starts.
+    offset: Option<u64>,
 }
 
 /// Takes into `ledger` the events of the journal at `path` that the file
@@ -1223,6 +1270,8 @@ struct Replayed {
 /// acknowledged always is; one given up, or put back from an older
 /// journal, is not) and `keys` wrote it (its tag says so): then it is
 /// verified with the rest. A journal of another group is not this file's.
+/// Events that cannot be taken are not, nor any after them, and are
+/// counted: a damaged journal loses at most what it alone held (§10).
 fn replay_journal(
     path: &Path,
     ledger: &mut Ledger,
@@ -1233,8 +1282,10 @@ fn replay_journal(
     let mut replayed = Replayed {
         events: Vec::new(),
         awaiting: false,
+        unreplayed: Unreplayed::default(),
     };
-    let empty = contents.records.is_empty() && contents.awaiting.is_none();
+    let empty =
+        contents.records.is_empty() && contents.awaiting.is_none() && contents.damaged.is_none();
     if empty || contents.group != ledger.group() {
         return Ok(replayed);
     }
@@ -1247,10 +1298,24 @@ fn replay_journal(
         .into());
     }
     let before = ledger.len();
-    ledger.take_all(&contents.records)?;
+    let taken = take_prefix(ledger, &contents.records);
+    let mut awaiting = contents.awaiting;
+    if taken < contents.records.len() {
+        // Everything after an event that could not be taken stays out,
+        // the newest frame's event included.
+        replayed.unreplayed = Unreplayed {
+            events: contents.records.len() - taken + usize::from(awaiting.is_some()),
+            offset: contents.offsets.get(taken).copied(),
+        };
+        awaiting = None;
+    }
+    if let Some(damaged) = contents.damaged {
+        replayed.unreplayed.events += damaged.frames;
+        replayed.unreplayed.offset.get_or_insert(damaged.offset);
+    }
     // This engine writes only events that encode: bytes that do not were
     // never acknowledged.
-    let awaiting = contents.awaiting.and_then(|awaiting| {
+    let awaiting = awaiting.and_then(|awaiting| {
         UnsignedEvent::decode(&awaiting.event)
             .ok()
             .map(|unsigned| (awaiting, unsigned))
@@ -1263,7 +1328,10 @@ fn replay_journal(
             keys.filter(|keys| keys.member_id() == event.author && awaiting.is_tagged_by(keys));
         match (next, signer) {
             (true, Some(keys)) => {
-                ledger.take_all(&[unsigned.sign(keys).to_record()])?;
+                if ledger.take_all(&[unsigned.sign(keys).to_record()]).is_err() {
+                    replayed.unreplayed.events += 1;
+                    replayed.unreplayed.offset.get_or_insert(awaiting.offset);
+                }
             }
             (true, None) => replayed.awaiting = true,
             // Held already (the file took it at a checkpoint the journal
@@ -1273,6 +1341,20 @@ fn replay_journal(
     }
     replayed.events = ledger.records_since(before).cloned().collect();
     Ok(replayed)
+}
+
+/// Takes `records` into `ledger` and returns how many, from the first: all
+/// of them in one batch if they verify, else those before the first that
+/// cannot be taken, one by one (the journal holds them in the order they
+/// were made, so each names only what the file or earlier records hold).
+fn take_prefix(ledger: &mut Ledger, records: &[Vec<u8>]) -> usize {
+    if ledger.take_all(records).is_ok() {
+        return records.len();
+    }
+    records
+        .iter()
+        .take_while(|record| ledger.take_all(std::slice::from_ref(*record)).is_ok())
+        .count()
 }
 
 /// Whether `member` may name `epoch` by the rules alone: its own roster

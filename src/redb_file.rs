@@ -252,6 +252,42 @@ fn map_open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
     }
 }
 
+/// Copies of a file an audit takes before it gives up on one that opens
+/// as damaged (see [`RedbFile::open_read_only`]).
+const COPIES: usize = 3;
+
+/// Whether `error`, from opening a copy, says the copy is damaged (rather
+/// than not a database at all, say).
+fn is_damage(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::Corrupt { .. } | StoreError::Redb(_) | StoreError::Io { .. }
+    )
+}
+
+/// `error`, met while opening the file at `path`, or
+/// [`StoreError::Truncated`] if it says the file ended before its layout
+/// did: redb says so in two ways (a short read, or a length check), one of
+/// which depends on how the file is opened, and a file cut short is one
+/// error either way.
+fn or_truncated(path: &Path, error: StoreError) -> StoreError {
+    let short_read = |io: &std::io::Error| io.kind() == std::io::ErrorKind::UnexpectedEof;
+    let truncated = match &error {
+        StoreError::Io { source, .. } => short_read(source),
+        StoreError::Redb(redb) => matches!(redb.as_ref(), redb::Error::Io(io) if short_read(io)),
+        // redb's check of the file's length against its layout.
+        StoreError::Corrupt { detail } => detail.starts_with("File truncated"),
+        _ => false,
+    };
+    match fs::metadata(path) {
+        Ok(metadata) if truncated => StoreError::Truncated {
+            path: path.to_owned(),
+            len: metadata.len(),
+        },
+        _ => error,
+    }
+}
+
 impl RedbFile {
     /// Creates a new file; refuses to touch an existing one.
     pub(crate) fn create(path: &Path) -> Result<RedbFile, StoreError> {
@@ -295,6 +331,10 @@ impl RedbFile {
     /// Opens an existing file for reading and writing. Nothing reaches the
     /// file before the first write transaction ([`DeferredFile`]).
     pub(crate) fn open(path: &Path) -> Result<RedbFile, StoreError> {
+        Self::open_as_is(path).map_err(|error| or_truncated(path, error))
+    }
+
+    fn open_as_is(path: &Path) -> Result<RedbFile, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotFound {
                 path: path.to_owned(),
@@ -353,6 +393,31 @@ impl RedbFile {
     /// cleanly cannot be opened so; its copy is recovered instead, and
     /// [`RedbFile::recovered`] says so.
     pub(crate) fn open_read_only(path: &Path) -> Result<RedbFile, StoreError> {
+        Self::open_private_copy(path).map_err(|error| or_truncated(path, error))
+    }
+
+    /// Copies the file and opens the copy, copying it again if the copy
+    /// opens as damaged, up to [`COPIES`] copies: a live writer's header
+    /// write, which redb's own readers read under a lock and a plain copy
+    /// cannot, may be copied half done (SPEC.md §9.4). A file damaged on
+    /// disk is damaged in every copy.
+    fn open_private_copy(path: &Path) -> Result<RedbFile, StoreError> {
+        let mut copies = 1;
+        loop {
+            match Self::copy_once(path)? {
+                Ok(file) => return Ok(file),
+                Err(error) if copies < COPIES && is_damage(&error) => {
+                    copies += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Pins a snapshot, copies the file, and opens the copy: the outer
+    /// error is the file's, the inner one the copy's.
+    fn copy_once(path: &Path) -> Result<Result<RedbFile, StoreError>, StoreError> {
         let io = |source| StoreError::Io {
             path: path.to_owned(),
             source,
@@ -373,18 +438,19 @@ impl RedbFile {
         let copy = dir.path().join("copy.redb");
         fs::copy(path, &copy).map_err(io)?;
         drop(pin);
-        let db = Database::builder()
+        let opened = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .set_check_integrity_on_open(true)
-            .open(&copy)
-            .map_err(|e| map_open_error(path, e))?;
-        Ok(RedbFile {
-            db,
-            path: path.to_owned(),
-            private_copy: Some(dir),
-            recovered,
-            deferred: None,
-        })
+            .open(&copy);
+        Ok(opened
+            .map(|db| RedbFile {
+                db,
+                path: path.to_owned(),
+                private_copy: Some(dir),
+                recovered,
+                deferred: None,
+            })
+            .map_err(|e| map_open_error(path, e)))
     }
 
     /// Whether the file had not been closed cleanly, so that its private copy

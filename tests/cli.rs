@@ -1791,6 +1791,133 @@ fn events_a_live_writer_holds_in_its_journal_are_verified_too() {
     assert_eq!(report["events"], SAMPLE_EVENTS + 2);
 }
 
+/// The offsets of the frames of the journal `bytes`, read from SPEC.md
+/// §9.6: a 72-byte header, then `len (4) || salt (8) || body || check (16)`.
+fn journal_frames(bytes: &[u8]) -> Vec<usize> {
+    let salt = &bytes[48..56];
+    let mut frames = Vec::new();
+    let mut at = 72;
+    while bytes.get(at + 4..at + 12) == Some(salt) {
+        frames.push(at);
+        at += 4 + 8 + u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize + 16;
+    }
+    frames
+}
+
+#[test]
+fn verify_reports_what_a_damaged_journal_held_and_a_writer_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let mut live = Mesh::open(&db, LocalKeys::load(&founder).unwrap()).unwrap();
+    for note in ["one", "two", "three"] {
+        live.append_app("note", note.as_bytes()).unwrap();
+    }
+    let crashed = dir.path().join("crashed.redb");
+    std::fs::copy(&db, &crashed).unwrap();
+    let mut bytes = std::fs::read(format!("{}-journal", db.display())).unwrap();
+    drop(live);
+    // A flip in the second frame's event: the first awaits its signature,
+    // which that frame held, and the second and third are lost.
+    let second = journal_frames(&bytes)[1];
+    bytes[second + 12 + 96 + 5] ^= 1;
+    let journal = dir.path().join("crashed.redb-journal");
+    std::fs::write(&journal, &bytes).unwrap();
+    let report = verified(&crashed);
+    assert_eq!(report["journaled"], 0, "{report}");
+    assert_eq!(report["awaiting_signature"], 1, "{report}");
+    assert_eq!(report["journal_unreplayed"], 2, "{report}");
+    assert_eq!(report["journal_unreplayed_offset"], second, "{report}");
+    let text = ok(&["verify", s(&crashed)]).stdout;
+    assert!(
+        field(&text, "unreplayed").starts_with(&format!(
+            "2 events the journal held could not be replayed, from byte {second}"
+        )),
+        "{text}"
+    );
+    // A writer replays what it can, and keeps the journal under another
+    // name before it starts a new one, saying so.
+    let out = ok(&[
+        "append",
+        s(&crashed),
+        "--keys",
+        s(&founder),
+        "--kind",
+        "note",
+        "--payload",
+        "after",
+    ]);
+    let aside = dir.path().join("crashed.redb-journal.unreplayed");
+    assert!(out.stderr.contains(s(&aside)), "{}", out.stderr);
+    assert_eq!(std::fs::read(&aside).unwrap(), bytes);
+    let report = verified(&crashed);
+    assert_eq!(report["journal_unreplayed"], 0, "{report}");
+    assert_eq!(report["events"], SAMPLE_EVENTS + 2, "{report}");
+}
+
+#[test]
+fn a_journal_of_another_copy_beside_the_file_does_not_block_an_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample {
+        db, founder, bob, ..
+    } = sample(dir.path());
+    let bobs = dir.path().join("bobs.redb");
+    std::fs::copy(&db, &bobs).unwrap();
+    let load = |path: &Path| LocalKeys::load(path).unwrap();
+    MeshOptions::new()
+        .shared_copy(true)
+        .open(&bobs, load(&bob))
+        .unwrap()
+        .append_app("note", b"in bob's file")
+        .unwrap();
+    let mut live = MeshOptions::new()
+        .shared_copy(true)
+        .open(&bobs, load(&bob))
+        .unwrap();
+    live.append_app("note", b"in bob's journal").unwrap();
+    // The founder's file holds more events than bob's, but not bob's.
+    let mut mesh = Mesh::open(&db, load(&founder)).unwrap();
+    for note in ["one", "two"] {
+        mesh.append_app("note", note.as_bytes()).unwrap();
+    }
+    mesh.close().unwrap();
+    std::fs::copy(
+        format!("{}-journal", bobs.display()),
+        format!("{}-journal", db.display()),
+    )
+    .unwrap();
+    let report = verified(&db);
+    assert_eq!(report["events"], SAMPLE_EVENTS + 2, "{report}");
+    assert_eq!(report["journal_unreplayed"], 1, "{report}");
+    let out = ok(&["log", s(&db)]);
+    assert!(
+        out.stderr.contains("could not be replayed"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// A file cut short is damaged data (exit 1) with one message, whether a
+/// command opens it to audit or to write (SPEC.md §12.1).
+#[test]
+fn a_truncated_file_gets_one_answer_from_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let Sample { db, founder, .. } = sample(dir.path());
+    let bytes = std::fs::read(&db).unwrap();
+    std::fs::write(&db, &bytes[..bytes.len() / 2]).unwrap();
+    let report = json(&refused(&["verify", s(&db), "--json"]).stdout);
+    assert_eq!(
+        report["failure"]["class"], "verification-failure",
+        "{report}"
+    );
+    assert_eq!(report["failure"]["kind"], "truncated", "{report}");
+    let message = report["failure"]["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("is truncated"), "{message}");
+    let merge = refused(&["merge", s(&db), "--keys", s(&founder)]);
+    assert!(merge.stderr.contains(&message), "{}", merge.stderr);
+    let log = refused(&["log", s(&db)]);
+    assert!(log.stderr.contains(&message), "{}", log.stderr);
+}
+
 #[test]
 fn demo_builds_two_copies_that_converge_and_verify() {
     let dir = tempfile::tempdir().unwrap();

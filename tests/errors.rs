@@ -530,3 +530,30 @@ fn disk_full_during_append() {
     let audit = Mesh::open_read_only(&path).unwrap();
     assert_eq!(audit.len() + audit.report().awaiting_signature, appended);
 }
+
+/// A create the disk cannot hold leaves nothing behind, neither the file
+/// nor its journal, whichever of the two the disk fills on (SPEC.md §9.2).
+#[test]
+fn disk_full_during_create_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // The file takes tens of kilobytes and its journal a megabyte: the
+    // disk fills on the journal at the larger sizes, on the file at 16k.
+    for size in ["16k", "64k", "300k", "700k"] {
+        let Some(disk) = SmallDisk::mount(&dir.path().join(size), size) else {
+            eprintln!("SKIPPED: cannot mount a tmpfs here");
+            return;
+        };
+        let path = disk.0.join("mesh.redb");
+        let error = options(1).create(&path, keys(1), "full").unwrap_err();
+        let left: Vec<_> = std::fs::read_dir(&disk.0)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert!(left.is_empty(), "{size}: left {left:?}");
+        assert!(
+            matches!(error, Error::Store(StoreError::DiskFull)),
+            "{size}: {error:?}"
+        );
+        assert_eq!(error.class(), ErrorClass::CouldNotRun);
+    }
+}

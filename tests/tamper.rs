@@ -308,16 +308,35 @@ fn reordered_duplicated_or_missing_events_are_refused() {
     }
 }
 
+/// A file cut short is one error, whichever way it is opened: damaged data
+/// (SPEC.md §12.1), named as truncated, with its length.
 #[test]
 fn a_truncated_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = demo(&dir);
     let file = std::fs::read(&path).unwrap();
-    for keep in [0, 100, 4096, file.len() / 2, file.len() - 1] {
+    let lengths = [100, 30_000, file.len() / 2, file.len() - 1];
+    for keep in lengths.into_iter().chain((4096..file.len()).step_by(4096)) {
         std::fs::write(&path, &file[..keep]).unwrap();
-        let error = Mesh::open_read_only(&path).unwrap_err();
-        assert!(!matches!(error, Error::Rejected(_)), "{keep}: {error}");
+        let read_only = Mesh::open_read_only(&path).unwrap_err();
+        let writable = Mesh::open(&path, keys(1)).unwrap_err();
+        for error in [&read_only, &writable] {
+            assert!(
+                matches!(error, Error::Store(StoreError::Truncated { len, .. }) if *len == keep as u64),
+                "{keep}: {error:?}"
+            );
+            assert_eq!(error.class(), meshlog::ErrorClass::VerificationFailure);
+            assert_eq!(error.kind(), "truncated");
+        }
+        assert_eq!(read_only.to_string(), writable.to_string());
     }
+    // An empty file holds no meshlog database at all.
+    std::fs::write(&path, b"").unwrap();
+    let error = Mesh::open_read_only(&path).unwrap_err();
+    assert!(
+        matches!(error, Error::Store(StoreError::NotMeshlog { .. })),
+        "{error}"
+    );
 }
 
 /// A file alone cannot prove it is complete: the last events removed, it

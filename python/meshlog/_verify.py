@@ -27,6 +27,9 @@ class VerifyReport:
     verified_private_copy: Optional[bool] = None
     journaled: Optional[int] = None
     awaiting_signature: Optional[int] = None
+    #: Events the journal held and could not replay (SPEC.md §9.6).
+    journal_unreplayed: Optional[int] = None
+    journal_unreplayed_offset: Optional[int] = None
     group: Optional[str] = None
     name: Optional[str] = None
     founder: Optional[str] = None
@@ -87,6 +90,8 @@ def verify(path: PathLike, expect: Optional[bytes] = None) -> VerifyReport:
             verified_private_copy=mesh.verified_private_copy,
             journaled=mesh.journaled,
             awaiting_signature=mesh.awaiting_signature,
+            journal_unreplayed=mesh.journal_unreplayed,
+            journal_unreplayed_offset=mesh.journal_unreplayed_offset,
             group=mesh.group,
             name=mesh.group_name,
             founder=mesh.founder,

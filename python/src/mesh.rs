@@ -409,6 +409,26 @@ impl Mesh {
         self.with(py, |mesh| Ok(mesh.report().awaiting_signature))
     }
 
+    /// Events the journal held that this open could not replay (a damaged
+    /// frame, or the journal of another copy; SPEC.md §9.6): not among the
+    /// events verified.
+    #[getter]
+    fn journal_unreplayed(&self, py: Python<'_>) -> PyResult<usize> {
+        self.with(py, |mesh| Ok(mesh.report().journal_unreplayed))
+    }
+
+    /// The byte of the journal where the first unreplayed event starts.
+    #[getter]
+    fn journal_unreplayed_offset(&self, py: Python<'_>) -> PyResult<Option<u64>> {
+        self.with(py, |mesh| Ok(mesh.report().journal_unreplayed_offset))
+    }
+
+    /// Where a writable open kept a journal it could not replay in full.
+    #[getter]
+    fn journal_set_aside(&self, py: Python<'_>) -> PyResult<Option<PathBuf>> {
+        self.with(py, |mesh| Ok(mesh.report().journal_set_aside))
+    }
+
     /// The group id (hex): the genesis's hash.
     #[getter]
     fn group(&self, py: Python<'_>) -> PyResult<String> {

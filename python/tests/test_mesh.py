@@ -265,6 +265,7 @@ def test_verify_reports(founded, tmp_path):
     assert report.events == len(founded) and report.digest == founded.digest
     assert report.members == 1 and report.enabled_members == 1
     assert report.journaled == 0 and report.awaiting_signature == 0
+    assert report.journal_unreplayed == 0 and report.journal_unreplayed_offset is None
     assert report.to_dict()["digest"] == founded.digest
     later = founded.frontier()
     founded.append_app("note", b"y")

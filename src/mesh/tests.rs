@@ -956,3 +956,141 @@ fn a_change_that_would_be_void_is_refused_not_written() {
     admin.remove_member(keys(2).member_id()).unwrap();
     assert!(!admin.roster().contains(keys(2).member_id()));
 }
+
+/// The offsets and lengths of the journal's valid frames, in order.
+fn journal_frames(path: &Path) -> Vec<(usize, usize)> {
+    let bytes = std::fs::read(path).unwrap();
+    let salt = u64::from_le_bytes(bytes[48..56].try_into().unwrap());
+    let mut frames = Vec::new();
+    let mut at = 72;
+    while let Some(len) = bytes
+        .get(at..at + 4)
+        .map(|len| u32::from_le_bytes(len.try_into().unwrap()) as usize)
+        .filter(|len| (96..100_000).contains(len))
+    {
+        if bytes[at + 4..at + 12] != salt.to_le_bytes() {
+            break;
+        }
+        frames.push((at, 4 + 8 + len + 16));
+        at += 4 + 8 + len + 16;
+    }
+    frames
+}
+
+/// A valid frame repeated right after itself (a write replayed by the
+/// disk, a careless copy) holds nothing new: the file and every event
+/// open, read-only and writable (SPEC.md §9.6, §10).
+#[test]
+fn a_frame_repeated_after_itself_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    mesh.set_enabled(true).unwrap();
+    for n in 0..3u8 {
+        mesh.append_app("note", &[n]).unwrap();
+    }
+    let digest = mesh.digest();
+    let crashed = crashed_copy(&dir, &path, "crashed");
+    let journal = crate::journal::path_beside(&crashed);
+    let frames = journal_frames(&journal);
+    assert_eq!(frames.len(), 5, "four events and a seal");
+    let (at, len) = frames[1];
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let frame = bytes[at..at + len].to_vec();
+    bytes.splice(at + len..at + len, frame);
+    std::fs::write(&journal, &bytes).unwrap();
+
+    let audit = Mesh::open_read_only(&crashed).unwrap();
+    assert_eq!(audit.digest(), digest);
+    assert_eq!(audit.report().journaled, 4);
+    assert_eq!(audit.report().journal_unreplayed, 0);
+    drop(audit);
+    let reopened = settings(2).open(&crashed, keys(0)).unwrap();
+    assert_eq!(reopened.digest(), digest);
+    assert_eq!(reopened.report().journaled, 4);
+}
+
+/// A flip in an acknowledged frame loses the events from it on, and only
+/// those: the open says how many and where, and a writable open keeps the
+/// journal under another name rather than start over it (SPEC.md §9.6).
+#[test]
+fn a_damaged_frame_is_reported_and_the_journal_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f");
+    let mut mesh = settings(1).create(&path, keys(0), "ops").unwrap();
+    mesh.set_enabled(true).unwrap();
+    for n in 0..3u8 {
+        mesh.append_app("note", &[n]).unwrap();
+    }
+    let crashed = crashed_copy(&dir, &path, "crashed");
+    let journal = crate::journal::path_beside(&crashed);
+    let frames = journal_frames(&journal);
+    assert_eq!(frames.len(), 5, "four events and a seal");
+    let (third, len) = frames[2];
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes[third + len - 20] ^= 1;
+    std::fs::write(&journal, &bytes).unwrap();
+
+    // The second event's signature was in the damaged frame: an auditor
+    // without keys is told it awaits one; the third and fourth are lost.
+    let audit = Mesh::open_read_only(&crashed).unwrap();
+    let report = audit.report();
+    assert_eq!((report.journaled, report.awaiting_signature), (1, 1));
+    assert_eq!(report.journal_unreplayed, 2);
+    assert_eq!(report.journal_unreplayed_offset, Some(third as u64));
+    assert_eq!(report.journal_set_aside, None);
+    drop(audit);
+    assert_eq!(std::fs::read(&journal).unwrap(), bytes, "nothing written");
+
+    // With the author's keys the second is signed again.
+    let reopened = settings(2).open(&crashed, keys(0)).unwrap();
+    let report = reopened.report();
+    assert_eq!((report.journaled, report.journal_unreplayed), (2, 2));
+    let aside = report.journal_set_aside.unwrap();
+    assert_eq!(aside, dir.path().join("crashed-journal.unreplayed"));
+    assert_eq!(std::fs::read(&aside).unwrap(), bytes, "kept as it was");
+    assert_eq!(reopened.len(), 3);
+    drop(reopened);
+    let again = settings(3).open(&crashed, keys(0)).unwrap();
+    assert_eq!(again.report().journal_unreplayed, 0);
+    assert_eq!(again.len(), 3);
+}
+
+/// Another member's journal of the same group, put beside a copy that
+/// lacks what it continues, neither blocks an audit nor is signed, nor
+/// destroyed, by a writable open.
+#[test]
+fn a_journal_of_another_copy_of_the_group_is_reported_not_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut founder = settings(1)
+        .create(dir.path().join("a"), keys(0), "ops")
+        .unwrap();
+    founder.set_enabled(true).unwrap();
+    founder
+        .add_member(SignedPackage::sign(&keys(1), 1), Role::Member)
+        .unwrap();
+    let mut bob = joined(&dir, "b", 1, &founder, 2);
+    bob.set_enabled(true).unwrap();
+    bob.checkpoint().unwrap();
+    bob.append_app("note", b"only in bob's journal").unwrap();
+    // The founder's copy holds more events than bob's file, but not bob's.
+    for n in 0..3u8 {
+        founder.append_app("note", &[n]).unwrap();
+    }
+    founder.close().unwrap();
+    let foreign = std::fs::read(crate::journal::path_beside(&dir.path().join("b"))).unwrap();
+    let a = dir.path().join("a");
+    let digest = Mesh::open_read_only(&a).unwrap().digest();
+    let journal = crate::journal::path_beside(&a);
+    std::fs::write(&journal, &foreign).unwrap();
+
+    let audit = Mesh::open_read_only(&a).unwrap();
+    assert_eq!(audit.digest(), digest);
+    assert_eq!(audit.report().journaled, 0);
+    assert_eq!(audit.report().journal_unreplayed, 1);
+    drop(audit);
+    let reopened = settings(3).open(&a, keys(0)).unwrap();
+    assert_eq!(reopened.digest(), digest);
+    let aside = reopened.report().journal_set_aside.unwrap();
+    assert_eq!(std::fs::read(aside).unwrap(), foreign);
+}

@@ -57,6 +57,11 @@ checkpoint file).
   awaiting_signature (0 or 1: the journal's newest event, whose signature
            is not on disk yet; only its author's keys can sign it again,
            so it is not among the events verified),
+  journal_unreplayed (events the journal held that could not be replayed:
+           a damaged frame, or the journal of another copy; the file's own
+           events are unaffected, and verify still exits 0),
+  journal_unreplayed_offset (null, or the byte of the journal where the
+           first of them starts),
   group, name, founder, events, digest,
   current_epoch (null when the mesh needs a merge), needs_merge (bool),
   writer_epoch, tips [hash], members (size of R*), enabled_members,
@@ -194,6 +199,8 @@ struct Summary {
     private_copy: bool,
     journaled: usize,
     awaiting_signature: usize,
+    journal_unreplayed: usize,
+    journal_unreplayed_offset: Option<u64>,
     group: String,
     name: String,
     founder: MemberId,
@@ -250,7 +257,11 @@ pub(crate) fn verify_file(
         expect: None,
         checkpoint: None,
     };
-    let mesh = match crate::open_read_only(path, None) {
+    // The report says what the journal could not replay: no warning too.
+    let opened = crate::with_spinner("verifying every event…", || {
+        meshlog::MeshOptions::new().open_read_only(path, None)
+    });
+    let mesh = match opened {
         Ok(mesh) => mesh,
         Err(error) if error.class() == ErrorClass::VerificationFailure => {
             report.failure = Some(error);
@@ -263,6 +274,8 @@ pub(crate) fn verify_file(
         private_copy: mesh.report().verified_private_copy,
         journaled: mesh.report().journaled,
         awaiting_signature: mesh.report().awaiting_signature,
+        journal_unreplayed: mesh.report().journal_unreplayed,
+        journal_unreplayed_offset: mesh.report().journal_unreplayed_offset,
         group: mesh.group().to_string(),
         name: mesh.group_name().to_owned(),
         founder: mesh.founder(),
@@ -310,6 +323,8 @@ impl VerifyReport {
             "verified_private_copy": s.map(|s| s.private_copy),
             "journaled": s.map(|s| s.journaled),
             "awaiting_signature": s.map(|s| s.awaiting_signature),
+            "journal_unreplayed": s.map(|s| s.journal_unreplayed),
+            "journal_unreplayed_offset": s.and_then(|s| s.journal_unreplayed_offset),
             "group": s.map(|s| s.group.clone()),
             "name": s.map(|s| s.name.clone()),
             "founder": s.map(|s| s.founder.to_string()),
@@ -419,6 +434,16 @@ impl VerifyReport {
                      newest, or a crashed one's): its author's keys sign it again on \
                      open; not verified here"
                         .to_owned(),
+                ));
+            }
+            if s.journal_unreplayed > 0 {
+                lines.push((
+                    "unreplayed",
+                    crate::unreplayed_warning(
+                        s.journal_unreplayed,
+                        s.journal_unreplayed_offset,
+                        &self.path,
+                    ),
                 ));
             }
         }

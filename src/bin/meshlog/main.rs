@@ -423,9 +423,11 @@ fn with_spinner<T>(message: &str, open: impl FnOnce() -> T) -> T {
 /// Opens a file read-only (never a byte written), with the local member's
 /// keys if given, and a spinner while every event is verified.
 fn open_read_only(path: &Path, keys: Option<LocalKeys>) -> meshlog::Result<Mesh> {
-    with_spinner("verifying every event…", || {
+    let mesh = with_spinner("verifying every event…", || {
         MeshOptions::new().open_read_only(path, keys)
-    })
+    })?;
+    warn_unreplayed(&mesh);
+    Ok(mesh)
 }
 
 /// How a command that writes treats the copy it writes on: whose copy it
@@ -452,13 +454,50 @@ fn open_writer(
     keys: LocalKeys,
     copy: CopyArgs,
 ) -> meshlog::Result<Mesh> {
-    with_spinner("verifying every event…", || {
+    let mesh = with_spinner("verifying every event…", || {
         MeshOptions::new()
             .shared_copy(copy.shared_copy)
             .feed_mark(meshlog::feed_mark_path(key_file))
             .accept_restored_copy(copy.accept_restored_copy)
             .open(path, keys)
-    })
+    })?;
+    warn_unreplayed(&mesh);
+    Ok(mesh)
+}
+
+/// Says on stderr what the journal beside the file held and the open could
+/// not replay, and where a writer kept it (SPEC.md §9.6).
+fn warn_unreplayed(mesh: &Mesh) {
+    let report = mesh.report();
+    if report.journal_unreplayed == 0 {
+        return;
+    }
+    let mut warning = unreplayed_warning(
+        report.journal_unreplayed,
+        report.journal_unreplayed_offset,
+        &report.path,
+    );
+    if let Some(aside) = &report.journal_set_aside {
+        warning.push_str(&format!(
+            "; the journal was kept as {} and a new one started. If this member's \
+             own events were among them, sync with a peer before writing again, so as \
+             not to fork its feed",
+            aside.display()
+        ));
+    }
+    eprintln!("warning: {warning}");
+}
+
+/// What a journal held and could not replay, in words.
+fn unreplayed_warning(events: usize, offset: Option<u64>, path: &Path) -> String {
+    let from = offset.map_or_else(String::new, |offset| format!(", from byte {offset}"));
+    format!(
+        "{events} event{} the journal held could not be replayed{from} of {}-journal \
+         (a damaged frame, or the journal of another copy of the group); the file's \
+         own events are unaffected",
+        if events == 1 { "" } else { "s" },
+        path.display()
+    )
 }
 
 /// Loads a key file; its errors are the library's (exit 2).
