@@ -745,3 +745,116 @@ fn a_demoted_admins_backdated_rotations_are_left_out_as_a_removed_ones_are() {
     assert!(!founder.resolution().is_applied(concurrent));
     assert_eq!(digest(&founder), digest(&own));
 }
+
+/// What an honest admin's next rotation must name so that F4 (SPEC.md
+/// §4.3) passes: an epoch its own feed acknowledged, even one that is void
+/// now, is never a descendant of a parent it names. `acknowledge` writes,
+/// on j's copy, what makes j's feed acknowledge a rotation `x` that an
+/// owner then voids (A2) while `x`'s parent `t`, another admin's, stays a
+/// tip.
+fn rotates_after_acknowledging_a_voided_epoch(own_rotation: bool) {
+    let mut rng = StdRng::seed_from_u64(404);
+    let (f, carol, dave, m) = (keys(0), keys(1), keys(3), keys(4));
+    let (mut founder, r1) = founded(&mut rng);
+    let r2 = founder
+        .rotate(
+            &f,
+            sorted(vec![add(&dave, Role::Admin), add(&m, Role::Admin)]),
+            "admins",
+            2,
+            &mut rng,
+        )
+        .unwrap();
+    for member in [&carol, &dave, &m] {
+        enable(
+            &mut founder,
+            member,
+            if member.member_id() == carol.member_id() {
+                r1
+            } else {
+                r2
+            },
+        );
+    }
+    let old = joined(&founder);
+    // Apart from F: m refreshes (t); carol refreshes on it (x).
+    let mut apart = old.clone();
+    let t = apart.rotate(&m, vec![], "m", 3, &mut rng).unwrap();
+    let x = apart.rotate(&carol, vec![], "carol", 4, &mut rng).unwrap();
+    // Meanwhile F demotes carol: x is void (A2), t applies.
+    let demotion = founder
+        .rotate(
+            &f,
+            vec![Change::SetRole {
+                member: carol.member_id(),
+                role: Role::Member,
+            }],
+            "demote carol",
+            5,
+            &mut rng,
+        )
+        .unwrap();
+    let (writer, keys_of_j) = if own_rotation {
+        // Carol is made an admin again after the demotion: her own void
+        // rotation x, named by nothing, is left out on her copy.
+        founder
+            .rotate(
+                &f,
+                vec![Change::SetRole {
+                    member: carol.member_id(),
+                    role: Role::Admin,
+                }],
+                "carol again",
+                6,
+                &mut rng,
+            )
+            .unwrap();
+        let mut copy = apart.clone();
+        sync(&mut copy, &founder);
+        assert!(copy.left_out().contains(x));
+        (copy, &carol)
+    } else {
+        // Dave wrote under x while it was current.
+        let mut copy = apart.clone();
+        app(&mut copy, &dave, x, "under x");
+        sync(&mut copy, &founder);
+        (copy, &dave)
+    };
+    let mut j = writer;
+    let resolution = j.resolution().clone();
+    assert!(!resolution.is_applied(x) && resolution.is_applied(t));
+    assert!(resolution.tips.contains(&t) && j.state().graph().is_ancestor(t, x));
+    assert_eq!(
+        resolution.roster.role_of(keys_of_j.member_id()),
+        Some(Role::Admin)
+    );
+    // j is an admin of R*, enabled: its refresh must pass the rules.
+    // It descends from every tip, its secret goes to `R*`, and it is current.
+    let refresh = j.rotate(keys_of_j, vec![], "refresh", 10, &mut rng);
+    assert!(
+        refresh.is_ok(),
+        "an honest refresh refused: {:?}",
+        refresh.err()
+    );
+    let refresh = refresh.unwrap();
+    let graph = j.state().graph();
+    assert!(
+        resolution
+            .tips
+            .iter()
+            .all(|tip| graph.is_ancestor(*tip, refresh))
+    );
+    assert_eq!(graph.own_roster(refresh), Some(&resolution.roster));
+    assert_eq!(j.resolution().current, Some(refresh));
+    assert_eq!(j.resolution().roster, resolution.roster);
+}
+
+#[test]
+fn an_admin_that_wrote_under_an_epoch_voided_later_still_rotates() {
+    rotates_after_acknowledging_a_voided_epoch(false);
+}
+
+#[test]
+fn an_admin_whose_own_void_rotation_is_left_out_still_rotates() {
+    rotates_after_acknowledging_a_voided_epoch(true);
+}
