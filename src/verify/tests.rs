@@ -1276,3 +1276,111 @@ mod leaving_out {
         }
     }
 }
+
+/// SPEC.md §6.4 leaves out what an author absent from `R*` wrote on a
+/// left-out event, on the ground that such events change nothing. But an
+/// admin's rotation can apply and yet its author be absent from `R*`: an
+/// admin's removal of a member concurrent with another admin's promotion
+/// of it leaves it absent (§5.4: the weakest surviving value), and the
+/// rotation it wrote as an admin applies. If that rotation also names a
+/// void rotation (it merged one it held when it was still applied), it
+/// must not be left out: it is an applied tip, and its change is in `R*`.
+#[test]
+fn an_applied_rotation_by_an_author_absent_from_r_star_is_not_left_out() {
+    let mut rng = StdRng::seed_from_u64(64);
+    let (f, a, b, k, c, q) = (keys(0), keys(1), keys(2), keys(3), keys(4), keys(5));
+    let (mut founder, genesis) = Ledger::create(&f, "g", 0, &mut rng).unwrap();
+    enable(&mut founder, &f, genesis);
+    let s1 = founder
+        .rotate(
+            &f,
+            sorted(vec![
+                add(&a, Role::Member),
+                add(&b, Role::Admin),
+                add(&k, Role::Admin),
+                add(&c, Role::Admin),
+            ]),
+            "team",
+            1,
+            &mut rng,
+        )
+        .unwrap();
+    for member in [&a, &b, &k, &c] {
+        enable(&mut founder, member, s1);
+    }
+    let base = founder.clone();
+    // Apart: b promotes a; k removes a (a member in its base); c refreshes
+    // while F demotes c (so c's refresh is void, A2).
+    let mut b_side = base.clone();
+    let promotion = b_side
+        .rotate(
+            &b,
+            vec![Change::SetRole {
+                member: a.member_id(),
+                role: Role::Admin,
+            }],
+            "promote a",
+            2,
+            &mut rng,
+        )
+        .unwrap();
+    let mut k_side = base.clone();
+    k_side
+        .rotate(
+            &k,
+            vec![Change::Remove {
+                member: a.member_id(),
+            }],
+            "remove a",
+            3,
+            &mut rng,
+        )
+        .unwrap();
+    let mut c_side = base.clone();
+    let void = c_side.rotate(&c, vec![], "refresh", 4, &mut rng).unwrap();
+    founder
+        .rotate(
+            &f,
+            vec![Change::SetRole {
+                member: c.member_id(),
+                role: Role::Member,
+            }],
+            "demote c",
+            5,
+            &mut rng,
+        )
+        .unwrap();
+    // a, an admin now, holds the promotion and c's refresh (applied, as far
+    // as it knows), and adds q: its rotation names both.
+    let mut a_side = base.clone();
+    sync(&mut a_side, &b_side);
+    sync(&mut a_side, &c_side);
+    let added = a_side
+        .rotate(&a, vec![add(&q, Role::Member)], "add q", 6, &mut rng)
+        .unwrap();
+    assert!(a_side.state().graph().is_ancestor(void, added));
+    assert!(a_side.state().graph().is_ancestor(promotion, added));
+
+    let mut everything = founder.clone();
+    for side in [&b_side, &k_side, &c_side, &a_side] {
+        sync(&mut everything, side);
+    }
+    let resolution = everything.resolution().clone();
+    assert!(!resolution.is_applied(void));
+    assert!(resolution.is_applied(added) && resolution.tips.contains(&added));
+    assert!(!resolution.roster.contains(a.member_id()));
+    assert!(resolution.roster.contains(q.member_id()));
+    // It counts: it is not left out, and a peer that ingests everything
+    // leaving out agrees.
+    let mut fresh = Ledger::found(founder.record(genesis).unwrap().clone()).unwrap();
+    let records: Vec<Vec<u8>> = everything
+        .records()
+        .filter(|r| r.hash() != genesis)
+        .map(SignedEvent::to_record)
+        .collect();
+    fresh.take_batch_leaving_out(&records).unwrap();
+    assert_eq!(fresh.resolution().tips, resolution.tips);
+    assert_eq!(fresh.resolution().roster, resolution.roster);
+    assert_eq!(digest(&fresh), digest(&everything));
+    assert!(!everything.left_out().contains(added));
+}
