@@ -884,6 +884,9 @@ mod leaving_out {
         /// `into` takes what `from` sends, leaving out what it would.
         Sync(u8, u8),
         Snapshot(u8),
+        /// An enabled admin of `R*` merges, in steps if need be, as
+        /// `Mesh::merge` does: the mesh then needs no merge.
+        Merge(u8),
         /// A peer restores an older copy of its own (its feed may fork).
         Restore(u8, u16),
     }
@@ -899,6 +902,7 @@ mod leaving_out {
             3 => (0..PEOPLE, prop::option::of(any::<u16>())).prop_map(|(p, e)| Op::App(p, e)),
             5 => (0..PEOPLE, 0..PEOPLE).prop_map(|(a, b)| Op::Sync(a, b)),
             2 => (0..PEOPLE).prop_map(Op::Snapshot),
+            2 => (0..3u8).prop_map(Op::Merge),
             2 => (0..PEOPLE, any::<u16>()).prop_map(|(p, pick)| Op::Restore(p, pick)),
         ]
     }
@@ -1065,6 +1069,22 @@ mod leaving_out {
                     .expect("a sync of what a peer holds outside its L is taken");
             }
             Op::Snapshot(p) => snapshots[*p as usize].push(peers[*p as usize].clone()),
+            Op::Merge(p) => {
+                let ledger = &mut peers[*p as usize];
+                let member = keys(*p).member_id();
+                if !ledger.state().is_enabled(member)
+                    || ledger.resolution().roster.role_of(member) < Some(Role::Admin)
+                {
+                    return;
+                }
+                let mut steps = 0;
+                while ledger.resolution().needs_merge() || ledger.needs_merge_step(member) {
+                    let made = ledger.rotate(&keys(*p), vec![], "merge", time, rng);
+                    assert!(made.is_ok(), "an honest merge refused: {made:?}");
+                    steps += 1;
+                    assert!(steps <= 8, "merges do not converge");
+                }
+            }
             Op::Restore(p, pick) => {
                 let list = &snapshots[*p as usize];
                 if !list.is_empty() {
