@@ -612,11 +612,14 @@ impl EpochGraph {
     }
 
     /// The parents a rotation by `author` names (SPEC.md §5.1): the
-    /// frontier of the applied tips of `resolution` and of the author's own
-    /// rotations not left out, every tip covered, in hash order. A void
-    /// rotation of anyone else is never named: it carries no authority, and
-    /// a demoted admin could otherwise crowd the owner's own rotations out
-    /// of the sixteen parents with backdated ones (issue 23).
+    /// frontier of the applied tips of `resolution`, of the author's own
+    /// rotations not left out and of `acknowledged` (the epochs its feed
+    /// acknowledged where it writes next, §4.3), every tip covered, in hash
+    /// order. Another's void rotation is named only if the author's own
+    /// feed acknowledged it: it carries no authority, and a demoted admin
+    /// could otherwise crowd the owner's own rotations out of the sixteen
+    /// parents with backdated ones (issue 23); but a tip it descends from,
+    /// named without it, would go backwards (F4) and be refused.
     ///
     /// Naming every tip gives the rotation's base `R*` exactly (SPEC.md
     /// §5.5), so its secret goes to `R*` and nobody else. With more than
@@ -625,6 +628,7 @@ impl EpochGraph {
     pub(crate) fn parents_for(
         &self,
         author: MemberId,
+        acknowledged: &[EventHash],
         resolution: &Resolution,
         left_out: &crate::left_out::LeftOut,
     ) -> Option<Vec<EventHash>> {
@@ -641,7 +645,17 @@ impl EpochGraph {
                 node.rotation.author == author && !left_out.contains(node.rotation.hash)
             })
             .map(|(index, _)| index);
-        let candidates: BTreeSet<usize> = tips.iter().copied().chain(own).collect();
+        // What the feed acknowledged, even if void or left out now: F4
+        // refuses a parent that is an ancestor of one of them.
+        let acknowledged = acknowledged
+            .iter()
+            .filter_map(|hash| self.by_hash.get(hash).copied());
+        let candidates: BTreeSet<usize> = tips
+            .iter()
+            .copied()
+            .chain(own)
+            .chain(acknowledged)
+            .collect();
         let mut covered = BitSet::new();
         for &index in &candidates {
             if let Some(node) = self.nodes.get(index) {

@@ -30,8 +30,8 @@ impl LeftOut {
     }
 
     /// The largest set `L` of `events` such that each event of `L`:
-    /// - is a void rotation, or is by an author absent from `R*` and names
-    ///   (as `prev`, epoch or parent) an event of `L`;
+    /// - is a void rotation, or is not a rotation, is by an author absent
+    ///   from `R*` and names (as `prev`, epoch or parent) an event of `L`;
     /// - is named by no event outside `L`.
     ///
     /// `events` must come parents first (every event after what it names),
@@ -41,16 +41,22 @@ impl LeftOut {
     /// a void rotation (a pass in order) and those another event outside
     /// needs (a pass in reverse), until neither removes anything.
     pub(crate) fn of(events: &[SignedEvent], resolution: &Resolution) -> LeftOut {
-        let absent = |event: &Event| !resolution.roster.contains(event.author);
-        let grounds_it = |signed: &SignedEvent| {
-            matches!(signed.event().body, Body::Rotate { .. })
-                && !resolution.is_applied(signed.hash())
+        let rotation = |signed: &SignedEvent| matches!(signed.event().body, Body::Rotate { .. });
+        let grounds_it =
+            |signed: &SignedEvent| rotation(signed) && !resolution.is_applied(signed.hash());
+        // An applied rotation is never left out, whoever wrote it: an
+        // admin's can apply while its author is absent from `R*` (another
+        // admin removed it while it was being promoted), and it is then a
+        // tip, or its changes count in `R*`.
+        let absent = |signed: &SignedEvent| {
+            !resolution.roster.contains(signed.event().author)
+                && (!rotation(signed) || grounds_it(signed))
         };
         // (Without a void rotation the first pass empties the set;
         // `Ledger::left_out` skips that case cheaply.)
         let mut set: HashSet<EventHash> = events
             .iter()
-            .filter(|e| absent(e.event()) || grounds_it(e))
+            .filter(|e| absent(e) || grounds_it(e))
             .map(SignedEvent::hash)
             .collect();
         loop {
@@ -62,8 +68,7 @@ impl LeftOut {
                 // whose feed and flag count in the digest.
                 if set.contains(&hash)
                     && !grounds_it(signed)
-                    && !(absent(signed.event())
-                        && names(signed.event()).any(|named| set.contains(&named)))
+                    && !(absent(signed) && names(signed.event()).any(|named| set.contains(&named)))
                 {
                     set.remove(&hash);
                     changed = true;

@@ -996,10 +996,11 @@ impl Ledger {
         rng: &mut R,
     ) -> Result<MadeHere, Error> {
         let author = keys.member_id();
+        let (_, _, acknowledged) = self.state.next_position(author);
         let graph = self.state.graph();
         let resolution = &self.resolution;
         let parents = graph
-            .parents_for(author, resolution, self.left_out())
+            .parents_for(author, &acknowledged, resolution, self.left_out())
             .ok_or(Error::NoSafeMerge {
                 tips: resolution.tips.len(),
             })?;
@@ -1032,9 +1033,10 @@ impl Ledger {
     /// Whether a rotation by `author` must first merge in steps: there are
     /// more tips than one rotation names (SPEC.md §5.1).
     pub(crate) fn needs_merge_step(&self, author: MemberId) -> bool {
+        let (_, _, acknowledged) = self.state.next_position(author);
         let graph = self.state.graph();
         graph
-            .parents_for(author, &self.resolution, self.left_out())
+            .parents_for(author, &acknowledged, &self.resolution, self.left_out())
             .is_some_and(|parents| !graph.covers_every_tip(&parents, &self.resolution))
     }
 

@@ -350,3 +350,28 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// A void rotation never applies again as rotations arrive (A2 only
+    /// grows with the set, and a base only loses what its voided ancestors
+    /// kept), so a peer that left one out (SPEC.md §6.4) never lacks an
+    /// applied rotation because it did.
+    #[test]
+    fn a_void_rotation_stays_void_as_rotations_arrive(ops in prop::collection::vec(op(), 4..48)) {
+        let (_, rotations) = history(&ops);
+        let mut graph = genesis();
+        let mut void = std::collections::BTreeSet::new();
+        for rotation in &rotations {
+            prop_assert!(graph.insert(rotation.clone()).is_ok());
+            for (hash, status) in &graph.resolve().statuses {
+                if *status == Status::Void {
+                    void.insert(*hash);
+                } else {
+                    prop_assert!(!void.contains(hash), "a void rotation applies again");
+                }
+            }
+        }
+    }
+}

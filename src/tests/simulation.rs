@@ -297,7 +297,7 @@ impl Sim {
         let graph = self.state(peer).graph();
         let none = crate::left_out::LeftOut::default();
         graph
-            .parents_for(id(peer), &graph.resolve(), &none)
+            .parents_for(id(peer), &[], &graph.resolve(), &none)
             .unwrap_or_else(|| panic!("seed {}: no safe merge step", self.seed))
     }
 

@@ -809,7 +809,9 @@ fn demoted_admin_widens_the_frontier(count: usize) {
     assert!(!naive.contains(&demotion));
     assert!(graph.past_roster_of(&naive).contains(id(p)));
 
-    let parents = graph.parents_for(id(F), &res, &Default::default()).unwrap();
+    let parents = graph
+        .parents_for(id(F), &[], &res, &Default::default())
+        .unwrap();
     assert_eq!(parents, vec![demotion]);
     let merge = Rotation {
         hash: hash("M"),
@@ -884,7 +886,9 @@ fn more_tips_than_parents_merge_in_steps_within_the_roster() {
     let mut steps = 0;
     while graph.resolve().needs_merge() {
         let res = graph.resolve();
-        let parents = graph.parents_for(id(F), &res, &Default::default()).unwrap();
+        let parents = graph
+            .parents_for(id(F), &[], &res, &Default::default())
+            .unwrap();
         assert!(parents.len() >= 2 && parents.len() <= crate::graph::MAX_PARENTS);
         assert!(graph.past_roster_of(&parents).ids_within(&res.roster));
         steps += 1;
