@@ -10,7 +10,8 @@ use snow::StatelessTransportState;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::handshake::{self, Side};
+use super::handshake::{self, Opening, Side};
+use super::ticket::{self, TicketKey};
 use super::wire::{self, MAX_AUTH_MESSAGE, MAX_MESSAGE, Message, Receiver, Sender, WireError};
 use super::{NetError, NetOptions, Node, noise};
 use crate::error::ErrorClass;
@@ -143,6 +144,23 @@ fn spec_keys(seed: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[seed; 32], &[seed.wrapping_add(100); 32])
 }
 
+/// The ticket key of SPEC.md §17.7's vectors: of the epoch secret of 32
+/// bytes of `0x5e`.
+fn spec_ticket_key() -> TicketKey {
+    TicketKey::derive(&crate::envelope::EpochSecret::from_bytes_for_test(
+        [0x5e; 32],
+    ))
+}
+
+/// One value of [`spec_vectors`].
+fn vector(name: &str) -> String {
+    spec_vectors()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("no vector {name}"))
+}
+
 /// The values of SPEC.md §17's vectors, computed with snow directly.
 fn spec_vectors() -> Vec<(String, String)> {
     let (founder, admin) = (spec_keys(1), spec_keys(2));
@@ -169,6 +187,32 @@ fn spec_vectors() -> Vec<(String, String)> {
     for (index, message) in sent.iter().enumerate() {
         push(&format!("net.message{}", index + 1), hex::encode(message));
     }
+    // The ticket, computed from its definition rather than by the code
+    // under test: derive_key, then keyed hashes.
+    let key = blake3::derive_key("meshlog v3 net ticket", &[0x5e; 32]);
+    push("net.ticket.key", hex::encode(key));
+    let hint = blake3::keyed_hash(&key, &[0x00]);
+    push("net.ticket.hint", hex::encode(&hint.as_bytes()[..8]));
+    let e: [u8; 32] = sent[0].as_slice().try_into().unwrap();
+    let mut tagged = vec![0x01];
+    tagged.extend_from_slice(&e);
+    let tag = blake3::keyed_hash(&key, &tagged);
+    push("net.ticket.tag", hex::encode(tag.as_bytes()));
+    let mut first = e.to_vec();
+    first.push(1);
+    first.extend_from_slice(&hint.as_bytes()[..8]);
+    first.extend_from_slice(tag.as_bytes());
+    assert_eq!(
+        &first[32..],
+        ticket::ticket(&e, &[Arc::new(spec_ticket_key())]).as_slice()
+    );
+    push("net.first", hex::encode(&first));
+    push("net.first.frame", {
+        let mut frame = (first.len() as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(&first);
+        hex::encode(frame)
+    });
+    push("net.busy", hex::encode(handshake::BUSY));
     let mut buffer = vec![0u8; 65_535];
     let hash: [u8; 32] = initiator.get_handshake_hash().try_into().unwrap();
     assert_eq!(hash, responder.get_handshake_hash());
@@ -251,9 +295,22 @@ async fn secure_over_a_stream_matches_the_vectors() {
     let (a, b) = tokio::io::duplex(1 << 16);
     let (ar, aw) = tokio::io::split(a);
     let (br, bw) = tokio::io::split(b);
+    let tickets = [Arc::new(spec_ticket_key())];
+    let responder = async {
+        let mut br = br;
+        let first = handshake::read_first(&mut br).await.unwrap();
+        assert_eq!(hex::encode(&first), vector("net.first"));
+        handshake::secure(br, bw, &admin, Opening::Answer(&first), Some([0x22; 32])).await
+    };
     let (left, right) = tokio::join!(
-        handshake::secure(ar, aw, &founder, Side::Initiator, Some([0x11; 32])),
-        handshake::secure(br, bw, &admin, Side::Responder, Some([0x22; 32])),
+        handshake::secure(
+            ar,
+            aw,
+            &founder,
+            Opening::Initiate(&tickets),
+            Some([0x11; 32])
+        ),
+        responder,
     );
     let (mut left, mut right) = (left.unwrap(), right.unwrap());
     let vectors = spec_vectors();
@@ -754,7 +811,7 @@ async fn by_hand(
     Receiver<tokio::net::tcp::OwnedReadHalf>,
 ) {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let ((sender, receiver), _, _) = super::initiate(stream, keys, Some(group), "by hand")
+    let ((sender, receiver), _, _) = super::initiate(stream, keys, &[], Some(group), "by hand")
         .await
         .unwrap();
     (sender, receiver)
@@ -918,44 +975,114 @@ async fn closed_at_once(mut stream: TcpStream) -> bool {
     )
 }
 
-/// Strangers that connect and say nothing hold at most the handshake
-/// budget, and one address at most its share of it; their slots are theirs
-/// until the handshake times out or they leave, and then a member gets in
-/// (SPEC.md §17.6). Binds 127.0.0.2–4, which only Linux's loopback has.
+/// A connection from `source` whose first message is a bare Noise message
+/// 1 (an ephemeral key and no ticket), as a newcomer's or a stranger's.
+async fn open_handshake(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let mut stream = connect_from(source, addr).await;
+    let mut first = vec![0u8, 32];
+    first.extend(rand::random::<[u8; 32]>());
+    stream.write_all(&first).await.unwrap();
+    stream
+}
+
+/// Whether the server answers `stream`'s first message with the busy
+/// signal, `be16(0)`, and closes (SPEC.md §17.2).
+async fn says_busy(mut stream: TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer));
+    matches!(read.await, Ok(Ok(_))) && answer == handshake::BUSY
+}
+
+/// Whether the server keeps `stream` open for a second, as it does for a
+/// connection in its handshake, or one whose first message it awaits.
+async fn held_open(mut stream: TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut answer = vec![0u8; 256];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut answer)).await {
+            Err(_) => return true,
+            Ok(Ok(0) | Err(_)) => return false,
+            // Message 2 of the handshake: the server waits for message 3.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Handshakes whose first message carries no ticket hold at most the open
+/// budget, and one address at most its share of it; past it they are told
+/// the server is busy. Silent connections hold none of it. A member's
+/// ticket needs none of it, so the member is served while it is full; a
+/// newcomer is told it is busy, typed, and served once the strangers leave
+/// (SPEC.md §17.4, §17.6). Binds 127.0.0.2–6, which only Linux's loopback
+/// has.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_strangers_cannot_take_every_slot() {
+async fn strangers_hold_only_the_open_budget() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = fast();
     options.max_connections = 8;
     options.max_handshakes = 3;
     options.max_handshakes_per_address = 2;
     options.handshake_timeout = Duration::from_secs(10);
-    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
+    options.first_message_timeout = Duration::from_secs(20);
+    let (server, addr, mut keys) = served(dir.path(), 2, options).await;
+    let newcomer = keys.pop().unwrap();
     // The member's first copy, before the strangers come.
     let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let silent: Vec<TcpStream> = silent_pair(addr).await;
     let mut held = vec![
-        connect_from([127, 0, 0, 2], addr).await,
-        connect_from([127, 0, 0, 2], addr).await,
+        open_handshake([127, 0, 0, 2], addr).await,
+        open_handshake([127, 0, 0, 2], addr).await,
     ];
-    // A third from the same address is closed unread; one from another
-    // address takes the last handshake slot; a fifth finds none.
-    assert!(closed_at_once(connect_from([127, 0, 0, 2], addr).await).await);
-    held.push(connect_from([127, 0, 0, 3], addr).await);
+    // A third from the same address is told the server is busy; one from
+    // another address takes the last open slot; a fifth finds none.
+    assert!(says_busy(open_handshake([127, 0, 0, 2], addr).await).await);
+    held.push(open_handshake([127, 0, 0, 3], addr).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(closed_at_once(connect_from([127, 0, 0, 4], addr).await).await);
-    // Each stranger's slot is its own until its handshake times out.
-    for stream in held.drain(..) {
-        assert!(!closed_at_once(stream).await);
-    }
-    // The strangers gone, their slots are free: the member is served.
+    assert!(says_busy(open_handshake([127, 0, 0, 4], addr).await).await);
+    // A member's ticket needs no open slot.
     server
-        .with_mesh(|mesh| mesh.append_app("note", b"after the strangers"))
+        .with_mesh(|mesh| mesh.append_app("note", b"while the strangers wait"))
         .unwrap()
         .unwrap();
     super::sync(&member, addr).await.unwrap();
     assert_eq!(digest(&member), digest(&server));
+    // A newcomer has no ticket: it hears that the server is busy.
+    let error = super::join(
+        dir.path().join("n.redb"),
+        newcomer.duplicate(),
+        addr,
+        None,
+        fast(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, NetError::Busy { .. }), "{error}");
+    assert_eq!(
+        (error.kind(), error.class()),
+        ("busy", ErrorClass::CouldNotRun)
+    );
+    assert!(!dir.path().join("n.redb").exists());
+    // Each stranger's slot is its own until its handshake times out.
+    for stream in held.drain(..).chain(silent) {
+        assert!(held_open(stream).await);
+    }
+    // The strangers gone, their slots are free: the newcomer is served.
+    let (joined, _) = super::join(dir.path().join("n.redb"), newcomer, addr, None, fast())
+        .await
+        .unwrap();
+    assert_eq!(joined.digest(), digest(&server));
     server.stop();
+}
+
+/// Two connections from 127.0.0.5 and .6 that say nothing at all.
+async fn silent_pair(addr: SocketAddr) -> Vec<TcpStream> {
+    vec![
+        connect_from([127, 0, 0, 5], addr).await,
+        connect_from([127, 0, 0, 6], addr).await,
+    ]
 }
 
 /// One member holds at most `max_sessions_per_member` sessions: another is
@@ -1172,4 +1299,182 @@ async fn a_server_stopped_at_once_stops() {
     node.stop();
     let served = tokio::time::timeout(Duration::from_secs(5), super::serve(&node, listener)).await;
     assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+}
+
+/// Strangers from several addresses, some silent and some sending a first
+/// message of garbage (any 32 bytes pass for Noise's `e`), then stalling.
+/// Each returned stream is held open by the caller.
+#[cfg(target_os = "linux")]
+async fn strangers(addr: SocketAddr, addresses: u8, per_address: usize) -> Vec<TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::new();
+    for host in 0..addresses {
+        for index in 0..per_address {
+            let source = [127, 0, 1 + host / 250, 2 + host % 250];
+            let Ok(Ok(mut stream)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpSocket::new_v4()
+                    .and_then(|socket| socket.bind(SocketAddr::from((source, 0))).map(|()| socket))
+                    .unwrap()
+                    .connect(addr),
+            )
+            .await
+            else {
+                continue;
+            };
+            if index % 2 == 1 {
+                let mut garbage = vec![0u8, 32];
+                garbage.extend([host ^ index as u8; 32]);
+                let _ = stream.write_all(&garbage).await;
+            }
+            held.push(stream);
+        }
+    }
+    held
+}
+
+/// Strangers that hold the handshake budget (silent, or a garbage first
+/// message and then nothing) from many addresses lock no member out: its
+/// first message proves it a member, so it needs none of their slots
+/// (SPEC.md §17.4, §17.6). Binds 127.0.1.2 on, which only Linux's loopback
+/// has.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_from_many_addresses_lock_no_member_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = fast();
+    options.handshake_timeout = Duration::from_secs(10);
+    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let held = strangers(addr, 40, 4).await;
+    assert!(held.len() >= 100, "only {} strangers connected", held.len());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut served = 0;
+    for round in 0..10u8 {
+        server
+            .with_mesh(|mesh| mesh.append_app("note", &[round]))
+            .unwrap()
+            .unwrap();
+        if tokio::time::timeout(Duration::from_secs(5), super::sync(&member, addr))
+            .await
+            .is_ok_and(|result| result.is_ok())
+        {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 10, "honest syncs served while strangers hold slots");
+    assert_eq!(digest(&member), digest(&server));
+    drop(held);
+    server.stop();
+}
+
+/// The verdict `server` gives a first message made by `client` as it would
+/// connect now (SPEC.md §17.4).
+fn verdict(server: &Mesh, client: &Mesh) -> ticket::Verdict {
+    let mut cache = std::collections::HashMap::new();
+    let named = ticket::admission(client, &mut cache).named;
+    let ephemeral: [u8; 32] = rand::random();
+    let mut first = ephemeral.to_vec();
+    first.extend(ticket::ticket(&ephemeral, &named));
+    let (ephemeral, entries) = ticket::parse(&first).unwrap();
+    ticket::admission(server, &mut std::collections::HashMap::new()).verdict(ephemeral, entries)
+}
+
+/// Tickets across epochs: a member's copy rotations behind or ahead of the
+/// server's still proves it; once the server knows of a removal, the
+/// removed member's tickets prove nothing, and neither do those of a copy
+/// that has not heard of the removal yet and names only epochs the removed
+/// member held too (it must take the open budget, or any peer, to catch
+/// up); a copy that has heard of it proves its member again. A newcomer's,
+/// and guessed ones, prove nothing; malformed ones are refused.
+#[test]
+fn tickets_follow_the_epochs_a_server_trusts() {
+    use ticket::Verdict::{Member, Open};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut founder, _) = founded(dir.path(), 0);
+    let (admin, member, fired) = (
+        LocalKeys::generate(),
+        LocalKeys::generate(),
+        LocalKeys::generate(),
+    );
+    founder.add_member(admin.package(), Role::Admin).unwrap();
+    founder.add_member(member.package(), Role::Member).unwrap();
+    founder.add_member(fired.package(), Role::Member).unwrap();
+    assert_eq!(
+        ticket::admission(&founder, &mut std::collections::HashMap::new()).accepted_epochs(),
+        4,
+        "the genesis and three rotations"
+    );
+    let copy = |name: &str, keys: &LocalKeys, from: &Mesh| {
+        Mesh::join(dir.path().join(name), keys.duplicate(), &from.export_all()).unwrap()
+    };
+    let mut admin_copy = copy("admin.redb", &admin, &founder);
+    let mut member_copy = copy("member.redb", &member, &founder);
+    let fired_copy = copy("fired.redb", &fired, &founder);
+    assert_eq!(verdict(&founder, &member_copy), Member);
+    // Ahead of the server by two rotations, behind it by one: still a member.
+    admin_copy.set_enabled(true).unwrap();
+    admin_copy.refresh("one").unwrap();
+    admin_copy.refresh("two").unwrap();
+    assert_eq!(verdict(&founder, &admin_copy), Member);
+    founder.refresh("three").unwrap();
+    assert_eq!(verdict(&founder, &member_copy), Member);
+    assert_eq!(verdict(&admin_copy, &founder), Member);
+    let late = LocalKeys::generate();
+    founder.add_member(late.package(), Role::Member).unwrap();
+    let mut late_copy = copy("late.redb", &late, &founder);
+    // The removal known, the removed member is a stranger at once, and so
+    // is a copy that has not heard of it and holds only epochs the removed
+    // member held too. A copy that also names an epoch from before the
+    // removed member came is still a member.
+    founder.remove_member(fired.member_id()).unwrap();
+    assert_eq!(verdict(&founder, &fired_copy), Open);
+    assert_eq!(verdict(&founder, &late_copy), Open);
+    assert_eq!(verdict(&founder, &member_copy), Member);
+    late_copy.ingest(&founder.export_all()).unwrap();
+    assert_eq!(verdict(&founder, &late_copy), Member);
+    assert_eq!(verdict(&late_copy, &founder), Member);
+    // A newcomer sends no ticket; a guessed one proves nothing.
+    let ephemeral = [7u8; 32];
+    let (e, entries) = ticket::parse(&ephemeral).unwrap();
+    let admission = ticket::admission(&founder, &mut std::collections::HashMap::new());
+    assert_eq!(admission.verdict(e, entries), Open);
+    let mut guessed = ephemeral.to_vec();
+    guessed.push(1);
+    guessed.extend([0x42; 40]);
+    let (e, entries) = ticket::parse(&guessed).unwrap();
+    assert_eq!(admission.verdict(e, entries), Open);
+    // Malformed: short, a count of 0 or 9, a count that is not the length.
+    for bad in [
+        &ephemeral[..31],
+        &[[0u8; 32].as_slice(), &[0]].concat(),
+        &[[0u8; 32].as_slice(), &[9], &[0; 360]].concat(),
+        &[[0u8; 32].as_slice(), &[2], &[0; 40]].concat(),
+    ] {
+        assert!(ticket::parse(bad).is_err(), "{}", bad.len());
+    }
+}
+
+/// A server writes one warning line a kind per period at most, and the
+/// next line counts those held back.
+#[test]
+fn warnings_about_refusals_are_throttled() {
+    let throttle = super::node::Throttle::new(Duration::from_secs(10));
+    let start = std::time::Instant::now();
+    assert_eq!(throttle.allow_at("busy", start), Some(0));
+    for second in 1..10 {
+        assert_eq!(
+            throttle.allow_at("busy", start + Duration::from_secs(second)),
+            None
+        );
+    }
+    assert_eq!(throttle.allow_at("refused", start), Some(0), "kinds apart");
+    assert_eq!(
+        throttle.allow_at("busy", start + Duration::from_secs(10)),
+        Some(9)
+    );
+    assert_eq!(
+        throttle.allow_at("busy", start + Duration::from_secs(11)),
+        None
+    );
 }

@@ -77,7 +77,7 @@ fn records_of_a_part<'de, D: serde::Deserializer<'de>>(
 }
 
 /// The version of this protocol, in each side's [`Auth`].
-pub(crate) const NET_VERSION: u16 = 1;
+pub(crate) const NET_VERSION: u16 = 2;
 
 /// A side's proof that it holds a member's keys (SPEC.md §17.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
