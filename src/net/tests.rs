@@ -1478,3 +1478,127 @@ fn warnings_about_refusals_are_throttled() {
         None
     );
 }
+
+/// Keeps `count` strangers connected to `addr` from `addresses` loopback
+/// addresses (127.0.2.0 on) until `stop`: a third silent, a third sending a
+/// bare message 1 and stalling, a third a malformed first message. Each
+/// connects again a second after the server closes it (or after 10 s).
+#[cfg(target_os = "linux")]
+fn flood(
+    addr: SocketAddr,
+    count: usize,
+    addresses: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinSet<u64> {
+    use tokio::io::AsyncReadExt;
+    let mut strangers = tokio::task::JoinSet::new();
+    for index in 0..count {
+        let host = index % addresses;
+        let source = [127, 0, 2 + (host / 256) as u8, (host % 256) as u8];
+        let mut stop = stop.clone();
+        strangers.spawn(async move {
+            let mut connections = 0;
+            while !*stop.borrow() {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(SocketAddr::from((source, 0))).unwrap();
+                let connecting = tokio::time::timeout(Duration::from_secs(2), socket.connect(addr));
+                if let Ok(Ok(mut stream)) = connecting.await {
+                    connections += 1;
+                    let first = match index % 3 {
+                        0 => Vec::new(),
+                        1 => [[0u8, 32].as_slice(), &rand::random::<[u8; 32]>()].concat(),
+                        _ => vec![0, 5, 1, 2, 3, 4, 5],
+                    };
+                    let _ = stream.write_all(&first).await;
+                    let mut sink = [0u8; 256];
+                    let held =
+                        async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+                    tokio::select! {
+                        _ = tokio::time::timeout(Duration::from_secs(10), held) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+            connections
+        });
+    }
+    strangers
+}
+
+/// `runs` one-shot syncs of `member` with `server`, each after a write of
+/// the server's: how many succeeded, and each one's time, sorted.
+async fn timed_syncs(
+    member: &Node,
+    server: &Node,
+    addr: SocketAddr,
+    runs: usize,
+) -> (usize, Vec<Duration>) {
+    let mut times = Vec::new();
+    let mut served = 0;
+    for round in 0..runs {
+        server
+            .with_mesh(|mesh| mesh.append_app("note", &round.to_be_bytes()))
+            .unwrap()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let synced = tokio::time::timeout(Duration::from_secs(10), super::sync(member, addr)).await;
+        times.push(started.elapsed());
+        if matches!(synced, Ok(Ok(_))) {
+            served += 1;
+        }
+    }
+    times.sort();
+    (served, times)
+}
+
+fn p99(times: &[Duration]) -> Duration {
+    times[(times.len() * 99).div_ceil(100).saturating_sub(1)]
+}
+
+/// The target of issue 23 §6: with 1,000 strangers connected from 256
+/// addresses, silent, stalling after message 1 or sending garbage, and
+/// connecting again a second after they are closed, at least 99% of a
+/// member's syncs succeed. Prints the quiet and the flooded p99; asserts
+/// only a loose bound on the latter (the machine is shared).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_strangers_leave_members_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, mut keys) = served(dir.path(), 1, NetOptions::new()).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let (quiet_served, quiet) = timed_syncs(&member, &server, addr, 30).await;
+    assert_eq!(quiet_served, 30);
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut strangers = flood(addr, 1000, 256, stopped);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (served, flooded) = timed_syncs(&member, &server, addr, 100).await;
+    stop.send_replace(true);
+    let mut connections = 0;
+    while let Some(made) = strangers.join_next().await {
+        connections += made.unwrap();
+    }
+    eprintln!(
+        "quiet p99 {:?}, flooded p99 {:?}, served {served}/100, {connections} stranger connections",
+        p99(&quiet),
+        p99(&flooded)
+    );
+    assert!(
+        connections >= 1000,
+        "only {connections} stranger connections"
+    );
+    assert!(
+        served >= 99,
+        "only {served} of 100 syncs served under the flood"
+    );
+    assert!(
+        p99(&flooded) < Duration::from_secs(3),
+        "{:?}",
+        p99(&flooded)
+    );
+    assert_eq!(digest(&member), digest(&server));
+    server.stop();
+}
