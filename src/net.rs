@@ -668,6 +668,10 @@ async fn let_in(node: &Node, mut stream: TcpStream, addr: SocketAddr) {
     drop(waiting);
     let first = match first {
         Ok(Ok(first)) => first,
+        // A probe (a health check, a port scan) that says nothing.
+        Ok(Err(HandshakeError::Wire(WireError::Closed))) => {
+            return debug!(peer = %addr, "closed before its first message");
+        }
         Ok(Err(error)) => return refused("bad first message", &error),
         Err(_) => {
             let waited = options.first_message_timeout.as_secs_f64();
