@@ -964,17 +964,6 @@ async fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
-/// Whether the server closes `stream` at once, unread, rather than waiting
-/// for a handshake that does not come.
-async fn closed_at_once(mut stream: TcpStream) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut byte = [0u8; 1];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), stream.read(&mut byte)).await,
-        Ok(Ok(0) | Err(_))
-    )
-}
-
 /// A connection from `source` whose first message is a bare Noise message
 /// 1 (an ephemeral key and no ticket), as a newcomer's or a stranger's.
 async fn open_handshake(source: [u8; 4], addr: SocketAddr) -> TcpStream {
@@ -1409,7 +1398,7 @@ fn tickets_follow_the_epochs_a_server_trusts() {
         Mesh::join(dir.path().join(name), keys.duplicate(), &from.export_all()).unwrap()
     };
     let mut admin_copy = copy("admin.redb", &admin, &founder);
-    let mut member_copy = copy("member.redb", &member, &founder);
+    let member_copy = copy("member.redb", &member, &founder);
     let fired_copy = copy("fired.redb", &fired, &founder);
     assert_eq!(verdict(&founder, &member_copy), Member);
     // Ahead of the server by two rotations, behind it by one: still a member.
