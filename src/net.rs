@@ -653,12 +653,17 @@ async fn let_in(node: &Node, mut stream: TcpStream, addr: SocketAddr) {
         }
     };
     let (waiting, evicted) = shared.pending.wait();
+    let mut stop = shared.stopped();
+    if node.is_stopped() {
+        return;
+    }
     let reading = tokio::time::timeout(
         options.first_message_timeout,
         handshake::read_first(&mut stream),
     );
     let first = tokio::select! {
         first = reading => first,
+        _ = stop.changed() => return,
         _ = evicted => {
             refused("closed to make room", &"its first message had not come");
             say_busy(stream).await;
