@@ -1636,3 +1636,71 @@ async fn a_thousand_strangers_leave_members_served() {
         assert!(lines <= 20, "{lines} warning lines");
     }
 }
+
+/// A member whose server holds as many connections as it allows is told
+/// so: `busy`, a could-not-run failure, not a closed connection; a watcher
+/// keeps trying (SPEC.md §17.1, §17.6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_tells_a_member_it_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = fast();
+    options.max_connections = 1;
+    let (server, addr, mut keys) = served(dir.path(), 2, options).await;
+    let first = joined(dir.path(), "a.redb", keys.pop().unwrap(), addr).await;
+    let second = joined(dir.path(), "b.redb", keys.pop().unwrap(), addr).await;
+    let watcher = {
+        let first = first.clone();
+        tokio::spawn(async move { super::watch(&first, addr).await })
+    };
+    server
+        .with_mesh(|mesh| mesh.append_app("note", b"one"))
+        .unwrap()
+        .unwrap();
+    caught_up(&first, &server, "the watcher holds the one connection").await;
+    let error = super::sync(&second, addr).await.unwrap_err();
+    assert!(matches!(error, NetError::Busy { .. }), "{error}");
+    assert_eq!(
+        (error.kind(), error.class()),
+        ("busy", ErrorClass::CouldNotRun)
+    );
+    first.stop();
+    let _ = watcher.await;
+    // The connection given back, the member is served.
+    let waiting = async {
+        while super::sync(&second, addr).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once the watcher left");
+    server.stop();
+}
+
+/// A member's first message sent again, as one copied off the network
+/// would be, is dropped: no slot, no message 2 (SPEC.md §17.4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_first_message_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, mut keys) = served(dir.path(), 1, fast()).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let ephemeral: [u8; 32] = rand::random();
+    let mut first = ephemeral.to_vec();
+    first.extend(ticket::ticket(&ephemeral, &member.shared.admission().named));
+    let mut frame = (first.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&first);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&frame).await.unwrap();
+        // Message 2's length, or the busy signal, or nothing.
+        let mut length = [0u8; 2];
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut length));
+        answers.push(matches!(read.await, Ok(Ok(_))) && length != handshake::BUSY);
+        // Hold the first until both are answered.
+        std::mem::forget(stream);
+    }
+    assert_eq!(answers, [true, false], "message 2 once, then nothing");
+    server.stop();
+}
