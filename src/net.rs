@@ -16,11 +16,19 @@
 //! - **The exchange.** Each side sends its [`Frontier`]; each replies with
 //!   what the other lacks, in parts, which the other verifies and writes as
 //!   they arrive, exactly as [`Mesh::ingest`] does.
+//! - **Members before strangers.** The initiator's first message carries
+//!   a ticket, a keyed hash of its ephemeral key under a recent epoch
+//!   secret, which a server checks before it gives the connection anything:
+//!   strangers, and removed members, share a small handshake budget with
+//!   newcomers and never take what members need; a server with no room
+//!   says so, and the client reports [`NetError::Busy`].
 //! - **Bounded.** Every read has a length limit before it is made and a
 //!   timeout; a reply is made one part at a time, so it costs about one
-//!   part of memory however large; a server caps its connections, the share of
-//!   them strangers can hold in their handshake, and each member's
-//!   sessions; a one-shot exchange has a deadline. A peer that sends
+//!   part of memory however large; a server caps the connections awaiting
+//!   their first message, its connections, the share of them without a
+//!   ticket in their handshake, and each member's sessions, and logs
+//!   refusals at most once a kind every 10 s; a one-shot exchange has a
+//!   deadline. A peer that sends
 //!   garbage, too much, or events that break a rule is cut off, and
 //!   nothing it sent that breaks a rule is written.
 //!
