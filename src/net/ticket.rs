@@ -18,8 +18,9 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 use crate::envelope::EpochSecret;
+use crate::event::{Body, Change};
 use crate::graph::Status;
-use crate::ids::EventHash;
+use crate::ids::{EventHash, MemberId};
 use crate::labels;
 use crate::mesh::Mesh;
 
@@ -198,9 +199,29 @@ pub(crate) fn admission(mesh: &Mesh, cache: &mut HashMap<EventHash, Arc<TicketKe
         .iter()
         .filter(|(_, status)| matches!(status, Status::Applied { .. }))
         .map(|(hash, _)| *hash);
+    // Every member of a roster was added by a change of some rotation held
+    // (the founder, by the genesis, is an owner and never leaves `R*`), so
+    // the members gone from `R*` are those added and absent from it: few,
+    // where rosters may hold thousands.
+    let mut gone: Vec<MemberId> = resolution
+        .statuses
+        .keys()
+        .filter_map(|rotation| match &mesh.event(*rotation)?.event().body {
+            Body::Rotate { changes, .. } => Some(changes),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|change| match change {
+            Change::Add { package, .. } => Some(package.member()),
+            _ => None,
+        })
+        .filter(|member| !resolution.roster.contains(*member))
+        .collect();
+    gone.sort();
+    gone.dedup();
     for epoch in applied {
-        let within = mesh.epoch(epoch).is_some_and(|info| {
-            info.roster.contains(me) && info.roster.ids_within(&resolution.roster)
+        let within = mesh.own_roster(epoch).is_some_and(|roster| {
+            roster.contains(me) && !gone.iter().any(|member| roster.contains(*member))
         });
         if !within {
             continue;
@@ -232,8 +253,12 @@ fn named_epochs(mesh: &Mesh) -> Vec<EventHash> {
     };
     let me = mesh.member_id();
     let opens = |epoch: &EventHash| {
-        mesh.epoch(*epoch)
-            .is_some_and(|info| me.is_some_and(|me| info.roster.contains(me)))
+        mesh.own_roster(*epoch)
+            .is_some_and(|roster| me.is_some_and(|me| roster.contains(me)))
+    };
+    let parents = |epoch: &EventHash| match mesh.event(*epoch).map(|event| &event.event().body) {
+        Some(Body::Rotate { parents, .. }) => parents.clone(),
+        _ => Vec::new(),
     };
     let mut level: Vec<EventHash> = vec![start];
     let mut seen: HashSet<EventHash> = HashSet::from([start]);
@@ -251,11 +276,7 @@ fn named_epochs(mesh: &Mesh) -> Vec<EventHash> {
         }
         let mut next = Vec::new();
         for epoch in &level {
-            for parent in mesh
-                .epoch(*epoch)
-                .map(|info| info.parents)
-                .unwrap_or_default()
-            {
+            for parent in parents(epoch) {
                 if seen.len() < MAX_WALK && seen.insert(parent) {
                     next.push(parent);
                 }
