@@ -44,6 +44,11 @@ pub(crate) const NET_PROLOGUE: &[u8] = b"meshlog v3 net prologue";
 /// §17.4): the label, then one NUL byte.
 #[cfg(feature = "net")]
 pub(crate) const NET_AUTH: &[u8] = b"meshlog v3 net auth\0";
+/// blake3 `derive_key` context for the key, derived from an epoch secret,
+/// of the ticket a member puts after the handshake's first message
+/// (SPEC.md §17.4).
+#[cfg(feature = "net")]
+pub(crate) const NET_TICKET: &str = "meshlog v3 net ticket";
 /// blake3 `derive_key` context for a member id (truncated to 16 bytes).
 pub(crate) const MEMBER_ID: &str = "meshlog v1 member id";
 /// blake3 `derive_key` context for the AEAD key that wraps an epoch secret.
@@ -74,6 +79,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("SEALED_ID", SEALED_ID),
     ("NET_PROLOGUE", "meshlog v3 net prologue"),
     ("NET_AUTH", "meshlog v3 net auth"),
+    ("NET_TICKET", "meshlog v3 net ticket"),
     ("MEMBER_ID", MEMBER_ID),
     ("WRAP_KEY", WRAP_KEY),
     ("SECRET_COMMITMENT", SECRET_COMMITMENT),

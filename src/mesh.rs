@@ -710,6 +710,13 @@ impl Mesh {
         })
     }
 
+    /// The roster the rotation (or genesis) `epoch`'s secret is wrapped to
+    /// (SPEC.md §5.2), without the copy [`Mesh::epoch`] makes.
+    #[cfg(feature = "net")]
+    pub(crate) fn own_roster(&self, epoch: EventHash) -> Option<&Roster> {
+        self.ledger.state().graph().own_roster(epoch)
+    }
+
     /// Every pair (or more) of events one author signed at one position of
     /// its feed: evidence, kept (SPEC.md §4.4).
     pub fn equivocations(&self) -> Vec<Equivocation> {

@@ -16,11 +16,19 @@
 //! - **The exchange.** Each side sends its [`Frontier`]; each replies with
 //!   what the other lacks, in parts, which the other verifies and writes as
 //!   they arrive, exactly as [`Mesh::ingest`] does.
+//! - **Members before strangers.** The initiator's first message carries
+//!   a ticket, a keyed hash of its ephemeral key under a recent epoch
+//!   secret, which a server checks before it gives the connection anything:
+//!   strangers, and removed members, share a small handshake budget with
+//!   newcomers and never take what members need; a server with no room
+//!   says so, and the client reports [`NetError::Busy`].
 //! - **Bounded.** Every read has a length limit before it is made and a
 //!   timeout; a reply is made one part at a time, so it costs about one
-//!   part of memory however large; a server caps its connections, the share of
-//!   them strangers can hold in their handshake, and each member's
-//!   sessions; a one-shot exchange has a deadline. A peer that sends
+//!   part of memory however large; a server caps the connections awaiting
+//!   their first message, its connections, the share of them without a
+//!   ticket in their handshake, and each member's sessions, and logs
+//!   refusals at most once a kind every 10 s; a one-shot exchange has a
+//!   deadline. A peer that sends
 //!   garbage, too much, or events that break a rule is cut off, and
 //!   nothing it sent that breaks a rule is written.
 //!
@@ -51,6 +59,7 @@ mod handshake;
 mod node;
 mod noise;
 mod session;
+mod ticket;
 mod wire;
 
 #[cfg(test)]
@@ -75,7 +84,7 @@ use crate::frontier::Frontier;
 use crate::ids::{GroupId, MemberId};
 use crate::keys::LocalKeys;
 use crate::mesh::{Mesh, MeshOptions};
-use handshake::{HandshakeError, Side};
+use handshake::{HandshakeError, Opening, Side};
 use session::Mode;
 use wire::{Message, WireError};
 
@@ -296,6 +305,10 @@ impl NetError {
                 reason,
                 admission: true,
             },
+            HandshakeError::Busy => NetError::Busy {
+                peer: peer.to_string(),
+                detail: "the peer has no room for another handshake; try again later".into(),
+            },
             other => NetError::Handshake {
                 peer: peer.to_string(),
                 detail: other.to_string(),
@@ -378,7 +391,7 @@ type Halves = (
 async fn secure(
     stream: TcpStream,
     keys: &LocalKeys,
-    side: Side,
+    opening: Opening<'_>,
     peer: &str,
 ) -> Result<(Halves, [u8; 32], [u8; 32]), NetError> {
     let (reader, writer) = stream.into_split();
@@ -386,7 +399,7 @@ async fn secure(
         reader,
         writer,
         keys,
-        side,
+        opening,
         #[cfg(test)]
         None,
     )
@@ -399,16 +412,18 @@ async fn secure(
     ))
 }
 
-/// The initiator's handshake: Noise, our auth, then the responder's,
-/// checked. Returns the transport, the responder's member and its group.
+/// The initiator's handshake: Noise, its first message carrying a ticket
+/// that names `tickets`' epochs, our auth, then the responder's, checked.
+/// Returns the transport, the responder's member and its group.
 async fn initiate(
     stream: TcpStream,
     keys: &LocalKeys,
+    tickets: &[std::sync::Arc<ticket::TicketKey>],
     group: Option<GroupId>,
     peer: &str,
 ) -> Result<(Halves, MemberId, Option<GroupId>), NetError> {
     let ((mut sender, mut receiver), handshake_hash, remote_static) =
-        secure(stream, keys, Side::Initiator, peer).await?;
+        secure(stream, keys, Opening::Initiate(tickets), peer).await?;
     let auth = handshake::auth(keys, Side::Initiator, &handshake_hash, group);
     sender
         .send(&Message::Auth(Box::new(auth)))
@@ -462,7 +477,8 @@ async fn dial(node: &Node, peer: SocketAddr, mode: Mode) -> Result<SyncReport, N
     let name = peer.to_string();
     let group = shared.group;
     let stream = connect(peer, shared.options.connect_timeout).await?;
-    let handshake = initiate(stream, &shared.keys, Some(group), &name);
+    let admission = shared.admission();
+    let handshake = initiate(stream, &shared.keys, &admission.named, Some(group), &name);
     let ((mut sender, receiver), member, theirs) =
         within(shared.options.handshake_timeout, &name, handshake).await?;
     if theirs != Some(group) {
@@ -563,8 +579,8 @@ fn address_key(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// A connection's hold on the handshake budget (SPEC.md §17.6), given back
-/// once the peer is known.
+/// A connection's hold on the handshake budget of the open tier (SPEC.md
+/// §17.6), given back once the peer is known.
 struct Handshaking {
     _any: tokio::sync::OwnedSemaphorePermit,
     _address: node::Held<IpAddr>,
@@ -572,15 +588,18 @@ struct Handshaking {
 
 /// Serves members who connect to `listener` until [`Node::stop`]: each is
 /// authenticated, checked against the roster, and kept in step with this
-/// mesh as long as it stays connected. At most
-/// [`NetOptions::max_connections`] at once, of which at most
-/// [`NetOptions::max_handshakes`] (and [`NetOptions::max_handshakes_per_address`]
-/// from one address) still in their handshake; more are closed on arrival.
-/// A member holds at most [`NetOptions::max_sessions_per_member`] sessions.
+/// mesh as long as it stays connected. A connection's first message is
+/// awaited for at most [`NetOptions::first_message_timeout`], among at most
+/// [`NetOptions::max_pending`] such connections (the oldest is closed to
+/// make room). A first message whose ticket proves a member takes one of
+/// [`NetOptions::max_connections`]; one without takes one of
+/// [`NetOptions::max_handshakes`] as well (and of
+/// [`NetOptions::max_handshakes_per_address`] from one address) until its
+/// member is known. With no room, the peer is told it is busy. A member
+/// holds at most [`NetOptions::max_sessions_per_member`] sessions.
 pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
     check_enabled(node).await?;
     let shared = &node.shared;
-    let options = &shared.options;
     let local = listener
         .local_addr()
         .map_or_else(|_| "listener".to_string(), |addr| addr.to_string());
@@ -596,44 +615,15 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
                     Ok(accepted) => accepted,
                     Err(error) => {
                         // Out of file descriptors, say: wait rather than spin.
-                        warn!(%error, "accept failed");
+                        if let Some(held_back) = shared.warnings.allow("accept failed") {
+                            warn!(%error, held_back, "accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
-                // Strangers can hold only the handshake budget, and one
-                // address only part of it; members keep the rest.
-                let Some(address) = shared
-                    .handshakes_by_address
-                    .take(address_key(addr.ip()), options.max_handshakes_per_address)
-                else {
-                    warn!(peer = %addr, limit = options.max_handshakes_per_address, "too many handshakes from this address; closed");
-                    continue;
-                };
-                let Ok(any) = shared.handshakes.clone().try_acquire_owned() else {
-                    warn!(peer = %addr, limit = options.max_handshakes, "too many handshakes; closed");
-                    continue;
-                };
-                let Ok(permit) = shared.connections.clone().try_acquire_owned() else {
-                    warn!(peer = %addr, limit = options.max_connections, "too many connections; closed");
-                    continue;
-                };
-                let handshaking = Handshaking { _any: any, _address: address };
                 let node = node.clone();
-                sessions.spawn(async move {
-                    let _permit = permit;
-                    if let Err(error) = check_enabled(&node).await {
-                        // Disabled since it started: it serves no one until
-                        // it turns itself on again (SPEC.md §17.4).
-                        warn!(peer = %addr, %error, "closed");
-                        return;
-                    }
-                    match answer(&node, stream, addr, handshaking).await {
-                        Ok(()) => {}
-                        Err(error @ NetError::NotAdmitted { .. }) => warn!(peer = %addr, %error, "refused"),
-                        Err(error) => warn!(peer = %addr, %error, "connection ended"),
-                    }
-                });
+                sessions.spawn(async move { let_in(&node, stream, addr).await });
             }
             Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
             _ = stop.changed() => break,
@@ -648,19 +638,136 @@ pub async fn serve(node: &Node, listener: TcpListener) -> Result<(), NetError> {
     Ok(())
 }
 
-/// One accepted connection: handshake, admission, then a session.
+/// Tells the peer this side has no room (SPEC.md §17.2), and closes.
+async fn say_busy(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        stream.write_all(&handshake::BUSY).await?;
+        stream.shutdown().await
+    })
+    .await;
+}
+
+/// One accepted connection: its first message, then a slot as its ticket
+/// allows, then [`answer`] (SPEC.md §17.4, §17.6). Refusals of connections
+/// whose member is not known are logged at most once a kind per
+/// [`node::WARN_EVERY`], with the count held back.
+async fn let_in(node: &Node, mut stream: TcpStream, addr: SocketAddr) {
+    let shared = &node.shared;
+    let options = &shared.options;
+    let refused = |kind: &'static str, detail: &dyn std::fmt::Display| {
+        if let Some(held_back) = shared.warnings.allow(kind) {
+            warn!(peer = %addr, held_back, "{kind}: {detail}");
+        }
+    };
+    let (waiting, evicted) = shared.pending.wait();
+    let mut stop = shared.stopped();
+    if node.is_stopped() {
+        return;
+    }
+    let reading = tokio::time::timeout(
+        options.first_message_timeout,
+        handshake::read_first(&mut stream),
+    );
+    let first = tokio::select! {
+        first = reading => first,
+        _ = stop.changed() => return,
+        _ = evicted => {
+            refused("closed to make room", &"its first message had not come");
+            say_busy(stream).await;
+            return;
+        }
+    };
+    drop(waiting);
+    let first = match first {
+        Ok(Ok(first)) => first,
+        // A probe (a health check, a port scan) that says nothing.
+        Ok(Err(HandshakeError::Wire(WireError::Closed))) => {
+            return debug!(peer = %addr, "closed before its first message");
+        }
+        Ok(Err(error)) => return refused("bad first message", &error),
+        Err(_) => {
+            let waited = options.first_message_timeout.as_secs_f64();
+            return refused("no first message", &format!("none within {waited}s"));
+        }
+    };
+    let Ok((ephemeral, entries)) = ticket::parse(&first) else {
+        return refused("bad first message", &"malformed");
+    };
+    let verdict = shared.admission().verdict(ephemeral, entries);
+    let handshaking = match verdict {
+        ticket::Verdict::Member => {
+            let fresh = shared
+                .replays
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .first_use(ephemeral);
+            if !fresh {
+                return refused("replayed ticket", &"a first message seen before");
+            }
+            None
+        }
+        // Strangers can hold only the open handshake budget, and one
+        // address only part of it; members' tickets need none of it.
+        ticket::Verdict::Open => {
+            let Some(address) = shared
+                .handshakes_by_address
+                .take(address_key(addr.ip()), options.max_handshakes_per_address)
+            else {
+                refused(
+                    "busy",
+                    &"too many handshakes without a ticket from this address",
+                );
+                return say_busy(stream).await;
+            };
+            let Ok(any) = shared.handshakes.clone().try_acquire_owned() else {
+                refused("busy", &"too many handshakes without a ticket");
+                return say_busy(stream).await;
+            };
+            Some(Handshaking {
+                _any: any,
+                _address: address,
+            })
+        }
+    };
+    let Ok(_permit) = shared.connections.clone().try_acquire_owned() else {
+        refused("busy", &"too many connections");
+        return say_busy(stream).await;
+    };
+    if let Err(error) = check_enabled(node).await {
+        // Disabled since it started: it serves no one until it turns
+        // itself on again (SPEC.md §17.4).
+        warn!(peer = %addr, %error, "closed");
+        return;
+    }
+    let member = verdict == ticket::Verdict::Member;
+    match answer(node, stream, addr, &first, handshaking).await {
+        Ok(()) => {}
+        // A ticket proved a member: its failures are worth a line each.
+        Err(error @ NetError::NotAdmitted { .. }) if member => {
+            warn!(peer = %addr, %error, "refused")
+        }
+        Err(error) if member => warn!(peer = %addr, %error, "connection ended"),
+        Err(error @ NetError::NotAdmitted { .. }) => refused("refused", &error),
+        Err(error) => refused("connection ended", &error),
+    }
+}
+
+/// One accepted connection whose `first` message is read and let in:
+/// handshake, admission, then a session.
 async fn answer(
     node: &Node,
     stream: TcpStream,
     addr: SocketAddr,
-    handshaking: Handshaking,
+    first: &[u8],
+    handshaking: Option<Handshaking>,
 ) -> Result<(), NetError> {
     let shared = &node.shared;
     let peer = addr.to_string();
     let _ = stream.set_nodelay(true);
     let accept = async {
         let ((mut sender, mut receiver), handshake_hash, remote_static) =
-            secure(stream, &shared.keys, Side::Responder, &peer).await?;
+            secure(stream, &shared.keys, Opening::Answer(first), &peer).await?;
         let (member, theirs) = handshake::receive_auth(
             &mut receiver,
             Side::Responder,
@@ -754,7 +861,8 @@ pub async fn join(
     let path = path.as_ref().to_owned();
     let name = peer.to_string();
     let stream = connect(peer, options.connect_timeout).await?;
-    let handshake = initiate(stream, &keys, group, &name);
+    // A newcomer holds no epoch secret yet: its first message has no ticket.
+    let handshake = initiate(stream, &keys, &[], group, &name);
     let ((mut sender, receiver), member, theirs) =
         within(options.handshake_timeout, &name, handshake).await?;
     let Some(theirs) = theirs else {

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::noise;
+use super::ticket::{self, TicketKey};
 use super::wire::{
     self, Auth, MAX_AUTH_MESSAGE, Message, NET_VERSION, Receiver, Sender, WireError,
 };
@@ -59,6 +60,10 @@ pub(crate) enum HandshakeError {
     Refused(String),
     #[error("the peer sent {0} where its authentication belongs")]
     Unexpected(&'static str),
+    #[error("the peer is at its limit of handshakes; try again later")]
+    Busy,
+    #[error(transparent)]
+    Malformed(ticket::Malformed),
 }
 
 /// The bytes a side signs in its [`Auth`]: the label, the side, the
@@ -134,13 +139,24 @@ pub(crate) struct Secured<R, W> {
     pub(crate) remote_static: [u8; 32],
 }
 
-/// Runs Noise XX as `side` over `reader` and `writer` with `keys`' X25519
-/// key as the static key. Handshake payloads are empty (SPEC.md §17.2).
+/// How a side opens the handshake (SPEC.md §17.2, §17.4).
+pub(crate) enum Opening<'a> {
+    /// As initiator, with a ticket naming these epochs (none: a newcomer's).
+    Initiate(&'a [Arc<TicketKey>]),
+    /// As responder, to this first message, already read and let in.
+    Answer(&'a [u8]),
+}
+
+/// Runs Noise XX over `reader` and `writer` with `keys`' X25519 key as the
+/// static key. Handshake payloads are empty; the initiator's first message
+/// carries a ticket after Noise's message 1, and a responder with no room
+/// answers it with an empty message, [`HandshakeError::Busy`] (SPEC.md
+/// §17.2).
 pub(crate) async fn secure<R, W>(
     mut reader: R,
     mut writer: W,
     keys: &LocalKeys,
-    side: Side,
+    opening: Opening<'_>,
     #[cfg(test)] fixed_ephemeral: Option<[u8; 32]>,
 ) -> Result<Secured<R, W>, HandshakeError>
 where
@@ -159,14 +175,54 @@ where
         Some(key) => builder.fixed_ephemeral_key_for_testing_only(key),
         None => builder,
     };
-    let mut state = match side {
-        Side::Initiator => builder.build_initiator(),
-        Side::Responder => builder.build_responder(),
+    let mut state = match opening {
+        Opening::Initiate(_) => builder.build_initiator(),
+        Opening::Answer(_) => builder.build_responder(),
     }
     .map_err(noise_error)?;
     let mut message = vec![0u8; wire::MAX_NOISE_MESSAGE];
     let mut payload = vec![0u8; wire::MAX_NOISE_MESSAGE];
     let mut incoming = Vec::new();
+    let mut read = |state: &mut snow::HandshakeState, incoming: &[u8]| {
+        let len = state
+            .read_message(incoming, &mut payload)
+            .map_err(noise_error)?;
+        if len != 0 {
+            return Err(HandshakeError::Noise(
+                "a handshake payload that is not empty".into(),
+            ));
+        }
+        Ok(())
+    };
+    match opening {
+        Opening::Initiate(tickets) => {
+            let len = state
+                .write_message(&[], &mut message)
+                .map_err(noise_error)?;
+            let ephemeral: &[u8; ticket::EPHEMERAL_BYTES] = message
+                .get(..len)
+                .and_then(|e| e.try_into().ok())
+                .ok_or(HandshakeError::Noise(
+                    "a first message of another length".into(),
+                ))?;
+            let mut first = ephemeral.to_vec();
+            first.extend(ticket::ticket(ephemeral, tickets));
+            wire::write_noise(&mut writer, &first).await?;
+            tokio::io::AsyncWriteExt::flush(&mut writer)
+                .await
+                .map_err(WireError::from)?;
+            wire::read_noise(&mut reader, &mut incoming).await?;
+            if incoming.is_empty() {
+                return Err(HandshakeError::Busy);
+            }
+            read(&mut state, &incoming)?;
+        }
+        Opening::Answer(first) => {
+            let (ephemeral, _) =
+                ticket::parse(first).map_err(|error| HandshakeError::Noise(error.to_string()))?;
+            read(&mut state, ephemeral)?;
+        }
+    }
     while !state.is_handshake_finished() {
         if state.is_my_turn() {
             let len = state
@@ -181,14 +237,7 @@ where
                 .map_err(WireError::from)?;
         } else {
             wire::read_noise(&mut reader, &mut incoming).await?;
-            let len = state
-                .read_message(&incoming, &mut payload)
-                .map_err(noise_error)?;
-            if len != 0 {
-                return Err(HandshakeError::Noise(
-                    "a handshake payload that is not empty".into(),
-                ));
-            }
+            read(&mut state, &incoming)?;
         }
     }
     let handshake_hash: [u8; 32] = state
@@ -207,6 +256,37 @@ where
         remote_static,
     })
 }
+
+/// Reads a connection's first message, as a responder: its `be16` length
+/// is checked against [`ticket::MAX_FIRST_MESSAGE`] before the rest is read.
+pub(crate) async fn read_first<R: AsyncRead + Unpin>(
+    reader: &mut R,
+) -> Result<Vec<u8>, HandshakeError> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 2];
+    match reader.read_exact(&mut len).await {
+        Ok(_) => {}
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(WireError::Closed.into());
+        }
+        Err(error) => return Err(WireError::from(error).into()),
+    }
+    let len = usize::from(u16::from_be_bytes(len));
+    if len > ticket::MAX_FIRST_MESSAGE {
+        return Err(HandshakeError::Malformed(ticket::Malformed::Length(len)));
+    }
+    let mut first = vec![0u8; len];
+    reader
+        .read_exact(&mut first)
+        .await
+        .map_err(WireError::from)?;
+    ticket::parse(&first).map_err(HandshakeError::Malformed)?;
+    Ok(first)
+}
+
+/// What a responder with no room sends in place of message 2 (SPEC.md
+/// §17.2): an empty Noise message, `be16(0)`.
+pub(crate) const BUSY: [u8; 2] = [0, 0];
 
 /// Reads the other side's [`Auth`] and checks it ([`check_auth`]).
 pub(crate) async fn receive_auth<R: AsyncRead + Unpin>(

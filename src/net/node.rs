@@ -1,17 +1,18 @@
 //! A mesh shared by the connections of one process, and the options they
 //! run under.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use super::NetError;
-use crate::ids::{GroupId, MemberId};
+use super::ticket::{self, Admission, Replays, TicketKey};
+use crate::ids::{EventHash, GroupId, MemberId};
 use crate::keys::LocalKeys;
 use crate::mesh::Mesh;
 
@@ -41,16 +42,23 @@ pub struct NetOptions {
     pub ping_interval: Duration,
     /// Connecting must succeed within this.
     pub connect_timeout: Duration,
+    /// A server waits this long at most for a connection's first message,
+    /// which an honest peer sends at once (SPEC.md §17.6).
+    pub first_message_timeout: Duration,
+    /// Most connections a server holds whose first message has not
+    /// arrived; the oldest of them is closed to make room for a new one.
+    pub max_pending: usize,
     /// Most connections a server holds at once, handshakes included; more
     /// are closed on arrival.
     pub max_connections: usize,
-    /// Most of those still in their handshake, whose peer is not yet
-    /// known: strangers can hold no more (SPEC.md §17.6). Taken as at most
-    /// [`NetOptions::max_connections`]; keep it well below, so that
-    /// members have room.
+    /// Most of those still in their handshake whose first message carried
+    /// no ticket that proves a member (SPEC.md §17.4, §17.6): newcomers,
+    /// members whose copy lags behind a removal, and strangers, who can
+    /// hold no more. Taken as at most [`NetOptions::max_connections`]; a
+    /// member's ticket needs none of these.
     pub max_handshakes: usize,
-    /// Most handshakes at once from one IP address (an IPv6 address counts
-    /// by its /64, which one host commonly holds whole).
+    /// Most of those handshakes at once from one IP address (an IPv6
+    /// address counts by its /64, which one host commonly holds whole).
     pub max_handshakes_per_address: usize,
     /// Most sessions one member holds with a server at once; another is
     /// refused once authenticated, and the member may try again later.
@@ -70,6 +78,8 @@ impl Default for NetOptions {
             idle_timeout: Duration::from_secs(45),
             ping_interval: Duration::from_secs(15),
             connect_timeout: Duration::from_secs(10),
+            first_message_timeout: Duration::from_secs(5),
+            max_pending: 1024,
             max_connections: 64,
             max_handshakes: 16,
             max_handshakes_per_address: 4,
@@ -100,6 +110,8 @@ impl std::fmt::Debug for NetOptions {
             .field("idle_timeout", &self.idle_timeout)
             .field("ping_interval", &self.ping_interval)
             .field("connect_timeout", &self.connect_timeout)
+            .field("first_message_timeout", &self.first_message_timeout)
+            .field("max_pending", &self.max_pending)
             .field("max_connections", &self.max_connections)
             .field("max_handshakes", &self.max_handshakes)
             .field(
@@ -211,6 +223,17 @@ pub(crate) struct Shared {
     pub(crate) handshakes: Arc<Semaphore>,
     pub(crate) handshakes_by_address: Arc<Tally<IpAddr>>,
     pub(crate) sessions_by_member: Arc<Tally<MemberId>>,
+    /// Which tickets this node accepts and sends (SPEC.md §17.4), remade
+    /// under the mesh's lock whenever a rotation arrives.
+    pub(crate) admission: Mutex<Arc<Admission>>,
+    /// Ticket keys by epoch: each costs an envelope's opening once.
+    ticket_keys: Mutex<HashMap<EventHash, Arc<TicketKey>>>,
+    pub(crate) replays: Mutex<Replays>,
+    /// Connections whose first message has not arrived.
+    pub(crate) pending: Pending,
+    /// Warnings about refused connections, at most one line a kind per
+    /// [`WARN_EVERY`].
+    pub(crate) warnings: Throttle,
     pub(crate) options: NetOptions,
     pub(crate) counters: Arc<Counters>,
 }
@@ -229,6 +252,9 @@ impl Shared {
         let before = mesh.len();
         let out = f(&mut mesh);
         let changed = mesh.len() != before;
+        if changed && self.admission().rotations != mesh.resolution().statuses.len() {
+            self.remake_admission(&mesh);
+        }
         drop(mesh);
         if changed {
             self.changes.send_modify(|count| *count += 1);
@@ -246,6 +272,26 @@ impl Shared {
         tokio::task::spawn_blocking(move || shared.with_mesh(f))
             .await
             .map_err(|error| NetError::Internal(error.to_string()))?
+    }
+
+    /// The admission as of the last rotation.
+    pub(crate) fn admission(&self) -> Arc<Admission> {
+        self.admission
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn remake_admission(&self, mesh: &Mesh) {
+        let mut keys = self
+            .ticket_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let made = Arc::new(ticket::admission(mesh, &mut keys));
+        *self
+            .admission
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = made;
     }
 
     pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
@@ -287,6 +333,8 @@ impl Node {
             .duplicate();
         let (changes, _) = watch::channel(0);
         let (stop, _) = watch::channel(false);
+        let mut ticket_keys = HashMap::new();
+        let admission = Arc::new(ticket::admission(&mesh, &mut ticket_keys));
         Ok(Node {
             shared: Arc::new(Shared {
                 group: mesh.group(),
@@ -300,6 +348,11 @@ impl Node {
                 )),
                 handshakes_by_address: Tally::new(),
                 sessions_by_member: Tally::new(),
+                admission: Mutex::new(admission),
+                ticket_keys: Mutex::new(ticket_keys),
+                replays: Mutex::default(),
+                pending: Pending::new(options.max_pending),
+                warnings: Throttle::new(WARN_EVERY),
                 options,
                 counters: Arc::default(),
             }),
@@ -344,6 +397,105 @@ impl Node {
                 .map_err(|poisoned| poisoned.into_inner())
                 .or_else(Ok),
             Err(shared) => Err(Node { shared }),
+        }
+    }
+}
+
+/// Connections whose first message a server awaits, oldest first: when
+/// there are as many as it allows, the oldest is told it is closed to make
+/// room (SPEC.md §17.6). An honest initiator sends its first message at
+/// once, so it is rarely the oldest.
+pub(crate) struct Pending {
+    limit: usize,
+    waiting: Mutex<(u64, BTreeMap<u64, oneshot::Sender<()>>)>,
+}
+
+/// A connection's place among the [`Pending`], given back on drop.
+pub(crate) struct Waiting<'a> {
+    pending: &'a Pending,
+    id: u64,
+}
+
+impl Pending {
+    fn new(limit: usize) -> Pending {
+        Pending {
+            limit: limit.max(1),
+            waiting: Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (u64, BTreeMap<u64, oneshot::Sender<()>>)> {
+        self.waiting
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A place for a new connection, and what resolves once it is evicted;
+    /// the oldest is evicted if there is no room.
+    pub(crate) fn wait(&self) -> (Waiting<'_>, oneshot::Receiver<()>) {
+        let (evict, evicted) = oneshot::channel();
+        let mut waiting = self.lock();
+        let (next, by_age) = &mut *waiting;
+        while by_age.len() >= self.limit {
+            // Dropping its sender wakes the oldest, which closes.
+            by_age.pop_first();
+        }
+        let id = *next;
+        *next += 1;
+        by_age.insert(id, evict);
+        (Waiting { pending: self, id }, evicted)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.pending.lock().1.remove(&self.id);
+    }
+}
+
+/// How often at most a server writes one warning line of a kind about the
+/// connections it refuses; the others are counted into the next line.
+pub(crate) const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// At most one warning line per kind per period, so that a flood of
+/// refused connections does not flood the log.
+pub(crate) struct Throttle {
+    every: Duration,
+    kinds: Mutex<HashMap<&'static str, (Instant, u64)>>,
+}
+
+impl Throttle {
+    pub(crate) fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            kinds: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether a line of `kind` may be written now, and if so how many
+    /// were held back since the last one.
+    pub(crate) fn allow(&self, kind: &'static str) -> Option<u64> {
+        self.allow_at(kind, Instant::now())
+    }
+
+    pub(crate) fn allow_at(&self, kind: &'static str, now: Instant) -> Option<u64> {
+        let mut kinds = self
+            .kinds
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match kinds.get_mut(kind) {
+            Some((last, held)) if now.saturating_duration_since(*last) < self.every => {
+                *held += 1;
+                None
+            }
+            Some((last, held)) => {
+                *last = now;
+                Some(std::mem::take(held))
+            }
+            None => {
+                kinds.insert(kind, (now, 0));
+                Some(0)
+            }
         }
     }
 }

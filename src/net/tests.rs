@@ -10,7 +10,8 @@ use snow::StatelessTransportState;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::handshake::{self, Side};
+use super::handshake::{self, Opening, Side};
+use super::ticket::{self, TicketKey};
 use super::wire::{self, MAX_AUTH_MESSAGE, MAX_MESSAGE, Message, Receiver, Sender, WireError};
 use super::{NetError, NetOptions, Node, noise};
 use crate::error::ErrorClass;
@@ -143,6 +144,23 @@ fn spec_keys(seed: u8) -> LocalKeys {
     LocalKeys::from_secret_bytes(&[seed; 32], &[seed.wrapping_add(100); 32])
 }
 
+/// The ticket key of SPEC.md §17.7's vectors: of the epoch secret of 32
+/// bytes of `0x5e`.
+fn spec_ticket_key() -> TicketKey {
+    TicketKey::derive(&crate::envelope::EpochSecret::from_bytes_for_test(
+        [0x5e; 32],
+    ))
+}
+
+/// One value of [`spec_vectors`].
+fn vector(name: &str) -> String {
+    spec_vectors()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, value)| value)
+        .unwrap_or_else(|| panic!("no vector {name}"))
+}
+
 /// The values of SPEC.md §17's vectors, computed with snow directly.
 fn spec_vectors() -> Vec<(String, String)> {
     let (founder, admin) = (spec_keys(1), spec_keys(2));
@@ -169,6 +187,32 @@ fn spec_vectors() -> Vec<(String, String)> {
     for (index, message) in sent.iter().enumerate() {
         push(&format!("net.message{}", index + 1), hex::encode(message));
     }
+    // The ticket, computed from its definition rather than by the code
+    // under test: derive_key, then keyed hashes.
+    let key = blake3::derive_key("meshlog v3 net ticket", &[0x5e; 32]);
+    push("net.ticket.key", hex::encode(key));
+    let hint = blake3::keyed_hash(&key, &[0x00]);
+    push("net.ticket.hint", hex::encode(&hint.as_bytes()[..8]));
+    let e: [u8; 32] = sent[0].as_slice().try_into().unwrap();
+    let mut tagged = vec![0x01];
+    tagged.extend_from_slice(&e);
+    let tag = blake3::keyed_hash(&key, &tagged);
+    push("net.ticket.tag", hex::encode(tag.as_bytes()));
+    let mut first = e.to_vec();
+    first.push(1);
+    first.extend_from_slice(&hint.as_bytes()[..8]);
+    first.extend_from_slice(tag.as_bytes());
+    assert_eq!(
+        &first[32..],
+        ticket::ticket(&e, &[Arc::new(spec_ticket_key())]).as_slice()
+    );
+    push("net.first", hex::encode(&first));
+    push("net.first.frame", {
+        let mut frame = (first.len() as u16).to_be_bytes().to_vec();
+        frame.extend_from_slice(&first);
+        hex::encode(frame)
+    });
+    push("net.busy", hex::encode(handshake::BUSY));
     let mut buffer = vec![0u8; 65_535];
     let hash: [u8; 32] = initiator.get_handshake_hash().try_into().unwrap();
     assert_eq!(hash, responder.get_handshake_hash());
@@ -251,9 +295,22 @@ async fn secure_over_a_stream_matches_the_vectors() {
     let (a, b) = tokio::io::duplex(1 << 16);
     let (ar, aw) = tokio::io::split(a);
     let (br, bw) = tokio::io::split(b);
+    let tickets = [Arc::new(spec_ticket_key())];
+    let responder = async {
+        let mut br = br;
+        let first = handshake::read_first(&mut br).await.unwrap();
+        assert_eq!(hex::encode(&first), vector("net.first"));
+        handshake::secure(br, bw, &admin, Opening::Answer(&first), Some([0x22; 32])).await
+    };
     let (left, right) = tokio::join!(
-        handshake::secure(ar, aw, &founder, Side::Initiator, Some([0x11; 32])),
-        handshake::secure(br, bw, &admin, Side::Responder, Some([0x22; 32])),
+        handshake::secure(
+            ar,
+            aw,
+            &founder,
+            Opening::Initiate(&tickets),
+            Some([0x11; 32])
+        ),
+        responder,
     );
     let (mut left, mut right) = (left.unwrap(), right.unwrap());
     let vectors = spec_vectors();
@@ -794,7 +851,7 @@ async fn by_hand(
     Receiver<tokio::net::tcp::OwnedReadHalf>,
 ) {
     let stream = TcpStream::connect(addr).await.unwrap();
-    let ((sender, receiver), _, _) = super::initiate(stream, keys, Some(group), "by hand")
+    let ((sender, receiver), _, _) = super::initiate(stream, keys, &[], Some(group), "by hand")
         .await
         .unwrap();
     (sender, receiver)
@@ -947,55 +1004,114 @@ async fn connect_from(source: [u8; 4], addr: SocketAddr) -> TcpStream {
     socket.connect(addr).await.unwrap()
 }
 
-/// Whether the server closes `stream` at once, unread, rather than waiting
-/// for a handshake that does not come.
-async fn closed_at_once(mut stream: TcpStream) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut byte = [0u8; 1];
-    matches!(
-        tokio::time::timeout(Duration::from_secs(1), stream.read(&mut byte)).await,
-        Ok(Ok(0) | Err(_))
-    )
+/// A connection from `source` whose first message is a bare Noise message
+/// 1 (an ephemeral key and no ticket), as a newcomer's or a stranger's.
+async fn open_handshake(source: [u8; 4], addr: SocketAddr) -> TcpStream {
+    let mut stream = connect_from(source, addr).await;
+    let mut first = vec![0u8, 32];
+    first.extend(rand::random::<[u8; 32]>());
+    stream.write_all(&first).await.unwrap();
+    stream
 }
 
-/// Strangers that connect and say nothing hold at most the handshake
-/// budget, and one address at most its share of it; their slots are theirs
-/// until the handshake times out or they leave, and then a member gets in
-/// (SPEC.md §17.6). Binds 127.0.0.2–4, which only Linux's loopback has.
+/// Whether the server answers `stream`'s first message with the busy
+/// signal, `be16(0)`, and closes (SPEC.md §17.2).
+async fn says_busy(mut stream: TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(2), stream.read_to_end(&mut answer));
+    matches!(read.await, Ok(Ok(_))) && answer == handshake::BUSY
+}
+
+/// Whether the server keeps `stream` open for a second, as it does for a
+/// connection in its handshake, or one whose first message it awaits.
+async fn held_open(mut stream: TcpStream) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut answer = vec![0u8; 256];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut answer)).await {
+            Err(_) => return true,
+            Ok(Ok(0) | Err(_)) => return false,
+            // Message 2 of the handshake: the server waits for message 3.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// Handshakes whose first message carries no ticket hold at most the open
+/// budget, and one address at most its share of it; past it they are told
+/// the server is busy. Silent connections hold none of it. A member's
+/// ticket needs none of it, so the member is served while it is full; a
+/// newcomer is told it is busy, typed, and served once the strangers leave
+/// (SPEC.md §17.4, §17.6). Binds 127.0.0.2–6, which only Linux's loopback
+/// has.
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_strangers_cannot_take_every_slot() {
+async fn strangers_hold_only_the_open_budget() {
     let dir = tempfile::tempdir().unwrap();
     let mut options = fast();
     options.max_connections = 8;
     options.max_handshakes = 3;
     options.max_handshakes_per_address = 2;
     options.handshake_timeout = Duration::from_secs(10);
-    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
+    options.first_message_timeout = Duration::from_secs(20);
+    let (server, addr, mut keys) = served(dir.path(), 2, options).await;
+    let newcomer = keys.pop().unwrap();
     // The member's first copy, before the strangers come.
     let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let silent: Vec<TcpStream> = silent_pair(addr).await;
     let mut held = vec![
-        connect_from([127, 0, 0, 2], addr).await,
-        connect_from([127, 0, 0, 2], addr).await,
+        open_handshake([127, 0, 0, 2], addr).await,
+        open_handshake([127, 0, 0, 2], addr).await,
     ];
-    // A third from the same address is closed unread; one from another
-    // address takes the last handshake slot; a fifth finds none.
-    assert!(closed_at_once(connect_from([127, 0, 0, 2], addr).await).await);
-    held.push(connect_from([127, 0, 0, 3], addr).await);
+    // A third from the same address is told the server is busy; one from
+    // another address takes the last open slot; a fifth finds none.
+    assert!(says_busy(open_handshake([127, 0, 0, 2], addr).await).await);
+    held.push(open_handshake([127, 0, 0, 3], addr).await);
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(closed_at_once(connect_from([127, 0, 0, 4], addr).await).await);
-    // Each stranger's slot is its own until its handshake times out.
-    for stream in held.drain(..) {
-        assert!(!closed_at_once(stream).await);
-    }
-    // The strangers gone, their slots are free: the member is served.
+    assert!(says_busy(open_handshake([127, 0, 0, 4], addr).await).await);
+    // A member's ticket needs no open slot.
     server
-        .with_mesh(|mesh| mesh.append_app("note", b"after the strangers"))
+        .with_mesh(|mesh| mesh.append_app("note", b"while the strangers wait"))
         .unwrap()
         .unwrap();
     super::sync(&member, addr).await.unwrap();
     assert_eq!(digest(&member), digest(&server));
+    // A newcomer has no ticket: it hears that the server is busy.
+    let error = super::join(
+        dir.path().join("n.redb"),
+        newcomer.duplicate(),
+        addr,
+        None,
+        fast(),
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(error, NetError::Busy { .. }), "{error}");
+    assert_eq!(
+        (error.kind(), error.class()),
+        ("busy", ErrorClass::CouldNotRun)
+    );
+    assert!(!dir.path().join("n.redb").exists());
+    // Each stranger's slot is its own until its handshake times out.
+    for stream in held.drain(..).chain(silent) {
+        assert!(held_open(stream).await);
+    }
+    // The strangers gone, their slots are free: the newcomer is served.
+    let (joined, _) = super::join(dir.path().join("n.redb"), newcomer, addr, None, fast())
+        .await
+        .unwrap();
+    assert_eq!(joined.digest(), digest(&server));
     server.stop();
+}
+
+/// Two connections from 127.0.0.5 and .6 that say nothing at all.
+async fn silent_pair(addr: SocketAddr) -> Vec<TcpStream> {
+    vec![
+        connect_from([127, 0, 0, 5], addr).await,
+        connect_from([127, 0, 0, 6], addr).await,
+    ]
 }
 
 /// One member holds at most `max_sessions_per_member` sessions: another is
@@ -1212,4 +1328,419 @@ async fn a_server_stopped_at_once_stops() {
     node.stop();
     let served = tokio::time::timeout(Duration::from_secs(5), super::serve(&node, listener)).await;
     assert!(matches!(served, Ok(Ok(()))), "{served:?}");
+}
+
+/// Strangers from several addresses, some silent and some sending a first
+/// message of garbage (any 32 bytes pass for Noise's `e`), then stalling.
+/// Each returned stream is held open by the caller.
+#[cfg(target_os = "linux")]
+async fn strangers(addr: SocketAddr, addresses: u8, per_address: usize) -> Vec<TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut held = Vec::new();
+    for host in 0..addresses {
+        for index in 0..per_address {
+            let source = [127, 0, 1 + host / 250, 2 + host % 250];
+            let Ok(Ok(mut stream)) = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpSocket::new_v4()
+                    .and_then(|socket| socket.bind(SocketAddr::from((source, 0))).map(|()| socket))
+                    .unwrap()
+                    .connect(addr),
+            )
+            .await
+            else {
+                continue;
+            };
+            if index % 2 == 1 {
+                let mut garbage = vec![0u8, 32];
+                garbage.extend([host ^ index as u8; 32]);
+                let _ = stream.write_all(&garbage).await;
+            }
+            held.push(stream);
+        }
+    }
+    held
+}
+
+/// Strangers that hold the handshake budget (silent, or a garbage first
+/// message and then nothing) from many addresses lock no member out: its
+/// first message proves it a member, so it needs none of their slots
+/// (SPEC.md §17.4, §17.6). Binds 127.0.1.2 on, which only Linux's loopback
+/// has.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_from_many_addresses_lock_no_member_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = fast();
+    options.handshake_timeout = Duration::from_secs(10);
+    let (server, addr, mut keys) = served(dir.path(), 1, options).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let held = strangers(addr, 40, 4).await;
+    assert!(held.len() >= 100, "only {} strangers connected", held.len());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut served = 0;
+    for round in 0..10u8 {
+        server
+            .with_mesh(|mesh| mesh.append_app("note", &[round]))
+            .unwrap()
+            .unwrap();
+        if tokio::time::timeout(Duration::from_secs(5), super::sync(&member, addr))
+            .await
+            .is_ok_and(|result| result.is_ok())
+        {
+            served += 1;
+        }
+    }
+    assert_eq!(served, 10, "honest syncs served while strangers hold slots");
+    assert_eq!(digest(&member), digest(&server));
+    drop(held);
+    server.stop();
+}
+
+/// The verdict `server` gives a first message made by `client` as it would
+/// connect now (SPEC.md §17.4).
+fn verdict(server: &Mesh, client: &Mesh) -> ticket::Verdict {
+    let mut cache = std::collections::HashMap::new();
+    let named = ticket::admission(client, &mut cache).named;
+    let ephemeral: [u8; 32] = rand::random();
+    let mut first = ephemeral.to_vec();
+    first.extend(ticket::ticket(&ephemeral, &named));
+    let (ephemeral, entries) = ticket::parse(&first).unwrap();
+    ticket::admission(server, &mut std::collections::HashMap::new()).verdict(ephemeral, entries)
+}
+
+/// Tickets across epochs: a member's copy rotations behind or ahead of the
+/// server's still proves it; once the server knows of a removal, the
+/// removed member's tickets prove nothing, and neither do those of a copy
+/// that has not heard of the removal yet and names only epochs the removed
+/// member held too (it must take the open budget, or any peer, to catch
+/// up); a copy that has heard of it proves its member again. A newcomer's,
+/// and guessed ones, prove nothing; malformed ones are refused.
+#[test]
+fn tickets_follow_the_epochs_a_server_trusts() {
+    use ticket::Verdict::{Member, Open};
+    let dir = tempfile::tempdir().unwrap();
+    let (mut founder, _) = founded(dir.path(), 0);
+    let (admin, member, fired) = (
+        LocalKeys::generate(),
+        LocalKeys::generate(),
+        LocalKeys::generate(),
+    );
+    founder.add_member(admin.package(), Role::Admin).unwrap();
+    founder.add_member(member.package(), Role::Member).unwrap();
+    founder.add_member(fired.package(), Role::Member).unwrap();
+    assert_eq!(
+        ticket::admission(&founder, &mut std::collections::HashMap::new()).accepted_epochs(),
+        4,
+        "the genesis and three rotations"
+    );
+    let copy = |name: &str, keys: &LocalKeys, from: &Mesh| {
+        Mesh::join(dir.path().join(name), keys.duplicate(), &from.export_all()).unwrap()
+    };
+    let mut admin_copy = copy("admin.redb", &admin, &founder);
+    let member_copy = copy("member.redb", &member, &founder);
+    let fired_copy = copy("fired.redb", &fired, &founder);
+    assert_eq!(verdict(&founder, &member_copy), Member);
+    // Ahead of the server by two rotations, behind it by one: still a member.
+    admin_copy.set_enabled(true).unwrap();
+    admin_copy.refresh("one").unwrap();
+    admin_copy.refresh("two").unwrap();
+    assert_eq!(verdict(&founder, &admin_copy), Member);
+    founder.refresh("three").unwrap();
+    assert_eq!(verdict(&founder, &member_copy), Member);
+    assert_eq!(verdict(&admin_copy, &founder), Member);
+    let late = LocalKeys::generate();
+    founder.add_member(late.package(), Role::Member).unwrap();
+    let mut late_copy = copy("late.redb", &late, &founder);
+    // The removal known, the removed member is a stranger at once, and so
+    // is a copy that has not heard of it and holds only epochs the removed
+    // member held too. A copy that also names an epoch from before the
+    // removed member came is still a member.
+    founder.remove_member(fired.member_id()).unwrap();
+    assert_eq!(verdict(&founder, &fired_copy), Open);
+    assert_eq!(verdict(&founder, &late_copy), Open);
+    assert_eq!(verdict(&founder, &member_copy), Member);
+    late_copy.ingest(&founder.export_all()).unwrap();
+    assert_eq!(verdict(&founder, &late_copy), Member);
+    assert_eq!(verdict(&late_copy, &founder), Member);
+    // A newcomer sends no ticket; a guessed one proves nothing.
+    let ephemeral = [7u8; 32];
+    let (e, entries) = ticket::parse(&ephemeral).unwrap();
+    let admission = ticket::admission(&founder, &mut std::collections::HashMap::new());
+    assert_eq!(admission.verdict(e, entries), Open);
+    let mut guessed = ephemeral.to_vec();
+    guessed.push(1);
+    guessed.extend([0x42; 40]);
+    let (e, entries) = ticket::parse(&guessed).unwrap();
+    assert_eq!(admission.verdict(e, entries), Open);
+    // Malformed: short, a count of 0 or 9, a count that is not the length.
+    for bad in [
+        &ephemeral[..31],
+        &[[0u8; 32].as_slice(), &[0]].concat(),
+        &[[0u8; 32].as_slice(), &[9], &[0; 360]].concat(),
+        &[[0u8; 32].as_slice(), &[2], &[0; 40]].concat(),
+    ] {
+        assert!(ticket::parse(bad).is_err(), "{}", bad.len());
+    }
+}
+
+/// A server writes one warning line a kind per period at most, and the
+/// next line counts those held back.
+#[test]
+fn warnings_about_refusals_are_throttled() {
+    let throttle = super::node::Throttle::new(Duration::from_secs(10));
+    let start = std::time::Instant::now();
+    assert_eq!(throttle.allow_at("busy", start), Some(0));
+    for second in 1..10 {
+        assert_eq!(
+            throttle.allow_at("busy", start + Duration::from_secs(second)),
+            None
+        );
+    }
+    assert_eq!(throttle.allow_at("refused", start), Some(0), "kinds apart");
+    assert_eq!(
+        throttle.allow_at("busy", start + Duration::from_secs(10)),
+        Some(9)
+    );
+    assert_eq!(
+        throttle.allow_at("busy", start + Duration::from_secs(11)),
+        None
+    );
+}
+
+/// Keeps `count` strangers connected to `addr` from `addresses` loopback
+/// addresses (127.0.2.0 on) until `stop`: a third silent, a third sending a
+/// bare message 1 and stalling, a third a malformed first message. Each
+/// connects again a second after the server closes it (or after 10 s).
+#[cfg(target_os = "linux")]
+fn flood(
+    addr: SocketAddr,
+    count: usize,
+    addresses: usize,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinSet<u64> {
+    use tokio::io::AsyncReadExt;
+    let mut strangers = tokio::task::JoinSet::new();
+    for index in 0..count {
+        let host = index % addresses;
+        let source = [127, 0, 2 + (host / 256) as u8, (host % 256) as u8];
+        let mut stop = stop.clone();
+        strangers.spawn(async move {
+            let mut connections = 0;
+            while !*stop.borrow() {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                socket.bind(SocketAddr::from((source, 0))).unwrap();
+                let connecting = tokio::time::timeout(Duration::from_secs(2), socket.connect(addr));
+                if let Ok(Ok(mut stream)) = connecting.await {
+                    connections += 1;
+                    let first = match index % 3 {
+                        0 => Vec::new(),
+                        1 => [[0u8, 32].as_slice(), &rand::random::<[u8; 32]>()].concat(),
+                        _ => vec![0, 5, 1, 2, 3, 4, 5],
+                    };
+                    let _ = stream.write_all(&first).await;
+                    let mut sink = [0u8; 256];
+                    let held =
+                        async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+                    tokio::select! {
+                        _ = tokio::time::timeout(Duration::from_secs(10), held) => {}
+                        _ = stop.changed() => break,
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => break,
+                }
+            }
+            connections
+        });
+    }
+    strangers
+}
+
+/// `runs` one-shot syncs of `member` with `server`, each after a write of
+/// the server's: how many succeeded, and each one's time, sorted.
+async fn timed_syncs(
+    member: &Node,
+    server: &Node,
+    addr: SocketAddr,
+    runs: usize,
+) -> (usize, Vec<Duration>) {
+    let mut times = Vec::new();
+    let mut served = 0;
+    for round in 0..runs {
+        server
+            .with_mesh(|mesh| mesh.append_app("note", &round.to_be_bytes()))
+            .unwrap()
+            .unwrap();
+        let started = std::time::Instant::now();
+        let synced = tokio::time::timeout(Duration::from_secs(10), super::sync(member, addr)).await;
+        times.push(started.elapsed());
+        if matches!(synced, Ok(Ok(_))) {
+            served += 1;
+        }
+    }
+    times.sort();
+    (served, times)
+}
+
+fn p99(times: &[Duration]) -> Duration {
+    times[(times.len() * 99).div_ceil(100).saturating_sub(1)]
+}
+
+/// Counts the warning lines about peers at 127.0.2.x, the flood's
+/// addresses, once installed as the process's subscriber.
+#[cfg(feature = "cli")]
+fn flood_warnings() -> &'static std::sync::atomic::AtomicU64 {
+    use tracing_subscriber::layer::SubscriberExt;
+    struct Count;
+    struct Peer(bool);
+    impl tracing::field::Visit for Peer {
+        fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "peer" {
+                self.0 |= format!("{value:?}").starts_with("127.0.2.");
+            }
+        }
+    }
+    static WARNINGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(
+            &self,
+            event: &tracing::Event<'_>,
+            _: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let mut peer = Peer(false);
+            event.record(&mut peer);
+            if *event.metadata().level() == tracing::Level::WARN && peer.0 {
+                WARNINGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Count));
+    });
+    &WARNINGS
+}
+
+/// The target of issue 23 §6: with 1,000 strangers connected from 256
+/// addresses, silent, stalling after message 1 or sending garbage, and
+/// connecting again a second after they are closed, at least 99% of a
+/// member's syncs succeed. Prints the quiet and the flooded p99; asserts
+/// only a loose bound on the latter (the machine is shared).
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_strangers_leave_members_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, mut keys) = served(dir.path(), 1, NetOptions::new()).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let (quiet_served, quiet) = timed_syncs(&member, &server, addr, 30).await;
+    assert_eq!(quiet_served, 30);
+    #[cfg(feature = "cli")]
+    let warnings = flood_warnings();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut strangers = flood(addr, 1000, 256, stopped);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (served, flooded) = timed_syncs(&member, &server, addr, 100).await;
+    stop.send_replace(true);
+    let mut connections = 0;
+    while let Some(made) = strangers.join_next().await {
+        connections += made.unwrap();
+    }
+    eprintln!(
+        "quiet p99 {:?}, flooded p99 {:?}, served {served}/100, {connections} stranger connections",
+        p99(&quiet),
+        p99(&flooded)
+    );
+    assert!(
+        connections >= 1000,
+        "only {connections} stranger connections"
+    );
+    assert!(
+        served >= 99,
+        "only {served} of 100 syncs served under the flood"
+    );
+    assert!(
+        p99(&flooded) < Duration::from_secs(3),
+        "{:?}",
+        p99(&flooded)
+    );
+    assert_eq!(digest(&member), digest(&server));
+    server.stop();
+    // One line a kind every 10 s at most: the flood's refusals (pushed out,
+    // malformed, none, busy, refused, ended) are a handful of kinds.
+    #[cfg(feature = "cli")]
+    {
+        let lines = warnings.load(std::sync::atomic::Ordering::Relaxed);
+        eprintln!("{lines} warning lines about the flood's {connections} connections");
+        assert!(lines <= 20, "{lines} warning lines");
+    }
+}
+
+/// A member whose server holds as many connections as it allows is told
+/// so: `busy`, a could-not-run failure, not a closed connection; a watcher
+/// keeps trying (SPEC.md §17.1, §17.6).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_tells_a_member_it_is_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = fast();
+    options.max_connections = 1;
+    let (server, addr, mut keys) = served(dir.path(), 2, options).await;
+    let first = joined(dir.path(), "a.redb", keys.pop().unwrap(), addr).await;
+    let second = joined(dir.path(), "b.redb", keys.pop().unwrap(), addr).await;
+    let watcher = {
+        let first = first.clone();
+        tokio::spawn(async move { super::watch(&first, addr).await })
+    };
+    server
+        .with_mesh(|mesh| mesh.append_app("note", b"one"))
+        .unwrap()
+        .unwrap();
+    caught_up(&first, &server, "the watcher holds the one connection").await;
+    let error = super::sync(&second, addr).await.unwrap_err();
+    assert!(matches!(error, NetError::Busy { .. }), "{error}");
+    assert_eq!(
+        (error.kind(), error.class()),
+        ("busy", ErrorClass::CouldNotRun)
+    );
+    first.stop();
+    let _ = watcher.await;
+    // The connection given back, the member is served.
+    let waiting = async {
+        while super::sync(&second, addr).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("served once the watcher left");
+    server.stop();
+}
+
+/// A member's first message sent again, as one copied off the network
+/// would be, is dropped: no slot, no message 2 (SPEC.md §17.4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_first_message_is_dropped() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (server, addr, mut keys) = served(dir.path(), 1, fast()).await;
+    let member = joined(dir.path(), "m.redb", keys.pop().unwrap(), addr).await;
+    let ephemeral: [u8; 32] = rand::random();
+    let mut first = ephemeral.to_vec();
+    first.extend(ticket::ticket(&ephemeral, &member.shared.admission().named));
+    let mut frame = (first.len() as u16).to_be_bytes().to_vec();
+    frame.extend_from_slice(&first);
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(&frame).await.unwrap();
+        // Message 2's length, or the busy signal, or nothing.
+        let mut length = [0u8; 2];
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read_exact(&mut length));
+        answers.push(matches!(read.await, Ok(Ok(_))) && length != handshake::BUSY);
+        // Hold the first until both are answered.
+        std::mem::forget(stream);
+    }
+    assert_eq!(answers, [true, false], "message 2 once, then nothing");
+    server.stop();
 }

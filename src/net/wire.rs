@@ -77,7 +77,7 @@ fn records_of_a_part<'de, D: serde::Deserializer<'de>>(
 }
 
 /// The version of this protocol, in each side's [`Auth`].
-pub(crate) const NET_VERSION: u16 = 1;
+pub(crate) const NET_VERSION: u16 = 2;
 
 /// A side's proof that it holds a member's keys (SPEC.md §17.4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -430,13 +430,25 @@ pub(crate) fn transport_pair() -> (Arc<StatelessTransportState>, Arc<StatelessTr
 /// Noise message of an authenticated peer), read back as messages under
 /// the limit before authentication (bit 1 of the first byte clear) or
 /// after. Nothing may panic, and every message read re-encodes to what was
-/// sent.
+/// sent. Even inputs are also taken as a first message with its ticket
+/// (SPEC.md §17.4): parsed strictly, and judged by a responder that
+/// accepts no epoch.
 #[cfg(feature = "fuzzing")]
 pub(crate) fn fuzz(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
     };
     if mode % 2 == 0 {
+        if let Ok((ephemeral, entries)) = super::ticket::parse(rest) {
+            let ticket = if entries.is_empty() {
+                0
+            } else {
+                1 + entries.len()
+            };
+            assert_eq!(32 + ticket, rest.len(), "a ticket parsed loosely");
+            let verdict = super::ticket::Admission::default().verdict(ephemeral, entries);
+            assert_eq!(verdict, super::ticket::Verdict::Open);
+        }
         if let Ok(message) = codec::decode_exact::<Message>(rest) {
             assert_eq!(
                 codec::encode(&message),

@@ -27,10 +27,11 @@ With --peer, serve also connects out to those peers and gossips with them
 Runs until SIGINT or SIGTERM, then closes DB cleanly. The local member must
 be enabled. Logs go to stderr (-q: warnings only; -v: more).
 
-At most --max-connections at once (64), of which a quarter at most still in
-their handshake (4 from one address, or one IPv6 /64), so that strangers
-who connect and say nothing cannot hold them all; and 4 sessions of one
-member (SPEC.md §17.6).
+At most --max-connections at once (64). A member's first message carries a
+ticket that proves it (SPEC.md §17.4); of those without one (newcomers,
+strangers) a quarter at most are in their handshake at once (4 from one
+address, or one IPv6 /64), so that strangers cannot hold what members need;
+and 4 sessions of one member (SPEC.md §17.6).
 
 Exit codes: 0 stopped by a signal, 1 refused (the local member is disabled),
 2 could not run (no such file, the address is taken).
