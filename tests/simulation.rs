@@ -16,7 +16,11 @@
 //! whom the owner demotes part-way keeps a backup from before, and from
 //! fresh copies of it writes seventeen backdated rotations at a time, each
 //! adding a puppet admin, more than a rotation names parents; it hands them
-//! to random peers (issue 23). D stays an honest member otherwise.
+//! to random peers (issue 23). D stays an honest member otherwise. And an
+//! honest member R now and then backs up its file and later restores it, as
+//! a laptop restored from last week's backup, and writes on without syncing
+//! first: its feed forks, honestly, and one-way syncs must carry every
+//! branch (issue 23 §3).
 //!
 //! Checked as it runs: every write is either made (held, one event more) or
 //! refused as a refusal with the mesh unchanged; every batch a peer sends is
@@ -56,6 +60,8 @@ const FIRED: usize = 4;
 const DEMOTED: usize = 5;
 /// Members are 6..PEERS.
 const FIRST_MEMBER: usize = 6;
+/// The honest member who restores its file from a backup.
+const RESTORER: usize = FIRST_MEMBER;
 /// The fired admin's puppet: a mesh of its own, not one of the 20.
 const PUPPET: usize = PEERS;
 /// F's second copy: its file as it was when it was fired, restored from a
@@ -161,6 +167,9 @@ struct Sim {
     demoted_backup: PathBuf,
     /// Copies of D's backup opened so far.
     demoted_copies: u64,
+    /// R's backup, while it has one, and how often it restored one.
+    restorer_backup: Option<PathBuf>,
+    restores: usize,
     /// Every event any peer made, and those honest peers made.
     made: Vec<EventHash>,
     honest: Vec<EventHash>,
@@ -210,6 +219,8 @@ impl Sim {
             demotion: None,
             demoted_backup,
             demoted_copies: 0,
+            restorer_backup: None,
+            restores: 0,
             made: Vec::new(),
             honest: Vec::new(),
             backdated: Vec::new(),
@@ -468,6 +479,7 @@ impl Sim {
             55..=57 => self.reopen(who),
             58..=61 if self.firing.is_some() => self.backdate(),
             62 | 63 if self.demotion.is_some() => self.widen(),
+            64 => self.restore(),
             _ => {
                 let other = self.rng.below(PEERS);
                 if self.partition[who] == self.partition[other] {
@@ -633,6 +645,48 @@ impl Sim {
             self.peers[FORK].mesh = Some(copy);
             self.fork_against = self.remove_everyone(FIRED);
         }
+    }
+
+    /// R backs its file up, or, holding a backup, restores it over its
+    /// file (the journal goes too: a backup has none) and writes a note at
+    /// once, without syncing: its feed forks if it wrote since the backup.
+    /// What R wrote since and no other peer holds is lost with the restore.
+    fn restore(&mut self) {
+        let seed = self.seed;
+        let Some(backup) = self.restorer_backup.take() else {
+            let backup = self.peers[RESTORER]
+                .path
+                .with_file_name("restorer-backup.redb");
+            let _ = std::fs::remove_file(&backup);
+            self.mesh(RESTORER).backup(&backup).expect("backup");
+            self.restorer_backup = Some(backup);
+            return;
+        };
+        let peer = &mut self.peers[RESTORER];
+        let mesh = peer.mesh.take().expect("open");
+        let before: Vec<EventHash> = mesh.log().map(|entry| entry.event.hash()).collect();
+        mesh.close().expect("close");
+        std::fs::copy(&backup, &peer.path).expect("restore");
+        let mut journal = peer.path.clone().into_os_string();
+        journal.push("-journal");
+        let _ = std::fs::remove_file(&journal);
+        let _ = std::fs::remove_file(&backup);
+        peer.opened += 1;
+        let mesh = options(seed, RESTORER, peer.opened)
+            .open(&peer.path, keys(seed, RESTORER))
+            .unwrap_or_else(|error| panic!("seed {seed}: R's restored file: {error}"));
+        self.peers[RESTORER].mesh = Some(mesh);
+        self.restores += 1;
+        let lost: BTreeSet<EventHash> = before
+            .into_iter()
+            .filter(|hash| {
+                (0..=PUPPET).all(|n| !self.has(n) || self.mesh(n).event(*hash).is_none())
+            })
+            .collect();
+        self.made.retain(|hash| !lost.contains(hash));
+        self.honest.retain(|hash| !lost.contains(hash));
+        let payload = [0x5e, self.restores as u8];
+        self.write(RESTORER, |mesh| mesh.append_app("note", &payload));
     }
 
     /// D keeps a backup of its file; the owner demotes it to member.
@@ -1121,9 +1175,11 @@ impl Sim {
         // and only if its second copy wrote at a position it had written
         // already; both branches are kept.
         let demoted = member(seed, DEMOTED);
+        let restorer = member(seed, RESTORER);
         let (demoted_forks, equivocations): (Vec<_>, Vec<_>) = reference
             .equivocations()
             .into_iter()
+            .filter(|equivocation| equivocation.author != restorer)
             .partition(|equivocation| equivocation.author == demoted);
         for equivocation in &demoted_forks {
             for hash in &equivocation.events {
@@ -1218,6 +1274,17 @@ fn run(seed: u64) -> usize {
     sim.quiesce();
     let figures = sim.check();
     sim.stats.left_out = sim.made.len() - figures.events;
+    let restorer = member(seed, RESTORER);
+    let restore_forks = sim
+        .mesh(FOUNDER)
+        .equivocations()
+        .iter()
+        .filter(|equivocation| equivocation.author == restorer)
+        .count();
+    println!(
+        "seed {seed}: R restored its backup {} times, forking its feed at {restore_forks} positions",
+        sim.restores
+    );
     let s = &sim.stats;
     println!(
         "seed {seed}: {} events ({} by honest peers; {} left out, {} of them by honest peers removed meanwhile), {} rotations ({} void; {} backdated by F{} and by the demoted D's {} copies, \

@@ -455,7 +455,7 @@ pub(crate) fn merge(args: &WriterArgs) -> anyhow::Result<Verdict> {
     match mesh.merge()? {
         Some(event) => print_done(
             &mesh,
-            "merged the tips: a rotation naming every tip".to_owned(),
+            "merged the tips: a rotation naming every tip (in steps of at most sixteen, SPEC.md §5.1)".to_owned(),
             event,
         ),
         None => print_lines(&[
