@@ -319,6 +319,17 @@ pub(crate) enum Inserted {
     Known,
 }
 
+/// What a rotation made here names (SPEC.md §5.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Parents {
+    /// The parents, in hash order.
+    pub(crate) hashes: Vec<EventHash>,
+    /// Whether they are a merge step: some tips only, more than one
+    /// rotation names. Otherwise they cover every tip, and the base of a
+    /// rotation naming them is `R*` (SPEC.md §5.5).
+    pub(crate) step: bool,
+}
+
 /// Whether a rotation applies, in a resolution.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Status {
@@ -631,7 +642,47 @@ impl EpochGraph {
         acknowledged: &[EventHash],
         resolution: &Resolution,
         left_out: &crate::left_out::LeftOut,
-    ) -> Option<Vec<EventHash>> {
+    ) -> Option<Parents> {
+        let (mut needed, mut optional) =
+            self.parent_frontier(author, acknowledged, resolution, left_out);
+        let step = needed.len() > MAX_PARENTS;
+        if step {
+            needed = self.merge_step(&needed, &resolution.roster)?;
+        } else {
+            let room = MAX_PARENTS - needed.len();
+            optional.sort_by_key(|&index| self.hash_of(index));
+            needed.extend(optional.into_iter().take(room));
+        }
+        let mut hashes: Vec<EventHash> = needed
+            .into_iter()
+            .map(|index| self.hash_of(index))
+            .collect();
+        hashes.sort();
+        Some(Parents { hashes, step })
+    }
+
+    /// Whether a rotation by `author` would be a merge step: more of its
+    /// parents cover a tip than one rotation names ([`Self::parents_for`]).
+    pub(crate) fn needs_merge_step(
+        &self,
+        author: MemberId,
+        acknowledged: &[EventHash],
+        resolution: &Resolution,
+        left_out: &crate::left_out::LeftOut,
+    ) -> bool {
+        let (needed, _) = self.parent_frontier(author, acknowledged, resolution, left_out);
+        needed.len() > MAX_PARENTS
+    }
+
+    /// The frontier of the candidate parents of [`Self::parents_for`], by
+    /// index: those that are or descend from a tip, then the rest.
+    fn parent_frontier(
+        &self,
+        author: MemberId,
+        acknowledged: &[EventHash],
+        resolution: &Resolution,
+        left_out: &crate::left_out::LeftOut,
+    ) -> (Vec<usize>, Vec<usize>) {
         let tips: Vec<usize> = resolution
             .tips
             .iter()
@@ -664,38 +715,13 @@ impl EpochGraph {
         }
         // The frontier of the candidates: those none of the others
         // descends from. Each tip is one of them or an ancestor of one.
-        let frontier = candidates
+        candidates
             .into_iter()
-            .filter(|&index| !covered.contains(index));
-        let (mut needed, optional): (Vec<usize>, Vec<usize>) = frontier.partition(|&index| {
-            tips.iter()
-                .any(|&tip| tip == index || self.index_is_ancestor(tip, index))
-        });
-        if needed.len() > MAX_PARENTS {
-            needed = self.merge_step(&needed, &resolution.roster)?;
-        } else {
-            let room = MAX_PARENTS - needed.len();
-            let mut optional = optional;
-            optional.sort_by_key(|&index| self.hash_of(index));
-            needed.extend(optional.into_iter().take(room));
-        }
-        let mut parents: Vec<EventHash> = needed
-            .into_iter()
-            .map(|index| self.hash_of(index))
-            .collect();
-        parents.sort();
-        Some(parents)
-    }
-
-    /// Whether a rotation naming `parents` descends from every tip of
-    /// `resolution` (or is one), so that its base is `R*` (SPEC.md §5.5);
-    /// false for a merge step.
-    pub(crate) fn covers_every_tip(&self, parents: &[EventHash], resolution: &Resolution) -> bool {
-        resolution.tips.iter().all(|tip| {
-            parents
-                .iter()
-                .any(|parent| parent == tip || self.is_ancestor(*tip, *parent))
-        })
+            .filter(|&index| !covered.contains(index))
+            .partition(|&index| {
+                tips.iter()
+                    .any(|&tip| tip == index || self.index_is_ancestor(tip, index))
+            })
     }
 
     /// With more tips than one rotation names: as many of `tips` (up to

@@ -999,6 +999,16 @@ impl Ledger {
         let (_, _, acknowledged) = self.state.next_position(author);
         let graph = self.state.graph();
         let resolution = &self.resolution;
+        // Past sixteen tips, a step names only some, and concurrent tips
+        // could undo what it changes: changes wait until `Mesh::merge` has
+        // made the steps (SPEC.md §5.1).
+        if !changes.is_empty()
+            && graph.needs_merge_step(author, &acknowledged, resolution, self.left_out())
+        {
+            return Err(Error::MergeFirst {
+                tips: resolution.tips.len(),
+            });
+        }
         let parents = graph
             .parents_for(author, &acknowledged, resolution, self.left_out())
             .ok_or(Error::NoSafeMerge {
@@ -1008,17 +1018,9 @@ impl Ledger {
         // merge step, which names some, is checked in release builds: its
         // base must hold no one `R*` lacks, so that an honest rotation's
         // secret reaches no one outside its author's resolved roster.
-        let every_tip = graph.covers_every_tip(&parents, resolution);
-        if !every_tip && !changes.is_empty() {
-            // A step names only some tips, and concurrent tips could undo
-            // what it changes: steps merge only (`Self::needs_merge_step`).
-            return Err(Error::NoSafeMerge {
-                tips: resolution.tips.len(),
-            });
-        }
-        if !every_tip || cfg!(debug_assertions) {
-            let base = graph.past_roster_of(&parents);
-            debug_assert!(!every_tip || base == resolution.roster);
+        if parents.step || cfg!(debug_assertions) {
+            let base = graph.past_roster_of(&parents.hashes);
+            debug_assert!(parents.step || base == resolution.roster);
             if let Some((outsider, _)) = base
                 .iter()
                 .find(|(member, _)| !resolution.roster.contains(**member))
@@ -1026,7 +1028,7 @@ impl Ledger {
                 return Err(Error::WouldWrapToOutsider { member: *outsider });
             }
         }
-        self.make_rotation_on(keys, parents, changes, reason, time, rng)
+        self.make_rotation_on(keys, parents.hashes, changes, reason, time, rng)
             .map_err(Error::Refused)
     }
 
@@ -1034,10 +1036,12 @@ impl Ledger {
     /// more tips than one rotation names (SPEC.md §5.1).
     pub(crate) fn needs_merge_step(&self, author: MemberId) -> bool {
         let (_, _, acknowledged) = self.state.next_position(author);
-        let graph = self.state.graph();
-        graph
-            .parents_for(author, &acknowledged, &self.resolution, self.left_out())
-            .is_some_and(|parents| !graph.covers_every_tip(&parents, &self.resolution))
+        self.state.graph().needs_merge_step(
+            author,
+            &acknowledged,
+            &self.resolution,
+            self.left_out(),
+        )
     }
 
     /// As [`Self::make_rotation`], on `parents` (strictly increasing hash

@@ -276,14 +276,11 @@ impl Sim {
             },
             _ => Change::Remove { member: id(target) },
         };
-        let parents = self.parents(author);
+        let parents = self.parents_for(author);
         // Past sixteen tips, an honest peer merges in steps before it
         // changes anything (SPEC.md §5.1).
-        let changes = if self.covers_every_tip(author, &parents) {
-            vec![change]
-        } else {
-            vec![]
-        };
+        let changes = if parents.step { vec![] } else { vec![change] };
+        let parents = parents.hashes;
         if self
             .write(author, author, Body::Rotate { parents, changes }, None)
             .is_some()
@@ -293,7 +290,7 @@ impl Sim {
     }
 
     /// The parents an honest peer names (SPEC.md §5.1).
-    fn parents(&self, peer: u8) -> Vec<EventHash> {
+    fn parents_for(&self, peer: u8) -> crate::graph::Parents {
         let graph = self.state(peer).graph();
         let none = crate::left_out::LeftOut::default();
         graph
@@ -301,9 +298,8 @@ impl Sim {
             .unwrap_or_else(|| panic!("seed {}: no safe merge step", self.seed))
     }
 
-    fn covers_every_tip(&self, peer: u8, parents: &[EventHash]) -> bool {
-        let graph = self.state(peer).graph();
-        graph.covers_every_tip(parents, &graph.resolve())
+    fn parents(&self, peer: u8) -> Vec<EventHash> {
+        self.parents_for(peer).hashes
     }
 
     /// An honest rotation's secret reaches no one outside its author's

@@ -811,7 +811,8 @@ fn demoted_admin_widens_the_frontier(count: usize) {
 
     let parents = graph
         .parents_for(id(F), &[], &res, &Default::default())
-        .unwrap();
+        .unwrap()
+        .hashes;
     assert_eq!(parents, vec![demotion]);
     let merge = Rotation {
         hash: hash("M"),
@@ -888,7 +889,8 @@ fn more_tips_than_parents_merge_in_steps_within_the_roster() {
         let res = graph.resolve();
         let parents = graph
             .parents_for(id(F), &[], &res, &Default::default())
-            .unwrap();
+            .unwrap()
+            .hashes;
         assert!(parents.len() >= 2 && parents.len() <= crate::graph::MAX_PARENTS);
         assert!(graph.past_roster_of(&parents).ids_within(&res.roster));
         steps += 1;
