@@ -246,6 +246,20 @@ pub enum StoreError {
     Redb(Box<redb::Error>),
 }
 
+impl StoreError {
+    /// An I/O error on the file (or journal) at `path`; a full disk is
+    /// [`StoreError::DiskFull`] wherever it is met, as redb's own is.
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> StoreError {
+        match source.kind() {
+            std::io::ErrorKind::StorageFull => StoreError::DiskFull,
+            _ => StoreError::Io {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
+}
+
 macro_rules! from_redb {
     ($($ty:ty),*) => {$(
         impl From<$ty> for StoreError {
@@ -530,6 +544,16 @@ impl Error {
         match self {
             Error::Rejected(rejection) | Error::Refused(rejection) => Some(rejection),
             _ => None,
+        }
+    }
+
+    /// The id of the rule behind the error (SPEC.md §12.2): a refused
+    /// event's (V1–V10, F1–F7, E1–E8), or the K rule that voids a change
+    /// (K1–K5); `None` for any other error.
+    pub fn rule_id(&self) -> Option<&'static str> {
+        match self {
+            Error::VoidChange { reason, .. } => Some(reason.rule()),
+            _ => self.rejection().map(|rejection| rejection.rule.id()),
         }
     }
 

@@ -128,10 +128,7 @@ pub(crate) fn write(path: &Path, group: GroupId, mark: Mark) -> Result<(), Error
     file.write_all(render(&marks).as_bytes()).map_err(io)?;
     file.as_file().sync_all().map_err(io)?;
     file.persist(path).map_err(|error| io(error.error))?;
-    #[cfg(unix)]
-    std::fs::File::open(folder)
-        .and_then(|folder| folder.sync_all())
-        .map_err(io)?;
+    crate::journal::sync_folder_of(path).map_err(io)?;
     Ok(())
 }
 

@@ -107,7 +107,7 @@ fn start_writeback(_file: &File, _offset: u64, _len: usize) {}
 
 /// Makes the entry of `path` in its folder durable.
 #[cfg(unix)]
-fn sync_folder_of(path: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_folder_of(path: &Path) -> std::io::Result<()> {
     let folder = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -118,7 +118,7 @@ fn sync_folder_of(path: &Path) -> std::io::Result<()> {
 /// Makes the entry of `path` in its folder durable (where the platform
 /// offers no way to, the file's own sync has to do).
 #[cfg(not(unix))]
-fn sync_folder_of(_path: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_folder_of(_path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
@@ -259,14 +259,8 @@ impl std::fmt::Debug for Journal {
 }
 
 fn io_error(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
-    move |source| match source.kind() {
-        // Said as the file's own full disk is: what was asked is undone.
-        ErrorKind::StorageFull => StoreError::DiskFull,
-        _ => StoreError::Io {
-            path: path.to_owned(),
-            source,
-        },
-    }
+    // A full disk is said as the file's own is: what was asked is undone.
+    move |source| StoreError::io(path, source)
 }
 
 /// The check of a header's fields.

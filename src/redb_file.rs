@@ -476,10 +476,9 @@ impl RedbFile {
             return Err(Error::ReadOnly);
         }
         if let Some(deferred) = &self.deferred {
-            deferred.release().map_err(|source| StoreError::Io {
-                path: self.path.clone(),
-                source,
-            })?;
+            deferred
+                .release()
+                .map_err(|source| StoreError::io(&self.path, source))?;
         }
         let mut txn = self.db.begin_write().map_err(StoreError::from)?;
         txn.set_durability(Durability::Immediate)

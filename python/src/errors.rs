@@ -136,12 +136,11 @@ impl From<Error> for Failure {
                 (rejection.hash != EventHash::ZERO).then(|| rejection.hash.to_string());
             failure.0.author = Some(rejection.author.to_string());
             failure.0.rule = Some(rejection.rule.to_string());
-            failure.0.rule_id = Some(rejection.rule.id());
         }
         if let Error::VoidChange { reason, .. } = &error {
             failure.0.rule = Some(reason.to_string());
-            failure.0.rule_id = Some(reason.rule());
         }
+        failure.0.rule_id = error.rule_id();
         match &error {
             Error::RolledBack { missing } => {
                 failure.0.missing = Some(missing.iter().map(ToString::to_string).collect());

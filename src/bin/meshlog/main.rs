@@ -286,8 +286,10 @@ fn error_text(error: &anyhow::Error) -> String {
 /// the event for a refused event, the missing heads of a rollback.
 fn error_lines(error: &meshlog::Error) -> Vec<(&'static str, String)> {
     let mut lines = Vec::new();
+    if let Some(rule) = error.rule_id() {
+        lines.push(("rule", rule.to_owned()));
+    }
     if let Some(rejection) = error.rejection() {
-        lines.push(("rule", rejection.rule.id().to_owned()));
         let made = rejection.hash != EventHash::ZERO;
         lines.push((
             "event",
@@ -308,9 +310,6 @@ fn error_lines(error: &meshlog::Error) -> Vec<(&'static str, String)> {
         ));
     }
     match error {
-        meshlog::Error::VoidChange { reason, .. } => {
-            lines.push(("rule", reason.rule().to_owned()));
-        }
         meshlog::Error::RolledBack { missing } => {
             for head in missing {
                 lines.push(("missing", head.to_string()));
@@ -357,8 +356,10 @@ fn error_json(error: &meshlog::Error) -> Value {
         "message": error.to_string(),
     });
     if let Some(fields) = object.as_object_mut() {
+        if let Some(rule) = error.rule_id() {
+            fields.insert("rule_id".into(), json!(rule));
+        }
         if let Some(rejection) = error.rejection() {
-            fields.insert("rule_id".into(), json!(rejection.rule.id()));
             fields.insert("rule".into(), json!(rejection.rule.to_string()));
             // An event refused before it was made has no hash.
             let hash = (rejection.hash != EventHash::ZERO).then(|| rejection.hash.to_string());
@@ -367,9 +368,6 @@ fn error_json(error: &meshlog::Error) -> Value {
             fields.insert("seq".into(), json!(rejection.seq));
         }
         match error {
-            Error::VoidChange { reason, .. } => {
-                fields.insert("rule_id".into(), json!(reason.rule()));
-            }
             Error::RolledBack { missing } => {
                 fields.insert("missing".into(), json!(strings(missing)));
             }
@@ -485,7 +483,7 @@ fn warn_unreplayed(mesh: &Mesh) {
             aside.display()
         ));
     }
-    eprintln!("warning: {warning}");
+    to_stderr(&format!("warning: {warning}\n"));
 }
 
 /// What a journal held and could not replay, in words.
