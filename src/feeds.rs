@@ -10,6 +10,7 @@
 //! This layer sees events as already decoded and signature-checked: the
 //! bytes are `event.rs`'s concern, signatures and envelopes `verify.rs`'s.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use foldhash::HashMap;
 
 use super::graph::{Change, EpochGraph, GraphError, KeyPackage, Resolution, Rotation};
+use crate::backing::{Backing, SeatRow};
 use crate::error::VoidReason;
 use crate::ids::{EventHash, MemberId, StateDigest};
 
@@ -312,16 +314,26 @@ impl Position {
 }
 
 /// The accepted events of one mesh and what they imply.
+///
+/// The events taken since the state last [settled](Self::settle) are held
+/// here; older ones are read from the backing when a rule needs one (SPEC.md
+/// §9.5). What resolution needs stays in memory: the graph, each feed's
+/// heads and every forked position.
 #[derive(Clone)]
 pub(crate) struct MeshState {
     graph: EpochGraph,
+    /// The events taken since the state last settled.
     events: HashMap<EventHash, Held>,
-    /// Each author's events by position; more than one at a position is an
-    /// equivocation.
+    /// Each author's positions holding an event of `events`, and every
+    /// forked position; more than one event at a position is an
+    /// equivocation. A position absent here holds at most one event, in the
+    /// backing.
     feeds: BTreeMap<MemberId, BTreeMap<u64, Position>>,
     /// Each author's heads: its events no other of its events follows,
     /// kept as events arrive (an event's `prev` is always held first).
     heads: BTreeMap<MemberId, BTreeSet<EventHash>>,
+    /// The events held before the state last settled.
+    backing: Option<Arc<dyn Backing>>,
 }
 
 impl MeshState {
@@ -342,6 +354,7 @@ impl MeshState {
             events: HashMap::default(),
             feeds: BTreeMap::new(),
             heads: BTreeMap::new(),
+            backing: None,
         };
         state.hold(genesis, false, Arc::from([]));
         Ok(state)
@@ -349,6 +362,77 @@ impl MeshState {
 
     pub(crate) fn graph(&self) -> &EpochGraph {
         &self.graph
+    }
+
+    /// Reads the events held before [`Self::settle`] from `backing`.
+    pub(crate) fn set_backing(&mut self, backing: Arc<dyn Backing>) {
+        self.backing = Some(backing);
+    }
+
+    /// Lets go of the events held in memory: the backing now holds every
+    /// one of them. Forked positions and heads stay, as resolution and the
+    /// next event need them.
+    pub(crate) fn settle(&mut self) {
+        if self.backing.is_none() {
+            return;
+        }
+        self.events = HashMap::default();
+        for feed in self.feeds.values_mut() {
+            feed.retain(|_, position| position.is_fork());
+        }
+        self.feeds.retain(|_, feed| !feed.is_empty());
+    }
+
+    /// The held event `hash`, from memory or the backing.
+    fn get(&self, hash: EventHash) -> Option<Cow<'_, Held>> {
+        if let Some(held) = self.events.get(&hash) {
+            return Some(Cow::Borrowed(held));
+        }
+        let backing = self.backing.as_deref()?;
+        let signed = crate::backing::record(backing, hash)?;
+        let event = signed.to_feed_event().ok()?;
+        let SeatRow {
+            enabled,
+            acknowledged,
+            ..
+        } = backing.seat_row(event.author, event.seq, hash)?;
+        Some(Cow::Owned(Held {
+            event,
+            enabled,
+            acknowledged,
+        }))
+    }
+
+    /// Whether the event `hash`, at `author`'s position `seq`, is held: a
+    /// look at one row rather than a read of the event.
+    fn holds(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
+        self.events.contains_key(&hash)
+            || self
+                .backing
+                .as_deref()
+                .is_some_and(|backing| backing.seat_row(author, seq, hash).is_some())
+    }
+
+    /// Whether any held event is `hash`.
+    fn holds_hash(&self, hash: EventHash) -> bool {
+        self.events.contains_key(&hash)
+            || self
+                .backing
+                .as_deref()
+                .is_some_and(|backing| backing.position(hash).is_some())
+    }
+
+    /// The events at `author`'s position `seq`, from memory or the backing.
+    fn position(&self, author: MemberId, seq: u64) -> Option<Position> {
+        if let Some(position) = self.feeds.get(&author).and_then(|feed| feed.get(&seq)) {
+            return Some(position.clone());
+        }
+        let held = self.backing.as_deref()?.seat(author, seq);
+        match held.as_slice() {
+            [] => None,
+            [one] => Some(Position::One(*one)),
+            _ => Some(Position::Many(held.into_iter().collect())),
+        }
     }
 
     #[cfg(test)]
@@ -384,7 +468,7 @@ impl MeshState {
     /// Checks `event` against every rule (SPEC.md §4.2) and leaves the
     /// state as it was; [`Self::commit`] adds what passed.
     pub(crate) fn check(&mut self, event: FeedEvent) -> Result<Check, FeedError> {
-        if self.events.contains_key(&event.hash) {
+        if self.holds(event.author, event.seq, event.hash) {
             return Ok(Check::Known);
         }
         if matches!(event.body, Body::Genesis { .. }) {
@@ -400,7 +484,7 @@ impl MeshState {
             }
             // A held event that is no rotation never becomes one: naming it
             // is refused for good rather than waiting forever.
-            if self.events.contains_key(&epoch) {
+            if self.holds_hash(epoch) {
                 return Err(match event.body {
                     Body::Rotate { .. } => GraphError::UnknownParent(epoch).into(),
                     _ => FeedError::NotAnEpoch { epoch },
@@ -495,7 +579,7 @@ impl MeshState {
             acknowledged,
             rotation,
         } = checked;
-        if self.events.contains_key(&event.hash) {
+        if self.holds(event.author, event.seq, event.hash) {
             return;
         }
         if let Some(rotation) = rotation {
@@ -538,7 +622,7 @@ impl MeshState {
                 Err(mismatch())
             };
         }
-        let Some(prev) = self.events.get(&event.prev) else {
+        let Some(prev) = self.get(event.prev) else {
             return if event.prev == EventHash::ZERO {
                 Err(mismatch())
             } else {
@@ -567,12 +651,14 @@ impl MeshState {
         let heads = self.heads.entry(event.author).or_default();
         heads.remove(&event.prev);
         heads.insert(event.hash);
+        let mut position = self
+            .position(event.author, event.seq)
+            .unwrap_or(Position::One(event.hash));
+        position.add(event.hash);
         self.feeds
             .entry(event.author)
             .or_default()
-            .entry(event.seq)
-            .and_modify(|position| position.add(event.hash))
-            .or_insert(Position::One(event.hash));
+            .insert(event.seq, position);
         self.events.insert(
             event.hash,
             Held {
@@ -617,14 +703,14 @@ impl MeshState {
                 .and_then(|feed| feed.get(&event.seq))
                 .is_some_and(|siblings| {
                     siblings.events().iter().any(|sibling| {
-                        self.events
-                            .get(sibling)
+                        self.get(*sibling)
                             .is_some_and(|held| held.event.prev == event.prev)
                     })
                 });
+        let prev_held = event.seq > 0 && self.holds(event.author, event.seq - 1, event.prev);
         if let Some(heads) = self.heads.get_mut(&event.author) {
             heads.remove(&hash);
-            if event.seq > 0 && !prev_followed && self.events.contains_key(&event.prev) {
+            if event.seq > 0 && !prev_followed && prev_held {
                 heads.insert(event.prev);
             }
             if heads.is_empty() {
@@ -650,6 +736,11 @@ impl MeshState {
         found
     }
 
+    /// Every member with an event held, in id order.
+    pub(crate) fn authors(&self) -> impl Iterator<Item = MemberId> + '_ {
+        self.heads.keys().copied()
+    }
+
     /// The events of `author`'s feed that no other of its events follows.
     /// More than one: the author equivocated.
     pub(crate) fn heads(&self, author: MemberId) -> Vec<EventHash> {
@@ -664,13 +755,13 @@ impl MeshState {
     /// holds one event at a position, that event is on every chain through
     /// it, so the chain is walked only across forked positions.
     pub(crate) fn chain_below(&self, head: EventHash) -> Vec<(u64, EventHash)> {
-        let Some(held) = self.events.get(&head) else {
+        let Some(held) = self.get(head) else {
             return Vec::new();
         };
-        let seq = held.event.seq;
-        let Some(feed) = self.feeds.get(&held.event.author) else {
-            return Vec::new();
-        };
+        let (author, seq) = (held.event.author, held.event.seq);
+        let unforked = BTreeMap::new();
+        // Positions absent from `feeds` hold one event, in the backing.
+        let feed = self.feeds.get(&author).unwrap_or(&unforked);
         let mut below = Vec::new();
         // Where the walk down the chain stands.
         let (mut at, mut at_seq) = (head, seq);
@@ -679,14 +770,17 @@ impl MeshState {
             let target = seq - step;
             // The lowest position from the target up with one event: the
             // chain runs through it, so the walk starts there.
-            if let Some((&one_seq, Position::One(one))) = feed
-                .range(target..at_seq)
-                .find(|(_, position)| matches!(position, Position::One(_)))
-            {
-                (at, at_seq) = (*one, one_seq);
+            let one = (target..at_seq)
+                .find(|s| !feed.get(s).is_some_and(Position::is_fork))
+                .and_then(|one_seq| match self.position(author, one_seq) {
+                    Some(Position::One(one)) => Some((one, one_seq)),
+                    _ => None,
+                });
+            if let Some(one) = one {
+                (at, at_seq) = one;
             }
             while at_seq > target {
-                let Some(held) = self.events.get(&at) else {
+                let Some(held) = self.get(at) else {
                     return below;
                 };
                 (at, at_seq) = (held.event.prev, at_seq - 1);
@@ -707,7 +801,7 @@ impl MeshState {
         !heads.is_empty()
             && heads
                 .iter()
-                .all(|hash| self.events.get(hash).is_some_and(|held| held.enabled))
+                .all(|hash| self.get(*hash).is_some_and(|held| held.enabled))
     }
 
     /// The position `author` would write at next: after its head (the
@@ -720,7 +814,7 @@ impl MeshState {
         let newest = self
             .heads(author)
             .into_iter()
-            .filter_map(|hash| self.events.get(&hash))
+            .filter_map(|hash| self.get(hash))
             .max_by(|a, b| {
                 a.event
                     .seq
@@ -740,7 +834,7 @@ impl MeshState {
     /// The status of an event under `resolution` (SPEC.md §6.2): a
     /// rotation by its own status, any other event by the epoch it names.
     pub(crate) fn status(&self, hash: EventHash, resolution: &Resolution) -> Option<EventStatus> {
-        let held = self.events.get(&hash)?;
+        let held = self.get(hash)?;
         let event = &held.event;
         if resolution.roster.get(event.author).is_none() {
             return Some(EventStatus::AuthorNotInRoster);
@@ -767,16 +861,34 @@ impl MeshState {
         resolution: &Resolution,
         left_out: &crate::left_out::LeftOut,
     ) -> StateDigest {
-        let mut hashes: Vec<&EventHash> = self
+        // The events in memory, and those of the backing in two passes (a
+        // count, then the hashes merged in order): no list of every hash.
+        let mut recent: Vec<&EventHash> = self
             .events
             .keys()
             .filter(|hash| !left_out.contains(**hash))
             .collect();
-        hashes.sort();
+        recent.sort();
+        let mut count = recent.len() as u64;
+        if let Some(backing) = self.backing.as_deref() {
+            backing.for_each_hash(&mut |hash| count += u64::from(!left_out.contains(hash)));
+        }
         let mut hasher = blake3::Hasher::new_derive_key(crate::labels::STATE_DIGEST);
         hasher.update(self.graph.genesis().as_bytes());
-        hasher.update(&(hashes.len() as u64).to_le_bytes());
-        for hash in hashes {
+        hasher.update(&count.to_le_bytes());
+        let mut recent = recent.into_iter().peekable();
+        if let Some(backing) = self.backing.as_deref() {
+            backing.for_each_hash(&mut |hash| {
+                if left_out.contains(hash) {
+                    return;
+                }
+                while let Some(earlier) = recent.next_if(|earlier| **earlier < hash) {
+                    hasher.update(earlier.as_bytes());
+                }
+                hasher.update(hash.as_bytes());
+            });
+        }
+        for hash in recent {
             hasher.update(hash.as_bytes());
         }
         // The resolution is a function of the set, so hashing it adds no

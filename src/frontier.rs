@@ -1,6 +1,7 @@
 //! Sync by frontier (SPEC.md §7): what a peer holds, and what another
 //! sends it.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 
 use super::event::SignedEvent;
@@ -145,7 +146,7 @@ impl Ledger {
         let left_out = self.left_out();
         let mut heads: BTreeMap<MemberId, Vec<EventHash>> = BTreeMap::new();
         // Feeds with events left out, with their events left in.
-        let mut cut: BTreeMap<MemberId, Vec<&SignedEvent>> = BTreeMap::new();
+        let mut cut: BTreeMap<MemberId, Vec<Cow<'_, SignedEvent>>> = BTreeMap::new();
         if !left_out.is_empty() {
             for record in self.records() {
                 if left_out.contains(record.hash()) {
@@ -160,12 +161,10 @@ impl Ledger {
                 }
             }
         }
-        for record in self.records() {
-            let author = record.event().author;
-            if heads.contains_key(&author) || cut.contains_key(&author) {
-                continue;
+        for author in state.authors() {
+            if !cut.contains_key(&author) {
+                heads.insert(author, state.heads(author));
             }
-            heads.insert(author, state.heads(author));
         }
         // A feed with events left out: its heads among the rest, the events
         // no other event of the feed left in follows. (Every event before
@@ -234,7 +233,7 @@ impl Ledger {
     /// head, that this ledger holds. So whatever the peer's copy of a feed
     /// is (behind, ahead, or forked from this one), one reply carries every
     /// event it lacks, with everything those name (SPEC.md §7.1).
-    pub(crate) fn missing_for(&self, frontier: &Frontier) -> Vec<&SignedEvent> {
+    pub(crate) fn missing_for(&self, frontier: &Frontier) -> Vec<Cow<'_, SignedEvent>> {
         self.missing_positions(frontier)
             .into_iter()
             .filter_map(|position| self.record_at(position))
@@ -287,7 +286,7 @@ mod tests {
     use crate::keys::LocalKeys;
     use crate::verify::Ledger;
 
-    fn hashes(records: Vec<&SignedEvent>) -> Vec<crate::ids::EventHash> {
+    fn hashes(records: Vec<std::borrow::Cow<'_, SignedEvent>>) -> Vec<crate::ids::EventHash> {
         records.iter().map(|r| r.hash()).collect()
     }
 
@@ -328,7 +327,7 @@ mod tests {
             for record in theirs
                 .missing_for(&ours.frontier())
                 .into_iter()
-                .cloned()
+                .map(std::borrow::Cow::into_owned)
                 .collect::<Vec<_>>()
             {
                 ours.insert(record).unwrap();
@@ -336,7 +335,7 @@ mod tests {
             for record in ours
                 .missing_for(&theirs.frontier())
                 .into_iter()
-                .cloned()
+                .map(std::borrow::Cow::into_owned)
                 .collect::<Vec<_>>()
             {
                 theirs.insert(record).unwrap();

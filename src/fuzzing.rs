@@ -116,7 +116,7 @@ fn sync(into: &mut Ledger, from: &Ledger) -> usize {
         let mut pending: Vec<SignedEvent> = from
             .missing_for(&into.frontier())
             .into_iter()
-            .cloned()
+            .map(std::borrow::Cow::into_owned)
             .collect();
         pending.retain(|record| !into.contains(record.hash()));
         if pending.is_empty() {
@@ -272,7 +272,7 @@ impl History {
                 // A fork of the peer's own feed: a second event at the
                 // position of its last one, naming the epoch that one named.
                 let (seq, head, _) = ledger.state().next_position(k.member_id());
-                let last = ledger.record(head).cloned();
+                let last = ledger.record(head).map(std::borrow::Cow::into_owned);
                 last.and_then(|last| {
                     let epoch = last.event().epoch()?;
                     let forked = SignedEvent::sign(
@@ -331,7 +331,10 @@ pub fn converge(data: &[u8]) {
     for peer in &history.peers {
         assert_eq!(peer.digest(), expected, "synced peers differ");
     }
-    let records: Vec<SignedEvent> = history.peers[0].records().cloned().collect();
+    let records: Vec<SignedEvent> = history.peers[0]
+        .records()
+        .map(std::borrow::Cow::into_owned)
+        .collect();
     let reversed: Vec<SignedEvent> = records.iter().rev().cloned().collect();
     let rebuilt = one_by_one(&records[0], reversed);
     assert_eq!(
@@ -358,7 +361,7 @@ pub fn reducer(data: &[u8]) {
     for peer in &history.peers[1..] {
         sync(&mut union, peer);
     }
-    let records: Vec<SignedEvent> = union.records().cloned().collect();
+    let records: Vec<SignedEvent> = union.records().map(std::borrow::Cow::into_owned).collect();
     let genesis = &records[0];
     let mut seed = *blake3::hash(data).as_bytes();
     for round in 0..2u8 {
@@ -600,7 +603,10 @@ pub fn net_wire(data: &[u8]) {
 
 /// Records of the founded ledger, for a seed corpus.
 pub fn sample_records() -> Vec<Vec<u8>> {
-    founded().records().map(SignedEvent::to_record).collect()
+    founded()
+        .records()
+        .map(|record| record.to_record())
+        .collect()
 }
 
 /// Seed inputs for [`decode`]: the founded ledger's records, their event

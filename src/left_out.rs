@@ -35,12 +35,19 @@ impl LeftOut {
     /// - is named by no event outside `L`.
     ///
     /// `events` must come parents first (every event after what it names),
-    /// as a ledger holds them. The set is the greatest fixed point of those
-    /// conditions, reached by removing from every void rotation and every
-    /// event of an absent author, in turns, those that are not grounded in
-    /// a void rotation (a pass in order) and those another event outside
-    /// needs (a pass in reverse), until neither removes anything.
-    pub(crate) fn of(events: &[SignedEvent], resolution: &Resolution) -> LeftOut {
+    /// as a ledger holds them; they are read once, in order, and only the
+    /// candidates are kept: the void rotations and the events of absent
+    /// authors. Any other event is outside `L`, so what it names is out
+    /// too ("pinned"); since it comes after what it names, the candidates
+    /// seen so far are all it can pin. The set is the greatest fixed point
+    /// of the two conditions, reached by removing from the candidates, in
+    /// turns, those not grounded in a void rotation (a pass in order) and
+    /// those an event outside needs (a pass in reverse), until neither
+    /// removes anything.
+    pub(crate) fn of<'a>(
+        events: impl IntoIterator<Item = impl std::ops::Deref<Target = SignedEvent> + 'a>,
+        resolution: &Resolution,
+    ) -> LeftOut {
         let rotation = |signed: &SignedEvent| matches!(signed.event().body, Body::Rotate { .. });
         let grounds_it =
             |signed: &SignedEvent| rotation(signed) && !resolution.is_applied(signed.hash());
@@ -52,34 +59,51 @@ impl LeftOut {
             !resolution.roster.contains(signed.event().author)
                 && (!rotation(signed) || grounds_it(signed))
         };
+        let mut candidates: Vec<Candidate> = Vec::new();
+        let mut set: HashSet<EventHash> = HashSet::default();
+        let mut pinned: HashSet<EventHash> = HashSet::default();
+        for signed in events {
+            let signed: &SignedEvent = &signed;
+            let hash = signed.hash();
+            let (absent, grounds) = (absent(signed), grounds_it(signed));
+            if absent || grounds {
+                set.insert(hash);
+                candidates.push(Candidate {
+                    hash,
+                    names: names(signed.event()).collect(),
+                    absent,
+                    grounds,
+                });
+            } else {
+                pinned.extend(names(signed.event()).filter(|named| set.contains(named)));
+            }
+        }
         // (Without a void rotation the first pass empties the set;
         // `Ledger::left_out` skips that case cheaply.)
-        let mut set: HashSet<EventHash> = events
-            .iter()
-            .filter(|e| absent(e) || grounds_it(e))
-            .map(SignedEvent::hash)
-            .collect();
+        for hash in &pinned {
+            set.remove(hash);
+        }
         loop {
             let mut changed = false;
-            for signed in events {
-                let hash = signed.hash();
+            for candidate in &candidates {
                 // A present author's events stand on their own: only its
                 // void rotations are left out, never what it wrote on them,
                 // whose feed and flag count in the digest.
-                if set.contains(&hash)
-                    && !grounds_it(signed)
-                    && !(absent(signed) && names(signed.event()).any(|named| set.contains(&named)))
+                if set.contains(&candidate.hash)
+                    && !candidate.grounds
+                    && !(candidate.absent
+                        && candidate.names.iter().any(|named| set.contains(named)))
                 {
-                    set.remove(&hash);
+                    set.remove(&candidate.hash);
                     changed = true;
                 }
             }
-            for signed in events.iter().rev() {
-                if set.contains(&signed.hash()) {
+            for candidate in candidates.iter().rev() {
+                if set.contains(&candidate.hash) {
                     continue;
                 }
-                for named in names(signed.event()) {
-                    changed |= set.remove(&named);
+                for named in &candidate.names {
+                    changed |= set.remove(named);
                 }
             }
             if !changed {
@@ -87,6 +111,16 @@ impl LeftOut {
             }
         }
     }
+}
+
+/// An event that may be left out, and what the fixed point reads of it.
+struct Candidate {
+    hash: EventHash,
+    names: Vec<EventHash>,
+    /// By an author absent from `R*` (and no applied rotation).
+    absent: bool,
+    /// A void rotation.
+    grounds: bool,
 }
 
 /// What an event names: its `prev` (past `seq` 0), then its epochs.

@@ -69,6 +69,7 @@
 )]
 
 mod agreement;
+mod backing;
 mod batch;
 mod bitset;
 mod codec;

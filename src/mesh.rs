@@ -371,11 +371,12 @@ pub struct EpochInfo {
 }
 
 /// One event of [`Mesh::log`] and its status.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct LogEntry<'a> {
-    /// The event.
-    pub event: &'a SignedEvent,
+    /// The event: borrowed while the mesh holds it in memory, read from the
+    /// file otherwise.
+    pub event: std::borrow::Cow<'a, SignedEvent>,
     /// Its status in the current resolution (SPEC.md §6.2): `Some` for every
     /// event the mesh holds; a rotation's standing is also in
     /// [`Mesh::epoch`].
@@ -592,14 +593,7 @@ impl Mesh {
 
     /// The group's name, as the genesis gives it.
     pub fn group_name(&self) -> &str {
-        match self
-            .ledger
-            .record(self.ledger.state().graph().genesis())
-            .map(|genesis| &genesis.event().body)
-        {
-            Some(Body::Genesis { group_name, .. }) => group_name,
-            _ => "",
-        }
+        self.ledger.group_name()
     }
 
     /// The founder, the group's first owner.
@@ -724,8 +718,8 @@ impl Mesh {
     }
 
     /// The event `hash`, if the mesh holds it.
-    pub fn event(&self, hash: EventHash) -> Option<&SignedEvent> {
-        self.ledger.record(hash)
+    pub fn event(&self, hash: EventHash) -> Option<SignedEvent> {
+        self.ledger.record(hash).map(std::borrow::Cow::into_owned)
     }
 
     /// Every event in the order the file holds them, with its status under
@@ -736,9 +730,9 @@ impl Mesh {
         let resolution = self.ledger.resolution();
         let left_out = self.ledger.left_out();
         self.ledger.records().map(move |record| LogEntry {
-            event: record,
             status: state.status(record.hash(), resolution),
             left_out: left_out.contains(record.hash()),
+            event: record,
         })
     }
 
@@ -1018,7 +1012,7 @@ impl Mesh {
             .ledger
             .missing_for(frontier)
             .into_iter()
-            .map(SignedEvent::to_record)
+            .map(|record| record.to_record())
             .collect();
         Batch::new(self.ledger.group(), records)
     }
@@ -1063,7 +1057,7 @@ impl Mesh {
             self.ledger
                 .records()
                 .filter(|record| !left_out.contains(record.hash()))
-                .map(SignedEvent::to_record)
+                .map(|record| record.to_record())
                 .collect(),
         )
     }
@@ -1147,10 +1141,11 @@ impl Mesh {
     /// place rather than copied, with what the journal holds, into the file
     /// in one transaction; [`Mesh::written`] then starts the journal over.
     fn write_since(&mut self, len: usize) -> Result<()> {
+        let taken: Vec<_> = self.ledger.records_since(len).collect();
         let refs: Vec<&SignedEvent> = self
             .pending
             .iter()
-            .chain(self.ledger.records_since(len))
+            .chain(taken.iter().map(|r| &**r))
             .collect();
         self.store.append(&refs, Some(&self.ledger))
     }
@@ -1336,7 +1331,10 @@ fn replay_journal(
             (false, _) => {}
         }
     }
-    replayed.events = ledger.records_since(before).cloned().collect();
+    replayed.events = ledger
+        .records_since(before)
+        .map(std::borrow::Cow::into_owned)
+        .collect();
     Ok(replayed)
 }
 

@@ -103,7 +103,8 @@ impl Store {
             owner,
             owner_unwritten: owner.is_some(),
         };
-        let records: Vec<&SignedEvent> = ledger.records().collect();
+        let records: Vec<_> = ledger.records().collect();
+        let records: Vec<&SignedEvent> = records.iter().map(|record| &**record).collect();
         match store.write(&records, Some(ledger), true) {
             Ok(()) => Ok(store),
             Err(error) => {

@@ -13,7 +13,9 @@
 //! signed, so that it is signed while the journal writes it
 //! ([`Verified::finish`]).
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use foldhash::HashMap;
 
@@ -23,6 +25,7 @@ use rayon::prelude::*;
 use super::event::{Body, Event, PackageError, SignedEvent, SignedPackage, UnsignedEvent, VERSION};
 use super::feeds::{Check, Checked, FeedError, FeedEvent, MeshState, Missing};
 use super::graph::{self, GraphError, Resolution};
+use crate::backing::Backing;
 use crate::envelope::{self, Binding, EnvelopeError, EpochSecret, is_admissible_dh_key};
 use crate::error::{Error, VoidReason};
 use crate::event::{DecodeError, Envelope};
@@ -267,10 +270,18 @@ pub enum SecretError {
 pub(crate) struct Ledger {
     group: GroupId,
     founder: MemberId,
+    /// The genesis's group name, kept when the genesis itself is not.
+    group_name: String,
     state: MeshState,
+    /// The events taken since the ledger last settled, at positions
+    /// `settled..`; those before are read from `backing`.
     events: Vec<SignedEvent>,
-    /// Where each held event is in `events`.
+    /// Where each event of `events` is in the order taken.
     index: HashMap<EventHash, usize>,
+    /// How many events the backing holds: the first position of `events`.
+    settled: usize,
+    /// The events taken before the ledger last settled (SPEC.md §9.5).
+    backing: Option<Arc<dyn Backing>>,
     /// Each member's signing key, from the packages of held events (a member
     /// id is the hash of its signing key, so a member has one).
     signing_keys: HashMap<MemberId, SigningPublicKey>,
@@ -317,16 +328,24 @@ impl Ledger {
             resolution: state.graph().resolve(),
             left_out: std::sync::OnceLock::new(),
             group: genesis.hash().into(),
+            group_name: group_name.clone(),
             founder: event.author,
             state,
             signing_keys: HashMap::from_iter([(event.author, founder.keys.signing)]),
             index: HashMap::from_iter([(genesis.hash(), 0)]),
             events: vec![genesis],
+            settled: 0,
+            backing: None,
         })
     }
 
     pub(crate) fn group(&self) -> GroupId {
         self.group
+    }
+
+    /// The group's name, as the genesis gives it.
+    pub(crate) fn group_name(&self) -> &str {
+        &self.group_name
     }
 
     pub(crate) fn state(&self) -> &MeshState {
@@ -354,7 +373,7 @@ impl Ledger {
                 .values()
                 .any(|status| *status == graph::Status::Void);
             if any {
-                LeftOut::of(&self.events, resolution)
+                LeftOut::of(self.records(), resolution)
             } else {
                 LeftOut::default()
             }
@@ -362,34 +381,82 @@ impl Ledger {
     }
 
     /// Every held record, in the order added: each after what it names.
-    pub(crate) fn records(&self) -> impl Iterator<Item = &SignedEvent> {
+    pub(crate) fn records(&self) -> Records<'_> {
         self.records_since(0)
     }
 
     /// The records taken after the first `len`, in the order taken.
-    pub(crate) fn records_since(&self, len: usize) -> impl Iterator<Item = &SignedEvent> {
-        self.events.get(len..).unwrap_or_default().iter()
+    pub(crate) fn records_since(&self, len: usize) -> Records<'_> {
+        Records {
+            ledger: self,
+            next: len,
+            read: std::collections::VecDeque::new(),
+        }
     }
 
     /// How many events the ledger holds.
     pub(crate) fn len(&self) -> usize {
-        self.events.len()
+        self.settled + self.events.len()
     }
 
     /// The record of `hash`, if held.
-    pub(crate) fn record(&self, hash: EventHash) -> Option<&SignedEvent> {
-        self.index
-            .get(&hash)
-            .and_then(|&position| self.events.get(position))
+    pub(crate) fn record(&self, hash: EventHash) -> Option<Cow<'_, SignedEvent>> {
+        if let Some(&position) = self.index.get(&hash) {
+            return self.record_at(position);
+        }
+        crate::backing::record(self.backing.as_deref()?, hash).map(Cow::Owned)
     }
 
     /// The event at `position` in the order taken.
-    pub(crate) fn record_at(&self, position: usize) -> Option<&SignedEvent> {
-        self.events.get(position)
+    pub(crate) fn record_at(&self, position: usize) -> Option<Cow<'_, SignedEvent>> {
+        match position.checked_sub(self.settled) {
+            Some(recent) => self.events.get(recent).map(Cow::Borrowed),
+            None => self
+                .backing
+                .as_deref()?
+                .record_at(position as u64)
+                .map(Cow::Owned),
+        }
     }
 
     pub(crate) fn contains(&self, hash: EventHash) -> bool {
         self.index.contains_key(&hash)
+            || self
+                .backing
+                .as_deref()
+                .is_some_and(|backing| backing.position(hash).is_some())
+    }
+
+    /// The first read of the backing that failed, if any: what the ledger
+    /// answered since may rest on a row it could not read, so nothing built
+    /// on it may be kept ([`crate::backing`]).
+    pub(crate) fn failure(&self) -> Option<Error> {
+        self.backing.as_deref().and_then(Backing::failure)
+    }
+
+    /// Reads the events held before [`Self::settle`] from `backing`, which
+    /// must hold exactly the first [`Backing::len`] events of this ledger.
+    pub(crate) fn set_backing(&mut self, backing: Arc<dyn Backing>) {
+        self.state.set_backing(Arc::clone(&backing));
+        self.backing = Some(backing);
+    }
+
+    /// Lets go of the events held in memory: the backing now holds all of
+    /// them. A ledger without a backing keeps them.
+    pub(crate) fn settle(&mut self) {
+        let Some(backing) = self.backing.as_deref() else {
+            return;
+        };
+        debug_assert_eq!(backing.len(), self.len() as u64);
+        self.settled = self.len();
+        self.events = Vec::new();
+        self.index = HashMap::default();
+        self.state.settle();
+    }
+
+    /// How many events the ledger holds in memory.
+    pub(crate) fn unsettled(&self) -> usize {
+        self.events.len()
     }
 
     #[cfg(any(test, feature = "fuzzing"))]
@@ -532,7 +599,7 @@ impl Ledger {
         if event.seq > 0 && event.prev == EventHash::ZERO {
             return None;
         }
-        if event.seq > 0 && !self.index.contains_key(&event.prev) {
+        if event.seq > 0 && !self.contains(event.prev) {
             return Some(Missing::Prev(event.prev));
         }
         let graph = self.state.graph();
@@ -540,7 +607,7 @@ impl Ledger {
             .named_epochs()
             .iter()
             .find(|epoch| !graph.contains(**epoch))
-            .filter(|epoch| !self.index.contains_key(*epoch))
+            .filter(|epoch| !self.contains(**epoch))
             .map(|epoch| Missing::Epoch(*epoch))
     }
 
@@ -556,7 +623,7 @@ impl Ledger {
     /// [`Self::take_all`], returning what [`Self::undo`] needs to forget
     /// what it took, should writing it fail.
     pub(crate) fn take_batch(&mut self, records: &[Vec<u8>]) -> Result<Taken, Error> {
-        let start = self.events.len();
+        let start = self.len();
         let mut take = Take::default();
         match self.take_all_into(records, &mut take) {
             Ok(known) => Ok(Taken {
@@ -582,7 +649,10 @@ impl Ledger {
     ) -> Result<(Taken, Vec<Vec<u8>>), Error> {
         let taken = self.take_batch(records)?;
         let left_out = self.left_out().clone();
-        let new = self.events.get(taken.start..).unwrap_or_default();
+        let new = self
+            .events
+            .get(taken.start - self.settled..)
+            .unwrap_or_default();
         if !new.iter().any(|event| left_out.contains(event.hash())) {
             return Ok((taken, Vec::new()));
         }
@@ -674,7 +744,8 @@ impl Ledger {
     /// refused batch costs what it took rather than a copy of the ledger.
     fn forget_since(&mut self, len: usize, new_keys: &[MemberId]) {
         self.left_out.take();
-        while self.events.len() > len {
+        debug_assert!(len >= self.settled, "only what is in memory is undone");
+        while self.len() > len {
             let Some(event) = self.events.pop() else {
                 break;
             };
@@ -763,7 +834,7 @@ impl Ledger {
         let Verified {
             signed, checked, ..
         } = verified;
-        if self.index.contains_key(&signed.hash()) {
+        if self.contains(signed.hash()) {
             return false;
         }
         for package in signed.event().body.packages() {
@@ -778,7 +849,7 @@ impl Ledger {
         self.state.commit(checked);
         self.left_out.take();
         let rotation = matches!(signed.event().body, Body::Rotate { .. });
-        self.index.insert(signed.hash(), self.events.len());
+        self.index.insert(signed.hash(), self.len());
         self.events.push(signed);
         rotation
     }
@@ -1113,6 +1184,45 @@ fn rotation_binding(
         author,
         seq,
         prev,
+    }
+}
+
+/// The records of a ledger in the order taken, from the backing in runs,
+/// then from memory. A read of the backing that fails ends the run early:
+/// [`Ledger::failure`] says so.
+pub(crate) struct Records<'a> {
+    ledger: &'a Ledger,
+    next: usize,
+    read: std::collections::VecDeque<SignedEvent>,
+}
+
+/// How many records the backing is read in, at a time.
+const READ_RUN: u64 = 1024;
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Cow<'a, SignedEvent>;
+
+    fn next(&mut self) -> Option<Cow<'a, SignedEvent>> {
+        if let Some(record) = self.read.pop_front() {
+            return Some(Cow::Owned(record));
+        }
+        let ledger = self.ledger;
+        if self.next < ledger.settled {
+            let backing = ledger.backing.as_deref()?;
+            let from = self.next as u64;
+            let to = (from + READ_RUN).min(ledger.settled as u64);
+            self.read = backing.records(from, to).into();
+            if self.read.len() as u64 != to - from {
+                // A failed read: stop, rather than skip records.
+                self.next = usize::MAX;
+                return None;
+            }
+            self.next = to as usize;
+            return self.read.pop_front().map(Cow::Owned);
+        }
+        let record = ledger.events.get(self.next.checked_sub(ledger.settled)?)?;
+        self.next += 1;
+        Some(Cow::Borrowed(record))
     }
 }
 

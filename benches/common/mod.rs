@@ -232,8 +232,8 @@ pub struct SignatureFloor {
 
 impl SignatureFloor {
     /// The checks of `events`, signed by bench members `0..authors`.
-    pub fn new<'a>(
-        events: impl Iterator<Item = &'a meshlog::SignedEvent>,
+    pub fn new(
+        events: impl Iterator<Item = impl std::ops::Deref<Target = meshlog::SignedEvent>>,
         authors: u32,
     ) -> SignatureFloor {
         let prefix: Vec<u8> = meshlog::DOMAIN_LABELS

@@ -43,9 +43,11 @@ impl Mesh {
         let mut feed: Vec<(EventHash, u64, EventHash, u64)> = self
             .ledger
             .records()
-            .map(|record| (record.hash(), record.event()))
-            .filter(|(_, event)| event.author == fork.author && event.seq >= fork.seq)
-            .map(|(hash, event)| (hash, event.seq, event.prev, event.time))
+            .filter(|record| record.event().author == fork.author && record.event().seq >= fork.seq)
+            .map(|record| {
+                let event = record.event();
+                (record.hash(), event.seq, event.prev, event.time)
+            })
             .collect();
         feed.sort_by_key(|&(_, seq, _, _)| seq);
         let spans: Vec<(EventHash, u64, u64)> = fork

@@ -539,7 +539,10 @@ fn a_crash_loses_no_acknowledged_event_the_journal_replays_them() {
     assert_eq!(audit.report().journaled, 4);
     assert_eq!(audit.report().awaiting_signature, 0);
     for entry in audit.log() {
-        assert_eq!(Some(entry.event), mesh.event(entry.event.hash()));
+        assert_eq!(
+            Some(entry.event.clone().into_owned()),
+            mesh.event(entry.event.hash())
+        );
     }
     drop(audit);
     assert_eq!(

@@ -721,7 +721,7 @@ async fn a_member_sending_invalid_records_is_cut_off() {
         .with_mesh(|mesh| mesh.append_app("note", b"mine").unwrap())
         .unwrap();
     let mut forged = mallory_node
-        .with_mesh(|mesh| SignedEvent::to_record(mesh.event(note).unwrap()))
+        .with_mesh(|mesh| mesh.event(note).unwrap().to_record())
         .unwrap();
     forged[5] ^= 1;
     let before = server.with_mesh(|mesh| mesh.len()).unwrap();

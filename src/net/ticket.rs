@@ -207,7 +207,7 @@ pub(crate) fn admission(mesh: &Mesh, cache: &mut HashMap<EventHash, Arc<TicketKe
         .statuses
         .keys()
         .filter_map(|rotation| match &mesh.event(*rotation)?.event().body {
-            Body::Rotate { changes, .. } => Some(changes),
+            Body::Rotate { changes, .. } => Some(changes.clone()),
             _ => None,
         })
         .flatten()
@@ -256,9 +256,12 @@ fn named_epochs(mesh: &Mesh) -> Vec<EventHash> {
         mesh.own_roster(*epoch)
             .is_some_and(|roster| me.is_some_and(|me| roster.contains(me)))
     };
-    let parents = |epoch: &EventHash| match mesh.event(*epoch).map(|event| &event.event().body) {
-        Some(Body::Rotate { parents, .. }) => parents.clone(),
-        _ => Vec::new(),
+    let parents = |epoch: &EventHash| match mesh.event(*epoch) {
+        Some(event) => match &event.event().body {
+            Body::Rotate { parents, .. } => parents.clone(),
+            _ => Vec::new(),
+        },
+        None => Vec::new(),
     };
     let mut level: Vec<EventHash> = vec![start];
     let mut seen: HashSet<EventHash> = HashSet::from([start]);

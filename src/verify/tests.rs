@@ -28,7 +28,7 @@ fn sync(into: &mut Ledger, from: &Ledger) -> usize {
     let mut pending: Vec<SignedEvent> = from
         .records()
         .filter(|r| !into.contains(r.hash()))
-        .cloned()
+        .map(std::borrow::Cow::into_owned)
         .collect();
     pending.sort_by_key(SignedEvent::hash);
     let mut moved = 0;
@@ -52,7 +52,7 @@ fn joined(from: &Ledger) -> Ledger {
     let genesis = from
         .records()
         .find(|r| r.hash() == from.group().into_event_hash())
-        .cloned()
+        .map(std::borrow::Cow::into_owned)
         .unwrap();
     let mut ledger = Ledger::found(genesis).unwrap();
     sync(&mut ledger, from);
@@ -494,7 +494,7 @@ fn take_all_names_what_waits_for_an_event_nobody_sent() {
     let mut both: Vec<Vec<u8>> = other
         .records()
         .skip(founder.len())
-        .map(SignedEvent::to_record)
+        .map(|record| record.to_record())
         .collect();
     both.reverse();
     let mut copy = founder.clone();
@@ -540,7 +540,7 @@ fn left_out_rotations_stay_when_a_present_admin_built_on_them() {
     let lacking = |into: &Ledger, from: &Ledger| -> Vec<Vec<u8>> {
         from.records()
             .filter(|r| !into.contains(r.hash()))
-            .map(SignedEvent::to_record)
+            .map(|record| record.to_record())
             .collect()
     };
 
@@ -737,7 +737,7 @@ fn a_demoted_admins_backdated_rotations_are_left_out_as_a_removed_ones_are() {
     let lacking: Vec<Vec<u8>> = own
         .records()
         .filter(|r| !founder.contains(r.hash()))
-        .map(SignedEvent::to_record)
+        .map(|record| record.to_record())
         .collect();
     let (_, left_out) = founder.take_batch_leaving_out(&lacking).unwrap();
     assert!(left_out.is_empty());
@@ -1121,7 +1121,7 @@ mod leaving_out {
         ledger
             .records()
             .filter(|r| matches!(r.event().body, Body::Rotate { .. } | Body::Genesis { .. }))
-            .map(SignedEvent::hash)
+            .map(|r| r.hash())
             .collect()
     }
 
@@ -1132,13 +1132,13 @@ mod leaving_out {
             return from
                 .missing_for(&into.frontier())
                 .into_iter()
-                .map(SignedEvent::to_record)
+                .map(|record| record.to_record())
                 .collect();
         }
         let left_out = from.left_out().clone();
         from.records()
             .filter(|r| !left_out.contains(r.hash()) && !into.contains(r.hash()))
-            .map(SignedEvent::to_record)
+            .map(|record| record.to_record())
             .collect()
     }
 
@@ -1371,17 +1371,17 @@ mod leaving_out {
         }
         // S: everything any copy ever held, taken whole.
         let genesis_record = founder.record(genesis).unwrap().clone();
-        let mut union = Ledger::found(genesis_record.clone()).unwrap();
+        let mut union = Ledger::found(genesis_record.clone().into_owned()).unwrap();
         for ledger in peers.iter().chain(snapshots.iter().flatten()) {
             let records: Vec<Vec<u8>> = ledger
                 .records()
                 .filter(|r| !union.contains(r.hash()))
-                .map(SignedEvent::to_record)
+                .map(|record| record.to_record())
                 .collect();
             union.take_all(&records).unwrap();
         }
         let left_out = union.left_out().clone();
-        let all: Vec<&SignedEvent> = union.records().collect();
+        let all: Vec<SignedEvent> = union.records().map(std::borrow::Cow::into_owned).collect();
         let outside: Vec<EventHash> = all
             .iter()
             .map(|r| r.hash())
@@ -1416,7 +1416,7 @@ mod leaving_out {
         }
 
         // The ingest path: one batch of everything, leaving out.
-        let mut fresh = Ledger::found(genesis_record.clone()).unwrap();
+        let mut fresh = Ledger::found(genesis_record.clone().into_owned()).unwrap();
         let records: Vec<Vec<u8>> = all
             .iter()
             .filter(|r| r.hash() != genesis)
@@ -1571,11 +1571,11 @@ fn an_applied_rotation_by_an_author_absent_from_r_star_is_not_left_out() {
     assert!(resolution.roster.contains(q.member_id()));
     // It counts: it is not left out, and a peer that ingests everything
     // leaving out agrees.
-    let mut fresh = Ledger::found(founder.record(genesis).unwrap().clone()).unwrap();
+    let mut fresh = Ledger::found(founder.record(genesis).unwrap().into_owned()).unwrap();
     let records: Vec<Vec<u8>> = everything
         .records()
         .filter(|r| r.hash() != genesis)
-        .map(SignedEvent::to_record)
+        .map(|record| record.to_record())
         .collect();
     fresh.take_batch_leaving_out(&records).unwrap();
     assert_eq!(fresh.resolution().tips, resolution.tips);

@@ -699,8 +699,8 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
         if author.is_some_and(|author| author != fields.author) {
             continue;
         }
-        let (mut summary, mut details) = describe(entry.event, &epochs);
-        if let Some((opened, fields)) = opens.then(|| opened_parts(&mesh, entry.event)).flatten() {
+        let (mut summary, mut details) = describe(&entry.event, &epochs);
+        if let Some((opened, fields)) = opens.then(|| opened_parts(&mesh, &entry.event)).flatten() {
             summary.push_str(&opened);
             if let (Some(details), Value::Object(fields)) = (details.as_object_mut(), fields) {
                 details.extend(fields);
@@ -721,7 +721,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
                 "time": fields.time,
                 "time_rfc3339": format_time(fields.time),
                 "kind": fields.body.kind_name(),
-                "epoch": epoch_of(entry.event).to_string(),
+                "epoch": epoch_of(&entry.event).to_string(),
                 "status": entry.status.map(|status| status.to_string()),
                 "left_out": entry.left_out,
             });
@@ -736,7 +736,7 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
                 fields.author.short(),
                 fields.seq,
                 fields.body.kind_name(),
-                epoch_of(entry.event).short(),
+                epoch_of(&entry.event).short(),
                 status,
                 summary
             )
