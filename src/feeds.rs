@@ -369,6 +369,90 @@ impl MeshState {
         self.backing = Some(backing);
     }
 
+    /// The state a checkpoint states (SPEC.md §9.7): the genesis, the
+    /// rotations (each after its parents, as stored), each feed's heads and
+    /// every forked position; every other event is in `backing`. The
+    /// rotations are not checked against the rules again, only taken into
+    /// the graph, in order: the checkpoint vouches for them.
+    pub(crate) fn restore(
+        genesis: FeedEvent,
+        rotations: impl IntoIterator<Item = FeedEvent>,
+        heads: &[(MemberId, u64, EventHash)],
+        forks: &[(MemberId, u64, Vec<EventHash>)],
+        backing: Arc<dyn Backing>,
+    ) -> Result<Self, FeedError> {
+        let mut state = Self::new(genesis)?;
+        for rotation in rotations {
+            let FeedEvent {
+                hash,
+                author,
+                body: Body::Rotate { parents, changes },
+                ..
+            } = rotation
+            else {
+                return Err(FeedError::NotAnEpoch {
+                    epoch: rotation.hash,
+                });
+            };
+            if let Some(prepared) = state.graph.prepare(Rotation {
+                hash,
+                author,
+                parents,
+                changes,
+            })? {
+                state.graph.commit(prepared);
+            }
+        }
+        state.events = HashMap::default();
+        state.heads = BTreeMap::new();
+        for &(author, _, hash) in heads {
+            state.heads.entry(author).or_default().insert(hash);
+        }
+        state.feeds = BTreeMap::new();
+        for (author, seq, hashes) in forks {
+            state
+                .feeds
+                .entry(*author)
+                .or_default()
+                .insert(*seq, Position::Many(hashes.iter().copied().collect()));
+        }
+        state.backing = Some(backing);
+        Ok(state)
+    }
+
+    /// Each feed's heads, with their positions: what a checkpoint states.
+    pub(crate) fn heads_at(&self) -> Vec<(MemberId, u64, EventHash)> {
+        self.heads
+            .iter()
+            .flat_map(|(author, heads)| heads.iter().map(move |hash| (*author, *hash)))
+            .filter_map(|(author, hash)| Some((author, self.get(hash)?.event.seq, hash)))
+            .collect()
+    }
+
+    /// Every forked position: what a checkpoint states.
+    pub(crate) fn forks(&self) -> Vec<(MemberId, u64, Vec<EventHash>)> {
+        self.equivocations()
+            .into_iter()
+            .map(|fork| (fork.author, fork.seq, fork.events))
+            .collect()
+    }
+
+    /// The row a file keeps for the held event `hash` (SPEC.md §9.7): its
+    /// author and position in the feed, with the author's flag after it
+    /// and the epochs acknowledged up to it.
+    pub(crate) fn seat_of(
+        &self,
+        hash: EventHash,
+    ) -> Option<(MemberId, u64, bool, Arc<[EventHash]>)> {
+        let held = self.get(hash)?;
+        Some((
+            held.event.author,
+            held.event.seq,
+            held.enabled,
+            held.acknowledged.clone(),
+        ))
+    }
+
     /// Lets go of the events held in memory: the backing now holds every
     /// one of them. Forked positions and heads stay, as resolution and the
     /// next event need them.

@@ -140,9 +140,26 @@ impl LocalKeys {
     /// that only this key's holder can have written one (SPEC.md §9.6):
     /// `derive_key(JOURNAL_TAG, signing seed)`.
     pub(crate) fn journal_tag_key(&self) -> Zeroizing<[u8; 32]> {
+        self.seed_key(crate::labels::JOURNAL_TAG)
+    }
+
+    /// The keys that tag the rows and the checkpoint of this member's own
+    /// file, so that only this key's holder can have written them (SPEC.md
+    /// §9.7): `derive_key(FILE_ROW_TAG, signing seed)` and
+    /// `derive_key(FILE_CHECKPOINT_TAG, signing seed)`.
+    pub(crate) fn file_keys(&self) -> crate::checkpoint::FileKeys {
+        crate::checkpoint::FileKeys {
+            member: self.member_id(),
+            row: self.seed_key(crate::labels::FILE_ROW_TAG),
+            checkpoint: self.seed_key(crate::labels::FILE_CHECKPOINT_TAG),
+        }
+    }
+
+    /// `derive_key(label, signing seed)`.
+    fn seed_key(&self, label: &str) -> Zeroizing<[u8; 32]> {
         use zeroize::Zeroize;
         let seed = Zeroizing::new(self.signing.to_bytes());
-        let mut hasher = blake3::Hasher::new_derive_key(crate::labels::JOURNAL_TAG);
+        let mut hasher = blake3::Hasher::new_derive_key(label);
         hasher.update(&*seed);
         let mut hash = hasher.finalize();
         let key = Zeroizing::new(*hash.as_bytes());

@@ -23,6 +23,16 @@ pub(crate) const JOURNAL_CHECK: &str = "meshlog v3 journal check";
 /// member's signing seed, that tags the journal's event awaiting its
 /// signature (SPEC.md §9.6).
 pub(crate) const JOURNAL_TAG: &str = "meshlog v3 journal tag";
+/// blake3 `derive_key` context for the key, derived from the local
+/// member's signing seed, that tags the rows of its own file (SPEC.md §9.7).
+pub(crate) const FILE_ROW_TAG: &str = "meshlog v3 file row tag";
+/// blake3 `derive_key` context for the key, derived from the local
+/// member's signing seed, that tags its checkpoint of its own file (SPEC.md
+/// §9.7).
+pub(crate) const FILE_CHECKPOINT_TAG: &str = "meshlog v3 file checkpoint tag";
+/// blake3 `derive_key` context for the digest of a file's rotations, in
+/// the order stored (SPEC.md §9.7).
+pub(crate) const FILE_ROTATIONS: &str = "meshlog v3 file rotations";
 /// blake3 `derive_key` context for the key of an epoch's sealed messages
 /// (SPEC.md §16.2).
 pub(crate) const SEALED_EPOCH_KEY: &str = "meshlog v3 sealed epoch key";
@@ -72,6 +82,9 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("STATE_DIGEST", STATE_DIGEST),
     ("JOURNAL_CHECK", JOURNAL_CHECK),
     ("JOURNAL_TAG", JOURNAL_TAG),
+    ("FILE_ROW_TAG", FILE_ROW_TAG),
+    ("FILE_CHECKPOINT_TAG", FILE_CHECKPOINT_TAG),
+    ("FILE_ROTATIONS", FILE_ROTATIONS),
     ("SEALED_EPOCH_KEY", SEALED_EPOCH_KEY),
     ("SEALED_MESSAGE_KEY", SEALED_MESSAGE_KEY),
     ("SEALED_CONTENT", SEALED_CONTENT),
@@ -92,7 +105,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
 pub const FORMAT_VERSION: u16 = 3;
 /// The layout of the redb file (tables and their encodings) this build
 /// writes and reads.
-pub const STORE_FORMAT: u16 = 3;
+pub const STORE_FORMAT: u16 = 4;
 
 /// Limits enforced on every event (SPEC.md §3.2).
 pub mod limits {

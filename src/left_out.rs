@@ -29,6 +29,16 @@ impl LeftOut {
         self.0.is_empty()
     }
 
+    /// The set of `hashes`, as a checkpoint states it (SPEC.md §9.7).
+    pub(crate) fn from_hashes(hashes: impl IntoIterator<Item = EventHash>) -> LeftOut {
+        LeftOut(hashes.into_iter().collect())
+    }
+
+    /// Every hash left out, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = EventHash> + '_ {
+        self.0.iter().copied()
+    }
+
     /// The largest set `L` of `events` such that each event of `L`:
     /// - is a void rotation, or is not a rotation, is by an author absent
     ///   from `R*` and names (as `prev`, epoch or parent) an event of `L`;

@@ -72,6 +72,7 @@ mod agreement;
 mod backing;
 mod batch;
 mod bitset;
+mod checkpoint;
 mod codec;
 mod envelope;
 mod error;

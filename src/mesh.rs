@@ -23,7 +23,7 @@ use crate::ids::{EventHash, GroupId, MemberId, StateDigest};
 use crate::journal::{self, Journal};
 use crate::keys::LocalKeys;
 use crate::redb_file::RedbFile;
-use crate::store::Store;
+use crate::store::{OpenAs, Store};
 use crate::verify::{Ledger, MadeHere, Verdict};
 
 type Clock = Box<dyn FnMut() -> u64 + Send>;
@@ -41,6 +41,7 @@ pub struct MeshOptions {
     shared_copy: bool,
     feed_mark: Option<PathBuf>,
     accept_restored_copy: bool,
+    verify_everything: bool,
 }
 
 impl std::fmt::Debug for MeshOptions {
@@ -51,6 +52,7 @@ impl std::fmt::Debug for MeshOptions {
             .field("shared_copy", &self.shared_copy)
             .field("feed_mark", &self.feed_mark)
             .field("accept_restored_copy", &self.accept_restored_copy)
+            .field("verify_everything", &self.verify_everything)
             .finish()
     }
 }
@@ -106,6 +108,16 @@ impl MeshOptions {
         self
     }
 
+    /// Makes a writable open verify every event of the file, as an
+    /// auditor's does, rather than only those its member's checkpoint does
+    /// not cover (SPEC.md §9.7). Without it, the member whose copy the file
+    /// is reopens it in time proportional to what is new since its last
+    /// write; anyone else's open verifies everything anyway.
+    pub fn verify_everything(mut self, everything: bool) -> MeshOptions {
+        self.verify_everything = everything;
+        self
+    }
+
     /// The feed mark a mesh of `ledger` keeps, and the mark it awaits.
     fn feed_mark_state(&self, ledger: &Ledger) -> Result<Option<FeedMark>> {
         let Some(path) = &self.feed_mark else {
@@ -156,20 +168,18 @@ impl MeshOptions {
     /// becomes the copy of the keys' member with its next write.
     pub fn open(self, path: impl AsRef<Path>, keys: LocalKeys) -> Result<Mesh> {
         let path = path.as_ref();
-        let (mut store, mut ledger) = Store::open(RedbFile::open(path)?)?;
+        // Keys of another member than the file's owner are refused there,
+        // before the journal is read or started and before any event is
+        // made: no event and no journal byte is written.
+        let who = OpenAs::Member {
+            keys: keys.file_keys(),
+            shared: self.shared_copy,
+            full: self.verify_everything,
+        };
+        let (mut store, mut ledger) = Store::open(RedbFile::open(path)?, who)?;
         let member = keys.member_id();
-        match store.owner() {
-            // Refused before the journal is read or started, and before
-            // any event is made: no event and no journal byte is written.
-            Some(owner) if owner != member && !self.shared_copy => {
-                return Err(Error::ForeignCopy {
-                    path: path.to_owned(),
-                    owner,
-                    member,
-                });
-            }
-            None if !self.shared_copy => store.adopt(member),
-            _ => {}
+        if store.owner().is_none() && !self.shared_copy {
+            store.adopt(member);
         }
         // Events a crash left in the journal go into the file first, through
         // the same verification as everything else (SPEC.md §9.6).
@@ -183,7 +193,7 @@ impl MeshOptions {
         let replayed = replayed.events;
         if !replayed.is_empty() {
             let refs: Vec<&SignedEvent> = replayed.iter().collect();
-            store.append(&refs, Some(&ledger))?;
+            store.append(&refs, &ledger)?;
         }
         // After the replay: the events a crash left in the journal count as
         // held, so that the mark never blocks the write after a crash.
@@ -220,7 +230,8 @@ impl MeshOptions {
         let journal_path = journal::path_beside(path);
         let mut attempts = 0;
         let (store, ledger, replayed) = loop {
-            let (store, mut ledger) = Store::open(RedbFile::open_read_only(path)?)?;
+            let (store, mut ledger) =
+                Store::open(RedbFile::open_read_only(path)?, OpenAs::Auditor)?;
             // A live writer may have checkpointed between the snapshot and
             // the journal read: then the journal continues a later state of
             // the file, and the snapshot is taken again.
@@ -317,8 +328,12 @@ pub struct OpenReport {
     /// Whether the file was not closed cleanly, so that a private copy of
     /// it was verified and the original left untouched.
     pub verified_private_copy: bool,
-    /// Events verified on open.
+    /// Events verified on open, or vouched for by the member's checkpoint.
     pub events: usize,
+    /// Of those, events the member's checkpoint vouched for (SPEC.md §9.7),
+    /// so that the open did not verify them again: 0 for a full
+    /// verification.
+    pub checkpointed: usize,
     /// Of those, events found in the journal beside the file, beyond what
     /// the file itself held: written by a writer that crashed (replayed into
     /// the file by a writable open), or by a live writer not yet at its
@@ -468,7 +483,7 @@ impl Mesh {
         clock: Option<Clock>,
     ) -> Mesh {
         let private_copy = store.file().is_private_copy();
-        Mesh {
+        let mut mesh = Mesh {
             read_only: private_copy,
             verified_private_copy: private_copy && store.file().recovered(),
             opened_with: ledger.len(),
@@ -485,7 +500,9 @@ impl Mesh {
             clock: clock.unwrap_or_else(|| Box::new(system_time)),
             seal_keys: std::sync::Mutex::default(),
             feed_mark: None,
-        }
+        };
+        mesh.settle();
+        mesh
     }
 
     /// Refuses a write of the local member while the copy lacks the newest
@@ -578,6 +595,7 @@ impl Mesh {
             read_only: self.read_only,
             verified_private_copy: self.verified_private_copy,
             events: self.opened_with,
+            checkpointed: self.store.verified().from as usize,
             journaled: self.journaled,
             awaiting_signature: self.awaiting_signature,
             journal_unreplayed: self.unreplayed.events,
@@ -742,7 +760,12 @@ impl Mesh {
     fn add(&mut self, made: MadeHere) -> Result<EventHash> {
         let hash = made.hash();
         self.check_feed_mark()?;
-        match self.ledger.verify_made_here(made).map_err(Error::Refused)? {
+        let verdict = self.ledger.verify_made_here(made).map_err(Error::Refused);
+        // A row of the file that could not be read may have decided it.
+        if let Some(failure) = self.ledger.failure() {
+            return Err(failure);
+        }
+        match verdict? {
             Verdict::Verified(verified) => {
                 let journal = self.journal.as_mut().ok_or(Error::ReadOnly)?;
                 if journal.is_full() {
@@ -1133,7 +1156,8 @@ impl Mesh {
     /// over: many events at once need no journal.
     fn write_through(&mut self, new: &[SignedEvent]) -> Result<()> {
         let refs: Vec<&SignedEvent> = self.pending.iter().chain(new.iter()).collect();
-        self.store.append(&refs, Some(&self.ledger))?;
+        self.store.append(&refs, &self.ledger)?;
+        self.settle();
         self.written()
     }
 
@@ -1147,7 +1171,26 @@ impl Mesh {
             .iter()
             .chain(taken.iter().map(|r| &**r))
             .collect();
-        self.store.append(&refs, Some(&self.ledger))
+        self.store.append(&refs, &self.ledger)?;
+        drop(taken);
+        self.settle();
+        Ok(())
+    }
+
+    /// Lets the ledger go of what it holds in memory once the file holds
+    /// all of it, reading it back from the file from then on (SPEC.md
+    /// §9.7): memory stays bounded by what resolution needs.
+    fn settle(&mut self) {
+        if let Some(backing) = self.store.backing() {
+            // Rows of the member's are not yet written for every event.
+            if backing.len() != self.ledger.len() as u64 {
+                return;
+            }
+            if !self.ledger.has_backing() {
+                self.ledger.set_backing(backing);
+            }
+            self.ledger.settle();
+        }
     }
 
     /// The file now holds what the journal held: it starts over.
@@ -1201,7 +1244,8 @@ impl Mesh {
     /// in the same order, the projections they imply, and the member whose
     /// copy it is (SPEC.md §9.1). Works on a mesh open read-only.
     pub fn backup(&self, path: impl AsRef<Path>) -> Result<()> {
-        Store::create(path.as_ref(), &self.ledger, self.store.owner()).map(drop)
+        let keys = self.keys.as_ref().map(LocalKeys::file_keys);
+        Store::create(path.as_ref(), &self.ledger, self.store.owner(), keys).map(drop)
     }
 }
 
@@ -1217,7 +1261,7 @@ impl Drop for Mesh {
 /// journal, for events made with `keys`; a failure removes the file, and
 /// the journal if this made it (a full disk may leave part of it).
 fn create_file(path: &Path, ledger: &Ledger, keys: &LocalKeys) -> Result<(Store, Option<Journal>)> {
-    let store = Store::create(path, ledger, Some(keys.member_id()))?;
+    let store = Store::create(path, ledger, Some(keys.member_id()), Some(keys.file_keys()))?;
     let journal_path = journal::path_beside(path);
     let journal_existed = journal_path.try_exists().unwrap_or(true);
     match Journal::start(&journal_path, ledger.group(), store.len(), keys) {

@@ -1,22 +1,38 @@
-//! The v3 redb file: events in the order they were added, and projections
-//! rebuilt and compared on open (SPEC.md §9).
+//! The redb file: events in the order they were added, the rows that let
+//! a ledger read them back by hash and by feed, and projections rebuilt and
+//! compared on open (SPEC.md §9).
 //!
 //! `events` maps a position (0, 1, …, the order events were added, in which
-//! each comes after what it names) to the stored record. The projections
-//! are `roster` (`R*`: member id → role, DH key, package counter),
-//! `epochs` (rotation hash → 1 applied, 0 void) and `enabled` (member id →
-//! flag). An event and the projection rows it changes are one transaction.
-//! Equivocations need no table of their own: both events are events. The
-//! meta table also names the member whose copy the file is (SPEC.md §9.1).
+//! each comes after what it names) to the stored record. `seats` (author,
+//! seq, hash → position, flag, acknowledged epochs) and `hashes` (hash →
+//! position) are the ledger on disk, each row tagged by the member whose
+//! copy the file is; `rotations` lists the rotations' positions (§9.7). The
+//! projections are `roster` (`R*`: member id → role, DH key, package
+//! counter), `epochs` (rotation hash → 1 applied, 0 void) and `enabled`
+//! (member id → flag). An event and every row it changes are one
+//! transaction. Equivocations need no table of their own: both events are
+//! events. The meta table names the member whose copy the file is (§9.1),
+//! and holds that member's checkpoint (§9.7).
+//!
+//! The store only stores: it reads what it is asked for and writes what a
+//! ledger holds; whether events hold is the ledger's concern.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::{
+    ReadOnlyTable, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
+use zeroize::Zeroizing;
 
-use super::event::SignedEvent;
+use super::event::{Body, SignedEvent};
 use super::verify::{Ledger, malformed};
+use crate::backing::{Backing, SeatRow};
+use crate::checkpoint::{Checkpoint, FileKeys, ROW_TAG_LEN, RotationsDigest, row_tag};
 use crate::error::{Error, Mismatch, StoreError};
-use crate::ids::MemberId;
+use crate::ids::{EventHash, MemberId};
 use crate::labels::STORE_FORMAT;
 use crate::redb_file::RedbFile;
 
@@ -25,9 +41,28 @@ use crate::redb_file::RedbFile;
 /// a v2 file.
 const META: TableDefinition<&[u8], &[u8]> = TableDefinition::new("meta");
 const EVENTS: TableDefinition<u64, &[u8]> = TableDefinition::new("events");
+/// author (16) || be64 seq || hash (32) → be64 position || flag || the
+/// acknowledged epochs (32 each) || tag (16) (SPEC.md §9.7).
+const SEATS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("seats");
+/// hash → be64 position || tag (16) (SPEC.md §9.7).
+const HASHES: TableDefinition<&[u8], &[u8]> = TableDefinition::new("hashes");
+/// be64 position of every rotation (the genesis not counted) → nothing.
+const ROTATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("rotations");
 /// The meta key naming the member whose copy the file is: its 16-byte id
 /// (SPEC.md §9.1). A file written before it existed has none.
 const OWNER: &[u8] = b"owner";
+/// The meta key of a member's checkpoint, followed by its id (SPEC.md
+/// §9.7).
+const CHECKPOINT: &[u8] = b"checkpoint/";
+
+/// The store format before the ledger's rows: read, and made this format
+/// by the first write (SPEC.md §9.5).
+const STORE_FORMAT_WITHOUT_ROWS: u16 = 3;
+
+/// How many records a verifying open reads and takes at a time: the ledger
+/// lets go of each run once its rows are checked, so this bounds the
+/// memory a full verification needs.
+const OPEN_RUN: usize = 16_384;
 
 /// The projection tables, each `bytes → bytes`.
 const PROJECTIONS: [&str; 3] = ["roster", "epochs", "enabled"];
@@ -72,9 +107,36 @@ pub(crate) fn projection_rows(ledger: &Ledger) -> Rows {
     rows
 }
 
-/// An open v3 file.
+/// Who opens a file, and so what of it may be trusted (SPEC.md §9.7).
+pub(crate) enum OpenAs {
+    /// Anyone without the owner's keys: every event is verified.
+    Auditor,
+    /// A member with its keys, for writing.
+    Member {
+        /// Its file keys.
+        keys: FileKeys,
+        /// Whether the copy is shared by several members (SPEC.md §9.1):
+        /// nothing of it is the member's own, so no checkpoint is read or
+        /// written and rows carry no tag.
+        shared: bool,
+        /// Whether to verify every event even so.
+        full: bool,
+    },
+}
+
+/// How an open verified the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// The position verification began at: 0, or the count of events the
+    /// member's checkpoint covered.
+    pub(crate) from: u64,
+    /// Why a member's checkpoint was not used, if the member asked for it.
+    pub(crate) checkpoint_unused: Option<&'static str>,
+}
+
+/// An open file.
 pub(crate) struct Store {
-    file: RedbFile,
+    file: Arc<RedbFile>,
     /// How many events the file holds: the next position.
     len: u64,
     /// The projection rows as stored, to write only what changes.
@@ -83,44 +145,83 @@ pub(crate) struct Store {
     owner: Option<MemberId>,
     /// Whether `owner` is not in the file yet: the next write records it.
     owner_unwritten: bool,
+    /// The events from this position on have no rows of this writer's yet
+    /// (they are in the ledger's memory): the next write writes them.
+    rows_from: u64,
+    /// Whether the file's rows carry tags other than this writer's: the
+    /// next write tags every row again.
+    retag: bool,
+    /// Whether the file is of the store format without rows: the next write
+    /// adds them and makes it this one.
+    upgrade: bool,
+    /// The keys of the member whose copy this is, when it is the one
+    /// writing: they tag rows and the checkpoint.
+    keys: Option<FileKeys>,
+    /// The rotations the file holds, in the order stored.
+    rotations: RotationsDigest,
+    backing: Arc<FileBacking>,
+    verified: Verified,
 }
 
 impl Store {
-    /// Creates a file holding `records` (from the genesis on, each after
-    /// what it names) and the projections of `ledger`, which holds exactly
-    /// them, the copy of `owner` (none: a copy of no one's, as a backup of
-    /// a file that names none); a failed write removes the file.
+    /// Creates a file holding every record of `ledger` (from the genesis
+    /// on, each after what it names), its rows and the projections, the
+    /// copy of `owner` (none: a copy of no one's, as a backup of a file
+    /// that names none); with the owner's `keys`, its rows are tagged and
+    /// its checkpoint written. A failed write removes the file.
     pub(crate) fn create(
         path: &std::path::Path,
         ledger: &Ledger,
         owner: Option<MemberId>,
+        keys: Option<FileKeys>,
     ) -> Result<Store, Error> {
-        let file = RedbFile::create(path)?;
+        let file = Arc::new(RedbFile::create(path)?);
+        let keys = keys.filter(|keys| Some(keys.member) == owner);
+        let backing = Arc::new(FileBacking::new(&file, keys.as_ref()));
         let mut store = Store {
             file,
             len: 0,
             rows: Rows::new(),
             owner,
             owner_unwritten: owner.is_some(),
+            rows_from: 0,
+            retag: false,
+            upgrade: false,
+            keys,
+            rotations: RotationsDigest::default(),
+            backing,
+            verified: Verified {
+                from: 0,
+                checkpoint_unused: None,
+            },
         };
         let records: Vec<_> = ledger.records().collect();
         let records: Vec<&SignedEvent> = records.iter().map(|record| &**record).collect();
-        match store.write(&records, Some(ledger), true) {
+        if let Some(failure) = ledger.failure() {
+            store.discard();
+            return Err(failure);
+        }
+        match store.write(&records, ledger, true) {
             Ok(()) => Ok(store),
             Err(error) => {
-                store.file.discard();
+                store.discard();
                 Err(error)
             }
         }
     }
 
-    /// Opens a file and verifies it: every record through the ledger, in
-    /// stored order, and every projection row against the rows the ledger
-    /// implies. Returns the store and the ledger.
-    pub(crate) fn open(file: RedbFile) -> Result<(Store, Ledger), Error> {
+    /// Opens a file and verifies it: with the owner's keys and its
+    /// checkpoint, the events the checkpoint does not cover; otherwise every
+    /// record through the ledger, in stored order, in runs, with every row
+    /// checked against what the ledger implies. Every projection row is
+    /// then compared with the rows the ledger implies. Returns the store
+    /// and the ledger, which reads what it lets go of from the file.
+    pub(crate) fn open(file: RedbFile, who: OpenAs) -> Result<(Store, Ledger), Error> {
+        let file = Arc::new(file);
         let txn = file.begin_read()?;
+        let path = file.path().to_owned();
         let not_meshlog = |detail: &str| StoreError::NotMeshlog {
-            path: file.path().to_owned(),
+            path: path.clone(),
             detail: detail.to_owned(),
         };
         let meta = txn
@@ -135,20 +236,21 @@ impl Store {
             .map_err(|_| not_meshlog("bad format marker"))?;
         if format > STORE_FORMAT {
             return Err(StoreError::NewerFormat {
-                path: file.path().to_owned(),
+                path,
                 found: format,
                 supported: STORE_FORMAT,
             }
             .into());
         }
-        if format < STORE_FORMAT {
+        if format < STORE_FORMAT_WITHOUT_ROWS {
             return Err(StoreError::OlderFormat {
-                path: file.path().to_owned(),
+                path,
                 found: format,
                 supported: STORE_FORMAT,
             }
             .into());
         }
+        let upgrade = format == STORE_FORMAT_WITHOUT_ROWS;
         let group = meta
             .get(&b"group"[..])
             .map_err(StoreError::from)?
@@ -162,56 +264,82 @@ impl Store {
             ),
             None => None,
         };
-        let tampered = |detail: &str| StoreError::Tampered {
-            path: file.path().to_owned(),
-            detail: detail.to_owned(),
-        };
-        let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
-        let mut records: Vec<Vec<u8>> = Vec::new();
-        for row in events.iter().map_err(StoreError::from)? {
-            let (position, record) = row.map_err(StoreError::from)?;
-            if position.value() != records.len() as u64 {
-                return Err(tampered("events are not numbered from 0 without gaps").into());
+        let (keys, shared, full) = match who {
+            OpenAs::Auditor => (None, true, true),
+            OpenAs::Member { keys, shared, full } => {
+                if let Some(owner) = owner
+                    && owner != keys.member
+                    && !shared
+                {
+                    // Refused before anything else is read, and before the
+                    // journal is read or started (SPEC.md §9.1).
+                    return Err(Error::ForeignCopy {
+                        path,
+                        owner,
+                        member: keys.member,
+                    });
+                }
+                (Some(keys), shared, full)
             }
-            records.push(record.value().to_vec());
+        };
+        // The member's own copy: its keys tag what it writes.
+        let keys = keys.filter(|_| !shared);
+        let stored_checkpoint = match &keys {
+            Some(keys) if !upgrade => meta
+                .get(&checkpoint_key(keys.member)[..])
+                .map_err(StoreError::from)?
+                .map(|bytes| bytes.value().to_vec()),
+            _ => None,
+        };
+        drop(meta);
+        let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+        let len = events.len().map_err(StoreError::from)?;
+        drop(events);
+        drop(txn);
+        let backing = Arc::new(FileBacking::new(&file, keys.as_ref()));
+        let mut checkpoint_unused = None;
+        let mut restored = None;
+        if let Some(keys) = &keys {
+            if full {
+                checkpoint_unused = Some("a full verification was asked for");
+            } else if let Some(bytes) = &stored_checkpoint {
+                match restore(&file, &backing, keys, bytes, len) {
+                    Ok(found) => restored = Some(found),
+                    Err(why) => checkpoint_unused = Some(why),
+                }
+            } else {
+                checkpoint_unused = Some("the file holds no checkpoint of the member's");
+            }
         }
-        let len = records.len() as u64;
-        let (first, rest) = records
-            .split_first()
-            .ok_or_else(|| tampered("no genesis"))?;
-        let genesis = SignedEvent::from_record(first).map_err(|error| malformed(first, error))?;
-        let mut ledger = Ledger::found(genesis).map_err(Error::Rejected)?;
-        // One pass, signatures in parallel batches. Each stored event comes
-        // after what it names, and once: the ledger must take them in the
-        // stored order, none twice.
-        let taken = ledger.take_batch(rest)?;
-        if taken.known != 0 || !taken.in_order {
-            return Err(tampered("an event stored before what it names, or twice").into());
+        let restored_from = restored.as_ref().map(|(_, _, from)| *from);
+        let (mut ledger, mut rotations, backing, retag) = match restored {
+            Some((ledger, rotations, _)) => (ledger, rotations, backing, false),
+            None => {
+                // Nothing read while restoring is kept.
+                let backing = Arc::new(FileBacking::new(&file, keys.as_ref()));
+                let (ledger, rotations, retag) = verify_all(&file, &backing, upgrade, len)?;
+                (ledger, rotations, backing, retag)
+            }
+        };
+        // The events past the checkpoint: verified as new, and held in
+        // memory until the next write gives them rows of the member's.
+        let from = restored_from.unwrap_or(0);
+        if let Some(from) = restored_from {
+            take_from(&file, &mut ledger, &mut rotations, from, len)?;
+        }
+        if let Some(failure) = ledger.failure() {
+            return Err(failure);
         }
         if group.as_slice() != ledger.group().as_bytes() {
-            return Err(tampered("the group marker is not the genesis's hash").into());
+            return Err(tampered(&file, "the group marker is not the genesis's hash").into());
         }
         let expected = projection_rows(&ledger);
-        for table in PROJECTIONS {
-            let stored = txn
-                .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
-                .map_err(StoreError::from)?;
-            let mut stored_rows = BTreeMap::new();
-            for row in stored.iter().map_err(StoreError::from)? {
-                let (key, value) = row.map_err(StoreError::from)?;
-                stored_rows.insert(key.value().to_vec(), value.value().to_vec());
-            }
-            let wanted = expected.get(table).cloned().unwrap_or_default();
-            if let Some((key, problem)) = first_difference(&wanted, &stored_rows) {
-                return Err(StoreError::ProjectionMismatch {
-                    table,
-                    key: hex::encode(key),
-                    problem,
-                }
-                .into());
-            }
-        }
-        drop(txn);
+        compare_projections(&file, &expected)?;
+        let rows_from = match (upgrade, restored_from) {
+            (true, _) => 0,
+            (false, Some(from)) => from,
+            (false, None) => len,
+        };
         Ok((
             Store {
                 file,
@@ -219,6 +347,16 @@ impl Store {
                 rows: expected,
                 owner,
                 owner_unwritten: false,
+                rows_from,
+                retag,
+                upgrade,
+                keys,
+                rotations,
+                backing,
+                verified: Verified {
+                    from,
+                    checkpoint_unused,
+                },
             },
             ledger,
         ))
@@ -244,6 +382,11 @@ impl Store {
         &self.file
     }
 
+    /// How this open verified the file.
+    pub(crate) fn verified(&self) -> &Verified {
+        &self.verified
+    }
+
     /// How many events the file holds.
     pub(crate) fn len(&self) -> u64 {
         self.len
@@ -252,43 +395,57 @@ impl Store {
     /// Closes and deletes a file this process has just created and
     /// written nothing acknowledged to.
     pub(crate) fn discard(self) {
-        self.file.discard();
+        let Store { file, backing, .. } = self;
+        drop(backing);
+        if let Ok(file) = Arc::try_unwrap(file) {
+            file.discard();
+        }
     }
 
     /// Appends `records` (verified, in an order where each comes after what
-    /// it names) and, given the ledger that holds them, the projection rows
-    /// it implies, in one transaction; `None`: they change no row.
+    /// it names), which `ledger` holds in memory, with their rows and the
+    /// projection rows the ledger implies, in one transaction. The ledger
+    /// may then let go of what it holds ([`Self::backing`]).
     pub(crate) fn append(
         &mut self,
         records: &[&SignedEvent],
-        after: Option<&Ledger>,
+        ledger: &Ledger,
     ) -> Result<(), Error> {
-        self.write(records, after, false)
+        self.write(records, ledger, false)
+    }
+
+    /// What the file holds, for a ledger to read back, once a write has
+    /// put there every event the ledger holds.
+    pub(crate) fn backing(&self) -> Option<Arc<dyn Backing>> {
+        self.backing
+            .usable()
+            .then(|| Arc::clone(&self.backing) as Arc<dyn Backing>)
     }
 
     fn write(
         &mut self,
         records: &[&SignedEvent],
-        after: Option<&Ledger>,
+        ledger: &Ledger,
         first: bool,
     ) -> Result<(), Error> {
         let txn = self.file.begin_write()?;
         let owner = self.owner.filter(|_| self.owner_unwritten);
-        if first || owner.is_some() {
+        if first || self.upgrade || owner.is_some() {
             let mut meta = txn.open_table(META).map_err(StoreError::from)?;
-            if first {
+            if first || self.upgrade {
                 meta.insert(&b"format"[..], &STORE_FORMAT.to_be_bytes()[..])
                     .map_err(StoreError::from)?;
-                if let Some(ledger) = after {
-                    meta.insert(&b"group"[..], &ledger.group().as_bytes()[..])
-                        .map_err(StoreError::from)?;
-                }
+            }
+            if first {
+                meta.insert(&b"group"[..], &ledger.group().as_bytes()[..])
+                    .map_err(StoreError::from)?;
             }
             if let Some(owner) = owner {
                 meta.insert(OWNER, &owner.as_bytes()[..])
                     .map_err(StoreError::from)?;
             }
         }
+        let mut rotations = self.rotations.clone();
         {
             let mut events = txn.open_table(EVENTS).map_err(StoreError::from)?;
             for (offset, record) in records.iter().enumerate() {
@@ -297,17 +454,820 @@ impl Store {
                     .map_err(StoreError::from)?;
             }
         }
-        let rows = after.map(projection_rows);
-        if let Some(rows) = &rows {
-            write_changed_rows(&txn, &self.rows, rows)?;
+        {
+            let mut seats = txn.open_table(SEATS).map_err(StoreError::from)?;
+            let mut hashes = txn.open_table(HASHES).map_err(StoreError::from)?;
+            let mut rotation_rows = txn.open_table(ROTATIONS).map_err(StoreError::from)?;
+            let row_key = self.keys.as_ref().map(|keys| &*keys.row);
+            if self.retag {
+                retag(&mut seats, row_key)?;
+                retag(&mut hashes, row_key)?;
+            }
+            // Rows the file lacks of events it holds (they are in the
+            // ledger's memory), then the new events'.
+            let unrowed: Vec<_> = (self.rows_from..self.len)
+                .map(|position| {
+                    ledger.record_at(position as usize).ok_or_else(|| {
+                        tampered(&self.file, "an event to write rows of is not held")
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let unrowed = unrowed.iter().map(|record| &**record);
+            let new = records.iter().copied();
+            for (position, record) in (self.rows_from..).zip(unrowed.chain(new)) {
+                let hash = record.hash();
+                let Some((author, seq, enabled, acknowledged)) = ledger.state().seat_of(hash)
+                else {
+                    return Err(
+                        tampered(&self.file, "an event to write rows of is not held").into(),
+                    );
+                };
+                let (key, value) =
+                    seat_row(row_key, author, seq, hash, position, enabled, &acknowledged);
+                seats
+                    .insert(&key[..], &value[..])
+                    .map_err(StoreError::from)?;
+                let value = hash_row(row_key, hash, position);
+                hashes
+                    .insert(&hash.as_bytes()[..], &value[..])
+                    .map_err(StoreError::from)?;
+                if matches!(record.event().body, Body::Rotate { .. }) {
+                    rotation_rows
+                        .insert(&position.to_be_bytes()[..], &[][..])
+                        .map_err(StoreError::from)?;
+                    if position >= self.len {
+                        rotations.add(hash);
+                    }
+                }
+            }
+        }
+        if let Some(failure) = ledger.failure() {
+            return Err(failure);
+        }
+        let rows = projection_rows(ledger);
+        write_changed_rows(&txn, &self.rows, &rows)?;
+        let len = self.len + records.len() as u64;
+        if let Some(keys) = &self.keys {
+            let mut checkpoint = ledger.checkpoint_state();
+            checkpoint.events = len;
+            checkpoint.rotations = rotations.count();
+            checkpoint.rotations_digest = rotations.digest();
+            let mut meta = txn.open_table(META).map_err(StoreError::from)?;
+            meta.insert(
+                &checkpoint_key(keys.member)[..],
+                &checkpoint.encode(keys)[..],
+            )
+            .map_err(StoreError::from)?;
         }
         txn.commit().map_err(StoreError::from)?;
         self.owner_unwritten = false;
-        self.len += records.len() as u64;
-        if let Some(rows) = rows {
-            self.rows = rows;
+        self.len = len;
+        self.rows = rows;
+        self.rows_from = len;
+        self.retag = false;
+        self.upgrade = false;
+        self.rotations = rotations;
+        self.backing.refresh(&self.file, len, self.keys.is_some())?;
+        Ok(())
+    }
+}
+
+/// The meta key of `member`'s checkpoint.
+fn checkpoint_key(member: MemberId) -> Vec<u8> {
+    [CHECKPOINT, &member.as_bytes()[..]].concat()
+}
+
+fn tampered(file: &RedbFile, detail: &str) -> StoreError {
+    StoreError::Tampered {
+        path: file.path().to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+/// The key and value of the seat row of an event; tagged under `row_key`,
+/// or with zeros for a copy that is not the writer's own.
+fn seat_row(
+    row_key: Option<&[u8; 32]>,
+    author: MemberId,
+    seq: u64,
+    hash: EventHash,
+    position: u64,
+    enabled: bool,
+    acknowledged: &[EventHash],
+) -> ([u8; SEAT_KEY_LEN], Vec<u8>) {
+    let key = seat_key(author, seq, hash);
+    let mut value = Vec::with_capacity(9 + 32 * acknowledged.len() + ROW_TAG_LEN);
+    value.extend_from_slice(&position.to_be_bytes());
+    value.push(u8::from(enabled));
+    for epoch in acknowledged {
+        value.extend_from_slice(epoch.as_bytes());
+    }
+    let tag = row_key.map_or([0; ROW_TAG_LEN], |row_key| row_tag(row_key, &key, &value));
+    value.extend_from_slice(&tag);
+    (key, value)
+}
+
+/// The value of the hash row of an event.
+fn hash_row(row_key: Option<&[u8; 32]>, hash: EventHash, position: u64) -> Vec<u8> {
+    let mut value = position.to_be_bytes().to_vec();
+    let tag = row_key.map_or([0; ROW_TAG_LEN], |row_key| {
+        row_tag(row_key, hash.as_bytes(), &value)
+    });
+    value.extend_from_slice(&tag);
+    value
+}
+
+const SEAT_KEY_LEN: usize = MemberId::LEN + 8 + 32;
+
+fn seat_key(author: MemberId, seq: u64, hash: EventHash) -> [u8; SEAT_KEY_LEN] {
+    let mut key = [0; SEAT_KEY_LEN];
+    key[..16].copy_from_slice(author.as_bytes());
+    key[16..24].copy_from_slice(&seq.to_be_bytes());
+    key[24..].copy_from_slice(hash.as_bytes());
+    key
+}
+
+/// Tags every row of `table` again, under `row_key`.
+fn retag(
+    table: &mut redb::Table<'_, &'static [u8], &'static [u8]>,
+    row_key: Option<&[u8; 32]>,
+) -> Result<(), Error> {
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let mut run: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        {
+            let range = match &after {
+                Some(after) => table.range::<&[u8]>((
+                    std::ops::Bound::Excluded(after.as_slice()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => table.range::<&[u8]>(..),
+            }
+            .map_err(StoreError::from)?;
+            for row in range.take(4096) {
+                let (key, value) = row.map_err(StoreError::from)?;
+                run.push((key.value().to_vec(), value.value().to_vec()));
+            }
+        }
+        let Some((last, _)) = run.last() else {
+            return Ok(());
+        };
+        after = Some(last.clone());
+        for (key, mut value) in run {
+            let Some(body_len) = value.len().checked_sub(ROW_TAG_LEN) else {
+                continue;
+            };
+            value.truncate(body_len);
+            let tag = row_key.map_or([0; ROW_TAG_LEN], |row_key| row_tag(row_key, &key, &value));
+            value.extend_from_slice(&tag);
+            table
+                .insert(key.as_slice(), value.as_slice())
+                .map_err(StoreError::from)?;
+        }
+    }
+}
+
+/// Restores the ledger `bytes`, the member's checkpoint, states, reading
+/// the genesis and the rotations it covers through `backing`. Returns the
+/// ledger, the rotations digest and the count of events covered; or why
+/// the checkpoint was not used.
+fn restore(
+    file: &Arc<RedbFile>,
+    backing: &Arc<FileBacking>,
+    keys: &FileKeys,
+    bytes: &[u8],
+    len: u64,
+) -> Result<(Ledger, RotationsDigest, u64), &'static str> {
+    let checkpoint = Checkpoint::decode(bytes, keys).map_err(|unusable| match unusable {
+        crate::checkpoint::Unusable::BadTag => "the checkpoint's tag does not check",
+        crate::checkpoint::Unusable::Malformed => "the checkpoint is malformed",
+    })?;
+    if checkpoint.events == 0 || checkpoint.events > len {
+        return Err("the checkpoint covers more events than the file holds");
+    }
+    backing.set_limit(checkpoint.events, checkpoint.events);
+    backing
+        .refresh(file, checkpoint.events, true)
+        .map_err(|_| "the file's rows could not be read")?;
+    let genesis = backing
+        .record_at(0)
+        .ok_or("the genesis's rows do not check")?;
+    let positions = {
+        let txn = file
+            .begin_read()
+            .map_err(|_| "the file could not be read")?;
+        let table = txn
+            .open_table(ROTATIONS)
+            .map_err(|_| "the file lists no rotations")?;
+        let mut positions = Vec::new();
+        for row in table
+            .iter()
+            .map_err(|_| "the rotations could not be read")?
+        {
+            let (position, _) = row.map_err(|_| "the rotations could not be read")?;
+            let position = <[u8; 8]>::try_from(position.value())
+                .map(u64::from_be_bytes)
+                .map_err(|_| "the rotations are malformed")?;
+            if position >= checkpoint.events {
+                break;
+            }
+            positions.push(position);
+        }
+        positions
+    };
+    if positions.len() as u64 != checkpoint.rotations {
+        return Err("the file's rotations are not those the checkpoint covers");
+    }
+    let mut digest = RotationsDigest::default();
+    let mut rotations = Vec::with_capacity(positions.len());
+    for position in positions {
+        let rotation = backing
+            .record_at(position)
+            .filter(|record| matches!(record.event().body, Body::Rotate { .. }))
+            .ok_or("a rotation's rows do not check")?;
+        digest.add(rotation.hash());
+        rotations.push(rotation);
+    }
+    if digest.digest() != checkpoint.rotations_digest {
+        return Err("the file's rotations are not those the checkpoint covers");
+    }
+    let ledger = Ledger::restore(
+        genesis,
+        rotations,
+        &checkpoint,
+        Arc::clone(backing) as Arc<dyn Backing>,
+    )
+    .map_err(|_| "the checkpoint's state does not restore")?;
+    if backing.failure().is_some() {
+        return Err("the file's rows do not check");
+    }
+    Ok((ledger, digest, checkpoint.events))
+}
+
+/// Verifies every event of the file, in runs, checking each run's rows
+/// against what the ledger implies before letting go of it (none in a file
+/// without rows). Returns the ledger, the rotations digest, and whether a
+/// row's tag did not check under the member's key, so that the next write
+/// tags every row again.
+fn verify_all(
+    file: &Arc<RedbFile>,
+    backing: &Arc<FileBacking>,
+    without_rows: bool,
+    len: u64,
+) -> Result<(Ledger, RotationsDigest, bool), Error> {
+    let mut rotations = RotationsDigest::default();
+    let first = read_run(file, 0, 1)?;
+    let genesis_record = first.first().ok_or_else(|| tampered(file, "no genesis"))?;
+    let genesis = SignedEvent::from_record(genesis_record)
+        .map_err(|error| malformed(genesis_record, error))?;
+    let mut ledger = Ledger::found(genesis)?;
+    let mut retag = false;
+    let mut checked = 0;
+    if !without_rows {
+        ledger.set_backing(Arc::clone(backing) as Arc<dyn Backing>);
+    }
+    let mut at = 1;
+    loop {
+        if !without_rows {
+            retag |= check_rows(file, backing, &ledger, checked, &mut rotations)?;
+            checked = ledger.len() as u64;
+            backing.set_limit(checked, 0);
+            backing.refresh(file, checked, false)?;
+            ledger.settle();
+        }
+        if at >= len {
+            break;
+        }
+        let to = (at + OPEN_RUN as u64).min(len);
+        let run = read_run(file, at, to)?;
+        let taken = ledger.take_batch(&run)?;
+        if taken.known != 0 || !taken.in_order {
+            return Err(tampered(file, "an event stored before what it names, or twice").into());
+        }
+        if without_rows {
+            for record in ledger.records_since(at as usize) {
+                if matches!(record.event().body, Body::Rotate { .. }) {
+                    rotations.add(record.hash());
+                }
+            }
+        }
+        at = to;
+    }
+    if !without_rows {
+        let txn = file.begin_read()?;
+        let rows = |name| -> Result<u64, Error> {
+            let table = txn
+                .open_table(TableDefinition::<&[u8], &[u8]>::new(name))
+                .map_err(StoreError::from)?;
+            Ok(table.len().map_err(StoreError::from)?)
+        };
+        let rotation_rows = txn
+            .open_table(ROTATIONS)
+            .map_err(StoreError::from)?
+            .len()
+            .map_err(StoreError::from)?;
+        if rows("seats")? != len || rows("hashes")? != len || rotation_rows != rotations.count() {
+            return Err(tampered(file, "the file holds rows of events it does not hold").into());
+        }
+    }
+    Ok((ledger, rotations, retag))
+}
+
+/// Reads the records at positions `from..to`, which must all be there.
+fn read_run(file: &RedbFile, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> {
+    let txn = file.begin_read()?;
+    let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+    let mut run = Vec::with_capacity((to - from) as usize);
+    for row in events.range(from..to).map_err(StoreError::from)? {
+        let (position, record) = row.map_err(StoreError::from)?;
+        if position.value() != from + run.len() as u64 {
+            return Err(tampered(file, "events are not numbered from 0 without gaps").into());
+        }
+        run.push(record.value().to_vec());
+    }
+    if run.len() as u64 != to - from {
+        return Err(tampered(file, "events are not numbered from 0 without gaps").into());
+    }
+    Ok(run)
+}
+
+/// Takes the records at `from..len` into `ledger` as new events.
+fn take_from(
+    file: &RedbFile,
+    ledger: &mut Ledger,
+    rotations: &mut RotationsDigest,
+    from: u64,
+    len: u64,
+) -> Result<(), Error> {
+    let mut at = from;
+    while at < len {
+        let to = (at + OPEN_RUN as u64).min(len);
+        let run = read_run(file, at, to)?;
+        let taken = ledger.take_batch(&run)?;
+        if taken.known != 0 || !taken.in_order {
+            return Err(tampered(file, "an event stored before what it names, or twice").into());
+        }
+        for record in ledger.records_since(at as usize) {
+            if matches!(record.event().body, Body::Rotate { .. }) {
+                rotations.add(record.hash());
+            }
+        }
+        at = to;
+    }
+    Ok(())
+}
+
+/// Checks the rows of the events `ledger` took from position `from` on
+/// (it holds them in memory) against those it implies; adds the rotations
+/// among them to `rotations`. Returns whether a row's tag does not check
+/// under the member's key.
+fn check_rows(
+    file: &RedbFile,
+    backing: &FileBacking,
+    ledger: &Ledger,
+    from: u64,
+    rotations: &mut RotationsDigest,
+) -> Result<bool, Error> {
+    let txn = file.begin_read()?;
+    let seats = txn.open_table(SEATS).map_err(StoreError::from)?;
+    let hashes = txn.open_table(HASHES).map_err(StoreError::from)?;
+    let rotation_rows = txn.open_table(ROTATIONS).map_err(StoreError::from)?;
+    let row_key = backing.row_key.as_deref();
+    let mut bad_tag = false;
+    let differs = |what: &str| tampered(file, &format!("a row differs from the events: {what}"));
+    for (position, record) in (from..).zip(ledger.records_since(from as usize)) {
+        let hash = record.hash();
+        let (author, seq, enabled, acknowledged) = ledger
+            .state()
+            .seat_of(hash)
+            .ok_or_else(|| differs("an event is not held"))?;
+        let (key, value) = seat_row(row_key, author, seq, hash, position, enabled, &acknowledged);
+        let stored = seats
+            .get(&key[..])
+            .map_err(StoreError::from)?
+            .ok_or_else(|| differs("a seat row is missing"))?;
+        let (body, tag) = value.split_at(value.len().saturating_sub(ROW_TAG_LEN));
+        let (stored_body, stored_tag) = stored
+            .value()
+            .split_at(stored.value().len().saturating_sub(ROW_TAG_LEN));
+        if stored_body != body || stored_tag.len() != ROW_TAG_LEN {
+            return Err(differs("a seat row").into());
+        }
+        bad_tag |= stored_tag != tag;
+        let value = hash_row(row_key, hash, position);
+        let stored = hashes
+            .get(&hash.as_bytes()[..])
+            .map_err(StoreError::from)?
+            .ok_or_else(|| differs("a hash row is missing"))?;
+        let (position_bytes, tag) = value.split_at(8);
+        let (stored_position, stored_tag) = stored.value().split_at_checked(8).unwrap_or_default();
+        if stored_position != position_bytes || stored_tag.len() != ROW_TAG_LEN {
+            return Err(differs("a hash row").into());
+        }
+        bad_tag |= stored_tag != tag;
+        let rotation = matches!(record.event().body, Body::Rotate { .. });
+        let listed = rotation_rows
+            .get(&position.to_be_bytes()[..])
+            .map_err(StoreError::from)?
+            .is_some();
+        if rotation != listed {
+            return Err(differs("the rotations").into());
+        }
+        if rotation {
+            rotations.add(hash);
+        }
+    }
+    Ok(bad_tag && row_key.is_some())
+}
+
+/// Compares every projection table with the rows `expected`.
+fn compare_projections(file: &RedbFile, expected: &Rows) -> Result<(), Error> {
+    let txn = file.begin_read()?;
+    for table in PROJECTIONS {
+        let stored = txn
+            .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
+            .map_err(StoreError::from)?;
+        let mut stored_rows = BTreeMap::new();
+        for row in stored.iter().map_err(StoreError::from)? {
+            let (key, value) = row.map_err(StoreError::from)?;
+            stored_rows.insert(key.value().to_vec(), value.value().to_vec());
+        }
+        let wanted = expected.get(table).cloned().unwrap_or_default();
+        if let Some((key, problem)) = first_difference(&wanted, &stored_rows) {
+            return Err(StoreError::ProjectionMismatch {
+                table,
+                key: hex::encode(key),
+                problem,
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// The rows of a file a ledger reads back: those at positions below its
+/// limit, each checked as it is read (SPEC.md §9.7). Rows below
+/// `tags_below` must carry the member's tag (the checkpoint vouched for
+/// them); the others were checked against the events by this open's
+/// verification, or written by this process.
+pub(crate) struct FileBacking {
+    path: PathBuf,
+    tables: Mutex<Option<Tables>>,
+    limit: AtomicU64,
+    tags_below: AtomicU64,
+    row_key: Option<Zeroizing<[u8; 32]>>,
+    failure: Mutex<Option<(bool, String)>>,
+}
+
+struct Tables {
+    events: ReadOnlyTable<u64, &'static [u8]>,
+    seats: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    hashes: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl FileBacking {
+    fn new(file: &RedbFile, keys: Option<&FileKeys>) -> FileBacking {
+        FileBacking {
+            path: file.path().to_owned(),
+            tables: Mutex::new(None),
+            limit: AtomicU64::new(0),
+            tags_below: AtomicU64::new(0),
+            row_key: keys.map(|keys| keys.row.clone()),
+            failure: Mutex::new(None),
+        }
+    }
+
+    fn usable(&self) -> bool {
+        self.lock_tables().is_some()
+    }
+
+    fn lock_tables(&self) -> std::sync::MutexGuard<'_, Option<Tables>> {
+        self.tables.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn set_limit(&self, limit: u64, tags_below: u64) {
+        self.limit.store(limit, Ordering::Release);
+        self.tags_below.store(tags_below, Ordering::Release);
+    }
+
+    /// Reads a fresh snapshot of the file, answering for positions below
+    /// `limit`; with `own_rows`, every row below it is this member's.
+    fn refresh(&self, file: &RedbFile, limit: u64, own_rows: bool) -> Result<(), Error> {
+        let txn = file.begin_read()?;
+        let tables = Tables {
+            events: txn.open_table(EVENTS).map_err(StoreError::from)?,
+            seats: txn.open_table(SEATS).map_err(StoreError::from)?,
+            hashes: txn.open_table(HASHES).map_err(StoreError::from)?,
+        };
+        *self.lock_tables() = Some(tables);
+        self.limit.store(limit, Ordering::Release);
+        if own_rows && self.row_key.is_some() {
+            self.tags_below.store(limit, Ordering::Release);
         }
         Ok(())
+    }
+
+    fn fail(&self, tampered: bool, detail: &str) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure.get_or_insert_with(|| (tampered, detail.to_owned()));
+    }
+
+    fn limit(&self) -> u64 {
+        self.limit.load(Ordering::Acquire)
+    }
+
+    /// Checks a row of the event `hash` that names `position`: its tag,
+    /// where the member vouched for the rows; elsewhere, that the event at
+    /// `position` is `hash` (the row may be one a full verification has
+    /// not reached yet, and its position made up).
+    fn row_checks(&self, position: u64, hash: &[u8], key: &[u8], value: &[u8]) -> bool {
+        let Some(row_key) = self
+            .row_key
+            .as_ref()
+            .filter(|_| position < self.tags_below.load(Ordering::Acquire))
+        else {
+            return self.is_at(position, hash);
+        };
+        let Some((body, tag)) = value.split_at_checked(value.len().saturating_sub(ROW_TAG_LEN))
+        else {
+            return false;
+        };
+        row_tag(row_key, key, body)[..] == *tag
+    }
+
+    /// Whether the event stored at `position` is `hash`.
+    fn is_at(&self, position: u64, hash: &[u8]) -> bool {
+        let record = self.read(|tables| {
+            Ok(tables
+                .events
+                .get(position)?
+                .map(|record| record.value().to_vec()))
+        });
+        match record.flatten() {
+            Some(record) => record
+                .split_at_checked(crate::signature::SIGNATURE_LEN)
+                .is_some_and(|(_, event)| crate::event::event_hash(event).as_bytes()[..] == *hash),
+            None => false,
+        }
+    }
+
+    fn parse_seat(&self, key: &[u8], value: &[u8]) -> Option<SeatRow> {
+        let malformed = || {
+            self.fail(true, "a seat row is malformed");
+            None
+        };
+        let Some((position, rest)) = value.split_first_chunk::<8>() else {
+            return malformed();
+        };
+        let Some((&flag, rest)) = rest.split_first() else {
+            return malformed();
+        };
+        let Some((epochs, _tag)) = rest.split_at_checked(rest.len().saturating_sub(ROW_TAG_LEN))
+        else {
+            return malformed();
+        };
+        if rest.len() < ROW_TAG_LEN || epochs.len() % 32 != 0 {
+            return malformed();
+        }
+        let position = u64::from_be_bytes(*position);
+        if position >= self.limit() {
+            return None;
+        }
+        if !self.row_checks(position, key.get(24..)?, key, value) {
+            self.fail(true, "a seat row does not check");
+            return None;
+        }
+        let enabled = match flag {
+            0 => false,
+            1 => true,
+            _ => return malformed(),
+        };
+        let acknowledged = epochs
+            .chunks_exact(32)
+            .map(|chunk| EventHash::from_bytes(chunk.try_into().unwrap_or([0; 32])))
+            .collect();
+        Some(SeatRow {
+            position,
+            enabled,
+            acknowledged,
+        })
+    }
+
+    fn read<T>(&self, read: impl FnOnce(&Tables) -> Result<T, redb::StorageError>) -> Option<T> {
+        let tables = self.lock_tables();
+        let tables = tables.as_ref()?;
+        match read(tables) {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.fail(false, &error.to_string());
+                None
+            }
+        }
+    }
+
+    /// The event at `position`, decoded and checked against its seat row.
+    fn checked_record(&self, position: u64, record: &[u8]) -> Option<SignedEvent> {
+        let Ok(signed) = SignedEvent::from_record(record) else {
+            self.fail(true, "a stored event does not decode");
+            return None;
+        };
+        let event = signed.event();
+        match self.seat_row(event.author, event.seq, signed.hash()) {
+            Some(row) if row.position == position => Some(signed),
+            _ => {
+                self.fail(true, "a stored event is not the one its rows name");
+                None
+            }
+        }
+    }
+}
+
+impl Backing for FileBacking {
+    fn len(&self) -> u64 {
+        self.limit()
+    }
+
+    fn seat_row(&self, author: MemberId, seq: u64, hash: EventHash) -> Option<SeatRow> {
+        let key = seat_key(author, seq, hash);
+        let value = self.read(|tables| {
+            Ok(tables
+                .seats
+                .get(&key[..])?
+                .map(|value| value.value().to_vec()))
+        })??;
+        self.parse_seat(&key, &value)
+    }
+
+    fn seat(&self, author: MemberId, seq: u64) -> Vec<EventHash> {
+        let from = seat_key(author, seq, EventHash::from_bytes([0; 32]));
+        let to = seat_key(author, seq, EventHash::from_bytes([0xff; 32]));
+        let rows = self
+            .read(|tables| {
+                tables
+                    .seats
+                    .range(&from[..]..=&to[..])?
+                    .map(|row| {
+                        row.map(|(key, value)| (key.value().to_vec(), value.value().to_vec()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default();
+        rows.into_iter()
+            .filter_map(|(key, value)| {
+                self.parse_seat(&key, &value)?;
+                let hash: [u8; 32] = key.get(24..)?.try_into().ok()?;
+                Some(EventHash::from_bytes(hash))
+            })
+            .collect()
+    }
+
+    fn position(&self, hash: EventHash) -> Option<u64> {
+        let value = self.read(|tables| {
+            Ok(tables
+                .hashes
+                .get(&hash.as_bytes()[..])?
+                .map(|value| value.value().to_vec()))
+        })??;
+        let position = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+        if value.len() != 8 + ROW_TAG_LEN {
+            self.fail(true, "a hash row is malformed");
+            return None;
+        }
+        if position >= self.limit() {
+            return None;
+        }
+        if !self.row_checks(position, hash.as_bytes(), hash.as_bytes(), &value) {
+            self.fail(true, "a hash row does not check");
+            return None;
+        }
+        Some(position)
+    }
+
+    fn record_at(&self, position: u64) -> Option<SignedEvent> {
+        if position >= self.limit() {
+            return None;
+        }
+        let record = self.read(|tables| {
+            Ok(tables
+                .events
+                .get(position)?
+                .map(|record| record.value().to_vec()))
+        })?;
+        let Some(record) = record else {
+            self.fail(true, "an event the rows name is missing");
+            return None;
+        };
+        self.checked_record(position, &record)
+    }
+
+    fn records(&self, from: u64, to: u64) -> Vec<SignedEvent> {
+        let to = to.min(self.limit());
+        let rows = self
+            .read(|tables| {
+                tables
+                    .events
+                    .range(from..to)?
+                    .map(|row| {
+                        row.map(|(position, record)| (position.value(), record.value().to_vec()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .unwrap_or_default();
+        let mut records = Vec::with_capacity(rows.len());
+        for (expected, (position, record)) in (from..).zip(rows) {
+            if position != expected {
+                self.fail(true, "events are not numbered from 0 without gaps");
+                break;
+            }
+            match self.checked_record(position, &record) {
+                Some(signed) => records.push(signed),
+                None => break,
+            }
+        }
+        records
+    }
+
+    fn for_each_hash(&self, each: &mut dyn FnMut(EventHash)) {
+        let limit = self.limit();
+        let mut after: Option<[u8; 32]> = None;
+        let mut seen = 0u64;
+        loop {
+            let run = self
+                .read(|tables| {
+                    let range = match &after {
+                        Some(after) => tables.hashes.range::<&[u8]>((
+                            std::ops::Bound::Excluded(&after[..]),
+                            std::ops::Bound::Unbounded,
+                        ))?,
+                        None => tables.hashes.range::<&[u8]>(..)?,
+                    };
+                    range
+                        .take(4096)
+                        .map(|row| {
+                            row.map(|(key, value)| (key.value().to_vec(), value.value().to_vec()))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .unwrap_or_default();
+            let Some((last, _)) = run.last() else {
+                break;
+            };
+            after = last.as_slice().try_into().ok();
+            for (key, value) in run {
+                let Ok(hash) = <[u8; 32]>::try_from(key.as_slice()) else {
+                    self.fail(true, "a hash row is malformed");
+                    return;
+                };
+                let hash = EventHash::from_bytes(hash);
+                let Some(position) = value
+                    .get(..8)
+                    .and_then(|p| p.try_into().ok())
+                    .map(u64::from_be_bytes)
+                else {
+                    self.fail(true, "a hash row is malformed");
+                    return;
+                };
+                if position >= limit {
+                    continue;
+                }
+                // Every row was checked against its event by the full
+                // verification, or carries the member's tag.
+                if self.row_key.is_some()
+                    && position < self.tags_below.load(Ordering::Acquire)
+                    && !self.row_checks(position, &key, &key, &value)
+                {
+                    self.fail(true, "a hash row does not check");
+                    return;
+                }
+                seen += 1;
+                each(hash);
+            }
+            if after.is_none() {
+                break;
+            }
+        }
+        if seen != limit {
+            self.fail(true, "the file's hash rows are not one for each event");
+        }
+    }
+
+    fn failure(&self) -> Option<Error> {
+        let failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        failure.as_ref().map(|(tampered, detail)| {
+            if *tampered {
+                StoreError::Tampered {
+                    path: self.path.clone(),
+                    detail: detail.clone(),
+                }
+                .into()
+            } else {
+                StoreError::Io {
+                    path: self.path.clone(),
+                    source: std::io::Error::other(detail.clone()),
+                }
+                .into()
+            }
+        })
     }
 }
 

@@ -441,6 +441,11 @@ impl Ledger {
         self.backing = Some(backing);
     }
 
+    /// Whether the ledger reads what it let go of from a backing.
+    pub(crate) fn has_backing(&self) -> bool {
+        self.backing.is_some()
+    }
+
     /// Lets go of the events held in memory: the backing now holds all of
     /// them. A ledger without a backing keeps them.
     pub(crate) fn settle(&mut self) {
@@ -454,9 +459,72 @@ impl Ledger {
         self.state.settle();
     }
 
-    /// How many events the ledger holds in memory.
-    pub(crate) fn unsettled(&self) -> usize {
-        self.events.len()
+    /// The ledger a checkpoint states (SPEC.md §9.7), from the genesis and
+    /// the rotations of the events it covers, read from `backing`, which
+    /// holds exactly those events. The checkpoint vouches for them, so no
+    /// rule is checked again; the genesis is, being cheap.
+    pub(crate) fn restore(
+        genesis: SignedEvent,
+        rotations: Vec<SignedEvent>,
+        checkpoint: &crate::checkpoint::Checkpoint,
+        backing: Arc<dyn Backing>,
+    ) -> Result<Ledger, Error> {
+        let mut ledger = Ledger::found(genesis.clone())?;
+        let feed_event = |signed: &SignedEvent| {
+            signed.to_feed_event().map_err(|error| Rejection {
+                hash: signed.hash(),
+                author: signed.event().author,
+                seq: signed.event().seq,
+                rule: Box::new(error.into()),
+            })
+        };
+        let rotation_events = rotations
+            .iter()
+            .map(feed_event)
+            .collect::<Result<Vec<_>, _>>()?;
+        for rotation in &rotations {
+            for package in rotation.event().body.packages() {
+                ledger
+                    .signing_keys
+                    .entry(package.keys.member_id())
+                    .or_insert(package.keys.signing);
+            }
+        }
+        ledger.state = MeshState::restore(
+            feed_event(&genesis)?,
+            rotation_events,
+            &checkpoint.heads,
+            &checkpoint.forks,
+            Arc::clone(&backing),
+        )
+        .map_err(|error| Rejection {
+            hash: genesis.hash(),
+            author: genesis.event().author,
+            seq: 0,
+            rule: Box::new(error.into()),
+        })?;
+        ledger.resolution = ledger.state.graph().resolve();
+        ledger.events = Vec::new();
+        ledger.index = HashMap::default();
+        ledger.settled = backing.len() as usize;
+        ledger.backing = Some(backing);
+        let left_out = LeftOut::from_hashes(checkpoint.left_out.iter().copied());
+        ledger.left_out = std::sync::OnceLock::from(left_out);
+        Ok(ledger)
+    }
+
+    /// What a checkpoint of this ledger states beside the counts (SPEC.md
+    /// §9.7): each feed's heads, every forked position, the events left
+    /// out.
+    pub(crate) fn checkpoint_state(&self) -> crate::checkpoint::Checkpoint {
+        let mut left_out: Vec<EventHash> = self.left_out().iter().collect();
+        left_out.sort();
+        crate::checkpoint::Checkpoint {
+            heads: self.state.heads_at(),
+            forks: self.state.forks(),
+            left_out,
+            ..Default::default()
+        }
     }
 
     #[cfg(any(test, feature = "fuzzing"))]
@@ -524,7 +592,7 @@ impl Ledger {
         signed: C,
         signature_ok: impl Fn(&C, &SigningPublicKey) -> bool,
     ) -> Result<(Verdict<C>, Option<SigningPublicKey>), Rejection> {
-        if self.index.contains_key(&signed.hash()) {
+        if self.contains(signed.hash()) {
             return Ok((Verdict::Known, None));
         }
         let verified = |key: &SigningPublicKey| signature_ok(&signed, key);
@@ -625,7 +693,14 @@ impl Ledger {
     pub(crate) fn take_batch(&mut self, records: &[Vec<u8>]) -> Result<Taken, Error> {
         let start = self.len();
         let mut take = Take::default();
-        match self.take_all_into(records, &mut take) {
+        let taken = self.take_all_into(records, &mut take);
+        // A row that could not be read may have decided a verdict, or
+        // refused an event that holds: the failure is the answer.
+        let taken = match self.failure() {
+            Some(failure) => Err(failure),
+            None => taken,
+        };
+        match taken {
             Ok(known) => Ok(Taken {
                 known,
                 in_order: !take.reordered,

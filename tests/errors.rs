@@ -109,7 +109,7 @@ fn an_existing_file_is_never_overwritten() {
 #[test]
 fn files_of_other_store_formats_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
-    assert_eq!(meshlog::STORE_FORMAT, 3);
+    assert_eq!(meshlog::STORE_FORMAT, 4);
     let path = sample(&dir);
     edit_projection(&path, "meta", |meta| {
         meta.insert(&b"format"[..], &2u16.to_be_bytes()[..])
@@ -125,7 +125,7 @@ fn files_of_other_store_formats_are_refused_by_name() {
                 error,
                 Error::Store(StoreError::OlderFormat {
                     found: 2,
-                    supported: 3,
+                    supported: 4,
                     ..
                 })
             ),
@@ -137,7 +137,7 @@ fn files_of_other_store_formats_are_refused_by_name() {
     assert_eq!(dump(&path), rows, "a refused open changes no table");
 
     edit_projection(&path, "meta", |meta| {
-        meta.insert(&b"format"[..], &4u16.to_be_bytes()[..])
+        meta.insert(&b"format"[..], &5u16.to_be_bytes()[..])
             .unwrap();
     });
     let error = Mesh::open_read_only(&path).unwrap_err();
@@ -145,8 +145,8 @@ fn files_of_other_store_formats_are_refused_by_name() {
         matches!(
             error,
             Error::Store(StoreError::NewerFormat {
-                found: 4,
-                supported: 3,
+                found: 5,
+                supported: 4,
                 ..
             })
         ),
