@@ -59,6 +59,10 @@ pub(crate) trait Backing: Send + Sync {
     /// Every held hash, in hash order.
     fn for_each_hash(&self, each: &mut dyn FnMut(EventHash));
 
+    /// Records that `author`'s position `seq`, which must hold an event,
+    /// has no row: a deleted row, which fails the read that found it.
+    fn lost_row(&self, author: MemberId, seq: u64);
+
     /// The first read that failed, if any: every answer given since may be
     /// wrong, and the ledger refuses to go on.
     fn failure(&self) -> Option<Error>;

@@ -331,7 +331,10 @@ pub(crate) struct MeshState {
     feeds: BTreeMap<MemberId, BTreeMap<u64, Position>>,
     /// Each author's heads: its events no other of its events follows,
     /// kept as events arrive (an event's `prev` is always held first).
-    heads: BTreeMap<MemberId, BTreeSet<EventHash>>,
+    /// Each with its `seq`: every position up to the furthest head holds an
+    /// event, so that a position there the backing has no row for is a row
+    /// that was deleted, not an event that was never held (SPEC.md §10).
+    heads: BTreeMap<MemberId, BTreeMap<EventHash, u64>>,
     /// The events held before the state last settled.
     backing: Option<Arc<dyn Backing>>,
 }
@@ -405,8 +408,8 @@ impl MeshState {
         }
         state.events = HashMap::default();
         state.heads = BTreeMap::new();
-        for &(author, _, hash) in heads {
-            state.heads.entry(author).or_default().insert(hash);
+        for &(author, seq, hash) in heads {
+            state.heads.entry(author).or_default().insert(hash, seq);
         }
         state.feeds = BTreeMap::new();
         for (author, seq, hashes) in forks {
@@ -424,8 +427,7 @@ impl MeshState {
     pub(crate) fn heads_at(&self) -> Vec<(MemberId, u64, EventHash)> {
         self.heads
             .iter()
-            .flat_map(|(author, heads)| heads.iter().map(move |hash| (*author, *hash)))
-            .filter_map(|(author, hash)| Some((author, self.get(hash)?.event.seq, hash)))
+            .flat_map(|(author, heads)| heads.iter().map(move |(hash, seq)| (*author, *seq, *hash)))
             .collect()
     }
 
@@ -490,11 +492,30 @@ impl MeshState {
     /// Whether the event `hash`, at `author`'s position `seq`, is held: a
     /// look at one row rather than a read of the event.
     fn holds(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
-        self.events.contains_key(&hash)
-            || self
-                .backing
-                .as_deref()
-                .is_some_and(|backing| backing.seat_row(author, seq, hash).is_some())
+        if self.events.contains_key(&hash) {
+            return true;
+        }
+        let Some(backing) = self.backing.as_deref() else {
+            return false;
+        };
+        if backing.seat_row(author, seq, hash).is_some() {
+            return true;
+        }
+        // Every position up to the furthest head holds an event: a row
+        // missing there was deleted, and the event may be held.
+        if self
+            .furthest(author)
+            .is_some_and(|furthest| seq <= furthest)
+            && self.position(author, seq).is_none()
+        {
+            backing.lost_row(author, seq);
+        }
+        false
+    }
+
+    /// The `seq` of `author`'s furthest head.
+    fn furthest(&self, author: MemberId) -> Option<u64> {
+        self.heads.get(&author)?.values().max().copied()
     }
 
     /// Whether any held event is `hash`.
@@ -734,7 +755,7 @@ impl MeshState {
     fn hold(&mut self, event: FeedEvent, enabled: bool, acknowledged: Arc<[EventHash]>) {
         let heads = self.heads.entry(event.author).or_default();
         heads.remove(&event.prev);
-        heads.insert(event.hash);
+        heads.insert(event.hash, event.seq);
         let mut position = self
             .position(event.author, event.seq)
             .unwrap_or(Position::One(event.hash));
@@ -795,7 +816,7 @@ impl MeshState {
         if let Some(heads) = self.heads.get_mut(&event.author) {
             heads.remove(&hash);
             if event.seq > 0 && !prev_followed && prev_held {
-                heads.insert(event.prev);
+                heads.insert(event.prev, event.seq - 1);
             }
             if heads.is_empty() {
                 self.heads.remove(&event.author);
@@ -830,7 +851,7 @@ impl MeshState {
     pub(crate) fn heads(&self, author: MemberId) -> Vec<EventHash> {
         self.heads
             .get(&author)
-            .map(|heads| heads.iter().copied().collect())
+            .map(|heads| heads.keys().copied().collect())
             .unwrap_or_default()
     }
 

@@ -176,7 +176,10 @@ impl MeshOptions {
             shared: self.shared_copy,
             full: self.verify_everything,
         };
-        let (mut store, mut ledger) = Store::open(RedbFile::open(path)?, who)?;
+        // The member's own copy needs no integrity check of every page: its
+        // checkpoint and tags vouch for what it reads (SPEC.md §9.7).
+        let check_pages = self.verify_everything || self.shared_copy;
+        let (mut store, mut ledger) = Store::open(RedbFile::open(path, check_pages)?, who)?;
         let member = keys.member_id();
         if store.owner().is_none() && !self.shared_copy {
             store.adopt(member);

@@ -288,6 +288,44 @@ fn or_truncated(path: &Path, error: StoreError) -> StoreError {
     }
 }
 
+/// Runs `access` to a redb file, turning a panic inside redb (a page
+/// damaged outside redb, read without the integrity check) into
+/// [`StoreError::Corrupt`]. The panic's message is not printed: it is the
+/// error.
+pub(crate) fn guarded<T, E: From<StoreError>>(
+    access: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
+    quiet_panics();
+    GUARDED.with(|guarded| guarded.set(guarded.get() + 1));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(access));
+    GUARDED.with(|guarded| guarded.set(guarded.get() - 1));
+    result.unwrap_or_else(|_| {
+        Err(StoreError::Corrupt {
+            detail: "a page damaged outside redb".into(),
+        }
+        .into())
+    })
+}
+
+thread_local! {
+    /// How deep this thread is in [`guarded`] accesses.
+    static GUARDED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Installs, once, a panic hook that prints nothing for a panic inside a
+/// [`guarded`] access and hands every other to the hook it replaces.
+fn quiet_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(std::cell::Cell::get) == 0 {
+                previous(info);
+            }
+        }));
+    });
+}
+
 impl RedbFile {
     /// Creates a new file; refuses to touch an existing one.
     pub(crate) fn create(path: &Path) -> Result<RedbFile, StoreError> {
@@ -330,11 +368,18 @@ impl RedbFile {
 
     /// Opens an existing file for reading and writing. Nothing reaches the
     /// file before the first write transaction ([`DeferredFile`]).
-    pub(crate) fn open(path: &Path) -> Result<RedbFile, StoreError> {
-        Self::open_as_is(path).map_err(|error| or_truncated(path, error))
+    ///
+    /// With `check_integrity`, redb verifies the checksum of every page
+    /// first, which reads the whole file. Without it (the member's own
+    /// copy, whose every row it reads is checked against its tag, SPEC.md
+    /// §9.7), a page damaged outside redb may make a read panic inside
+    /// redb: every access to such a file goes through [`guarded`].
+    pub(crate) fn open(path: &Path, check_integrity: bool) -> Result<RedbFile, StoreError> {
+        guarded(|| Self::open_as_is(path, check_integrity))
+            .map_err(|error| or_truncated(path, error))
     }
 
-    fn open_as_is(path: &Path) -> Result<RedbFile, StoreError> {
+    fn open_as_is(path: &Path, check_integrity: bool) -> Result<RedbFile, StoreError> {
         if !path.exists() {
             return Err(StoreError::NotFound {
                 path: path.to_owned(),
@@ -372,7 +417,7 @@ impl RedbFile {
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .set_concurrency_mode(CONCURRENCY)
-            .set_check_integrity_on_open(true)
+            .set_check_integrity_on_open(check_integrity)
             .create_with_backend(DeferredBackend(Arc::clone(&deferred)))
             .map_err(|e| map_open_error(path, e))?;
         Ok(RedbFile {
@@ -531,21 +576,21 @@ mod tests {
         put(&RedbFile::create(&path).unwrap(), 1, b"one");
         let before = bytes_and_time(&path);
         for _ in 0..2 {
-            let file = RedbFile::open(&path).unwrap();
+            let file = RedbFile::open(&path, true).unwrap();
             assert_eq!(get(&file, 1).as_deref(), Some(&b"one"[..]));
             drop(file);
             assert!(bytes_and_time(&path) == before, "an open wrote");
         }
         // A second writer is refused while one holds the file, written or not.
-        let file = RedbFile::open(&path).unwrap();
+        let file = RedbFile::open(&path, true).unwrap();
         assert!(matches!(
-            RedbFile::open(&path),
+            RedbFile::open(&path, true),
             Err(StoreError::Locked { .. })
         ));
         put(&file, 2, b"two");
         assert!(bytes_and_time(&path).0 != before.0);
         drop(file);
-        let file = RedbFile::open(&path).unwrap();
+        let file = RedbFile::open(&path, true).unwrap();
         assert_eq!(get(&file, 2).as_deref(), Some(&b"two"[..]));
         drop(file);
         // Closed cleanly: a plain read-only open takes it as it is.

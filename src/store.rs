@@ -34,7 +34,7 @@ use crate::checkpoint::{Checkpoint, FileKeys, ROW_TAG_LEN, RotationsDigest, row_
 use crate::error::{Error, Mismatch, StoreError};
 use crate::ids::{EventHash, MemberId};
 use crate::labels::STORE_FORMAT;
-use crate::redb_file::RedbFile;
+use crate::redb_file::{RedbFile, guarded};
 
 /// The meta table, laid out as v2's (byte keys, the format as `be16`), so
 /// that a v2 build reports a v3 file as a newer format and this build names
@@ -201,7 +201,7 @@ impl Store {
             store.discard();
             return Err(failure);
         }
-        match store.write(&records, ledger, true) {
+        match guarded(|| store.write(&records, ledger, true)) {
             Ok(()) => Ok(store),
             Err(error) => {
                 store.discard();
@@ -217,6 +217,10 @@ impl Store {
     /// then compared with the rows the ledger implies. Returns the store
     /// and the ledger, which reads what it lets go of from the file.
     pub(crate) fn open(file: RedbFile, who: OpenAs) -> Result<(Store, Ledger), Error> {
+        guarded(|| Self::open_guarded(file, who))
+    }
+
+    fn open_guarded(file: RedbFile, who: OpenAs) -> Result<(Store, Ledger), Error> {
         let file = Arc::new(file);
         let txn = file.begin_read()?;
         let path = file.path().to_owned();
@@ -411,7 +415,7 @@ impl Store {
         records: &[&SignedEvent],
         ledger: &Ledger,
     ) -> Result<(), Error> {
-        self.write(records, ledger, false)
+        guarded(|| self.write(records, ledger, false))
     }
 
     /// What the file holds, for a ledger to read back, once a write has
@@ -1056,8 +1060,14 @@ impl FileBacking {
     fn read<T>(&self, read: impl FnOnce(&Tables) -> Result<T, redb::StorageError>) -> Option<T> {
         let tables = self.lock_tables();
         let tables = tables.as_ref()?;
-        match read(tables) {
+        let read =
+            guarded(|| read(tables).map_err(|error| StoreError::Redb(Box::new(error.into()))));
+        match read {
             Ok(value) => Some(value),
+            Err(StoreError::Corrupt { detail }) => {
+                self.fail(true, &detail);
+                None
+            }
             Err(error) => {
                 self.fail(false, &error.to_string());
                 None
@@ -1249,6 +1259,13 @@ impl Backing for FileBacking {
         if seen != limit {
             self.fail(true, "the file's hash rows are not one for each event");
         }
+    }
+
+    fn lost_row(&self, author: MemberId, seq: u64) {
+        self.fail(
+            true,
+            &format!("no row for position {seq} of {author}'s feed, which holds an event there"),
+        );
     }
 
     fn failure(&self) -> Option<Error> {
