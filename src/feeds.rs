@@ -420,6 +420,17 @@ impl MeshState {
                 .insert(*seq, Position::Many(hashes.iter().copied().collect()));
         }
         state.backing = Some(backing);
+        // The heads are held in memory, as after any settle.
+        let heads: Vec<EventHash> = state
+            .heads
+            .values()
+            .flat_map(|heads| heads.keys().copied())
+            .collect();
+        for hash in heads {
+            if let Some(held) = state.get(hash).map(Cow::into_owned) {
+                state.events.insert(hash, held);
+            }
+        }
         Ok(state)
     }
 
@@ -462,7 +473,20 @@ impl MeshState {
         if self.backing.is_none() {
             return;
         }
-        self.events = HashMap::default();
+        // The heads stay: the next event of each feed, its flag and its
+        // epochs read them at every write.
+        let heads: Vec<EventHash> = self
+            .heads
+            .values()
+            .flat_map(|heads| heads.keys().copied())
+            .collect();
+        let mut kept = HashMap::default();
+        for hash in heads {
+            if let Some(held) = self.events.remove(&hash) {
+                kept.insert(hash, held);
+            }
+        }
+        self.events = kept;
         for feed in self.feeds.values_mut() {
             feed.retain(|_, position| position.is_fork());
         }
@@ -968,10 +992,17 @@ impl MeshState {
     ) -> StateDigest {
         // The events in memory, and those of the backing in two passes (a
         // count, then the hashes merged in order): no list of every hash.
+        // (The heads stay in memory when the state settles: those the
+        // backing holds are counted there.)
+        let in_backing = |hash: &EventHash| {
+            self.backing
+                .as_deref()
+                .is_some_and(|backing| backing.position(*hash).is_some())
+        };
         let mut recent: Vec<&EventHash> = self
             .events
             .keys()
-            .filter(|hash| !left_out.contains(**hash))
+            .filter(|hash| !left_out.contains(**hash) && !in_backing(hash))
             .collect();
         recent.sort();
         let mut count = recent.len() as u64;

@@ -607,6 +607,21 @@ impl Mesh {
         }
     }
 
+    /// Whether every read of the file since it was opened checked (SPEC.md
+    /// §9.7): the mesh reads events it does not hold in memory back from the
+    /// file, and checks each row as it reads it. A read that did not check
+    /// (a row changed by someone without the member's keys, an I/O error)
+    /// fails the operation that made it; a query that cannot fail (the
+    /// digest, the log, an event by hash) ends short or answers nothing
+    /// instead, and this names the failure. Every operation that writes or
+    /// sends fails from then on.
+    pub fn check_reads(&self) -> Result<()> {
+        match self.ledger.failure() {
+            Some(failure) => Err(failure),
+            None => Ok(()),
+        }
+    }
+
     /// The group's id: the hash of its genesis.
     pub fn group(&self) -> GroupId {
         self.ledger.group()
@@ -761,6 +776,7 @@ impl Mesh {
     /// that what the state holds is always on disk. A rule the event breaks
     /// is the rules refusing the local member: [`Error::Refused`].
     fn add(&mut self, made: MadeHere) -> Result<EventHash> {
+        self.check_reads()?;
         let hash = made.hash();
         self.check_feed_mark()?;
         let verdict = self.ledger.verify_made_here(made).map_err(Error::Refused);

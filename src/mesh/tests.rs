@@ -1097,3 +1097,39 @@ fn a_journal_of_another_copy_of_the_group_is_reported_not_refused() {
     let aside = reopened.report().journal_set_aside.unwrap();
     assert_eq!(std::fs::read(aside).unwrap(), foreign);
 }
+
+/// The digest is a function of the set (SPEC.md §6.3): a mesh that reads
+/// its older events back from its file (§9.7), keeping its feeds' heads in
+/// memory too, computes the digest a ledger holding every event in memory
+/// computes, before and after it settles and once reopened.
+#[test]
+fn a_file_backed_digest_is_the_digest_of_the_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("digest.redb");
+    let mut founder = settings(1).create(&path, keys(1), "digest").unwrap();
+    founder.set_enabled(true).unwrap();
+    founder.add_member(keys(2).package(), Role::Admin).unwrap();
+    let mut member = joined(&dir, "member.redb", 2, &founder, 2);
+    member.set_enabled(true).unwrap();
+    member.append_app("note", b"from the member").unwrap();
+    exchange(&mut founder, &mut member);
+    for i in 0..5u8 {
+        founder.append_app("note", &[i]).unwrap();
+    }
+    let in_memory = |mesh: &Mesh| {
+        let records: Vec<Vec<u8>> = mesh.export_all().records().to_vec();
+        let genesis = SignedEvent::from_record(&records[0]).unwrap();
+        let mut ledger = Ledger::found(genesis).unwrap();
+        ledger.take_all(&records[1..]).unwrap();
+        ledger.digest()
+    };
+    let unsettled = founder.digest();
+    assert_eq!(unsettled, in_memory(&founder));
+    founder.checkpoint().unwrap();
+    assert_eq!(founder.digest(), unsettled, "settled");
+    drop(founder);
+    let reopened = Mesh::open(&path, keys(1)).unwrap();
+    assert!(reopened.report().checkpointed > 0);
+    assert_eq!(reopened.digest(), unsettled, "restored from its checkpoint");
+    assert_eq!(Mesh::open_read_only(&path).unwrap().digest(), unsettled);
+}

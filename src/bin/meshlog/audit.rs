@@ -753,6 +753,8 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    // A row that did not check ended the log short: that is the answer.
+    mesh.check_reads()?;
     match result.and_then(|()| out.flush()) {
         // A closed pipe (`meshlog log | head`) is the reader's choice, not a failure.
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
@@ -812,6 +814,7 @@ pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
         }
         None => show_mesh(&mesh, args.json)?,
     }
+    mesh.check_reads()?;
     Ok(Verdict::Ok)
 }
 

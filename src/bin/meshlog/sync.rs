@@ -241,6 +241,8 @@ pub(crate) fn export(args: &ExportArgs) -> anyhow::Result<Verdict> {
         );
         return Ok(Verdict::Failed);
     }
+    // A batch cut short by a row that did not check is not written.
+    mesh.check_reads()?;
     let bytes = batch.to_bytes();
     crate::write_new(&args.out, &bytes)?;
     print_lines(&[
