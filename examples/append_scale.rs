@@ -19,7 +19,10 @@ mod common;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let len: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let len: usize = args
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
     let rounds: usize = args.next().and_then(|n| n.parse().ok()).unwrap_or(15);
     let meshlog = std::env::current_exe()
         .expect("this example's path")
@@ -27,7 +30,10 @@ fn main() {
         .and_then(Path::parent)
         .expect("target/release")
         .join("meshlog");
-    assert!(meshlog.exists(), "build it first: cargo build --release --bin meshlog");
+    assert!(
+        meshlog.exists(),
+        "build it first: cargo build --release --bin meshlog"
+    );
 
     let scratch = common::scratch_dir();
     // Two key files of one member: the two files may be copies of one
@@ -63,7 +69,11 @@ fn main() {
             .stdout(std::process::Stdio::null())
             .status()
             .expect("run meshlog");
-        assert!(status.success(), "meshlog append failed on {}", db.display());
+        assert!(
+            status.success(),
+            "meshlog append failed on {}",
+            db.display()
+        );
         started.elapsed()
     };
     // A first append of each: the member's checkpoint then covers the

@@ -33,6 +33,8 @@ pub(crate) struct SeatRow {
     pub(crate) enabled: bool,
     /// The epochs acknowledged up to it.
     pub(crate) acknowledged: Arc<[EventHash]>,
+    /// The digest of its stored record, signature included.
+    pub(crate) record: [u8; 16],
 }
 
 /// The events of a ledger that live only on disk, below [`Backing::len`].

@@ -522,6 +522,15 @@ impl MeshState {
         let Some(backing) = self.backing.as_deref() else {
             return false;
         };
+        // A position held in memory (every forked one is) lists its events
+        // in full: the backing must then agree, or a row was deleted.
+        if let Some(position) = self.feeds.get(&author).and_then(|feed| feed.get(&seq)) {
+            let listed = position.events().contains(&hash);
+            if listed && backing.seat_row(author, seq, hash).is_none() {
+                backing.lost_row(author, seq);
+            }
+            return listed;
+        }
         if backing.seat_row(author, seq, hash).is_some() {
             return true;
         }

@@ -30,6 +30,9 @@ pub(crate) const FILE_ROW_TAG: &str = "meshlog v3 file row tag";
 /// member's signing seed, that tags its checkpoint of its own file (SPEC.md
 /// §9.7).
 pub(crate) const FILE_CHECKPOINT_TAG: &str = "meshlog v3 file checkpoint tag";
+/// blake3 `derive_key` context for the digest of a stored record, its
+/// signature included, that a seat row keeps (SPEC.md §9.7).
+pub(crate) const FILE_RECORD: &str = "meshlog v3 file record";
 /// blake3 `derive_key` context for the digest of a file's rotations, in
 /// the order stored (SPEC.md §9.7).
 pub(crate) const FILE_ROTATIONS: &str = "meshlog v3 file rotations";
@@ -85,6 +88,7 @@ pub const DOMAIN_LABELS: &[(&str, &str)] = &[
     ("FILE_ROW_TAG", FILE_ROW_TAG),
     ("FILE_CHECKPOINT_TAG", FILE_CHECKPOINT_TAG),
     ("FILE_ROTATIONS", FILE_ROTATIONS),
+    ("FILE_RECORD", FILE_RECORD),
     ("SEALED_EPOCH_KEY", SEALED_EPOCH_KEY),
     ("SEALED_MESSAGE_KEY", SEALED_MESSAGE_KEY),
     ("SEALED_CONTENT", SEALED_CONTENT),

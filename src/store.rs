@@ -458,6 +458,12 @@ impl Store {
                     .map_err(StoreError::from)?;
             }
         }
+        if self.upgrade {
+            // Whatever such tables a file without rows holds is no one's.
+            for table in [SEATS, HASHES, ROTATIONS] {
+                txn.delete_table(table).map_err(StoreError::from)?;
+            }
+        }
         {
             let mut seats = txn.open_table(SEATS).map_err(StoreError::from)?;
             let mut hashes = txn.open_table(HASHES).map_err(StoreError::from)?;
@@ -486,8 +492,16 @@ impl Store {
                         tampered(&self.file, "an event to write rows of is not held").into(),
                     );
                 };
-                let (key, value) =
-                    seat_row(row_key, author, seq, hash, position, enabled, &acknowledged);
+                let (key, value) = seat_row(
+                    row_key,
+                    author,
+                    seq,
+                    hash,
+                    position,
+                    enabled,
+                    &acknowledged,
+                    &record.to_record(),
+                );
                 seats
                     .insert(&key[..], &value[..])
                     .map_err(StoreError::from)?;
@@ -523,6 +537,12 @@ impl Store {
             )
             .map_err(StoreError::from)?;
         }
+        // The projections and the checkpoint read the file too (the
+        // left-out set, the heads): a read that failed there must not be
+        // committed, least of all under the member's tag.
+        if let Some(failure) = ledger.failure() {
+            return Err(failure);
+        }
         txn.commit().map_err(StoreError::from)?;
         self.owner_unwritten = false;
         self.len = len;
@@ -550,6 +570,7 @@ fn tampered(file: &RedbFile, detail: &str) -> StoreError {
 
 /// The key and value of the seat row of an event; tagged under `row_key`,
 /// or with zeros for a copy that is not the writer's own.
+#[allow(clippy::too_many_arguments)]
 fn seat_row(
     row_key: Option<&[u8; 32]>,
     author: MemberId,
@@ -558,17 +579,33 @@ fn seat_row(
     position: u64,
     enabled: bool,
     acknowledged: &[EventHash],
+    record: &[u8],
 ) -> ([u8; SEAT_KEY_LEN], Vec<u8>) {
     let key = seat_key(author, seq, hash);
-    let mut value = Vec::with_capacity(9 + 32 * acknowledged.len() + ROW_TAG_LEN);
+    let mut value =
+        Vec::with_capacity(9 + RECORD_DIGEST_LEN + 32 * acknowledged.len() + ROW_TAG_LEN);
     value.extend_from_slice(&position.to_be_bytes());
     value.push(u8::from(enabled));
+    value.extend_from_slice(&record_digest(record));
     for epoch in acknowledged {
         value.extend_from_slice(epoch.as_bytes());
     }
     let tag = row_key.map_or([0; ROW_TAG_LEN], |row_key| row_tag(row_key, &key, &value));
     value.extend_from_slice(&tag);
     (key, value)
+}
+
+/// How many bytes of a record's digest a seat row keeps.
+const RECORD_DIGEST_LEN: usize = 16;
+
+/// The digest of a stored record, its signature included (the event's hash
+/// covers only the event): `derive_key(FILE_RECORD, record)[..16]`.
+fn record_digest(record: &[u8]) -> [u8; RECORD_DIGEST_LEN] {
+    let mut hasher = blake3::Hasher::new_derive_key(crate::labels::FILE_RECORD);
+    hasher.update(record);
+    let mut digest = [0; RECORD_DIGEST_LEN];
+    digest.copy_from_slice(&hasher.finalize().as_bytes()[..RECORD_DIGEST_LEN]);
+    digest
 }
 
 /// The value of the hash row of an event.
@@ -648,6 +685,22 @@ fn restore(
     })?;
     if checkpoint.events == 0 || checkpoint.events > len {
         return Err("the checkpoint covers more events than the file holds");
+    }
+    // One row an event, in both tables (a count redb keeps): a row deleted
+    // is seen here, a row changed when it is read.
+    {
+        let txn = file
+            .begin_read()
+            .map_err(|_| "the file could not be read")?;
+        for table in [SEATS, HASHES] {
+            let rows = txn
+                .open_table(table)
+                .and_then(|table| Ok(table.len()?))
+                .map_err(|_| "the file's rows could not be read")?;
+            if rows != len {
+                return Err("the file does not hold one row of each kind for each event");
+            }
+        }
     }
     backing.set_limit(checkpoint.events, checkpoint.events);
     backing
@@ -845,7 +898,16 @@ fn check_rows(
             .state()
             .seat_of(hash)
             .ok_or_else(|| differs("an event is not held"))?;
-        let (key, value) = seat_row(row_key, author, seq, hash, position, enabled, &acknowledged);
+        let (key, value) = seat_row(
+            row_key,
+            author,
+            seq,
+            hash,
+            position,
+            enabled,
+            &acknowledged,
+            &record.to_record(),
+        );
         let stored = seats
             .get(&key[..])
             .map_err(StoreError::from)?
@@ -984,19 +1046,35 @@ impl FileBacking {
     /// where the member vouched for the rows; elsewhere, that the event at
     /// `position` is `hash` (the row may be one a full verification has
     /// not reached yet, and its position made up).
-    fn row_checks(&self, position: u64, hash: &[u8], key: &[u8], value: &[u8]) -> bool {
+    ///
+    /// The event's place is checked under the tag too: a row the member
+    /// tagged in another copy of its file (a backup it wrote on later, a
+    /// copy it restored) checks under its key, and may name another event
+    /// at that position. `at`: where the caller read the event itself.
+    fn row_checks(
+        &self,
+        position: u64,
+        hash: &[u8],
+        key: &[u8],
+        value: &[u8],
+        at: Option<u64>,
+    ) -> bool {
+        let placed = match at {
+            Some(at) => at == position,
+            None => self.is_at(position, hash),
+        };
         let Some(row_key) = self
             .row_key
             .as_ref()
             .filter(|_| position < self.tags_below.load(Ordering::Acquire))
         else {
-            return self.is_at(position, hash);
+            return placed;
         };
         let Some((body, tag)) = value.split_at_checked(value.len().saturating_sub(ROW_TAG_LEN))
         else {
             return false;
         };
-        row_tag(row_key, key, body)[..] == *tag
+        placed && row_tag(row_key, key, body)[..] == *tag
     }
 
     /// Whether the event stored at `position` is `hash`.
@@ -1015,7 +1093,7 @@ impl FileBacking {
         }
     }
 
-    fn parse_seat(&self, key: &[u8], value: &[u8]) -> Option<SeatRow> {
+    fn parse_seat(&self, key: &[u8], value: &[u8], at: Option<u64>) -> Option<SeatRow> {
         let malformed = || {
             self.fail(true, "a seat row is malformed");
             None
@@ -1024,6 +1102,9 @@ impl FileBacking {
             return malformed();
         };
         let Some((&flag, rest)) = rest.split_first() else {
+            return malformed();
+        };
+        let Some((record, rest)) = rest.split_first_chunk::<RECORD_DIGEST_LEN>() else {
             return malformed();
         };
         let Some((epochs, _tag)) = rest.split_at_checked(rest.len().saturating_sub(ROW_TAG_LEN))
@@ -1037,7 +1118,7 @@ impl FileBacking {
         if position >= self.limit() {
             return None;
         }
-        if !self.row_checks(position, key.get(24..)?, key, value) {
+        if !self.row_checks(position, key.get(24..)?, key, value, at) {
             self.fail(true, "a seat row does not check");
             return None;
         }
@@ -1054,6 +1135,7 @@ impl FileBacking {
             position,
             enabled,
             acknowledged,
+            record: *record,
         })
     }
 
@@ -1075,20 +1157,52 @@ impl FileBacking {
         }
     }
 
-    /// The event at `position`, decoded and checked against its seat row.
+    /// The event at `position`, decoded and checked against its seat row:
+    /// the row names that position, and the record's digest, signature
+    /// included.
     fn checked_record(&self, position: u64, record: &[u8]) -> Option<SignedEvent> {
         let Ok(signed) = SignedEvent::from_record(record) else {
             self.fail(true, "a stored event does not decode");
             return None;
         };
         let event = signed.event();
-        match self.seat_row(event.author, event.seq, signed.hash()) {
-            Some(row) if row.position == position => Some(signed),
+        match self.seat_row_at(event.author, event.seq, signed.hash(), Some(position)) {
+            Some(row) if row.record == record_digest(record) => Some(signed),
             _ => {
                 self.fail(true, "a stored event is not the one its rows name");
                 None
             }
         }
+    }
+
+    /// The seat row of an event, checked; `at`: where the caller read the
+    /// event. A seat row without its hash row is a row deleted.
+    fn seat_row_at(
+        &self,
+        author: MemberId,
+        seq: u64,
+        hash: EventHash,
+        at: Option<u64>,
+    ) -> Option<SeatRow> {
+        let key = seat_key(author, seq, hash);
+        let value = self.read(|tables| {
+            Ok(tables
+                .seats
+                .get(&key[..])?
+                .map(|value| value.value().to_vec()))
+        })??;
+        let row = self.parse_seat(&key, &value, at)?;
+        let listed = self.read(|tables| {
+            Ok(tables
+                .hashes
+                .get(&hash.as_bytes()[..])?
+                .map(|value| value.value().get(..8).map(<[u8]>::to_vec)))
+        })?;
+        if listed.flatten().as_deref() != Some(&row.position.to_be_bytes()[..]) {
+            self.fail(true, "an event's hash row is missing or differs");
+            return None;
+        }
+        Some(row)
     }
 }
 
@@ -1098,14 +1212,7 @@ impl Backing for FileBacking {
     }
 
     fn seat_row(&self, author: MemberId, seq: u64, hash: EventHash) -> Option<SeatRow> {
-        let key = seat_key(author, seq, hash);
-        let value = self.read(|tables| {
-            Ok(tables
-                .seats
-                .get(&key[..])?
-                .map(|value| value.value().to_vec()))
-        })??;
-        self.parse_seat(&key, &value)
+        self.seat_row_at(author, seq, hash, None)
     }
 
     fn seat(&self, author: MemberId, seq: u64) -> Vec<EventHash> {
@@ -1124,7 +1231,7 @@ impl Backing for FileBacking {
             .unwrap_or_default();
         rows.into_iter()
             .filter_map(|(key, value)| {
-                self.parse_seat(&key, &value)?;
+                self.parse_seat(&key, &value, None)?;
                 let hash: [u8; 32] = key.get(24..)?.try_into().ok()?;
                 Some(EventHash::from_bytes(hash))
             })
@@ -1146,7 +1253,7 @@ impl Backing for FileBacking {
         if position >= self.limit() {
             return None;
         }
-        if !self.row_checks(position, hash.as_bytes(), hash.as_bytes(), &value) {
+        if !self.row_checks(position, hash.as_bytes(), hash.as_bytes(), &value, None) {
             self.fail(true, "a hash row does not check");
             return None;
         }
@@ -1244,7 +1351,7 @@ impl Backing for FileBacking {
                 // verification, or carries the member's tag.
                 if self.row_key.is_some()
                     && position < self.tags_below.load(Ordering::Acquire)
-                    && !self.row_checks(position, &key, &key, &value)
+                    && !self.row_checks(position, &key, &key, &value, Some(position))
                 {
                     self.fail(true, "a hash row does not check");
                     return;

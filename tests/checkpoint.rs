@@ -10,7 +10,6 @@ use std::path::Path;
 use common::{dump, edit_events, edit_projection, fast_tempdir, keys, options};
 use meshlog::{Error, EventHash, MemberId, Mesh, MeshOptions, Role, StoreError};
 use proptest::prelude::*;
-use redb::ReadableTable;
 
 /// What a mesh's state shows through the public API.
 #[derive(Debug, PartialEq)]
@@ -160,30 +159,7 @@ fn a_file_of_store_format_3_is_read_and_upgraded_by_its_first_write() {
     let expected = snapshot(&founder);
     drop(founder);
     // What a format-3 build wrote: no ledger rows, no checkpoint.
-    let db = redb::Database::open(&path).unwrap();
-    let txn = db.begin_write().unwrap();
-    for table in ["seats", "hashes", "rotations"] {
-        txn.delete_table(redb::TableDefinition::<&[u8], &[u8]>::new(table))
-            .unwrap();
-    }
-    {
-        let mut meta = txn
-            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("meta"))
-            .unwrap();
-        let checkpoints: Vec<Vec<u8>> = meta
-            .iter()
-            .unwrap()
-            .map(|row| row.unwrap().0.value().to_vec())
-            .filter(|key| key.starts_with(b"checkpoint/"))
-            .collect();
-        for key in checkpoints {
-            meta.remove(key.as_slice()).unwrap();
-        }
-        meta.insert(&b"format"[..], &3u16.to_be_bytes()[..])
-            .unwrap();
-    }
-    txn.commit().unwrap();
-    drop(db);
+    common::strip_ledger_rows(&path);
     let before = dump(&path);
 
     assert_eq!(snapshot(&Mesh::open_read_only(&path).unwrap()), expected);

@@ -170,3 +170,34 @@ pub fn refused<T>(result: meshlog::Result<T>) -> meshlog::Error {
         Err(error) => error,
     }
 }
+
+/// Makes the closed file at `path` what a store-format-3 build wrote: no
+/// ledger rows (`seats`, `hashes`, `rotations`) and no checkpoint, so that
+/// its records are verified as a plain log (SPEC.md §9.5), whatever was
+/// done to them.
+pub fn strip_ledger_rows(path: &Path) {
+    use redb::ReadableTable;
+    let db = redb::Database::open(path).expect("open");
+    let txn = db.begin_write().expect("write");
+    for table in ["seats", "hashes", "rotations"] {
+        txn.delete_table(redb::TableDefinition::<&[u8], &[u8]>::new(table))
+            .expect("delete");
+    }
+    {
+        let mut meta = txn
+            .open_table(redb::TableDefinition::<&[u8], &[u8]>::new("meta"))
+            .expect("meta");
+        let checkpoints: Vec<Vec<u8>> = meta
+            .iter()
+            .expect("iter")
+            .map(|row| row.expect("row").0.value().to_vec())
+            .filter(|key| key.starts_with(b"checkpoint/"))
+            .collect();
+        for key in checkpoints {
+            meta.remove(key.as_slice()).expect("remove");
+        }
+        meta.insert(&b"format"[..], &3u16.to_be_bytes()[..])
+            .expect("format");
+    }
+    txn.commit().expect("commit");
+}
