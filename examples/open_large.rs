@@ -6,7 +6,8 @@
 //!
 //! ```sh
 //! cargo build --release --example open_large
-//! /usr/bin/time -v target/release/examples/open_large 1000000            # writable
+//! /usr/bin/time -v target/release/examples/open_large 1000000            # the member's own open (checkpoint)
+//! /usr/bin/time -v target/release/examples/open_large 1000000 full       # the member's, verifying everything
 //! /usr/bin/time -v target/release/examples/open_large 1000000 read-only  # audit
 //! ```
 
@@ -28,10 +29,14 @@ fn main() {
     // clear_refs resets the peak resident set size).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let started = Instant::now();
-    let mesh = if mode == "read-only" {
-        meshlog::Mesh::open_read_only(&feeds.full).expect("verifies")
-    } else {
-        meshlog::Mesh::open(&feeds.full, common::keys(0)).expect("verifies")
+    let mesh = match mode.as_str() {
+        "read-only" => meshlog::Mesh::open_read_only(&feeds.full).expect("verifies"),
+        // The member's own open, verifying every event all the same.
+        "full" => meshlog::MeshOptions::new()
+            .verify_everything(true)
+            .open(&feeds.full, common::keys(0))
+            .expect("verifies"),
+        _ => meshlog::Mesh::open(&feeds.full, common::keys(0)).expect("verifies"),
     };
     println!(
         "opened and verified {} events ({mode}) in {:?}; {} epochs",
