@@ -28,6 +28,9 @@ use crate::verify::{Ledger, MadeHere, Verdict};
 
 type Clock = Box<dyn FnMut() -> u64 + Send>;
 
+/// How far a verifying open is: events verified, of how many.
+type ProgressHook = Box<dyn Fn(u64, u64) + Send + Sync>;
+
 /// How to make a [`Mesh`]: where randomness and time come from, and what
 /// guards the local member's feed against honest accidents.
 ///
@@ -42,6 +45,7 @@ pub struct MeshOptions {
     feed_mark: Option<PathBuf>,
     accept_restored_copy: bool,
     verify_everything: bool,
+    progress: Option<ProgressHook>,
 }
 
 impl std::fmt::Debug for MeshOptions {
@@ -53,6 +57,7 @@ impl std::fmt::Debug for MeshOptions {
             .field("feed_mark", &self.feed_mark)
             .field("accept_restored_copy", &self.accept_restored_copy)
             .field("verify_everything", &self.verify_everything)
+            .field("progress", &self.progress.is_some())
             .finish()
     }
 }
@@ -118,6 +123,15 @@ impl MeshOptions {
         self
     }
 
+    /// Calls `progress(verified, total)` as an open verifies the file's
+    /// events, after each run of them (SPEC.md §9.3): for a progress bar.
+    /// `total` counts the events to verify, which for the member's own open
+    /// are only those its checkpoint does not cover.
+    pub fn progress(mut self, progress: impl Fn(u64, u64) + Send + Sync + 'static) -> MeshOptions {
+        self.progress = Some(Box::new(progress));
+        self
+    }
+
     /// The feed mark a mesh of `ledger` keeps, and the mark it awaits.
     fn feed_mark_state(&self, ledger: &Ledger) -> Result<Option<FeedMark>> {
         let Some(path) = &self.feed_mark else {
@@ -179,7 +193,11 @@ impl MeshOptions {
         // The member's own copy needs no integrity check of every page: its
         // checkpoint and tags vouch for what it reads (SPEC.md §9.7).
         let check_pages = self.verify_everything || self.shared_copy;
-        let (mut store, mut ledger) = Store::open(RedbFile::open(path, check_pages)?, who)?;
+        let (mut store, mut ledger) = Store::open(
+            RedbFile::open(path, check_pages)?,
+            who,
+            self.progress.as_deref(),
+        )?;
         let member = keys.member_id();
         if store.owner().is_none() && !self.shared_copy {
             store.adopt(member);
@@ -233,8 +251,11 @@ impl MeshOptions {
         let journal_path = journal::path_beside(path);
         let mut attempts = 0;
         let (store, ledger, replayed) = loop {
-            let (store, mut ledger) =
-                Store::open(RedbFile::open_read_only(path)?, OpenAs::Auditor)?;
+            let (store, mut ledger) = Store::open(
+                RedbFile::open_read_only(path)?,
+                OpenAs::Auditor,
+                self.progress.as_deref(),
+            )?;
             // A live writer may have checkpointed between the snapshot and
             // the journal read: then the journal continues a later state of
             // the file, and the snapshot is taken again.

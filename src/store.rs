@@ -107,6 +107,9 @@ pub(crate) fn projection_rows(ledger: &Ledger) -> Rows {
     rows
 }
 
+/// Told, as an open verifies, how many events it verified, of how many.
+pub(crate) type Progress = dyn Fn(u64, u64) + Send + Sync;
+
 /// Who opens a file, and so what of it may be trusted (SPEC.md §9.7).
 pub(crate) enum OpenAs {
     /// Anyone without the owner's keys: every event is verified.
@@ -216,11 +219,19 @@ impl Store {
     /// checked against what the ledger implies. Every projection row is
     /// then compared with the rows the ledger implies. Returns the store
     /// and the ledger, which reads what it lets go of from the file.
-    pub(crate) fn open(file: RedbFile, who: OpenAs) -> Result<(Store, Ledger), Error> {
-        guarded(|| Self::open_guarded(file, who))
+    pub(crate) fn open(
+        file: RedbFile,
+        who: OpenAs,
+        progress: Option<&Progress>,
+    ) -> Result<(Store, Ledger), Error> {
+        guarded(|| Self::open_guarded(file, who, progress.unwrap_or(&|_, _| {})))
     }
 
-    fn open_guarded(file: RedbFile, who: OpenAs) -> Result<(Store, Ledger), Error> {
+    fn open_guarded(
+        file: RedbFile,
+        who: OpenAs,
+        progress: &Progress,
+    ) -> Result<(Store, Ledger), Error> {
         let file = Arc::new(file);
         let txn = file.begin_read()?;
         let path = file.path().to_owned();
@@ -321,7 +332,8 @@ impl Store {
             None => {
                 // Nothing read while restoring is kept.
                 let backing = Arc::new(FileBacking::new(&file, keys.as_ref()));
-                let (ledger, rotations, retag) = verify_all(&file, &backing, upgrade, len)?;
+                let (ledger, rotations, retag) =
+                    verify_all(&file, &backing, upgrade, len, progress)?;
                 (ledger, rotations, backing, retag)
             }
         };
@@ -329,7 +341,7 @@ impl Store {
         // memory until the next write gives them rows of the member's.
         let from = restored_from.unwrap_or(0);
         if let Some(from) = restored_from {
-            take_from(&file, &mut ledger, &mut rotations, from, len)?;
+            take_from(&file, &mut ledger, &mut rotations, (from, len), progress)?;
         }
         if let Some(failure) = ledger.failure() {
             return Err(failure);
@@ -771,6 +783,7 @@ fn verify_all(
     backing: &Arc<FileBacking>,
     without_rows: bool,
     len: u64,
+    progress: &Progress,
 ) -> Result<(Ledger, RotationsDigest, bool), Error> {
     let mut rotations = RotationsDigest::default();
     let first = read_run(file, 0, 1)?;
@@ -792,6 +805,7 @@ fn verify_all(
             backing.refresh(file, checked, false)?;
             ledger.settle();
         }
+        progress(at.min(len), len);
         if at >= len {
             break;
         }
@@ -853,11 +867,12 @@ fn take_from(
     file: &RedbFile,
     ledger: &mut Ledger,
     rotations: &mut RotationsDigest,
-    from: u64,
-    len: u64,
+    (from, len): (u64, u64),
+    progress: &Progress,
 ) -> Result<(), Error> {
     let mut at = from;
     while at < len {
+        progress(at - from, len - from);
         let to = (at + OPEN_RUN as u64).min(len);
         let run = read_run(file, at, to)?;
         let taken = ledger.take_batch(&run)?;

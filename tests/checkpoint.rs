@@ -399,3 +399,28 @@ fn snapshot_or_error(mesh: &Mesh) -> meshlog::Result<Snapshot> {
     mesh.check_reads()?;
     Ok(snapshot)
 }
+
+#[test]
+fn a_verifying_open_reports_its_progress_and_the_members_own_has_little_to_report() {
+    let dir = fast_tempdir();
+    let path = dir.path().join("own.redb");
+    let len = history(&path, 5).len() as u64;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = |seen: &std::sync::Arc<std::sync::Mutex<Vec<(u64, u64)>>>| {
+        let seen = std::sync::Arc::clone(seen);
+        move |verified, total| seen.lock().unwrap().push((verified, total))
+    };
+    MeshOptions::new()
+        .progress(record(&seen))
+        .open_read_only(&path, None)
+        .unwrap();
+    let calls = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(calls.last(), Some(&(len, len)), "{calls:?}");
+    assert!(calls.windows(2).all(|pair| pair[0].0 <= pair[1].0));
+    // The member's own open verifies nothing its checkpoint covers.
+    MeshOptions::new()
+        .progress(record(&seen))
+        .open(&path, keys(1))
+        .unwrap();
+    assert!(seen.lock().unwrap().is_empty());
+}

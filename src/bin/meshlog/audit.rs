@@ -258,9 +258,9 @@ pub(crate) fn verify_file(
         checkpoint: None,
     };
     // The report says what the journal could not replay: no warning too.
-    let opened = crate::with_spinner("verifying every event…", || {
-        meshlog::MeshOptions::new().open_read_only(path, None)
-    });
+    let (options, finish) = crate::with_progress(meshlog::MeshOptions::new());
+    let opened = options.open_read_only(path, None);
+    finish();
     let mesh = match opened {
         Ok(mesh) => mesh,
         Err(error) if error.class() == ErrorClass::VerificationFailure => {

@@ -418,12 +418,47 @@ fn with_spinner<T>(message: &str, open: impl FnOnce() -> T) -> T {
     opened
 }
 
+/// Options whose verifying open shows a progress bar on stderr (events
+/// verified, rate and time left) when someone is watching and the open
+/// verifies many events: a member's own open, which verifies only what its
+/// checkpoint does not cover, seldom does.
+fn with_progress(options: MeshOptions) -> (MeshOptions, impl FnOnce()) {
+    let bar: std::sync::Arc<std::sync::OnceLock<indicatif::ProgressBar>> = Default::default();
+    let shown = std::sync::Arc::clone(&bar);
+    let options = if std::io::stderr().is_terminal() {
+        options.progress(move |verified, total| {
+            if total <= PROGRESS_THRESHOLD {
+                return;
+            }
+            let bar = bar.get_or_init(|| {
+                let bar = indicatif::ProgressBar::new(total);
+                if let Ok(style) = indicatif::ProgressStyle::with_template(
+                    "verifying {bar:40} {pos}/{len} events ({per_sec}, {eta} left)",
+                ) {
+                    bar.set_style(style);
+                }
+                bar
+            });
+            bar.set_position(verified);
+        })
+    } else {
+        options
+    };
+    let finish = move || {
+        if let Some(bar) = shown.get() {
+            bar.finish_and_clear();
+        }
+    };
+    (options, finish)
+}
+
 /// Opens a file read-only (never a byte written), with the local member's
-/// keys if given, and a spinner while every event is verified.
+/// keys if given, and a progress bar while every event is verified.
 fn open_read_only(path: &Path, keys: Option<LocalKeys>) -> meshlog::Result<Mesh> {
-    let mesh = with_spinner("verifying every event…", || {
-        MeshOptions::new().open_read_only(path, keys)
-    })?;
+    let (options, finish) = with_progress(MeshOptions::new());
+    let opened = options.open_read_only(path, keys);
+    finish();
+    let mesh = opened?;
     warn_unreplayed(&mesh);
     Ok(mesh)
 }
@@ -452,13 +487,14 @@ fn open_writer(
     keys: LocalKeys,
     copy: CopyArgs,
 ) -> meshlog::Result<Mesh> {
-    let mesh = with_spinner("verifying every event…", || {
-        MeshOptions::new()
-            .shared_copy(copy.shared_copy)
-            .feed_mark(meshlog::feed_mark_path(key_file))
-            .accept_restored_copy(copy.accept_restored_copy)
-            .open(path, keys)
-    })?;
+    let (options, finish) = with_progress(MeshOptions::new());
+    let opened = options
+        .shared_copy(copy.shared_copy)
+        .feed_mark(meshlog::feed_mark_path(key_file))
+        .accept_restored_copy(copy.accept_restored_copy)
+        .open(path, keys);
+    finish();
+    let mesh = opened?;
     warn_unreplayed(&mesh);
     Ok(mesh)
 }
