@@ -113,11 +113,12 @@ impl MeshOptions {
         self
     }
 
-    /// Makes a writable open verify every event of the file, as an
-    /// auditor's does, rather than only those its member's checkpoint does
-    /// not cover (SPEC.md §9.7). Without it, the member whose copy the file
-    /// is reopens it in time proportional to what is new since its last
-    /// write; anyone else's open verifies everything anyway.
+    /// Makes an open with the keys of the member whose copy the file is
+    /// (writable, or read-only with keys) verify every event of the file, as
+    /// an auditor's does, rather than only those its checkpoint does not
+    /// cover (SPEC.md §9.7). Without it, that member reopens its file in
+    /// time proportional to what is new since its last write; anyone
+    /// else's open verifies everything anyway.
     pub fn verify_everything(mut self, everything: bool) -> MeshOptions {
         self.verify_everything = everything;
         self
@@ -251,9 +252,16 @@ impl MeshOptions {
         let journal_path = journal::path_beside(path);
         let mut attempts = 0;
         let (store, ledger, replayed) = loop {
+            let who = match &keys {
+                Some(keys) => OpenAs::Reader {
+                    keys: keys.file_keys(),
+                    full: self.verify_everything,
+                },
+                None => OpenAs::Auditor,
+            };
             let (store, mut ledger) = Store::open(
                 RedbFile::open_read_only(path)?,
-                OpenAs::Auditor,
+                who,
                 self.progress.as_deref(),
             )?;
             // A live writer may have checkpointed between the snapshot and
@@ -507,8 +515,9 @@ impl Mesh {
         clock: Option<Clock>,
     ) -> Mesh {
         let private_copy = store.file().is_private_copy();
+        let read_only = store.file().is_read_only();
         let mut mesh = Mesh {
-            read_only: private_copy,
+            read_only,
             verified_private_copy: private_copy && store.file().recovered(),
             opened_with: ledger.len(),
             store,

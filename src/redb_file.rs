@@ -28,7 +28,7 @@ const CACHE_BYTES: usize = 32 << 20;
 
 /// An open redb file.
 pub(crate) struct RedbFile {
-    db: Database,
+    db: Handle,
     path: PathBuf,
     /// Set when the file could not be opened read-only as it is and a private
     /// copy was opened instead; the copy lives as long as the handle.
@@ -37,6 +37,15 @@ pub(crate) struct RedbFile {
     /// The file of a writable open, whose writes wait until the first write
     /// transaction; `None` for a file created here or read-only.
     deferred: Option<Arc<DeferredFile>>,
+}
+
+/// How redb holds the file.
+enum Handle {
+    /// Open for writing (or a private copy, opened so to be recovered).
+    Writable(Database),
+    /// Open in place, read-only: redb reads it under its own locks, beside
+    /// a live writer, and never writes to it.
+    ReadOnly(redb::ReadOnlyDatabase),
 }
 
 /// The file of a writable open, as redb sees it: its writes wait in memory
@@ -270,7 +279,7 @@ fn is_damage(error: &StoreError) -> bool {
 /// did: redb says so in two ways (a short read, or a length check), one of
 /// which depends on how the file is opened, and a file cut short is one
 /// error either way.
-fn or_truncated(path: &Path, error: StoreError) -> StoreError {
+pub(crate) fn or_truncated(path: &Path, error: StoreError) -> StoreError {
     let short_read = |io: &std::io::Error| io.kind() == std::io::ErrorKind::UnexpectedEof;
     let truncated = match &error {
         StoreError::Io { source, .. } => short_read(source),
@@ -358,7 +367,7 @@ impl RedbFile {
             }
         };
         Ok(RedbFile {
-            db,
+            db: Handle::Writable(db),
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
@@ -421,7 +430,7 @@ impl RedbFile {
             .create_with_backend(DeferredBackend(Arc::clone(&deferred)))
             .map_err(|e| map_open_error(path, e))?;
         Ok(RedbFile {
-            db,
+            db: Handle::Writable(db),
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
@@ -438,7 +447,41 @@ impl RedbFile {
     /// cleanly cannot be opened so; its copy is recovered instead, and
     /// [`RedbFile::recovered`] says so.
     pub(crate) fn open_read_only(path: &Path) -> Result<RedbFile, StoreError> {
-        Self::open_private_copy(path).map_err(|error| or_truncated(path, error))
+        Self::open_in_place(path)
+            .transpose()
+            .unwrap_or_else(|| Self::open_private_copy(path))
+            .map_err(|error| or_truncated(path, error))
+    }
+
+    /// Opens a file that was closed cleanly (or whose writer is live) in
+    /// place, read-only, without the integrity check: nothing is copied,
+    /// and every access goes through [`guarded`]. `None`: redb would have
+    /// to recover the file first, which only a copy allows.
+    fn open_in_place(path: &Path) -> Result<Option<RedbFile>, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::NotFound {
+                path: path.to_owned(),
+            });
+        }
+        let opened = guarded(|| {
+            Ok::<_, StoreError>(
+                redb::Builder::new()
+                    .set_cache_size(CACHE_BYTES)
+                    .set_concurrency_mode(CONCURRENCY)
+                    .open_read_only(path),
+            )
+        })?;
+        match opened {
+            Ok(db) => Ok(Some(RedbFile {
+                db: Handle::ReadOnly(db),
+                path: path.to_owned(),
+                private_copy: None,
+                recovered: false,
+                deferred: None,
+            })),
+            Err(redb::DatabaseError::RepairAborted) => Ok(None),
+            Err(error) => Err(map_open_error(path, error)),
+        }
     }
 
     /// Copies the file and opens the copy, copying it again if the copy
@@ -489,7 +532,7 @@ impl RedbFile {
             .open(&copy);
         Ok(opened
             .map(|db| RedbFile {
-                db,
+                db: Handle::Writable(db),
                 path: path.to_owned(),
                 private_copy: Some(dir),
                 recovered,
@@ -512,11 +555,22 @@ impl RedbFile {
         self.private_copy.is_some()
     }
 
+    /// Whether no write can go through this handle.
+    pub(crate) fn is_read_only(&self) -> bool {
+        self.private_copy.is_some() || matches!(self.db, Handle::ReadOnly(_))
+    }
+
     pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+        Ok(match &self.db {
+            Handle::Writable(db) => db.begin_read()?,
+            Handle::ReadOnly(db) => db.begin_read()?,
+        })
     }
 
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction, Error> {
+        let Handle::Writable(db) = &self.db else {
+            return Err(Error::ReadOnly);
+        };
         if self.private_copy.is_some() {
             return Err(Error::ReadOnly);
         }
@@ -525,7 +579,7 @@ impl RedbFile {
                 .release()
                 .map_err(|source| StoreError::io(&self.path, source))?;
         }
-        let mut txn = self.db.begin_write().map_err(StoreError::from)?;
+        let mut txn = db.begin_write().map_err(StoreError::from)?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| StoreError::Redb(redb::Error::from(e).into()))?;
         txn.set_two_phase_commit(true);

@@ -23,7 +23,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use redb::{
-    ReadOnlyTable, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction,
+    ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
+    WriteTransaction,
 };
 use zeroize::Zeroizing;
 
@@ -114,6 +115,15 @@ pub(crate) type Progress = dyn Fn(u64, u64) + Send + Sync;
 pub(crate) enum OpenAs {
     /// Anyone without the owner's keys: every event is verified.
     Auditor,
+    /// A reader that never writes, with a member's keys: the owner's restore
+    /// its checkpoint (unless asked to verify everything), anyone else's
+    /// verify every event.
+    Reader {
+        /// The member's file keys.
+        keys: FileKeys,
+        /// Whether to verify every event even so.
+        full: bool,
+    },
     /// A member with its keys, for writing.
     Member {
         /// Its file keys.
@@ -224,7 +234,15 @@ impl Store {
         who: OpenAs,
         progress: Option<&Progress>,
     ) -> Result<(Store, Ledger), Error> {
-        guarded(|| Self::open_guarded(file, who, progress.unwrap_or(&|_, _| {})))
+        let path = file.path().to_owned();
+        // A file opened in place is read as it is: one cut short shows as
+        // it is read.
+        guarded(|| Self::open_guarded(file, who, progress.unwrap_or(&|_, _| {}))).map_err(|error| {
+            match error {
+                Error::Store(error) => Error::Store(crate::redb_file::or_truncated(&path, error)),
+                other => other,
+            }
+        })
     }
 
     fn open_guarded(
@@ -239,9 +257,12 @@ impl Store {
             path: path.clone(),
             detail: detail.to_owned(),
         };
-        let meta = txn
-            .open_table(META)
-            .map_err(|_| not_meshlog("no meshlog tables"))?;
+        let meta = txn.open_table(META).map_err(|error| match error {
+            redb::TableError::TableDoesNotExist(_) | redb::TableError::TableTypeMismatch { .. } => {
+                not_meshlog("no meshlog tables")
+            }
+            other => StoreError::from(other),
+        })?;
         let format = meta
             .get(&b"format"[..])
             .map_err(StoreError::from)?
@@ -281,6 +302,11 @@ impl Store {
         };
         let (keys, shared, full) = match who {
             OpenAs::Auditor => (None, true, true),
+            OpenAs::Reader { keys, full } => {
+                let own = Some(keys).filter(|keys| owner == Some(keys.member));
+                let full = full || own.is_none();
+                (own, false, full)
+            }
             OpenAs::Member { keys, shared, full } => {
                 if let Some(owner) = owner
                     && owner != keys.member
@@ -310,7 +336,9 @@ impl Store {
         let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
         let len = events.len().map_err(StoreError::from)?;
         drop(events);
-        drop(txn);
+        // One snapshot for the whole open: a live writer's commits in the
+        // meantime are not half seen.
+        let snapshot = txn;
         let backing = Arc::new(FileBacking::new(&file, keys.as_ref()));
         let mut checkpoint_unused = None;
         let mut restored = None;
@@ -318,7 +346,7 @@ impl Store {
             if full {
                 checkpoint_unused = Some("a full verification was asked for");
             } else if let Some(bytes) = &stored_checkpoint {
-                match restore(&file, &backing, keys, bytes, len) {
+                match restore(&snapshot, &backing, keys, bytes, len) {
                     Ok(found) => restored = Some(found),
                     Err(why) => checkpoint_unused = Some(why),
                 }
@@ -333,7 +361,7 @@ impl Store {
                 // Nothing read while restoring is kept.
                 let backing = Arc::new(FileBacking::new(&file, keys.as_ref()));
                 let (ledger, rotations, retag) =
-                    verify_all(&file, &backing, upgrade, len, progress)?;
+                    verify_all((&file, &snapshot), &backing, upgrade, len, progress)?;
                 (ledger, rotations, backing, retag)
             }
         };
@@ -341,7 +369,13 @@ impl Store {
         // memory until the next write gives them rows of the member's.
         let from = restored_from.unwrap_or(0);
         if let Some(from) = restored_from {
-            take_from(&file, &mut ledger, &mut rotations, (from, len), progress)?;
+            take_from(
+                (&file, &snapshot),
+                &mut ledger,
+                &mut rotations,
+                (from, len),
+                progress,
+            )?;
         }
         if let Some(failure) = ledger.failure() {
             return Err(failure);
@@ -350,7 +384,8 @@ impl Store {
             return Err(tampered(&file, "the group marker is not the genesis's hash").into());
         }
         let expected = projection_rows(&ledger);
-        compare_projections(&file, &expected)?;
+        compare_projections(&snapshot, &expected)?;
+        drop(snapshot);
         let rows_from = match (upgrade, restored_from) {
             (true, _) => 0,
             (false, Some(from)) => from,
@@ -685,7 +720,7 @@ fn retag(
 /// ledger, the rotations digest and the count of events covered; or why
 /// the checkpoint was not used.
 fn restore(
-    file: &Arc<RedbFile>,
+    snapshot: &ReadTransaction,
     backing: &Arc<FileBacking>,
     keys: &FileKeys,
     bytes: &[u8],
@@ -701,11 +736,8 @@ fn restore(
     // One row an event, in both tables (a count redb keeps): a row deleted
     // is seen here, a row changed when it is read.
     {
-        let txn = file
-            .begin_read()
-            .map_err(|_| "the file could not be read")?;
         for table in [SEATS, HASHES] {
-            let rows = txn
+            let rows = snapshot
                 .open_table(table)
                 .and_then(|table| Ok(table.len()?))
                 .map_err(|_| "the file's rows could not be read")?;
@@ -716,16 +748,13 @@ fn restore(
     }
     backing.set_limit(checkpoint.events, checkpoint.events);
     backing
-        .refresh(file, checkpoint.events, true)
+        .refresh_from(snapshot, checkpoint.events, true)
         .map_err(|_| "the file's rows could not be read")?;
     let genesis = backing
         .record_at(0)
         .ok_or("the genesis's rows do not check")?;
     let positions = {
-        let txn = file
-            .begin_read()
-            .map_err(|_| "the file could not be read")?;
-        let table = txn
+        let table = snapshot
             .open_table(ROTATIONS)
             .map_err(|_| "the file lists no rotations")?;
         let mut positions = Vec::new();
@@ -779,14 +808,14 @@ fn restore(
 /// row's tag did not check under the member's key, so that the next write
 /// tags every row again.
 fn verify_all(
-    file: &Arc<RedbFile>,
+    (file, snapshot): (&RedbFile, &ReadTransaction),
     backing: &Arc<FileBacking>,
     without_rows: bool,
     len: u64,
     progress: &Progress,
 ) -> Result<(Ledger, RotationsDigest, bool), Error> {
     let mut rotations = RotationsDigest::default();
-    let first = read_run(file, 0, 1)?;
+    let first = read_run((file, snapshot), 0, 1)?;
     let genesis_record = first.first().ok_or_else(|| tampered(file, "no genesis"))?;
     let genesis = SignedEvent::from_record(genesis_record)
         .map_err(|error| malformed(genesis_record, error))?;
@@ -799,10 +828,10 @@ fn verify_all(
     let mut at = 1;
     loop {
         if !without_rows {
-            retag |= check_rows(file, backing, &ledger, checked, &mut rotations)?;
+            retag |= check_rows((file, snapshot), backing, &ledger, checked, &mut rotations)?;
             checked = ledger.len() as u64;
             backing.set_limit(checked, 0);
-            backing.refresh(file, checked, false)?;
+            backing.refresh_from(snapshot, checked, false)?;
             ledger.settle();
         }
         progress(at.min(len), len);
@@ -810,7 +839,7 @@ fn verify_all(
             break;
         }
         let to = (at + OPEN_RUN as u64).min(len);
-        let run = read_run(file, at, to)?;
+        let run = read_run((file, snapshot), at, to)?;
         let taken = ledger.take_batch(&run)?;
         if taken.known != 0 || !taken.in_order {
             return Err(tampered(file, "an event stored before what it names, or twice").into());
@@ -825,7 +854,7 @@ fn verify_all(
         at = to;
     }
     if !without_rows {
-        let txn = file.begin_read()?;
+        let txn = snapshot;
         let rows = |name| -> Result<u64, Error> {
             let table = txn
                 .open_table(TableDefinition::<&[u8], &[u8]>::new(name))
@@ -845,9 +874,12 @@ fn verify_all(
 }
 
 /// Reads the records at positions `from..to`, which must all be there.
-fn read_run(file: &RedbFile, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> {
-    let txn = file.begin_read()?;
-    let events = txn.open_table(EVENTS).map_err(StoreError::from)?;
+fn read_run(
+    (file, snapshot): (&RedbFile, &ReadTransaction),
+    from: u64,
+    to: u64,
+) -> Result<Vec<Vec<u8>>, Error> {
+    let events = snapshot.open_table(EVENTS).map_err(StoreError::from)?;
     let mut run = Vec::with_capacity((to - from) as usize);
     for row in events.range(from..to).map_err(StoreError::from)? {
         let (position, record) = row.map_err(StoreError::from)?;
@@ -864,7 +896,7 @@ fn read_run(file: &RedbFile, from: u64, to: u64) -> Result<Vec<Vec<u8>>, Error> 
 
 /// Takes the records at `from..len` into `ledger` as new events.
 fn take_from(
-    file: &RedbFile,
+    (file, snapshot): (&RedbFile, &ReadTransaction),
     ledger: &mut Ledger,
     rotations: &mut RotationsDigest,
     (from, len): (u64, u64),
@@ -874,7 +906,7 @@ fn take_from(
     while at < len {
         progress(at - from, len - from);
         let to = (at + OPEN_RUN as u64).min(len);
-        let run = read_run(file, at, to)?;
+        let run = read_run((file, snapshot), at, to)?;
         let taken = ledger.take_batch(&run)?;
         if taken.known != 0 || !taken.in_order {
             return Err(tampered(file, "an event stored before what it names, or twice").into());
@@ -894,13 +926,12 @@ fn take_from(
 /// among them to `rotations`. Returns whether a row's tag does not check
 /// under the member's key.
 fn check_rows(
-    file: &RedbFile,
+    (file, txn): (&RedbFile, &ReadTransaction),
     backing: &FileBacking,
     ledger: &Ledger,
     from: u64,
     rotations: &mut RotationsDigest,
 ) -> Result<bool, Error> {
-    let txn = file.begin_read()?;
     let seats = txn.open_table(SEATS).map_err(StoreError::from)?;
     let hashes = txn.open_table(HASHES).map_err(StoreError::from)?;
     let rotation_rows = txn.open_table(ROTATIONS).map_err(StoreError::from)?;
@@ -962,8 +993,7 @@ fn check_rows(
 }
 
 /// Compares every projection table with the rows `expected`.
-fn compare_projections(file: &RedbFile, expected: &Rows) -> Result<(), Error> {
-    let txn = file.begin_read()?;
+fn compare_projections(txn: &ReadTransaction, expected: &Rows) -> Result<(), Error> {
     for table in PROJECTIONS {
         let stored = txn
             .open_table(TableDefinition::<&[u8], &[u8]>::new(table))
@@ -1034,7 +1064,11 @@ impl FileBacking {
     /// Reads a fresh snapshot of the file, answering for positions below
     /// `limit`; with `own_rows`, every row below it is this member's.
     fn refresh(&self, file: &RedbFile, limit: u64, own_rows: bool) -> Result<(), Error> {
-        let txn = file.begin_read()?;
+        self.refresh_from(&file.begin_read()?, limit, own_rows)
+    }
+
+    /// [`Self::refresh`] from the snapshot `txn`.
+    fn refresh_from(&self, txn: &ReadTransaction, limit: u64, own_rows: bool) -> Result<(), Error> {
         let tables = Tables {
             events: txn.open_table(EVENTS).map_err(StoreError::from)?,
             seats: txn.open_table(SEATS).map_err(StoreError::from)?,

@@ -73,6 +73,7 @@ fn full_state(path: &Path, n: u8, members: &[u8]) -> Option<State> {
         std::fs::copy(&journal, format!("{}-journal", copy.display())).unwrap();
     }
     let mesh = MeshOptions::new()
+        .verify_everything(true)
         .open_read_only(&copy, Some(keys(n)))
         .ok()?;
     Some(state(&mesh, members))
