@@ -70,7 +70,6 @@
 
 mod agreement;
 mod batch;
-mod bitset;
 mod codec;
 mod envelope;
 mod error;
@@ -94,6 +93,7 @@ mod seal;
 mod signature;
 #[cfg(any(test, feature = "fuzzing"))]
 mod split_mix;
+mod statuses;
 mod store;
 mod verify;
 
