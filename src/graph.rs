@@ -372,7 +372,6 @@ impl Resolution {
     }
 
     /// Whether any rotation is void, without a look at each.
-    #[allow(dead_code)]
     pub(crate) fn any_void(&self) -> bool {
         self.statuses.any_void()
     }

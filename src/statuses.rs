@@ -123,6 +123,7 @@ impl Statuses {
     }
 
     /// Every status, in hash order.
+    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
     pub(crate) fn values(&self) -> impl Iterator<Item = &Status> {
         self.iter().map(|(_, status)| status)
     }
