@@ -1249,6 +1249,42 @@ impl EpochGraph {
         self.resolve_above(0, statuses)
     }
 
+    /// About how many bytes the graph holds, counted structure by
+    /// structure (shared owners and registers once), for a test that bounds
+    /// it: ancestry must stay near-linear in the number of rotations.
+    #[cfg(test)]
+    pub(crate) fn approximate_bytes(&self) -> usize {
+        use std::mem::size_of;
+        let mut shared: std::collections::HashSet<usize> = std::collections::HashSet::new();
+        let mut bytes = self.nodes.capacity() * size_of::<Node>();
+        for node in &self.nodes {
+            bytes += node.parents.capacity() * size_of::<usize>()
+                + node.rotation.parents.capacity() * size_of::<EventHash>()
+                + node.rotation.changes.capacity() * size_of::<Change>()
+                + node.between.len() * size_of::<u32>()
+                + node.own_kept.capacity();
+            if shared.insert(Arc::as_ptr(&node.owners) as usize) {
+                bytes += node.owners.len() * (size_of::<MemberId>() + 8) + 64;
+            }
+            if shared.insert(Arc::as_ptr(&node.own) as usize) {
+                let entry = size_of::<MemberId>() + size_of::<RosterEntry>() + 16;
+                bytes += node.own.roster.len() * entry
+                    + node.own.admin_entries.len() * (size_of::<MemberId>() + 16)
+                    + node.own.keys.len() * (size_of::<MemberId>() + size_of::<KeyPackage>() + 16)
+                    + 64;
+            }
+        }
+        bytes += self.by_hash.capacity() * (size_of::<EventHash>() + size_of::<usize>() + 1);
+        bytes += self.global_cuts.capacity() * size_of::<u32>();
+        bytes += self
+            .by_author
+            .values()
+            .chain(self.demoted_by_owner.values())
+            .map(|rotations| rotations.capacity() * size_of::<usize>() + 64)
+            .sum::<usize>();
+        bytes
+    }
+
     /// Whether every tip (by hash) is `node`'s parent or an ancestor of one.
     fn names_every_tip(&self, node: &Node, tips: &[EventHash]) -> bool {
         tips.iter().all(|tip| {

@@ -43,12 +43,6 @@ impl Statuses {
         self.len
     }
 
-    /// Whether no rotation has a status.
-    #[allow(dead_code)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Whether any rotation is void: a look at a counter, not at every
     /// rotation.
     pub(crate) fn any_void(&self) -> bool {
@@ -123,7 +117,7 @@ impl Statuses {
     }
 
     /// Every status, in hash order.
-    #[cfg_attr(not(any(test, feature = "fuzzing")), allow(dead_code))]
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl Iterator<Item = &Status> {
         self.iter().map(|(_, status)| status)
     }
@@ -132,18 +126,22 @@ impl Statuses {
 /// [`Statuses::iter`]: a merge of the levels, the newest level's entry
 /// winning among equal hashes.
 pub(crate) struct Iter<'a> {
-    heads: Vec<(
-        std::collections::btree_map::Iter<'a, EventHash, Status>,
-        Option<(&'a EventHash, &'a Status)>,
-    )>,
+    /// Per level: the rest of its entries, and its next one.
+    heads: Vec<(LevelIter<'a>, Option<Entry<'a>>)>,
 }
+
+/// The entries of one level.
+type LevelIter<'a> = std::collections::btree_map::Iter<'a, EventHash, Status>;
+
+/// One entry, borrowed.
+type Entry<'a> = (&'a EventHash, &'a Status);
 
 impl<'a> Iterator for Iter<'a> {
     type Item = (&'a EventHash, &'a Status);
 
     fn next(&mut self) -> Option<Self::Item> {
         // The first level (the newest) holding the smallest hash wins.
-        let mut best: Option<(&'a EventHash, &'a Status)> = None;
+        let mut best: Option<Entry<'a>> = None;
         for (_, head) in &self.heads {
             if let Some((hash, status)) = head
                 && best.is_none_or(|(smallest, _)| *hash < smallest)
@@ -218,7 +216,7 @@ mod tests {
             let key = (n.wrapping_mul(2_654_435_761) % 1_000) as u8;
             let mut bytes = [0u8; 32];
             bytes[..4].copy_from_slice(&n.wrapping_mul(2_654_435_761).to_be_bytes());
-            let hash = if n % 7 == 0 {
+            let hash = if n.is_multiple_of(7) {
                 model
                     .keys()
                     .next()
@@ -227,7 +225,7 @@ mod tests {
             } else {
                 EventHash::from_bytes(bytes)
             };
-            let status = if key % 3 == 0 {
+            let status = if key.is_multiple_of(3) {
                 Status::Void
             } else {
                 Status::Applied {
