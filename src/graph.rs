@@ -568,10 +568,13 @@ impl Scope {
 
 /// The last resolution computed, of the first `len` rotations, from which
 /// the next one is computed incrementally.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Cached {
     resolution: Resolution,
     len: usize,
+    /// The one before, of fewer rotations: what a refused batch, forgotten
+    /// again ([`EpochGraph::forget_newest`]), goes back to.
+    previous: Option<Box<Cached>>,
 }
 
 /// [`Cached`] behind a lock, so that [`EpochGraph::resolve`] can bring it up
@@ -584,10 +587,7 @@ impl Clone for ResolutionCache {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        ResolutionCache(Mutex::new(Cached {
-            resolution: cached.resolution.clone(),
-            len: cached.len,
-        }))
+        ResolutionCache(Mutex::new(cached.clone()))
     }
 }
 
@@ -1143,11 +1143,15 @@ impl EpochGraph {
             !rotations.is_empty()
         });
         // A resolution that saw the forgotten rotation is of another set:
-        // the next one starts again from the genesis.
+        // the next one starts again from the one before, if it did not see
+        // it, else from nothing.
         let cache = self.cache.0.get_mut();
         let cache = cache.unwrap_or_else(std::sync::PoisonError::into_inner);
         if cache.len > index {
-            *cache = Cached::default();
+            *cache = match cache.previous.take() {
+                Some(previous) if previous.len <= index => *previous,
+                _ => Cached::default(),
+            };
         }
     }
 
@@ -1200,7 +1204,15 @@ impl EpochGraph {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let Cached { resolution, len } = &mut *cache;
+        if cache.len < self.nodes.len() {
+            // Kept (cheaply: the statuses are shared) for a batch undone.
+            let mut previous = cache.clone();
+            previous.previous = None;
+            cache.previous = Some(Box::new(previous));
+        }
+        let Cached {
+            resolution, len, ..
+        } = &mut *cache;
         let mut next = *len;
         let mut newest_extended = None;
         while let Some(node) = self.nodes.get(next) {

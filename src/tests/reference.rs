@@ -738,6 +738,10 @@ fn run_incrementally(
         if *forget {
             if let Ok(Some(prepared)) = graph.prepare(rotation.clone()) {
                 graph.commit(prepared);
+                if *resolve_now {
+                    // A resolution that saw it, to be forgotten with it.
+                    graph.resolve();
+                }
                 graph.forget_newest(rotation.hash);
             }
         } else {
