@@ -18,6 +18,14 @@
 //!    rotation is judged against its effective base `B(R)`: the registers over
 //!    the applied rotations among its ancestors.
 //!
+//! A mesh lives through many epochs, so neither pass runs over the whole
+//! history after each rotation: [`EpochGraph::resolve`] extends the last
+//! resolution by a rotation that names every tip (the common case: nothing
+//! is concurrent with it that applies, SPEC.md §5.5) and otherwise judges
+//! again only what is newer than a *cut*, a rotation that every other is an
+//! ancestor or a descendant of, whose past nothing newer can change. The
+//! same cuts keep ancestry near-linear in memory (see `Node`).
+//!
 //! Signatures, key packages' signatures and envelopes are checked by the
 //! layers that decode events; this module takes its inputs as checked.
 
