@@ -52,18 +52,23 @@ fn main() {
     let fresh = LIVE.load(Ordering::Relaxed);
     let stretch = (epochs / 10).max(1);
     let mut done = 0;
-    println!("epochs   last stretch µs/refresh   live MiB   bytes/epoch over fresh");
+    println!("epochs   µs/refresh: mean   median   slowest   live MiB   bytes/epoch over fresh");
     while done < epochs {
         let count = stretch.min(epochs - done);
-        let started = std::time::Instant::now();
+        let mut times: Vec<f64> = Vec::with_capacity(count);
         for _ in 0..count {
+            let started = std::time::Instant::now();
             mesh.refresh("deep").expect("refresh");
+            times.push(started.elapsed().as_secs_f64() * 1e6);
         }
-        let per = started.elapsed().as_secs_f64() * 1e6 / count as f64;
+        let per = times.iter().sum::<f64>() / count as f64;
+        times.sort_by(f64::total_cmp);
+        let median = times.get(count / 2).copied().unwrap_or(0.0);
+        let slowest = times.last().copied().unwrap_or(0.0);
         done += count;
         let live = LIVE.load(Ordering::Relaxed);
         println!(
-            "{done:>7}   {per:>10.1}                {:>8.1}   {:>8.0}",
+            "{done:>7}   {per:>16.1}   {median:>6.1}   {slowest:>7.0}   {:>8.1}   {:>8.0}",
             mib(live),
             live.saturating_sub(fresh) as f64 / done as f64
         );
