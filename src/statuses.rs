@@ -38,7 +38,8 @@ impl Statuses {
         self.levels.iter().find_map(|level| level.get(hash))
     }
 
-    /// How many rotations have a status.
+    /// How many rotations have a status (read by the network's admission).
+    #[cfg_attr(not(any(test, feature = "net")), allow(dead_code))]
     pub(crate) fn len(&self) -> usize {
         self.len
     }
