@@ -541,17 +541,13 @@ impl Prepared {
 }
 
 /// Pass 2's verdicts over the rotations of a scope newer than its cut.
+/// Most get the verdicts of their own past, cached in their node; only the
+/// others are held here ([`EpochGraph::kept_in`] reads both).
 #[derive(Default)]
 struct Pass {
-    /// Per applied rotation, by index: whether each change is kept. A
-    /// rotation of the scope that is absent is void.
-    kept: HashMap<usize, Vec<bool>>,
-}
-
-impl Pass {
-    fn is_applied(&self, index: usize) -> bool {
-        self.kept.contains_key(&index)
-    }
+    /// The rotations judged here, by index: whether each change is kept,
+    /// or `None` if void.
+    judged: HashMap<usize, Option<Vec<bool>>>,
 }
 
 /// A scope (SPEC.md §5): a set of rotations closed under ancestry, given as
@@ -1040,7 +1036,7 @@ impl EpochGraph {
                 // Within its own causal past nothing is concurrent with the
                 // new rotation, so it applies exactly when its author is an
                 // admin or owner in its base: the acceptance rule.
-                let Some(kept) = pass.kept.get(&index).cloned() else {
+                let Some(kept) = self.kept_in(&pass, index).map(<[bool]>::to_vec) else {
                     return Err(GraphError::AuthorNotAdmin(node.rotation.author));
                 };
                 // The base is needed again only to say why a change is void.
@@ -1242,7 +1238,7 @@ impl EpochGraph {
             // its ancestors, whatever came after.
             let cut = self.chain_until(self.global_cut(), |cut| cut < next);
             let statuses = std::mem::take(&mut resolution.statuses);
-            *resolution = self.resolve_above(cut, statuses);
+            *resolution = self.resolve_above(cut, statuses, next);
         }
         *len = self.nodes.len();
         let resolution = resolution.clone();
@@ -1266,7 +1262,7 @@ impl EpochGraph {
                 void_changes: Vec::new(),
             },
         )]);
-        self.resolve_above(0, statuses)
+        self.resolve_above(0, statuses, 1)
     }
 
     /// About how many bytes the graph holds, counted structure by
@@ -1345,7 +1341,15 @@ impl EpochGraph {
     /// graph (each rotation is its ancestor, itself or a descendant): only
     /// the rotations newer than it are judged (SPEC.md §5.3), and `R*` is
     /// its own registers with theirs over them (§5.4).
-    fn resolve_above(&self, cut: usize, mut statuses: Statuses) -> Resolution {
+    ///
+    /// `statuses` hold those of the first `known` rotations, as resolved
+    /// when they were all there were; of those, only the ones judged here
+    /// rather than given their own past's verdicts can have changed: a
+    /// rotation judged so before still is (no arrival makes a rotation
+    /// less concurrent with an owner's demotion, nor a parent's verdict
+    /// its own past's again), so one given its own past's verdicts now was
+    /// before too.
+    fn resolve_above(&self, cut: usize, mut statuses: Statuses, known: usize) -> Resolution {
         let scope = Scope {
             cut,
             above: (cut + 1..self.nodes.len()).collect(),
@@ -1353,7 +1357,10 @@ impl EpochGraph {
         let pass = self.pass(&scope);
         let roster = self.register_above(&scope, &pass, &scope.above).roster;
         for &index in &scope.above {
-            let status = match pass.kept.get(&index) {
+            if index < known && !pass.judged.contains_key(&index) {
+                continue;
+            }
+            let status = match self.kept_in(&pass, index) {
                 Some(kept) => Status::Applied {
                     void_changes: void_positions(kept),
                 },
@@ -1365,7 +1372,7 @@ impl EpochGraph {
         // first, an applied rotation or one with an applied descendant
         // gives one to its parents. The cut applies (nothing is concurrent
         // with it), and its ancestors all lie below it.
-        let applied = |index: usize| index == cut || pass.is_applied(index);
+        let applied = |index: usize| index == cut || self.kept_in(&pass, index).is_some();
         let mut covered = vec![false; self.nodes.len() - cut];
         for index in (cut..self.nodes.len()).rev() {
             if applied(index) || covered.get(index - cut).copied().unwrap_or(false) {
@@ -1403,10 +1410,10 @@ impl EpochGraph {
     /// which of their changes are kept. Index order is a topological order,
     /// since parents are accepted before children.
     fn pass(&self, scope: &Scope) -> Pass {
-        let mut pass = Pass::default();
         // Rotations whose verdicts here may differ from those of their own
-        // past: the ones a concurrent owner demotes, and their descendants.
-        let mut differs_here: BTreeSet<usize> = BTreeSet::new();
+        // past, the ones a concurrent owner demotes and their descendants,
+        // are judged here.
+        let mut pass = Pass::default();
         for &index in &scope.above {
             let Some(node) = self.nodes.get(index) else {
                 continue;
@@ -1421,12 +1428,10 @@ impl EpochGraph {
                 || node
                     .parents
                     .iter()
-                    .any(|parent| differs_here.contains(parent));
+                    .any(|parent| pass.judged.contains_key(parent));
             if !differs {
-                pass.kept.insert(index, node.own_kept.clone());
                 continue;
             }
-            differs_here.insert(index);
             let below = self.above(scope.cut, &node.parents);
             let base = self.register_above(scope, &pass, &below);
             let author = node.rotation.author;
@@ -1437,18 +1442,25 @@ impl EpochGraph {
             };
             let applied =
                 node.is_owner_rotation() || (author_role >= Some(Role::Admin) && !demoted);
-            let Some(author_role) = author_role.filter(|_| applied) else {
-                continue;
-            };
-            let kept = node
-                .rotation
-                .changes
-                .iter()
-                .map(|change| keeps(node, change, author_role, &base))
-                .collect();
-            pass.kept.insert(index, kept);
+            let kept = author_role.filter(|_| applied).map(|author_role| {
+                node.rotation
+                    .changes
+                    .iter()
+                    .map(|change| keeps(node, change, author_role, &base))
+                    .collect()
+            });
+            pass.judged.insert(index, kept);
         }
         pass
+    }
+
+    /// Whether each change of rotation `index`, of the scope of `pass` and
+    /// newer than its cut, is kept there; `None` if it is void.
+    fn kept_in<'a>(&'a self, pass: &'a Pass, index: usize) -> Option<&'a [bool]> {
+        match pass.judged.get(&index) {
+            Some(judged) => judged.as_deref(),
+            None => self.nodes.get(index).map(|node| node.own_kept.as_slice()),
+        }
     }
 
     /// Whether an owner's rotation in `scope`, concurrent with rotation
@@ -1492,7 +1504,8 @@ impl EpochGraph {
         let mut candidates: BTreeMap<MemberId, Vec<(usize, Option<Role>)>> = BTreeMap::new();
         let mut new_keys: BTreeSet<MemberId> = BTreeSet::new();
         for &index in rotations {
-            let (Some(node), Some(kept)) = (self.nodes.get(index), pass.kept.get(&index)) else {
+            let (Some(node), Some(kept)) = (self.nodes.get(index), self.kept_in(pass, index))
+            else {
                 continue;
             };
             for (change, _) in node
