@@ -6,9 +6,13 @@
 //! envelope needs (one ephemeral key, one agreement a member, over every
 //! core as meshlog spreads them), computed as meshlog computes them (on the
 //! Edwards form, `wrap_floor`) and with the Montgomery ladder
-//! (`ladder_floor`, for reference).
+//! (`ladder_floor`, for reference). And a refresh at 10 members after
+//! 100,000 epochs against one on a fresh mesh of 10 (issue 24:
+//! resolution is incremental), interleaved.
 
 mod common;
+
+use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use meshlog::Mesh;
@@ -88,5 +92,74 @@ fn merge(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, refresh, merge);
+/// Epochs behind the deep mesh of [`deep`].
+const DEEP: usize = 100_000;
+
+/// A refresh at 10 members on a mesh with [`DEEP`] epochs behind it
+/// (`refresh_deep/10`), against one on a fresh mesh of 10
+/// (`refresh_fresh/10`), both files in one folder, in RAM where the
+/// machine has `/dev/shm`: the disk's share (the same for both, and the
+/// noisiest part on this shared machine) stays out, so that the ratio is
+/// that of the work a refresh does, which is what grows with history if
+/// anything is resolved again or scanned. The two take turns
+/// within each iteration, each going first every other time, so that the
+/// machine's drift falls on both alike; the ratio of the totals over the
+/// very same iterations is printed at the end.
+fn deep(c: &mut Criterion) {
+    let fixture = common::deep_history(DEEP, 10);
+    let dir = common::scratch_dir();
+    let path = common::copy_of(&fixture, &dir, "deep.redb");
+    let mut deep = Mesh::open(&path, common::keys(0)).expect("verifies");
+    let mut fresh = common::mesh_with_members(&dir.path().join("fresh.redb"), 10, &[]);
+    let names = ["refresh_fresh/10", "refresh_deep/10"];
+    let mut totals = [Duration::ZERO; 2];
+    // Every refresh's own time, for the medians: the store's checkpoint
+    // every 1,024 events (SPEC.md §9.6) lands on some refreshes only.
+    let mut each: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
+    let mut interleaved = |iters: u64, timed_one: usize| {
+        let mut timed = Duration::ZERO;
+        for i in 0..iters {
+            let mut spent = [Duration::ZERO; 2];
+            for turn in 0..2 {
+                let which = (turn + i as usize) % 2;
+                let mesh = if which == 0 { &mut fresh } else { &mut deep };
+                let started = Instant::now();
+                mesh.refresh("bench").expect("refresh");
+                spent[which] = started.elapsed();
+            }
+            for ((total, times), spent) in totals.iter_mut().zip(each.iter_mut()).zip(spent) {
+                *total += spent;
+                times.push(spent);
+            }
+            timed += spent[timed_one];
+        }
+        timed
+    };
+    let mut group = c.benchmark_group("rotate");
+    group.sample_size(50);
+    for (which, name) in names.iter().enumerate() {
+        group.bench_function(*name, |b| b.iter_custom(|iters| interleaved(iters, which)));
+    }
+    group.finish();
+    println!(
+        "over the same interleaved iterations: rotate/refresh_deep/10 (after {DEEP} epochs) ÷ \
+         rotate/refresh_fresh/10 {:.3}",
+        totals[1].as_secs_f64() / totals[0].as_secs_f64()
+    );
+    let [fresh_times, deep_times] = &mut each;
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times.get(times.len() / 2).copied().unwrap_or_default()
+    };
+    let (fresh_median, deep_median) = (median(fresh_times), median(deep_times));
+    println!(
+        "medians of the same refreshes: {fresh_median:?} fresh, {deep_median:?} deep, ratio {:.3}; \
+         slowest {:?} fresh, {:?} deep",
+        deep_median.as_secs_f64() / fresh_median.as_secs_f64(),
+        fresh_times.last().copied().unwrap_or_default(),
+        deep_times.last().copied().unwrap_or_default(),
+    );
+}
+
+criterion_group!(benches, refresh, merge, deep);
 criterion_main!(benches);

@@ -71,7 +71,6 @@
 mod agreement;
 mod backing;
 mod batch;
-mod bitset;
 mod checkpoint;
 mod codec;
 mod envelope;
@@ -96,6 +95,7 @@ mod seal;
 mod signature;
 #[cfg(any(test, feature = "fuzzing"))]
 mod split_mix;
+mod statuses;
 mod store;
 mod verify;
 

@@ -373,10 +373,7 @@ impl Ledger {
             // Nothing is, unless a rotation is void: a look at the
             // rotations, not at every event.
             let resolution = &self.resolution;
-            let any = resolution
-                .statuses
-                .values()
-                .any(|status| *status == graph::Status::Void);
+            let any = resolution.any_void();
             if any {
                 LeftOut::of(self.records(), resolution)
             } else {

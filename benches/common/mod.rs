@@ -207,6 +207,34 @@ pub fn epochs(len: usize, members: u32, rotations: usize) -> PathBuf {
     cached
 }
 
+/// A mesh of bench members `0..members` (the founder owner, the rest
+/// members) whose founder then refreshed the epoch `epochs` times, one
+/// after another: a long linear history of epochs (issue 24).
+pub fn deep_history(epochs: usize, members: u32) -> PathBuf {
+    let name = fixture_name(&format!("deep-{epochs}-{members}"));
+    let cached = cache_dir().join(&name);
+    // The genesis, the enable and the rotation adding the members.
+    let len = epochs + 3;
+    if holds(&cached, len) {
+        return cached;
+    }
+    let started = std::time::Instant::now();
+    let scratch = scratch_dir();
+    let path = scratch.path().join("deep.redb");
+    let mut mesh = mesh_with_members(&path, members, &[]);
+    for _ in 0..epochs {
+        mesh.refresh("bench").expect("refresh");
+    }
+    assert_eq!(mesh.len(), len);
+    drop(mesh);
+    let cached = cache(&path, &name);
+    eprintln!(
+        "built the {epochs}-epoch fixture of {members} members in {:?}",
+        started.elapsed()
+    );
+    cached
+}
+
 /// A private copy of a file, named `name` in `dir`.
 pub fn copy_of(path: &Path, dir: &tempfile::TempDir, name: &str) -> PathBuf {
     let copy = dir.path().join(name);

@@ -375,3 +375,83 @@ proptest! {
         }
     }
 }
+
+/// A linear history of 100,000 epochs, then a rotation backdated onto the
+/// first: the graph holds a few hundred bytes a rotation (a set of
+/// ancestors per rotation held 1.25 GB at this length), and resolving after
+/// the backdated one, which forks the graph below nearly everything,
+/// still gives the resolution from scratch (checked inside `resolve`).
+#[test]
+fn a_long_linear_history_costs_a_few_hundred_bytes_a_rotation() {
+    const EPOCHS: usize = 100_000;
+    let mut graph = genesis();
+    let mut changes: Vec<Change> = (1..10)
+        .map(|n| Change::Add {
+            package: package(n),
+            role: if n == 1 { Role::Admin } else { Role::Member },
+        })
+        .collect();
+    changes.sort_by_key(Change::member);
+    let setup = Rotation {
+        hash: hash("setup"),
+        author: id(0),
+        parents: vec![hash("G")],
+        changes,
+    };
+    assert!(graph.insert(setup).is_ok());
+    let mut tip = hash("setup");
+    for n in 0..EPOCHS {
+        let rotation = Rotation {
+            hash: hash(&format!("epoch {n}")),
+            author: id(0),
+            parents: vec![tip],
+            changes: Vec::new(),
+        };
+        tip = rotation.hash;
+        assert!(graph.insert(rotation).is_ok());
+        if n.is_multiple_of(10_000) {
+            // The resolution follows, a rotation at a time.
+            assert_eq!(graph.resolve().current, Some(tip));
+        }
+    }
+    let per_rotation = graph.approximate_bytes() / graph.len();
+    println!("the graph holds about {per_rotation} bytes a rotation at {EPOCHS} epochs");
+    assert!(
+        per_rotation < 600,
+        "{per_rotation} bytes a rotation at {EPOCHS} epochs"
+    );
+    assert!(graph.is_ancestor(hash("G"), tip) && graph.is_ancestor(hash("setup"), tip));
+    assert!(!graph.is_ancestor(tip, hash("setup")));
+    // An admin's refresh on the first epoch, concurrent with everything
+    // after it: two tips, which the founder's merge joins again.
+    let backdated = Rotation {
+        hash: hash("backdated"),
+        author: id(1),
+        parents: vec![hash("epoch 0")],
+        changes: Vec::new(),
+    };
+    assert!(graph.insert(backdated).is_ok());
+    let started = std::time::Instant::now();
+    let resolution = graph.resolve();
+    println!(
+        "resolving after a rotation backdated below {EPOCHS} epochs took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(resolution.tips.len(), 2);
+    assert_eq!(resolution.statuses.len(), EPOCHS + 3);
+    let mut parents = vec![tip, hash("backdated")];
+    parents.sort();
+    let merge = Rotation {
+        hash: hash("merge"),
+        author: id(0),
+        parents,
+        changes: Vec::new(),
+    };
+    assert!(graph.insert(merge).is_ok());
+    let started = std::time::Instant::now();
+    assert_eq!(graph.resolve().tips, vec![hash("merge")]);
+    println!("and after the merge, {:?}", started.elapsed());
+    assert!(graph.is_ancestor(hash("epoch 5"), hash("merge")));
+    assert!(graph.is_ancestor(hash("backdated"), hash("merge")));
+    assert!(!graph.is_ancestor(hash("backdated"), tip));
+}

@@ -650,3 +650,145 @@ fn an_admin_cannot_re_add_a_removed_admin_entry() {
 
     agree(&graph, &model).expect("the graph and the reference agree");
 }
+
+/// Every ancestry the graph answers is the reference's.
+fn ancestry_agrees(graph: &EpochGraph, model: &Reference) -> Result<(), TestCaseError> {
+    let hashes: Vec<EventHash> = model.rotations().map(|r| r.hash).collect();
+    for &a in &hashes {
+        for &d in &hashes {
+            prop_assert_eq!(
+                graph.is_ancestor(a, d),
+                model.is_ancestor(a, d),
+                "{:?} below {:?}",
+                a,
+                d
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One step of an incremental history: a random rotation, whether it names
+/// its author's honest parents (SPEC.md §5.1, so that it names every tip)
+/// or the frontier of everything rather than random picks, whether the
+/// graph is resolved after it, and whether the graph takes it and then
+/// forgets it again (as a refused batch is undone).
+fn step() -> impl Strategy<Value = (crate::tests::properties::Op, u8, bool, bool)> {
+    (
+        op(),
+        0u8..4,
+        prop::bool::weighted(0.4),
+        prop::bool::weighted(0.1),
+    )
+}
+
+/// Runs `steps` against the graph and the model, comparing them whenever
+/// the graph resolves, so that each resolution is built incrementally from
+/// the last one over the rotations taken since: none, one or many; extended
+/// by rotations naming every tip, or judged again above a cut.
+fn run_incrementally(
+    steps: &[(crate::tests::properties::Op, u8, bool, bool)],
+    honest_weight: u8,
+) -> Result<(), TestCaseError> {
+    let mut graph = genesis();
+    let mut model = Reference::new(hash("G"), package(F));
+    let mut setup = vec![
+        Change::Add {
+            package: package(1),
+            role: Role::Admin,
+        },
+        Change::Add {
+            package: package(2),
+            role: Role::Admin,
+        },
+        Change::Add {
+            package: package(3),
+            role: Role::Member,
+        },
+        Change::Add {
+            package: package(4),
+            role: Role::Member,
+        },
+    ];
+    setup.sort_by_key(Change::member);
+    let setup = Rotation {
+        hash: hash("setup"),
+        author: id(0),
+        parents: vec![hash("G")],
+        changes: setup,
+    };
+    prop_assert!(graph.insert(setup.clone()).is_ok());
+    prop_assert_eq!(model.insert(setup.clone()), Ok(()));
+    let mut accepted = vec![setup.hash];
+    for (n, (op, honesty, resolve_now, forget)) in steps.iter().enumerate() {
+        let mut rotation = rotation(
+            model.genesis.hash,
+            &accepted,
+            |a, d| model.is_ancestor(a, d),
+            n,
+            op,
+        );
+        if *honesty < honest_weight {
+            // The frontier of everything names every tip (past sixteen,
+            // the smallest sixteen, which may not).
+            let mut frontier = graph.frontier();
+            frontier.truncate(MAX_PARENTS);
+            rotation.parents = frontier;
+        }
+        if *forget {
+            if let Ok(Some(prepared)) = graph.prepare(rotation.clone()) {
+                graph.commit(prepared);
+                if *resolve_now {
+                    // A resolution that saw it, to be forgotten with it.
+                    graph.resolve();
+                }
+                graph.forget_newest(rotation.hash);
+            }
+        } else {
+            let by_graph = graph.insert(rotation.clone()).is_ok();
+            let by_model = model.insert(rotation.clone());
+            prop_assert_eq!(
+                by_graph,
+                by_model.is_ok(),
+                "acceptance of {:?}: reference {:?}",
+                rotation,
+                by_model
+            );
+            if by_graph {
+                accepted.push(rotation.hash);
+            }
+        }
+        if *resolve_now {
+            // `resolve` itself checks its answer against one from scratch.
+            agree(&graph, &model)?;
+        }
+    }
+    agree(&graph, &model)?;
+    ancestry_agrees(&graph, &model)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Short, contested histories: most rotations fork.
+    #[test]
+    fn the_incremental_resolution_agrees_with_the_reference_model(
+        steps in prop::collection::vec(step(), 4..40)
+    ) {
+        run_incrementally(&steps, 2)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// Long, mostly linear histories with stray forks, backdated rotations
+    /// and merges, so that chains of cuts grow deep enough for their skip
+    /// pointers and the cut of the whole graph moves and stalls.
+    #[test]
+    fn the_incremental_resolution_agrees_over_long_mostly_linear_histories(
+        steps in prop::collection::vec(step(), 80..180)
+    ) {
+        run_incrementally(&steps, 3)?;
+    }
+}
