@@ -174,6 +174,7 @@ fn killed_appenders_lose_nothing_acknowledged() {
     let mut unacknowledged = 0;
     let mut journaled = 0;
     let mut awaited = 0;
+    let mut from_checkpoint = 0;
     for run_for in kill_times(7, 30, 150) {
         let (acked, _) = run_and_kill(&format!("append:{}", path.display()), run_for);
         if !acked.is_empty() {
@@ -193,6 +194,19 @@ fn killed_appenders_lose_nothing_acknowledged() {
         assert_eq!(mesh.report().awaiting_signature, 0);
         assert_eq!(audit.len() + awaiting, mesh.len());
         awaited += awaiting;
+        // The member's checkpoint, written with every commit a kill may
+        // interrupt, gives what verifying everything gives (SPEC.md §9.7).
+        from_checkpoint += usize::from(mesh.report().checkpointed > 0);
+        let everything = options(3)
+            .verify_everything(true)
+            .open_read_only(&path, Some(keys(1)))
+            .expect("the file verifies after a crash");
+        assert_eq!(everything.report().checkpointed, 0);
+        assert_eq!(
+            (everything.len(), everything.digest()),
+            (mesh.len(), mesh.digest())
+        );
+        drop(everything);
         drop(audit);
         // A kill leaves the last events in the journal only (SPEC.md §9.6).
         journaled = journaled.max(mesh.report().journaled);
@@ -218,6 +232,10 @@ fn killed_appenders_lose_nothing_acknowledged() {
     );
     assert!(journaled > 0, "no kill left events in the journal");
     assert!(awaited > 0, "no kill left an event awaiting its signature");
+    assert!(
+        from_checkpoint > 20,
+        "only {from_checkpoint} reopens used the checkpoint"
+    );
 }
 
 /// The feed mark is recorded at checkpoints while a writer runs (SPEC.md
