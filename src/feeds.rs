@@ -522,6 +522,11 @@ impl MeshState {
         let Some(backing) = self.backing.as_deref() else {
             return false;
         };
+        // Past the furthest head nothing is held: a new event at the end of
+        // its feed, the common case, costs no read.
+        if self.furthest(author).is_none_or(|furthest| seq > furthest) {
+            return false;
+        }
         // A position held in memory (every forked one is) lists its events
         // in full: the backing must then agree, or a row was deleted.
         if let Some(position) = self.feeds.get(&author).and_then(|feed| feed.get(&seq)) {
@@ -551,6 +556,11 @@ impl MeshState {
         self.heads.get(&author)?.values().max().copied()
     }
 
+    /// Whether the event `hash`, at `author`'s position `seq`, is held.
+    pub(crate) fn holds_event(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
+        self.holds(author, seq, hash)
+    }
+
     /// Whether any held event is `hash`.
     fn holds_hash(&self, hash: EventHash) -> bool {
         self.events.contains_key(&hash)
@@ -564,6 +574,9 @@ impl MeshState {
     fn position(&self, author: MemberId, seq: u64) -> Option<Position> {
         if let Some(position) = self.feeds.get(&author).and_then(|feed| feed.get(&seq)) {
             return Some(position.clone());
+        }
+        if self.furthest(author).is_none_or(|furthest| seq > furthest) {
+            return None;
         }
         let held = self.backing.as_deref()?.seat(author, seq);
         match held.as_slice() {

@@ -594,7 +594,8 @@ impl Ledger {
         signed: C,
         signature_ok: impl Fn(&C, &SigningPublicKey) -> bool,
     ) -> Result<(Verdict<C>, Option<SigningPublicKey>), Rejection> {
-        if self.contains(signed.hash()) {
+        let (hash, event) = (signed.hash(), signed.event());
+        if self.index.contains_key(&hash) || self.state.holds_event(event.author, event.seq, hash) {
             return Ok((Verdict::Known, None));
         }
         let verified = |key: &SigningPublicKey| signature_ok(&signed, key);
@@ -669,7 +670,14 @@ impl Ledger {
         if event.seq > 0 && event.prev == EventHash::ZERO {
             return None;
         }
-        if event.seq > 0 && !self.contains(event.prev) {
+        // The prev is its author's event one position back: a look at the
+        // feed (its head, most often, in memory), not at every hash.
+        if event.seq > 0
+            && !self.index.contains_key(&event.prev)
+            && !self
+                .state
+                .holds_event(event.author, event.seq - 1, event.prev)
+        {
             return Some(Missing::Prev(event.prev));
         }
         let graph = self.state.graph();
@@ -911,7 +919,8 @@ impl Ledger {
         let Verified {
             signed, checked, ..
         } = verified;
-        if self.contains(signed.hash()) {
+        let (hash, event) = (signed.hash(), signed.event());
+        if self.index.contains_key(&hash) || self.state.holds_event(event.author, event.seq, hash) {
             return false;
         }
         for package in signed.event().body.packages() {

@@ -452,3 +452,93 @@ fn the_journal_frame_vector_follows_from_the_prose() {
     .concat();
     assert_eq!(frame, vector["frame"]);
 }
+
+/// SPEC.md §9.7's vector for the ledger's rows and the member's
+/// checkpoint, recomputed from the prose with BLAKE3 directly, and checked
+/// against what this build writes: the keys, a seat row and its tag, a hash
+/// row, a checkpoint.
+#[test]
+fn the_file_rows_and_checkpoint_vector_follows_from_the_prose() {
+    let spec = std::fs::read_to_string(SPEC).unwrap();
+    let begin = "<!-- file-vector:begin -->\n```text\n";
+    let start = spec.find(begin).expect("file vector") + begin.len();
+    let end = spec[start..].find("```").unwrap() + start;
+    let vector: BTreeMap<&str, Vec<u8>> = spec[start..end]
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once(": ").unwrap();
+            (name, hex::decode(value).unwrap())
+        })
+        .collect();
+    let seed = &vector["seed"];
+    let row_key = blake3::derive_key("meshlog v3 file row tag", seed);
+    let checkpoint_key = blake3::derive_key("meshlog v3 file checkpoint tag", seed);
+    let tag = |key: &[u8], value: &[u8]| {
+        let mut hasher = blake3::Hasher::new_keyed(&row_key);
+        hasher.update(&(key.len() as u32).to_be_bytes());
+        hasher.update(key);
+        hasher.update(value);
+        hasher.finalize().as_bytes()[..16].to_vec()
+    };
+    // A seat row: author 11…, seq 7, event 22…, at position 42, enabled,
+    // its record "a stored record", acknowledging epoch 33….
+    let seat_key = [&[0x11; 16][..], &7u64.to_be_bytes(), &[0x22; 32]].concat();
+    let record_digest = blake3::Hasher::new_derive_key("meshlog v3 file record")
+        .update(b"a stored record")
+        .finalize()
+        .as_bytes()[..16]
+        .to_vec();
+    let body = [&42u64.to_be_bytes()[..], &[1], &record_digest, &[0x33; 32]].concat();
+    let seat_value = [body.clone(), tag(&seat_key, &body)].concat();
+    // Its hash row.
+    let position = 42u64.to_be_bytes();
+    let hash_value = [position.to_vec(), tag(&[0x22; 32], &position)].concat();
+    // A checkpoint of member 44… over 3 events, one rotation (55…), one
+    // head (author 11…, seq 2, event 66…), no fork, nothing left out.
+    let rotations = blake3::Hasher::new_derive_key("meshlog v3 file rotations")
+        .update(&[0x55; 32])
+        .finalize();
+    let body = [
+        &1u16.to_be_bytes()[..],
+        &[0x44; 16],
+        &3u64.to_be_bytes(),
+        &1u64.to_be_bytes(),
+        rotations.as_bytes(),
+        &1u32.to_be_bytes(),
+        &[0x11; 16],
+        &2u64.to_be_bytes(),
+        &[0x66; 32],
+        &0u32.to_be_bytes(),
+        &0u32.to_be_bytes(),
+    ]
+    .concat();
+    let checkpoint = [
+        body.clone(),
+        blake3::keyed_hash(&checkpoint_key, &body)
+            .as_bytes()
+            .to_vec(),
+    ]
+    .concat();
+    if std::env::var_os("MESHLOG_PRINT_VECTOR").is_some() {
+        for (name, value) in [
+            ("row key", row_key.to_vec()),
+            ("checkpoint key", checkpoint_key.to_vec()),
+            ("seat key", seat_key.clone()),
+            ("seat value", seat_value.clone()),
+            ("hash value", hash_value.clone()),
+            ("checkpoint", checkpoint.clone()),
+        ] {
+            println!("{name}: {}", hex::encode(value));
+        }
+    }
+    assert_eq!(row_key.as_slice(), vector["row key"].as_slice());
+    assert_eq!(
+        checkpoint_key.as_slice(),
+        vector["checkpoint key"].as_slice()
+    );
+    assert_eq!(seat_key, vector["seat key"]);
+    assert_eq!(seat_value, vector["seat value"]);
+    assert_eq!(hash_value, vector["hash value"]);
+    assert_eq!(checkpoint, vector["checkpoint"]);
+    // That this build writes exactly these bytes is `store`'s own test.
+}
