@@ -757,7 +757,11 @@ fn sample() -> &'static Sample {
 /// - 2: the journal beside the file while the sample's last two events
 ///   were in it only, by the same byte changes. Reading a journal stops at
 ///   its first damaged frame, so an accepted file must again hold a prefix
-///   of the sample's events with that prefix's state.
+///   of the sample's events with that prefix's state;
+/// - 3: the sample file by byte changes, as 0, opened by its own member,
+///   which restores its checkpoint (SPEC.md §9.7): refused, or a failed
+///   read named ([`Mesh::check_reads`]), or again a prefix of the sample's
+///   events with that prefix's state.
 pub fn open(data: &[u8]) {
     let Some((&mode, rest)) = data.split_first() else {
         return;
@@ -765,10 +769,14 @@ pub fn open(data: &[u8]) {
     let dir = tempfile::tempdir().expect("temporary folder");
     let path = dir.path().join("mutated.redb");
     let sample = sample();
-    match mode % 3 {
+    match mode % 4 {
         0 => {
             std::fs::write(&path, mutated(&sample.file, rest)).expect("write");
             open_prefix(&path);
+        }
+        3 => {
+            std::fs::write(&path, mutated(&sample.file, rest)).expect("write");
+            open_prefix_as_member(&path);
         }
         1 => open_mutated_records(rest, &path),
         _ => {
@@ -820,6 +828,30 @@ fn open_prefix(path: &Path) {
         Some(&mesh.digest()),
         sample.prefix_digests.get(records.len() - 1),
         "an accepted file's state is not its events'"
+    );
+}
+
+/// The file's own member's open (its checkpoint, SPEC.md §9.7) of a
+/// changed file: refused, or a failed read named, or a prefix of the
+/// sample's events with that prefix's state, as a full verification's.
+fn open_prefix_as_member(path: &Path) {
+    let sample = sample();
+    let Ok(mesh) = Mesh::open(path, keys(0)) else {
+        return;
+    };
+    let records: Vec<Vec<u8>> = mesh.log().map(|entry| entry.event.to_record()).collect();
+    let digest = mesh.digest();
+    if mesh.check_reads().is_err() {
+        return;
+    }
+    assert!(
+        !records.is_empty() && sample.records.starts_with(&records),
+        "the member's open holds events that are not a prefix of the original"
+    );
+    assert_eq!(
+        Some(&digest),
+        sample.prefix_digests.get(records.len() - 1),
+        "the member's open gives a state that is not its events'"
     );
 }
 
@@ -903,7 +935,9 @@ fn write_raw_file(path: &Path, group: GroupId, records: &[Vec<u8>], rows: &crate
         let mut meta = txn
             .open_table(TableDefinition::<&[u8], &[u8]>::new("meta"))
             .expect("meta");
-        meta.insert(&b"format"[..], &crate::STORE_FORMAT.to_be_bytes()[..])
+        // Store format 3: events and projections without the ledger's rows,
+        // so that the records are verified as a plain log (SPEC.md §9.5).
+        meta.insert(&b"format"[..], &3u16.to_be_bytes()[..])
             .expect("format");
         meta.insert(&b"group"[..], &group.as_bytes()[..])
             .expect("group");
@@ -932,7 +966,7 @@ fn write_raw_file(path: &Path, group: GroupId, records: &[Vec<u8>], rows: &crate
 /// Seed inputs for [`open`]: the unchanged file, the unchanged records,
 /// and a few single changes of each kind.
 pub fn sample_open_inputs() -> Vec<Vec<u8>> {
-    let mut inputs = vec![vec![0], vec![1], vec![2]];
+    let mut inputs = vec![vec![0], vec![1], vec![2], vec![3]];
     let change = |mode: u8, offset: u32, xor: u8| {
         let mut input = vec![mode];
         input.extend_from_slice(&offset.to_le_bytes());
@@ -951,10 +985,12 @@ pub fn sample_open_inputs() -> Vec<Vec<u8>> {
     for (offset, xor) in [(0u32, 0x01), (40, 0x01), (72, 0x01), (120, 0x80)] {
         inputs.push(change(2, offset, xor));
     }
-    // A frame is 28 bytes around its record; the first holds the merge.
+    // A frame is 28 bytes around its body: the signature of the event
+    // before it, a tag (32) and its event, so 32 bytes more than its
+    // event's record (SPEC.md §9.6); the first holds the merge.
     let records = &sample().records;
     let merge = records.len().saturating_sub(2);
-    let second_frame = 72 + 28 + records.get(merge).map_or(0, Vec::len);
+    let second_frame = 72 + 28 + 32 + records.get(merge).map_or(0, Vec::len);
     inputs.push(change(2, (second_frame + 10) as u32, 0));
     inputs
 }
@@ -1059,7 +1095,9 @@ mod tests {
         let with = crate::Mesh::open_read_only(&path).unwrap();
         assert_eq!(Some(&with.digest()), sample.prefix_digests.last());
         // A damaged frame ends the journal there: the first one flipped,
-        // nothing of it is taken; the second one cut, the first is.
+        // nothing of it is taken; the second one cut, the first is, its
+        // signature (which the second frame carried) made again by its
+        // author's keys (SPEC.md §9.6).
         let inputs = super::sample_open_inputs();
         for (input, len) in [
             (&inputs[inputs.len() - 3], n - 2),
@@ -1067,7 +1105,9 @@ mod tests {
         ] {
             let journal = super::mutated(&sample.journal, &input[1..]);
             std::fs::write(super::journal_beside(&path), journal).unwrap();
-            let mesh = crate::Mesh::open_read_only(&path).unwrap();
+            let mesh = crate::MeshOptions::new()
+                .open_read_only(&path, Some(super::keys(0)))
+                .unwrap();
             assert_eq!(mesh.len(), len);
             assert_eq!(Some(&mesh.digest()), sample.prefix_digests.get(len - 1));
         }
