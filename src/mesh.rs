@@ -792,14 +792,23 @@ impl Mesh {
     /// the current resolution (SPEC.md §6.2) and whether a peer may leave
     /// it out (§6.4).
     pub fn log(&self) -> impl Iterator<Item = LogEntry<'_>> {
+        self.log_from(0)
+    }
+
+    /// [`Mesh::log`] from the event at `position` (0 is the genesis) on:
+    /// the events before it are not read, so the newest `n` cost what `n`
+    /// cost, whatever the file holds (`meshlog log --tail`).
+    pub fn log_from(&self, position: usize) -> impl Iterator<Item = LogEntry<'_>> {
         let state = self.ledger.state();
         let resolution = self.ledger.resolution();
         let left_out = self.ledger.left_out();
-        self.ledger.records().map(move |record| LogEntry {
-            status: state.status(record.hash(), resolution),
-            left_out: left_out.contains(record.hash()),
-            event: record,
-        })
+        self.ledger
+            .records_since(position)
+            .map(move |record| LogEntry {
+                status: state.status(record.hash(), resolution),
+                left_out: left_out.contains(record.hash()),
+                event: record,
+            })
     }
 
     /// Verifies, writes and takes one event made here: the file first, so

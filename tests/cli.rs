@@ -860,6 +860,15 @@ fn log_lists_every_event_with_its_status() {
     );
     assert!(last.contains(&format!("-{}", &bob_id[..8])), "{last}");
 
+    // The newest two, and only they; the same with the owner's keys, whose
+    // checkpoint spares the verification (SPEC.md §9.7).
+    let tail = ok(&["log", s(&db), "--tail", "2"]).stdout;
+    let all: Vec<&str> = text.lines().collect();
+    assert_eq!(tail.lines().collect::<Vec<_>>(), all[all.len() - 2..]);
+    let keyed = ok(&["log", s(&db), "--tail", "2", "--keys", s(&founder)]).stdout;
+    assert_eq!(keyed.lines().count(), 2, "{keyed}");
+    assert!(keyed.lines().last().unwrap().starts_with(&removal[..8]));
+
     let lines: Vec<Value> = ok(&["log", s(&db), "--json"])
         .stdout
         .lines()

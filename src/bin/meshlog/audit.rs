@@ -173,6 +173,9 @@ pub(crate) struct LogArgs {
     /// List at most N events.
     #[arg(long, value_name = "N")]
     limit: Option<u64>,
+    /// List only the newest N events (the others are not read).
+    #[arg(long, value_name = "N")]
+    tail: Option<u64>,
     /// Only this author's events (an id or a unique prefix of 8+ digits).
     #[arg(long, value_name = "ID")]
     author: Option<String>,
@@ -186,6 +189,11 @@ pub(crate) struct LogArgs {
 pub(crate) struct ShowArgs {
     /// The meshlog file.
     db: PathBuf,
+    /// The key file of the member whose copy the file is: its checkpoint
+    /// then vouches for what it verified, and only what is new is verified
+    /// again (without keys, every event is).
+    #[arg(long, value_name = "FILE")]
+    keys: Option<PathBuf>,
     /// Print JSON (fields listed below).
     #[arg(long)]
     json: bool,
@@ -691,7 +699,11 @@ pub(crate) fn log(args: &LogArgs) -> anyhow::Result<Verdict> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut printed = 0u64;
     let mut result = Ok(());
-    for entry in mesh.log() {
+    let from = args.tail.map_or(0, |tail| {
+        mesh.len()
+            .saturating_sub(usize::try_from(tail).unwrap_or(usize::MAX))
+    });
+    for entry in mesh.log_from(from) {
         if printed >= limit {
             break;
         }
@@ -806,7 +818,11 @@ fn roster_lines(roster: &Roster, enabled: Option<&Mesh>) -> Vec<String> {
 
 /// `meshlog show`.
 pub(crate) fn show(args: &ShowArgs) -> anyhow::Result<Verdict> {
-    let mesh = crate::open_read_only(&args.db, None)?;
+    let keys = match &args.keys {
+        Some(path) => Some(crate::load_keys(path)?),
+        None => None,
+    };
+    let mesh = crate::open_read_only(&args.db, keys)?;
     match &args.epoch {
         Some(text) => {
             let hash = crate::resolve_epoch(&mesh, text)?;
