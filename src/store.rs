@@ -533,22 +533,11 @@ impl Store {
             let new = records.iter().copied();
             for (position, record) in (self.rows_from..).zip(unrowed.chain(new)) {
                 let hash = record.hash();
-                let Some((author, seq, enabled, acknowledged)) = ledger.state().seat_of(hash)
-                else {
+                let Some((key, value)) = implied_seat_row(row_key, ledger, record, position) else {
                     return Err(
                         tampered(&self.file, "an event to write rows of is not held").into(),
                     );
                 };
-                let (key, value) = seat_row(
-                    row_key,
-                    author,
-                    seq,
-                    hash,
-                    position,
-                    enabled,
-                    &acknowledged,
-                    &record.to_record(),
-                );
                 seats
                     .insert(&key[..], &value[..])
                     .map_err(StoreError::from)?;
@@ -640,6 +629,27 @@ fn seat_row(
     let tag = row_key.map_or([0; ROW_TAG_LEN], |row_key| row_tag(row_key, &key, &value));
     value.extend_from_slice(&tag);
     (key, value)
+}
+
+/// The seat row `ledger` implies for `record`, held at `position`.
+fn implied_seat_row(
+    row_key: Option<&[u8; 32]>,
+    ledger: &Ledger,
+    record: &SignedEvent,
+    position: u64,
+) -> Option<([u8; SEAT_KEY_LEN], Vec<u8>)> {
+    let hash = record.hash();
+    let (author, seq, enabled, acknowledged) = ledger.state().seat_of(hash)?;
+    Some(seat_row(
+        row_key,
+        author,
+        seq,
+        hash,
+        position,
+        enabled,
+        &acknowledged,
+        &record.to_record(),
+    ))
 }
 
 /// How many bytes of a record's digest a seat row keeps.
@@ -940,20 +950,8 @@ fn check_rows(
     let differs = |what: &str| tampered(file, &format!("a row differs from the events: {what}"));
     for (position, record) in (from..).zip(ledger.records_since(from as usize)) {
         let hash = record.hash();
-        let (author, seq, enabled, acknowledged) = ledger
-            .state()
-            .seat_of(hash)
+        let (key, value) = implied_seat_row(row_key, ledger, &record, position)
             .ok_or_else(|| differs("an event is not held"))?;
-        let (key, value) = seat_row(
-            row_key,
-            author,
-            seq,
-            hash,
-            position,
-            enabled,
-            &acknowledged,
-            &record.to_record(),
-        );
         let stored = seats
             .get(&key[..])
             .map_err(StoreError::from)?

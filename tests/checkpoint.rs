@@ -24,24 +24,7 @@ struct Snapshot {
 }
 
 fn snapshot(mesh: &Mesh) -> Snapshot {
-    let roster = mesh.roster();
-    let snapshot = Snapshot {
-        digest: mesh.digest(),
-        len: mesh.len(),
-        roster: roster
-            .iter()
-            .map(|(id, _)| (*id, roster.role_of(*id), mesh.is_member_enabled(*id)))
-            .collect(),
-        tips: mesh.tips().to_vec(),
-        writer: mesh.writer_epoch(),
-        equivocations: mesh.equivocations().len(),
-        log: mesh
-            .log()
-            .map(|entry| (entry.event.hash(), entry.status, entry.left_out))
-            .collect(),
-    };
-    mesh.check_reads().expect("every read checked");
-    snapshot
+    snapshot_or_error(mesh).expect("every read checked")
 }
 
 /// The founder's own file: members added, each writing in its own copy,

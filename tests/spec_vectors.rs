@@ -415,16 +415,7 @@ fn the_public_api_reaches_the_pinned_states() {
 #[test]
 fn the_journal_frame_vector_follows_from_the_prose() {
     let spec = std::fs::read_to_string(SPEC).unwrap();
-    let begin = "<!-- journal-vector:begin -->\n```text\n";
-    let start = spec.find(begin).expect("journal vector") + begin.len();
-    let end = spec[start..].find("```").unwrap() + start;
-    let vector: BTreeMap<&str, Vec<u8>> = spec[start..end]
-        .lines()
-        .map(|line| {
-            let (name, value) = line.split_once(": ").unwrap();
-            (name, hex::decode(value).unwrap())
-        })
-        .collect();
+    let vector = vector_block(&spec, "journal-vector");
     let salt = u64::from_be_bytes(vector["salt"].clone().try_into().unwrap());
     assert_eq!(salt, 0x0102_0304_0506_0708);
     let event = &vector["event"];
@@ -460,16 +451,7 @@ fn the_journal_frame_vector_follows_from_the_prose() {
 #[test]
 fn the_file_rows_and_checkpoint_vector_follows_from_the_prose() {
     let spec = std::fs::read_to_string(SPEC).unwrap();
-    let begin = "<!-- file-vector:begin -->\n```text\n";
-    let start = spec.find(begin).expect("file vector") + begin.len();
-    let end = spec[start..].find("```").unwrap() + start;
-    let vector: BTreeMap<&str, Vec<u8>> = spec[start..end]
-        .lines()
-        .map(|line| {
-            let (name, value) = line.split_once(": ").unwrap();
-            (name, hex::decode(value).unwrap())
-        })
-        .collect();
+    let vector = vector_block(&spec, "file-vector");
     let seed = &vector["seed"];
     let row_key = blake3::derive_key("meshlog v3 file row tag", seed);
     let checkpoint_key = blake3::derive_key("meshlog v3 file checkpoint tag", seed);
@@ -541,4 +523,19 @@ fn the_file_rows_and_checkpoint_vector_follows_from_the_prose() {
     assert_eq!(hash_value, vector["hash value"]);
     assert_eq!(checkpoint, vector["checkpoint"]);
     // That this build writes exactly these bytes is `store`'s own test.
+}
+
+/// The `name: hex` lines of SPEC.md's block between `<!-- NAME:begin -->`
+/// and `<!-- NAME:end -->`.
+fn vector_block<'a>(spec: &'a str, name: &str) -> BTreeMap<&'a str, Vec<u8>> {
+    let begin = format!("<!-- {name}:begin -->\n```text\n");
+    let start = spec.find(&begin).expect("the vector block") + begin.len();
+    let end = spec[start..].find("```").unwrap() + start;
+    spec[start..end]
+        .lines()
+        .map(|line| {
+            let (name, value) = line.split_once(": ").unwrap();
+            (name, hex::decode(value).unwrap())
+        })
+        .collect()
 }
