@@ -1121,3 +1121,14 @@ mod tests {
         assert!(crate::Mesh::open_read_only(&path).is_err());
     }
 }
+
+#[cfg(test)]
+mod found {
+    /// Found by the fuzz smoke: a byte of the member's own file changed so
+    /// that redb panics as it closes the file (committing its allocator's
+    /// state, in `Database`'s drop), outside any guarded access.
+    #[test]
+    fn a_damaged_file_closed_by_its_member_does_not_panic() {
+        super::open(&[7, 33, 0, 7, 33, 72]);
+    }
+}

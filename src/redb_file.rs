@@ -28,7 +28,8 @@ const CACHE_BYTES: usize = 32 << 20;
 
 /// An open redb file.
 pub(crate) struct RedbFile {
-    db: Handle,
+    /// `None` only while the handle is dropped.
+    db: Option<Handle>,
     path: PathBuf,
     /// Set when the file could not be opened read-only as it is and a private
     /// copy was opened instead; the copy lives as long as the handle.
@@ -335,6 +336,29 @@ fn quiet_panics() {
     });
 }
 
+/// What a handle being dropped answers.
+fn closed() -> StoreError {
+    StoreError::Corrupt {
+        detail: "the file is being closed".into(),
+    }
+}
+
+impl Drop for RedbFile {
+    /// redb commits its allocator's state as it closes a file; on a file
+    /// damaged outside redb, opened without the integrity check, that may
+    /// panic, and a drop has no one to report to: the panic is caught and
+    /// the close left undone (a writable open's writes wait in memory until
+    /// its first write, so a file nothing was written to is left as it was).
+    fn drop(&mut self) {
+        if let Some(db) = self.db.take() {
+            let _ = guarded(|| {
+                drop(db);
+                Ok::<(), StoreError>(())
+            });
+        }
+    }
+}
+
 impl RedbFile {
     /// Creates a new file; refuses to touch an existing one.
     pub(crate) fn create(path: &Path) -> Result<RedbFile, StoreError> {
@@ -367,7 +391,7 @@ impl RedbFile {
             }
         };
         Ok(RedbFile {
-            db: Handle::Writable(db),
+            db: Some(Handle::Writable(db)),
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
@@ -430,7 +454,7 @@ impl RedbFile {
             .create_with_backend(DeferredBackend(Arc::clone(&deferred)))
             .map_err(|e| map_open_error(path, e))?;
         Ok(RedbFile {
-            db: Handle::Writable(db),
+            db: Some(Handle::Writable(db)),
             path: path.to_owned(),
             private_copy: None,
             recovered: false,
@@ -473,7 +497,7 @@ impl RedbFile {
         })?;
         match opened {
             Ok(db) => Ok(Some(RedbFile {
-                db: Handle::ReadOnly(db),
+                db: Some(Handle::ReadOnly(db)),
                 path: path.to_owned(),
                 private_copy: None,
                 recovered: false,
@@ -532,7 +556,7 @@ impl RedbFile {
             .open(&copy);
         Ok(opened
             .map(|db| RedbFile {
-                db: Handle::Writable(db),
+                db: Some(Handle::Writable(db)),
                 path: path.to_owned(),
                 private_copy: Some(dir),
                 recovered,
@@ -557,18 +581,19 @@ impl RedbFile {
 
     /// Whether no write can go through this handle.
     pub(crate) fn is_read_only(&self) -> bool {
-        self.private_copy.is_some() || matches!(self.db, Handle::ReadOnly(_))
+        self.private_copy.is_some() || matches!(self.db, Some(Handle::ReadOnly(_)))
     }
 
     pub(crate) fn begin_read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(match &self.db {
-            Handle::Writable(db) => db.begin_read()?,
-            Handle::ReadOnly(db) => db.begin_read()?,
+            Some(Handle::Writable(db)) => db.begin_read()?,
+            Some(Handle::ReadOnly(db)) => db.begin_read()?,
+            None => return Err(closed()),
         })
     }
 
     pub(crate) fn begin_write(&self) -> Result<WriteTransaction, Error> {
-        let Handle::Writable(db) = &self.db else {
+        let Some(Handle::Writable(db)) = &self.db else {
             return Err(Error::ReadOnly);
         };
         if self.private_copy.is_some() {
