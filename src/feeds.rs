@@ -515,7 +515,7 @@ impl MeshState {
 
     /// Whether the event `hash`, at `author`'s position `seq`, is held: a
     /// look at one row rather than a read of the event.
-    fn holds(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
+    pub(crate) fn holds(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
         if self.events.contains_key(&hash) {
             return true;
         }
@@ -554,11 +554,6 @@ impl MeshState {
     /// The `seq` of `author`'s furthest head.
     fn furthest(&self, author: MemberId) -> Option<u64> {
         self.heads.get(&author)?.values().max().copied()
-    }
-
-    /// Whether the event `hash`, at `author`'s position `seq`, is held.
-    pub(crate) fn holds_event(&self, author: MemberId, seq: u64, hash: EventHash) -> bool {
-        self.holds(author, seq, hash)
     }
 
     /// Whether any held event is `hash`.

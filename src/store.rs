@@ -848,20 +848,13 @@ fn verify_all(
         if at >= len {
             break;
         }
-        let to = (at + OPEN_RUN as u64).min(len);
-        let run = read_run((file, snapshot), at, to)?;
-        let taken = ledger.take_batch(&run)?;
-        if taken.known != 0 || !taken.in_order {
-            return Err(tampered(file, "an event stored before what it names, or twice").into());
-        }
-        if without_rows {
-            for record in ledger.records_since(at as usize) {
-                if matches!(record.event().body, Body::Rotate { .. }) {
-                    rotations.add(record.hash());
-                }
-            }
-        }
-        at = to;
+        // With rows, `check_rows` counts the run's rotations as it checks.
+        let counted = if without_rows {
+            Some(&mut rotations)
+        } else {
+            None
+        };
+        at = take_run((file, snapshot), &mut ledger, counted, (at, len))?;
     }
     if !without_rows {
         let txn = snapshot;
@@ -915,20 +908,35 @@ fn take_from(
     let mut at = from;
     while at < len {
         progress(at - from, len - from);
-        let to = (at + OPEN_RUN as u64).min(len);
-        let run = read_run((file, snapshot), at, to)?;
-        let taken = ledger.take_batch(&run)?;
-        if taken.known != 0 || !taken.in_order {
-            return Err(tampered(file, "an event stored before what it names, or twice").into());
-        }
+        at = take_run((file, snapshot), ledger, Some(&mut *rotations), (at, len))?;
+    }
+    Ok(())
+}
+
+/// Takes the next run of stored records from position `at` (below `len`)
+/// into `ledger`, each after what it names and none held already, adding
+/// the rotations among them to `rotations` if given. Returns where the next
+/// run starts.
+fn take_run(
+    (file, snapshot): (&RedbFile, &ReadTransaction),
+    ledger: &mut Ledger,
+    rotations: Option<&mut RotationsDigest>,
+    (at, len): (u64, u64),
+) -> Result<u64, Error> {
+    let to = (at + OPEN_RUN as u64).min(len);
+    let run = read_run((file, snapshot), at, to)?;
+    let taken = ledger.take_batch(&run)?;
+    if taken.known != 0 || !taken.in_order {
+        return Err(tampered(file, "an event stored before what it names, or twice").into());
+    }
+    if let Some(rotations) = rotations {
         for record in ledger.records_since(at as usize) {
             if matches!(record.event().body, Body::Rotate { .. }) {
                 rotations.add(record.hash());
             }
         }
-        at = to;
     }
-    Ok(())
+    Ok(to)
 }
 
 /// Checks the rows of the events `ledger` took from position `from` on

@@ -595,7 +595,7 @@ impl Ledger {
         signature_ok: impl Fn(&C, &SigningPublicKey) -> bool,
     ) -> Result<(Verdict<C>, Option<SigningPublicKey>), Rejection> {
         let (hash, event) = (signed.hash(), signed.event());
-        if self.index.contains_key(&hash) || self.state.holds_event(event.author, event.seq, hash) {
+        if self.index.contains_key(&hash) || self.state.holds(event.author, event.seq, hash) {
             return Ok((Verdict::Known, None));
         }
         let verified = |key: &SigningPublicKey| signature_ok(&signed, key);
@@ -674,9 +674,7 @@ impl Ledger {
         // feed (its head, most often, in memory), not at every hash.
         if event.seq > 0
             && !self.index.contains_key(&event.prev)
-            && !self
-                .state
-                .holds_event(event.author, event.seq - 1, event.prev)
+            && !self.state.holds(event.author, event.seq - 1, event.prev)
         {
             return Some(Missing::Prev(event.prev));
         }
@@ -920,7 +918,7 @@ impl Ledger {
             signed, checked, ..
         } = verified;
         let (hash, event) = (signed.hash(), signed.event());
-        if self.index.contains_key(&hash) || self.state.holds_event(event.author, event.seq, hash) {
+        if self.index.contains_key(&hash) || self.state.holds(event.author, event.seq, hash) {
             return false;
         }
         for package in signed.event().body.packages() {
